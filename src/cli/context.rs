@@ -1,0 +1,38 @@
+//! What every subcommand needs: the project, and the inventory loaded once
+//! on first use.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use anyhow::Context as _;
+
+use crate::inventory::Inventory;
+use crate::project::Project;
+
+pub struct Context {
+    pub project: Project,
+    inventory_sources: Vec<PathBuf>,
+    inventory: OnceLock<Inventory>,
+}
+
+impl Context {
+    pub fn new(cli_inventory: Vec<PathBuf>) -> anyhow::Result<Context> {
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        let project = Project::discover(&cwd)?;
+        Ok(Context {
+            project,
+            inventory_sources: cli_inventory,
+            inventory: OnceLock::new(),
+        })
+    }
+
+    /// The inventory, loaded on first call.
+    pub fn inventory(&self) -> anyhow::Result<&Inventory> {
+        if let Some(inv) = self.inventory.get() {
+            return Ok(inv);
+        }
+        let sources = self.project.inventory_sources(&self.inventory_sources)?;
+        let inv = Inventory::load(&sources)?;
+        Ok(self.inventory.get_or_init(|| inv))
+    }
+}

@@ -1,0 +1,164 @@
+//! Command-line front door: clap definitions (one file per subcommand) and
+//! the dispatch that maps every outcome to a documented exit code. This is
+//! the binary's edge, so errors are `anyhow` here.
+
+mod completions;
+mod context;
+mod inventory;
+mod run;
+mod runs;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use context::Context;
+
+use crate::exit;
+
+/// Agentless SSH fleet orchestrator: run commands on many hosts, apply
+/// Ansible-style playbooks, remember every result.
+#[derive(Debug, Parser)]
+#[command(name = "herd", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Inventory file, directory or executable script (repeatable).
+    /// Overrides HERD_INVENTORY and the project file's `inventory`.
+    #[arg(
+        short = 'i',
+        long = "inventory",
+        global = true,
+        value_name = "PATH",
+        env = "HERD_INVENTORY",
+        value_delimiter = ','
+    )]
+    pub inventory: Vec<PathBuf>,
+
+    /// More detail in logs: -v for info, -vv for debug, -vvv for trace.
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect the inventory: list hosts, show a host's variables, graph groups.
+    #[command(subcommand)]
+    Inventory(inventory::InventoryCommand),
+    /// Run a command on every host matching PATTERN, in parallel.
+    Run(run::RunArgs),
+    /// List recent runs from the results store, or show one.
+    Runs(runs::RunsArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+}
+
+/// Output format for commands that print results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// JSON (one object per line where results stream).
+    Json,
+}
+
+/// Parses the process arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("herd: error: {}", render_error(&err));
+            ExitCode::from(exit_code_for(&err))
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    let ctx = Context::new(cli.inventory)?;
+    match cli.command {
+        Command::Inventory(cmd) => inventory::execute(&ctx, cmd),
+        Command::Run(args) => run::execute(&ctx, args),
+        Command::Runs(args) => runs::execute(&ctx, args),
+        Command::Completions(args) => completions::execute(args),
+    }
+}
+
+/// Logs go to stderr; `-v` raises the level, RUST_LOG/HERD_LOG overrides it.
+/// Colour only on a terminal and never when NO_COLOR is set.
+fn init_tracing(verbose: u8) {
+    use std::io::IsTerminal;
+    let level = match verbose {
+        0 => "warn",
+        1 => "herd=info",
+        2 => "herd=debug,info",
+        _ => "trace",
+    };
+    let filter = std::env::var("HERD_LOG")
+        .ok()
+        .and_then(|s| tracing_subscriber::EnvFilter::try_new(s).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color_enabled(std::io::stderr().is_terminal()))
+        .with_target(verbose >= 2)
+        .without_time()
+        .try_init();
+}
+
+/// Whether to colour output: only on a terminal, and never with NO_COLOR
+/// set to a non-empty value (https://no-color.org).
+pub fn color_enabled(is_terminal: bool) -> bool {
+    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The error and its causes on one line: "what: why: why".
+fn render_error(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+/// Bad input (inventory, pattern, project file, arguments) exits 2; anything
+/// else is herd's own failure and exits 1.
+fn exit_code_for(err: &anyhow::Error) -> u8 {
+    let bad_input = err.chain().any(|cause| {
+        cause.is::<crate::inventory::InventoryError>()
+            || cause.is::<crate::inventory::PatternError>()
+            || cause.is::<crate::project::ProjectError>()
+            || cause.is::<crate::yaml::YamlError>()
+            || cause.is::<BadInput>()
+    });
+    if bad_input {
+        exit::BAD_INPUT
+    } else {
+        exit::ERROR
+    }
+}
+
+/// A usage mistake found after clap's parsing (e.g. conflicting options).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

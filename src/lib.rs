@@ -1,0 +1,15 @@
+//! herd: an agentless SSH fleet orchestrator.
+//!
+//! Data flows one way: the CLI loads the project (inventory, settings), plans
+//! which hosts to touch, the engine drives work over pooled SSH connections,
+//! and results flow to sinks (terminal, JSON, the SQLite store).
+
+pub mod cli;
+pub mod engine;
+pub mod exit;
+pub mod inventory;
+pub mod project;
+pub mod report;
+pub mod ssh;
+pub mod store;
+pub mod yaml;
