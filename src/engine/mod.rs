@@ -1,1 +1,5 @@
-//! engine (being built).
+//! The engine: drives work over the connection pool and emits results.
+
+pub mod result;
+
+pub use result::{HostResult, HostStatus, RunOutcome};
