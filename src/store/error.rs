@@ -15,10 +15,12 @@ pub enum StoreError {
         action: &'static str,
         source: std::io::Error,
     },
-    #[error("{path}: results store error: {source}{hint}", hint = sqlite_hint(.source, .path))]
+    /// The SQLite error is part of the message rather than a `source`:
+    /// its own source only repeats it as "Error code 14: ...".
+    #[error("{path}: results store error: {error}{hint}", hint = sqlite_hint(.error, .path))]
     Sqlite {
         path: PathBuf,
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     #[error(
         "{path} was created by a newer herd (schema version {found}, this herd knows up to {known}); upgrade herd"

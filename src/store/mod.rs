@@ -70,9 +70,9 @@ impl Store {
         // Create the file ourselves so it is born 0600 whatever the umask;
         // SQLite gives the -wal and -shm files the main file's mode.
         create_private_file(&path).map_err(|e| io_err("create the results store", e))?;
-        let conn = Connection::open(&path).map_err(|source| StoreError::Sqlite {
+        let conn = Connection::open(&path).map_err(|error| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            error,
         })?;
         let mut store = Store { conn, path };
         store.configure()?;
@@ -112,7 +112,7 @@ impl Store {
             schema::Check::NeedsMigration => {
                 let path = self.path.clone();
                 schema::migrate(&mut self.conn)
-                    .map_err(|source| StoreError::Sqlite { path, source })?
+                    .map_err(|error| StoreError::Sqlite { path, error })?
                     .map_err(too_new)
             }
         }
@@ -144,9 +144,9 @@ impl Store {
 
     fn sql_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + use<> {
         let path = self.path.clone();
-        move |source| StoreError::Sqlite {
+        move |error| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            error,
         }
     }
 }
