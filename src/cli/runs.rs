@@ -145,7 +145,11 @@ fn write_detail(
         )?;
     }
     writeln!(out)?;
-    let elapsed = Duration::from_millis(s.duration_ms.unwrap_or(0).max(0) as u64);
+    // A run still going has taken as long as it has been running.
+    let ms = s
+        .duration_ms
+        .unwrap_or_else(|| jiff::Timestamp::now().as_millisecond() - s.started_at);
+    let elapsed = Duration::from_millis(ms.max(0) as u64);
     text::write_run(out, &detail.results(), s.host_count, elapsed, opts)
 }
 

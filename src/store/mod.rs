@@ -91,9 +91,7 @@ impl Store {
         // The busy timeout comes first: switching to WAL and migrating take
         // locks another herd may hold.
         conn.busy_timeout(BUSY_TIMEOUT).map_err(self.sql_err())?;
-        let mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-            .map_err(self.sql_err())?;
+        let mode = enable_wal(conn).map_err(self.sql_err())?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(path = %self.path.display(), mode, "results store is not in WAL mode");
         }
@@ -147,6 +145,25 @@ impl Store {
         move |error| StoreError::Sqlite {
             path: path.clone(),
             error,
+        }
+    }
+}
+
+/// Switches to WAL and returns the journal mode now in force. SQLite
+/// answers "database is locked" at once, without the busy handler, when two
+/// connections race to switch a new file, so this retries until
+/// [`BUSY_TIMEOUT`].
+fn enable_wal(conn: &Connection) -> rusqlite::Result<String> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)) {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => return result,
         }
     }
 }

@@ -304,3 +304,45 @@ fn permission_errors_say_which_file_to_check() {
         "{text}"
     );
 }
+
+#[test]
+fn a_writer_waits_for_another_herds_write_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut holder = Store::open(dir.path()).unwrap();
+    let mut waiter = Store::open(dir.path()).unwrap();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let hold = std::thread::spawn(move || {
+        let tx = holder
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        tx.commit().unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let started = std::time::Instant::now();
+    let id = waiter
+        .begin_run(&RUN)
+        .expect("must wait for the lock, not fail");
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    waiter.finish_run(id, RunOutcome::Ok).unwrap();
+    hold.join().unwrap();
+}
+
+#[test]
+fn herds_opening_a_new_store_at_once_all_succeed() {
+    // Racing to create the file, switch it to WAL and migrate it.
+    for _ in 0..100 {
+        let dir = tempfile::tempdir().unwrap();
+        let openers: Vec<_> = (0..6)
+            .map(|_| {
+                let dir = dir.path().to_path_buf();
+                std::thread::spawn(move || Store::open(&dir).map(drop).map_err(|e| e.to_string()))
+            })
+            .collect();
+        for opener in openers {
+            opener.join().unwrap().unwrap();
+        }
+    }
+}
