@@ -1,1 +1,8 @@
-//! report (being built).
+//! Rendering run results for people and scripts. Every function takes
+//! results and writes text; nothing here decides about terminals, colour
+//! or where results come from (live run or the store).
+
+pub mod fold;
+pub mod hostlist;
+pub mod json;
+pub mod text;

@@ -1,0 +1,75 @@
+//! What can go wrong with the results store, phrased so the admin knows
+//! which file is involved and what to do about it.
+
+use std::path::PathBuf;
+
+use rusqlite::ErrorCode;
+
+use super::RunId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: cannot {action}: {source}{hint}", hint = io_hint(.source, .path))]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: std::io::Error,
+    },
+    /// The SQLite error is part of the message rather than a `source`:
+    /// its own source only repeats it as "Error code 14: ...".
+    #[error("{path}: results store error: {error}{hint}", hint = sqlite_hint(.error, .path))]
+    Sqlite {
+        path: PathBuf,
+        error: rusqlite::Error,
+    },
+    #[error(
+        "{path} was created by a newer herd (schema version {found}, this herd knows up to {known}); upgrade herd"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("{path}: no run {id} in the results store")]
+    NoSuchRun { path: PathBuf, id: RunId },
+    #[error("{path}: run {id} has an unreadable row ({what}); was the database edited by hand?")]
+    Corrupt {
+        path: PathBuf,
+        id: RunId,
+        what: String,
+    },
+}
+
+fn io_hint(err: &std::io::Error, path: &std::path::Path) -> String {
+    if err.kind() == std::io::ErrorKind::PermissionDenied {
+        format!(
+            " (check who owns it: `ls -l {}`; herd keeps it private to one user)",
+            path.display()
+        )
+    } else {
+        String::new()
+    }
+}
+
+fn sqlite_hint(err: &rusqlite::Error, path: &std::path::Path) -> String {
+    let Some(code) = err.sqlite_error_code() else {
+        return String::new();
+    };
+    match code {
+        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+            " (another herd process held the store for too long; retry when it has finished)"
+                .to_string()
+        }
+        ErrorCode::PermissionDenied | ErrorCode::ReadOnly | ErrorCode::CannotOpen => format!(
+            " (check that you can write {} and its -wal/-shm files and directory: `ls -la {}`)",
+            path.display(),
+            path.parent().unwrap_or(path).display()
+        ),
+        ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => format!(
+            " ({} is damaged or not a herd store; move it aside and herd starts a new one)",
+            path.display()
+        ),
+        ErrorCode::DiskFull => " (the disk is full)".to_string(),
+        _ => String::new(),
+    }
+}

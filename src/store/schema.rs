@@ -1,0 +1,90 @@
+//! Versioned schema migrations.
+//!
+//! `PRAGMA user_version` holds the number of migration steps applied. Steps
+//! are append-only: never edit a released step, add a new one. Each step runs
+//! in its own immediate transaction, re-reading the version inside it, so two
+//! herd processes opening a fresh store at once migrate it exactly once.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Migration steps; step `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs and their per-host results.
+    "CREATE TABLE runs (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind        TEXT    NOT NULL,
+        command     TEXT    NOT NULL,
+        pattern     TEXT    NOT NULL,
+        user        TEXT    NOT NULL,
+        host_count  INTEGER NOT NULL,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER,
+        duration_ms INTEGER,
+        outcome     TEXT    NOT NULL,
+        pid         INTEGER NOT NULL,
+        pid_start   INTEGER
+    );
+    CREATE INDEX runs_by_kind ON runs (kind, id);
+    CREATE INDEX runs_by_started ON runs (started_at);
+    CREATE INDEX runs_running ON runs (outcome) WHERE outcome = 'running';
+    CREATE TABLE host_results (
+        run_id           INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        host             TEXT    NOT NULL,
+        status           TEXT    NOT NULL,
+        exit_code        INTEGER,
+        stdout           TEXT    NOT NULL,
+        stderr           TEXT    NOT NULL,
+        stdout_truncated INTEGER NOT NULL DEFAULT 0,
+        stderr_truncated INTEGER NOT NULL DEFAULT 0,
+        error            TEXT,
+        duration_ms      INTEGER NOT NULL,
+        finished_at      INTEGER NOT NULL,
+        PRIMARY KEY (run_id, host)
+    ) WITHOUT ROWID;
+    CREATE INDEX host_results_by_host ON host_results (host, run_id);",
+];
+
+/// The schema version this herd writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// What the database needs before use.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Check {
+    Current,
+    NeedsMigration,
+    /// Written by a newer herd: this version found.
+    TooNew(i64),
+}
+
+pub fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+pub fn check(conn: &Connection) -> rusqlite::Result<Check> {
+    let version = user_version(conn)?;
+    Ok(if version == VERSION {
+        Check::Current
+    } else if version > VERSION {
+        Check::TooNew(version)
+    } else {
+        Check::NeedsMigration
+    })
+}
+
+/// Applies every missing step. Returns the version found if the database is
+/// newer than this herd (nothing is changed then).
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Result<(), i64>> {
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version = user_version(&tx)?;
+        if version > VERSION {
+            return Ok(Err(version));
+        }
+        let Some(step) = MIGRATIONS.get(version as usize) else {
+            return Ok(Ok(()));
+        };
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+}
