@@ -32,9 +32,11 @@ pub struct HostConnection {
     pub port: Option<u16>,
     /// `None` leaves the choice to ~/.ssh/config, then the local user.
     pub user: Option<String>,
+    /// Identity file to offer first; `~/` already expanded.
     pub private_key_file: Option<PathBuf>,
     /// `-o` options from `ansible_ssh_common_args`/`_extra_args`, in order.
     pub ssh_options: Vec<(String, String)>,
+    /// Whether and how to run commands through sudo.
     pub become_: BecomeSettings,
     /// Settings herd understood but does not act on (e.g. ssh flags other
     /// than `-o`), to show the user rather than drop silently.
@@ -44,9 +46,11 @@ pub struct HostConnection {
 /// Privilege escalation (sudo) for a host.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BecomeSettings {
+    /// Off unless `ansible_become` says so: escalation is never implicit.
     pub enabled: bool,
     /// `None` means root.
     pub user: Option<String>,
+    /// For sudo's prompt; `None` assumes passwordless sudo.
     pub password: Option<String>,
 }
 
@@ -327,5 +331,21 @@ mod tests {
         );
         assert_eq!(c.warnings.len(), 2);
         assert!(c.warnings[1].contains("`-i /tmp/k`"), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn inventory_connection_uses_merged_vars() {
+        let inv = super::super::Inventory::from_ini_str(
+            "[web]\nweb1 ansible_host=192.0.2.10\n[web:vars]\nansible_port=2200\nansible_user=deploy\n",
+            std::path::Path::new("hosts"),
+        )
+        .unwrap();
+        let c = inv.connection("web1").unwrap();
+        assert_eq!(
+            (c.address.as_str(), c.port, c.user.as_deref()),
+            ("192.0.2.10", Some(2200), Some("deploy"))
+        );
+        let err = inv.connection("web2").unwrap_err().to_string();
+        assert!(err.contains("did you mean `web1`?"), "{err}");
     }
 }

@@ -2,12 +2,12 @@
 //! what variables each one has, and how to reach it.
 //!
 //! Sources (each `-i` path) may be YAML or INI files, executable
-//! dynamic-inventory scripts, or directories of those (see [`source`]);
+//! dynamic-inventory scripts, or directories of those (see `source.rs`);
 //! several sources merge into one inventory. `group_vars/` and `host_vars/`
 //! beside a source are read too. Like Ansible, every host is in `all`, and
 //! hosts in no other group are also in `ungrouped`.
 //!
-//! Variable precedence (lowest first; see [`vars`] for details):
+//! Variable precedence (lowest first; `vars.rs` has the details):
 //! inventory-file group vars (by group depth, `ansible_group_priority`,
 //! name; `all` first) < `group_vars/` files (same order) < inventory-file
 //! host vars < `host_vars/` files. Later values replace earlier ones
@@ -60,6 +60,7 @@ pub struct Inventory {
 /// One group in the tree printed by `herd inventory graph`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupTree {
+    /// The group's name (`all` at the root).
     pub name: String,
     /// Child groups, sorted by name (as `ansible-inventory --graph`).
     pub children: Vec<GroupTree>,
@@ -133,6 +134,7 @@ impl Inventory {
         self.hosts.keys().map(String::as_str)
     }
 
+    /// Whether `name` is an inventory host (callers validate user input).
     pub fn contains_host(&self, name: &str) -> bool {
         self.hosts.contains_key(name)
     }
@@ -220,6 +222,7 @@ impl Inventory {
         self.hosts.get_index(h).map_or("", |(n, _)| n.as_str())
     }
 
+    /// Whether `name` is a group, `all` and `ungrouped` included.
     pub fn contains_group(&self, name: &str) -> bool {
         self.groups.contains_key(name)
     }
