@@ -92,7 +92,7 @@ pub(crate) fn load(text: &str, path: &Path, graph: &mut Graph) -> Result<(), Inv
         }
         match section {
             Section::Hosts(g) => {
-                host_line(raw, line_no, g, graph).map_err(|(col, msg)| error(line_no, col, msg))?
+                host_line(raw, g, graph).map_err(|(col, msg)| error(line_no, col, msg))?
             }
             Section::Children(g) => {
                 let child = strip_comment(line).trim();
@@ -143,12 +143,7 @@ pub(crate) fn load(text: &str, path: &Path, graph: &mut Graph) -> Result<(), Inv
 }
 
 /// `host[:port] key=value ...` under a `[group]` (or before any section).
-fn host_line(
-    raw: &str,
-    _line_no: usize,
-    group: usize,
-    graph: &mut Graph,
-) -> Result<(), (usize, String)> {
+fn host_line(raw: &str, group: usize, graph: &mut Graph) -> Result<(), (usize, String)> {
     let mut words = words::split(raw)?.into_iter();
     let Some(first) = words.next() else {
         return Ok(());
