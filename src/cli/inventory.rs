@@ -1,14 +1,222 @@
-//! `herd inventory ...`
+//! `herd inventory list|show|graph`: look at the inventory as herd sees it,
+//! to check a migration from Ansible or feed scripts.
 
-use super::Context;
+use std::io::Write;
+
+use serde_json::{Value, json};
+
+use super::{BadInput, Context, Format};
+use crate::exit;
+use crate::inventory::{GroupTree, Inventory, Vars, did_you_mean};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum InventoryCommand {
     /// List hosts matching PATTERN (default: all), one per line.
-    List,
+    ///
+    /// With `--format json`, prints one JSON array with an object per host:
+    /// `{"name": "web1", "groups": ["prod", "web"]}` (groups sorted, without
+    /// `all`/`ungrouped`), plus `"vars"` (merged, secrets masked) with --vars.
+    List(ListArgs),
+    /// Show a host's merged variables, secrets masked as ********.
+    Show(ShowArgs),
+    /// Print the group tree, like `ansible-inventory --graph`.
+    Graph(GraphArgs),
 }
 
-pub fn execute(ctx: &Context, _cmd: InventoryCommand) -> anyhow::Result<u8> {
-    ctx.inventory()?;
-    Ok(0)
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Ansible host pattern, e.g. `web:&prod:!web3`.
+    #[arg(default_value = "all")]
+    pub pattern: String,
+    /// Further limit the hosts (same syntax, or @FILE with one host per line).
+    #[arg(short = 'l', long)]
+    pub limit: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// With --format json, include each host's merged variables.
+    #[arg(long)]
+    pub vars: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// Inventory host name.
+    pub host: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ShowFormat,
+}
+
+/// `show` prints a document, so YAML (the inventory's own language) is the
+/// default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ShowFormat {
+    #[default]
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GraphArgs {
+    /// Start from this group instead of `all`.
+    #[arg(default_value = "all")]
+    pub group: String,
+}
+
+pub fn execute(ctx: &Context, cmd: InventoryCommand) -> anyhow::Result<u8> {
+    let inventory = ctx.inventory()?;
+    let text = match cmd {
+        InventoryCommand::List(args) => list(inventory, &args)?,
+        InventoryCommand::Show(args) => show(inventory, &args)?,
+        InventoryCommand::Graph(args) => graph(inventory, &args.group)?,
+    };
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth reporting.
+    let _ = out.write_all(text.as_bytes());
+    Ok(exit::OK)
+}
+
+fn list(inventory: &Inventory, args: &ListArgs) -> anyhow::Result<String> {
+    let hosts = inventory.select(&args.pattern, args.limit.as_deref())?;
+    if args.format == Format::Text {
+        return Ok(hosts.iter().map(|h| format!("{h}\n")).collect());
+    }
+    let entries: Vec<Value> = hosts
+        .iter()
+        .map(|host| {
+            let vars = inventory.host_vars(host).unwrap_or_default();
+            let mut entry = json!({ "name": host, "groups": vars["group_names"] });
+            if args.vars {
+                entry["vars"] = Value::Object(mask_secrets(vars));
+            }
+            entry
+        })
+        .collect();
+    Ok(serde_json::to_string_pretty(&entries)? + "\n")
+}
+
+fn show(inventory: &Inventory, args: &ShowArgs) -> anyhow::Result<String> {
+    let vars = inventory
+        .host_vars(&args.host)
+        .ok_or_else(|| inventory.unknown_host(&args.host))?;
+    let vars = mask_secrets(vars);
+    Ok(match args.format {
+        ShowFormat::Json => serde_json::to_string_pretty(&vars)? + "\n",
+        ShowFormat::Yaml => crate::yaml::to_string(&vars).map_err(anyhow::Error::msg)?,
+    })
+}
+
+fn graph(inventory: &Inventory, group: &str) -> anyhow::Result<String> {
+    let tree = inventory.graph(group).ok_or_else(|| {
+        let hint = did_you_mean(group, inventory.group_names())
+            .map(|g| format!("; did you mean `{g}`?"))
+            .unwrap_or_default();
+        BadInput(format!("unknown group `{group}`{hint}"))
+    })?;
+    let mut out = String::new();
+    render_tree(&tree, 0, &mut out);
+    Ok(out)
+}
+
+/// `@all:` then `  |--@web:` then `  |  |--web1`, as ansible-inventory.
+fn render_tree(tree: &GroupTree, depth: usize, out: &mut String) {
+    let indent = |depth: usize| {
+        if depth == 0 {
+            String::new()
+        } else {
+            "  |".repeat(depth) + "--"
+        }
+    };
+    out.push_str(&format!("{}@{}:\n", indent(depth), tree.name));
+    for child in &tree.children {
+        render_tree(child, depth + 1, out);
+    }
+    for host in &tree.hosts {
+        out.push_str(&format!("{}{host}\n", indent(depth + 1)));
+    }
+}
+
+fn mask_secrets(vars: Vars) -> Vars {
+    vars.into_iter()
+        .map(|(k, v)| {
+            let v = if is_secret_name(&k) {
+                Value::from("********")
+            } else {
+                v
+            };
+            (k, v)
+        })
+        .collect()
+}
+
+/// Whether a variable name looks like it holds a secret. Name parts split
+/// on `_`, `-`, `.`; a part containing password/passwd/passphrase/secret/
+/// token, or equal to pass/pwd/key/apikey, marks a secret, unless the
+/// last part says the value is a reference to one (file, path, dir, name,
+/// id): `ansible_ssh_private_key_file` is a path, `secret_key` is a secret.
+fn is_secret_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let parts: Vec<&str> = lower
+        .split(['_', '-', '.'])
+        .filter(|p| !p.is_empty())
+        .collect();
+    if matches!(
+        parts.last(),
+        Some(&("file" | "path" | "dir" | "name" | "id"))
+    ) {
+        return false;
+    }
+    parts.iter().any(|part| {
+        ["password", "passwd", "passphrase", "secret", "token"]
+            .iter()
+            .any(|word| part.contains(word))
+            || matches!(*part, "pass" | "pwd" | "key" | "apikey")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_names_are_masked_and_paths_are_not() {
+        for secret in [
+            "ansible_become_password",
+            "ansible_become_pass",
+            "db_password",
+            "api_token",
+            "secret_key",
+            "API_KEY",
+            "vault-passphrase",
+            "githubtoken",
+        ] {
+            assert!(is_secret_name(secret), "{secret} should be masked");
+        }
+        for plain in [
+            "ansible_ssh_private_key_file",
+            "ssl_key_path",
+            "key_name",
+            "passenger_version",
+            "keyboard",
+            "ansible_host",
+            "bypass_proxy",
+        ] {
+            assert!(!is_secret_name(plain), "{plain} should be shown");
+        }
+    }
+
+    #[test]
+    fn graph_renders_like_ansible_inventory() {
+        let tree = GroupTree {
+            name: "all".into(),
+            children: vec![GroupTree {
+                name: "web".into(),
+                children: vec![],
+                hosts: vec!["w1".into()],
+            }],
+            hosts: vec![],
+        };
+        let mut out = String::new();
+        render_tree(&tree, 0, &mut out);
+        assert_eq!(out, "@all:\n  |--@web:\n  |  |--w1\n");
+    }
 }

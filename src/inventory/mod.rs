@@ -1,22 +1,229 @@
-//! Ansible-compatible inventory (placeholder API; being built).
+//! Ansible-compatible inventory: which hosts exist, how they are grouped,
+//! what variables each one has, and how to reach it.
+//!
+//! Sources (each `-i` path) may be YAML or INI files, executable
+//! dynamic-inventory scripts, or directories of those (see `source.rs`);
+//! several sources merge into one inventory. `group_vars/` and `host_vars/`
+//! beside a source are read too. Like Ansible, every host is in `all`, and
+//! hosts in no other group are also in `ungrouped`.
+//!
+//! Variable precedence (lowest first; `vars.rs` has the details):
+//! inventory-file group vars (by group depth, `ansible_group_priority`,
+//! name; `all` first) < `group_vars/` files (same order) < inventory-file
+//! host vars < `host_vars/` files. Later values replace earlier ones
+//! wholesale, dicts included.
+//!
+//! Everything expensive (host -> groups in merge order, group -> hosts) is
+//! computed once at load so that 10,000-host inventories stay fast.
 
-use std::path::PathBuf;
+mod connection;
+mod error;
+mod ini;
+mod model;
+mod pattern;
+mod range;
+mod script;
+mod source;
+mod suggest;
+mod vars;
+mod vars_files;
+mod words;
+mod yaml;
 
-#[derive(Debug, thiserror::Error)]
-pub enum InventoryError {
-    #[error("{0}: inventory support is being built")]
-    NotYet(PathBuf),
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+
+pub use connection::{BecomeSettings, HostConnection};
+pub use error::{InventoryError, PatternError};
+pub use suggest::did_you_mean;
+
+use model::{ALL, Graph, Group};
+use vars_files::VarsLayer;
+
+/// Variables of a host or group. JSON values because inventories are
+/// YAML/INI/JSON and templates and modules consume them as such.
+pub type Vars = serde_json::Map<String, serde_json::Value>;
+
+/// A loaded inventory, ready for pattern matching and variable lookups.
+#[derive(Debug)]
+pub struct Inventory {
+    /// Hosts in the order first defined, with their inventory-file vars.
+    hosts: IndexMap<String, Vars>,
+    groups: IndexMap<String, Group>,
+    /// Per host, its groups in merge order (see `model::Finished`).
+    host_groups: Vec<Vec<usize>>,
+    /// group_vars/host_vars per source directory, in source order.
+    layers: Vec<VarsLayer>,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct PatternError(pub String);
-
-#[derive(Debug, Default)]
-pub struct Inventory {}
+/// One group in the tree printed by `herd inventory graph`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupTree {
+    /// The group's name (`all` at the root).
+    pub name: String,
+    /// Child groups, sorted by name (as `ansible-inventory --graph`).
+    pub children: Vec<GroupTree>,
+    /// Hosts listed directly in this group, sorted by name.
+    pub hosts: Vec<String>,
+}
 
 impl Inventory {
+    /// Loads and merges `sources` in order.
     pub fn load(sources: &[PathBuf]) -> Result<Inventory, InventoryError> {
-        Err(InventoryError::NotYet(sources[0].clone()))
+        let mut graph = Graph::new();
+        let mut bases: Vec<PathBuf> = Vec::new();
+        for path in sources {
+            source::load(path, &mut graph)?;
+            let base = if path.is_dir() {
+                path.clone()
+            } else {
+                path.parent().map(Path::to_path_buf).unwrap_or_default()
+            };
+            let base = if base.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                base
+            };
+            if !bases.contains(&base) {
+                bases.push(base);
+            }
+        }
+        Inventory::build(graph, &bases)
+    }
+
+    /// A YAML inventory from text, with `group_vars/`/`host_vars/` beside
+    /// `path` if they exist (`path` also names the file in errors).
+    pub fn from_yaml_str(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
+        let mut graph = Graph::new();
+        yaml::load(text, path, &mut graph)?;
+        Inventory::build(graph, &Self::base_of(path))
+    }
+
+    /// An INI inventory from text; see [`Inventory::from_yaml_str`].
+    pub fn from_ini_str(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
+        let mut graph = Graph::new();
+        ini::load(text, path, &mut graph)?;
+        Inventory::build(graph, &Self::base_of(path))
+    }
+
+    fn base_of(path: &Path) -> Vec<PathBuf> {
+        path.parent()
+            .filter(|p| p.is_dir())
+            .map(Path::to_path_buf)
+            .into_iter()
+            .collect()
+    }
+
+    fn build(graph: Graph, bases: &[PathBuf]) -> Result<Inventory, InventoryError> {
+        let finished = graph.finish()?;
+        let layers = bases
+            .iter()
+            .map(|base| vars_files::load(base, &finished))
+            .collect::<Result<_, _>>()?;
+        Ok(Inventory {
+            hosts: finished.hosts,
+            groups: finished.groups,
+            host_groups: finished.host_groups,
+            layers,
+        })
+    }
+
+    /// Host names in inventory order (the order they were first defined).
+    pub fn host_names(&self) -> impl Iterator<Item = &str> {
+        self.hosts.keys().map(String::as_str)
+    }
+
+    /// Whether `name` is an inventory host (callers validate user input).
+    pub fn contains_host(&self, name: &str) -> bool {
+        self.hosts.contains_key(name)
+    }
+
+    /// Group names in the order first defined, starting with `all` and
+    /// `ungrouped`.
+    pub fn group_names(&self) -> impl Iterator<Item = &str> {
+        self.groups.keys().map(String::as_str)
+    }
+
+    /// Hosts matching an Ansible host pattern, narrowed by `--limit`, in
+    /// inventory order. See the `pattern` module for the syntax.
+    pub fn select(&self, pattern: &str, limit: Option<&str>) -> Result<Vec<String>, PatternError> {
+        pattern::select(self, pattern, limit)
+    }
+
+    /// The host's variables merged by precedence, plus the magic vars
+    /// `inventory_hostname`, `inventory_hostname_short` and `group_names`.
+    /// `None` for an unknown host.
+    pub fn host_vars(&self, host: &str) -> Option<Vars> {
+        self.hosts.get_index_of(host).map(|h| vars::merged(self, h))
+    }
+
+    /// Every group the host is in, ancestors, `all` and `ungrouped`
+    /// included, in variable-merge order (depth, priority, name).
+    pub fn host_groups(&self, host: &str) -> Vec<String> {
+        let Some(h) = self.hosts.get_index_of(host) else {
+            return Vec::new();
+        };
+        self.host_groups[h]
+            .iter()
+            .map(|&g| self.group_name(g).to_string())
+            .collect()
+    }
+
+    /// How to reach `host`, from its merged vars.
+    pub fn connection(&self, host: &str) -> Result<HostConnection, InventoryError> {
+        let vars = self
+            .host_vars(host)
+            .ok_or_else(|| self.unknown_host(host))?;
+        connection::from_vars(host, &vars)
+    }
+
+    /// The error for a host name that is not in the inventory, with a
+    /// suggestion when one is close.
+    pub fn unknown_host(&self, name: &str) -> InventoryError {
+        InventoryError::UnknownHost {
+            name: name.to_string(),
+            suggestion: did_you_mean(name, self.host_names()).map(str::to_string),
+        }
+    }
+
+    /// The group tree under `group` (normally `all`), `None` if unknown.
+    /// Like `ansible-inventory --graph`, `all` shows no hosts of its own.
+    pub fn graph(&self, group: &str) -> Option<GroupTree> {
+        self.groups.get_index_of(group).map(|g| self.tree(g))
+    }
+
+    fn tree(&self, g: usize) -> GroupTree {
+        let group = &self.groups[g];
+        let mut children: Vec<GroupTree> = group.children.iter().map(|&c| self.tree(c)).collect();
+        children.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut hosts: Vec<String> = if g == ALL {
+            Vec::new()
+        } else {
+            group
+                .hosts
+                .iter()
+                .map(|&h| self.host_name(h).to_string())
+                .collect()
+        };
+        hosts.sort();
+        GroupTree {
+            name: self.group_name(g).to_string(),
+            children,
+            hosts,
+        }
+    }
+
+    fn group_name(&self, g: usize) -> &str {
+        self.groups.get_index(g).map_or("", |(n, _)| n.as_str())
+    }
+
+    fn host_name(&self, h: usize) -> &str {
+        self.hosts.get_index(h).map_or("", |(n, _)| n.as_str())
+    }
+
+    /// Whether `name` is a group, `all` and `ungrouped` included.
+    pub fn contains_group(&self, name: &str) -> bool {
+        self.groups.contains_key(name)
     }
 }

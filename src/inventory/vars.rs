@@ -1,0 +1,134 @@
+//! Variable precedence: which of a host's many variable sources wins.
+//!
+//! Lowest to highest, following Ansible's (`ansible-core` VARIABLE_PRECEDENCE
+//! defaults) for what an inventory can hold:
+//!
+//! 1. group vars from the inventory sources themselves (`vars:` in YAML,
+//!    `[group:vars]` in INI, `vars` from a script), for every group of the
+//!    host, `all` first;
+//! 2. group vars from `group_vars/` files beside the sources, same group
+//!    order, `group_vars/all` first (so `group_vars/all.yml` beats a group
+//!    var written inside the inventory file, as in Ansible);
+//! 3. host vars from the inventory sources;
+//! 4. `host_vars/` files.
+//!
+//! Group order is by depth from `all` (parents before children), then
+//! `ansible_group_priority` (default 1, higher wins; read from the
+//! inventory source, not group_vars, as in Ansible), then name. Across
+//! several sources, a later source's `group_vars/` wins. A later value
+//! replaces an earlier one wholesale, dicts included (Ansible's default
+//! `hash_behaviour = replace`).
+//!
+//! Magic vars are added last: `inventory_hostname`,
+//! `inventory_hostname_short` and `group_names` (sorted, without `all` and
+//! `ungrouped`).
+
+use serde_json::Value;
+
+use super::model::{ALL, UNGROUPED};
+use super::{Inventory, Vars};
+
+/// The merged variables of host number `h`.
+pub(crate) fn merged(inventory: &Inventory, h: usize) -> Vars {
+    let groups = &inventory.host_groups[h];
+    let mut vars = Vars::new();
+    for &g in groups {
+        extend(&mut vars, &inventory.groups[g].vars);
+    }
+    for layer in &inventory.layers {
+        for g in groups {
+            if let Some(file_vars) = layer.groups.get(g) {
+                extend(&mut vars, file_vars);
+            }
+        }
+    }
+    extend(&mut vars, &inventory.hosts[h]);
+    for layer in &inventory.layers {
+        if let Some(file_vars) = layer.hosts.get(&h) {
+            extend(&mut vars, file_vars);
+        }
+    }
+
+    let name = inventory.hosts.get_index(h).map_or("", |(n, _)| n.as_str());
+    vars.insert("inventory_hostname".into(), name.into());
+    let short = name.split('.').next().unwrap_or(name);
+    vars.insert("inventory_hostname_short".into(), short.into());
+    let mut names: Vec<&str> = groups
+        .iter()
+        .filter(|&&g| g != ALL && g != UNGROUPED)
+        .filter_map(|&g| inventory.groups.get_index(g).map(|(n, _)| n.as_str()))
+        .collect();
+    names.sort_unstable();
+    vars.insert("group_names".into(), Value::from(names));
+    vars
+}
+
+/// Replace, never deep-merge: Ansible's default `hash_behaviour`.
+fn extend(into: &mut Vars, from: &Vars) {
+    for (k, v) in from {
+        into.insert(k.clone(), v.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Inventory;
+    use serde_json::json;
+    use std::path::Path;
+
+    fn write(dir: &Path, rel: &str, text: &str) {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn precedence_follows_ansible() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // Each var is set at two adjacent levels; the higher one must win.
+        write(
+            d,
+            "hosts.yml",
+            "all:\n  vars:\n    a: all-inv\n    b: all-inv\n  children:\n    usa:\n      vars:\n        c: usa-inv\n      children:\n        east:\n          vars:\n            c: east-inv\n            d: east-inv\n          hosts:\n            h1:\n              e: host-inv\n              f: host-inv\n",
+        );
+        write(d, "group_vars/all.yml", "a: all-file\nd: all-file\n");
+        write(d, "group_vars/east/main.yml", "g: east-file-1\n");
+        write(d, "group_vars/east/more.yml", "g: east-file-2\n");
+        write(d, "group_vars/usa", "c: usa-file\n");
+        write(d, "host_vars/h1.yaml", "f: host-file\n");
+        let inv = Inventory::load(&[d.join("hosts.yml")]).unwrap();
+        let v = inv.host_vars("h1").unwrap();
+        assert_eq!(v["a"], "all-file"); // group_vars/all > inventory all vars
+        assert_eq!(v["b"], "all-inv");
+        assert_eq!(v["c"], "usa-file"); // any group_vars file > any inventory group var
+        assert_eq!(v["d"], "all-file"); // ... even group_vars/all, as in Ansible
+        assert_eq!(v["e"], "host-inv");
+        assert_eq!(v["f"], "host-file"); // host_vars/ > inventory host vars
+        assert_eq!(v["g"], "east-file-2"); // files in a group_vars dir merge in sorted order
+        assert_eq!(v["group_names"], json!(["east", "usa"]));
+        assert_eq!(v["inventory_hostname"], "h1");
+    }
+
+    #[test]
+    fn children_beat_parents_and_siblings_go_by_name_then_priority() {
+        let text = "[web]\nh1\n[prod]\nh1\n[a_parent:children]\nweb\n[web:vars]\nx=web\ny=web\n[prod:vars]\ny=prod\n[a_parent:vars]\nx=parent\n";
+        let inv = Inventory::from_ini_str(text, Path::new("hosts")).unwrap();
+        let v = inv.host_vars("h1").unwrap();
+        assert_eq!(v["x"], "web"); // child (depth 2) beats parent (depth 1)
+        assert_eq!(v["y"], "web"); // web (depth 2) beats prod (depth 1)
+        let text = "[b]\nh1\n[a]\nh1\n[a:vars]\nz=a\n[b:vars]\nz=b\n";
+        let inv = Inventory::from_ini_str(text, Path::new("hosts")).unwrap();
+        assert_eq!(inv.host_vars("h1").unwrap()["z"], "b"); // same depth: later name wins
+        let text = format!("{text}ansible_group_priority=0\n");
+        let inv = Inventory::from_ini_str(&text, Path::new("hosts")).unwrap();
+        assert_eq!(inv.host_vars("h1").unwrap()["z"], "a"); // lower priority merges first
+    }
+
+    #[test]
+    fn dicts_are_replaced_not_merged() {
+        let text = "all:\n  vars:\n    cfg: {a: 1, b: 2}\n  hosts:\n    h1:\n      cfg: {a: 9}\n";
+        let inv = Inventory::from_yaml_str(text, Path::new("inv.yml")).unwrap();
+        assert_eq!(inv.host_vars("h1").unwrap()["cfg"], json!({"a": 9}));
+    }
+}
