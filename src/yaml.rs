@@ -49,15 +49,28 @@ pub fn from_str<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, YamlE
     })
 }
 
-/// Serialises `value` as a YAML document.
+/// Serialises `value` as a YAML document, ending with a newline.
 pub fn to_string<T: serde::Serialize>(value: &T) -> Result<String, String> {
-    serde_saphyr::to_string(value).map_err(|e| e.to_string())
+    let mut text = serde_saphyr::to_string(value).map_err(|e| e.to_string())?;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok(text)
 }
 
-/// serde-saphyr renders a multi-line snippet; our messages carry the
-/// location themselves, so keep the first line of the explanation.
+/// serde-saphyr renders a multi-line snippet and prefixes "error: line N
+/// column M: "; our messages carry the location themselves, so keep only the
+/// explanation.
 fn first_line(message: &str) -> String {
-    message.lines().next().unwrap_or(message).trim().to_string()
+    let line = message.lines().next().unwrap_or(message).trim();
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    match line
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((location, explanation)) if location.contains("column") => explanation.to_string(),
+        _ => line.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -71,6 +84,8 @@ mod tests {
         let text = err.to_string();
         assert!(text.starts_with("inv.yml:"), "{text}");
         assert!(err.line >= 2, "{text}");
+        // The location is said once, by us.
+        assert_eq!(text.matches("line").count(), 0, "{text}");
     }
 
     #[test]

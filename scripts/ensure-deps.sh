@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what herd's demo and tests need on a Debian machine: OpenSSH's
+# server (the test hosts) and client tools (ssh-keygen, ssh-agent, ssh).
+# Idempotent; quiet when everything is there.
+set -euo pipefail
+
+need=()
+[[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null && command -v ssh-agent >/dev/null || need+=(openssh-client)
+if ((${#need[@]})); then
+  echo "installing ${need[*]}..." >&2
+  sudo_cmd=()
+  [[ $(id -u) == 0 ]] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 \
+    || { "${sudo_cmd[@]}" apt-get update -qq && "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}" >/dev/null; }
+fi
+if ! command -v cargo >/dev/null; then
+  echo "cargo is missing: install a Rust toolchain >= 1.89 (https://rustup.rs), then run this again" >&2
+  exit 1
+fi
