@@ -14,6 +14,9 @@
 //!   silently false; Ansible errors there, so we use `Strict`.)
 
 use minijinja::syntax::SyntaxConfig;
+use std::collections::HashSet;
+
+use minijinja::value::merge_maps;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
 use super::error::TemplateError;
@@ -70,9 +73,13 @@ impl Templates {
         vars: &Vars,
     ) -> Result<String, TemplateError> {
         let source = normalize_newlines(source);
-        self.env
-            .render_named_str(name, &source, from_json(vars))
-            .map_err(|e| TemplateError::from_minijinja(&e, name, &source))
+        let fail = |e: minijinja::Error| TemplateError::from_minijinja(&e, name, &source);
+        let template = self
+            .env
+            .template_from_named_str(name, &source)
+            .map_err(fail)?;
+        let ctx = self.context(template.undeclared_variables(false), vars)?;
+        template.render(ctx).map_err(fail)
     }
 
     /// Renders a task argument as Ansible does: a string that is exactly one
@@ -85,48 +92,15 @@ impl Templates {
         value: &serde_json::Value,
         vars: &Vars,
     ) -> Result<serde_json::Value, TemplateError> {
-        use serde_json::Value as J;
-        Ok(match value {
-            J::String(s) => self.render_string(s, vars)?,
-            J::Array(items) => {
-                let mut out = Vec::with_capacity(items.len());
-                for item in items {
-                    let item = self.render_value(item, vars)?;
-                    if !is_omit(&item) {
-                        out.push(item);
-                    }
-                }
-                J::Array(out)
-            }
-            J::Object(map) => {
-                let mut out = serde_json::Map::with_capacity(map.len());
-                for (key, item) in map {
-                    let item = self.render_value(item, vars)?;
-                    if !is_omit(&item) {
-                        out.insert(key.clone(), item);
-                    }
-                }
-                J::Object(out)
-            }
-            other => other.clone(),
-        })
+        let ctx = self.context(self.mentions(value), vars)?;
+        self.render_value_in(value, &ctx)
     }
 
     /// Evaluates a bare expression (`when:`, `failed_when:`, `until:`) to a value.
     pub fn eval(&self, expr: &str, vars: &Vars) -> Result<serde_json::Value, TemplateError> {
-        let name = format!("expression `{expr}`");
-        let ctx = from_json(vars);
-        let compiled = self
-            .env
-            .compile_expression_owned(expr.to_string())
-            .map_err(|e| TemplateError::from_minijinja(&e, &name, expr))?;
-        let value = compiled
-            .eval(ctx.clone())
-            .map_err(|e| TemplateError::from_minijinja(&e, &name, expr))?;
-        if value.is_undefined() {
-            return Err(self.undefined_error(expr, ctx, &name));
-        }
-        to_json(&value).map_err(|e| TemplateError::from_minijinja(&e, &name, expr))
+        let names = self.expression_mentions(expr);
+        let ctx = self.context(names, vars)?;
+        self.eval_in(expr, &ctx)
     }
 
     /// Evaluates a condition to a bool.
@@ -154,19 +128,110 @@ impl Templates {
         Ok(true)
     }
 
-    fn render_string(&self, s: &str, vars: &Vars) -> Result<serde_json::Value, TemplateError> {
-        if !(s.contains("{{") || s.contains("{%") || s.contains("{#")) {
+    /// The context for rendering something that mentions `names`.
+    ///
+    /// Ansible templates variables lazily: a variable whose value is itself a
+    /// template (`bench_host: "{{ inventory_hostname }}"`) is rendered when
+    /// it is used, and an unused broken one is no error. We do the same for
+    /// the top-level variables mentioned (and the ones they mention, in
+    /// turn); templates nested inside other structures (`hostvars[h].x`) are
+    /// not rendered.
+    fn context(&self, names: HashSet<String>, vars: &Vars) -> Result<Value, TemplateError> {
+        let mut resolver = Resolver {
+            templates: self,
+            vars,
+            done: Vars::new(),
+            stack: Vec::new(),
+        };
+        let mut names: Vec<String> = names.into_iter().collect();
+        names.sort();
+        for name in names {
+            resolver.resolve(&name)?;
+        }
+        Ok(resolver.context())
+    }
+
+    /// Top-level variables the template strings inside `value` mention.
+    fn mentions(&self, value: &serde_json::Value) -> HashSet<String> {
+        let mut names = HashSet::new();
+        walk_templates(value, &mut |s| {
+            let found = match single_expression(s) {
+                Some(expr) => self.expression_mentions(expr),
+                None => self
+                    .env
+                    .template_from_str(s)
+                    .map(|t| t.undeclared_variables(false))
+                    .unwrap_or_default(),
+            };
+            names.extend(found);
+        });
+        names
+    }
+
+    fn expression_mentions(&self, expr: &str) -> HashSet<String> {
+        self.env
+            .compile_expression_owned(strip_delimiters(expr).to_string())
+            .map(|e| e.undeclared_variables(false))
+            .unwrap_or_default()
+    }
+
+    fn render_value_in(
+        &self,
+        value: &serde_json::Value,
+        ctx: &Value,
+    ) -> Result<serde_json::Value, TemplateError> {
+        use serde_json::Value as J;
+        Ok(match value {
+            J::String(s) => self.render_string(s, ctx)?,
+            J::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    let item = self.render_value_in(item, ctx)?;
+                    if !is_omit(&item) {
+                        out.push(item);
+                    }
+                }
+                J::Array(out)
+            }
+            J::Object(map) => {
+                let mut out = serde_json::Map::with_capacity(map.len());
+                for (key, item) in map {
+                    let item = self.render_value_in(item, ctx)?;
+                    if !is_omit(&item) {
+                        out.insert(key.clone(), item);
+                    }
+                }
+                J::Object(out)
+            }
+            other => other.clone(),
+        })
+    }
+
+    fn eval_in(&self, expr: &str, ctx: &Value) -> Result<serde_json::Value, TemplateError> {
+        let name = format!("expression `{expr}`");
+        let compiled = self
+            .env
+            .compile_expression_owned(expr.to_string())
+            .map_err(|e| TemplateError::from_minijinja(&e, &name, expr))?;
+        let value = compiled
+            .eval(ctx.clone())
+            .map_err(|e| TemplateError::from_minijinja(&e, &name, expr))?;
+        if value.is_undefined() {
+            return Err(self.undefined_error(expr, ctx.clone(), &name));
+        }
+        to_json(&value).map_err(|e| TemplateError::from_minijinja(&e, &name, expr))
+    }
+
+    fn render_string(&self, s: &str, ctx: &Value) -> Result<serde_json::Value, TemplateError> {
+        if !has_template(s) {
             return Ok(serde_json::Value::String(s.to_string()));
         }
         if let Some(expr) = single_expression(s) {
-            return self.eval(expr, vars);
+            return self.eval_in(expr, ctx);
         }
         let name = format!("value `{s}`");
-        let ctx = from_json(vars);
-        // Task arguments are not files: no trailing-newline special case matters,
-        // but the same environment keeps filters and errors identical.
         self.env
-            .render_named_str(&name, s, ctx)
+            .render_named_str(&name, s, ctx.clone())
             .map(serde_json::Value::String)
             .map_err(|e| TemplateError::from_minijinja(&e, &name, s))
     }
@@ -185,6 +250,82 @@ impl Templates {
             }
             Ok(_) => TemplateError::plain(name, "the expression is undefined"),
         }
+    }
+}
+
+/// Renders templated variables on demand, in dependency order.
+struct Resolver<'a> {
+    templates: &'a Templates,
+    vars: &'a Vars,
+    /// Variables already rendered.
+    done: Vars,
+    /// Variables being rendered, to report cycles.
+    stack: Vec<String>,
+}
+
+impl Resolver<'_> {
+    fn resolve(&mut self, name: &str) -> Result<(), TemplateError> {
+        if self.done.contains_key(name) {
+            return Ok(());
+        }
+        let Some(raw) = self.vars.get(name) else {
+            return Ok(());
+        };
+        if !contains_template(raw) {
+            return Ok(());
+        }
+        if self.stack.iter().any(|n| n == name) {
+            let chain = self.stack.join("` -> `");
+            return Err(TemplateError::plain(
+                &format!("variable `{name}`"),
+                format!("refers to itself (`{chain}` -> `{name}`)"),
+            ));
+        }
+        self.stack.push(name.to_string());
+        let mut deps: Vec<String> = self.templates.mentions(raw).into_iter().collect();
+        deps.sort();
+        for dep in deps {
+            self.resolve(&dep)?;
+        }
+        let value = self
+            .templates
+            .render_value_in(raw, &self.context())
+            .map_err(|mut e| {
+                e.message = format!("in variable `{name}`: {}", e.message);
+                e
+            })?;
+        self.stack.pop();
+        self.done.insert(name.to_string(), value);
+        Ok(())
+    }
+
+    /// The raw variables, with the rendered ones in front (merge_maps: last wins).
+    fn context(&self) -> Value {
+        if self.done.is_empty() {
+            from_json(self.vars)
+        } else {
+            merge_maps([from_json(self.vars), from_json(&self.done)])
+        }
+    }
+}
+
+fn has_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+fn contains_template(value: &serde_json::Value) -> bool {
+    let mut found = false;
+    walk_templates(value, &mut |_| found = true);
+    found
+}
+
+/// Calls `f` on every string with template syntax inside `value`.
+fn walk_templates(value: &serde_json::Value, f: &mut dyn FnMut(&str)) {
+    match value {
+        serde_json::Value::String(s) if has_template(s) => f(s),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| walk_templates(v, f)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| walk_templates(v, f)),
+        _ => {}
     }
 }
 
@@ -460,6 +601,46 @@ mod tests {
                 .unwrap_err()
                 .message
                 .contains("syntax error")
+        );
+    }
+
+    #[test]
+    fn templated_variables_are_rendered_when_used() {
+        // As in peer-bench's playbook: `bench_host: "{{ inventory_hostname }}"`.
+        let t = Templates::new();
+        let v = vars(json!({
+            "inventory_hostname": "web1",
+            "bench_host": "{{ inventory_hostname }}",
+            "port": 8080,
+            "listen": "{{ bench_host }}:{{ port }}",
+            "port_copy": "{{ port }}",
+            "urls": ["http://{{ listen }}/"],
+            "broken": "{{ nowhere }}",
+        }));
+        assert_eq!(
+            t.render_file("t.j2", "{{ listen }} {{ urls[0] }}\n", &v)
+                .unwrap(),
+            "web1:8080 http://web1:8080/\n"
+        );
+        assert_eq!(t.eval("port_copy + 1", &v).unwrap(), json!(8081));
+        assert_eq!(
+            t.render_value(&json!("{{ bench_host | upper }}"), &v)
+                .unwrap(),
+            json!("WEB1")
+        );
+        // An unused broken variable is no error; a used one says which.
+        let err = t.render_file("t.j2", "{{ broken }}", &v).unwrap_err();
+        assert!(
+            err.message
+                .starts_with("in variable `broken`: variable `nowhere` is undefined"),
+            "{err}"
+        );
+        let cyclic = vars(json!({"a": "{{ b }}", "b": "{{ a }}"}));
+        let err = t.render_file("t.j2", "{{ a }}", &cyclic).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("refers to itself (`a` -> `b` -> `a`)"),
+            "{err}"
         );
     }
 
