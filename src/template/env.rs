@@ -513,6 +513,28 @@ mod tests {
     }
 
     #[test]
+    fn minijinja_builtins_ansible_users_rely_on() {
+        let v = json!({"users": [
+            {"name": "ann", "admin": true, "uid": 1002},
+            {"name": "bob", "admin": false, "uid": 1001},
+        ]});
+        let out = render(
+            "{{ users | selectattr('admin') | map(attribute='name') | join(',') }}|\
+             {{ users | rejectattr('admin') | map(attribute='uid') | first }}|\
+             {{ users | map(attribute='uid') | sort | last }}|\
+             {{ users | map(attribute='uid') | max }}|{{ [3, 1] | min }}|{{ [1, 2] | sum }}|\
+             {{ [1, 2, 2] | unique | list | length }}|{{ ' Hi ' | trim | upper | lower }}|\
+             {{ 'a-b' | replace('-', '_') }}|{{ 5 | string }}|{{ [1, 2] | select('odd') | list }}|\
+             {{ [1, 2] | reject('odd') | list }}|{{ [1, 2] | zip(['a', 'b']) | list }}",
+            v,
+        );
+        assert_eq!(
+            out,
+            "ann|1001|1002|1002|1|3|2|hi|a_b|5|[1]|[2]|[(1, 'a'), (2, 'b')]"
+        );
+    }
+
+    #[test]
     fn python_methods_from_pycompat() {
         assert_eq!(
             render(
