@@ -12,4 +12,5 @@ pub mod project;
 pub mod report;
 pub mod ssh;
 pub mod store;
+pub mod template;
 pub mod yaml;
