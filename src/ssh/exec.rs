@@ -7,15 +7,17 @@
 //! it, and leaked channels use up the server's MaxSessions slots.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use russh::client::Msg;
+use russh::client::{Handle, Msg};
 use russh::{ChannelMsg, ChannelWriteHalf, Sig};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::config::Secret;
 use super::error::ExecError;
 use super::pool::Connection;
+use super::session::ClientHandler;
 
 /// How to run one command.
 #[derive(Debug, Clone, Default)]
@@ -90,20 +92,52 @@ pub(crate) enum Output<'a> {
     Writer(&'a mut (dyn AsyncWrite + Unpin + Send)),
 }
 
-/// Closes the channel if the command did not run to its end, even when the
-/// future is dropped mid-way.
+/// Stops the command and closes its channel if it did not run to its end,
+/// even when the future is dropped mid-way.
 struct ChannelGuard {
+    handle: Arc<Handle<ClientHandler>>,
     write: Arc<ChannelWriteHalf<Msg>>,
+    /// The remote shell's pid (= its process group), once it has said it.
+    pid: Arc<AtomicU32>,
     finished: bool,
 }
 
 impl ChannelGuard {
-    async fn abort(write: &ChannelWriteHalf<Msg>) {
-        // The signal reaches the command's process group (OpenSSH ≥ 7.8);
-        // without it sshd keeps the session while the command runs on.
-        let _ = write.signal(Sig::KILL).await;
+    /// Closing the channel is not enough: sshd keeps a session (and its
+    /// MaxSessions slot) until the command exits, and a `sleep 600` never
+    /// notices the closed pipes. The `signal` channel request would do, but
+    /// sshd refuses it for root logins (no privilege separation there), so
+    /// the command's process group is killed over a second channel.
+    async fn abort(
+        handle: Arc<Handle<ClientHandler>>,
+        write: Arc<ChannelWriteHalf<Msg>>,
+        pid: u32,
+    ) {
         let _ = write.eof().await;
         let _ = write.close().await;
+        if pid == 0 {
+            return;
+        }
+        let kill = async {
+            let channel = open_session(&handle, Duration::from_secs(5)).await.ok()?;
+            let command = format!("kill -s KILL -- -{pid} 2>/dev/null; exit 0");
+            let (mut read, write) = channel.split();
+            write.exec(false, command.into_bytes()).await.ok()?;
+            while read.wait().await.is_some() {}
+            Some(())
+        };
+        if tokio::time::timeout(Duration::from_secs(10), kill)
+            .await
+            .is_err()
+        {
+            tracing::warn!("could not stop remote process group {pid} in time");
+        }
+    }
+
+    async fn finish_with_abort(&mut self) {
+        self.finished = true;
+        let pid = self.pid.load(Ordering::Relaxed);
+        ChannelGuard::abort(self.handle.clone(), self.write.clone(), pid).await;
     }
 }
 
@@ -113,11 +147,40 @@ impl Drop for ChannelGuard {
             return;
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let write = self.write.clone();
-            runtime.spawn(async move { ChannelGuard::abort(&write).await });
+            let (handle, write) = (self.handle.clone(), self.write.clone());
+            let pid = self.pid.load(Ordering::Relaxed);
+            runtime.spawn(ChannelGuard::abort(handle, write, pid));
         }
     }
 }
+
+/// Opens a session channel, retrying while the server refuses for up to
+/// `patience`.
+///
+/// sshd frees a closed session only once the command has exited and it has
+/// handled the rest of the packets it read in one go, so an open right
+/// after a close can find MaxSessions reached for a moment.
+async fn open_session(
+    handle: &Handle<ClientHandler>,
+    patience: Duration,
+) -> Result<russh::Channel<Msg>, russh::Error> {
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(5);
+    loop {
+        match handle.channel_open_session().await {
+            Err(russh::Error::ChannelOpenFailure(_)) if started.elapsed() < patience => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The first line the remote shell writes to stderr: its pid, so a
+/// command that must be stopped can be killed with its process group
+/// (sshd makes every session's shell a session leader).
+const PID_MARKER: &str = "HERD-PID:";
 
 /// Markers that frame sudo's password prompt and the start of the command.
 struct BecomeMarkers {
@@ -235,9 +298,7 @@ impl Connection {
             .acquire()
             .await
             .expect("semaphore never closed");
-        let channel = self
-            .handle
-            .channel_open_session()
+        let channel = open_session(&self.handle, Duration::from_secs(2))
             .await
             .map_err(|e| ExecError::Channel {
                 host: host(),
@@ -245,10 +306,13 @@ impl Connection {
             })?;
         let (mut read, write) = channel.split();
         let mut guard = ChannelGuard {
+            handle: self.handle.clone(),
             write: Arc::new(write),
+            pid: Arc::new(AtomicU32::new(0)),
             finished: false,
         };
-        let write = guard.write.clone();
+        let (write, pid) = (guard.write.clone(), guard.pid.clone());
+        let line = format!("printf '{PID_MARKER}%s\\n' \"$$\" >&2; {line}");
 
         let timeout = opts.timeout.or(self.command_timeout);
         let work = async {
@@ -259,15 +323,21 @@ impl Connection {
                     host: host(),
                     reason: e.to_string(),
                 })?;
-            self.exchange(&mut read, &write, input, output, password, markers.as_ref())
-                .await
+            self.exchange(
+                &mut read,
+                &write,
+                &pid,
+                input,
+                output,
+                password.zip(markers.as_ref()),
+            )
+            .await
         };
         let result = match timeout {
             Some(limit) => match tokio::time::timeout(limit, work).await {
                 Ok(result) => result,
                 Err(_) => {
-                    guard.finished = true;
-                    ChannelGuard::abort(&guard.write).await;
+                    guard.finish_with_abort().await;
                     return Err(ExecError::Timeout {
                         host: host(),
                         after: limit,
@@ -277,8 +347,7 @@ impl Connection {
             None => work.await,
         };
         if result.is_err() {
-            guard.finished = true;
-            ChannelGuard::abort(&guard.write).await;
+            guard.finish_with_abort().await;
         } else {
             guard.finished = true;
         }
@@ -289,12 +358,13 @@ impl Connection {
         &self,
         read: &mut russh::ChannelReadHalf,
         write: &ChannelWriteHalf<Msg>,
+        pid: &AtomicU32,
         input: Input<'_>,
         mut output: Output<'_>,
-        password: Option<&Secret>,
-        markers: Option<&BecomeMarkers>,
+        sudo: Option<(&Secret, &BecomeMarkers)>,
     ) -> Result<ExecOutput, ExecError> {
         let host = || self.name.clone();
+        let (password, markers) = (sudo.map(|s| s.0), sudo.map(|s| s.1));
         // Stdin waits until sudo has started the command (or at once).
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
         let mut ready_tx = Some(ready_tx);
@@ -322,6 +392,7 @@ impl Connection {
             let mut pending: Vec<u8> = Vec::new(); // stdout before the ready marker
             let mut err_pending: Vec<u8> = Vec::new();
             let mut prompts = 0;
+            let mut pid_line: Option<Vec<u8>> = Some(Vec::new());
             let mut confirmed = false;
             while let Some(msg) = read.wait().await {
                 match msg {
@@ -349,6 +420,25 @@ impl Connection {
                         pending.clear();
                     }
                     ChannelMsg::ExtendedData { data, ext: 1 } => {
+                        let data = match pid_line.as_mut() {
+                            None => data.to_vec(),
+                            Some(buf) => {
+                                buf.extend_from_slice(&data);
+                                let Some(end) = buf.iter().position(|&b| b == b'\n') else {
+                                    continue;
+                                };
+                                let rest = buf.split_off(end + 1);
+                                let first = std::mem::take(buf);
+                                pid_line = None;
+                                match parse_pid(&first) {
+                                    Some(n) => {
+                                        pid.store(n, Ordering::Relaxed);
+                                        rest
+                                    }
+                                    None => [first, rest].concat(),
+                                }
+                            }
+                        };
                         let Some(m) = markers.filter(|_| ready_tx.is_some()) else {
                             stderr.push(&data);
                             continue;
@@ -386,6 +476,9 @@ impl Connection {
                     }
                     _ => {}
                 }
+            }
+            if let Some(partial) = pid_line.take() {
+                stderr.push(&partial);
             }
             if markers.is_some() && ready_tx.is_some() {
                 // sudo never started the command.
@@ -438,6 +531,11 @@ fn opts_become_failed(out: &ExecOutput) -> bool {
     out.exit_code == Some(1)
         && out.stderr.starts_with(b"sudo: ")
         && find(&out.stderr, b"password is required").is_some()
+}
+
+fn parse_pid(line: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(line).ok()?;
+    text.strip_prefix(PID_MARKER)?.trim().parse().ok()
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -37,7 +37,7 @@ pub struct Pool {
 /// An authenticated connection to one host.
 pub struct Connection {
     pub(crate) name: String,
-    pub(crate) handle: Handle<ClientHandler>,
+    pub(crate) handle: Arc<Handle<ClientHandler>>,
     /// Channels open at once stay below the server's MaxSessions.
     pub(crate) channels: Semaphore,
     pub(crate) output_limit: usize,
@@ -142,7 +142,7 @@ impl Pool {
                 .acquire()
                 .await
                 .expect("semaphore never closed");
-            let connecting = establish(target, jump.as_deref().map(|j| &j.handle), &self.keys);
+            let connecting = establish(target, jump.as_deref().map(|j| &*j.handle), &self.keys);
             let handle = tokio::time::timeout(target.connect_timeout, connecting)
                 .await
                 .map_err(|_| ConnectError::Timeout {
@@ -153,7 +153,7 @@ impl Pool {
             tracing::debug!("{}: connected to {}", target.name, target.pool_key());
             Ok(Arc::new(Connection {
                 name: target.name.clone(),
-                handle,
+                handle: Arc::new(handle),
                 channels: Semaphore::new(self.options.max_channels.max(1)),
                 output_limit: self.options.output_limit,
                 command_timeout: self.options.command_timeout,
