@@ -1,0 +1,121 @@
+//! Runs one shell command on many hosts in parallel: `herd run`'s engine.
+//!
+//! Each host is a tokio task (not a thread), bounded by `forks` permits, so
+//! 10,000 hosts cost 10,000 small futures. Results stream out as events the
+//! moment a host finishes; sinks (terminal, JSON, store) consume them.
+//! Dropping the returned future (Ctrl-C) aborts every host task; the
+//! transport closes their channels.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use super::{HostResult, HostStatus};
+use crate::ssh::{ExecOptions, Pool, Target};
+
+/// What to run on one host, and how (become and timeouts can differ per
+/// host, from inventory variables).
+#[derive(Debug, Clone)]
+pub struct HostJob {
+    pub target: Target,
+    /// The command line, run by the remote user's shell as `ssh host CMD` does.
+    pub command: String,
+    pub options: ExecOptions,
+}
+
+/// What the engine reports while a run goes on.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A host's turn began (it got a fork slot).
+    Started { host: String },
+    /// A host is done, for better or worse.
+    Finished(HostResult),
+}
+
+/// Runs every job, at most `forks` hosts at once, and sends an event per
+/// step. Returns when every host has finished.
+pub async fn run_command(
+    pool: Arc<Pool>,
+    jobs: Vec<HostJob>,
+    forks: usize,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let forks = Arc::new(Semaphore::new(forks.max(1)));
+    let mut tasks = JoinSet::new();
+    for job in jobs {
+        let (pool, forks, events) = (pool.clone(), forks.clone(), events.clone());
+        tasks.spawn(async move {
+            let Ok(_permit) = forks.acquire_owned().await else {
+                return;
+            };
+            let host = job.target.name.clone();
+            let _ = events.send(Event::Started { host: host.clone() });
+            let result = run_on_host(&pool, &job).await;
+            let _ = events.send(Event::Finished(result));
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(err) = joined
+            && err.is_panic()
+        {
+            // A bug in one host's task must not take the others down.
+            tracing::error!("a host task panicked: {err}");
+        }
+    }
+}
+
+async fn run_on_host(pool: &Pool, job: &HostJob) -> HostResult {
+    let started = Instant::now();
+    let host = job.target.name.clone();
+    let connection = match pool.connect(&job.target).await {
+        Ok(c) => c,
+        Err(err) => {
+            return HostResult {
+                host,
+                status: HostStatus::Unreachable,
+                exit_code: None,
+                stdout: String::new(),
+                stderr: String::new(),
+                error: Some(err.to_string()),
+                duration: started.elapsed(),
+            };
+        }
+    };
+    match connection.exec(&job.command, &job.options).await {
+        Ok(out) => {
+            let (status, error) = match (out.exit_code, &out.signal) {
+                (Some(0), _) => (HostStatus::Ok, None),
+                // The exit code says it all; the report shows `[exit N]`.
+                (Some(_), _) => (HostStatus::Failed, None),
+                (None, Some(signal)) => (
+                    HostStatus::Failed,
+                    Some(format!("killed by signal {signal}")),
+                ),
+                (None, None) => (
+                    HostStatus::Failed,
+                    Some("no exit status from the server".into()),
+                ),
+            };
+            HostResult {
+                host,
+                status,
+                exit_code: out.exit_code,
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                error,
+                duration: started.elapsed(),
+            }
+        }
+        Err(err) => HostResult {
+            host,
+            status: HostStatus::Failed,
+            exit_code: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            error: Some(err.to_string()),
+            duration: started.elapsed(),
+        },
+    }
+}

@@ -1,0 +1,277 @@
+//! Opening one SSH connection: TCP (or a channel through a jump host),
+//! key exchange with the host key checked against known_hosts, then
+//! authentication.
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use russh::client::{self, Handle};
+use russh::keys::{PublicKey, PublicKeyOrCertificate};
+
+use super::auth::{KeyStore, authenticate};
+use super::error::ConnectError;
+use super::known_hosts::{self, HostKeyStatus, LearnError, Learned};
+use super::target::Target;
+use crate::project::HostKeyChecking;
+
+/// Our side of the SSH session: russh calls it with the server's key.
+pub(crate) struct ClientHandler {
+    name: String,
+    host: String,
+    port: u16,
+    known_hosts: Vec<PathBuf>,
+    mode: HostKeyChecking,
+}
+
+/// Lets `check_server_key` hand a precise reason out of russh's handshake.
+#[derive(Debug)]
+pub(crate) enum HandlerError {
+    Ssh(russh::Error),
+    HostKey(ConnectError),
+}
+
+impl From<russh::Error> for HandlerError {
+    fn from(e: russh::Error) -> Self {
+        HandlerError::Ssh(e)
+    }
+}
+
+impl client::Handler for ClientHandler {
+    type Error = HandlerError;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, HandlerError> {
+        let key = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
+            // We advertise no host certificate algorithms; should a server
+            // send one anyway, its key must still be in known_hosts.
+            PublicKeyOrCertificate::Certificate(cert) => PublicKey::from(cert.public_key().clone()),
+        };
+        if self.mode == HostKeyChecking::Off {
+            return Ok(true);
+        }
+        let (files, host, port) = (self.known_hosts.clone(), self.host.clone(), self.port);
+        let checked = key.clone();
+        let status =
+            tokio::task::spawn_blocking(move || known_hosts::check(&files, &host, port, &checked))
+                .await
+                .map_err(|e| self.learn_error(e.to_string()))?
+                .map_err(|e| self.learn_error(e.to_string()))?;
+        match status {
+            HostKeyStatus::Known => Ok(true),
+            HostKeyStatus::Unknown if self.mode == HostKeyChecking::AcceptNew => {
+                self.learn(key).await
+            }
+            status => Err(HandlerError::HostKey(self.refusal(status))),
+        }
+    }
+}
+
+impl ClientHandler {
+    fn addr(&self) -> String {
+        super::target::known_hosts_name(&self.host, self.port)
+    }
+
+    fn learn_error(&self, reason: String) -> HandlerError {
+        HandlerError::HostKey(ConnectError::HostKeyLearn {
+            host: self.name.clone(),
+            addr: self.addr(),
+            reason,
+        })
+    }
+
+    fn refusal(&self, status: HostKeyStatus) -> ConnectError {
+        let (host, addr) = (self.name.clone(), self.addr());
+        match status {
+            HostKeyStatus::Changed {
+                file,
+                line,
+                algorithm,
+            } => ConnectError::HostKeyChanged {
+                host,
+                addr,
+                file,
+                line,
+                algorithm,
+            },
+            HostKeyStatus::Revoked { file, line } => ConnectError::HostKeyRevoked {
+                host,
+                addr,
+                file,
+                line,
+            },
+            HostKeyStatus::Known | HostKeyStatus::Unknown => ConnectError::HostKeyUnknown {
+                host,
+                addr,
+                keyscan_args: if self.port == 22 {
+                    self.host.clone()
+                } else {
+                    format!("-p {} {}", self.port, self.host)
+                },
+            },
+        }
+    }
+
+    async fn learn(&self, key: PublicKey) -> Result<bool, HandlerError> {
+        let (files, host, port) = (self.known_hosts.clone(), self.host.clone(), self.port);
+        let learned =
+            tokio::task::spawn_blocking(move || known_hosts::learn(&files, &host, port, &key))
+                .await
+                .map_err(|e| self.learn_error(e.to_string()))?;
+        match learned {
+            Ok(Learned::Added(file)) => {
+                tracing::warn!(
+                    "{}: learned new host key for {} into {}",
+                    self.name,
+                    self.addr(),
+                    file.display()
+                );
+                Ok(true)
+            }
+            Ok(Learned::AlreadyKnown) => Ok(true),
+            Err(LearnError::Changed(status)) => Err(HandlerError::HostKey(self.refusal(status))),
+            Err(e) => Err(self.learn_error(e.to_string())),
+        }
+    }
+}
+
+/// The russh client configuration for one target.
+fn client_config(target: &Target) -> client::Config {
+    let defaults = russh::Preferred::default();
+    // curve25519 first: OpenSSH 9's default (sntrup761 / mlkem hybrids)
+    // costs much more CPU per handshake, which adds up over many hosts.
+    let fast = [russh::kex::CURVE25519, russh::kex::CURVE25519_PRE_RFC_8731];
+    let mut kex: Vec<_> = fast.to_vec();
+    kex.extend(defaults.kex.iter().filter(|k| !fast.contains(k)).cloned());
+    // Host key types already in known_hosts first, like OpenSSH, so a host
+    // recorded with its RSA key is not refused for showing an ed25519 one.
+    let known = known_hosts::known_algorithms(&target.known_hosts, &target.host, target.port);
+    let mut key: Vec<_> = defaults
+        .key
+        .iter()
+        .filter(|a| known.iter().any(|k| same_family(k, a)))
+        .cloned()
+        .collect();
+    key.extend(
+        defaults
+            .key
+            .iter()
+            .filter(|a| !key.contains(a))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    client::Config {
+        keepalive_interval: target.keepalive,
+        keepalive_max: 3,
+        nodelay: true,
+        // Bulk uploads are window-bound: 16 MiB keeps a fast link busy.
+        window_size: 16 << 20,
+        maximum_packet_size: 65535,
+        preferred: russh::Preferred {
+            kex: Cow::Owned(kex),
+            key: Cow::Owned(key),
+            ..defaults
+        },
+        ..client::Config::default()
+    }
+}
+
+fn same_family(a: &russh::keys::Algorithm, b: &russh::keys::Algorithm) -> bool {
+    use russh::keys::Algorithm::Rsa;
+    a == b || (matches!(a, Rsa { .. }) && matches!(b, Rsa { .. }))
+}
+
+/// Connects, checks the host key and authenticates. The caller applies the
+/// connect timeout and the handshake limit.
+pub(crate) async fn establish(
+    target: &Target,
+    jump: Option<&Handle<ClientHandler>>,
+    keys: &KeyStore,
+) -> Result<Handle<ClientHandler>, ConnectError> {
+    let config = Arc::new(client_config(target));
+    let handler = ClientHandler {
+        name: target.name.clone(),
+        host: target.host.clone(),
+        port: target.port,
+        known_hosts: target.known_hosts.clone(),
+        mode: target.host_key_checking,
+    };
+    let addr = target.known_hosts_name();
+    let handshake = match jump {
+        Some(jump) => {
+            let channel = jump
+                .channel_open_direct_tcpip(target.host.clone(), target.port.into(), "127.0.0.1", 0)
+                .await
+                .map_err(|e| ConnectError::Proxy {
+                    host: target.name.clone(),
+                    jump: target
+                        .jump
+                        .as_ref()
+                        .map_or_else(String::new, |j| j.name.clone()),
+                    reason: format!("the jump host could not open a connection to {addr}: {e}"),
+                })?;
+            client::connect_stream(config, channel.into_stream(), handler).await
+        }
+        None => {
+            let stream = tcp_connect(target).await?;
+            client::connect_stream(config, stream, handler).await
+        }
+    };
+    let mut handle = handshake.map_err(|e| match e {
+        HandlerError::HostKey(e) => e,
+        HandlerError::Ssh(e) => ConnectError::Protocol {
+            host: target.name.clone(),
+            addr: addr.clone(),
+            reason: describe_ssh_error(&e),
+        },
+    })?;
+    authenticate(&mut handle, target, keys).await?;
+    Ok(handle)
+}
+
+async fn tcp_connect(target: &Target) -> Result<tokio::net::TcpStream, ConnectError> {
+    let addr = format!("{}:{}", target.host, target.port);
+    let address_error = |reason: String| ConnectError::Address {
+        host: target.name.clone(),
+        addr: addr.clone(),
+        reason,
+    };
+    let addrs: Vec<_> = tokio::net::lookup_host((target.host.as_str(), target.port))
+        .await
+        .map_err(|e| address_error(e.to_string()))?
+        .collect();
+    let mut last = None;
+    for sockaddr in addrs {
+        match tokio::net::TcpStream::connect(sockaddr).await {
+            Ok(stream) => {
+                stream.set_nodelay(true).ok();
+                return Ok(stream);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => ConnectError::Refused {
+            host: target.name.clone(),
+            addr,
+        },
+        Some(e) => address_error(e.to_string()),
+        None => address_error("no addresses found".into()),
+    })
+}
+
+fn describe_ssh_error(e: &russh::Error) -> String {
+    match e {
+        russh::Error::Disconnect | russh::Error::HUP => {
+            "the server closed the connection during the handshake (sshd MaxStartups reached, or a TCP wrapper refused us?)".into()
+        }
+        russh::Error::Kex => format!("{e} (no common key exchange algorithm? the server may be too old)"),
+        russh::Error::IO(io) if io.kind() == std::io::ErrorKind::UnexpectedEof || io.kind() == std::io::ErrorKind::ConnectionReset => {
+            "the server closed the connection during the handshake (sshd MaxStartups reached, or a TCP wrapper refused us?)".into()
+        }
+        other => other.to_string(),
+    }
+}
