@@ -669,3 +669,68 @@ async fn wrong_key_is_an_auth_error_listing_what_was_tried() {
     );
     assert!(text.contains(&format!("as {}", fleet.user)), "{text}");
 }
+
+/// A stand-in for sudo (none is installed here): takes `-n` or `-S -p
+/// PROMPT`, `-u USER`, `--`, reads the password from stdin like `sudo -S`.
+const FAKE_SUDO: &str = r#"#!/bin/sh
+prompt="Password:"; nonint=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -n) nonint=1; shift;; -S) shift;; -p) prompt="$2"; shift 2;; -u) shift 2;;
+    --) shift; break;; *) break;;
+  esac
+done
+if [ $nonint = 1 ]; then echo "sudo: a password is required" >&2; exit 1; fi
+tries=0
+while :; do
+  printf '%s' "$prompt" >&2
+  IFS= read -r pw || exit 1
+  [ "$pw" = "letmein" ] && break
+  tries=$((tries + 1)); echo "Sorry, try again." >&2
+  [ $tries -ge 3 ] && { echo "sudo: 3 incorrect password attempts" >&2; exit 1; }
+done
+exec "$@"
+"#;
+
+#[tokio::test]
+async fn become_feeds_the_password_and_keeps_stdin_for_the_command() {
+    use herd::ssh::Become;
+    use std::os::unix::fs::PermissionsExt;
+    let fleet = Fleet::builder().hosts(1).start();
+    let bin = fleet.hosts[0].root.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("sudo"), FAKE_SUDO).unwrap();
+    std::fs::set_permissions(bin.join("sudo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+
+    let pool = Pool::new(options(&fleet));
+    let conn = pool.connect(&target(&fleet, "host1")).await.unwrap();
+    let with = |password: Option<&str>| ExecOptions {
+        become_: Some(Become {
+            password: password.map(Secret::new),
+            ..Become::default()
+        }),
+        stdin: Some(b"from stdin\n".to_vec()),
+        env: vec![("PATH".into(), path.clone())],
+        ..ExecOptions::default()
+    };
+
+    let out = conn
+        .exec("echo became; cat; echo warn >&2", &with(Some("letmein")))
+        .await
+        .unwrap();
+    assert_eq!(out.exit_code, Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "became\nfrom stdin\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "warn\n");
+
+    let err = conn.exec("true", &with(Some("wrong"))).await.unwrap_err();
+    assert!(matches!(err, ExecError::Become { .. }), "{err}");
+    assert!(!err.to_string().contains("wrong"), "{err}");
+
+    let err = conn.exec("true", &with(None)).await.unwrap_err();
+    assert!(err.to_string().contains("password is required"), "{err}");
+
+    // Nothing was leaked: the connection still runs commands.
+    let out = conn.exec("echo ok", &ExecOptions::default()).await.unwrap();
+    assert_eq!(out.stdout, b"ok\n");
+}

@@ -242,14 +242,16 @@ impl Connection {
         self.run(command, opts, input, Output::Capture).await
     }
 
-    /// The command line sent to the server: env exports, then sudo.
+    /// The command line sent to the server: env exports, then sudo with the
+    /// exports repeated inside (sudo resets the environment; outside, PATH
+    /// decides which sudo runs).
     fn command_line(
         &self,
         command: &str,
         opts: &ExecOptions,
         markers: Option<&BecomeMarkers>,
     ) -> Result<String, ExecError> {
-        let mut line = String::new();
+        let mut exports = String::new();
         for (name, value) in &opts.env {
             let valid = name
                 .chars()
@@ -262,20 +264,23 @@ impl Connection {
                     name: name.clone(),
                 });
             }
-            line.push_str(&format!("export {name}={}; ", shell_quote(value)));
+            exports.push_str(&format!("export {name}={}; ", shell_quote(value)));
         }
-        line.push_str(command);
+        let line = format!("{exports}{command}");
         let Some(become_) = &opts.become_ else {
             return Ok(line);
         };
         let user = shell_quote(&become_.user);
         Ok(match markers {
             Some(m) => format!(
-                "sudo -S -p {} -u {user} -- /bin/sh -c {}",
+                "{exports}sudo -S -p {} -u {user} -- /bin/sh -c {}",
                 shell_quote(&m.prompt),
                 shell_quote(&format!("echo {}; {line}", m.ready))
             ),
-            None => format!("sudo -n -u {user} -- /bin/sh -c {}", shell_quote(&line)),
+            None => format!(
+                "{exports}sudo -n -u {user} -- /bin/sh -c {}",
+                shell_quote(&line)
+            ),
         })
     }
 
@@ -385,6 +390,8 @@ impl Connection {
         };
 
         let reader = async {
+            // Owned here, so the writer stops waiting when the reader ends.
+            let mut ready_tx = ready_tx;
             let mut out = ExecOutput::default();
             let mut stdout = Capture::new(self.output_limit);
             let mut stderr = Capture::new(self.output_limit);
