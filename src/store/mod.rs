@@ -14,6 +14,7 @@ mod liveness;
 mod queries;
 mod runs;
 mod schema;
+mod tasks;
 mod truncate;
 
 use std::fmt;
@@ -25,6 +26,7 @@ use rusqlite::Connection;
 pub use error::StoreError;
 pub use queries::{RunDetail, RunSummary, StoredResult};
 pub use runs::NewRun;
+pub use tasks::TaskRecord;
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use truncate::{OUTPUT_CAP, cap_output};
 
