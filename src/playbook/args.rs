@@ -209,7 +209,8 @@ fn check(args: &[Arg], module: &str, key: &Key, source: &Source) -> Result<(), P
             continue;
         }
         if module == "set_fact" {
-            if !valid_name(&arg.name) {
+            // Names may be templated (`result_{{ item }}`), checked when set.
+            if !valid_name(&arg.name) && !arg.name.contains("{{") {
                 return Err(source.error(
                     arg.mark,
                     format!("set_fact: `{}` is not a valid variable name", arg.name),
@@ -238,22 +239,21 @@ fn check(args: &[Arg], module: &str, key: &Key, source: &Source) -> Result<(), P
         ));
     }
     for group in required_params(module) {
-        if !group.iter().any(|name| has(name)) {
-            let wanted: Vec<_> = group
-                .iter()
-                .map(|n| match *n {
-                    "_raw_params" => "a command".to_string(),
-                    n => format!("`{n}`"),
-                })
-                .collect();
-            return Err(source.error(
-                key.mark,
-                format!(
-                    "{module}: missing required parameter {}",
-                    wanted.join(" or ")
-                ),
-            ));
+        if group.iter().any(|name| has(name)) {
+            continue;
         }
+        let message = if group.contains(&"_raw_params") {
+            let mut ways = vec!["a command line".to_string()];
+            ways.extend(group.iter().skip(1).map(|n| format!("`{n}`")));
+            format!("{module}: nothing to run; give {}", ways.join(" or "))
+        } else {
+            let names: Vec<_> = group.iter().map(|n| format!("`{n}`")).collect();
+            format!(
+                "{module}: missing required parameter {}",
+                names.join(" or ")
+            )
+        };
+        return Err(source.error(key.mark, message));
     }
     for (a, b) in exclusive_params(module) {
         if has(a)

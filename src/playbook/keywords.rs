@@ -213,6 +213,7 @@ pub fn module_params(module: &str) -> Option<&'static [&'static str]> {
             "_raw_params",
             "cmd",
             "argv",
+            "executable",
             "chdir",
             "creates",
             "removes",

@@ -244,17 +244,19 @@ fn classify<'n>(entries: &'n [(Key, Node)], ctx: &Context) -> Result<Keys<'n>, P
             .chain(BLOCK_KEYWORDS)
             .chain(LOOP_LOOKUPS)
             .copied();
-        let message = if let Some(k) = crate::inventory::did_you_mean(name, keywords) {
-            format!("unknown task keyword `{name}` (did you mean `{k}`?)")
-        } else if let Some(m) = crate::inventory::did_you_mean(name, MODULES.iter().copied()) {
-            format!("unknown module `{name}` (did you mean `{m}`?)")
-        } else if keys.module.is_some() {
-            format!("unknown task keyword `{name}`")
-        } else {
-            format!(
+        // Without a module, the unknown key is most likely the module.
+        let keyword = crate::inventory::did_you_mean(name, keywords);
+        let module = crate::inventory::did_you_mean(name, MODULES.iter().copied());
+        let message = match (keys.module.is_some(), keyword, module) {
+            (false, _, Some(m)) | (true, None, Some(m)) => {
+                format!("unknown module `{name}` (did you mean `{m}`?)")
+            }
+            (_, Some(k), _) => format!("unknown task keyword `{name}` (did you mean `{k}`?)"),
+            (true, None, None) => format!("unknown task keyword `{name}`"),
+            (false, None, None) => format!(
                 "module `{name}` is not supported by herd; herd's modules: {}",
                 MODULES.join(", ")
-            )
+            ),
         };
         return Err(source.error(key.mark, message));
     }
@@ -462,7 +464,7 @@ fn build(
             "failed_when" => task.failed_when = Some(conditions(key, value, source)?),
             "until" => task.until = Some(conditions(key, value, source)?),
             "retries" => task.retries = Some(source.integer(key, value)? as u32),
-            "delay" => task.delay = Some(source.integer(key, value)?),
+            "delay" => task.delay = Some(seconds(key, value, source)?),
             "loop_control" => task.loop_control = loop_control(key, value, source)?,
             name if name == "loop" || LOOP_LOOKUPS.contains(&name) => {
                 if task.loop_.is_some() {
@@ -582,6 +584,23 @@ fn identifier(key: &Key, value: &Node, source: &Source) -> Result<String, Playbo
     Ok(name)
 }
 
+/// A variable name, or a template that renders to one.
+fn variable_name(key: &Key, value: &Node, source: &Source) -> Result<String, PlaybookError> {
+    match value.as_str() {
+        Some(name) if name.contains("{{") => Ok(name.to_string()),
+        _ => identifier(key, value, source),
+    }
+}
+
+/// `delay:` in whole seconds (the model's unit); Ansible takes fractions,
+/// which round to the nearest second.
+fn seconds(key: &Key, value: &Node, source: &Source) -> Result<u64, PlaybookError> {
+    match &value.kind {
+        Kind::Float(f) if *f >= 0.0 => Ok(f.round() as u64),
+        _ => source.integer(key, value),
+    }
+}
+
 fn loop_control(key: &Key, value: &Node, source: &Source) -> Result<LoopControl, PlaybookError> {
     const KEYS: &[&str] = &["loop_var", "index_var", "label", "extended", "pause"];
     let Some(entries) = value.as_map() else {
@@ -590,8 +609,8 @@ fn loop_control(key: &Key, value: &Node, source: &Source) -> Result<LoopControl,
     let mut control = LoopControl::default();
     for (k, v) in entries {
         match k.name.as_str() {
-            "loop_var" => control.loop_var = Some(identifier(k, v, source)?),
-            "index_var" => control.index_var = Some(identifier(k, v, source)?),
+            "loop_var" => control.loop_var = Some(variable_name(k, v, source)?),
+            "index_var" => control.index_var = Some(variable_name(k, v, source)?),
             "label" => control.label = Some(source.string(k, v)?),
             "extended" => control.extended = source.boolean(k, v)?,
             "pause" => {
