@@ -638,3 +638,74 @@ fn glob_tasks(root: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+fn load_text(text: &str) -> Playbook {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("site.yml");
+    std::fs::write(&path, text).unwrap();
+    load_playbook(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn action_form_args_keyword_and_collection_names() {
+    let book = load_text(
+        "- hosts: all\n  tasks:\n    - action: copy src=a dest=/b\n    - action:\n        module: ansible.legacy.shell\n        cmd: make\n    - ansible.builtin.shell: make install\n      args:\n        chdir: /src\n        creates: /usr/bin/x\n",
+    );
+    let tasks = &book.plays[0].sections[0].tasks;
+    let (name, args) = module(&tasks[0]);
+    assert_eq!((name, args["dest"].as_str()), ("copy", Some("/b")));
+    let (name, args) = module(&tasks[1]);
+    assert_eq!((name, args["cmd"].as_str()), ("shell", Some("make")));
+    let (name, args) = module(&tasks[2]);
+    assert_eq!(name, "shell");
+    assert_eq!(args["_raw_params"], "make install");
+    assert_eq!(args["chdir"], "/src");
+}
+
+#[test]
+fn aliases_are_renamed_and_may_not_repeat() {
+    let book = load_text("- hosts: all\n  tasks:\n    - systemd: unit=nginx daemon-reload=yes\n");
+    let args = module(&book.plays[0].sections[0].tasks[0]).1;
+    assert_eq!(args["name"], "nginx");
+    assert_eq!(args["daemon_reload"], "yes");
+    let err =
+        site_error("- hosts: all\n  tasks:\n    - file:\n        path: /a\n        dest: /b\n");
+    assert_eq!(
+        err,
+        "site.yml:5:9: file: `dest` and `path` are the same parameter; keep one"
+    );
+}
+
+#[test]
+fn yaml_anchors_and_merge_keys_in_playbooks() {
+    let book = load_text(
+        "- hosts: all\n  vars:\n    base: &base {owner: root, group: root}\n  tasks:\n    - file:\n        <<: *base\n        path: /srv\n        state: directory\n",
+    );
+    let args = module(&book.plays[0].sections[0].tasks[0]).1;
+    assert_eq!(args["owner"], "root");
+    assert_eq!(args["path"], "/srv");
+}
+
+#[test]
+fn role_parameters_and_dedup() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "site.yml",
+        "- hosts: all\n  roles:\n    - app\n    - app\n    - {role: app, port: 81}\n    - role: app\n      when: x\n      port: 81\n",
+    );
+    write(
+        "roles/app/tasks/main.yml",
+        "- debug: msg={{ port | default(80) }}\n",
+    );
+    let book = load_playbook(&dir.path().join("site.yml")).unwrap();
+    let play = &book.plays[0];
+    // `app` twice with no params runs once; with port 81 once more.
+    assert_eq!(play.roles.len(), 2);
+    assert_eq!(play.roles[1].params["port"], 81);
+    assert_eq!(play.sections[0].tasks.len(), 2);
+}
