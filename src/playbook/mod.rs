@@ -1,30 +1,35 @@
-//! STUB for engine development; replaced by the real loader at merge.
+//! Ansible playbooks, loaded and validated before any host is touched.
+//!
+//! herd runs a subset of Ansible's playbook language (`keywords.rs` lists
+//! it). Anything outside the subset — an unknown module, keyword, loop
+//! lookup or parameter — fails here with the file:line:col of the key, so
+//! a typo never becomes a silently skipped task halfway through a rollout.
+//!
+//! Static constructs (`import_playbook`, `import_tasks`, `roles:` and role
+//! dependencies, blocks) are expanded and their keywords pushed down into
+//! each task (`inherit.rs`); `include_tasks` stays a task for the engine,
+//! which calls `load_tasks_file` when it runs. Values stay JSON with their
+//! templates unrendered: the engine renders them per host.
+
+mod args;
+mod error;
+mod extra_vars;
+mod inherit;
+pub mod keywords;
+mod kv;
+mod listing;
+mod load;
+pub mod located;
 pub mod model;
+mod roles;
+mod source;
+mod task;
+
+pub use error::PlaybookError;
+pub use extra_vars::parse_extra_vars;
+pub use inherit::Inherited;
+pub use keywords::{MODULES, module_params};
+pub use listing::TaskEntry;
+pub use load::{load_playbook, load_tasks_file};
 pub use model::*;
-
-use std::path::Path;
-use std::sync::Arc;
-
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct PlaybookError(pub String);
-
-#[derive(Debug, Clone, Default)]
-pub struct Inherited {}
-impl Inherited {
-    pub fn from_task(_t: &Task) -> Inherited {
-        Inherited {}
-    }
-}
-
-pub fn load_playbook(_path: &Path) -> Result<Playbook, PlaybookError> {
-    Err(PlaybookError("stub".into()))
-}
-
-pub fn load_tasks_file(_path: &Path, _role: Option<Arc<Role>>, _inherited: &Inherited) -> Result<Vec<Task>, PlaybookError> {
-    Err(PlaybookError("stub".into()))
-}
-
-pub fn parse_extra_vars(_arg: &str, _cwd: &Path) -> Result<Vars, PlaybookError> {
-    Err(PlaybookError("stub".into()))
-}
+pub use task::find_tasks_file;

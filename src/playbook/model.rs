@@ -50,8 +50,6 @@ pub struct Play {
     /// Directory of the file the play is in: relative paths (vars_files,
     /// `files/`, `templates/`) start here.
     pub dir: PathBuf,
-    /// `connection: local` runs every task on the controller.
-    pub connection: Option<String>,
     /// Host pattern (may contain `{{ }}`, rendered with extra vars).
     pub hosts: String,
     pub vars: Vars,
@@ -69,6 +67,9 @@ pub struct Play {
     pub check_mode: Option<bool>,
     pub environment: Vars,
     pub tags: Vec<String>,
+    /// `connection: local` runs every task on the control machine; `ssh`
+    /// (or absent, None) is the normal case.
+    pub connection: Option<String>,
     /// In run order: pre_tasks, then every role's tasks, then tasks, then
     /// post_tasks. Handlers are flushed after each section as Ansible does.
     pub sections: Vec<Section>,
@@ -153,7 +154,8 @@ pub struct Task {
     pub no_log: bool,
     pub check_mode: Option<bool>,
     pub diff: Option<bool>,
-    /// Task-level `vars:` (and an enclosing block's).
+    /// Task `vars:` (with those of enclosing blocks and imports): above
+    /// play and role vars, below set_fact and extra vars.
     pub vars: Vars,
     /// The role this task came from (search paths, role vars).
     pub role: Option<Arc<Role>>,
