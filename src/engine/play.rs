@@ -9,7 +9,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -299,8 +298,8 @@ impl Runner {
         }
         let mut going = skipped;
         for (file, group) in by_file {
-            let path = resolve_task_file(&task.dir, task.role.as_deref().map(|r| r.path.as_path()), &file);
-            let inherited = Inherited::from_task(task);
+            let path = playbook::find_tasks_file(&file, &task.dir, task.role.as_deref());
+            let inherited = Inherited::for_include(task);
             let tasks = playbook::load_tasks_file(&path, task.role.clone(), &inherited)?;
             going.extend(self.run_tasks(scope, &tasks, group).await?);
         }
@@ -664,22 +663,6 @@ pub fn batches(hosts: &[String], serial: &[Serial]) -> Vec<Vec<String>> {
         i += 1;
     }
     out
-}
-
-/// `include_tasks: x.yml` is relative to the including file's directory; in
-/// a role, also the role's tasks/.
-fn resolve_task_file(task_dir: &Path, role_dir: Option<&Path>, file: &str) -> std::path::PathBuf {
-    let direct = task_dir.join(file);
-    if direct.exists() {
-        return direct;
-    }
-    if let Some(role) = role_dir {
-        let in_role = role.join("tasks").join(file);
-        if in_role.exists() {
-            return in_role;
-        }
-    }
-    direct
 }
 
 /// A task the engine adds itself (fact gathering).
