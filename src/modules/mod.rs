@@ -8,16 +8,116 @@
 //!
 //! One file per module; this file holds the contract and the registry.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use crate::ssh::ExecOptions;
 use crate::template::Templates;
 
+pub mod args;
+pub mod edit;
+pub mod file_attrs;
+pub mod files;
+pub mod runner;
 pub mod transport;
 
+mod assert;
+mod blockinfile;
+mod command;
+mod copy;
+mod debug;
+mod fail;
+mod fetch;
+mod file;
+mod lineinfile;
+mod pause;
+mod raw;
+mod script;
+mod set_fact;
+mod setup;
+mod stat;
+mod systemd;
+mod template;
+mod wait_for;
+
 pub use transport::Transport;
+
+/// Every module name [`run`] knows, canonical spelling.
+pub const MODULES: &[&str] = &[
+    "command",
+    "shell",
+    "raw",
+    "script",
+    "copy",
+    "template",
+    "file",
+    "lineinfile",
+    "blockinfile",
+    "fetch",
+    "stat",
+    "systemd",
+    "systemd_service",
+    "service",
+    "debug",
+    "set_fact",
+    "assert",
+    "fail",
+    "wait_for",
+    "pause",
+    "setup",
+];
+
+/// Runs module `name` (`copy`, `ansible.builtin.copy`, ...) with its
+/// already-templated arguments.
+pub async fn run(
+    name: &str,
+    ctx: &ModuleContext<'_>,
+    args: &Vars,
+) -> Result<ModuleOutput, ModuleError> {
+    let short = name
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))
+        .unwrap_or(name);
+    match short {
+        "command" => command::run(ctx, false, args).await,
+        "shell" => command::run(ctx, true, args).await,
+        "raw" => raw::run(ctx, args).await,
+        "script" => script::run(ctx, args).await,
+        "copy" => copy::run(ctx, args).await,
+        "template" => template::run(ctx, args).await,
+        "file" => file::run(ctx, args).await,
+        "lineinfile" => lineinfile::run(ctx, args).await,
+        "blockinfile" => blockinfile::run(ctx, args).await,
+        "fetch" => fetch::run(ctx, args).await,
+        "stat" => stat::run(ctx, args).await,
+        "systemd" | "systemd_service" => systemd::run(ctx, "systemd", args).await,
+        "service" => systemd::run(ctx, "service", args).await,
+        "debug" => debug::run(ctx, args),
+        "set_fact" => set_fact::run(args),
+        "assert" => assert::run(ctx, args),
+        "fail" => fail::run(args),
+        "wait_for" => wait_for::run(ctx, args).await,
+        "pause" => pause::run(ctx, args).await,
+        "setup" | "gather_facts" => setup::run(ctx, args).await,
+        _ => Err(ModuleError::Unknown(name.to_string())),
+    }
+}
+
+/// The first of `dirs` holding `rel` (or `rel` itself when absolute).
+pub fn find_source(dirs: &[PathBuf], rel: &str) -> Option<PathBuf> {
+    let path = Path::new(rel);
+    if path.is_absolute() {
+        return path.exists().then(|| path.to_path_buf());
+    }
+    dirs.iter()
+        .map(|d| d.join(rel))
+        .find(|p| p.exists())
+        .or_else(|| {
+            // Relative to the working directory as a last resort, like Ansible.
+            path.exists().then(|| path.to_path_buf())
+        })
+}
 
 /// Variables, as everywhere in herd.
 pub type Vars = serde_json::Map<String, Value>;
@@ -86,13 +186,21 @@ pub enum ModuleError {
     Transport(String),
     #[error("{0}")]
     Local(String),
+    #[error("unknown module `{0}` (herd supports: {modules})", modules = MODULES.join(", "))]
+    Unknown(String),
 }
 
-/// STUB for engine development.
-pub async fn run(
-    _name: &str,
-    _ctx: &ModuleContext<'_>,
-    _args: &Vars,
-) -> Result<ModuleOutput, ModuleError> {
-    Err(ModuleError::Local("stub".into()))
+impl ModuleOutput {
+    /// A failed result with `msg`.
+    pub fn failed(msg: impl Into<String>) -> ModuleOutput {
+        let msg = msg.into();
+        let mut data = Vars::new();
+        data.insert("msg".into(), Value::String(msg.clone()));
+        ModuleOutput {
+            failed: true,
+            msg: Some(msg),
+            data,
+            ..ModuleOutput::default()
+        }
+    }
 }
