@@ -19,16 +19,31 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// Ansible's rules: a string is octal ("0644", "644") or symbolic; an
-    /// integer is already the mode's value (YAML 1.1 reads `0644` as 420).
+    /// A string is octal ("0644", "644") or symbolic ("u+rwx,g-w").
+    ///
+    /// Numbers: Ansible's YAML 1.1 reads an unquoted `0644` as octal (420)
+    /// and uses it as is. Our YAML loader (1.2) reads it as the number 644,
+    /// so a number written only with digits 0-7 is read as octal digits
+    /// (`0644` and `644` both mean rw-r--r--, which is what people mean);
+    /// a number with an 8 or 9 in it (493 = 0o755) is taken as the value.
     pub fn parse(value: &Value) -> Result<Mode, String> {
         match value {
             Value::Number(n) => {
-                let n = n.as_u64().ok_or("mode must be a non-negative integer")?;
-                if n > 0o7777 {
+                let f = n.as_f64().unwrap_or(-1.0);
+                if f < 0.0 || f.fract() != 0.0 {
+                    return Err(format!("mode {n} is not a valid mode"));
+                }
+                let n = f as u64;
+                let digits = n.to_string();
+                let value = if digits.bytes().all(|b| b <= b'7') {
+                    u64::from_str_radix(&digits, 8).map_err(|e| e.to_string())?
+                } else {
+                    n
+                };
+                if value > 0o7777 {
                     return Err(format!("mode {n} is out of range"));
                 }
-                Ok(Mode::Octal(n as u32))
+                Ok(Mode::Octal(value as u32))
             }
             Value::String(s) => {
                 let s = s.trim();
@@ -192,7 +207,10 @@ mod tests {
     fn modes_in_every_spelling() {
         assert_eq!(Mode::parse(&json!("0644")).unwrap(), Mode::Octal(0o644));
         assert_eq!(Mode::parse(&json!("644")).unwrap(), Mode::Octal(0o644));
-        assert_eq!(Mode::parse(&json!(420)).unwrap(), Mode::Octal(0o644));
+        assert_eq!(Mode::parse(&json!(644)).unwrap(), Mode::Octal(0o644));
+        assert_eq!(Mode::parse(&json!(493)).unwrap(), Mode::Octal(0o755));
+        assert_eq!(Mode::parse(&json!(755.0)).unwrap(), Mode::Octal(0o755));
+        assert!(Mode::parse(&json!(-1)).is_err());
         assert!(Mode::parse(&json!("rwx")).is_err());
         assert!(Mode::parse(&json!("u+q")).is_err());
         let sym = Mode::parse(&json!("u+rwx,g-w,o=r")).unwrap();
@@ -203,5 +221,19 @@ mod tests {
         assert_eq!(apply_symbolic("u=rw,g=r,o=r", 0, false).unwrap(), 0o644);
         assert_eq!(apply_symbolic("+x", 0o644, false).unwrap(), 0o755);
         assert_eq!(mode_string(0o100644), "0644");
+    }
+}
+
+#[cfg(test)]
+mod yaml_tests {
+    use super::*;
+
+    /// What our YAML loader makes of an unquoted `mode: 0644`, and that
+    /// the mode comes out as Ansible's (YAML 1.1 octal) would.
+    #[test]
+    fn unquoted_yaml_octal_mode() {
+        let v: serde_json::Value =
+            crate::yaml::from_str("mode: 0644\n", std::path::Path::new("t.yml")).unwrap();
+        assert_eq!(Mode::parse(&v["mode"]).unwrap(), Mode::Octal(0o644));
     }
 }
