@@ -58,7 +58,7 @@ fn a_playbook_applies_as_ansible_would_and_a_rerun_changes_nothing() {
 
     let (h1, h2) = (&fleet.hosts[0], &fleet.hosts[1]);
     let conf = std::fs::read_to_string(h1.root.join("app.conf")).unwrap();
-    assert_eq!(conf, "# managed by herd\n[server]\nhost = host1\nport = 8080\nworkers = 2\ngroup = web\n");
+    assert_eq!(conf, "# Ansible managed\n[server]\nhost = host1\nport = 8080\nworkers = 2\ngroup = web\n");
     assert_eq!(std::fs::read_to_string(h2.root.join("item-b")).unwrap(), "b\n");
     let mode = std::fs::metadata(h2.root.join("item-a")).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o640);
