@@ -24,8 +24,10 @@ use crate::ssh::{Pool, Resolver, SshOptions};
 use crate::store::{NewRun, RunId, Store, TaskRecord};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  herd play site.yml --limit db --check --diff\n  \
-herd play deploy.yml -e version=1.4.2\n  herd play site.yml --list-tasks")]
+#[command(
+    after_help = "Examples:\n  herd play site.yml --limit db --check --diff\n  \
+herd play deploy.yml -e version=1.4.2\n  herd play site.yml --list-tasks"
+)]
 pub struct PlayArgs {
     /// The playbook (Ansible's YAML).
     #[arg(value_name = "PLAYBOOK")]
@@ -104,7 +106,12 @@ pub struct PlayArgs {
 pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
     let mut playbook = playbook::load_playbook(&args.playbook)?;
     if args.syntax_check {
-        println!("playbook: {} ({} plays, {} tasks): syntax OK", args.playbook.display(), playbook.plays.len(), count_tasks(&playbook));
+        println!(
+            "playbook: {} ({} plays, {} tasks): syntax OK",
+            args.playbook.display(),
+            playbook.plays.len(),
+            count_tasks(&playbook)
+        );
         return Ok(crate::exit::OK);
     }
     apply_become_flags(&mut playbook, &args);
@@ -122,9 +129,13 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
     if let Some(secs) = args.connect_timeout {
         options.connect_timeout = Duration::from_secs(secs);
     }
-    let resolver = Resolver::new(&options).map_err(|reason| BadInput(format!("ssh config: {reason}")))?;
+    let resolver =
+        Resolver::new(&options).map_err(|reason| BadInput(format!("ssh config: {reason}")))?;
     let become_password = if args.ask_become_pass {
-        Some(rpassword::prompt_password("BECOME password: ").context("cannot read the password from the terminal")?)
+        Some(
+            rpassword::prompt_password("BECOME password: ")
+                .context("cannot read the password from the terminal")?,
+        )
     } else {
         None
     };
@@ -135,14 +146,23 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
         skip_tags: args.skip_tags.clone(),
         limit: args.limit.clone(),
         extra_vars,
-        forks: args.forks.or(ctx.project.file.forks).unwrap_or(super::run::DEFAULT_FORKS),
+        forks: args
+            .forks
+            .or(ctx.project.file.forks)
+            .unwrap_or(super::run::DEFAULT_FORKS),
         become_password,
         start_at_task: args.start_at_task.clone(),
     };
 
     if args.list_hosts || args.list_tasks {
         let (tx, _rx) = mpsc::unbounded_channel();
-        let runner = Runner::new(inventory.clone(), Pool::new(options), resolver, play_options, tx);
+        let runner = Runner::new(
+            inventory.clone(),
+            Pool::new(options),
+            resolver,
+            play_options,
+            tx,
+        );
         let mut out = std::io::stdout().lock();
         writeln!(out, "playbook: {}", args.playbook.display())?;
         for play in &playbook.plays {
@@ -166,14 +186,35 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
 
     let state_dir = ctx.project.ensure_state_dir()?;
     let mut store = Store::open(state_dir)?;
-    let command = std::iter::once("play".to_string()).chain(std::env::args().skip(2)).collect::<Vec<_>>().join(" ");
-    let pattern = args.limit.clone().unwrap_or_else(|| playbook.plays.iter().map(|p| p.hosts.as_str()).collect::<Vec<_>>().join(";"));
-    let host_count = inventory.select(&pattern.replace(';', ","), None).map(|h| h.len()).unwrap_or(0);
-    let run_id = store.begin_run(&NewRun { kind: "play", command: &command, pattern: &pattern, host_count })?;
+    let command = std::iter::once("play".to_string())
+        .chain(std::env::args().skip(2))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let pattern = args.limit.clone().unwrap_or_else(|| {
+        playbook
+            .plays
+            .iter()
+            .map(|p| p.hosts.as_str())
+            .collect::<Vec<_>>()
+            .join(";")
+    });
+    let host_count = inventory
+        .select(&pattern.replace(';', ","), None)
+        .map(|h| h.len())
+        .unwrap_or(0);
+    let run_id = store.begin_run(&NewRun {
+        kind: "play",
+        command: &command,
+        pattern: &pattern,
+        host_count,
+    })?;
 
     let started = Instant::now();
     let mut sink = PlaySink::new(args.format, args.diff, store, run_id);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     if let Err(err) = crate::ssh::raise_nofile_limit() {
         tracing::warn!("cannot raise the open-file limit: {err}");
     }
@@ -268,24 +309,40 @@ fn count_tasks(playbook: &Playbook) -> usize {
         tasks
             .iter()
             .map(|t| match &t.action {
-                Action::Block { block, rescue, always } => count(block) + count(rescue) + count(always),
+                Action::Block {
+                    block,
+                    rescue,
+                    always,
+                } => count(block) + count(rescue) + count(always),
                 _ => 1,
             })
             .sum()
     }
-    playbook.plays.iter().map(|p| p.sections.iter().map(|s| count(&s.tasks)).sum::<usize>()).sum()
+    playbook
+        .plays
+        .iter()
+        .map(|p| p.sections.iter().map(|s| count(&s.tasks)).sum::<usize>())
+        .sum()
 }
 
 fn list_tasks(out: &mut impl Write, tasks: &[Task], indent: usize) -> std::io::Result<()> {
     for task in tasks {
         match &task.action {
-            Action::Block { block, rescue, always } => {
+            Action::Block {
+                block,
+                rescue,
+                always,
+            } => {
                 list_tasks(out, block, indent)?;
                 list_tasks(out, rescue, indent)?;
                 list_tasks(out, always, indent)?;
             }
             _ => {
-                let tags = if task.tags.is_empty() { String::new() } else { format!("\tTAGS: [{}]", task.tags.join(", ")) };
+                let tags = if task.tags.is_empty() {
+                    String::new()
+                } else {
+                    format!("\tTAGS: [{}]", task.tags.join(", "))
+                };
                 writeln!(out, "{:indent$}{}{tags}", "", task.display_name())?;
             }
         }
@@ -327,7 +384,11 @@ impl PlaySink {
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
-        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
     }
 
     fn event(&mut self, event: &PlayEvent) -> anyhow::Result<()> {
@@ -347,22 +408,34 @@ impl PlaySink {
             return Ok(());
         }
         match event {
-            PlayEvent::PlayStart { name, hosts } => writeln!(out, "\n{}", banner(&format!("PLAY [{name}] ({} hosts)", hosts.len())))?,
+            PlayEvent::PlayStart { name, hosts } => writeln!(
+                out,
+                "\n{}",
+                banner(&format!("PLAY [{name}] ({} hosts)", hosts.len()))
+            )?,
             PlayEvent::TaskStart { name, handler, .. } => {
                 let kind = if *handler { "RUNNING HANDLER" } else { "TASK" };
                 writeln!(out, "\n{}", banner(&format!("{kind} [{name}]")))?;
             }
             PlayEvent::TaskDone { results, .. } => self.write_results(&mut out, results)?,
-            PlayEvent::PlayAborted { reason, .. } => writeln!(out, "\n{}", self.paint("31", &format!("PLAY ABORTED: {reason}")))?,
+            PlayEvent::PlayAborted { reason, .. } => writeln!(
+                out,
+                "\n{}",
+                self.paint("31", &format!("PLAY ABORTED: {reason}"))
+            )?,
         }
         Ok(())
     }
 
     /// Hosts with the same status, message and items share one line.
     fn write_results(&self, out: &mut impl Write, results: &[TaskResult]) -> std::io::Result<()> {
-        let mut groups: BTreeMap<(TaskStatus, Option<String>, Vec<String>), Vec<String>> = BTreeMap::new();
+        let mut groups: BTreeMap<(TaskStatus, Option<String>, Vec<String>), Vec<String>> =
+            BTreeMap::new();
         for r in results {
-            groups.entry((r.status, r.msg.clone(), r.items.clone())).or_default().push(r.host.clone());
+            groups
+                .entry((r.status, r.msg.clone(), r.items.clone()))
+                .or_default()
+                .push(r.host.clone());
         }
         for ((status, msg, items), hosts) in groups {
             let color = match status {
@@ -386,7 +459,10 @@ impl PlaySink {
             let mut diffs: IndexMap<String, Vec<String>> = IndexMap::new();
             for r in results {
                 for d in &r.diffs {
-                    diffs.entry(crate::report::diff::unified(d)).or_default().push(r.host.clone());
+                    diffs
+                        .entry(crate::report::diff::unified(d))
+                        .or_default()
+                        .push(r.host.clone());
                 }
             }
             for (text, hosts) in diffs {
@@ -409,7 +485,8 @@ impl PlaySink {
                 host: r.host.clone(),
                 status: r.status.as_str().to_string(),
                 msg: r.msg.clone(),
-                diff: (!r.diffs.is_empty()).then(|| r.diffs.iter().map(crate::report::diff::unified).collect()),
+                diff: (!r.diffs.is_empty())
+                    .then(|| r.diffs.iter().map(crate::report::diff::unified).collect()),
                 duration_ms: r.duration_ms,
             })
             .collect();
@@ -421,9 +498,15 @@ impl PlaySink {
     fn recap(&self, stats: &IndexMap<String, HostStats>, elapsed: Duration) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         if self.format == Format::Json {
-            let hosts: serde_json::Map<String, serde_json::Value> =
-                stats.iter().map(|(h, s)| (h.clone(), serde_json::to_value(s).unwrap_or_default())).collect();
-            writeln!(out, "{}", serde_json::json!({"event": "recap", "hosts": hosts, "elapsed": elapsed.as_secs_f64()}))?;
+            let hosts: serde_json::Map<String, serde_json::Value> = stats
+                .iter()
+                .map(|(h, s)| (h.clone(), serde_json::to_value(s).unwrap_or_default()))
+                .collect();
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({"event": "recap", "hosts": hosts, "elapsed": elapsed.as_secs_f64()})
+            )?;
             return Ok(());
         }
         writeln!(out, "\n{}", banner("PLAY RECAP"))?;
@@ -439,9 +522,19 @@ impl PlaySink {
             } else {
                 "32"
             };
-            writeln!(out, "{} : {}", self.paint(color, &format!("{:<24}", compress(&hosts))), recap_counts(&s))?;
+            writeln!(
+                out,
+                "{} : {}",
+                self.paint(color, &format!("{:<24}", compress(&hosts))),
+                recap_counts(&s)
+            )?;
         }
-        writeln!(out, "({} hosts, {})", stats.len(), crate::report::text::format_duration(elapsed))?;
+        writeln!(
+            out,
+            "({} hosts, {})",
+            stats.len(),
+            crate::report::text::format_duration(elapsed)
+        )?;
         Ok(())
     }
 }

@@ -166,17 +166,32 @@ fn write_tasks(out: &mut impl Write, tasks: &[TaskRecord]) -> std::io::Result<()
     let mut i = 0;
     while i < tasks.len() {
         let seq = tasks[i].seq;
-        let end = tasks[i..].iter().position(|t| t.seq != seq).map_or(tasks.len(), |n| i + n);
+        let end = tasks[i..]
+            .iter()
+            .position(|t| t.seq != seq)
+            .map_or(tasks.len(), |n| i + n);
         let group = &tasks[i..end];
-        writeln!(out, "TASK [{}] ({}) {}", group[0].task, group[0].play, group[0].location)?;
+        writeln!(
+            out,
+            "TASK [{}] ({}) {}",
+            group[0].task, group[0].play, group[0].location
+        )?;
         // (status, msg) -> hosts, in first-seen order.
-        let mut by_outcome: indexmap::IndexMap<(&str, Option<&str>), Vec<String>> = indexmap::IndexMap::new();
+        let mut by_outcome: indexmap::IndexMap<(&str, Option<&str>), Vec<String>> =
+            indexmap::IndexMap::new();
         for t in group {
-            by_outcome.entry((t.status.as_str(), t.msg.as_deref())).or_default().push(t.host.clone());
+            by_outcome
+                .entry((t.status.as_str(), t.msg.as_deref()))
+                .or_default()
+                .push(t.host.clone());
         }
         for ((status, msg), hosts) in by_outcome {
             let msg = msg.map(|m| format!(" => {m}")).unwrap_or_default();
-            writeln!(out, "  {status}: {}{msg}", crate::report::hostlist::compress(&hosts))?;
+            writeln!(
+                out,
+                "  {status}: {}{msg}",
+                crate::report::hostlist::compress(&hosts)
+            )?;
         }
         for t in group.iter().filter(|t| t.diff.is_some()) {
             writeln!(out, "  diff on {}:", t.host)?;

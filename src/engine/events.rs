@@ -85,11 +85,24 @@ impl HostStats {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum PlayEvent {
-    PlayStart { name: String, hosts: Vec<String> },
-    TaskStart { name: String, location: String, handler: bool },
+    PlayStart {
+        name: String,
+        hosts: Vec<String>,
+    },
+    TaskStart {
+        name: String,
+        location: String,
+        handler: bool,
+    },
     /// All hosts of the current batch finished the task.
-    TaskDone { name: String, results: Vec<TaskResult> },
+    TaskDone {
+        name: String,
+        results: Vec<TaskResult>,
+    },
     /// A play stopped early (max_fail_percentage, any_errors_fatal, all
     /// hosts failed, meta: end_play).
-    PlayAborted { name: String, reason: String },
+    PlayAborted {
+        name: String,
+        reason: String,
+    },
 }

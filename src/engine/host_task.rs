@@ -47,7 +47,8 @@ pub struct HostTaskOutcome {
     pub facts: Vars,
 }
 
-const CENSORED: &str = "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
+const CENSORED: &str =
+    "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
 
 /// Runs the task; never panics on bad input, every problem becomes a failed
 /// result with a message.
@@ -61,7 +62,16 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
     let transport = match connect(&job).await {
         Ok(t) => t,
         Err(message) => {
-            return finish(&job, started, TaskStatus::Unreachable, Some(message), json!({"unreachable": true}), Vars::new(), vec![], vec![]);
+            return finish(
+                &job,
+                started,
+                TaskStatus::Unreachable,
+                Some(message),
+                json!({"unreachable": true}),
+                Vars::new(),
+                vec![],
+                vec![],
+            );
         }
     };
 
@@ -70,18 +80,49 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
         match condition(&job, &task.when, &job.vars) {
             Ok(true) => {}
             Ok(false) => return skipped(&job, started),
-            Err(msg) => return finish(&job, started, TaskStatus::Failed, Some(msg), json!({"failed": true}), Vars::new(), vec![], vec![]),
+            Err(msg) => {
+                return finish(
+                    &job,
+                    started,
+                    TaskStatus::Failed,
+                    Some(msg),
+                    json!({"failed": true}),
+                    Vars::new(),
+                    vec![],
+                    vec![],
+                );
+            }
         }
         let one = run_item(&job, &transport, &module, &raw_args, &job.vars).await;
         let status = one.status;
         let facts = one.facts.clone();
         let diffs = one.output.diffs.clone();
-        return finish(&job, started, status, one.msg.clone(), one.registered, facts, diffs, vec![]);
+        return finish(
+            &job,
+            started,
+            status,
+            one.msg.clone(),
+            one.registered,
+            facts,
+            diffs,
+            vec![],
+        );
     };
 
     let items = match loops::items(spec, &job.templates, &job.vars) {
         Ok(items) => items,
-        Err(msg) => return finish(&job, started, TaskStatus::Failed, Some(msg), json!({"failed": true}), Vars::new(), vec![], vec![]),
+        Err(msg) => {
+            return finish(
+                &job,
+                started,
+                TaskStatus::Failed,
+                Some(msg),
+                json!({"failed": true}),
+                Vars::new(),
+                vec![],
+                vec![],
+            );
+        }
     };
     let control = &task.loop_control;
     let loop_var = control.loop_var.clone().unwrap_or_else(|| "item".into());
@@ -105,7 +146,11 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
             );
         }
         let label = match &control.label {
-            Some(label) => job.templates.render_value(&Value::String(label.clone()), &vars).map(|v| text(&v)).unwrap_or_else(|_| label.clone()),
+            Some(label) => job
+                .templates
+                .render_value(&Value::String(label.clone()), &vars)
+                .map(|v| text(&v))
+                .unwrap_or_else(|_| label.clone()),
             None => text(&item),
         };
         let mut registered = match condition(&job, &task.when, &vars) {
@@ -180,7 +225,13 @@ struct ItemOutcome {
     output: ModuleOutput,
 }
 
-async fn run_item(job: &HostTask, transport: &Transport, module: &str, raw_args: &Vars, vars: &Vars) -> ItemOutcome {
+async fn run_item(
+    job: &HostTask,
+    transport: &Transport,
+    module: &str,
+    raw_args: &Vars,
+    vars: &Vars,
+) -> ItemOutcome {
     let task = &job.task;
     let fail = |msg: String| ItemOutcome {
         status: TaskStatus::Failed,
@@ -189,7 +240,10 @@ async fn run_item(job: &HostTask, transport: &Transport, module: &str, raw_args:
         facts: Vars::new(),
         output: ModuleOutput::default(),
     };
-    let args = match job.templates.render_value(&Value::Object(raw_args.clone()), vars) {
+    let args = match job
+        .templates
+        .render_value(&Value::Object(raw_args.clone()), vars)
+    {
         Ok(Value::Object(map)) => map,
         Ok(other) => return fail(format!("arguments rendered to {other}, not a dictionary")),
         Err(e) => return fail(e.to_string()),
@@ -204,7 +258,11 @@ async fn run_item(job: &HostTask, transport: &Transport, module: &str, raw_args:
         vars,
         search: &job.search,
     };
-    let retries = if task.until.is_some() { task.retries.unwrap_or(3) } else { 0 };
+    let retries = if task.until.is_some() {
+        task.retries.unwrap_or(3)
+    } else {
+        0
+    };
     let delay = Duration::from_secs(task.delay.unwrap_or(5));
     let mut attempt = 0;
     loop {
@@ -230,7 +288,9 @@ async fn run_item(job: &HostTask, transport: &Transport, module: &str, raw_args:
             Ok(false) if attempt <= retries => tokio::time::sleep(delay).await,
             Ok(false) => {
                 outcome.status = TaskStatus::Failed;
-                outcome.msg = Some(format!("retries exhausted ({attempt} attempts): `until` never held"));
+                outcome.msg = Some(format!(
+                    "retries exhausted ({attempt} attempts): `until` never held"
+                ));
                 outcome.registered["failed"] = json!(true);
                 return outcome;
             }
@@ -306,26 +366,48 @@ fn judge(job: &HostTask, output: ModuleOutput, vars: &Vars) -> ItemOutcome {
     } else {
         TaskStatus::Ok
     };
-    ItemOutcome { status, msg, registered, facts, output }
+    ItemOutcome {
+        status,
+        msg,
+        registered,
+        facts,
+        output,
+    }
 }
 
 fn condition(job: &HostTask, when: &[String], vars: &Vars) -> Result<bool, String> {
     if when.is_empty() {
         return Ok(true);
     }
-    job.templates.eval_all(when, vars).map_err(|e| format!("when: {e}"))
+    job.templates
+        .eval_all(when, vars)
+        .map_err(|e| format!("when: {e}"))
 }
 
 async fn connect(job: &HostTask) -> Result<Transport, String> {
     match &job.via {
         Via::Local => Ok(Transport::Local),
-        Via::Ssh(target) => job.pool.connect(target).await.map(Transport::Ssh).map_err(|e| e.to_string()),
+        Via::Ssh(target) => job
+            .pool
+            .connect(target)
+            .await
+            .map(Transport::Ssh)
+            .map_err(|e| e.to_string()),
     }
 }
 
 fn skipped(job: &HostTask, started: Instant) -> HostTaskOutcome {
     let registered = json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": job.task.when.join(" and ")});
-    finish(job, started, TaskStatus::Skipped, None, registered, Vars::new(), vec![], vec![])
+    finish(
+        job,
+        started,
+        TaskStatus::Skipped,
+        None,
+        registered,
+        Vars::new(),
+        vec![],
+        vec![],
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -344,14 +426,22 @@ fn finish(
     let result = TaskResult {
         host: job.host.clone(),
         status: if ignored { TaskStatus::Ignored } else { status },
-        msg: if secret && msg.is_some() { Some(CENSORED.to_string()) } else { msg },
+        msg: if secret && msg.is_some() {
+            Some(CENSORED.to_string())
+        } else {
+            msg
+        },
         diffs: if secret { Vec::new() } else { diffs },
         items: if secret { Vec::new() } else { items },
         duration_ms: started.elapsed().as_millis() as u64,
     };
     // no_log hides output from every sink; the registered value stays whole
     // for later tasks, as in Ansible.
-    HostTaskOutcome { result, registered, facts }
+    HostTaskOutcome {
+        result,
+        registered,
+        facts,
+    }
 }
 
 fn ignore_errors(job: &HostTask) -> bool {

@@ -24,8 +24,14 @@ pub fn items(spec: &Loop, templates: &Templates, vars: &Vars) -> Result<Vec<Valu
             Ok(out)
         }
         Loop::WithDict(v) => match render(v)? {
-            Value::Object(map) => Ok(map.into_iter().map(|(key, value)| json!({"key": key, "value": value})).collect()),
-            other => Err(format!("with_dict expects a dictionary, got {}", kind(&other))),
+            Value::Object(map) => Ok(map
+                .into_iter()
+                .map(|(key, value)| json!({"key": key, "value": value}))
+                .collect()),
+            other => Err(format!(
+                "with_dict expects a dictionary, got {}",
+                kind(&other)
+            )),
         },
         Loop::WithSequence(v) => sequence(&render(v)?),
         Loop::WithTogether(v) => {
@@ -35,7 +41,14 @@ pub fn items(spec: &Loop, templates: &Templates, vars: &Vars) -> Result<Vec<Valu
                 .collect::<Result<_, _>>()?;
             let longest = lists.iter().map(Vec::len).max().unwrap_or(0);
             Ok((0..longest)
-                .map(|i| Value::Array(lists.iter().map(|l| l.get(i).cloned().unwrap_or(Value::Null)).collect()))
+                .map(|i| {
+                    Value::Array(
+                        lists
+                            .iter()
+                            .map(|l| l.get(i).cloned().unwrap_or(Value::Null))
+                            .collect(),
+                    )
+                })
                 .collect())
         }
     }
@@ -47,7 +60,10 @@ fn as_list(value: Value, what: &str) -> Result<Vec<Value>, String> {
         // A lone string is one item for with_items (Ansible's listify).
         Value::String(s) if what == "with_items" => Ok(vec![Value::String(s)]),
         Value::Null => Ok(Vec::new()),
-        other => Err(format!("{what} expects a list, got {}: {other}", kind(&other))),
+        other => Err(format!(
+            "{what} expects a list, got {}: {other}",
+            kind(&other)
+        )),
     }
 }
 
@@ -85,13 +101,21 @@ fn sequence(spec: &Value) -> Result<Vec<Value>, String> {
             }
         }
         Value::Object(map) => params = map.clone(),
-        other => return Err(format!("with_sequence expects `start=.. end=..`, got {other}")),
+        other => {
+            return Err(format!(
+                "with_sequence expects `start=.. end=..`, got {other}"
+            ));
+        }
     }
     let number = |key: &str, default: i64| -> Result<i64, String> {
         match params.get(key) {
             None => Ok(default),
-            Some(Value::Number(n)) => n.as_i64().ok_or_else(|| format!("with_sequence: {key} must be an integer")),
-            Some(Value::String(s)) => parse_int(s).ok_or_else(|| format!("with_sequence: {key}={s} is not an integer")),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .ok_or_else(|| format!("with_sequence: {key} must be an integer")),
+            Some(Value::String(s)) => {
+                parse_int(s).ok_or_else(|| format!("with_sequence: {key}={s} is not an integer"))
+            }
             Some(other) => Err(format!("with_sequence: {key}={other} is not an integer")),
         }
     };
@@ -104,7 +128,11 @@ fn sequence(spec: &Value) -> Result<Vec<Value>, String> {
     if stride == 0 {
         return Err("with_sequence: stride must not be 0".into());
     }
-    let format = params.get("format").and_then(Value::as_str).unwrap_or("%d").to_string();
+    let format = params
+        .get("format")
+        .and_then(Value::as_str)
+        .unwrap_or("%d")
+        .to_string();
     let mut out = Vec::new();
     let mut i = start;
     while (stride > 0 && i <= end) || (stride < 0 && i >= end) {
@@ -128,7 +156,9 @@ fn printf_int(format: &str, n: i64) -> String {
         return format.to_string();
     };
     let rest = &format[pos + 1..];
-    let spec_len = rest.find(|c: char| c.is_ascii_alphabetic()).map_or(rest.len(), |i| i + 1);
+    let spec_len = rest
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map_or(rest.len(), |i| i + 1);
     let spec = &rest[..spec_len];
     let (flags, conv) = spec.split_at(spec.len().saturating_sub(1));
     let width: usize = flags.trim_start_matches('0').parse().unwrap_or(0);
@@ -139,7 +169,11 @@ fn printf_int(format: &str, n: i64) -> String {
         "o" => format!("{n:o}"),
         _ => n.to_string(),
     };
-    let padded = if zero { format!("{body:0>width$}") } else { format!("{body:>width$}") };
+    let padded = if zero {
+        format!("{body:0>width$}")
+    } else {
+        format!("{body:>width$}")
+    };
     format!("{}{}{}", &format[..pos], padded, &rest[spec_len..])
 }
 
@@ -153,23 +187,40 @@ mod tests {
 
     #[test]
     fn with_items_flattens_one_level() {
-        assert_eq!(run(Loop::WithItems(json!([["a", "b"], "c", [["d"]]]))), vec![json!("a"), json!("b"), json!("c"), json!(["d"])]);
+        assert_eq!(
+            run(Loop::WithItems(json!([["a", "b"], "c", [["d"]]]))),
+            vec![json!("a"), json!("b"), json!("c"), json!(["d"])]
+        );
     }
 
     #[test]
     fn with_dict_gives_key_value_items() {
-        assert_eq!(run(Loop::WithDict(json!({"x": 1}))), vec![json!({"key": "x", "value": 1})]);
+        assert_eq!(
+            run(Loop::WithDict(json!({"x": 1}))),
+            vec![json!({"key": "x", "value": 1})]
+        );
     }
 
     #[test]
     fn with_sequence_formats_and_strides() {
-        assert_eq!(run(Loop::WithSequence(json!("start=1 end=5 stride=2 format=web%02d"))), vec![json!("web01"), json!("web03"), json!("web05")]);
-        assert_eq!(run(Loop::WithSequence(json!("count=3"))), vec![json!("1"), json!("2"), json!("3")]);
+        assert_eq!(
+            run(Loop::WithSequence(json!(
+                "start=1 end=5 stride=2 format=web%02d"
+            ))),
+            vec![json!("web01"), json!("web03"), json!("web05")]
+        );
+        assert_eq!(
+            run(Loop::WithSequence(json!("count=3"))),
+            vec![json!("1"), json!("2"), json!("3")]
+        );
     }
 
     #[test]
     fn with_together_zips_and_pads() {
-        assert_eq!(run(Loop::WithTogether(json!([[1, 2], ["a"]]))), vec![json!([1, "a"]), json!([2, null])]);
+        assert_eq!(
+            run(Loop::WithTogether(json!([[1, 2], ["a"]]))),
+            vec![json!([1, "a"]), json!([2, null])]
+        );
     }
 
     #[test]

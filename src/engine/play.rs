@@ -22,7 +22,9 @@ use super::host_task::{self, HostTask, HostTaskOutcome, Via};
 use super::vars::{Layers, compose};
 use crate::inventory::Inventory;
 use crate::modules::SearchPaths;
-use crate::playbook::{self, Action, Inherited, Location, Play, Playbook, SectionKind, Serial, Task, Vars};
+use crate::playbook::{
+    self, Action, Inherited, Location, Play, Playbook, SectionKind, Serial, Task, Vars,
+};
 use crate::ssh::{Become, ExecOptions, HostSpec, Pool, Resolver, Secret, Target};
 use crate::template::Templates;
 
@@ -130,18 +132,27 @@ impl Runner {
         let pattern = self
             .templates
             .render_value(&Value::String(play.hosts.clone()), &self.opts.extra_vars)
-            .map_err(|e| EngineError::Play { location: play.location.clone(), message: format!("hosts: {e}") })?;
+            .map_err(|e| EngineError::Play {
+                location: play.location.clone(),
+                message: format!("hosts: {e}"),
+            })?;
         let pattern = match pattern {
             Value::String(s) => s,
             other => other.to_string(),
         };
-        Ok(self.inventory.select(&pattern, self.opts.limit.as_deref())?)
+        Ok(self
+            .inventory
+            .select(&pattern, self.opts.limit.as_deref())?)
     }
 
     /// Runs every play. Returns false when a play was aborted (the exit code
     /// then says failed).
     pub async fn run(&mut self, playbook: &Playbook) -> Result<bool, EngineError> {
-        self.playbook_dir = playbook.path.parent().map(|p| p.display().to_string()).unwrap_or_default();
+        self.playbook_dir = playbook
+            .path
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         let mut completed = true;
         for play in &playbook.plays {
             if !self.run_play(play).await? {
@@ -162,7 +173,10 @@ impl Runner {
             self.hosts.entry(host.clone()).or_default();
             self.stats.entry(host.clone()).or_default();
         }
-        let _ = self.events.send(PlayEvent::PlayStart { name: play.name.clone(), hosts: hosts.clone() });
+        let _ = self.events.send(PlayEvent::PlayStart {
+            name: play.name.clone(),
+            hosts: hosts.clone(),
+        });
         let vars_files = self.load_vars_files(play)?;
         let mut scope = PlayScope {
             play,
@@ -179,7 +193,9 @@ impl Runner {
             let mut active = batch.clone();
             if play.gather_facts {
                 let gather = synthetic_task("Gathering Facts", "setup", play);
-                active = self.run_tasks(&mut scope, std::slice::from_ref(&gather), active).await?;
+                active = self
+                    .run_tasks(&mut scope, std::slice::from_ref(&gather), active)
+                    .await?;
             }
             let sections = &play.sections;
             for (i, section) in sections.iter().enumerate() {
@@ -188,17 +204,25 @@ impl Runner {
                 }
                 active = self.run_tasks(&mut scope, &section.tasks, active).await?;
                 // Handlers run after pre_tasks, after roles+tasks, after post_tasks.
-                let next_is_tasks = sections.get(i + 1).is_some_and(|s| s.kind == SectionKind::Tasks);
+                let next_is_tasks = sections
+                    .get(i + 1)
+                    .is_some_and(|s| s.kind == SectionKind::Tasks);
                 if !(section.kind == SectionKind::Roles && next_is_tasks) && scope.abort.is_none() {
                     active = self.flush_handlers(&mut scope, active).await?;
                 }
             }
             if let Some(reason) = &scope.abort {
-                let _ = self.events.send(PlayEvent::PlayAborted { name: play.name.clone(), reason: reason.clone() });
+                let _ = self.events.send(PlayEvent::PlayAborted {
+                    name: play.name.clone(),
+                    reason: reason.clone(),
+                });
                 return Ok(false);
             }
             let failed_in_batch = batch.iter().filter(|h| scope.failed.contains(*h)).count();
-            if !batch.is_empty() && failed_in_batch == batch.len() && play.max_fail_percentage.is_none() {
+            if !batch.is_empty()
+                && failed_in_batch == batch.len()
+                && play.max_fail_percentage.is_none()
+            {
                 // Ansible stops the play when a whole batch failed, unless
                 // max_fail_percentage allows it.
                 let _ = self.events.send(PlayEvent::PlayAborted {
@@ -212,7 +236,12 @@ impl Runner {
     }
 
     /// Runs `tasks` on `hosts` in order; returns the hosts still going.
-    fn run_tasks<'a>(&'a mut self, scope: &'a mut PlayScope<'_>, tasks: &'a [Task], hosts: Vec<String>) -> Boxed<'a, Result<Vec<String>, EngineError>> {
+    fn run_tasks<'a>(
+        &'a mut self,
+        scope: &'a mut PlayScope<'_>,
+        tasks: &'a [Task],
+        hosts: Vec<String>,
+    ) -> Boxed<'a, Result<Vec<String>, EngineError>> {
         Box::pin(async move {
             let mut active = hosts;
             for task in tasks {
@@ -223,14 +252,22 @@ impl Runner {
                     continue;
                 }
                 active = match &task.action {
-                    Action::Block { block, rescue, always } => self.run_block(scope, block, rescue, always, active).await?,
-                    Action::IncludeTasks { file } => self.run_include(scope, task, file, active).await?,
+                    Action::Block {
+                        block,
+                        rescue,
+                        always,
+                    } => self.run_block(scope, block, rescue, always, active).await?,
+                    Action::IncludeTasks { file } => {
+                        self.run_include(scope, task, file, active).await?
+                    }
                     Action::Meta(what) => self.run_meta(scope, task, what, active).await?,
                     Action::Module { .. } => {
                         let results = self.run_module_task(scope, task, &active, false).await?;
                         let gone: HashSet<String> = results
                             .iter()
-                            .filter(|r| matches!(r.status, TaskStatus::Failed | TaskStatus::Unreachable))
+                            .filter(|r| {
+                                matches!(r.status, TaskStatus::Failed | TaskStatus::Unreachable)
+                            })
                             .map(|r| r.host.clone())
                             .collect();
                         active.retain(|h| !gone.contains(h));
@@ -252,7 +289,11 @@ impl Runner {
         hosts: Vec<String>,
     ) -> Result<Vec<String>, EngineError> {
         let survivors = self.run_tasks(scope, block, hosts.clone()).await?;
-        let failed: Vec<String> = hosts.iter().filter(|h| !survivors.contains(h) && scope.failed.contains(*h)).cloned().collect();
+        let failed: Vec<String> = hosts
+            .iter()
+            .filter(|h| !survivors.contains(h) && scope.failed.contains(*h))
+            .cloned()
+            .collect();
         let mut going = survivors;
         if !rescue.is_empty() && !failed.is_empty() {
             // Rescue gets the hosts that failed in the block; their failure is
@@ -271,7 +312,13 @@ impl Runner {
         if !always.is_empty() {
             // always runs for every host that entered the block and is still
             // reachable, failed or not; it does not revive failed hosts.
-            let reachable: Vec<String> = hosts.iter().filter(|h| !self.hosts.get(*h).is_some_and(|s| s.unreachable) && !scope.ended.contains(*h)).cloned().collect();
+            let reachable: Vec<String> = hosts
+                .iter()
+                .filter(|h| {
+                    !self.hosts.get(*h).is_some_and(|s| s.unreachable) && !scope.ended.contains(*h)
+                })
+                .cloned()
+                .collect();
             let after = self.run_tasks(scope, always, reachable).await?;
             going.retain(|h| after.contains(h));
         }
@@ -279,20 +326,35 @@ impl Runner {
         Ok(hosts.into_iter().filter(|h| going.contains(h)).collect())
     }
 
-    async fn run_include(&mut self, scope: &mut PlayScope<'_>, task: &Task, file: &str, hosts: Vec<String>) -> Result<Vec<String>, EngineError> {
+    async fn run_include(
+        &mut self,
+        scope: &mut PlayScope<'_>,
+        task: &Task,
+        file: &str,
+        hosts: Vec<String>,
+    ) -> Result<Vec<String>, EngineError> {
         // The file name may differ per host: group hosts by what it renders to.
         let mut by_file: IndexMap<String, Vec<String>> = IndexMap::new();
         let mut skipped = Vec::new();
         for host in &hosts {
             let vars = self.vars_for(scope, task, host);
-            if !task.when.is_empty() && !self.templates.eval_all(&task.when, &vars).unwrap_or(false) {
+            if !task.when.is_empty() && !self.templates.eval_all(&task.when, &vars).unwrap_or(false)
+            {
                 skipped.push(host.clone());
                 continue;
             }
-            let rendered = match self.templates.render_value(&Value::String(file.to_string()), &vars) {
+            let rendered = match self
+                .templates
+                .render_value(&Value::String(file.to_string()), &vars)
+            {
                 Ok(Value::String(s)) => s,
                 Ok(other) => other.to_string(),
-                Err(e) => return Err(EngineError::Play { location: task.location.clone(), message: format!("include_tasks: {e}") }),
+                Err(e) => {
+                    return Err(EngineError::Play {
+                        location: task.location.clone(),
+                        message: format!("include_tasks: {e}"),
+                    });
+                }
             };
             by_file.entry(rendered).or_default().push(host.clone());
         }
@@ -306,7 +368,13 @@ impl Runner {
         Ok(hosts.into_iter().filter(|h| going.contains(h)).collect())
     }
 
-    async fn run_meta(&mut self, scope: &mut PlayScope<'_>, task: &Task, what: &str, hosts: Vec<String>) -> Result<Vec<String>, EngineError> {
+    async fn run_meta(
+        &mut self,
+        scope: &mut PlayScope<'_>,
+        task: &Task,
+        what: &str,
+        hosts: Vec<String>,
+    ) -> Result<Vec<String>, EngineError> {
         match what {
             "flush_handlers" => self.flush_handlers(scope, hosts).await,
             "end_play" => {
@@ -317,7 +385,9 @@ impl Runner {
                 let mut going = Vec::new();
                 for host in hosts {
                     let vars = self.vars_for(scope, task, &host);
-                    if task.when.is_empty() || self.templates.eval_all(&task.when, &vars).unwrap_or(false) {
+                    if task.when.is_empty()
+                        || self.templates.eval_all(&task.when, &vars).unwrap_or(false)
+                    {
                         scope.ended.insert(host);
                     } else {
                         going.push(host);
@@ -339,17 +409,30 @@ impl Runner {
 
     /// Runs notified handlers (in the order they are defined) on the hosts
     /// that notified them.
-    async fn flush_handlers(&mut self, scope: &mut PlayScope<'_>, hosts: Vec<String>) -> Result<Vec<String>, EngineError> {
+    async fn flush_handlers(
+        &mut self,
+        scope: &mut PlayScope<'_>,
+        hosts: Vec<String>,
+    ) -> Result<Vec<String>, EngineError> {
         if scope.notified.is_empty() {
             return Ok(hosts);
         }
         let notified = std::mem::take(&mut scope.notified);
         let mut going = hosts.clone();
         for handler in &scope.play.handlers {
-            let names: Vec<&str> = handler.name.iter().map(String::as_str).chain(handler.listen.iter().map(String::as_str)).collect();
+            let names: Vec<&str> = handler
+                .name
+                .iter()
+                .map(String::as_str)
+                .chain(handler.listen.iter().map(String::as_str))
+                .collect();
             let targets: Vec<String> = going
                 .iter()
-                .filter(|h| notified.get(*h).is_some_and(|n| n.iter().any(|x| names.contains(&x.as_str()))))
+                .filter(|h| {
+                    notified
+                        .get(*h)
+                        .is_some_and(|n| n.iter().any(|x| names.contains(&x.as_str())))
+                })
                 .cloned()
                 .collect();
             if targets.is_empty() {
@@ -363,22 +446,48 @@ impl Runner {
     }
 
     /// A handler may be any task (a block, a module).
-    async fn run_module_or_other(&mut self, scope: &mut PlayScope<'_>, handler: &Task, hosts: Vec<String>) -> Result<Vec<String>, EngineError> {
+    async fn run_module_or_other(
+        &mut self,
+        scope: &mut PlayScope<'_>,
+        handler: &Task,
+        hosts: Vec<String>,
+    ) -> Result<Vec<String>, EngineError> {
         match &handler.action {
             Action::Module { .. } => {
                 let results = self.run_module_task(scope, handler, &hosts, true).await?;
-                Ok(results.into_iter().filter(|r| !matches!(r.status, TaskStatus::Failed | TaskStatus::Unreachable)).map(|r| r.host).collect())
+                Ok(results
+                    .into_iter()
+                    .filter(|r| !matches!(r.status, TaskStatus::Failed | TaskStatus::Unreachable))
+                    .map(|r| r.host)
+                    .collect())
             }
-            _ => self.run_tasks(scope, std::slice::from_ref(handler), hosts).await,
+            _ => {
+                self.run_tasks(scope, std::slice::from_ref(handler), hosts)
+                    .await
+            }
         }
     }
 
     /// Runs one module task on every host at once (at most `forks`), then
     /// applies what it left: stats, registered vars, facts, notifications.
-    async fn run_module_task(&mut self, scope: &mut PlayScope<'_>, task: &Task, hosts: &[String], handler: bool) -> Result<Vec<TaskResult>, EngineError> {
+    async fn run_module_task(
+        &mut self,
+        scope: &mut PlayScope<'_>,
+        task: &Task,
+        hosts: &[String],
+        handler: bool,
+    ) -> Result<Vec<TaskResult>, EngineError> {
         let name = task.display_name();
-        let _ = self.events.send(PlayEvent::TaskStart { name: name.clone(), location: task.location.to_string(), handler });
-        let run_on: Vec<String> = if task.run_once { hosts.iter().take(1).cloned().collect() } else { hosts.to_vec() };
+        let _ = self.events.send(PlayEvent::TaskStart {
+            name: name.clone(),
+            location: task.location.to_string(),
+            handler,
+        });
+        let run_on: Vec<String> = if task.run_once {
+            hosts.iter().take(1).cloned().collect()
+        } else {
+            hosts.to_vec()
+        };
         let shared = Arc::new(task.clone());
         let forks = Arc::new(Semaphore::new(self.opts.forks.max(1)));
         let mut jobs = JoinSet::new();
@@ -405,21 +514,39 @@ impl Runner {
                 continue;
             };
             // run_once: the one result applies to every host of the batch.
-            let apply_to: Vec<&String> = if task.run_once { hosts.iter().collect() } else { vec![host] };
+            let apply_to: Vec<&String> = if task.run_once {
+                hosts.iter().collect()
+            } else {
+                vec![host]
+            };
             for target in apply_to {
                 self.apply(scope, task, target, &outcome);
             }
-            self.stats.entry(host.clone()).or_default().count(outcome.result.status);
+            self.stats
+                .entry(host.clone())
+                .or_default()
+                .count(outcome.result.status);
             results.push(outcome.result);
         }
-        let _ = self.events.send(PlayEvent::TaskDone { name, results: results.clone() });
+        let _ = self.events.send(PlayEvent::TaskDone {
+            name,
+            results: results.clone(),
+        });
         Ok(results)
     }
 
-    fn apply(&mut self, scope: &mut PlayScope<'_>, task: &Task, host: &str, outcome: &HostTaskOutcome) {
+    fn apply(
+        &mut self,
+        scope: &mut PlayScope<'_>,
+        task: &Task,
+        host: &str,
+        outcome: &HostTaskOutcome,
+    ) {
         let state = self.hosts.entry(host.to_string()).or_default();
         if let Some(name) = &task.register {
-            state.host_vars.insert(name.clone(), outcome.registered.clone());
+            state
+                .host_vars
+                .insert(name.clone(), outcome.registered.clone());
         }
         for (k, v) in &outcome.facts {
             state.facts.insert(k.clone(), v.clone());
@@ -428,7 +555,11 @@ impl Runner {
         }
         match outcome.result.status {
             TaskStatus::Changed if !task.notify.is_empty() => {
-                scope.notified.entry(host.to_string()).or_default().extend(task.notify.iter().cloned());
+                scope
+                    .notified
+                    .entry(host.to_string())
+                    .or_default()
+                    .extend(task.notify.iter().cloned());
             }
             TaskStatus::Failed => {
                 scope.failed.insert(host.to_string());
@@ -450,28 +581,60 @@ impl Runner {
             return;
         }
         if let Some(limit) = scope.play.max_fail_percentage {
-            let failed = scope.batch.iter().filter(|h| scope.failed.contains(*h)).count();
+            let failed = scope
+                .batch
+                .iter()
+                .filter(|h| scope.failed.contains(*h))
+                .count();
             let percent = failed as f64 * 100.0 / scope.batch.len().max(1) as f64;
             if percent > limit {
-                scope.abort = Some(format!("{failed} of {} hosts failed ({percent:.0}%), above max_fail_percentage {limit}", scope.batch.len()));
+                scope.abort = Some(format!(
+                    "{failed} of {} hosts failed ({percent:.0}%), above max_fail_percentage {limit}",
+                    scope.batch.len()
+                ));
             }
         }
     }
 
     /// Everything `host_task::run` needs for one host.
-    fn host_task(&mut self, scope: &PlayScope<'_>, task: &Arc<Task>, host: &str) -> Result<HostTask, EngineError> {
+    fn host_task(
+        &mut self,
+        scope: &PlayScope<'_>,
+        task: &Arc<Task>,
+        host: &str,
+    ) -> Result<HostTask, EngineError> {
         let vars = self.vars_for(scope, task, host);
         let conn = self.inventory.connection(host)?;
         let local = task.delegate_to.is_some() || scope.play.connection.as_deref() == Some("local");
-        let via = if local { Via::Local } else { Via::Ssh(Box::new(self.target(host, &conn)?)) };
-        let become_enabled = task.become_.or(scope.play.become_).unwrap_or(conn.become_.enabled);
+        let via = if local {
+            Via::Local
+        } else {
+            Via::Ssh(Box::new(self.target(host, &conn)?))
+        };
+        let become_enabled = task
+            .become_
+            .or(scope.play.become_)
+            .unwrap_or(conn.become_.enabled);
         let become_ = become_enabled.then(|| Become {
-            user: task.become_user.clone().or(scope.play.become_user.clone()).or(conn.become_.user.clone()).unwrap_or_else(|| "root".into()),
-            password: self.opts.become_password.clone().or(conn.become_.password.clone()).map(Secret::new),
+            user: task
+                .become_user
+                .clone()
+                .or(scope.play.become_user.clone())
+                .or(conn.become_.user.clone())
+                .unwrap_or_else(|| "root".into()),
+            password: self
+                .opts
+                .become_password
+                .clone()
+                .or(conn.become_.password.clone())
+                .map(Secret::new),
         });
         let mut env: Vec<(String, String)> = Vec::new();
         for (k, v) in scope.play.environment.iter().chain(task.environment.iter()) {
-            let rendered = self.templates.render_value(v, &vars).unwrap_or_else(|_| v.clone());
+            let rendered = self
+                .templates
+                .render_value(v, &vars)
+                .unwrap_or_else(|_| v.clone());
             let text = match rendered {
                 Value::String(s) => s,
                 other => other.to_string(),
@@ -480,14 +643,24 @@ impl Runner {
             env.push((k.clone(), text));
         }
         let play_dir = &scope.play.dir;
-        let search = Arc::new(SearchPaths { files: task.search_paths(play_dir, "files"), templates: task.search_paths(play_dir, "templates") });
+        let search = Arc::new(SearchPaths {
+            files: task.search_paths(play_dir, "files"),
+            templates: task.search_paths(play_dir, "templates"),
+        });
         Ok(HostTask {
             host: host.to_string(),
             task: task.clone(),
             vars,
             via,
-            exec: ExecOptions { become_, env, ..ExecOptions::default() },
-            check: task.check_mode.or(scope.play.check_mode).unwrap_or(self.opts.check),
+            exec: ExecOptions {
+                become_,
+                env,
+                ..ExecOptions::default()
+            },
+            check: task
+                .check_mode
+                .or(scope.play.check_mode)
+                .unwrap_or(self.opts.check),
             diff: task.diff.unwrap_or(self.opts.diff),
             search,
             templates: self.templates.clone(),
@@ -495,7 +668,11 @@ impl Runner {
         })
     }
 
-    fn target(&mut self, host: &str, conn: &crate::inventory::HostConnection) -> Result<Target, EngineError> {
+    fn target(
+        &mut self,
+        host: &str,
+        conn: &crate::inventory::HostConnection,
+    ) -> Result<Target, EngineError> {
         if let Some(t) = self.targets.get(host) {
             return Ok(t.clone());
         }
@@ -506,10 +683,17 @@ impl Runner {
             private_key_file: conn.private_key_file.clone(),
             ssh_options: conn.ssh_options.clone(),
         };
-        let target = self.resolver.resolve(host, &spec).map_err(|e| EngineError::Play {
-            location: Location { file: Arc::new(host.into()), line: 0, column: 0 },
-            message: e.to_string(),
-        })?;
+        let target = self
+            .resolver
+            .resolve(host, &spec)
+            .map_err(|e| EngineError::Play {
+                location: Location {
+                    file: Arc::new(host.into()),
+                    line: 0,
+                    column: 0,
+                },
+                message: e.to_string(),
+            })?;
         self.targets.insert(host.to_string(), target.clone());
         Ok(target)
     }
@@ -560,7 +744,10 @@ impl Runner {
             if let Some(state) = self.hosts.get(host) {
                 vars.extend(state.facts.clone());
                 vars.extend(state.host_vars.clone());
-                vars.insert("ansible_facts".into(), Value::Object(strip_prefix(&state.facts)));
+                vars.insert(
+                    "ansible_facts".into(),
+                    Value::Object(strip_prefix(&state.facts)),
+                );
             }
             let _ = scope;
             all.insert(host.to_string(), Value::Object(vars));
@@ -573,17 +760,29 @@ impl Runner {
         let mut context = play.vars.clone();
         context.extend(self.opts.extra_vars.clone());
         for file in &play.vars_files {
-            let rendered = match self.templates.render_value(&Value::String(file.clone()), &context) {
+            let rendered = match self
+                .templates
+                .render_value(&Value::String(file.clone()), &context)
+            {
                 Ok(Value::String(s)) => s,
                 Ok(other) => other.to_string(),
-                Err(e) => return Err(EngineError::Play { location: play.location.clone(), message: format!("vars_files: {e}") }),
+                Err(e) => {
+                    return Err(EngineError::Play {
+                        location: play.location.clone(),
+                        message: format!("vars_files: {e}"),
+                    });
+                }
             };
             let path = play.dir.join(&rendered);
             let text = std::fs::read_to_string(&path).map_err(|e| EngineError::Play {
                 location: play.location.clone(),
                 message: format!("vars_files: cannot read {}: {e}", path.display()),
             })?;
-            let vars: Option<Vars> = crate::yaml::from_str(&text, &path).map_err(|e| EngineError::Play { location: play.location.clone(), message: e.to_string() })?;
+            let vars: Option<Vars> =
+                crate::yaml::from_str(&text, &path).map_err(|e| EngineError::Play {
+                    location: play.location.clone(),
+                    message: e.to_string(),
+                })?;
             out.extend(vars.unwrap_or_default());
         }
         Ok(out)
@@ -603,8 +802,16 @@ impl Runner {
         if matches!(task.action, Action::Block { .. }) {
             return true;
         }
-        let tags: Vec<&str> = task.tags.iter().chain(play.tags.iter()).map(String::as_str).collect();
-        if tags.iter().any(|t| self.opts.skip_tags.iter().any(|s| s == t)) {
+        let tags: Vec<&str> = task
+            .tags
+            .iter()
+            .chain(play.tags.iter())
+            .map(String::as_str)
+            .collect();
+        if tags
+            .iter()
+            .any(|t| self.opts.skip_tags.iter().any(|s| s == t))
+        {
             return false;
         }
         if tags.contains(&"never") && !tags.iter().any(|t| self.opts.tags.iter().any(|w| w == t)) {
@@ -615,7 +822,9 @@ impl Runner {
         if wanted.is_empty() || wants("all") || tags.contains(&"always") {
             return true;
         }
-        (wants("tagged") && !tags.is_empty()) || (wants("untagged") && tags.is_empty()) || tags.iter().any(|t| wants(t))
+        (wants("tagged") && !tags.is_empty())
+            || (wants("untagged") && tags.is_empty())
+            || tags.iter().any(|t| wants(t))
     }
 }
 
@@ -623,14 +832,31 @@ impl Runner {
 fn mentions(task: &Task, word: &str) -> bool {
     let in_value = |v: &Value| v.to_string().contains(word);
     match &task.action {
-        Action::Module { args, .. } => args.values().any(in_value) || task.when.iter().any(|w| w.contains(word)) || task.loop_.as_ref().is_some_and(|l| format!("{l:?}").contains(word)) || task.vars.values().any(in_value) || matches!(&task.action, Action::Module { name, .. } if name == "template"),
+        Action::Module { args, .. } => {
+            args.values().any(in_value)
+                || task.when.iter().any(|w| w.contains(word))
+                || task
+                    .loop_
+                    .as_ref()
+                    .is_some_and(|l| format!("{l:?}").contains(word))
+                || task.vars.values().any(in_value)
+                || matches!(&task.action, Action::Module { name, .. } if name == "template")
+        }
         _ => task.when.iter().any(|w| w.contains(word)),
     }
 }
 
 /// `ansible_facts` keys drop the `ansible_` prefix (`ansible_facts.hostname`).
 fn strip_prefix(facts: &Vars) -> Vars {
-    facts.iter().map(|(k, v)| (k.strip_prefix("ansible_").unwrap_or(k).to_string(), v.clone())).collect()
+    facts
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.strip_prefix("ansible_").unwrap_or(k).to_string(),
+                v.clone(),
+            )
+        })
+        .collect()
 }
 
 /// `groups`: every group's hosts, as Ansible's magic variable.
@@ -670,7 +896,10 @@ fn synthetic_task(name: &str, module: &str, play: &Play) -> Task {
     Task {
         name: Some(name.to_string()),
         location: play.location.clone(),
-        action: Action::Module { name: module.to_string(), args: Vars::new() },
+        action: Action::Module {
+            name: module.to_string(),
+            args: Vars::new(),
+        },
         when: Vec::new(),
         loop_: None,
         loop_control: Default::default(),

@@ -47,7 +47,12 @@ pub fn compose(layers: &Layers<'_>) -> Vars {
     let facts: Vars = layers
         .facts
         .iter()
-        .map(|(k, v)| (k.strip_prefix("ansible_").unwrap_or(k).to_string(), v.clone()))
+        .map(|(k, v)| {
+            (
+                k.strip_prefix("ansible_").unwrap_or(k).to_string(),
+                v.clone(),
+            )
+        })
         .collect();
     vars.insert("ansible_facts".into(), Value::Object(facts));
     vars
@@ -59,7 +64,10 @@ mod tests {
     use serde_json::json;
 
     fn map(pairs: &[(&str, Value)]) -> Vars {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
 
     #[test]
@@ -88,7 +96,10 @@ mod tests {
         assert_eq!(vars["only_default"], true);
         assert_eq!(vars["ansible_hostname"], "web1");
         assert_eq!(vars["ansible_facts"]["hostname"], "web1");
-        let without_extra = compose(&Layers { extra: &empty, ..layers });
+        let without_extra = compose(&Layers {
+            extra: &empty,
+            ..layers
+        });
         assert_eq!(without_extra["port"], 4);
     }
 }

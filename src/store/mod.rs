@@ -26,8 +26,8 @@ use rusqlite::Connection;
 pub use error::StoreError;
 pub use queries::{RunDetail, RunSummary, StoredResult};
 pub use runs::NewRun;
-pub use tasks::TaskRecord;
 pub use schema::VERSION as SCHEMA_VERSION;
+pub use tasks::TaskRecord;
 pub use truncate::{OUTPUT_CAP, cap_output};
 
 /// The database file's name inside the state directory.

@@ -24,9 +24,16 @@ pub struct TaskRecord {
 
 impl Store {
     /// Stores one task's results (all hosts) in one transaction.
-    pub fn record_task_results(&mut self, run: RunId, records: &[TaskRecord]) -> Result<(), StoreError> {
+    pub fn record_task_results(
+        &mut self,
+        run: RunId,
+        records: &[TaskRecord],
+    ) -> Result<(), StoreError> {
         let err = self.sql_err();
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
         {
             let mut insert = tx
                 .prepare_cached(
@@ -36,7 +43,18 @@ impl Store {
                 .map_err(&err)?;
             for r in records {
                 insert
-                    .execute(params![run.0, r.seq, r.play, r.task, r.location, r.host, r.status, r.msg, r.diff, r.duration_ms as i64])
+                    .execute(params![
+                        run.0,
+                        r.seq,
+                        r.play,
+                        r.task,
+                        r.location,
+                        r.host,
+                        r.status,
+                        r.msg,
+                        r.diff,
+                        r.duration_ms as i64
+                    ])
                     .map_err(&err)?;
             }
         }
