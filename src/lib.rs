@@ -8,6 +8,8 @@ pub mod cli;
 pub mod engine;
 pub mod exit;
 pub mod inventory;
+pub mod modules;
+pub mod playbook;
 pub mod project;
 pub mod report;
 pub mod ssh;

@@ -2,7 +2,7 @@
 //! on first use.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
 
@@ -12,7 +12,7 @@ use crate::project::Project;
 pub struct Context {
     pub project: Project,
     inventory_sources: Vec<PathBuf>,
-    inventory: OnceLock<Inventory>,
+    inventory: OnceLock<Arc<Inventory>>,
 }
 
 impl Context {
@@ -26,13 +26,14 @@ impl Context {
         })
     }
 
-    /// The inventory, loaded on first call.
-    pub fn inventory(&self) -> anyhow::Result<&Inventory> {
+    /// The inventory, loaded on first call (shared: the engine keeps a
+    /// handle for the whole run).
+    pub fn inventory(&self) -> anyhow::Result<&Arc<Inventory>> {
         if let Some(inv) = self.inventory.get() {
             return Ok(inv);
         }
         let sources = self.project.inventory_sources(&self.inventory_sources)?;
         let inv = Inventory::load(&sources)?;
-        Ok(self.inventory.get_or_init(|| inv))
+        Ok(self.inventory.get_or_init(|| Arc::new(inv)))
     }
 }

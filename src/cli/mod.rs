@@ -5,6 +5,7 @@
 mod completions;
 mod context;
 mod inventory;
+mod play;
 mod run;
 mod runs;
 
@@ -49,6 +50,8 @@ pub enum Command {
     Inventory(inventory::InventoryCommand),
     /// Run a command on every host matching PATTERN, in parallel.
     Run(run::RunArgs),
+    /// Apply an Ansible playbook.
+    Play(play::PlayArgs),
     /// List recent runs from the results store, or show one.
     Runs(runs::RunsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -83,6 +86,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Inventory(cmd) => inventory::execute(&ctx, cmd),
         Command::Run(args) => run::execute(&ctx, args),
+        Command::Play(args) => play::execute(&ctx, args),
         Command::Runs(args) => runs::execute(&ctx, args),
         Command::Completions(args) => completions::execute(args),
     }
@@ -138,6 +142,8 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
             || cause.is::<crate::inventory::PatternError>()
             || cause.is::<crate::project::ProjectError>()
             || cause.is::<crate::yaml::YamlError>()
+            || cause.is::<crate::playbook::PlaybookError>()
+            || cause.is::<crate::engine::play::EngineError>()
             || cause.is::<BadInput>()
     });
     if bad_input {

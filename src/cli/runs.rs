@@ -8,7 +8,7 @@ use jiff::tz::TimeZone;
 
 use super::{BadInput, Context, Format};
 use crate::report::{json, text};
-use crate::store::{RunDetail, RunId, RunSummary, Store};
+use crate::store::{RunDetail, RunId, RunSummary, Store, TaskRecord};
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -68,14 +68,21 @@ pub fn execute(ctx: &Context, args: RunsArgs) -> anyhow::Result<u8> {
     let written = match args.command {
         Some(RunsCommand::Show(show)) => {
             let detail = find_run(&store, show.id)?;
+            let tasks = store.task_results(detail.summary.id)?;
             match show.format {
-                Format::Json => json::write_line(&mut out, &detail),
+                Format::Json if tasks.is_empty() => json::write_line(&mut out, &detail),
+                Format::Json => {
+                    let mut value = serde_json::to_value(&detail)?;
+                    value["tasks"] = serde_json::to_value(&tasks)?;
+                    json::write_line(&mut out, &value)
+                }
                 Format::Text => {
                     let opts = text::TextOptions {
                         color,
                         per_host: show.per_host,
                     };
-                    write_detail(&mut out, &detail, &TimeZone::system(), opts)
+                    write_tasks(&mut out, &tasks)
+                        .and_then(|()| write_detail(&mut out, &detail, &TimeZone::system(), opts))
                 }
             }
         }
@@ -151,6 +158,51 @@ fn write_detail(
         .unwrap_or_else(|| jiff::Timestamp::now().as_millisecond() - s.started_at);
     let elapsed = Duration::from_millis(ms.max(0) as u64);
     text::write_run(out, &detail.results(), s.host_count, elapsed, opts)
+}
+
+/// A playbook run's tasks: each task once, its hosts folded by outcome,
+/// and any diff it recorded.
+fn write_tasks(out: &mut impl Write, tasks: &[TaskRecord]) -> std::io::Result<()> {
+    let mut i = 0;
+    while i < tasks.len() {
+        let seq = tasks[i].seq;
+        let end = tasks[i..]
+            .iter()
+            .position(|t| t.seq != seq)
+            .map_or(tasks.len(), |n| i + n);
+        let group = &tasks[i..end];
+        writeln!(
+            out,
+            "TASK [{}] ({}) {}",
+            group[0].task, group[0].play, group[0].location
+        )?;
+        // (status, msg) -> hosts, in first-seen order.
+        let mut by_outcome: indexmap::IndexMap<(&str, Option<&str>), Vec<String>> =
+            indexmap::IndexMap::new();
+        for t in group {
+            by_outcome
+                .entry((t.status.as_str(), t.msg.as_deref()))
+                .or_default()
+                .push(t.host.clone());
+        }
+        for ((status, msg), hosts) in by_outcome {
+            let msg = msg.map(|m| format!(" => {m}")).unwrap_or_default();
+            writeln!(
+                out,
+                "  {status}: {}{msg}",
+                crate::report::hostlist::compress(&hosts)
+            )?;
+        }
+        for t in group.iter().filter(|t| t.diff.is_some()) {
+            writeln!(out, "  diff on {}:", t.host)?;
+            write!(out, "{}", t.diff.as_deref().unwrap_or_default())?;
+        }
+        i = end;
+    }
+    if !tasks.is_empty() {
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 /// The `herd runs` table; COMMAND is cut to fit `width` when known.

@@ -2,6 +2,7 @@
 //! results and writes text; nothing here decides about terminals, colour
 //! or where results come from (live run or the store).
 
+pub mod diff;
 pub mod fold;
 pub mod hostlist;
 pub mod json;

@@ -14,6 +14,7 @@ mod liveness;
 mod queries;
 mod runs;
 mod schema;
+mod tasks;
 mod truncate;
 
 use std::fmt;
@@ -26,6 +27,7 @@ pub use error::StoreError;
 pub use queries::{RunDetail, RunSummary, StoredResult};
 pub use runs::NewRun;
 pub use schema::VERSION as SCHEMA_VERSION;
+pub use tasks::TaskRecord;
 pub use truncate::{OUTPUT_CAP, cap_output};
 
 /// The database file's name inside the state directory.

@@ -42,6 +42,20 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run_id, host)
     ) WITHOUT ROWID;
     CREATE INDEX host_results_by_host ON host_results (host, run_id);",
+    // 2: playbook runs keep every task's result per host.
+    "CREATE TABLE task_results (
+        run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        seq         INTEGER NOT NULL,
+        play        TEXT    NOT NULL,
+        task        TEXT    NOT NULL,
+        location    TEXT    NOT NULL,
+        host        TEXT    NOT NULL,
+        status      TEXT    NOT NULL,
+        msg         TEXT,
+        diff        TEXT,
+        duration_ms INTEGER NOT NULL,
+        PRIMARY KEY (run_id, seq, host)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this herd writes.

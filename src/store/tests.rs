@@ -346,3 +346,48 @@ fn herds_opening_a_new_store_at_once_all_succeed() {
         }
     }
 }
+
+#[test]
+fn task_results_round_trip_in_run_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let run = store
+        .begin_run(&NewRun {
+            kind: "play",
+            command: "play site.yml",
+            pattern: "all",
+            host_count: 2,
+        })
+        .unwrap();
+    let record = |seq: u32, host: &str, status: &str| crate::store::TaskRecord {
+        seq,
+        play: "web".into(),
+        task: format!("task {seq}"),
+        location: "site.yml:3:7".into(),
+        host: host.into(),
+        status: status.into(),
+        msg: None,
+        diff: None,
+        duration_ms: 5,
+    };
+    store
+        .record_task_results(run, &[record(1, "b", "changed"), record(1, "a", "ok")])
+        .unwrap();
+    store
+        .record_task_results(run, &[record(0, "a", "ok")])
+        .unwrap();
+    let got: Vec<(u32, String, String)> = store
+        .task_results(run)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.seq, r.host, r.status))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (0, "a".into(), "ok".into()),
+            (1, "a".into(), "ok".into()),
+            (1, "b".into(), "changed".into())
+        ]
+    );
+}

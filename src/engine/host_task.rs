@@ -1,0 +1,460 @@
+//! One module task on one host: `when`, loop items, argument templating,
+//! the module call with `until`/`retries`, `changed_when`/`failed_when`, and
+//! the value `register` stores. Everything here is per host and independent
+//! of other hosts, so the play runner runs many of these at once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::events::{TaskResult, TaskStatus};
+use super::loops;
+use crate::modules::{self, ModuleContext, ModuleOutput, SearchPaths, Transport};
+use crate::playbook::{Action, Task, Vars};
+use crate::ssh::{ExecOptions, Pool, Target};
+use crate::template::Templates;
+
+/// Where a task runs.
+#[derive(Debug, Clone)]
+pub enum Via {
+    Ssh(Box<Target>),
+    /// `delegate_to: localhost` / `connection: local`.
+    Local,
+}
+
+/// Everything one host needs to run one task.
+pub struct HostTask {
+    pub host: String,
+    pub task: Arc<Task>,
+    pub vars: Vars,
+    pub via: Via,
+    pub exec: ExecOptions,
+    pub check: bool,
+    pub diff: bool,
+    pub search: Arc<SearchPaths>,
+    pub templates: Arc<Templates>,
+    pub pool: Arc<Pool>,
+}
+
+/// How the task went on the host, and what it leaves behind.
+#[derive(Debug)]
+pub struct HostTaskOutcome {
+    pub result: TaskResult,
+    /// The value for `register:` (also set for skipped tasks, as Ansible).
+    pub registered: Value,
+    /// `ansible_facts` to merge into the host's facts (setup, set_fact).
+    pub facts: Vars,
+}
+
+const CENSORED: &str =
+    "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
+
+/// Runs the task; never panics on bad input, every problem becomes a failed
+/// result with a message.
+pub async fn run(job: HostTask) -> HostTaskOutcome {
+    let started = Instant::now();
+    let task = job.task.clone();
+    let (module, raw_args) = match &task.action {
+        Action::Module { name, args } => (name.clone(), args.clone()),
+        _ => unreachable!("the play runner handles blocks, includes and meta"),
+    };
+    let transport = match connect(&job).await {
+        Ok(t) => t,
+        Err(message) => {
+            return finish(
+                &job,
+                started,
+                TaskStatus::Unreachable,
+                Some(message),
+                json!({"unreachable": true}),
+                Vars::new(),
+                vec![],
+                vec![],
+            );
+        }
+    };
+
+    let Some(spec) = &task.loop_ else {
+        // No loop: `when` once.
+        match condition(&job, &task.when, &job.vars) {
+            Ok(true) => {}
+            Ok(false) => return skipped(&job, started),
+            Err(msg) => {
+                return finish(
+                    &job,
+                    started,
+                    TaskStatus::Failed,
+                    Some(msg),
+                    json!({"failed": true}),
+                    Vars::new(),
+                    vec![],
+                    vec![],
+                );
+            }
+        }
+        let one = run_item(&job, &transport, &module, &raw_args, &job.vars).await;
+        let status = one.status;
+        let facts = one.facts.clone();
+        let diffs = one.output.diffs.clone();
+        return finish(
+            &job,
+            started,
+            status,
+            one.msg.clone(),
+            one.registered,
+            facts,
+            diffs,
+            vec![],
+        );
+    };
+
+    let items = match loops::items(spec, &job.templates, &job.vars) {
+        Ok(items) => items,
+        Err(msg) => {
+            return finish(
+                &job,
+                started,
+                TaskStatus::Failed,
+                Some(msg),
+                json!({"failed": true}),
+                Vars::new(),
+                vec![],
+                vec![],
+            );
+        }
+    };
+    let control = &task.loop_control;
+    let loop_var = control.loop_var.clone().unwrap_or_else(|| "item".into());
+    let mut results = Vec::new();
+    let mut facts = Vars::new();
+    let mut diffs = Vec::new();
+    let mut labels = Vec::new();
+    let (mut any_changed, mut any_failed, mut all_skipped) = (false, false, true);
+    let total = items.len();
+    for (index, item) in items.into_iter().enumerate() {
+        let mut vars = job.vars.clone();
+        vars.insert(loop_var.clone(), item.clone());
+        if let Some(index_var) = &control.index_var {
+            vars.insert(index_var.clone(), json!(index));
+        }
+        if control.extended {
+            vars.insert(
+                "ansible_loop".into(),
+                json!({"index": index + 1, "index0": index, "first": index == 0, "last": index + 1 == total,
+                       "length": total, "revindex": total - index, "revindex0": total - index - 1}),
+            );
+        }
+        let label = match &control.label {
+            Some(label) => job
+                .templates
+                .render_value(&Value::String(label.clone()), &vars)
+                .map(|v| text(&v))
+                .unwrap_or_else(|_| label.clone()),
+            None => text(&item),
+        };
+        let mut registered = match condition(&job, &task.when, &vars) {
+            Ok(false) => {
+                json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False"})
+            }
+            Err(msg) => {
+                any_failed = true;
+                all_skipped = false;
+                labels.push(format!("{label}: {msg}"));
+                json!({"failed": true, "msg": msg})
+            }
+            Ok(true) => {
+                let one = run_item(&job, &transport, &module, &raw_args, &vars).await;
+                all_skipped = false;
+                any_changed |= one.status == TaskStatus::Changed;
+                if matches!(one.status, TaskStatus::Failed | TaskStatus::Unreachable) {
+                    any_failed = true;
+                    labels.push(match &one.msg {
+                        Some(m) => format!("{label}: {m}"),
+                        None => label.clone(),
+                    });
+                } else if one.status == TaskStatus::Changed {
+                    labels.push(label.clone());
+                }
+                facts.extend(one.facts);
+                diffs.extend(one.output.diffs);
+                one.registered
+            }
+        };
+        if let Value::Object(map) = &mut registered {
+            map.insert(loop_var.clone(), item);
+            map.insert("ansible_loop_var".into(), json!(loop_var));
+            if let Some(index_var) = &control.index_var {
+                map.insert(index_var.clone(), json!(index));
+            }
+        }
+        results.push(registered);
+        if let Some(pause) = control.pause {
+            tokio::time::sleep(Duration::from_secs_f64(pause)).await;
+        }
+    }
+    let status = if any_failed {
+        TaskStatus::Failed
+    } else if all_skipped && total > 0 {
+        TaskStatus::Skipped
+    } else if any_changed {
+        TaskStatus::Changed
+    } else {
+        TaskStatus::Ok
+    };
+    let msg = match status {
+        TaskStatus::Failed => Some("One or more items failed".to_string()),
+        _ => None,
+    };
+    let mut registered = json!({"changed": any_changed, "results": results, "msg": if any_failed { "One or more items failed" } else { "All items completed" }});
+    if any_failed {
+        registered["failed"] = json!(true);
+    }
+    if status == TaskStatus::Skipped {
+        registered["skipped"] = json!(true);
+    }
+    finish(&job, started, status, msg, registered, facts, diffs, labels)
+}
+
+/// The result of one module call (one loop item).
+struct ItemOutcome {
+    status: TaskStatus,
+    msg: Option<String>,
+    registered: Value,
+    facts: Vars,
+    output: ModuleOutput,
+}
+
+async fn run_item(
+    job: &HostTask,
+    transport: &Transport,
+    module: &str,
+    raw_args: &Vars,
+    vars: &Vars,
+) -> ItemOutcome {
+    let task = &job.task;
+    let fail = |msg: String| ItemOutcome {
+        status: TaskStatus::Failed,
+        registered: json!({"failed": true, "changed": false, "msg": msg}),
+        msg: Some(msg),
+        facts: Vars::new(),
+        output: ModuleOutput::default(),
+    };
+    let args = match job
+        .templates
+        .render_value(&Value::Object(raw_args.clone()), vars)
+    {
+        Ok(Value::Object(map)) => map,
+        Ok(other) => return fail(format!("arguments rendered to {other}, not a dictionary")),
+        Err(e) => return fail(e.to_string()),
+    };
+    let ctx = ModuleContext {
+        host: &job.host,
+        transport,
+        exec: job.exec.clone(),
+        check_mode: job.check,
+        diff: job.diff,
+        templates: &job.templates,
+        vars,
+        search: &job.search,
+    };
+    let retries = if task.until.is_some() {
+        task.retries.unwrap_or(3)
+    } else {
+        0
+    };
+    let delay = Duration::from_secs(task.delay.unwrap_or(5));
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut outcome = match modules::run(module, &ctx, &args).await {
+            Ok(output) => judge(job, output, vars),
+            Err(err) => fail(err.to_string()),
+        };
+        if task.until.is_some()
+            && let Value::Object(map) = &mut outcome.registered
+        {
+            map.insert("attempts".into(), json!(attempt));
+        }
+        let Some(until) = &task.until else {
+            return outcome;
+        };
+        let mut with_result = vars.clone();
+        if let Some(name) = &task.register {
+            with_result.insert(name.clone(), outcome.registered.clone());
+        }
+        match job.templates.eval_all(until, &with_result) {
+            Ok(true) => return outcome,
+            Ok(false) if attempt <= retries => tokio::time::sleep(delay).await,
+            Ok(false) => {
+                outcome.status = TaskStatus::Failed;
+                outcome.msg = Some(format!(
+                    "retries exhausted ({attempt} attempts): `until` never held"
+                ));
+                outcome.registered["failed"] = json!(true);
+                return outcome;
+            }
+            Err(e) => return fail(e.to_string()),
+        }
+    }
+}
+
+/// Applies `changed_when` / `failed_when` to a module's output.
+fn judge(job: &HostTask, output: ModuleOutput, vars: &Vars) -> ItemOutcome {
+    let task = &job.task;
+    let mut registered = Value::Object(output.data.clone());
+    registered["changed"] = json!(output.changed);
+    registered["failed"] = json!(output.failed);
+    if output.skipped {
+        registered["skipped"] = json!(true);
+    }
+    if let Some(msg) = &output.msg {
+        registered["msg"] = json!(msg);
+    }
+    let mut changed = output.changed;
+    let mut failed = output.failed;
+    let mut msg = output.msg.clone();
+    let with_result = |registered: &Value| {
+        let mut v = vars.clone();
+        if let Some(name) = &task.register {
+            v.insert(name.clone(), registered.clone());
+        }
+        // Ansible lets these expressions use the result's fields directly too.
+        if let Value::Object(map) = registered {
+            for (k, val) in map {
+                v.entry(k.clone()).or_insert_with(|| val.clone());
+            }
+        }
+        v
+    };
+    if let Some(exprs) = &task.changed_when {
+        match job.templates.eval_all(exprs, &with_result(&registered)) {
+            Ok(value) => changed = value,
+            Err(e) => {
+                failed = true;
+                msg = Some(format!("changed_when: {e}"));
+            }
+        }
+        registered["changed"] = json!(changed);
+    }
+    if let Some(exprs) = &task.failed_when {
+        match job.templates.eval_all(exprs, &with_result(&registered)) {
+            Ok(value) => {
+                failed = value;
+                if value && msg.is_none() {
+                    msg = Some(format!("failed_when: {}", exprs.join(" and ")));
+                }
+            }
+            Err(e) => {
+                failed = true;
+                msg = Some(format!("failed_when: {e}"));
+            }
+        }
+        registered["failed"] = json!(failed);
+        registered["failed_when_result"] = json!(failed);
+    }
+    let facts = match output.data.get("ansible_facts") {
+        Some(Value::Object(f)) => f.clone(),
+        _ => Vars::new(),
+    };
+    let status = if failed {
+        TaskStatus::Failed
+    } else if output.skipped {
+        TaskStatus::Skipped
+    } else if changed {
+        TaskStatus::Changed
+    } else {
+        TaskStatus::Ok
+    };
+    ItemOutcome {
+        status,
+        msg,
+        registered,
+        facts,
+        output,
+    }
+}
+
+fn condition(job: &HostTask, when: &[String], vars: &Vars) -> Result<bool, String> {
+    if when.is_empty() {
+        return Ok(true);
+    }
+    job.templates
+        .eval_all(when, vars)
+        .map_err(|e| format!("when: {e}"))
+}
+
+async fn connect(job: &HostTask) -> Result<Transport, String> {
+    match &job.via {
+        Via::Local => Ok(Transport::Local),
+        Via::Ssh(target) => job
+            .pool
+            .connect(target)
+            .await
+            .map(Transport::Ssh)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+fn skipped(job: &HostTask, started: Instant) -> HostTaskOutcome {
+    let registered = json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": job.task.when.join(" and ")});
+    finish(
+        job,
+        started,
+        TaskStatus::Skipped,
+        None,
+        registered,
+        Vars::new(),
+        vec![],
+        vec![],
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    job: &HostTask,
+    started: Instant,
+    status: TaskStatus,
+    msg: Option<String>,
+    registered: Value,
+    facts: Vars,
+    diffs: Vec<crate::modules::FileDiff>,
+    items: Vec<String>,
+) -> HostTaskOutcome {
+    let secret = job.task.no_log;
+    let ignored = status == TaskStatus::Failed && ignore_errors(job);
+    let result = TaskResult {
+        host: job.host.clone(),
+        status: if ignored { TaskStatus::Ignored } else { status },
+        msg: if secret && msg.is_some() {
+            Some(CENSORED.to_string())
+        } else {
+            msg
+        },
+        diffs: if secret { Vec::new() } else { diffs },
+        items: if secret { Vec::new() } else { items },
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    // no_log hides output from every sink; the registered value stays whole
+    // for later tasks, as in Ansible.
+    HostTaskOutcome {
+        result,
+        registered,
+        facts,
+    }
+}
+
+fn ignore_errors(job: &HostTask) -> bool {
+    match &job.task.ignore_errors {
+        None => false,
+        Some(expr) => job.templates.eval_bool(expr, &job.vars).unwrap_or(false),
+    }
+}
+
+/// An item or value as one line of text.
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

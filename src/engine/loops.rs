@@ -1,0 +1,235 @@
+//! Turns a task's `loop:` / `with_*:` into the list of items to run, the way
+//! Ansible's lookups do.
+
+use serde_json::{Value, json};
+
+use crate::playbook::{Loop, Vars};
+use crate::template::Templates;
+
+/// The items of `spec`, rendered with `vars`. Errors are messages for the
+/// task's result.
+pub fn items(spec: &Loop, templates: &Templates, vars: &Vars) -> Result<Vec<Value>, String> {
+    let render = |v: &Value| templates.render_value(v, vars).map_err(|e| e.to_string());
+    match spec {
+        Loop::Items(v) => as_list(render(v)?, "loop"),
+        Loop::WithItems(v) => {
+            // with_items flattens one level: [[a, b], c] -> [a, b, c].
+            let mut out = Vec::new();
+            for item in as_list(render(v)?, "with_items")? {
+                match item {
+                    Value::Array(inner) => out.extend(inner),
+                    other => out.push(other),
+                }
+            }
+            Ok(out)
+        }
+        Loop::WithDict(v) => match render(v)? {
+            Value::Object(map) => Ok(map
+                .into_iter()
+                .map(|(key, value)| json!({"key": key, "value": value}))
+                .collect()),
+            other => Err(format!(
+                "with_dict expects a dictionary, got {}",
+                kind(&other)
+            )),
+        },
+        Loop::WithSequence(v) => sequence(&render(v)?),
+        Loop::WithTogether(v) => {
+            let lists: Vec<Vec<Value>> = as_list(render(v)?, "with_together")?
+                .into_iter()
+                .map(|l| as_list(l, "with_together"))
+                .collect::<Result<_, _>>()?;
+            let longest = lists.iter().map(Vec::len).max().unwrap_or(0);
+            Ok((0..longest)
+                .map(|i| {
+                    Value::Array(
+                        lists
+                            .iter()
+                            .map(|l| l.get(i).cloned().unwrap_or(Value::Null))
+                            .collect(),
+                    )
+                })
+                .collect())
+        }
+    }
+}
+
+fn as_list(value: Value, what: &str) -> Result<Vec<Value>, String> {
+    match value {
+        Value::Array(items) => Ok(items),
+        // A lone string is one item for with_items (Ansible's listify).
+        Value::String(s) if what == "with_items" => Ok(vec![Value::String(s)]),
+        Value::Null => Ok(Vec::new()),
+        other => Err(format!(
+            "{what} expects a list, got {}: {other}",
+            kind(&other)
+        )),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a dictionary",
+    }
+}
+
+/// `with_sequence: start=1 end=5 stride=1 format=web%02d` (or `count=N`), or
+/// the same as a map.
+fn sequence(spec: &Value) -> Result<Vec<Value>, String> {
+    let mut params = serde_json::Map::new();
+    match spec {
+        Value::String(s) => {
+            for word in s.split_whitespace() {
+                match word.split_once('=') {
+                    Some((k, v)) => {
+                        params.insert(k.to_string(), Value::String(v.to_string()));
+                    }
+                    // Shortcut form: "4" or "1-4" or "1-10/2".
+                    None => {
+                        let (range, stride) = word.split_once('/').unwrap_or((word, "1"));
+                        let (start, end) = range.split_once('-').unwrap_or(("1", range));
+                        params.insert("start".into(), Value::String(start.into()));
+                        params.insert("end".into(), Value::String(end.into()));
+                        params.insert("stride".into(), Value::String(stride.into()));
+                    }
+                }
+            }
+        }
+        Value::Object(map) => params = map.clone(),
+        other => {
+            return Err(format!(
+                "with_sequence expects `start=.. end=..`, got {other}"
+            ));
+        }
+    }
+    let number = |key: &str, default: i64| -> Result<i64, String> {
+        match params.get(key) {
+            None => Ok(default),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .ok_or_else(|| format!("with_sequence: {key} must be an integer")),
+            Some(Value::String(s)) => {
+                parse_int(s).ok_or_else(|| format!("with_sequence: {key}={s} is not an integer"))
+            }
+            Some(other) => Err(format!("with_sequence: {key}={other} is not an integer")),
+        }
+    };
+    let start = number("start", 1)?;
+    let stride = number("stride", 1)?;
+    let end = match params.get("count") {
+        Some(_) => start + (number("count", 0)? - 1) * stride,
+        None => number("end", start)?,
+    };
+    if stride == 0 {
+        return Err("with_sequence: stride must not be 0".into());
+    }
+    let format = params
+        .get("format")
+        .and_then(Value::as_str)
+        .unwrap_or("%d")
+        .to_string();
+    let mut out = Vec::new();
+    let mut i = start;
+    while (stride > 0 && i <= end) || (stride < 0 && i >= end) {
+        out.push(Value::String(printf_int(&format, i)));
+        i += stride;
+    }
+    Ok(out)
+}
+
+fn parse_int(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Some(hex) = s.strip_prefix("0x") {
+        return i64::from_str_radix(hex, 16).ok();
+    }
+    s.parse().ok()
+}
+
+/// The one printf conversion with_sequence needs: `%d`, `%02d`, `%x`, `%o`.
+fn printf_int(format: &str, n: i64) -> String {
+    let Some(pos) = format.find('%') else {
+        return format.to_string();
+    };
+    let rest = &format[pos + 1..];
+    let spec_len = rest
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map_or(rest.len(), |i| i + 1);
+    let spec = &rest[..spec_len];
+    let (flags, conv) = spec.split_at(spec.len().saturating_sub(1));
+    let width: usize = flags.trim_start_matches('0').parse().unwrap_or(0);
+    let zero = flags.starts_with('0');
+    let body = match conv {
+        "x" => format!("{n:x}"),
+        "X" => format!("{n:X}"),
+        "o" => format!("{n:o}"),
+        _ => n.to_string(),
+    };
+    let padded = if zero {
+        format!("{body:0>width$}")
+    } else {
+        format!("{body:>width$}")
+    };
+    format!("{}{}{}", &format[..pos], padded, &rest[spec_len..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(spec: Loop) -> Vec<Value> {
+        items(&spec, &Templates::new(), &Vars::new()).unwrap()
+    }
+
+    #[test]
+    fn with_items_flattens_one_level() {
+        assert_eq!(
+            run(Loop::WithItems(json!([["a", "b"], "c", [["d"]]]))),
+            vec![json!("a"), json!("b"), json!("c"), json!(["d"])]
+        );
+    }
+
+    #[test]
+    fn with_dict_gives_key_value_items() {
+        assert_eq!(
+            run(Loop::WithDict(json!({"x": 1}))),
+            vec![json!({"key": "x", "value": 1})]
+        );
+    }
+
+    #[test]
+    fn with_sequence_formats_and_strides() {
+        assert_eq!(
+            run(Loop::WithSequence(json!(
+                "start=1 end=5 stride=2 format=web%02d"
+            ))),
+            vec![json!("web01"), json!("web03"), json!("web05")]
+        );
+        assert_eq!(
+            run(Loop::WithSequence(json!("count=3"))),
+            vec![json!("1"), json!("2"), json!("3")]
+        );
+    }
+
+    #[test]
+    fn with_together_zips_and_pads() {
+        assert_eq!(
+            run(Loop::WithTogether(json!([[1, 2], ["a"]]))),
+            vec![json!([1, "a"]), json!([2, null])]
+        );
+    }
+
+    #[test]
+    fn loop_over_a_templated_list() {
+        let mut vars = Vars::new();
+        vars.insert("pkgs".into(), json!(["a", "b"]));
+        let got = items(&Loop::Items(json!("{{ pkgs }}")), &Templates::new(), &vars).unwrap();
+        assert_eq!(got, vec![json!("a"), json!("b")]);
+        let err = items(&Loop::Items(json!(5)), &Templates::new(), &vars).unwrap_err();
+        assert!(err.contains("expects a list"), "{err}");
+    }
+}

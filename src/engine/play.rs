@@ -1,0 +1,948 @@
+//! Runs a playbook: plays in order, hosts in `serial` batches, tasks with the
+//! linear strategy (every host of the batch finishes a task before the next
+//! starts), blocks with rescue/always, handlers at the end of each section,
+//! and the failure rules (`max_fail_percentage`, `any_errors_fatal`).
+//!
+//! Per-host work runs concurrently (bounded by `forks`); everything that
+//! changes shared state (facts, registered vars, stats, notifications) is
+//! applied here, between tasks, so no locks are needed.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use super::events::{HostStats, PlayEvent, TaskResult, TaskStatus};
+use super::host_task::{self, HostTask, HostTaskOutcome, Via};
+use super::vars::{Layers, compose};
+use crate::inventory::Inventory;
+use crate::modules::SearchPaths;
+use crate::playbook::{
+    self, Action, Inherited, Location, Play, Playbook, SectionKind, Serial, Task, Vars,
+};
+use crate::ssh::{Become, ExecOptions, HostSpec, Pool, Resolver, Secret, Target};
+use crate::template::Templates;
+
+/// Problems that stop the whole run (not one host's failure).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Playbook(#[from] playbook::PlaybookError),
+    #[error("{location}: {message}")]
+    Play { location: Location, message: String },
+    #[error("{0}")]
+    Inventory(#[from] crate::inventory::InventoryError),
+    #[error("{0}")]
+    Pattern(#[from] crate::inventory::PatternError),
+}
+
+/// What the admin asked for on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct PlayOptions {
+    pub check: bool,
+    pub diff: bool,
+    pub tags: Vec<String>,
+    pub skip_tags: Vec<String>,
+    pub limit: Option<String>,
+    /// `-e`: the highest precedence of all.
+    pub extra_vars: Vars,
+    pub forks: usize,
+    pub become_password: Option<String>,
+    pub start_at_task: Option<String>,
+}
+
+/// What survives from one play to the next for a host.
+#[derive(Debug, Default)]
+struct HostState {
+    /// Gathered facts and `set_fact` values (ansible_facts).
+    facts: Vars,
+    /// `set_fact` and `register` values, as top-level variables.
+    host_vars: Vars,
+    unreachable: bool,
+}
+
+/// State of the play being run.
+struct PlayScope<'p> {
+    play: &'p Play,
+    vars_files: Vars,
+    play_hosts: Vec<String>,
+    batch: Vec<String>,
+    /// Hosts that failed (and were not rescued) in this play.
+    failed: HashSet<String>,
+    /// Hosts removed by `meta: end_host`.
+    ended: HashSet<String>,
+    /// host -> handler names/topics notified and not yet run.
+    notified: HashMap<String, Vec<String>>,
+    /// Set when the play must stop (reason for the output).
+    abort: Option<String>,
+}
+
+pub struct Runner {
+    inventory: Arc<Inventory>,
+    pool: Arc<Pool>,
+    resolver: Resolver,
+    templates: Arc<Templates>,
+    opts: PlayOptions,
+    events: mpsc::UnboundedSender<PlayEvent>,
+    hosts: HashMap<String, HostState>,
+    targets: HashMap<String, Target>,
+    /// Per-host totals, in the order hosts were first seen.
+    pub stats: IndexMap<String, HostStats>,
+    groups: Value,
+    started_at_task: bool,
+    playbook_dir: String,
+}
+
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+impl Runner {
+    pub fn new(
+        inventory: Arc<Inventory>,
+        pool: Arc<Pool>,
+        resolver: Resolver,
+        opts: PlayOptions,
+        events: mpsc::UnboundedSender<PlayEvent>,
+    ) -> Runner {
+        let groups = group_map(&inventory);
+        let started_at_task = opts.start_at_task.is_none();
+        Runner {
+            inventory,
+            pool,
+            resolver,
+            templates: Arc::new(Templates::new()),
+            opts,
+            events,
+            hosts: HashMap::new(),
+            targets: HashMap::new(),
+            stats: IndexMap::new(),
+            groups,
+            started_at_task,
+            playbook_dir: String::new(),
+        }
+    }
+
+    /// The hosts each play of `playbook` would run on (for --list-hosts and
+    /// for the store's host count).
+    pub fn play_hosts(&self, play: &Play) -> Result<Vec<String>, EngineError> {
+        let pattern = self
+            .templates
+            .render_value(&Value::String(play.hosts.clone()), &self.opts.extra_vars)
+            .map_err(|e| EngineError::Play {
+                location: play.location.clone(),
+                message: format!("hosts: {e}"),
+            })?;
+        let pattern = match pattern {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        Ok(self
+            .inventory
+            .select(&pattern, self.opts.limit.as_deref())?)
+    }
+
+    /// Runs every play. Returns false when a play was aborted (the exit code
+    /// then says failed).
+    pub async fn run(&mut self, playbook: &Playbook) -> Result<bool, EngineError> {
+        self.playbook_dir = playbook
+            .path
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let mut completed = true;
+        for play in &playbook.plays {
+            if !self.run_play(play).await? {
+                completed = false;
+                break;
+            }
+        }
+        Ok(completed)
+    }
+
+    async fn run_play(&mut self, play: &Play) -> Result<bool, EngineError> {
+        let hosts: Vec<String> = self
+            .play_hosts(play)?
+            .into_iter()
+            .filter(|h| !self.hosts.get(h).is_some_and(|s| s.unreachable))
+            .collect();
+        for host in &hosts {
+            self.hosts.entry(host.clone()).or_default();
+            self.stats.entry(host.clone()).or_default();
+        }
+        let _ = self.events.send(PlayEvent::PlayStart {
+            name: play.name.clone(),
+            hosts: hosts.clone(),
+        });
+        let vars_files = self.load_vars_files(play)?;
+        let mut scope = PlayScope {
+            play,
+            vars_files,
+            play_hosts: hosts.clone(),
+            batch: Vec::new(),
+            failed: HashSet::new(),
+            ended: HashSet::new(),
+            notified: HashMap::new(),
+            abort: None,
+        };
+        for batch in batches(&hosts, &play.serial) {
+            scope.batch = batch.clone();
+            let mut active = batch.clone();
+            if play.gather_facts {
+                let gather = synthetic_task("Gathering Facts", "setup", play);
+                active = self
+                    .run_tasks(&mut scope, std::slice::from_ref(&gather), active)
+                    .await?;
+            }
+            let sections = &play.sections;
+            for (i, section) in sections.iter().enumerate() {
+                if scope.abort.is_some() {
+                    break;
+                }
+                active = self.run_tasks(&mut scope, &section.tasks, active).await?;
+                // Handlers run after pre_tasks, after roles+tasks, after post_tasks.
+                let next_is_tasks = sections
+                    .get(i + 1)
+                    .is_some_and(|s| s.kind == SectionKind::Tasks);
+                if !(section.kind == SectionKind::Roles && next_is_tasks) && scope.abort.is_none() {
+                    active = self.flush_handlers(&mut scope, active).await?;
+                }
+            }
+            if let Some(reason) = &scope.abort {
+                let _ = self.events.send(PlayEvent::PlayAborted {
+                    name: play.name.clone(),
+                    reason: reason.clone(),
+                });
+                return Ok(false);
+            }
+            let failed_in_batch = batch.iter().filter(|h| scope.failed.contains(*h)).count();
+            if !batch.is_empty()
+                && failed_in_batch == batch.len()
+                && play.max_fail_percentage.is_none()
+            {
+                // Ansible stops the play when a whole batch failed, unless
+                // max_fail_percentage allows it.
+                let _ = self.events.send(PlayEvent::PlayAborted {
+                    name: play.name.clone(),
+                    reason: "every host of the batch failed".into(),
+                });
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Runs `tasks` on `hosts` in order; returns the hosts still going.
+    fn run_tasks<'a>(
+        &'a mut self,
+        scope: &'a mut PlayScope<'_>,
+        tasks: &'a [Task],
+        hosts: Vec<String>,
+    ) -> Boxed<'a, Result<Vec<String>, EngineError>> {
+        Box::pin(async move {
+            let mut active = hosts;
+            for task in tasks {
+                if active.is_empty() || scope.abort.is_some() {
+                    break;
+                }
+                if !self.selected(task, scope.play) {
+                    continue;
+                }
+                active = match &task.action {
+                    Action::Block {
+                        block,
+                        rescue,
+                        always,
+                    } => self.run_block(scope, block, rescue, always, active).await?,
+                    Action::IncludeTasks { file } => {
+                        self.run_include(scope, task, file, active).await?
+                    }
+                    Action::Meta(what) => self.run_meta(scope, task, what, active).await?,
+                    Action::Module { .. } => {
+                        let results = self.run_module_task(scope, task, &active, false).await?;
+                        let gone: HashSet<String> = results
+                            .iter()
+                            .filter(|r| {
+                                matches!(r.status, TaskStatus::Failed | TaskStatus::Unreachable)
+                            })
+                            .map(|r| r.host.clone())
+                            .collect();
+                        active.retain(|h| !gone.contains(h));
+                        self.check_failure_limits(scope, !gone.is_empty());
+                        active
+                    }
+                };
+            }
+            Ok(active)
+        })
+    }
+
+    async fn run_block(
+        &mut self,
+        scope: &mut PlayScope<'_>,
+        block: &[Task],
+        rescue: &[Task],
+        always: &[Task],
+        hosts: Vec<String>,
+    ) -> Result<Vec<String>, EngineError> {
+        let survivors = self.run_tasks(scope, block, hosts.clone()).await?;
+        let failed: Vec<String> = hosts
+            .iter()
+            .filter(|h| !survivors.contains(h) && scope.failed.contains(*h))
+            .cloned()
+            .collect();
+        let mut going = survivors;
+        if !rescue.is_empty() && !failed.is_empty() {
+            // Rescue gets the hosts that failed in the block; their failure is
+            // forgiven if rescue succeeds.
+            for host in &failed {
+                scope.failed.remove(host);
+            }
+            let rescued = self.run_tasks(scope, rescue, failed.clone()).await?;
+            for host in &rescued {
+                let stats = self.stats.entry(host.clone()).or_default();
+                stats.failed = stats.failed.saturating_sub(1);
+                stats.rescued += 1;
+            }
+            going.extend(rescued);
+        }
+        if !always.is_empty() {
+            // always runs for every host that entered the block and is still
+            // reachable, failed or not; it does not revive failed hosts.
+            let reachable: Vec<String> = hosts
+                .iter()
+                .filter(|h| {
+                    !self.hosts.get(*h).is_some_and(|s| s.unreachable) && !scope.ended.contains(*h)
+                })
+                .cloned()
+                .collect();
+            let after = self.run_tasks(scope, always, reachable).await?;
+            going.retain(|h| after.contains(h));
+        }
+        // Keep inventory order.
+        Ok(hosts.into_iter().filter(|h| going.contains(h)).collect())
+    }
+
+    async fn run_include(
+        &mut self,
+        scope: &mut PlayScope<'_>,
+        task: &Task,
+        file: &str,
+        hosts: Vec<String>,
+    ) -> Result<Vec<String>, EngineError> {
+        // The file name may differ per host: group hosts by what it renders to.
+        let mut by_file: IndexMap<String, Vec<String>> = IndexMap::new();
+        let mut skipped = Vec::new();
+        for host in &hosts {
+            let vars = self.vars_for(scope, task, host);
+            if !task.when.is_empty() && !self.templates.eval_all(&task.when, &vars).unwrap_or(false)
+            {
+                skipped.push(host.clone());
+                continue;
+            }
+            let rendered = match self
+                .templates
+                .render_value(&Value::String(file.to_string()), &vars)
+            {
+                Ok(Value::String(s)) => s,
+                Ok(other) => other.to_string(),
+                Err(e) => {
+                    return Err(EngineError::Play {
+                        location: task.location.clone(),
+                        message: format!("include_tasks: {e}"),
+                    });
+                }
+            };
+            by_file.entry(rendered).or_default().push(host.clone());
+        }
+        let mut going = skipped;
+        for (file, group) in by_file {
+            let path = playbook::find_tasks_file(&file, &task.dir, task.role.as_deref());
+            let inherited = Inherited::for_include(task);
+            let tasks = playbook::load_tasks_file(&path, task.role.clone(), &inherited)?;
+            going.extend(self.run_tasks(scope, &tasks, group).await?);
+        }
+        Ok(hosts.into_iter().filter(|h| going.contains(h)).collect())
+    }
+
+    async fn run_meta(
+        &mut self,
+        scope: &mut PlayScope<'_>,
+        task: &Task,
+        what: &str,
+        hosts: Vec<String>,
+    ) -> Result<Vec<String>, EngineError> {
+        match what {
+            "flush_handlers" => self.flush_handlers(scope, hosts).await,
+            "end_play" => {
+                scope.abort = Some(format!("meta: end_play at {}", task.location));
+                Ok(Vec::new())
+            }
+            "end_host" => {
+                let mut going = Vec::new();
+                for host in hosts {
+                    let vars = self.vars_for(scope, task, &host);
+                    if task.when.is_empty()
+                        || self.templates.eval_all(&task.when, &vars).unwrap_or(false)
+                    {
+                        scope.ended.insert(host);
+                    } else {
+                        going.push(host);
+                    }
+                }
+                Ok(going)
+            }
+            "clear_facts" => {
+                for host in &hosts {
+                    if let Some(state) = self.hosts.get_mut(host) {
+                        state.facts.clear();
+                    }
+                }
+                Ok(hosts)
+            }
+            _ => Ok(hosts), // noop, refresh_inventory, ...: nothing to do here
+        }
+    }
+
+    /// Runs notified handlers (in the order they are defined) on the hosts
+    /// that notified them.
+    async fn flush_handlers(
+        &mut self,
+        scope: &mut PlayScope<'_>,
+        hosts: Vec<String>,
+    ) -> Result<Vec<String>, EngineError> {
+        if scope.notified.is_empty() {
+            return Ok(hosts);
+        }
+        let notified = std::mem::take(&mut scope.notified);
+        let mut going = hosts.clone();
+        for handler in &scope.play.handlers {
+            let names: Vec<&str> = handler
+                .name
+                .iter()
+                .map(String::as_str)
+                .chain(handler.listen.iter().map(String::as_str))
+                .collect();
+            let targets: Vec<String> = going
+                .iter()
+                .filter(|h| {
+                    notified
+                        .get(*h)
+                        .is_some_and(|n| n.iter().any(|x| names.contains(&x.as_str())))
+                })
+                .cloned()
+                .collect();
+            if targets.is_empty() {
+                continue;
+            }
+            let results = self.run_module_or_other(scope, handler, targets).await?;
+            let _ = results;
+            going.retain(|h| !scope.failed.contains(h));
+        }
+        Ok(going)
+    }
+
+    /// A handler may be any task (a block, a module).
+    async fn run_module_or_other(
+        &mut self,
+        scope: &mut PlayScope<'_>,
+        handler: &Task,
+        hosts: Vec<String>,
+    ) -> Result<Vec<String>, EngineError> {
+        match &handler.action {
+            Action::Module { .. } => {
+                let results = self.run_module_task(scope, handler, &hosts, true).await?;
+                Ok(results
+                    .into_iter()
+                    .filter(|r| !matches!(r.status, TaskStatus::Failed | TaskStatus::Unreachable))
+                    .map(|r| r.host)
+                    .collect())
+            }
+            _ => {
+                self.run_tasks(scope, std::slice::from_ref(handler), hosts)
+                    .await
+            }
+        }
+    }
+
+    /// Runs one module task on every host at once (at most `forks`), then
+    /// applies what it left: stats, registered vars, facts, notifications.
+    async fn run_module_task(
+        &mut self,
+        scope: &mut PlayScope<'_>,
+        task: &Task,
+        hosts: &[String],
+        handler: bool,
+    ) -> Result<Vec<TaskResult>, EngineError> {
+        let name = task.display_name();
+        let _ = self.events.send(PlayEvent::TaskStart {
+            name: name.clone(),
+            location: task.location.to_string(),
+            handler,
+        });
+        let run_on: Vec<String> = if task.run_once {
+            hosts.iter().take(1).cloned().collect()
+        } else {
+            hosts.to_vec()
+        };
+        let shared = Arc::new(task.clone());
+        let forks = Arc::new(Semaphore::new(self.opts.forks.max(1)));
+        let mut jobs = JoinSet::new();
+        for host in &run_on {
+            let job = self.host_task(scope, &shared, host)?;
+            let forks = forks.clone();
+            jobs.spawn(async move {
+                let _permit = forks.acquire_owned().await;
+                host_task::run(job).await
+            });
+        }
+        let mut outcomes: HashMap<String, HostTaskOutcome> = HashMap::new();
+        while let Some(joined) = jobs.join_next().await {
+            match joined {
+                Ok(outcome) => {
+                    outcomes.insert(outcome.result.host.clone(), outcome);
+                }
+                Err(err) => tracing::error!("a host task panicked: {err}"),
+            }
+        }
+        let mut results = Vec::new();
+        for host in &run_on {
+            let Some(outcome) = outcomes.remove(host) else {
+                continue;
+            };
+            // run_once: the one result applies to every host of the batch.
+            let apply_to: Vec<&String> = if task.run_once {
+                hosts.iter().collect()
+            } else {
+                vec![host]
+            };
+            for target in apply_to {
+                self.apply(scope, task, target, &outcome);
+            }
+            self.stats
+                .entry(host.clone())
+                .or_default()
+                .count(outcome.result.status);
+            results.push(outcome.result);
+        }
+        let _ = self.events.send(PlayEvent::TaskDone {
+            name,
+            results: results.clone(),
+        });
+        Ok(results)
+    }
+
+    fn apply(
+        &mut self,
+        scope: &mut PlayScope<'_>,
+        task: &Task,
+        host: &str,
+        outcome: &HostTaskOutcome,
+    ) {
+        let state = self.hosts.entry(host.to_string()).or_default();
+        if let Some(name) = &task.register {
+            state
+                .host_vars
+                .insert(name.clone(), outcome.registered.clone());
+        }
+        for (k, v) in &outcome.facts {
+            state.facts.insert(k.clone(), v.clone());
+            // set_fact values are plain variables too.
+            state.host_vars.insert(k.clone(), v.clone());
+        }
+        match outcome.result.status {
+            TaskStatus::Changed if !task.notify.is_empty() => {
+                scope
+                    .notified
+                    .entry(host.to_string())
+                    .or_default()
+                    .extend(task.notify.iter().cloned());
+            }
+            TaskStatus::Failed => {
+                scope.failed.insert(host.to_string());
+            }
+            TaskStatus::Unreachable => {
+                state.unreachable = true;
+                scope.failed.insert(host.to_string());
+            }
+            _ => {}
+        }
+    }
+
+    fn check_failure_limits(&mut self, scope: &mut PlayScope<'_>, something_failed: bool) {
+        if !something_failed {
+            return;
+        }
+        if scope.play.any_errors_fatal {
+            scope.abort = Some("a host failed and any_errors_fatal is set".into());
+            return;
+        }
+        if let Some(limit) = scope.play.max_fail_percentage {
+            let failed = scope
+                .batch
+                .iter()
+                .filter(|h| scope.failed.contains(*h))
+                .count();
+            let percent = failed as f64 * 100.0 / scope.batch.len().max(1) as f64;
+            if percent > limit {
+                scope.abort = Some(format!(
+                    "{failed} of {} hosts failed ({percent:.0}%), above max_fail_percentage {limit}",
+                    scope.batch.len()
+                ));
+            }
+        }
+    }
+
+    /// Everything `host_task::run` needs for one host.
+    fn host_task(
+        &mut self,
+        scope: &PlayScope<'_>,
+        task: &Arc<Task>,
+        host: &str,
+    ) -> Result<HostTask, EngineError> {
+        let vars = self.vars_for(scope, task, host);
+        let conn = self.inventory.connection(host)?;
+        let local = task.delegate_to.is_some() || scope.play.connection.as_deref() == Some("local");
+        let via = if local {
+            Via::Local
+        } else {
+            Via::Ssh(Box::new(self.target(host, &conn)?))
+        };
+        let become_enabled = task
+            .become_
+            .or(scope.play.become_)
+            .unwrap_or(conn.become_.enabled);
+        let become_ = become_enabled.then(|| Become {
+            user: task
+                .become_user
+                .clone()
+                .or(scope.play.become_user.clone())
+                .or(conn.become_.user.clone())
+                .unwrap_or_else(|| "root".into()),
+            password: self
+                .opts
+                .become_password
+                .clone()
+                .or(conn.become_.password.clone())
+                .map(Secret::new),
+        });
+        let mut env: Vec<(String, String)> = Vec::new();
+        for (k, v) in scope.play.environment.iter().chain(task.environment.iter()) {
+            let rendered = self
+                .templates
+                .render_value(v, &vars)
+                .unwrap_or_else(|_| v.clone());
+            let text = match rendered {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            env.retain(|(key, _)| key != k);
+            env.push((k.clone(), text));
+        }
+        let play_dir = &scope.play.dir;
+        let search = Arc::new(SearchPaths {
+            files: task.search_paths(play_dir, "files"),
+            templates: task.search_paths(play_dir, "templates"),
+        });
+        Ok(HostTask {
+            host: host.to_string(),
+            task: task.clone(),
+            vars,
+            via,
+            exec: ExecOptions {
+                become_,
+                env,
+                ..ExecOptions::default()
+            },
+            check: task
+                .check_mode
+                .or(scope.play.check_mode)
+                .unwrap_or(self.opts.check),
+            diff: task.diff.unwrap_or(self.opts.diff),
+            search,
+            templates: self.templates.clone(),
+            pool: self.pool.clone(),
+        })
+    }
+
+    fn target(
+        &mut self,
+        host: &str,
+        conn: &crate::inventory::HostConnection,
+    ) -> Result<Target, EngineError> {
+        if let Some(t) = self.targets.get(host) {
+            return Ok(t.clone());
+        }
+        let spec = HostSpec {
+            address: Some(conn.address.clone()),
+            port: conn.port,
+            user: conn.user.clone(),
+            private_key_file: conn.private_key_file.clone(),
+            ssh_options: conn.ssh_options.clone(),
+        };
+        let target = self
+            .resolver
+            .resolve(host, &spec)
+            .map_err(|e| EngineError::Play {
+                location: Location {
+                    file: Arc::new(host.into()),
+                    line: 0,
+                    column: 0,
+                },
+                message: e.to_string(),
+            })?;
+        self.targets.insert(host.to_string(), target.clone());
+        Ok(target)
+    }
+
+    /// The variables a task sees on a host, in Ansible's precedence order.
+    fn vars_for(&self, scope: &PlayScope<'_>, task: &Task, host: &str) -> Vars {
+        let state = self.hosts.get(host);
+        let empty = Vars::new();
+        let inventory = self.inventory.host_vars(host).unwrap_or_default();
+        let role = task.role.as_deref();
+        let mut vars = compose(&Layers {
+            role_defaults: role.map(|r| &r.defaults),
+            inventory: &inventory,
+            facts: state.map_or(&empty, |s| &s.facts),
+            play: &scope.play.vars,
+            vars_files: &scope.vars_files,
+            role_vars: role.map(|r| &r.vars),
+            role_params: role.map(|r| &r.params),
+            task: &task.vars,
+            host: state.map_or(&empty, |s| &s.host_vars),
+            extra: &self.opts.extra_vars,
+        });
+        vars.insert("groups".into(), self.groups.clone());
+        vars.insert("play_hosts".into(), json!(scope.play_hosts));
+        vars.insert("ansible_play_hosts".into(), json!(scope.play_hosts));
+        vars.insert("ansible_play_hosts_all".into(), json!(scope.play_hosts));
+        vars.insert("ansible_play_batch".into(), json!(scope.batch));
+        vars.insert("ansible_check_mode".into(), json!(self.opts.check));
+        vars.insert("ansible_diff_mode".into(), json!(self.opts.diff));
+        vars.insert("playbook_dir".into(), json!(self.playbook_dir));
+        vars.insert("omit".into(), json!(crate::template::OMIT));
+        if let Some(role) = role {
+            vars.insert("role_name".into(), json!(role.name));
+            vars.insert("role_path".into(), json!(role.path.display().to_string()));
+        }
+        if mentions(task, "hostvars") {
+            vars.insert("hostvars".into(), self.hostvars(scope));
+        }
+        vars
+    }
+
+    /// `hostvars`: every play host's inventory vars and facts. Built only
+    /// for tasks that mention it: it is O(hosts) per host.
+    fn hostvars(&self, scope: &PlayScope<'_>) -> Value {
+        let mut all = serde_json::Map::new();
+        for host in self.inventory.host_names() {
+            let mut vars = self.inventory.host_vars(host).unwrap_or_default();
+            if let Some(state) = self.hosts.get(host) {
+                vars.extend(state.facts.clone());
+                vars.extend(state.host_vars.clone());
+                vars.insert(
+                    "ansible_facts".into(),
+                    Value::Object(strip_prefix(&state.facts)),
+                );
+            }
+            let _ = scope;
+            all.insert(host.to_string(), Value::Object(vars));
+        }
+        Value::Object(all)
+    }
+
+    fn load_vars_files(&self, play: &Play) -> Result<Vars, EngineError> {
+        let mut out = Vars::new();
+        let mut context = play.vars.clone();
+        context.extend(self.opts.extra_vars.clone());
+        for file in &play.vars_files {
+            let rendered = match self
+                .templates
+                .render_value(&Value::String(file.clone()), &context)
+            {
+                Ok(Value::String(s)) => s,
+                Ok(other) => other.to_string(),
+                Err(e) => {
+                    return Err(EngineError::Play {
+                        location: play.location.clone(),
+                        message: format!("vars_files: {e}"),
+                    });
+                }
+            };
+            let path = play.dir.join(&rendered);
+            let text = std::fs::read_to_string(&path).map_err(|e| EngineError::Play {
+                location: play.location.clone(),
+                message: format!("vars_files: cannot read {}: {e}", path.display()),
+            })?;
+            let vars: Option<Vars> =
+                crate::yaml::from_str(&text, &path).map_err(|e| EngineError::Play {
+                    location: play.location.clone(),
+                    message: e.to_string(),
+                })?;
+            out.extend(vars.unwrap_or_default());
+        }
+        Ok(out)
+    }
+
+    /// Whether `--tags`, `--skip-tags` and `--start-at-task` let a task run.
+    fn selected(&mut self, task: &Task, play: &Play) -> bool {
+        if !self.started_at_task {
+            let wanted = self.opts.start_at_task.as_deref().unwrap_or_default();
+            if task.name.as_deref() == Some(wanted) || task.display_name() == wanted {
+                self.started_at_task = true;
+            } else if !matches!(task.action, Action::Block { .. }) {
+                return false;
+            }
+        }
+        // Blocks are containers: their children decide.
+        if matches!(task.action, Action::Block { .. }) {
+            return true;
+        }
+        let tags: Vec<&str> = task
+            .tags
+            .iter()
+            .chain(play.tags.iter())
+            .map(String::as_str)
+            .collect();
+        if tags
+            .iter()
+            .any(|t| self.opts.skip_tags.iter().any(|s| s == t))
+        {
+            return false;
+        }
+        if tags.contains(&"never") && !tags.iter().any(|t| self.opts.tags.iter().any(|w| w == t)) {
+            return false;
+        }
+        let wanted = &self.opts.tags;
+        let wants = |t: &str| wanted.iter().any(|w| w == t);
+        if wanted.is_empty() || wants("all") || tags.contains(&"always") {
+            return true;
+        }
+        (wants("tagged") && !tags.is_empty())
+            || (wants("untagged") && tags.is_empty())
+            || tags.iter().any(|t| wants(t))
+    }
+}
+
+/// Does the task's text mention `word` (cheap test before building big magic vars)?
+fn mentions(task: &Task, word: &str) -> bool {
+    let in_value = |v: &Value| v.to_string().contains(word);
+    match &task.action {
+        Action::Module { args, .. } => {
+            args.values().any(in_value)
+                || task.when.iter().any(|w| w.contains(word))
+                || task
+                    .loop_
+                    .as_ref()
+                    .is_some_and(|l| format!("{l:?}").contains(word))
+                || task.vars.values().any(in_value)
+                || matches!(&task.action, Action::Module { name, .. } if name == "template")
+        }
+        _ => task.when.iter().any(|w| w.contains(word)),
+    }
+}
+
+/// `ansible_facts` keys drop the `ansible_` prefix (`ansible_facts.hostname`).
+fn strip_prefix(facts: &Vars) -> Vars {
+    facts
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.strip_prefix("ansible_").unwrap_or(k).to_string(),
+                v.clone(),
+            )
+        })
+        .collect()
+}
+
+/// `groups`: every group's hosts, as Ansible's magic variable.
+fn group_map(inventory: &Inventory) -> Value {
+    let mut map = serde_json::Map::new();
+    for group in inventory.group_names() {
+        let hosts = inventory.select(group, None).unwrap_or_default();
+        map.insert(group.to_string(), json!(hosts));
+    }
+    Value::Object(map)
+}
+
+/// Splits the play's hosts into `serial` batches (the last size repeats).
+pub fn batches(hosts: &[String], serial: &[Serial]) -> Vec<Vec<String>> {
+    if serial.is_empty() || hosts.is_empty() {
+        return vec![hosts.to_vec()];
+    }
+    let mut out = Vec::new();
+    let mut rest = hosts;
+    let mut i = 0;
+    while !rest.is_empty() {
+        let size = match serial[i.min(serial.len() - 1)] {
+            Serial::Count(n) => n,
+            Serial::Percent(p) => ((hosts.len() as f64 * p / 100.0).floor() as usize).max(1),
+        }
+        .max(1)
+        .min(rest.len());
+        out.push(rest[..size].to_vec());
+        rest = &rest[size..];
+        i += 1;
+    }
+    out
+}
+
+/// A task the engine adds itself (fact gathering).
+fn synthetic_task(name: &str, module: &str, play: &Play) -> Task {
+    Task {
+        name: Some(name.to_string()),
+        location: play.location.clone(),
+        action: Action::Module {
+            name: module.to_string(),
+            args: Vars::new(),
+        },
+        when: Vec::new(),
+        loop_: None,
+        loop_control: Default::default(),
+        register: None,
+        notify: Vec::new(),
+        listen: Vec::new(),
+        changed_when: None,
+        failed_when: None,
+        ignore_errors: None,
+        tags: vec!["always".into()],
+        become_: None,
+        become_user: None,
+        environment: Vars::new(),
+        retries: None,
+        until: None,
+        delay: None,
+        run_once: false,
+        delegate_to: None,
+        no_log: false,
+        check_mode: Some(false),
+        diff: None,
+        vars: Vars::new(),
+        role: None,
+        dir: play.dir.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("h{i}")).collect()
+    }
+
+    #[test]
+    fn serial_batches_repeat_the_last_size() {
+        let b = batches(&names(7), &[Serial::Count(1), Serial::Count(2)]);
+        let sizes: Vec<usize> = b.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [1, 2, 2, 2]);
+        let b = batches(&names(10), &[Serial::Percent(30.0)]);
+        let sizes: Vec<usize> = b.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [3, 3, 3, 1]);
+        assert_eq!(batches(&names(3), &[]).len(), 1);
+    }
+}

@@ -1,0 +1,264 @@
+//! `command` and `shell`: run a command line on the host.
+//!
+//! `command` splits its line into words and quotes each, so the host's
+//! shell does no expansion, redirection or pipes; `shell` hands the line to
+//! `/bin/sh -c` (or `executable`). `chdir`, `creates` and `removes` are
+//! checked in the same round trip as the command itself.
+
+use serde_json::{Value, json};
+
+use super::args::Args;
+use super::runner::{self, Prelude};
+use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
+use crate::ssh::shell_quote;
+
+const COMMAND_PARAMS: &[&str] = &[
+    "_raw_params",
+    "cmd",
+    "argv",
+    "chdir",
+    "creates",
+    "removes",
+    "stdin",
+    "stdin_add_newline",
+    "strip_empty_ends",
+    "executable",
+    "expand_argument_vars",
+];
+
+const SHELL_PARAMS: &[&str] = &[
+    "_raw_params",
+    "cmd",
+    "chdir",
+    "creates",
+    "removes",
+    "stdin",
+    "stdin_add_newline",
+    "strip_empty_ends",
+    "executable",
+];
+
+/// What to run.
+#[derive(Debug)]
+enum Line {
+    /// `command`: words, run without a shell's interpretation.
+    Argv(Vec<String>),
+    /// `shell`: a shell script line.
+    Shell(String),
+}
+
+#[derive(Debug)]
+struct Params {
+    line: Line,
+    chdir: Option<String>,
+    creates: Option<String>,
+    removes: Option<String>,
+    stdin: Option<String>,
+    stdin_add_newline: bool,
+    strip_empty_ends: bool,
+    executable: Option<String>,
+    warnings: Vec<String>,
+}
+
+fn parse(shell: bool, vars: &Vars) -> Result<Params, ModuleError> {
+    let (name, known) = if shell {
+        ("shell", SHELL_PARAMS)
+    } else {
+        ("command", COMMAND_PARAMS)
+    };
+    let args = Args::new(name, vars, known)?;
+    let raw = args
+        .str_any(&["_raw_params", "cmd"])?
+        .filter(|s| !s.trim().is_empty());
+    let argv = if shell { None } else { args.list("argv")? };
+    let mut warnings = Vec::new();
+    let line = match (raw, argv) {
+        (Some(_), Some(_)) => {
+            return Err(args.error("parameters are mutually exclusive: cmd|_raw_params, argv"));
+        }
+        (None, None) => return Err(args.error("no command given")),
+        (None, Some(argv)) if argv.is_empty() => return Err(args.error("no command given")),
+        (None, Some(argv)) => Line::Argv(argv),
+        (Some(raw), None) if shell => Line::Shell(raw),
+        (Some(raw), None) => Line::Argv(shlex::split(&raw).ok_or_else(|| {
+            args.error(format!(
+                "cannot split command line (unbalanced quotes?): {raw}"
+            ))
+        })?),
+    };
+    let executable = args.str("executable")?;
+    if !shell && executable.is_some() {
+        warnings.push(
+            "As of Ansible 2.4, the parameter 'executable' is no longer supported with the 'command' module. Not using '...'."
+                .replace("...", executable.as_deref().unwrap_or_default()),
+        );
+    }
+    if !shell {
+        args.bool("expand_argument_vars", true)?;
+    }
+    Ok(Params {
+        line,
+        chdir: args.str("chdir")?,
+        creates: args.str("creates")?,
+        removes: args.str("removes")?,
+        stdin: args.str("stdin")?,
+        stdin_add_newline: args.bool("stdin_add_newline", true)?,
+        strip_empty_ends: args.bool("strip_empty_ends", true)?,
+        executable: if shell { executable } else { None },
+        warnings,
+    })
+}
+
+/// Runs `command` (`shell == false`) or `shell`.
+pub async fn run(
+    ctx: &ModuleContext<'_>,
+    shell: bool,
+    vars: &Vars,
+) -> Result<ModuleOutput, ModuleError> {
+    let p = parse(shell, vars)?;
+    let mut data = Vars::new();
+    let (cmd_value, script) = match &p.line {
+        Line::Argv(words) => (
+            json!(words),
+            words
+                .iter()
+                .map(|w| shell_quote(w))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        Line::Shell(line) => (
+            json!(line),
+            format!(
+                "{} -c {}",
+                shell_quote(p.executable.as_deref().unwrap_or("/bin/sh")),
+                shell_quote(line)
+            ),
+        ),
+    };
+    data.insert("cmd".into(), cmd_value);
+    if !p.warnings.is_empty() {
+        data.insert("warnings".into(), json!(p.warnings));
+    }
+    let guarded = p.creates.is_some() || p.removes.is_some();
+    let marker = runner::marker();
+    let prelude = format!(
+        "{}{}",
+        runner::chdir(p.chdir.as_deref(), &marker),
+        runner::skip_checks(p.creates.as_deref(), p.removes.as_deref(), &marker)
+    );
+
+    if ctx.check_mode {
+        // Only the prelude runs: would the command be skipped?
+        let outcome = if prelude.is_empty() {
+            Prelude::Run
+        } else {
+            let out = ctx
+                .transport
+                .exec(&format!("{prelude}exit 0"), &ctx.exec)
+                .await?;
+            runner::prelude_outcome(&out, &marker)
+        };
+        return Ok(match outcome {
+            Prelude::Run => {
+                data.insert("rc".into(), json!(0));
+                data.insert("stdout".into(), json!(""));
+                data.insert("stderr".into(), json!(""));
+                let msg = "Command would have run if not in check mode";
+                data.insert("msg".into(), json!(msg));
+                ModuleOutput {
+                    // Without creates/removes there is no telling: skipped.
+                    changed: guarded,
+                    skipped: !guarded,
+                    msg: Some(msg.into()),
+                    data,
+                    ..ModuleOutput::default()
+                }
+            }
+            other => not_run(&p, other, true, data),
+        });
+    }
+
+    let stdin = p.stdin.as_ref().map(|s| {
+        let mut bytes = s.clone().into_bytes();
+        if p.stdin_add_newline {
+            bytes.push(b'\n');
+        }
+        bytes
+    });
+    let out = runner::timed(ctx, &format!("{prelude}{script}"), stdin, &mut data).await?;
+    match runner::prelude_outcome(&out, &marker) {
+        Prelude::Run => Ok(runner::finished(&out, p.strip_empty_ends, data)),
+        other => Ok(not_run(&p, other, false, data)),
+    }
+}
+
+/// The result when the prelude stopped the command.
+fn not_run(p: &Params, why: Prelude, check: bool, mut data: Vars) -> ModuleOutput {
+    let would = if check { "Would" } else { "Did" };
+    let (msg, stdout, failed) = match why {
+        Prelude::Creates => {
+            let c = p.creates.as_deref().unwrap_or_default();
+            (
+                format!("{would} not run command since '{c}' exists"),
+                format!("skipped, since {c} exists"),
+                false,
+            )
+        }
+        Prelude::Removes => {
+            let r = p.removes.as_deref().unwrap_or_default();
+            (
+                format!("{would} not run command since '{r}' does not exist"),
+                format!("skipped, since {r} does not exist"),
+                false,
+            )
+        }
+        _ => (
+            format!(
+                "Unable to change directory before execution: {}",
+                p.chdir.as_deref().unwrap_or_default()
+            ),
+            String::new(),
+            true,
+        ),
+    };
+    data.insert("rc".into(), json!(if failed { 1 } else { 0 }));
+    runner::put_text(&mut data, "stdout", stdout);
+    runner::put_text(&mut data, "stderr", String::new());
+    data.insert("msg".into(), Value::String(msg.clone()));
+    ModuleOutput {
+        changed: false,
+        failed,
+        msg: Some(msg),
+        data,
+        ..ModuleOutput::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(v: Value) -> Vars {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn argument_rules() {
+        assert!(
+            parse(
+                false,
+                &vars(json!({"_raw_params": "echo hi", "argv": ["echo"]}))
+            )
+            .is_err()
+        );
+        assert!(parse(false, &vars(json!({"chdir": "/"}))).is_err());
+        assert!(parse(true, &vars(json!({"_raw_params": "x", "argv": ["echo"]}))).is_err());
+        let p = parse(false, &vars(json!({"_raw_params": "echo 'a b' c"}))).unwrap();
+        match p.line {
+            Line::Argv(w) => assert_eq!(w, ["echo", "a b", "c"]),
+            Line::Shell(_) => panic!(),
+        }
+        let p = parse(false, &vars(json!({"cmd": "ls", "executable": "/bogus"}))).unwrap();
+        assert!(p.warnings[0].contains("no longer supported"));
+    }
+}

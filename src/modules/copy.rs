@@ -1,0 +1,418 @@
+//! `copy`: put a local file (or `content`) on the host.
+//!
+//! The destination's SHA-1 is compared with the local content first (one
+//! round trip); only different content is uploaded, atomically. Then mode,
+//! owner and group are fixed if they differ. [`install`] is shared with
+//! `template`, which is a copy of rendered text.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::args::Args;
+use super::file_attrs::{Attrs, Mode};
+use super::files::{self, FileInfo, MAX_DIFF_SIZE, Want, WriteSpec};
+use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars, find_source};
+use crate::ssh::shell_quote;
+
+const PARAMS: &[&str] = &[
+    "src",
+    "content",
+    "dest",
+    "mode",
+    "owner",
+    "group",
+    "backup",
+    "force",
+    "remote_src",
+    "directory_mode",
+    "validate",
+    "follow",
+    "local_follow",
+];
+
+pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
+    let args = Args::new("copy", vars, PARAMS)?;
+    let src = args.str("src")?;
+    let content = args.str("content")?;
+    let dest = args
+        .str("dest")?
+        .ok_or_else(|| args.error("dest is required"))?;
+    if src.is_some() && content.is_some() {
+        return Err(args.error("parameters are mutually exclusive: src, content"));
+    }
+    if src.is_none() && content.is_none() {
+        return Err(args.error("src (or content) is required"));
+    }
+    if content.is_some() && dest.ends_with('/') {
+        return Err(args.error("can not use content with a dir as dest"));
+    }
+    let mut attrs = Attrs::from_args(&args)?;
+    let opts = InstallOptions {
+        backup: args.bool("backup", false)?,
+        force: args.bool("force", true)?,
+        validate: args.str("validate")?,
+    };
+    files::check_validate(&opts.validate).map_err(|e| args.error(e))?;
+    args.bool("follow", false)?;
+    args.bool("local_follow", true)?;
+    let _directory_mode = args
+        .value(&["directory_mode"])
+        .map(|(_, v)| Mode::parse(v))
+        .transpose()
+        .map_err(|e| args.error(e))?;
+
+    if args.bool("remote_src", false)? {
+        let src = src.ok_or_else(|| args.error("src is required with remote_src"))?;
+        return remote_copy(ctx, &src, &dest, &attrs, &opts).await;
+    }
+
+    let (bytes, src_path, basename) = match (&src, content) {
+        (_, Some(text)) => (text.into_bytes(), None, None),
+        (Some(src), None) => {
+            let path = find_source(&ctx.search.files, src).ok_or_else(|| {
+                ModuleError::Local(format!(
+                    "Could not find or access '{src}' (searched: {})",
+                    ctx.search
+                        .files
+                        .iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            if path.is_dir() {
+                return copy_dir(ctx, &path, src, &dest, &attrs, &opts).await;
+            }
+            let bytes = std::fs::read(&path)
+                .map_err(|e| ModuleError::Local(format!("reading {}: {e}", path.display())))?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            (bytes, Some(path), Some(name))
+        }
+        (None, None) => unreachable!("checked above"),
+    };
+    if attrs.mode == Some(Mode::Preserve) {
+        attrs.mode = src_path.as_deref().and_then(local_mode).map(Mode::Octal);
+    }
+    let mut out = install(ctx, &dest, &bytes, basename.as_deref(), &attrs, &opts).await?;
+    if let Some(p) = src_path {
+        out.data
+            .insert("src".into(), json!(p.display().to_string()));
+    }
+    Ok(out)
+}
+
+fn local_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o7777)
+}
+
+/// `backup`, `force` and `validate`, shared with `template`.
+pub struct InstallOptions {
+    pub backup: bool,
+    pub force: bool,
+    pub validate: Option<String>,
+}
+
+/// Makes `dest` hold `bytes` with `attrs`: the shared core of copy and
+/// template. `basename` is appended when `dest` is a directory.
+pub async fn install(
+    ctx: &ModuleContext<'_>,
+    dest: &str,
+    bytes: &[u8],
+    basename: Option<&str>,
+    attrs: &Attrs,
+    opts: &InstallOptions,
+) -> Result<ModuleOutput, ModuleError> {
+    let want = Want {
+        follow: true,
+        checksum: Some("sha1sum"),
+        content_up_to: ctx.diff.then_some(MAX_DIFF_SIZE),
+        ..Want::default()
+    };
+    let mut dest = dest.to_string();
+    let mut info = if dest.ends_with('/') {
+        FileInfo {
+            exists: true,
+            mode: 0o040755,
+            ..FileInfo::default()
+        }
+    } else {
+        files::probe(ctx, &dest, want).await?
+    };
+    if info.is_dir() {
+        let Some(name) = basename else {
+            return Ok(ModuleOutput::failed(format!(
+                "can not write to {dest}: it is a directory"
+            )));
+        };
+        dest = format!("{}/{name}", dest.trim_end_matches('/'));
+        if !ctx.check_mode {
+            // `dest/` may not exist yet: Ansible creates it.
+            let (dir, _) = files::split_path(&dest);
+            files::run_all(ctx, dir, &[format!("mkdir -p -- {}", shell_quote(dir))]).await?;
+        }
+        info = files::probe(ctx, &dest, want).await?;
+    }
+    let checksum = files::sha1_hex(bytes);
+    let content_changed =
+        !info.exists || (opts.force && info.checksum.as_deref() != Some(&checksum));
+    let fixes = if content_changed || !info.exists {
+        Vec::new()
+    } else {
+        attrs.fix_commands(&dest, &info, false)
+    };
+    let changed = content_changed || !fixes.is_empty();
+
+    let mut result = ModuleOutput {
+        changed,
+        ..ModuleOutput::default()
+    };
+    if ctx.diff && content_changed {
+        result.diffs.push(FileDiff {
+            path: dest.clone(),
+            before: if info.exists {
+                Some(info.text().unwrap_or_default())
+            } else {
+                None
+            },
+            after: Some(
+                String::from_utf8(bytes.to_vec())
+                    .unwrap_or_else(|_| "(binary content)".to_string()),
+            ),
+        });
+    }
+    let mut data = Vars::new();
+    data.insert("dest".into(), json!(dest));
+    data.insert("checksum".into(), json!(checksum));
+    data.insert("md5sum".into(), json!(files::md5_hex(bytes)));
+
+    let mut final_info = info.clone();
+    if changed && !ctx.check_mode {
+        if content_changed {
+            let spec = WriteSpec {
+                path: &dest,
+                content: bytes,
+                attrs,
+                backup: opts.backup,
+                validate: opts.validate.as_deref(),
+                existing: &info,
+            };
+            match files::write(ctx, &spec).await {
+                Ok(backup) => {
+                    if let Some(b) = backup {
+                        data.insert("backup_file".into(), json!(b));
+                    }
+                }
+                Err(failure) => return files::write_failed(failure, data),
+            }
+        } else {
+            files::run_all(ctx, &dest, &fixes).await?;
+        }
+        final_info = files::probe(
+            ctx,
+            &dest,
+            Want {
+                follow: true,
+                ..Want::default()
+            },
+        )
+        .await?;
+    } else if changed {
+        // Check mode: report what the file would look like.
+        let current = info.exists.then_some(info.mode & 0o7777);
+        let mode = attrs
+            .mode
+            .as_ref()
+            .and_then(|m| m.resolve(current, 0o644, false))
+            .or(current)
+            .unwrap_or(0o644);
+        final_info.exists = true;
+        final_info.mode = 0o100000 | mode;
+        final_info.size = bytes.len() as u64;
+        final_info.owner = attrs.owner.clone().unwrap_or(final_info.owner);
+        final_info.group = attrs.group.clone().unwrap_or(final_info.group);
+    }
+    final_info.result_fields(&mut data);
+    if !result.diffs.is_empty() {
+        data.insert("diff".into(), files::diff_value(&result.diffs));
+    }
+    result.data = data;
+    Ok(result)
+}
+
+/// `remote_src: true`: the source is on the host; compare SHA-1s there
+/// and `cp` only when they differ.
+async fn remote_copy(
+    ctx: &ModuleContext<'_>,
+    src: &str,
+    dest: &str,
+    attrs: &Attrs,
+    opts: &InstallOptions,
+) -> Result<ModuleOutput, ModuleError> {
+    let src_info = files::probe(
+        ctx,
+        src,
+        Want {
+            follow: true,
+            checksum: Some("sha1sum"),
+            content_up_to: ctx.diff.then_some(MAX_DIFF_SIZE),
+            ..Want::default()
+        },
+    )
+    .await?;
+    if !src_info.exists {
+        return Ok(ModuleOutput::failed(format!("Source {src} not found")));
+    }
+    if !src_info.is_file() {
+        return Ok(ModuleOutput::failed(format!(
+            "Source {src} is not a file (directories with remote_src are not supported yet)"
+        )));
+    }
+    // Small files: reuse install() with the content; large: copy remotely.
+    if let Some(content) = &src_info.content {
+        let name = src.rsplit('/').next();
+        let mut out = install(ctx, dest, content, name, attrs, opts).await?;
+        out.data.insert("src".into(), json!(src));
+        return Ok(out);
+    }
+    let dest_info = files::probe(
+        ctx,
+        dest,
+        Want {
+            follow: true,
+            checksum: Some("sha1sum"),
+            ..Want::default()
+        },
+    )
+    .await?;
+    let content_changed =
+        !dest_info.exists || (opts.force && dest_info.checksum != src_info.checksum);
+    let fixes = if content_changed {
+        Vec::new()
+    } else {
+        attrs.fix_commands(dest, &dest_info, false)
+    };
+    let changed = content_changed || !fixes.is_empty();
+    if changed && !ctx.check_mode {
+        let mut commands = Vec::new();
+        if content_changed {
+            let (dir, name) = files::split_path(dest);
+            let tmp = shell_quote(&format!(
+                "{dir}/.{name}.herd-new-{}",
+                super::transport::nonce()
+            ));
+            let mut c = format!("cp -- {} {tmp}", shell_quote(src));
+            if let Some(v) = &opts.validate {
+                c.push_str(&format!(
+                    " && {{ {} || {{ rm -f {tmp}; exit 1; }}; }}",
+                    v.replace("%s", &tmp)
+                ));
+            }
+            c.push_str(&format!(" && mv -f {tmp} {}", shell_quote(dest)));
+            commands.push(c);
+            commands.extend(attrs.fix_commands(dest, &src_info, false));
+        }
+        commands.extend(fixes);
+        files::run_all(ctx, dest, &commands).await?;
+    }
+    let mut data = Vars::new();
+    data.insert("dest".into(), json!(dest));
+    data.insert("src".into(), json!(src));
+    data.insert("checksum".into(), json!(src_info.checksum));
+    let info = files::probe(
+        ctx,
+        dest,
+        Want {
+            follow: true,
+            ..Want::default()
+        },
+    )
+    .await?;
+    info.result_fields(&mut data);
+    Ok(ModuleOutput {
+        changed,
+        data,
+        ..ModuleOutput::default()
+    })
+}
+
+/// A local directory: each file is copied below `dest` (with `src/`
+/// trailing slash, the directory's contents; without, the directory).
+async fn copy_dir(
+    ctx: &ModuleContext<'_>,
+    local: &Path,
+    src_arg: &str,
+    dest: &str,
+    attrs: &Attrs,
+    opts: &InstallOptions,
+) -> Result<ModuleOutput, ModuleError> {
+    let mut base = dest.trim_end_matches('/').to_string();
+    if !src_arg.ends_with('/') {
+        let name = local
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        base = format!("{base}/{name}");
+    }
+    let mut files_found = Vec::new();
+    walk(local, PathBuf::new(), &mut files_found)
+        .map_err(|e| ModuleError::Local(format!("reading {}: {e}", local.display())))?;
+    let mut total = ModuleOutput::default();
+    let mut dirs: Vec<String> = files_found
+        .iter()
+        .filter_map(|rel| rel.parent().map(|p| format!("{base}/{}", p.display())))
+        .collect();
+    dirs.push(base.clone());
+    dirs.sort();
+    dirs.dedup();
+    let mkdirs: Vec<String> = dirs
+        .iter()
+        .map(|d| {
+            format!(
+                "[ -d {q} ] || {{ mkdir -p -- {q} && echo made; }}",
+                q = shell_quote(d.trim_end_matches('/'))
+            )
+        })
+        .collect();
+    if !ctx.check_mode {
+        let out = ctx.transport.exec(&mkdirs.join("; "), &ctx.exec).await?;
+        total.changed |= !out.stdout.is_empty();
+    }
+    for rel in &files_found {
+        let bytes = std::fs::read(local.join(rel)).map_err(|e| {
+            ModuleError::Local(format!("reading {}: {e}", local.join(rel).display()))
+        })?;
+        let target = format!("{base}/{}", rel.display());
+        let out = install(ctx, &target, &bytes, None, attrs, opts).await?;
+        total.changed |= out.changed;
+        if out.failed {
+            return Ok(out);
+        }
+        total.diffs.extend(out.diffs);
+    }
+    total.data.insert("dest".into(), json!(format!("{base}/")));
+    total
+        .data
+        .insert("src".into(), json!(local.display().to_string()));
+    Ok(total)
+}
+
+fn walk(root: &Path, rel: PathBuf, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(root.join(&rel))?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let r = rel.join(e.file_name());
+        if e.path().is_dir() {
+            walk(root, r, out)?;
+        } else {
+            out.push(r);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,321 @@
+//! `file`: a path's kind (file, directory, link, hard link, absent,
+//! touched) and its mode/owner/group.
+//!
+//! One probe says what is there; the commands that would bring it to the
+//! wanted state are collected, and run (joined into one shell command)
+//! unless in check mode.
+
+use serde_json::json;
+
+use super::args::Args;
+use super::file_attrs::{Attrs, Mode};
+use super::files::{self, FileInfo, Want};
+use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
+use crate::ssh::shell_quote;
+
+const PARAMS: &[&str] = &[
+    "path",
+    "dest",
+    "name",
+    "state",
+    "mode",
+    "owner",
+    "group",
+    "src",
+    "recurse",
+    "force",
+    "follow",
+    "access_time",
+    "modification_time",
+    "access_time_format",
+    "modification_time_format",
+];
+
+const STATES: &[&str] = &["file", "directory", "link", "hard", "absent", "touch"];
+
+pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
+    let args = Args::new("file", vars, PARAMS)?;
+    let path = args.required(&["path", "dest", "name"])?;
+    let state = args.choice("state", STATES, None)?;
+    let attrs = Attrs::from_args(&args)?;
+    let src = args.str("src")?;
+    let recurse = args.bool("recurse", false)?;
+    let force = args.bool("force", false)?;
+    let follow = args.bool("follow", true)?;
+    let atime = args.str("access_time")?;
+    let mtime = args.str("modification_time")?;
+    let time_format = args
+        .str("modification_time_format")?
+        .or(args.str("access_time_format")?)
+        .unwrap_or_else(|| "%Y%m%d%H%M.%S".into());
+    if recurse && state.as_deref() != Some("directory") {
+        return Err(args.error("recurse option requires state to be 'directory'"));
+    }
+    if matches!(state.as_deref(), Some("link") | Some("hard")) && src.is_none() {
+        return Err(args.error(format!(
+            "src is required for creating {} links",
+            if state.as_deref() == Some("hard") {
+                "hard"
+            } else {
+                "symbolic"
+            }
+        )));
+    }
+    if let Some(Mode::Preserve) = attrs.mode {
+        return Err(args.error("mode=preserve is only valid for copy and template"));
+    }
+
+    let link_like = matches!(
+        state.as_deref(),
+        Some("link") | Some("hard") | Some("absent")
+    );
+    let info = files::probe(
+        ctx,
+        &path,
+        Want {
+            follow: follow && !link_like,
+            ..Want::default()
+        },
+    )
+    .await?;
+    let state = state.unwrap_or_else(|| {
+        if info.exists {
+            info.state().to_string()
+        } else {
+            "file".to_string()
+        }
+    });
+    let q = shell_quote(&path);
+    let mut commands: Vec<String> = Vec::new();
+    // Attributes are applied to what will be there afterwards.
+    let mut target = info.clone();
+
+    match state.as_str() {
+        "absent" => {
+            if info.exists {
+                commands.push(format!("rm -rf -- {q}"));
+            }
+            target = FileInfo::default();
+        }
+        "file" => {
+            if !info.exists {
+                return Ok(ModuleOutput::failed(format!(
+                    "file ({path}) is absent, cannot continue"
+                )));
+            }
+            if info.is_dir() {
+                return Ok(ModuleOutput::failed(format!(
+                    "file ({path}) is a directory, cannot continue (use state=directory)"
+                )));
+            }
+        }
+        "touch" => {
+            if !info.exists {
+                commands.push(format!("touch -- {q}"));
+                target = new_info(0o100000 | 0o644);
+            } else if atime.as_deref() != Some("preserve") || mtime.as_deref() != Some("preserve") {
+                commands.push(format!("touch -c -- {q}"));
+            }
+        }
+        "directory" => {
+            if !info.exists {
+                commands.push(format!("mkdir -p -- {q}"));
+                target = new_info(0o040000 | 0o755);
+            } else if !info.is_dir() {
+                return Ok(ModuleOutput::failed(format!(
+                    "{path} already exists as a {}",
+                    info.state()
+                )));
+            }
+        }
+        "link" | "hard" => {
+            let src = src.clone().expect("checked above");
+            let hard = state == "hard";
+            let same = if hard {
+                info.exists && same_file(ctx, &path, &src).await?
+            } else {
+                info.is_link() && info.link_target.as_deref() == Some(src.as_str())
+            };
+            if !same {
+                if info.exists && !info.is_link() && !force && !hard {
+                    return Ok(ModuleOutput::failed(format!(
+                        "refusing to convert from {} to symlink for {path}",
+                        info.state()
+                    )));
+                }
+                if info.is_dir() && !info.is_link() {
+                    return Ok(ModuleOutput::failed(format!(
+                        "{path} is a directory; remove it first to make a link there"
+                    )));
+                }
+                let flag = if hard { "-f" } else { "-sfn" };
+                commands.push(format!("ln {flag} -- {} {q}", shell_quote(&src)));
+                target = new_info(if hard { 0o100000 | 0o644 } else { 0o120777 });
+            }
+        }
+        _ => unreachable!("choices checked"),
+    }
+
+    if state != "absent" {
+        if recurse {
+            let check = recurse_check(ctx, &path, &attrs).await?;
+            if check {
+                commands.extend(attrs.fix_commands(&path, &FileInfo::default(), true));
+            }
+        } else if state == "link" {
+            // Ownership of the link itself; its mode does not matter.
+            let owner_only = Attrs {
+                mode: None,
+                ..attrs.clone()
+            };
+            commands.extend(owner_only.fix_commands(&path, &target, false));
+        } else {
+            commands.extend(attrs.fix_commands(&path, &target, false));
+        }
+        commands.extend(time_commands(
+            &q,
+            atime.as_deref(),
+            mtime.as_deref(),
+            &time_format,
+            &state,
+        ));
+    }
+    let changed = !commands.is_empty();
+
+    let mut out = ModuleOutput {
+        changed,
+        ..ModuleOutput::default()
+    };
+    if ctx.diff && changed {
+        out.diffs.push(FileDiff {
+            path: path.clone(),
+            before: Some(format!("path: {path}\nstate: {}\n", info.state())),
+            after: Some(format!("path: {path}\nstate: {state}\n")),
+        });
+    }
+    let mut final_info = info.clone();
+    if changed && !ctx.check_mode {
+        files::run_all(ctx, &path, &commands).await?;
+        if state != "absent" {
+            final_info = files::probe(
+                ctx,
+                &path,
+                Want {
+                    follow: follow && !link_like,
+                    ..Want::default()
+                },
+            )
+            .await?;
+        } else {
+            final_info = FileInfo::default();
+        }
+    } else if changed {
+        final_info = target;
+        final_info.exists = state != "absent";
+        if let Some(m) = attrs
+            .mode
+            .as_ref()
+            .and_then(|m| m.resolve(Some(final_info.mode & 0o7777), 0o644, final_info.is_dir()))
+        {
+            final_info.mode = (final_info.mode & 0o170000) | m;
+        }
+        final_info.owner = attrs.owner.clone().unwrap_or(final_info.owner);
+        final_info.group = attrs.group.clone().unwrap_or(final_info.group);
+    }
+    out.data.insert("path".into(), json!(path));
+    final_info.result_fields(&mut out.data);
+    if state == "hard" && final_info.exists {
+        out.data.insert("state".into(), json!("hard"));
+    }
+    if let Some(src) = src {
+        out.data.insert("src".into(), json!(src));
+    }
+    Ok(out)
+}
+
+fn new_info(mode: u32) -> FileInfo {
+    FileInfo {
+        exists: true,
+        mode,
+        uid: u32::MAX,
+        gid: u32::MAX,
+        ..FileInfo::default()
+    }
+}
+
+/// `touch` commands for `access_time`/`modification_time` (`now`,
+/// `preserve`, or a time in `format`).
+fn time_commands(
+    q: &str,
+    atime: Option<&str>,
+    mtime: Option<&str>,
+    format: &str,
+    state: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (value, flag) in [(atime, "-a"), (mtime, "-m")] {
+        match value {
+            None | Some("preserve") => {}
+            Some("now") if state == "touch" => {}
+            Some("now") => out.push(format!("touch -c {flag} -- {q}")),
+            Some(t) => {
+                let stamp = jiff::civil::DateTime::strptime(format, t)
+                    .map(|d| d.strftime("%Y%m%d%H%M.%S").to_string())
+                    .unwrap_or_else(|_| t.to_string());
+                out.push(format!("touch -c {flag} -t {} -- {q}", shell_quote(&stamp)));
+            }
+        }
+    }
+    out
+}
+
+/// Whether two paths are the same file (hard links).
+async fn same_file(ctx: &ModuleContext<'_>, a: &str, b: &str) -> Result<bool, ModuleError> {
+    let out = ctx
+        .transport
+        .exec(
+            &format!(
+                "[ {} -ef {} ] && echo same; exit 0",
+                shell_quote(a),
+                shell_quote(b)
+            ),
+            &ctx.exec,
+        )
+        .await?;
+    Ok(out.stdout.starts_with(b"same"))
+}
+
+/// With `recurse`, whether anything below `path` differs from `attrs`.
+async fn recurse_check(
+    ctx: &ModuleContext<'_>,
+    path: &str,
+    attrs: &Attrs,
+) -> Result<bool, ModuleError> {
+    let mut tests = Vec::new();
+    if let Some(o) = &attrs.owner {
+        tests.push(format!("! -user {}", shell_quote(o)));
+    }
+    if let Some(g) = &attrs.group {
+        tests.push(format!("! -group {}", shell_quote(g)));
+    }
+    match &attrs.mode {
+        Some(Mode::Octal(m)) => tests.push(format!("! -perm {m:04o}")),
+        Some(_) => return Ok(true),
+        None => {}
+    }
+    if tests.is_empty() {
+        return Ok(false);
+    }
+    let out = ctx
+        .transport
+        .exec(
+            &format!(
+                "find {} \\( {} \\) -print 2>/dev/null | head -n 1",
+                shell_quote(path),
+                tests.join(" -o ")
+            ),
+            &ctx.exec,
+        )
+        .await?;
+    Ok(!out.stdout.is_empty())
+}

@@ -1,0 +1,206 @@
+//! Modules: what a task does on a host. Each module answers "what would
+//! change" before changing anything, so check mode (`--check`) and diff
+//! mode (`--diff`) fall out of the same code path.
+//!
+//! Modules never touch SSH directly: they go through [`Transport`], which is
+//! either a pooled SSH connection or the local machine (`delegate_to:
+//! localhost`). Remote writes are atomic (temp file + rename).
+//!
+//! One file per module; this file holds the contract and the registry.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::ssh::ExecOptions;
+use crate::template::Templates;
+
+pub mod args;
+pub mod edit;
+pub mod file_attrs;
+pub mod files;
+pub mod runner;
+pub mod transport;
+
+mod assert;
+mod blockinfile;
+mod command;
+mod copy;
+mod debug;
+mod fail;
+mod fetch;
+mod file;
+mod lineinfile;
+mod pause;
+mod raw;
+mod script;
+mod set_fact;
+mod setup;
+mod stat;
+mod systemd;
+mod template;
+mod wait_for;
+
+pub use transport::Transport;
+
+/// Every module name [`run`] knows, canonical spelling.
+pub const MODULES: &[&str] = &[
+    "command",
+    "shell",
+    "raw",
+    "script",
+    "copy",
+    "template",
+    "file",
+    "lineinfile",
+    "blockinfile",
+    "fetch",
+    "stat",
+    "systemd",
+    "systemd_service",
+    "service",
+    "debug",
+    "set_fact",
+    "assert",
+    "fail",
+    "wait_for",
+    "pause",
+    "setup",
+];
+
+/// Runs module `name` (`copy`, `ansible.builtin.copy`, ...) with its
+/// already-templated arguments.
+pub async fn run(
+    name: &str,
+    ctx: &ModuleContext<'_>,
+    args: &Vars,
+) -> Result<ModuleOutput, ModuleError> {
+    let short = name
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))
+        .unwrap_or(name);
+    match short {
+        "command" => command::run(ctx, false, args).await,
+        "shell" => command::run(ctx, true, args).await,
+        "raw" => raw::run(ctx, args).await,
+        "script" => script::run(ctx, args).await,
+        "copy" => copy::run(ctx, args).await,
+        "template" => template::run(ctx, args).await,
+        "file" => file::run(ctx, args).await,
+        "lineinfile" => lineinfile::run(ctx, args).await,
+        "blockinfile" => blockinfile::run(ctx, args).await,
+        "fetch" => fetch::run(ctx, args).await,
+        "stat" => stat::run(ctx, args).await,
+        "systemd" | "systemd_service" => systemd::run(ctx, "systemd", args).await,
+        "service" => systemd::run(ctx, "service", args).await,
+        "debug" => debug::run(ctx, args),
+        "set_fact" => set_fact::run(args),
+        "assert" => assert::run(ctx, args),
+        "fail" => fail::run(args),
+        "wait_for" => wait_for::run(ctx, args).await,
+        "pause" => pause::run(ctx, args).await,
+        "setup" | "gather_facts" => setup::run(ctx, args).await,
+        _ => Err(ModuleError::Unknown(name.to_string())),
+    }
+}
+
+/// The first of `dirs` holding `rel` (or `rel` itself when absolute).
+pub fn find_source(dirs: &[PathBuf], rel: &str) -> Option<PathBuf> {
+    let path = Path::new(rel);
+    if path.is_absolute() {
+        return path.exists().then(|| path.to_path_buf());
+    }
+    dirs.iter()
+        .map(|d| d.join(rel))
+        .find(|p| p.exists())
+        .or_else(|| {
+            // Relative to the working directory as a last resort, like Ansible.
+            path.exists().then(|| path.to_path_buf())
+        })
+}
+
+/// Variables, as everywhere in herd.
+pub type Vars = serde_json::Map<String, Value>;
+
+/// Everything a module may use while it runs on one host.
+pub struct ModuleContext<'a> {
+    /// Inventory name of the host (messages).
+    pub host: &'a str,
+    pub transport: &'a Transport,
+    /// become and environment for every command the module runs.
+    pub exec: ExecOptions,
+    /// `--check`: report what would change, change nothing.
+    pub check_mode: bool,
+    /// `--diff`: return before/after of changed files.
+    pub diff: bool,
+    pub templates: &'a Templates,
+    /// The host's variables for this task (facts, registered, loop item).
+    pub vars: &'a Vars,
+    /// Where relative `src:` paths are found, most specific first.
+    pub search: &'a SearchPaths,
+}
+
+/// Directories for `src:` lookups (see `playbook::Task::search_paths`).
+#[derive(Debug, Clone, Default)]
+pub struct SearchPaths {
+    /// For copy/script/fetch sources: role files/, task dir, play dir...
+    pub files: Vec<PathBuf>,
+    /// For template sources: role templates/, task dir, play dir...
+    pub templates: Vec<PathBuf>,
+}
+
+/// What a module did (or, in check mode, would do).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModuleOutput {
+    pub changed: bool,
+    pub failed: bool,
+    pub skipped: bool,
+    /// One line for the admin ("file would change", "rc=2").
+    pub msg: Option<String>,
+    /// Before/after of files, for `--diff`.
+    pub diffs: Vec<FileDiff>,
+    /// The registered result's module-specific fields, with Ansible's names
+    /// and meanings: `rc`, `stdout`, `stdout_lines`, `stderr`,
+    /// `stderr_lines`, `cmd`, `dest`, `checksum`, `md5sum`, `mode`, `stat`,
+    /// `backup_file`, ... `ansible_facts` (set_fact, setup) is merged into
+    /// the host's facts by the engine.
+    pub data: Vars,
+}
+
+/// One file's change for `--diff`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct FileDiff {
+    pub path: String,
+    /// `None`: the file did not exist / will not exist.
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// A module could not run at all (bad arguments, lost connection). A module
+/// that ran and failed returns `ModuleOutput { failed: true, .. }` instead.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error("{module}: {message}")]
+    Args { module: String, message: String },
+    #[error("{0}")]
+    Transport(String),
+    #[error("{0}")]
+    Local(String),
+    #[error("unknown module `{0}` (herd supports: {modules})", modules = MODULES.join(", "))]
+    Unknown(String),
+}
+
+impl ModuleOutput {
+    /// A failed result with `msg`.
+    pub fn failed(msg: impl Into<String>) -> ModuleOutput {
+        let msg = msg.into();
+        let mut data = Vars::new();
+        data.insert("msg".into(), Value::String(msg.clone()));
+        ModuleOutput {
+            failed: true,
+            msg: Some(msg),
+            data,
+            ..ModuleOutput::default()
+        }
+    }
+}

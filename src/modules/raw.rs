@@ -1,0 +1,38 @@
+//! `raw`: the command line as it is, to the login shell (or `executable`).
+//! No quoting, no prelude: the escape hatch for hosts where nothing else
+//! works. Not run in check mode (it cannot say what it would change).
+
+use super::args::Args;
+use super::runner;
+use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
+use crate::ssh::shell_quote;
+
+pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
+    let args = Args::new("raw", vars, &["_raw_params", "executable"])?;
+    let line = args
+        .str("_raw_params")?
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| args.error("no command given"))?;
+    let command = match args.str("executable")? {
+        Some(exe) => format!("{} -c {}", shell_quote(&exe), shell_quote(&line)),
+        None => line,
+    };
+    if ctx.check_mode {
+        return Ok(ModuleOutput {
+            skipped: true,
+            msg: Some("raw does not support check mode".into()),
+            ..ModuleOutput::default()
+        });
+    }
+    let mut data = Vars::new();
+    let out = runner::timed(ctx, &command, None, &mut data).await?;
+    // raw keeps output as it came (no stripping), like Ansible.
+    let mut result = runner::finished(&out, false, data);
+    if !result.failed {
+        result.data.remove("msg");
+    }
+    result.data.remove("start");
+    result.data.remove("end");
+    result.data.remove("delta");
+    Ok(result)
+}

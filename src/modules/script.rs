@@ -1,0 +1,134 @@
+//! `script`: copy a local script to the host, run it there, remove it.
+//!
+//! `creates`/`removes` are checked first (one round trip), so a skipped
+//! script is never uploaded. The script goes to a private temp file under
+//! `/tmp` and runs directly (its shebang decides), or with `executable`.
+
+use serde_json::json;
+
+use super::args::Args;
+use super::runner::{self, Prelude};
+use super::{ModuleContext, ModuleError, ModuleOutput, Vars, find_source};
+use crate::ssh::{PutOptions, shell_quote};
+
+const PARAMS: &[&str] = &[
+    "_raw_params",
+    "cmd",
+    "chdir",
+    "creates",
+    "removes",
+    "executable",
+];
+
+pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
+    let args = Args::new("script", vars, PARAMS)?;
+    let line = args
+        .str_any(&["_raw_params", "cmd"])?
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| args.error("one of the following is required: cmd, _raw_params"))?;
+    let words = shlex::split(&line)
+        .filter(|w| !w.is_empty())
+        .ok_or_else(|| args.error(format!("cannot split {line:?} (unbalanced quotes?)")))?;
+    let (script, script_args) = words.split_first().expect("not empty");
+    let local = find_source(&ctx.search.files, script).ok_or_else(|| {
+        ModuleError::Local(format!(
+            "could not find script {script} (searched: {})",
+            search_list(&ctx.search.files)
+        ))
+    })?;
+    let chdir = args.str("chdir")?;
+    let creates = args.str("creates")?;
+    let removes = args.str("removes")?;
+    let executable = args.str("executable")?;
+
+    if creates.is_some() || removes.is_some() {
+        let marker = runner::marker();
+        let prelude = runner::skip_checks(creates.as_deref(), removes.as_deref(), &marker);
+        let out = ctx
+            .transport
+            .exec(&format!("{prelude}exit 0"), &ctx.exec)
+            .await?;
+        let msg = match runner::prelude_outcome(&out, &marker) {
+            Prelude::Creates => Some(format!(
+                "{} exists, matching creates option",
+                creates.unwrap_or_default()
+            )),
+            Prelude::Removes => Some(format!(
+                "{} does not exist, matching removes option",
+                removes.unwrap_or_default()
+            )),
+            _ => None,
+        };
+        if let Some(msg) = msg {
+            let mut data = Vars::new();
+            data.insert("msg".into(), json!(msg));
+            data.insert("rc".into(), json!(0));
+            return Ok(ModuleOutput {
+                skipped: true,
+                msg: Some(msg),
+                data,
+                ..ModuleOutput::default()
+            });
+        }
+    }
+    if ctx.check_mode {
+        return Ok(ModuleOutput {
+            skipped: true,
+            msg: Some("script is not run in check mode".into()),
+            ..ModuleOutput::default()
+        });
+    }
+
+    let bytes = std::fs::read(&local)
+        .map_err(|e| ModuleError::Local(format!("reading {}: {e}", local.display())))?;
+    let tmp = format!("/tmp/.herd-script-{}", super::transport::nonce());
+    let put = PutOptions {
+        mode: Some(0o700),
+        become_: ctx.exec.become_.clone(),
+        ..PutOptions::default()
+    };
+    ctx.transport.put(&bytes, &tmp, &put).await?;
+    let q_tmp = shell_quote(&tmp);
+    let mut command = match &executable {
+        Some(exe) => format!("{} {q_tmp}", shell_quote(exe)),
+        None => q_tmp.clone(),
+    };
+    for a in script_args {
+        command.push(' ');
+        command.push_str(&shell_quote(a));
+    }
+    let marker = runner::marker();
+    let full = format!(
+        "{}{command}; rc=$?; rm -f {q_tmp}; exit $rc",
+        runner::chdir(chdir.as_deref(), &marker)
+            .replace("exit 1;", &format!("rm -f {q_tmp}; exit 1;"))
+    );
+    let mut data = Vars::new();
+    let out = runner::timed(ctx, &full, None, &mut data).await?;
+    if let Prelude::Chdir = runner::prelude_outcome(&out, &marker) {
+        let msg = format!("Unable to change directory: {}", chdir.unwrap_or_default());
+        data.insert("msg".into(), json!(msg));
+        return Ok(ModuleOutput {
+            failed: true,
+            msg: Some(msg),
+            data,
+            ..ModuleOutput::default()
+        });
+    }
+    // script keeps output unstripped, as Ansible's does.
+    let mut result = runner::finished(&out, false, data);
+    result.data.remove("start");
+    result.data.remove("end");
+    result.data.remove("delta");
+    if !result.failed {
+        result.data.remove("msg");
+    }
+    Ok(result)
+}
+
+fn search_list(dirs: &[std::path::PathBuf]) -> String {
+    dirs.iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

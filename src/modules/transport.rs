@@ -1,0 +1,348 @@
+//! Where a module's work happens: a pooled SSH connection, or this machine
+//! (`delegate_to: localhost`).
+//!
+//! Both sides speak the same POSIX shell, so modules build one shell
+//! command per question ("stat and checksum this file") and the transport
+//! only runs it. Uploads are atomic on both sides: temp file beside the
+//! destination, then rename.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use crate::ssh::{Connection, ExecOptions, ExecOutput, PutOptions, RemoteStat, shell_quote};
+
+use super::ModuleError;
+
+/// A module's way to a host.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    Ssh(Arc<Connection>),
+    /// The machine herd runs on: commands run with `sh -c`.
+    Local,
+}
+
+impl Transport {
+    /// A name for messages.
+    pub fn name(&self) -> &str {
+        match self {
+            Transport::Ssh(conn) => conn.name(),
+            Transport::Local => "localhost",
+        }
+    }
+
+    /// Runs a shell command (with become, env and stdin from `opts`).
+    pub async fn exec(&self, command: &str, opts: &ExecOptions) -> Result<ExecOutput, ModuleError> {
+        match self {
+            Transport::Ssh(conn) => conn
+                .exec(command, opts)
+                .await
+                .map_err(|e| ModuleError::Transport(e.to_string())),
+            Transport::Local => local_exec(command, opts).await,
+        }
+    }
+
+    /// Writes `bytes` to `path` atomically with the mode/owner/group of `opts`.
+    pub async fn put(
+        &self,
+        bytes: &[u8],
+        path: &str,
+        opts: &PutOptions,
+    ) -> Result<(), ModuleError> {
+        self.put_reader(bytes, path, opts).await
+    }
+
+    /// [`put`](Self::put) from a reader (large files are streamed over SSH).
+    pub async fn put_reader(
+        &self,
+        mut reader: impl AsyncRead + Unpin + Send,
+        path: &str,
+        opts: &PutOptions,
+    ) -> Result<(), ModuleError> {
+        match self {
+            Transport::Ssh(conn) => conn
+                .put(reader, path, opts)
+                .await
+                .map_err(|e| ModuleError::Transport(e.to_string())),
+            Transport::Local => {
+                let mut bytes = Vec::new();
+                reader
+                    .read_to_end(&mut bytes)
+                    .await
+                    .map_err(|e| ModuleError::Local(format!("reading upload for {path}: {e}")))?;
+                local_put(&bytes, path, opts).await
+            }
+        }
+    }
+
+    /// A file's content (`become` from `opts`).
+    pub async fn get(&self, path: &str, opts: &ExecOptions) -> Result<Vec<u8>, ModuleError> {
+        match self {
+            Transport::Ssh(conn) => {
+                let mut buf = Vec::new();
+                conn.get_with(path, &mut buf, opts)
+                    .await
+                    .map_err(|e| ModuleError::Transport(e.to_string()))?;
+                Ok(buf)
+            }
+            Transport::Local if opts.become_.is_none() => tokio::fs::read(path)
+                .await
+                .map_err(|e| ModuleError::Local(format!("reading {path}: {e}"))),
+            Transport::Local => {
+                let out = local_exec(&format!("cat -- {}", shell_quote(path)), opts).await?;
+                if !out.success() {
+                    return Err(ModuleError::Local(format!(
+                        "reading {path}: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    )));
+                }
+                Ok(out.stdout)
+            }
+        }
+    }
+
+    /// Metadata of `path` (symlinks followed); `None` if missing.
+    pub async fn stat(&self, path: &str) -> Result<Option<RemoteStat>, ModuleError> {
+        match self {
+            Transport::Ssh(conn) => conn
+                .stat(path)
+                .await
+                .map_err(|e| ModuleError::Transport(e.to_string())),
+            Transport::Local => {
+                use std::os::unix::fs::{MetadataExt, PermissionsExt};
+                let meta = match std::fs::metadata(path) {
+                    Ok(m) => m,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(ModuleError::Local(format!("stat {path}: {e}"))),
+                };
+                Ok(Some(RemoteStat {
+                    size: meta.len(),
+                    mode: meta.permissions().mode() & 0o7777,
+                    owner: user_name(meta.uid()),
+                    group: group_name(meta.gid()),
+                    mtime: meta.mtime(),
+                    is_dir: meta.is_dir(),
+                    is_file: meta.is_file(),
+                }))
+            }
+        }
+    }
+
+    /// Hex SHA-256 of a regular file; `None` if missing.
+    pub async fn sha256(&self, path: &str) -> Result<Option<String>, ModuleError> {
+        match self {
+            Transport::Ssh(conn) => conn
+                .sha256(path)
+                .await
+                .map_err(|e| ModuleError::Transport(e.to_string())),
+            Transport::Local => {
+                use sha2::Digest;
+                match std::fs::read(path) {
+                    Ok(bytes) => Ok(Some(hex(&sha2::Sha256::digest(&bytes)))),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(ModuleError::Local(format!("reading {path}: {e}"))),
+                }
+            }
+        }
+    }
+}
+
+/// A string unique to this process and call, for temp file names.
+pub(crate) fn nonce() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{time:x}{:x}{n:x}", std::process::id())
+}
+
+/// Lower-case hex of a digest.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `sh -c` on this machine, with become through `sudo -n` (a password
+/// prompt is not supported locally).
+async fn local_exec(command: &str, opts: &ExecOptions) -> Result<ExecOutput, ModuleError> {
+    let mut line = String::new();
+    for (name, value) in &opts.env {
+        line.push_str(&format!("export {name}={}; ", shell_quote(value)));
+    }
+    line.push_str(command);
+    let mut cmd = match &opts.become_ {
+        None => {
+            let mut c = tokio::process::Command::new("/bin/sh");
+            c.arg("-c").arg(&line);
+            c
+        }
+        Some(b) if b.password.is_none() => {
+            let mut c = tokio::process::Command::new("sudo");
+            c.args(["-n", "-u", &b.user, "--", "/bin/sh", "-c", &line]);
+            c
+        }
+        Some(_) => {
+            return Err(ModuleError::Local(
+                "become with a password is not supported with delegate_to localhost (use passwordless sudo)"
+                    .into(),
+            ));
+        }
+    };
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| ModuleError::Local(format!("cannot run /bin/sh: {e}")))?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = opts.stdin.clone().unwrap_or_default();
+    let feed = async move {
+        let _ = stdin.write_all(&input).await;
+        drop(stdin);
+    };
+    let work = async {
+        let (_, out) = tokio::join!(feed, child.wait_with_output());
+        out
+    };
+    let out = match opts.timeout {
+        Some(limit) => tokio::time::timeout(limit, work).await.map_err(|_| {
+            ModuleError::Local(format!("command timed out after {}s", limit.as_secs_f64()))
+        })?,
+        None => work.await,
+    }
+    .map_err(|e| ModuleError::Local(format!("running /bin/sh: {e}")))?;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(ExecOutput {
+        exit_code: out.status.code(),
+        signal: out.status.signal().map(|s| s.to_string()),
+        stdout: out.stdout,
+        stderr: out.stderr,
+        stdout_truncated: false,
+        stderr_truncated: false,
+    })
+}
+
+/// Temp file beside `path`, mode/owner/group, rename. With become the same
+/// steps run through `sudo` in a shell.
+async fn local_put(bytes: &[u8], path: &str, opts: &PutOptions) -> Result<(), ModuleError> {
+    let mode = opts.mode.unwrap_or(0o644);
+    let dir = match path.rsplit_once('/') {
+        Some(("", _)) => "/".to_string(),
+        Some((dir, _)) => dir.to_string(),
+        None => ".".to_string(),
+    };
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let tmp = format!("{dir}/.{name}.herd-tmp-{}", nonce());
+    if opts.become_.is_some() || opts.owner.is_some() || opts.group.is_some() {
+        let q_tmp = shell_quote(&tmp);
+        let mut script = format!("umask 077; cat > {q_tmp} && chmod {mode:o} {q_tmp}");
+        if let Some(owner) = chown_spec(opts) {
+            script.push_str(&format!(" && chown {} {q_tmp}", shell_quote(&owner)));
+        }
+        script.push_str(&format!(
+            " && mv -f {q_tmp} {} || {{ rc=$?; rm -f {q_tmp}; exit $rc; }}",
+            shell_quote(path)
+        ));
+        let exec = ExecOptions {
+            become_: opts.become_.clone(),
+            stdin: Some(bytes.to_vec()),
+            timeout: opts.timeout.or(Some(Duration::from_secs(3600))),
+            ..ExecOptions::default()
+        };
+        let out = local_exec(&script, &exec).await?;
+        if !out.success() {
+            return Err(ModuleError::Local(format!(
+                "writing {path}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        return Ok(());
+    }
+    let result = (|| {
+        use std::io::Write;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        ModuleError::Local(format!("writing {path}: {e}"))
+    })
+}
+
+pub(crate) fn chown_spec(opts: &PutOptions) -> Option<String> {
+    match (&opts.owner, &opts.group) {
+        (Some(o), Some(g)) => Some(format!("{o}:{g}")),
+        (Some(o), None) => Some(o.clone()),
+        (None, Some(g)) => Some(format!(":{g}")),
+        (None, None) => None,
+    }
+}
+
+fn user_name(uid: u32) -> String {
+    name_from("/etc/passwd", uid).unwrap_or_else(|| uid.to_string())
+}
+
+fn group_name(gid: u32) -> String {
+    name_from("/etc/group", gid).unwrap_or_else(|| gid.to_string())
+}
+
+/// Looks an id up in a passwd-style file (NSS sources beyond files are
+/// not consulted; the number is shown then).
+fn name_from(file: &str, id: u32) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        fields.next()?;
+        (fields.next()?.parse::<u32>().ok()? == id).then(|| name.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn local_exec_runs_sh_with_stdin_and_env() {
+        let opts = ExecOptions {
+            stdin: Some(b"abc".to_vec()),
+            env: vec![("X".into(), "it's".into())],
+            ..ExecOptions::default()
+        };
+        let out = Transport::Local
+            .exec("cat; echo \" $X\"; exit 3", &opts)
+            .await
+            .unwrap();
+        assert_eq!(out.stdout, b"abc it's\n");
+        assert_eq!(out.exit_code, Some(3));
+    }
+
+    #[tokio::test]
+    async fn local_put_is_a_rename_with_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f").display().to_string();
+        let opts = PutOptions {
+            mode: Some(0o600),
+            ..PutOptions::default()
+        };
+        Transport::Local.put(b"hi", &path, &opts).await.unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read(&path).unwrap(), b"hi");
+        let st = Transport::Local.stat(&path).await.unwrap().unwrap();
+        assert_eq!((st.size, st.mode, st.is_file), (2, 0o600, true));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

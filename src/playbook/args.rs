@@ -1,0 +1,285 @@
+//! Module arguments: a mapping, a `key=value` string or a free-form
+//! command line, merged with `args:`, aliases renamed to the canonical
+//! parameter names, and checked against the module's parameter table so a
+//! typo fails at load time, at the key that has it.
+
+use serde_json::Value;
+
+use super::error::{PlaybookError, did_you_mean};
+use super::keywords::{
+    canonical_module, exclusive_params, free_form_keys, module_params, param_aliases,
+    required_params,
+};
+use super::kv;
+use super::located::{Key, Kind, Mark, Node};
+use super::model::Vars;
+use super::source::{Source, scalar_text};
+
+/// `action: copy src=a dest=b` or `action: {module: copy, src: a}`: the
+/// module and its arguments as if written `copy: ...`.
+pub(crate) fn action<'k>(
+    key: &'k Key,
+    value: &Node,
+    source: &Source,
+) -> Result<(&'k Key, &'static str, Node), PlaybookError> {
+    let (name, rest) = match &value.kind {
+        Kind::String(text) => {
+            let text = text.trim_start();
+            let (name, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+            let rest = Node {
+                kind: Kind::String(rest.trim().to_string()),
+                mark: value.mark,
+            };
+            (name.to_string(), rest)
+        }
+        Kind::Map(entries) => {
+            let name = value
+                .get("module")
+                .and_then(scalar_text)
+                .ok_or_else(|| source.error(value.mark, "`action:` mapping needs `module:`"))?;
+            let rest: Vec<_> = entries
+                .iter()
+                .filter(|(k, _)| k.name != "module")
+                .cloned()
+                .collect();
+            (
+                name,
+                Node {
+                    kind: Kind::Map(rest),
+                    mark: value.mark,
+                },
+            )
+        }
+        _ => return Err(source.expected(key, value, "a module name and its arguments")),
+    };
+    let module = canonical_module(&name).ok_or_else(|| {
+        source.error(
+            value.mark,
+            format!(
+                "unknown module `{name}`{}",
+                did_you_mean(&name, super::keywords::MODULES.iter().copied())
+            ),
+        )
+    })?;
+    Ok((key, module, rest))
+}
+
+/// One argument and where it was written.
+struct Arg {
+    name: String,
+    mark: Mark,
+    value: Value,
+}
+
+/// The validated arguments of `module` (written at `key`, value `value`),
+/// with `args:` (`extra`) underneath.
+pub(crate) fn parse(
+    module: &str,
+    key: &Key,
+    value: &Node,
+    extra: Option<&Node>,
+    source: &Source,
+) -> Result<Vars, PlaybookError> {
+    let mut args: Vec<Arg> = Vec::new();
+    if let Some(extra) = extra {
+        match &extra.kind {
+            Kind::Map(entries) => add_map(&mut args, entries),
+            Kind::Null => {}
+            _ => {
+                return Err(source.error(
+                    extra.mark,
+                    format!("`args` must be a mapping, found {}", extra.type_name()),
+                ));
+            }
+        }
+    }
+    match &value.kind {
+        Kind::Null => {}
+        Kind::Map(entries) => add_map(&mut args, entries),
+        Kind::Seq(_) => {
+            return Err(source.error(
+                value.mark,
+                format!("{module}: arguments must be a mapping or a string, found a list"),
+            ));
+        }
+        _ => {
+            let text = scalar_text(value).unwrap_or_default();
+            add_string(&mut args, module, &text, value.mark, source)?;
+        }
+    }
+    rename_aliases(&mut args, module, source)?;
+    check(&args, module, key, source)?;
+    Ok(args.into_iter().map(|a| (a.name, a.value)).collect())
+}
+
+/// Later entries replace earlier ones of the same name.
+fn upsert(args: &mut Vec<Arg>, arg: Arg) {
+    match args.iter_mut().find(|a| a.name == arg.name) {
+        Some(slot) => *slot = arg,
+        None => args.push(arg),
+    }
+}
+
+fn add_map(args: &mut Vec<Arg>, entries: &[(Key, Node)]) {
+    for (k, v) in entries {
+        upsert(
+            args,
+            Arg {
+                name: k.name.clone(),
+                mark: k.mark,
+                value: v.to_json(),
+            },
+        );
+    }
+}
+
+/// A string argument: the whole text for meta/include/import, a command
+/// line for free-form modules, `key=value` words for the others.
+fn add_string(
+    args: &mut Vec<Arg>,
+    module: &str,
+    text: &str,
+    mark: Mark,
+    source: &Source,
+) -> Result<(), PlaybookError> {
+    let whole = |args: &mut Vec<Arg>, text: &str| {
+        upsert(
+            args,
+            Arg {
+                name: "_raw_params".into(),
+                mark,
+                value: Value::String(text.trim().to_string()),
+            },
+        )
+    };
+    if matches!(module, "meta" | "include_tasks" | "import_tasks") {
+        whole(args, text);
+        return Ok(());
+    }
+    if text.trim_start().starts_with("{{") && free_form_keys(module).is_none() {
+        return Err(source.error(
+            mark,
+            format!(
+                "{module}: arguments as one template are not supported; write them as a mapping"
+            ),
+        ));
+    }
+    let parsed = kv::parse(text, free_form_keys(module));
+    for (name, value) in parsed.args {
+        upsert(args, Arg { name, mark, value });
+    }
+    if !parsed.raw.is_empty() {
+        if free_form_keys(module).is_none() {
+            return Err(source.error(
+                mark,
+                format!(
+                    "{module}: `{}` is not a key=value argument; {module} takes named parameters",
+                    parsed.raw
+                ),
+            ));
+        }
+        whole(args, &parsed.raw);
+    }
+    Ok(())
+}
+
+fn rename_aliases(args: &mut [Arg], module: &str, source: &Source) -> Result<(), PlaybookError> {
+    for (alias, canonical) in param_aliases(module) {
+        if let Some(i) = args.iter().position(|a| a.name == *alias) {
+            if args.iter().any(|a| a.name == *canonical) {
+                return Err(source.error(
+                    args[i].mark,
+                    format!(
+                        "{module}: `{alias}` and `{canonical}` are the same parameter; keep one"
+                    ),
+                ));
+            }
+            args[i].name = canonical.to_string();
+        }
+    }
+    Ok(())
+}
+
+/// Unknown, missing and conflicting parameters.
+fn check(args: &[Arg], module: &str, key: &Key, source: &Source) -> Result<(), PlaybookError> {
+    let known = module_params(module).unwrap_or_default();
+    let has = |name: &str| args.iter().any(|a| a.name == name);
+    for arg in args {
+        if known.contains(&arg.name.as_str()) {
+            continue;
+        }
+        if module == "set_fact" {
+            // Names may be templated (`result_{{ item }}`), checked when set.
+            if !valid_name(&arg.name) && !arg.name.contains("{{") {
+                return Err(source.error(
+                    arg.mark,
+                    format!("set_fact: `{}` is not a valid variable name", arg.name),
+                ));
+            }
+            continue;
+        }
+        if arg.name == "_raw_params" {
+            return Err(source.error(
+                arg.mark,
+                format!("{module} takes no free-form argument; write key: value parameters"),
+            ));
+        }
+        let names = known
+            .iter()
+            .copied()
+            .chain(param_aliases(module).iter().map(|(a, _)| *a))
+            .filter(|n| *n != "_raw_params");
+        return Err(source.error(
+            arg.mark,
+            format!(
+                "{module}: unknown parameter `{}`{}",
+                arg.name,
+                did_you_mean(&arg.name, names)
+            ),
+        ));
+    }
+    for group in required_params(module) {
+        if group.iter().any(|name| has(name)) {
+            continue;
+        }
+        let message = if group.contains(&"_raw_params") {
+            let mut ways = vec!["a command line".to_string()];
+            ways.extend(group.iter().skip(1).map(|n| format!("`{n}`")));
+            format!("{module}: nothing to run; give {}", ways.join(" or "))
+        } else {
+            let names: Vec<_> = group.iter().map(|n| format!("`{n}`")).collect();
+            format!(
+                "{module}: missing required parameter {}",
+                names.join(" or ")
+            )
+        };
+        return Err(source.error(key.mark, message));
+    }
+    for (a, b) in exclusive_params(module) {
+        if has(a)
+            && let Some(second) = args.iter().find(|arg| arg.name == *b)
+        {
+            return Err(source.error(
+                second.mark,
+                format!("{module}: `{a}` and `{b}` cannot be used together"),
+            ));
+        }
+    }
+    if module == "set_fact" && args.iter().all(|a| a.name == "cacheable") {
+        return Err(source.error(key.mark, "set_fact: no variables to set"));
+    }
+    if module == "pause" && has("prompt") && !has("seconds") && !has("minutes") {
+        return Err(source.error(
+            key.mark,
+            "pause: `prompt` without `seconds` or `minutes` waits for a keyboard; herd runs non-interactively",
+        ));
+    }
+    Ok(())
+}
+
+fn valid_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

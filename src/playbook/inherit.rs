@@ -1,0 +1,116 @@
+//! Keywords an enclosing block, import or role passes down to the tasks in
+//! it. Ansible resolves these through a parent chain at run time; herd
+//! flattens them at load time so each Task carries its effective values.
+
+use super::model::{Task, Vars};
+
+/// What a block, `import_tasks`, role entry or play gives its tasks.
+///
+/// Conditions are ANDed, outer first; tags, notify, environment and vars
+/// accumulate (inner values win); the others are defaults an inner level
+/// may override.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inherited {
+    pub when: Vec<String>,
+    pub tags: Vec<String>,
+    pub become_: Option<bool>,
+    pub become_user: Option<String>,
+    pub environment: Vars,
+    pub ignore_errors: Option<String>,
+    pub run_once: Option<bool>,
+    pub delegate_to: Option<String>,
+    pub no_log: Option<bool>,
+    pub check_mode: Option<bool>,
+    pub diff: Option<bool>,
+    pub vars: Vars,
+    pub notify: Vec<String>,
+}
+
+impl Inherited {
+    /// `inner` (a nested level's own keywords) on top of `self`.
+    pub fn with(&self, inner: &Inherited) -> Inherited {
+        let mut environment = self.environment.clone();
+        environment.extend(inner.environment.clone());
+        let mut vars = self.vars.clone();
+        vars.extend(inner.vars.clone());
+        Inherited {
+            when: concat(&self.when, &inner.when),
+            tags: union(&self.tags, &inner.tags),
+            become_: inner.become_.or(self.become_),
+            become_user: inner.become_user.clone().or(self.become_user.clone()),
+            environment,
+            ignore_errors: inner.ignore_errors.clone().or(self.ignore_errors.clone()),
+            run_once: inner.run_once.or(self.run_once),
+            delegate_to: inner.delegate_to.clone().or(self.delegate_to.clone()),
+            no_log: inner.no_log.or(self.no_log),
+            check_mode: inner.check_mode.or(self.check_mode),
+            diff: inner.diff.or(self.diff),
+            vars,
+            notify: union(&self.notify, &inner.notify),
+        }
+    }
+
+    /// What an `include_tasks` passes to the tasks it loads at run time.
+    ///
+    /// As in Ansible, the include's own `when` and `tags` apply to the
+    /// include only (the engine has evaluated them already); privilege,
+    /// environment, vars and the error/log settings carry on.
+    pub fn for_include(task: &Task) -> Inherited {
+        Inherited {
+            when: Vec::new(),
+            tags: Vec::new(),
+            become_: task.become_,
+            become_user: task.become_user.clone(),
+            environment: task.environment.clone(),
+            ignore_errors: task.ignore_errors.clone(),
+            run_once: Some(task.run_once).filter(|r| *r),
+            delegate_to: task.delegate_to.clone(),
+            no_log: Some(task.no_log).filter(|n| *n),
+            check_mode: task.check_mode,
+            diff: task.diff,
+            vars: task.vars.clone(),
+            notify: Vec::new(),
+        }
+    }
+}
+
+fn concat(a: &[String], b: &[String]) -> Vec<String> {
+    a.iter().chain(b).cloned().collect()
+}
+
+fn union(a: &[String], b: &[String]) -> Vec<String> {
+    let mut out = a.to_vec();
+    for item in b {
+        if !out.contains(item) {
+            out.push(item.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inner_levels_add_conditions_and_override_defaults() {
+        let outer = Inherited {
+            when: vec!["a".into()],
+            tags: vec!["web".into()],
+            become_: Some(true),
+            become_user: Some("root".into()),
+            ..Inherited::default()
+        };
+        let inner = Inherited {
+            when: vec!["b".into()],
+            tags: vec!["web".into(), "conf".into()],
+            become_user: Some("app".into()),
+            ..Inherited::default()
+        };
+        let both = outer.with(&inner);
+        assert_eq!(both.when, ["a", "b"]);
+        assert_eq!(both.tags, ["web", "conf"]);
+        assert_eq!(both.become_, Some(true));
+        assert_eq!(both.become_user.as_deref(), Some("app"));
+    }
+}

@@ -1,0 +1,247 @@
+//! The playbook as herd runs it: plays, tasks and roles, each carrying the
+//! file:line:col it came from so every error can point at the source.
+//!
+//! The loader builds this from YAML; static constructs (`import_playbook`,
+//! `import_tasks`, `roles:`) are already expanded here, dynamic ones
+//! (`include_tasks`) stay as tasks the engine expands at run time.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+/// Variables: the same shape as inventory variables.
+pub type Vars = serde_json::Map<String, Value>;
+
+/// Where something was written: `site.yml:14:7`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Location {
+    pub file: Arc<PathBuf>,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// A whole playbook, `import_playbook` already expanded.
+#[derive(Debug, Clone)]
+pub struct Playbook {
+    pub path: PathBuf,
+    pub plays: Vec<Play>,
+}
+
+/// `serial:` entries: a batch size as a count or a percentage of the play's hosts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Serial {
+    Count(usize),
+    Percent(f64),
+}
+
+#[derive(Debug, Clone)]
+pub struct Play {
+    /// `name:`, or the hosts pattern when unnamed (as Ansible prints it).
+    pub name: String,
+    pub location: Location,
+    /// Directory of the file the play is in: relative paths (vars_files,
+    /// `files/`, `templates/`) start here.
+    pub dir: PathBuf,
+    /// Host pattern (may contain `{{ }}`, rendered with extra vars).
+    pub hosts: String,
+    pub vars: Vars,
+    /// Paths as written (may be templated), relative to `dir`.
+    pub vars_files: Vec<String>,
+    pub become_: Option<bool>,
+    pub become_user: Option<String>,
+    /// Default true, as Ansible.
+    pub gather_facts: bool,
+    /// Empty: one batch of all hosts. The last entry repeats.
+    pub serial: Vec<Serial>,
+    pub max_fail_percentage: Option<f64>,
+    pub any_errors_fatal: bool,
+    pub ignore_errors: bool,
+    pub check_mode: Option<bool>,
+    pub environment: Vars,
+    pub tags: Vec<String>,
+    /// `connection: local` runs every task on the control machine; `ssh`
+    /// (or absent, None) is the normal case.
+    pub connection: Option<String>,
+    /// In run order: pre_tasks, then every role's tasks, then tasks, then
+    /// post_tasks. Handlers are flushed after each section as Ansible does.
+    pub sections: Vec<Section>,
+    /// Handlers of the play and of its roles.
+    pub handlers: Vec<Task>,
+    /// Roles in order, for their defaults and vars.
+    pub roles: Vec<Arc<Role>>,
+}
+
+/// One of pre_tasks / roles / tasks / post_tasks: handlers notified in it
+/// run when it ends.
+#[derive(Debug, Clone)]
+pub struct Section {
+    pub kind: SectionKind,
+    pub tasks: Vec<Task>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SectionKind {
+    PreTasks,
+    Roles,
+    Tasks,
+    PostTasks,
+}
+
+/// A role as loaded from its directory.
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub name: String,
+    pub path: PathBuf,
+    /// defaults/main.yml: the lowest precedence of all variables.
+    pub defaults: Vars,
+    /// vars/main.yml: above play vars.
+    pub vars: Vars,
+    /// `roles: - role: x\n  vars: {..}` / params: like role vars.
+    pub params: Vars,
+}
+
+impl Role {
+    /// Where `template:` sources are looked up for this role's tasks.
+    pub fn templates_dir(&self) -> PathBuf {
+        self.path.join("templates")
+    }
+    /// Where `copy: src=` files are looked up for this role's tasks.
+    pub fn files_dir(&self) -> PathBuf {
+        self.path.join("files")
+    }
+}
+
+/// A task (or handler, or block).
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// `name:`; unnamed tasks are shown as their module (`command`).
+    pub name: Option<String>,
+    pub location: Location,
+    pub action: Action,
+    /// Conditions, ANDed (`when: x` is a one-element list). Inherited
+    /// conditions of an enclosing block or import come first.
+    pub when: Vec<String>,
+    pub loop_: Option<Loop>,
+    pub loop_control: LoopControl,
+    pub register: Option<String>,
+    /// Handler names or `listen` topics.
+    pub notify: Vec<String>,
+    /// Handlers only: extra topics this handler answers to.
+    pub listen: Vec<String>,
+    pub changed_when: Option<Vec<String>>,
+    pub failed_when: Option<Vec<String>>,
+    /// `ignore_errors: true` (or a template evaluated per host).
+    pub ignore_errors: Option<String>,
+    /// Own and inherited tags.
+    pub tags: Vec<String>,
+    pub become_: Option<bool>,
+    pub become_user: Option<String>,
+    pub environment: Vars,
+    pub retries: Option<u32>,
+    pub until: Option<Vec<String>>,
+    pub delay: Option<u64>,
+    pub run_once: bool,
+    /// Only `localhost` (or 127.0.0.1) is supported.
+    pub delegate_to: Option<String>,
+    pub no_log: bool,
+    pub check_mode: Option<bool>,
+    pub diff: Option<bool>,
+    /// Task `vars:` (with those of enclosing blocks and imports): above
+    /// play and role vars, below set_fact and extra vars.
+    pub vars: Vars,
+    /// The role this task came from (search paths, role vars).
+    pub role: Option<Arc<Role>>,
+    /// Directory of the file the task is in.
+    pub dir: PathBuf,
+}
+
+impl Task {
+    /// The name shown in output: `name:`, else `role : module`.
+    pub fn display_name(&self) -> String {
+        let base = match (&self.name, &self.action) {
+            (Some(n), _) => n.clone(),
+            (None, Action::Module { name, .. }) => name.clone(),
+            (None, Action::Block { .. }) => "block".into(),
+            (None, Action::IncludeTasks { .. }) => "include_tasks".into(),
+            (None, Action::Meta(m)) => format!("meta: {m}"),
+        };
+        match &self.role {
+            Some(role) => format!("{} : {base}", role.name),
+            None => base,
+        }
+    }
+
+    /// Directories to search for `src:` files of copy/template/script, most
+    /// specific first (Ansible's order: role's templates/ or files/, the
+    /// role dir, the task file's dir, then the play's dir).
+    pub fn search_paths(&self, play_dir: &Path, subdir: &str) -> Vec<PathBuf> {
+        let mut paths = Vec::new();
+        if let Some(role) = &self.role {
+            paths.push(role.path.join(subdir));
+            paths.push(role.path.clone());
+        }
+        paths.push(self.dir.join(subdir));
+        paths.push(self.dir.clone());
+        paths.push(play_dir.join(subdir));
+        paths.push(play_dir.to_path_buf());
+        paths.dedup();
+        paths
+    }
+}
+
+/// What a task does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// A module call. `name` is canonical (`copy`, never
+    /// `ansible.builtin.copy`); `args` is a map, where free-form arguments
+    /// (`command: ls -l`) are under `_raw_params` and `key=value` words of
+    /// free-form args are split into keys, as Ansible does.
+    Module { name: String, args: Vars },
+    Block {
+        block: Vec<Task>,
+        rescue: Vec<Task>,
+        always: Vec<Task>,
+    },
+    /// Dynamic include, loaded when the task runs (path may be templated,
+    /// relative to the task's `dir`).
+    IncludeTasks { file: String },
+    /// `meta: flush_handlers`, `meta: end_play`, `meta: noop`, ...
+    Meta(String),
+}
+
+/// `loop:` and the `with_*` lookups we support.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Loop {
+    /// `loop:` — a list, or a template string evaluating to one.
+    Items(Value),
+    /// `with_items:` — like loop, but nested lists are flattened one level.
+    WithItems(Value),
+    /// `with_dict:` — items are `{key, value}`.
+    WithDict(Value),
+    /// `with_sequence:` — `start=1 end=5 format=x%02d` or a map.
+    WithSequence(Value),
+    /// `with_together:` — zips lists.
+    WithTogether(Value),
+}
+
+/// `loop_control:`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LoopControl {
+    /// Default `item`.
+    pub loop_var: Option<String>,
+    pub index_var: Option<String>,
+    /// Template shown instead of the whole item.
+    pub label: Option<String>,
+    /// `ansible_loop` with index, first, last, length...
+    pub extended: bool,
+    /// Seconds to pause between items.
+    pub pause: Option<f64>,
+}

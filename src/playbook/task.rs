@@ -1,0 +1,635 @@
+//! One task mapping -> Task: which key is the module, the keywords, the
+//! arguments. Blocks recurse; `import_tasks` is expanded here (static);
+//! `include_tasks` stays a task for the engine (dynamic) but its file is
+//! loaded once now, when its name is not templated, so its mistakes are
+//! found before any host is touched too.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::args;
+use super::error::{PlaybookError, did_you_mean};
+use super::inherit::Inherited;
+use super::keywords::{
+    BLOCK_INHERITED, BLOCK_KEYWORDS, HANDLER_KEYWORDS, LOOP_LOOKUPS, META_ACTIONS, MODULES,
+    TASK_KEYWORDS, TASK_KEYWORDS_UNSUPPORTED, canonical_module,
+};
+use super::located::{Key, Kind, Node};
+use super::model::{Action, Loop, LoopControl, Role, Task};
+use super::source::{Source, scalar_text};
+
+/// What the tasks of one file share.
+pub(crate) struct Context<'a> {
+    pub source: &'a Source,
+    pub role: Option<Arc<Role>>,
+    /// Parsing a `handlers:` list: `listen` is allowed.
+    pub handler: bool,
+}
+
+/// Files being imported or included, outermost first: stops cycles.
+pub(crate) type Stack = Vec<PathBuf>;
+
+/// Parses a list of tasks (`tasks:`, `block:`, a tasks file).
+pub(crate) fn parse_list(
+    list: &Node,
+    ctx: &Context,
+    parent: &Inherited,
+    stack: &mut Stack,
+) -> Result<Vec<Task>, PlaybookError> {
+    let items = match &list.kind {
+        Kind::Null => return Ok(Vec::new()),
+        Kind::Seq(items) => items,
+        _ => {
+            return Err(ctx.source.error(
+                list.mark,
+                format!("expected a list of tasks, found {}", list.type_name()),
+            ));
+        }
+    };
+    let mut tasks = Vec::new();
+    for item in items {
+        parse_task(item, ctx, parent, stack, &mut tasks)?;
+    }
+    Ok(tasks)
+}
+
+/// Keys of one task mapping, sorted by role.
+struct Keys<'n> {
+    keywords: Vec<(&'n Key, &'n Node)>,
+    module: Option<(&'n Key, &'static str, &'n Node)>,
+}
+
+fn parse_task(
+    node: &Node,
+    ctx: &Context,
+    parent: &Inherited,
+    stack: &mut Stack,
+    out: &mut Vec<Task>,
+) -> Result<(), PlaybookError> {
+    let source = ctx.source;
+    let Some(entries) = node.as_map() else {
+        return Err(source.error(
+            node.mark,
+            format!(
+                "a task must be a mapping (`- name: ...` with a module), found {}",
+                node.type_name()
+            ),
+        ));
+    };
+    let keys = classify(entries, ctx)?;
+    let get = |name: &str| keys.keywords.iter().find(|(k, _)| k.name == name).copied();
+
+    if get("block").is_some() {
+        if let Some((module_key, ..)) = keys.module {
+            return Err(source.error(
+                module_key.mark,
+                format!("a block cannot also call a module (`{}`)", module_key.name),
+            ));
+        }
+        for (k, _) in &keys.keywords {
+            if !BLOCK_KEYWORDS.contains(&k.name.as_str())
+                && !BLOCK_INHERITED.contains(&k.name.as_str())
+            {
+                return Err(source.error(k.mark, format!("`{}` cannot be used on a block", k.name)));
+            }
+        }
+        return parse_block(node, &keys, ctx, parent, stack, out);
+    }
+    for name in ["rescue", "always"] {
+        if let Some((key, _)) = get(name) {
+            return Err(source.error(key.mark, format!("`{name}` without `block`")));
+        }
+    }
+
+    let (module_key, module, module_value) = match (keys.module, get("action")) {
+        (Some(_), Some((action, _))) => {
+            return Err(source.error(
+                action.mark,
+                "a task has either `action:` or a module key, not both",
+            ));
+        }
+        (Some((key, module, value)), None) => (key, module, value.clone()),
+        (None, Some((key, value))) => args::action(key, value, source)?,
+        (None, None) => {
+            return Err(source.error(
+                node.mark,
+                format!("task has no module; herd's modules: {}", MODULES.join(", ")),
+            ));
+        }
+    };
+    let extra_args = get("args").map(|(_, v)| v);
+    let module_args = args::parse(module, module_key, &module_value, extra_args, source)?;
+
+    let own = own_inherited(&keys.keywords, source)?;
+    match module {
+        "import_tasks" => {
+            for (k, _) in &keys.keywords {
+                if !BLOCK_INHERITED.contains(&k.name.as_str()) {
+                    return Err(source.error(
+                        k.mark,
+                        format!(
+                            "`{}` cannot be used on import_tasks (a static import); use include_tasks",
+                            k.name
+                        ),
+                    ));
+                }
+            }
+            let file = include_file(&module_args, module_key, source)?;
+            if file.contains("{{") {
+                return Err(source.error(
+                    module_key.mark,
+                    "import_tasks: the file name cannot be templated (imports are read before any variable exists); use include_tasks",
+                ));
+            }
+            let path = find_tasks_file(&file, &source.dir, ctx.role.as_deref());
+            let inherited = parent.with(&own);
+            let tasks = load_file(
+                &path,
+                ctx,
+                &inherited,
+                stack,
+                Some(source.at(module_key.mark)),
+            )?;
+            out.extend(tasks);
+            return Ok(());
+        }
+        "include_tasks" => {
+            let file = include_file(&module_args, module_key, source)?;
+            if !file.contains("{{") {
+                let path = find_tasks_file(&file, &source.dir, ctx.role.as_deref());
+                if !stack.contains(&path) {
+                    // Checked now, loaded again by the engine when it runs.
+                    load_file(
+                        &path,
+                        ctx,
+                        &Inherited::default(),
+                        stack,
+                        Some(source.at(module_key.mark)),
+                    )?;
+                }
+            }
+            let action = Action::IncludeTasks { file };
+            out.push(build(node, action, &keys.keywords, &own, ctx, parent)?);
+            return Ok(());
+        }
+        _ => {}
+    }
+    let action = if module == "meta" {
+        let what = module_args
+            .get("_raw_params")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if !META_ACTIONS.contains(&what.as_str()) {
+            return Err(source.error(
+                module_value.mark,
+                format!(
+                    "meta: `{what}` is not supported by herd{}; supported: {}",
+                    did_you_mean(&what, META_ACTIONS.iter().copied()),
+                    META_ACTIONS.join(", ")
+                ),
+            ));
+        }
+        Action::Meta(what)
+    } else {
+        Action::Module {
+            name: module.to_string(),
+            args: module_args,
+        }
+    };
+    out.push(build(node, action, &keys.keywords, &own, ctx, parent)?);
+    Ok(())
+}
+
+/// Sorts the keys of a task into keywords and its module, rejecting the
+/// rest with a did-you-mean.
+fn classify<'n>(entries: &'n [(Key, Node)], ctx: &Context) -> Result<Keys<'n>, PlaybookError> {
+    let source = ctx.source;
+    let mut keys = Keys {
+        keywords: Vec::new(),
+        module: None,
+    };
+    let mut unknown: Vec<&Key> = Vec::new();
+    for (key, value) in entries {
+        let name = key.name.as_str();
+        if TASK_KEYWORDS.contains(&name)
+            || BLOCK_KEYWORDS.contains(&name)
+            || LOOP_LOOKUPS.contains(&name)
+            || (ctx.handler && HANDLER_KEYWORDS.contains(&name))
+        {
+            keys.keywords.push((key, value));
+        } else if let Some(module) = canonical_module(name) {
+            if let Some((first, ..)) = keys.module {
+                return Err(source.error(
+                    key.mark,
+                    format!(
+                        "a task calls one module, this one has `{}` and `{name}`; split it into two tasks",
+                        first.name
+                    ),
+                ));
+            }
+            keys.module = Some((key, module, value));
+        } else if let Some(message) = unsupported(name, ctx.handler) {
+            return Err(source.error(key.mark, message));
+        } else {
+            unknown.push(key);
+        }
+    }
+    if let Some(key) = unknown.first() {
+        let name = key.name.as_str();
+        let keywords = TASK_KEYWORDS
+            .iter()
+            .chain(BLOCK_KEYWORDS)
+            .chain(LOOP_LOOKUPS)
+            .copied();
+        // Without a module, the unknown key is most likely the module.
+        let keyword = crate::inventory::did_you_mean(name, keywords);
+        let module = crate::inventory::did_you_mean(name, MODULES.iter().copied());
+        let message = match (keys.module.is_some(), keyword, module) {
+            (false, _, Some(m)) | (true, None, Some(m)) => {
+                format!("unknown module `{name}` (did you mean `{m}`?)")
+            }
+            (_, Some(k), _) => format!("unknown task keyword `{name}` (did you mean `{k}`?)"),
+            (true, None, None) => format!("unknown task keyword `{name}`"),
+            (false, None, None) => format!(
+                "module `{name}` is not supported by herd; herd's modules: {}",
+                MODULES.join(", ")
+            ),
+        };
+        return Err(source.error(key.mark, message));
+    }
+    Ok(keys)
+}
+
+/// The message for keys Ansible knows and herd does not run.
+fn unsupported(name: &str, handler: bool) -> Option<String> {
+    let short = name
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))
+        .unwrap_or(name);
+    Some(match short {
+        "listen" if !handler => "`listen` is only for handlers".into(),
+        "local_action" => {
+            "task keyword `local_action` is not supported by herd; use the module with `delegate_to: localhost`".into()
+        }
+        "include" => "`include` was removed from Ansible; use import_tasks or include_tasks".into(),
+        "import_playbook" => "import_playbook belongs at the top level of a playbook, not in a task list".into(),
+        "import_role" | "include_role" | "include_vars" | "add_host" | "group_by" => {
+            format!("`{short}` is not supported by herd yet")
+        }
+        _ if TASK_KEYWORDS_UNSUPPORTED.contains(&short) => {
+            format!("task keyword `{short}` is not supported by herd")
+        }
+        _ if short.starts_with("with_") => {
+            format!("`{short}` is not supported; use loop with a list")
+        }
+        _ => return None,
+    })
+}
+
+/// The file of `import_tasks: x.yml` / `include_tasks: {file: x.yml}`.
+fn include_file(
+    args: &super::model::Vars,
+    key: &Key,
+    source: &Source,
+) -> Result<String, PlaybookError> {
+    let file = args
+        .get("file")
+        .or_else(|| args.get("_raw_params"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if file.is_empty() {
+        return Err(source.error(key.mark, format!("`{}` needs a file name", key.name)));
+    }
+    Ok(file.to_string())
+}
+
+/// Where a tasks file named in a task is: beside the file that names it,
+/// else in its role's `tasks/`.
+pub fn find_tasks_file(file: &str, dir: &Path, role: Option<&Role>) -> PathBuf {
+    let beside = dir.join(file);
+    if beside.exists() {
+        return beside;
+    }
+    if let Some(role) = role {
+        let in_role = role.path.join("tasks").join(file);
+        if in_role.exists() {
+            return in_role;
+        }
+    }
+    beside
+}
+
+/// Reads a tasks file (a list of tasks) with the keywords its importer
+/// passes down.
+pub(crate) fn load_file(
+    path: &Path,
+    ctx: &Context,
+    inherited: &Inherited,
+    stack: &mut Stack,
+    from: Option<super::model::Location>,
+) -> Result<Vec<Task>, PlaybookError> {
+    if stack.iter().any(|p| p == path) {
+        let location = from.expect("only imports can cycle");
+        return Err(PlaybookError::Invalid {
+            location,
+            message: format!(
+                "`{}` imports itself (through {})",
+                path.display(),
+                chain(stack)
+            ),
+        });
+    }
+    let (source, node) = Source::read(path, from)?;
+    stack.push(path.to_path_buf());
+    let inner = Context {
+        source: &source,
+        role: ctx.role.clone(),
+        handler: ctx.handler,
+    };
+    let tasks = parse_list(&node, &inner, inherited, stack);
+    stack.pop();
+    tasks
+}
+
+fn chain(stack: &Stack) -> String {
+    stack
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" -> ")
+}
+
+fn parse_block(
+    node: &Node,
+    keys: &Keys,
+    ctx: &Context,
+    parent: &Inherited,
+    stack: &mut Stack,
+    out: &mut Vec<Task>,
+) -> Result<(), PlaybookError> {
+    let own = own_inherited(&keys.keywords, ctx.source)?;
+    let inherited = parent.with(&own);
+    let list = |name: &str, stack: &mut Stack| -> Result<Vec<Task>, PlaybookError> {
+        match keys.keywords.iter().find(|(k, _)| k.name == name) {
+            Some((_, value)) => parse_list(value, ctx, &inherited, stack),
+            None => Ok(Vec::new()),
+        }
+    };
+    let block = list("block", stack)?;
+    let rescue = list("rescue", stack)?;
+    let always = list("always", stack)?;
+    let action = Action::Block {
+        block,
+        rescue,
+        always,
+    };
+    out.push(build(node, action, &keys.keywords, &own, ctx, parent)?);
+    Ok(())
+}
+
+/// The keywords of this level that nested tasks inherit.
+fn own_inherited(keywords: &[(&Key, &Node)], source: &Source) -> Result<Inherited, PlaybookError> {
+    let mut own = Inherited::default();
+    for (key, value) in keywords {
+        match key.name.as_str() {
+            "when" => own.when = conditions(key, value, source)?,
+            "tags" => own.tags = tags(key, value, source)?,
+            "become" => own.become_ = Some(source.boolean(key, value)?),
+            "become_user" => own.become_user = Some(source.string(key, value)?),
+            "become_method" => become_method(key, value, source)?,
+            "environment" => own.environment = environment(key, value, source)?,
+            "ignore_errors" => own.ignore_errors = Some(source.string(key, value)?),
+            "run_once" => own.run_once = Some(source.boolean(key, value)?),
+            "delegate_to" => own.delegate_to = Some(delegate_to(key, value, source)?),
+            "no_log" => own.no_log = Some(source.boolean(key, value)?),
+            "check_mode" => own.check_mode = Some(source.boolean(key, value)?),
+            "diff" => own.diff = Some(source.boolean(key, value)?),
+            "vars" => own.vars = source.vars(key, value)?,
+            "notify" => own.notify = source.strings(key, value)?,
+            _ => {}
+        }
+    }
+    Ok(own)
+}
+
+/// A Task from its action, its own keywords and what it inherits.
+fn build(
+    node: &Node,
+    action: Action,
+    keywords: &[(&Key, &Node)],
+    own: &Inherited,
+    ctx: &Context,
+    parent: &Inherited,
+) -> Result<Task, PlaybookError> {
+    let source = ctx.source;
+    let all = parent.with(own);
+    let mut task = Task {
+        name: None,
+        location: source.at(node.mark),
+        action,
+        when: all.when,
+        loop_: None,
+        loop_control: LoopControl::default(),
+        register: None,
+        notify: all.notify,
+        listen: Vec::new(),
+        changed_when: None,
+        failed_when: None,
+        ignore_errors: all.ignore_errors,
+        tags: all.tags,
+        become_: all.become_,
+        become_user: all.become_user,
+        environment: all.environment,
+        retries: None,
+        until: None,
+        delay: None,
+        run_once: all.run_once.unwrap_or(false),
+        delegate_to: all.delegate_to,
+        no_log: all.no_log.unwrap_or(false),
+        check_mode: all.check_mode,
+        diff: all.diff,
+        vars: all.vars,
+        role: ctx.role.clone(),
+        dir: source.dir.clone(),
+    };
+    for (key, value) in keywords {
+        match key.name.as_str() {
+            "name" => task.name = scalar_text(value),
+            "register" => task.register = Some(identifier(key, value, source)?),
+            "listen" => task.listen = source.strings(key, value)?,
+            "changed_when" => task.changed_when = Some(conditions(key, value, source)?),
+            "failed_when" => task.failed_when = Some(conditions(key, value, source)?),
+            "until" => task.until = Some(conditions(key, value, source)?),
+            "retries" => task.retries = Some(source.integer(key, value)? as u32),
+            "delay" => task.delay = Some(seconds(key, value, source)?),
+            "loop_control" => task.loop_control = loop_control(key, value, source)?,
+            name if name == "loop" || LOOP_LOOKUPS.contains(&name) => {
+                if task.loop_.is_some() {
+                    return Err(
+                        source.error(key.mark, "a task has one loop (`loop:` or one `with_*`)")
+                    );
+                }
+                let value = value.to_json();
+                task.loop_ = Some(match name {
+                    "loop" | "with_list" => Loop::Items(value),
+                    "with_items" => Loop::WithItems(value),
+                    "with_dict" => Loop::WithDict(value),
+                    "with_sequence" => Loop::WithSequence(value),
+                    _ => Loop::WithTogether(value),
+                });
+            }
+            _ => {}
+        }
+    }
+    // Ansible's defaults for `until`: 3 retries, 5 seconds apart.
+    if task.until.is_some() {
+        task.retries.get_or_insert(3);
+        task.delay.get_or_insert(5);
+    }
+    if ctx.handler && task.name.is_none() && task.listen.is_empty() {
+        return Err(source.error(
+            node.mark,
+            "a handler needs a `name` (or `listen`) to be notified by",
+        ));
+    }
+    Ok(task)
+}
+
+/// `when:`-like values: a string, a bare boolean, or a list of them.
+pub(crate) fn conditions(
+    key: &Key,
+    value: &Node,
+    source: &Source,
+) -> Result<Vec<String>, PlaybookError> {
+    let items: Vec<&Node> = match value.as_seq() {
+        Some(items) => items.iter().collect(),
+        None => vec![value],
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            scalar_text(item).ok_or_else(|| source.expected(key, item, "a condition (a string)"))
+        })
+        .collect()
+}
+
+/// `tags: a,b` or `tags: [a, b]`.
+pub(crate) fn tags(key: &Key, value: &Node, source: &Source) -> Result<Vec<String>, PlaybookError> {
+    let mut tags = Vec::new();
+    for item in source.strings(key, value)? {
+        for tag in item.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            if !tags.iter().any(|t| t == tag) {
+                tags.push(tag.to_string());
+            }
+        }
+    }
+    Ok(tags)
+}
+
+/// herd escalates with sudo only.
+pub(crate) fn become_method(key: &Key, value: &Node, source: &Source) -> Result<(), PlaybookError> {
+    let method = source.string(key, value)?;
+    if method != "sudo" {
+        return Err(source.error(
+            value.mark,
+            format!("become_method `{method}` is not supported by herd; only sudo is"),
+        ));
+    }
+    Ok(())
+}
+
+/// `environment:` as a mapping.
+pub(crate) fn environment(
+    key: &Key,
+    value: &Node,
+    source: &Source,
+) -> Result<super::model::Vars, PlaybookError> {
+    match &value.kind {
+        Kind::Map(_) | Kind::Null => source.vars(key, value),
+        Kind::String(_) => Err(source.error(
+            value.mark,
+            "`environment` as a template is not supported by herd yet; write the variables as a mapping",
+        )),
+        _ => Err(source.expected(key, value, "a mapping")),
+    }
+}
+
+fn delegate_to(key: &Key, value: &Node, source: &Source) -> Result<String, PlaybookError> {
+    let target = source.string(key, value)?;
+    if !matches!(target.as_str(), "localhost" | "127.0.0.1") {
+        return Err(source.error(
+            value.mark,
+            format!("delegate_to `{target}`: herd only supports delegate_to: localhost"),
+        ));
+    }
+    Ok(target)
+}
+
+fn identifier(key: &Key, value: &Node, source: &Source) -> Result<String, PlaybookError> {
+    let name = source.string(key, value)?;
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(source.error(
+            value.mark,
+            format!("`{}: {name}` is not a valid variable name", key.name),
+        ));
+    }
+    Ok(name)
+}
+
+/// A variable name, or a template that renders to one.
+fn variable_name(key: &Key, value: &Node, source: &Source) -> Result<String, PlaybookError> {
+    match value.as_str() {
+        Some(name) if name.contains("{{") => Ok(name.to_string()),
+        _ => identifier(key, value, source),
+    }
+}
+
+/// `delay:` in whole seconds (the model's unit); Ansible takes fractions,
+/// which round to the nearest second.
+fn seconds(key: &Key, value: &Node, source: &Source) -> Result<u64, PlaybookError> {
+    match &value.kind {
+        Kind::Float(f) if *f >= 0.0 => Ok(f.round() as u64),
+        _ => source.integer(key, value),
+    }
+}
+
+fn loop_control(key: &Key, value: &Node, source: &Source) -> Result<LoopControl, PlaybookError> {
+    const KEYS: &[&str] = &["loop_var", "index_var", "label", "extended", "pause"];
+    let Some(entries) = value.as_map() else {
+        return Err(source.expected(key, value, "a mapping"));
+    };
+    let mut control = LoopControl::default();
+    for (k, v) in entries {
+        match k.name.as_str() {
+            "loop_var" => control.loop_var = Some(variable_name(k, v, source)?),
+            "index_var" => control.index_var = Some(variable_name(k, v, source)?),
+            "label" => control.label = Some(source.string(k, v)?),
+            "extended" => control.extended = source.boolean(k, v)?,
+            "pause" => {
+                control.pause = Some(match &v.kind {
+                    Kind::Int(i) if *i >= 0 => *i as f64,
+                    Kind::Float(f) if *f >= 0.0 => *f,
+                    _ => return Err(source.expected(k, v, "a number of seconds")),
+                })
+            }
+            other => {
+                return Err(source.error(
+                    k.mark,
+                    format!(
+                        "loop_control `{other}` is not supported by herd{}",
+                        did_you_mean(other, KEYS.iter().copied())
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(control)
+}

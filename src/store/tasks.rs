@@ -1,0 +1,91 @@
+//! Task results of playbook runs: one row per task per host, in run order.
+
+use rusqlite::{TransactionBehavior, params};
+
+use super::{RunId, Store, StoreError};
+
+/// One task's result on one host, as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TaskRecord {
+    /// Order of the task within the run (0, 1, ...); a task has one seq.
+    pub seq: u32,
+    pub play: String,
+    pub task: String,
+    /// file:line:col of the task.
+    pub location: String,
+    pub host: String,
+    /// ok, changed, skipped, failed, ignored, unreachable.
+    pub status: String,
+    pub msg: Option<String>,
+    /// Unified diff of what changed (with --diff), never for no_log tasks.
+    pub diff: Option<String>,
+    pub duration_ms: u64,
+}
+
+impl Store {
+    /// Stores one task's results (all hosts) in one transaction.
+    pub fn record_task_results(
+        &mut self,
+        run: RunId,
+        records: &[TaskRecord],
+    ) -> Result<(), StoreError> {
+        let err = self.sql_err();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO task_results (run_id, seq, play, task, location, host, status, msg, diff, duration_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(&err)?;
+            for r in records {
+                insert
+                    .execute(params![
+                        run.0,
+                        r.seq,
+                        r.play,
+                        r.task,
+                        r.location,
+                        r.host,
+                        r.status,
+                        r.msg,
+                        r.diff,
+                        r.duration_ms as i64
+                    ])
+                    .map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)
+    }
+
+    /// A run's task results in run order, hosts in name order within a task.
+    pub fn task_results(&self, run: RunId) -> Result<Vec<TaskRecord>, StoreError> {
+        let err = self.sql_err();
+        let mut query = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, play, task, location, host, status, msg, diff, duration_ms
+                 FROM task_results WHERE run_id = ?1 ORDER BY seq, host",
+            )
+            .map_err(&err)?;
+        let rows = query
+            .query_map([run.0], |row| {
+                Ok(TaskRecord {
+                    seq: row.get(0)?,
+                    play: row.get(1)?,
+                    task: row.get(2)?,
+                    location: row.get(3)?,
+                    host: row.get(4)?,
+                    status: row.get(5)?,
+                    msg: row.get(6)?,
+                    diff: row.get(7)?,
+                    duration_ms: row.get::<_, i64>(8)? as u64,
+                })
+            })
+            .map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(&err)
+    }
+}

@@ -1,0 +1,959 @@
+//! Modules against real sshd hosts (see tests/fleet): each change, its
+//! idempotence, check mode, diffs, Ansible's result fields and argument
+//! errors.
+
+mod fleet;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fleet::Fleet;
+use herd::modules::{self, ModuleContext, ModuleError, ModuleOutput, SearchPaths, Transport, Vars};
+use herd::ssh::{ExecOptions, HostSpec, Pool, SshOptions, Target};
+use herd::template::Templates;
+use serde_json::{Value, json};
+
+/// One fleet host and everything a module needs to run on it.
+struct Host {
+    fleet: Fleet,
+    pool: Arc<Pool>,
+    transport: Transport,
+    templates: Templates,
+    vars: Vars,
+    search: SearchPaths,
+    /// Local files/ and templates/ for `src:` lookups.
+    local: tempfile::TempDir,
+}
+
+impl Host {
+    async fn start() -> Host {
+        let fleet = Fleet::builder().hosts(1).start();
+        let options = SshOptions {
+            config_file: Some(fleet.ssh_config.clone()),
+            ..SshOptions::isolated(&fleet.dir)
+        };
+        let target = Target::resolve("host1", &HostSpec::default(), &options).unwrap();
+        let pool = Pool::new(options);
+        let conn = pool.connect(&target).await.unwrap();
+        let local = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(local.path().join("files")).unwrap();
+        std::fs::create_dir_all(local.path().join("templates")).unwrap();
+        let search = SearchPaths {
+            files: vec![local.path().join("files")],
+            templates: vec![local.path().join("templates")],
+        };
+        Host {
+            fleet,
+            pool,
+            transport: Transport::Ssh(conn),
+            templates: Templates::new(),
+            vars: Vars::new(),
+            search,
+            local,
+        }
+    }
+
+    /// A path in the host's working directory (same machine: tests read it directly).
+    fn path(&self, rel: &str) -> PathBuf {
+        self.fleet.hosts[0].root.join(rel)
+    }
+
+    fn p(&self, rel: &str) -> String {
+        self.path(rel).display().to_string()
+    }
+
+    fn local_file(&self, rel: &str, text: &str) -> PathBuf {
+        let path = self.local.path().join(rel);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    async fn run_with(
+        &self,
+        transport: &Transport,
+        name: &str,
+        args: Value,
+        check: bool,
+        diff: bool,
+    ) -> Result<ModuleOutput, ModuleError> {
+        let ctx = ModuleContext {
+            host: "host1",
+            transport,
+            exec: ExecOptions::default(),
+            check_mode: check,
+            diff,
+            templates: &self.templates,
+            vars: &self.vars,
+            search: &self.search,
+        };
+        modules::run(name, &ctx, args.as_object().unwrap()).await
+    }
+
+    async fn run(&self, name: &str, args: Value) -> ModuleOutput {
+        self.run_with(&self.transport, name, args, false, false)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    async fn check(&self, name: &str, args: Value) -> ModuleOutput {
+        self.run_with(&self.transport, name, args, true, true)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    async fn diff(&self, name: &str, args: Value) -> ModuleOutput {
+        self.run_with(&self.transport, name, args, false, true)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    async fn error(&self, name: &str, args: Value) -> String {
+        match self
+            .run_with(&self.transport, name, args, false, false)
+            .await
+        {
+            Err(e) => e.to_string(),
+            Ok(out) => panic!("{name}: expected an argument error, got {out:?}"),
+        }
+    }
+
+    async fn stop(self) {
+        self.pool.close_all().await;
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[tokio::test]
+async fn command_shell_raw_results_creates_removes_and_check_mode() {
+    let h = Host::start().await;
+    let out = h
+        .run("command", json!({"_raw_params": "echo 'a  b' $HOME"}))
+        .await;
+    assert!(out.changed && !out.failed);
+    assert_eq!(out.data["stdout"], "a  b $HOME", "command does not expand");
+    assert_eq!(out.data["rc"], 0);
+    assert_eq!(out.data["cmd"], json!(["echo", "a  b", "$HOME"]));
+    for key in [
+        "start",
+        "end",
+        "delta",
+        "stderr",
+        "stdout_lines",
+        "stderr_lines",
+    ] {
+        assert!(out.data.contains_key(key), "{key}");
+    }
+
+    let out = h
+        .run("shell", json!({"cmd": "echo one; echo two >&2; exit 3"}))
+        .await;
+    assert!(out.failed);
+    assert_eq!(out.data["rc"], 3);
+    assert_eq!(out.data["stdout_lines"], json!(["one"]));
+    assert_eq!(out.data["stderr"], "two");
+    assert_eq!(out.msg.as_deref(), Some("non-zero return code"));
+
+    let out = h
+        .run(
+            "shell",
+            json!({"_raw_params": "pwd; cat", "chdir": h.p("."), "stdin": "in"}),
+        )
+        .await;
+    let root = h.fleet.hosts[0].root.display().to_string();
+    assert_eq!(out.data["stdout_lines"], json!([root, "in"]));
+    let out = h
+        .run("command", json!({"argv": ["printf", "%s", "x y"]}))
+        .await;
+    assert_eq!(out.data["stdout"], "x y");
+    let out = h
+        .run("command", json!({"cmd": "true", "chdir": "/nonexistent"}))
+        .await;
+    assert!(out.failed && out.msg.unwrap().contains("Unable to change directory"));
+
+    // creates: runs once, then is skipped (also with a glob).
+    let marker = h.p("made.txt");
+    let args = json!({"_raw_params": format!("touch {marker}"), "creates": h.p("made.*")});
+    let out = h.check("command", args.clone()).await;
+    assert!(out.changed && !out.skipped);
+    assert!(!h.path("made.txt").exists(), "check mode ran the command");
+    assert!(h.run("command", args.clone()).await.changed);
+    let out = h.run("command", args.clone()).await;
+    assert!(!out.changed);
+    assert_eq!(
+        out.data["stdout"],
+        format!("skipped, since {} exists", h.p("made.*"))
+    );
+    let out = h
+        .run(
+            "command",
+            json!({"_raw_params": "rm made.txt", "chdir": h.p("."), "removes": "made.txt"}),
+        )
+        .await;
+    assert!(out.changed && !h.path("made.txt").exists());
+    let out = h
+        .run(
+            "command",
+            json!({"_raw_params": "false", "removes": marker}),
+        )
+        .await;
+    assert!(!out.changed && !out.failed);
+
+    let out = h.check("shell", json!({"_raw_params": "touch x"})).await;
+    assert!(out.skipped && !out.changed);
+    assert!(!h.path("x").exists());
+
+    let out = h
+        .run("raw", json!({"_raw_params": "echo raw; exit 2"}))
+        .await;
+    assert!(out.failed);
+    assert_eq!(
+        (out.data["rc"].clone(), out.data["stdout"].clone()),
+        (json!(2), json!("raw\n"))
+    );
+
+    assert!(
+        h.error("command", json!({"_raw_params": "ls", "bogus": 1}))
+            .await
+            .contains("bogus")
+    );
+    assert!(
+        h.error("command", json!({"_raw_params": "ls", "argv": ["ls"]}))
+            .await
+            .contains("mutually exclusive")
+    );
+    assert!(
+        h.error("shell", json!({"argv": ["ls"]}))
+            .await
+            .contains("argv")
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn copy_changes_once_reports_sha1_and_respects_check_mode() {
+    let h = Host::start().await;
+    let dest = h.p("foo.txt");
+    let args = json!({"content": "hello world", "dest": dest, "mode": "0640"});
+
+    let out = h.check("copy", args.clone()).await;
+    assert!(out.changed);
+    assert!(!h.path("foo.txt").exists(), "check mode wrote the file");
+    assert_eq!(out.diffs[0].before, None);
+    assert_eq!(out.diffs[0].after.as_deref(), Some("hello world"));
+
+    let out = h.run("copy", args.clone()).await;
+    assert!(out.changed && !out.failed);
+    assert_eq!(read(&h.path("foo.txt")), "hello world");
+    assert_eq!(mode_of(&h.path("foo.txt")), 0o640);
+    assert_eq!(
+        out.data["checksum"],
+        "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed"
+    );
+    assert_eq!(out.data["md5sum"], "5eb63bbbe01eeed093cb22bb8f5acdc3");
+    assert_eq!(out.data["dest"], json!(dest));
+    assert_eq!(out.data["mode"], "0640");
+    assert_eq!(out.data["size"], 11);
+    assert_eq!(out.data["state"], "file");
+    assert_eq!(out.data["owner"], json!(h.fleet.user));
+    assert!(out.data["uid"].is_number() && out.data["gid"].is_number());
+    assert!(
+        !out.msg.unwrap_or_default().contains("hello"),
+        "content leaked into msg"
+    );
+
+    let again = h.run("copy", args.clone()).await;
+    assert!(!again.changed, "second copy changed: {again:?}");
+
+    // Only the mode differs: changed, content untouched.
+    let out = h
+        .run(
+            "copy",
+            json!({"content": "hello world", "dest": dest, "mode": "u=rw,go=r"}),
+        )
+        .await;
+    assert!(out.changed);
+    assert_eq!(mode_of(&h.path("foo.txt")), 0o644);
+
+    // New content with diff and backup.
+    let out = h
+        .diff(
+            "copy",
+            json!({"content": "hello there\n", "dest": dest, "backup": true}),
+        )
+        .await;
+    assert!(out.changed);
+    let diff = herd::report::diff::unified(&out.diffs[0]);
+    assert!(diff.contains(&format!("--- before: {dest}")), "{diff}");
+    assert!(
+        diff.contains("-hello world") && diff.contains("+hello there"),
+        "{diff}"
+    );
+    let backup = out.data["backup_file"].as_str().unwrap();
+    assert_eq!(read(Path::new(backup)), "hello world");
+    assert_eq!(mode_of(&h.path("foo.txt")), 0o644, "mode kept on rewrite");
+
+    // src from the files/ search path, into a directory dest.
+    h.local_file("files/src.txt", "from src\n");
+    std::fs::create_dir(h.path("dir")).unwrap();
+    let out = h
+        .run("copy", json!({"src": "src.txt", "dest": h.p("dir")}))
+        .await;
+    assert!(out.changed);
+    assert_eq!(read(&h.path("dir/src.txt")), "from src\n");
+    assert_eq!(out.data["dest"], json!(h.p("dir/src.txt")));
+    assert!(
+        !h.run("copy", json!({"src": "src.txt", "dest": h.p("dir/")}))
+            .await
+            .changed
+    );
+
+    // force: no leaves an existing file alone.
+    let out = h
+        .run(
+            "copy",
+            json!({"content": "other", "dest": dest, "force": false}),
+        )
+        .await;
+    assert!(!out.changed);
+
+    // remote_src copies on the host.
+    let out = h
+        .run(
+            "copy",
+            json!({"src": dest, "dest": h.p("remote.txt"), "remote_src": true}),
+        )
+        .await;
+    assert!(out.changed);
+    assert_eq!(read(&h.path("remote.txt")), "hello there\n");
+
+    assert!(
+        h.error("copy", json!({"dest": dest}))
+            .await
+            .contains("src (or content) is required")
+    );
+    assert!(
+        h.error("copy", json!({"content": "x", "dest": dest, "mod": "0644"}))
+            .await
+            .contains("mod")
+    );
+    assert!(
+        h.error("copy", json!({"content": "x", "dest": dest, "mode": "rwx"}))
+            .await
+            .contains("mode")
+    );
+    assert!(
+        h.error("copy", json!({"content": "x", "dest": h.p("d/")}))
+            .await
+            .contains("can not use content with a dir")
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn copy_with_failing_validate_leaves_the_old_file() {
+    let h = Host::start().await;
+    let dest = h.p("app.conf");
+    std::fs::write(h.path("app.conf"), "good\n").unwrap();
+    let out = h
+        .run(
+            "copy",
+            json!({"content": "bad\n", "dest": dest, "validate": "grep -q good %s"}),
+        )
+        .await;
+    assert!(out.failed, "{out:?}");
+    assert!(out.msg.unwrap().contains("failed to validate"));
+    assert_eq!(read(&h.path("app.conf")), "good\n");
+    let leftovers: Vec<_> = std::fs::read_dir(h.path(""))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(leftovers, ["app.conf"], "temp files left behind");
+
+    let out = h
+        .run(
+            "copy",
+            json!({"content": "good too\n", "dest": dest, "validate": "grep -q good %s"}),
+        )
+        .await;
+    assert!(out.changed && !out.failed);
+    assert_eq!(read(&h.path("app.conf")), "good too\n");
+    assert!(
+        h.error(
+            "copy",
+            json!({"content": "x", "dest": dest, "validate": "true"})
+        )
+        .await
+        .contains("%s")
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn copy_to_the_local_machine_with_delegate_to() {
+    let h = Host::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("local.txt").display().to_string();
+    let args = json!({"content": "here\n", "dest": dest, "mode": "0600"});
+    let out = h
+        .run_with(&Transport::Local, "copy", args.clone(), false, false)
+        .await
+        .unwrap();
+    assert!(out.changed);
+    assert_eq!(read(Path::new(&dest)), "here\n");
+    assert_eq!(mode_of(Path::new(&dest)), 0o600);
+    let out = h
+        .run_with(&Transport::Local, "copy", args, false, false)
+        .await
+        .unwrap();
+    assert!(!out.changed);
+    let out = h
+        .run_with(
+            &Transport::Local,
+            "stat",
+            json!({"path": dest}),
+            false,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.data["stat"]["mode"], "0600");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn template_renders_with_host_vars_and_is_idempotent() {
+    let mut h = Host::start().await;
+    h.vars.insert("port".into(), json!(8080));
+    h.vars.insert("names".into(), json!(["a", "b"]));
+    h.local_file(
+        "templates/app.conf.j2",
+        "port={{ port }}\n{% for n in names %}\nname={{ n }}\n{% endfor %}\n",
+    );
+    let dest = h.p("app.conf");
+    let args = json!({"src": "app.conf.j2", "dest": dest, "mode": "0600"});
+    let out = h.check("template", args.clone()).await;
+    assert!(out.changed && !h.path("app.conf").exists());
+    let out = h.diff("template", args.clone()).await;
+    assert!(out.changed);
+    let expected = "port=8080\nname=a\nname=b\n";
+    assert_eq!(read(&h.path("app.conf")), expected);
+    assert_eq!(out.diffs[0].after.as_deref(), Some(expected));
+    assert_eq!(out.data["checksum"], json!(sha1_of(expected)));
+    assert_eq!(out.data["mode"], "0600");
+    assert!(!h.run("template", args.clone()).await.changed);
+
+    h.vars.insert("port".into(), json!(9090));
+    let out = h.diff("template", args.clone()).await;
+    let diff = herd::report::diff::unified(&out.diffs[0]);
+    assert!(
+        diff.contains("-port=8080") && diff.contains("+port=9090"),
+        "{diff}"
+    );
+
+    h.local_file("templates/broken.j2", "{{ missing_var }}\n");
+    let out = h
+        .run("template", json!({"src": "broken.j2", "dest": dest}))
+        .await;
+    assert!(out.failed && out.msg.unwrap().contains("missing_var"));
+    assert!(
+        h.error("template", json!({"src": "x", "dest": dest, "foo": 1}))
+            .await
+            .contains("foo")
+    );
+    h.stop().await;
+}
+
+fn sha1_of(text: &str) -> String {
+    use sha1::Digest;
+    sha1::Sha1::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn stat_reports_ansible_fields() {
+    let h = Host::start().await;
+    std::fs::write(h.path("foo.txt"), "hello world").unwrap();
+    let out = h.run("stat", json!({"path": h.p("foo.txt")})).await;
+    assert!(!out.changed);
+    let s = &out.data["stat"];
+    assert_eq!(s["exists"], true);
+    assert_eq!(s["isreg"], true);
+    assert_eq!(s["isdir"], false);
+    assert_eq!(s["mode"], "0644");
+    assert_eq!(s["checksum"], "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed");
+    assert_eq!(s["size"], 11);
+    assert_eq!(s["pw_name"], json!(h.fleet.user));
+    for key in [
+        "atime", "ctime", "mtime", "dev", "inode", "nlink", "uid", "gid", "gr_name", "rusr",
+        "wusr", "xusr", "rgrp", "woth", "isuid", "isgid", "islnk", "isblk", "ischr", "isfifo",
+        "issock", "path",
+    ] {
+        assert!(s.get(key).is_some(), "stat.{key} missing");
+    }
+    std::os::unix::fs::symlink(h.path("foo.txt"), h.path("link")).unwrap();
+    let s = h.run("stat", json!({"path": h.p("link")})).await.data["stat"].clone();
+    assert_eq!(
+        (s["islnk"].clone(), s["lnk_source"].clone()),
+        (json!(true), json!(h.p("foo.txt")))
+    );
+    let s = h
+        .run("stat", json!({"path": h.p("link"), "follow": true}))
+        .await
+        .data["stat"]
+        .clone();
+    assert_eq!(s["isreg"], true);
+    let s = h
+        .run(
+            "stat",
+            json!({"path": h.p("foo.txt"), "checksum_algorithm": "sha256"}),
+        )
+        .await
+        .data["stat"]
+        .clone();
+    assert_eq!(
+        s["checksum"],
+        "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+    );
+    let s = h.run("stat", json!({"path": h.p("nope")})).await.data["stat"].clone();
+    assert_eq!(s, json!({"exists": false}));
+    assert!(
+        h.error("stat", json!({"path": "/", "get_checksums": true}))
+            .await
+            .contains("get_checksums")
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn file_states_modes_links_and_check_mode() {
+    let h = Host::start().await;
+    let dir = h.p("d/e");
+    let out = h
+        .check("file", json!({"path": dir, "state": "directory"}))
+        .await;
+    assert!(out.changed && !h.path("d").exists());
+    let out = h
+        .run(
+            "file",
+            json!({"path": dir, "state": "directory", "mode": "0750"}),
+        )
+        .await;
+    assert!(out.changed);
+    assert_eq!(out.data["state"], "directory");
+    assert_eq!(out.data["mode"], "0750");
+    assert_eq!(mode_of(&h.path("d/e")), 0o750);
+    assert!(
+        !h.run(
+            "file",
+            json!({"path": dir, "state": "directory", "mode": "0750"})
+        )
+        .await
+        .changed
+    );
+
+    let f = h.p("d/f");
+    assert!(
+        h.run("file", json!({"path": f, "state": "file"}))
+            .await
+            .failed,
+        "state=file does not create"
+    );
+    assert!(
+        h.run("file", json!({"path": f, "state": "touch", "mode": "0600"}))
+            .await
+            .changed
+    );
+    assert_eq!(mode_of(&h.path("d/f")), 0o600);
+    let out = h.run("file", json!({"path": f, "mode": "g+r"})).await;
+    assert!(out.changed);
+    assert_eq!(out.data["mode"], "0640");
+    assert!(
+        !h.run("file", json!({"path": f, "mode": "g+r"}))
+            .await
+            .changed
+    );
+
+    let link = h.p("d/l");
+    let out = h
+        .run("file", json!({"path": link, "src": f, "state": "link"}))
+        .await;
+    assert!(out.changed);
+    assert_eq!(std::fs::read_link(h.path("d/l")).unwrap(), h.path("d/f"));
+    assert!(
+        !h.run("file", json!({"path": link, "src": f, "state": "link"}))
+            .await
+            .changed
+    );
+    let out = h
+        .run("file", json!({"path": f, "src": dir, "state": "link"}))
+        .await;
+    assert!(out.failed, "file -> link needs force");
+    assert!(
+        h.run(
+            "file",
+            json!({"path": h.p("d/hard"), "src": f, "state": "hard"})
+        )
+        .await
+        .changed
+    );
+    assert!(
+        !h.run(
+            "file",
+            json!({"path": h.p("d/hard"), "src": f, "state": "hard"})
+        )
+        .await
+        .changed
+    );
+
+    let out = h
+        .check("file", json!({"path": h.p("d"), "state": "absent"}))
+        .await;
+    assert!(out.changed && h.path("d").exists());
+    assert!(
+        h.run("file", json!({"path": h.p("d"), "state": "absent"}))
+            .await
+            .changed
+    );
+    assert!(!h.path("d").exists());
+    assert!(
+        !h.run("file", json!({"path": h.p("d"), "state": "absent"}))
+            .await
+            .changed
+    );
+
+    assert!(
+        h.error("file", json!({"path": f, "state": "present"}))
+            .await
+            .contains("state")
+    );
+    assert!(
+        h.error("file", json!({"path": f, "state": "link"}))
+            .await
+            .contains("src")
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn lineinfile_adds_replaces_removes_with_diffs() {
+    let h = Host::start().await;
+    let path = h.p("sshd_config");
+    std::fs::write(h.path("sshd_config"), "Port 22\n#PermitRootLogin yes\n").unwrap();
+    let set = json!({"path": path, "regexp": "^#?PermitRootLogin", "line": "PermitRootLogin no"});
+
+    let out = h.check("lineinfile", set.clone()).await;
+    assert!(out.changed);
+    assert_eq!(
+        read(&h.path("sshd_config")),
+        "Port 22\n#PermitRootLogin yes\n"
+    );
+    assert_eq!(
+        out.diffs[0].after.as_deref(),
+        Some("Port 22\nPermitRootLogin no\n")
+    );
+
+    let out = h.diff("lineinfile", set.clone()).await;
+    assert!(out.changed);
+    assert_eq!(out.data["msg"], "line replaced");
+    assert_eq!(
+        read(&h.path("sshd_config")),
+        "Port 22\nPermitRootLogin no\n"
+    );
+    let diff = herd::report::diff::unified(&out.diffs[0]);
+    assert!(
+        diff.contains("-#PermitRootLogin yes\n+PermitRootLogin no"),
+        "{diff}"
+    );
+    assert!(!h.run("lineinfile", set.clone()).await.changed);
+
+    let out = h
+        .run(
+            "lineinfile",
+            json!({"path": path, "line": "UseDNS no", "insertafter": "^Port"}),
+        )
+        .await;
+    assert_eq!(out.data["msg"], "line added");
+    assert_eq!(
+        read(&h.path("sshd_config")),
+        "Port 22\nUseDNS no\nPermitRootLogin no\n"
+    );
+
+    let out = h
+        .run(
+            "lineinfile",
+            json!({"path": path, "regexp": "^UseDNS", "state": "absent", "backup": true}),
+        )
+        .await;
+    assert_eq!(out.data["msg"], "1 line(s) removed");
+    assert_eq!(out.data["found"], 1);
+    let backup = out.data["backup"].as_str().unwrap();
+    assert!(read(Path::new(backup)).contains("UseDNS"));
+
+    let missing = h.p("new.conf");
+    let out = h
+        .run("lineinfile", json!({"path": missing, "line": "a=1"}))
+        .await;
+    assert!(out.failed && out.msg.unwrap().contains("does not exist"));
+    let out = h
+        .run(
+            "lineinfile",
+            json!({"path": missing, "line": "a=1", "create": true, "mode": "0600"}),
+        )
+        .await;
+    assert!(out.changed);
+    assert_eq!(read(&h.path("new.conf")), "a=1\n");
+    assert_eq!(mode_of(&h.path("new.conf")), 0o600);
+
+    let out = h
+        .run(
+            "lineinfile",
+            json!({"path": path, "line": "x", "validate": "false %s"}),
+        )
+        .await;
+    assert!(out.failed);
+    assert!(!read(&h.path("sshd_config")).contains('x'));
+
+    assert!(
+        h.error(
+            "lineinfile",
+            json!({"path": path, "line": "x", "regex": "(", "foo": 1})
+        )
+        .await
+        .contains("foo")
+    );
+    assert!(
+        h.error("lineinfile", json!({"path": path, "regexp": "("}))
+            .await
+            .contains("line")
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn blockinfile_inserts_updates_removes() {
+    let h = Host::start().await;
+    let path = h.p("hosts");
+    std::fs::write(h.path("hosts"), "127.0.0.1 localhost\n").unwrap();
+    let args = json!({"path": path, "block": "10.0.0.1 a\n10.0.0.2 b"});
+    let out = h.check("blockinfile", args.clone()).await;
+    assert!(out.changed);
+    assert_eq!(read(&h.path("hosts")), "127.0.0.1 localhost\n");
+    let out = h.diff("blockinfile", args.clone()).await;
+    assert_eq!(out.data["msg"], "Block inserted");
+    let text = "127.0.0.1 localhost\n# BEGIN ANSIBLE MANAGED BLOCK\n10.0.0.1 a\n10.0.0.2 b\n# END ANSIBLE MANAGED BLOCK\n";
+    assert_eq!(read(&h.path("hosts")), text);
+    assert!(herd::report::diff::unified(&out.diffs[0]).contains("+10.0.0.2 b"));
+    assert!(!h.run("blockinfile", args).await.changed);
+
+    let out = h
+        .run(
+            "blockinfile",
+            json!({"path": path, "block": "10.0.0.3 c", "insertbefore": "BOF"}),
+        )
+        .await;
+    assert!(out.changed, "an existing block is updated in place");
+    assert!(read(&h.path("hosts")).starts_with("127.0.0.1 localhost\n# BEGIN"));
+    let out = h
+        .run("blockinfile", json!({"path": path, "state": "absent"}))
+        .await;
+    assert_eq!(out.data["msg"], "Block removed");
+    assert_eq!(read(&h.path("hosts")), "127.0.0.1 localhost\n");
+
+    let out = h
+        .run(
+            "blockinfile",
+            json!({"path": h.p("new"), "block": "x", "create": true}),
+        )
+        .await;
+    assert_eq!(out.data["msg"], "File created");
+    assert!(
+        h.error("blockinfile", json!({"path": path, "blok": "x"}))
+            .await
+            .contains("blok")
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn fetch_script_setup_wait_for_and_local_modules() {
+    let h = Host::start().await;
+    // fetch
+    std::fs::write(h.path("remote.log"), "log line\n").unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let args = json!({"src": h.p("remote.log"), "dest": format!("{}/", dest.path().display()), "flat": true});
+    let out = h.run("fetch", args.clone()).await;
+    assert!(out.changed);
+    assert_eq!(read(&dest.path().join("remote.log")), "log line\n");
+    assert_eq!(out.data["checksum"], json!(sha1_of("log line\n")));
+    assert!(!h.run("fetch", args).await.changed);
+    let out = h
+        .run("fetch", json!({"src": h.p("nope"), "dest": dest.path()}))
+        .await;
+    assert!(out.failed);
+    let out = h
+        .run(
+            "fetch",
+            json!({"src": h.p("nope"), "dest": dest.path(), "fail_on_missing": false}),
+        )
+        .await;
+    assert!(!out.failed && !out.changed);
+
+    // script
+    h.local_file("files/hello.sh", "#!/bin/sh\necho \"hello $1\"\n");
+    let out = h
+        .run("script", json!({"_raw_params": "hello.sh 'big world'"}))
+        .await;
+    assert!(out.changed && !out.failed, "{out:?}");
+    assert_eq!(out.data["stdout"], "hello big world\n");
+    let out = h
+        .run(
+            "script",
+            json!({"_raw_params": "hello.sh", "creates": h.p("remote.log")}),
+        )
+        .await;
+    assert!(out.skipped);
+    assert_eq!(
+        out.msg.unwrap(),
+        format!("{} exists, matching creates option", h.p("remote.log"))
+    );
+    assert!(h.check("script", json!({"cmd": "hello.sh"})).await.skipped);
+
+    // setup
+    let out = h.run("setup", json!({})).await;
+    let facts = &out.data["ansible_facts"];
+    let hostname = std::process::Command::new("hostname").output().unwrap();
+    let hostname = String::from_utf8_lossy(&hostname.stdout).trim().to_string();
+    assert_eq!(
+        facts["ansible_hostname"],
+        json!(hostname.split('.').next().unwrap())
+    );
+    assert!(facts["ansible_memtotal_mb"].as_i64().unwrap() > 0);
+    assert!(facts["ansible_processor_vcpus"].as_i64().unwrap() >= 1);
+    assert_eq!(facts["ansible_system"], "Linux");
+    assert_eq!(facts["ansible_user_id"], json!(h.fleet.user));
+    assert!(
+        facts["ansible_date_time"]["epoch"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .is_ok()
+    );
+    assert!(
+        facts["ansible_os_family"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
+
+    // wait_for: a port the fleet's sshd listens on, a closed one, a file.
+    let host = &h.fleet.hosts[0];
+    let out = h
+        .run(
+            "wait_for",
+            json!({"host": host.addr.to_string(), "port": host.port, "timeout": 5}),
+        )
+        .await;
+    assert!(!out.failed, "{out:?}");
+    let out = h
+        .run(
+            "wait_for",
+            json!({"host": "127.0.0.1", "port": 1, "timeout": 1, "sleep": 0.2}),
+        )
+        .await;
+    assert!(
+        out.failed
+            && out
+                .msg
+                .unwrap()
+                .contains("Timeout when waiting for 127.0.0.1:1")
+    );
+    let out = h
+        .run(
+            "wait_for",
+            json!({"path": h.p("remote.log"), "search_regex": "log l.ne", "timeout": 2}),
+        )
+        .await;
+    assert!(!out.failed);
+    let out = h
+        .run(
+            "wait_for",
+            json!({"path": h.p("gone"), "state": "absent", "timeout": 2}),
+        )
+        .await;
+    assert!(!out.failed);
+
+    // systemd: argument checks, and a clear failure without systemctl.
+    assert!(
+        h.error("systemd", json!({"name": "nginx", "state": "running"}))
+            .await
+            .contains("state")
+    );
+    assert!(
+        h.error("service", json!({"name": "nginx", "masked": true}))
+            .await
+            .contains("masked")
+    );
+    let has_systemctl = h
+        .run("shell", json!({"_raw_params": "command -v systemctl"}))
+        .await
+        .data["rc"]
+        == 0;
+    if !has_systemctl {
+        let out = h
+            .run("systemd", json!({"name": "nginx", "state": "started"}))
+            .await;
+        assert!(out.failed && out.msg.unwrap().contains("systemctl not found"));
+    }
+
+    // Modules that never touch the host.
+    let mut h = h;
+    h.vars.insert("x".into(), json!(3));
+    let out = h.run("debug", json!({"msg": "hi"})).await;
+    assert_eq!(out.data["msg"], "hi");
+    let out = h.run("debug", json!({"var": "x"})).await;
+    assert_eq!(out.data["x"], 3);
+    let out = h.run("assert", json!({"that": ["x > 1", "x < 5"]})).await;
+    assert!(!out.failed);
+    assert_eq!(out.data["msg"], "All assertions passed");
+    let out = h
+        .run(
+            "assert",
+            json!({"that": ["x > 1", "x > 5"], "fail_msg": "too small"}),
+        )
+        .await;
+    assert!(out.failed);
+    assert_eq!(
+        (
+            out.data["assertion"].clone(),
+            out.data["evaluated_to"].clone()
+        ),
+        (json!("x > 5"), json!(false))
+    );
+    assert_eq!(out.msg.as_deref(), Some("too small"));
+    let out = h.run("fail", json!({})).await;
+    assert_eq!(out.msg.as_deref(), Some("Failed as requested from task"));
+    let out = h.run("set_fact", json!({"a": 1, "cacheable": true})).await;
+    assert_eq!(out.data["ansible_facts"], json!({"a": 1}));
+    let out = h.run("pause", json!({"seconds": 0})).await;
+    assert!(!out.failed);
+    assert!(
+        h.error("pause", json!({"prompt": "continue?"}))
+            .await
+            .contains("prompt")
+    );
+    assert!(matches!(
+        h.run_with(&h.transport, "copyy", json!({}), false, false)
+            .await,
+        Err(ModuleError::Unknown(_))
+    ));
+    h.stop().await;
+}
