@@ -12,7 +12,7 @@ from collections import defaultdict
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 groups = defaultdict(list)
 for r in rows:
-    groups[(int(r["n"]), r["tool"])].append(r)
+    groups[(r["workload"], int(r["n"]), r["tool"])].append(r)
 
 
 def med(rs, key):
@@ -20,20 +20,37 @@ def med(rs, key):
     return statistics.median(vals) if vals else float("nan")
 
 
-print("| N | tool | runs | wall s | controller CPU ms/host | controller RSS MiB | ok hosts (min) | wall vs herd |")
-print("|---:|---|---:|---:|---:|---:|---:|---:|")
-for n in sorted({k[0] for k in groups}):
-    herd_wall = med(groups.get((n, "herd"), []), "wall_s")
-    for tool in ("herd", "openssh", "pyinfra"):
-        rs = groups.get((n, tool))
-        if not rs:
+# Which peer row each herd workload is compared with.
+BASELINE = {
+    "adhoc": [("adhoc", "openssh"), ("adhoc", "pyinfra")],
+    "playbook-cold": [("copy", "openssh"), ("playbook-cold", "pyinfra")],
+    "playbook-rerun": [("adhoc", "openssh"), ("playbook-rerun", "pyinfra")],
+}
+
+print("| workload | N | tool | runs | wall s | controller CPU ms/host | controller RSS MiB | ok hosts (min) | changed hosts (max) |")
+print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+order = ["adhoc", "copy", "playbook-cold", "playbook-rerun"]
+for wl, n, tool in sorted(groups, key=lambda k: (k[1], order.index(k[0]) if k[0] in order else 9, k[2])):
+    rs = groups[(wl, n, tool)]
+    wall = med(rs, "wall_s")
+    cpu_ms = med(rs, "client_cpu_s") * 1000 / n
+    # herd is one process: its own peak RSS. Peers spawn one ssh per host:
+    # report the whole process tree's peak.
+    rss_key = "max_rss_kb" if tool == "herd" else "tree_peak_rss_kb"
+    rss = med(rs, rss_key) / 1024
+    ok = min(r.get("ok_hosts", 0) for r in rs)
+    changed = max((r.get("changed_hosts", 0) or 0) for r in rs)
+    print(f"| {wl} | {n} | {tool} | {len(rs)} | {wall:.2f} | {cpu_ms:.1f} | {rss:.0f} | {ok}/{n} | {changed} |")
+
+print()
+print("| N | herd workload | herd wall s | compared with | its wall s | herd / it |")
+print("|---:|---|---:|---|---:|---:|")
+for (wl, n, tool) in sorted(groups, key=lambda k: (k[1], k[0])):
+    if tool != "herd" or wl not in BASELINE:
+        continue
+    for base_wl, base_tool in BASELINE[wl]:
+        base = groups.get((base_wl, n, base_tool))
+        if not base:
             continue
-        wall = med(rs, "wall_s")
-        cpu_ms = med(rs, "client_cpu_s") * 1000 / n
-        # herd is one process: its own peak RSS. Peers spawn one ssh per host:
-        # report the whole process tree's peak.
-        rss_key = "max_rss_kb" if tool == "herd" else "tree_peak_rss_kb"
-        rss = med(rs, rss_key) / 1024
-        ok = min(r.get("ok_hosts", 0) for r in rs)
-        ratio = wall / herd_wall if herd_wall == herd_wall and herd_wall > 0 else float("nan")
-        print(f"| {n} | {tool} | {len(rs)} | {wall:.2f} | {cpu_ms:.1f} | {rss:.0f} | {ok}/{n} | {ratio:.2f}x |")
+        h, b = med(groups[(wl, n, tool)], "wall_s"), med(base, "wall_s")
+        print(f"| {n} | {wl} | {h:.2f} | {base_tool} {base_wl} | {b:.2f} | {h / b:.2f}x |")

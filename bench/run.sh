@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # herd beside the tools admins would otherwise use, on the same loopback
-# fleet, in the same session: `herd run all -- uname -a` against parallel
-# OpenSSH (fresh connections, the floor) and, with BENCH_PEERS=pyinfra, pyinfra.
+# fleet, in the same session:
+#   adhoc     `herd run all -- uname -a` vs parallel OpenSSH (fresh connections)
+#   playbook  the harness's ansible/playbook.yml run unmodified by `herd play`
+#             (template + 5 MiB copy + command), cold then rerun, vs the raw
+#             OpenSSH copy of the file (cold) and `ssh true`-like adhoc (rerun)
+# With BENCH_PEERS=pyinfra, pyinfra too (its venv is installed on first use).
 #
 #   bench/run.sh [N ...]          default: 50 100
 #
@@ -25,6 +29,7 @@ mkdir -p "$here/run"
 : >"$BENCH_RESULTS"
 
 (cd "$repo" && cargo build --release --quiet --locked --bin herd)
+ensure_payload
 HERD="$repo/target/release/herd"
 peers="${BENCH_PEERS:-}"
 [[ $peers == *pyinfra* ]] && ensure_venv
@@ -44,9 +49,27 @@ for N in "${sizes[@]}"; do
       --count 'ok_hosts=Linux' -- bash -c "cd '$project' && '$HERD' run all --per-host -- uname -a"
     measure "tool=openssh,profile=cold,n=$N,run=$rep,forks=$N,workload=adhoc" "floor-cold-n$N-r$rep" \
       --count 'ok_hosts=^Linux' -- bash -c "cut -d' ' -f1 $RUN/addresses.txt | xargs -P $N -I{} ssh $OPTS {} 'uname -a'"
+    COPY_ONE="ssh $OPTS \"\$0\" \"mkdir -p \$1 && cat > \$1/payload.bin && sha256sum \$1/payload.bin\" < $RUN/payload.bin"
+    reset_root_dirs
+    measure "tool=openssh,profile=cold,n=$N,run=$rep,forks=$N,workload=copy" "floor-copy-n$N-r$rep" \
+      --count 'ok_hosts=payload\.bin$' -- bash -c "xargs -P $N -L1 bash -c '$COPY_ONE' < $RUN/addresses.txt"
+    reset_root_dirs
+    for phase in cold rerun; do
+      measure "tool=herd,profile=default,n=$N,run=$rep,forks=$N,workload=playbook-$phase" "herd-pb-$phase-n$N-r$rep" \
+        --count 'ok_hosts=ok=4 +changed=\d+ +unreachable=0 +failed=0' --count 'changed_hosts=changed=[1-9]' -- \
+        bash -c "cd '$project' && '$HERD' play $PEER_BENCH/ansible/playbook.yml --format json | python3 $here/recap.py"
+    done
     if [[ $peers == *pyinfra* ]]; then
-      measure "tool=pyinfra,profile=default,n=$N,run=$rep,forks=$N,workload=adhoc" "pyinfra-adhoc-n$N-r$rep" \
-        --count 'ok_hosts=Linux' -- bash -c "cd $PEER_BENCH/pyinfra && $VENV/bin/pyinfra -y --parallel $N inventory.py exec -- uname -a"
+      PYI="cd $PEER_BENCH/pyinfra && $VENV/bin/pyinfra -y --parallel $N inventory.py"
+      L="tool=pyinfra,profile=default,n=$N,run=$rep,forks=$N"
+      measure "$L,workload=adhoc" "pyinfra-adhoc-n$N-r$rep" \
+        --count 'ok_hosts=^\s+\[host\d+\]\s+Success' -- bash -c "$PYI exec -- uname -a"
+      reset_root_dirs
+      for phase in cold rerun; do
+        measure "$L,workload=playbook-$phase" "pyinfra-pb-$phase-n$N-r$rep" \
+          --extract 'ok_hosts=run a command\s+\d+\s+(\S+)' \
+          --extract 'changed_hosts=copy 5 MiB payload\s+\d+\s+(\S+)' -- bash -c "$PYI deploy.py"
+      done
     fi
   done
 done

@@ -5,7 +5,9 @@
 //! owner and group are fixed if they differ. [`install`] is shared with
 //! `template`, which is a copy of rendered text.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::json;
 
@@ -68,7 +70,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     }
 
     let (bytes, src_path, basename) = match (&src, content) {
-        (_, Some(text)) => (text.into_bytes(), None, None),
+        (_, Some(text)) => (LocalSource::new(text.into_bytes()), None, None),
         (Some(src), None) => {
             let path = find_source(&ctx.search.files, src).ok_or_else(|| {
                 ModuleError::Local(format!(
@@ -84,20 +86,28 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             if path.is_dir() {
                 return copy_dir(ctx, &path, src, &dest, &attrs, &opts).await;
             }
-            let bytes = std::fs::read(&path)
-                .map_err(|e| ModuleError::Local(format!("reading {}: {e}", path.display())))?;
+            let source = local_source(&path)?;
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
-            (bytes, Some(path), Some(name))
+            (source, Some(path), Some(name))
         }
         (None, None) => unreachable!("checked above"),
     };
     if attrs.mode == Some(Mode::Preserve) {
         attrs.mode = src_path.as_deref().and_then(local_mode).map(Mode::Octal);
     }
-    let mut out = install(ctx, &dest, &bytes, basename.as_deref(), &attrs, &opts).await?;
+    let mut out = install_known(
+        ctx,
+        &dest,
+        &bytes.bytes,
+        &bytes.sha1,
+        basename.as_deref(),
+        &attrs,
+        &opts,
+    )
+    .await?;
     if let Some(p) = src_path {
         out.data
             .insert("src".into(), json!(p.display().to_string()));
@@ -110,6 +120,39 @@ fn local_mode(path: &Path) -> Option<u32> {
     std::fs::metadata(path)
         .ok()
         .map(|m| m.permissions().mode() & 0o7777)
+}
+
+/// A local file to upload, read and hashed once per run however many hosts
+/// receive it: memory stays one copy, and the controller hashes it once.
+pub struct LocalSource {
+    pub bytes: Vec<u8>,
+    pub sha1: String,
+}
+
+impl LocalSource {
+    fn new(bytes: Vec<u8>) -> Arc<LocalSource> {
+        let sha1 = files::sha1_hex(&bytes);
+        Arc::new(LocalSource { bytes, sha1 })
+    }
+}
+
+/// The cached contents of `path` (re-read if its size or mtime changed).
+fn local_source(path: &Path) -> Result<Arc<LocalSource>, ModuleError> {
+    type Key = (std::path::PathBuf, u64, Option<std::time::SystemTime>);
+    static CACHE: OnceLock<Mutex<HashMap<Key, Arc<LocalSource>>>> = OnceLock::new();
+    let error = |e: std::io::Error| ModuleError::Local(format!("reading {}: {e}", path.display()));
+    let meta = std::fs::metadata(path).map_err(error)?;
+    let key = (path.to_path_buf(), meta.len(), meta.modified().ok());
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(hit.clone());
+    }
+    let source = LocalSource::new(std::fs::read(path).map_err(error)?);
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, source.clone());
+    Ok(source)
 }
 
 /// `backup`, `force` and `validate`, shared with `template`.
@@ -125,6 +168,20 @@ pub async fn install(
     ctx: &ModuleContext<'_>,
     dest: &str,
     bytes: &[u8],
+    basename: Option<&str>,
+    attrs: &Attrs,
+    opts: &InstallOptions,
+) -> Result<ModuleOutput, ModuleError> {
+    let checksum = files::sha1_hex(bytes);
+    install_known(ctx, dest, bytes, &checksum, basename, attrs, opts).await
+}
+
+/// [`install`] with the content's SHA-1 already known.
+async fn install_known(
+    ctx: &ModuleContext<'_>,
+    dest: &str,
+    bytes: &[u8],
+    checksum: &str,
     basename: Option<&str>,
     attrs: &Attrs,
     opts: &InstallOptions,
@@ -159,7 +216,7 @@ pub async fn install(
         }
         info = files::probe(ctx, &dest, want).await?;
     }
-    let checksum = files::sha1_hex(bytes);
+    let checksum = checksum.to_string();
     let content_changed =
         !info.exists || (opts.force && info.checksum.as_deref() != Some(&checksum));
     let fixes = if content_changed || !info.exists {

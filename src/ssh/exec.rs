@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use russh::client::{Handle, Msg};
 use russh::{ChannelMsg, ChannelWriteHalf, Sig};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::config::Secret;
 use super::error::ExecError;
@@ -383,7 +383,7 @@ impl Connection {
             let result = match input {
                 Input::Empty => Ok(()),
                 Input::Bytes(bytes) => write.data(bytes).await.map_err(|e| e.to_string()),
-                Input::Reader(reader) => write.data(reader).await.map_err(|e| e.to_string()),
+                Input::Reader(reader) => send_stream(write, reader).await,
             };
             let _ = write.eof().await;
             result
@@ -556,6 +556,43 @@ fn signal_name_of(sig: &Sig) -> String {
     }
 }
 
+/// Bytes read from the local source per channel write: OpenSSH's maximum
+/// packet payload. russh's `data(reader)` copies through tokio's 8 KiB
+/// buffer, so every 5 MiB upload became 640 small packets that cost the
+/// server far more CPU than 160 full ones.
+const UPLOAD_CHUNK: usize = 32 * 1024;
+
+async fn send_stream<R: AsyncRead + Unpin + ?Sized>(
+    write: &ChannelWriteHalf<Msg>,
+    reader: &mut R,
+) -> Result<(), String> {
+    let mut buf = vec![0u8; UPLOAD_CHUNK];
+    loop {
+        // Fill the chunk: local reads may return less than asked.
+        let mut filled = 0;
+        while filled < buf.len() {
+            let n = reader
+                .read(&mut buf[filled..])
+                .await
+                .map_err(|e| e.to_string())?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        if filled == 0 {
+            return Ok(());
+        }
+        write
+            .data_bytes(buf[..filled].to_vec())
+            .await
+            .map_err(|e| e.to_string())?;
+        if filled < buf.len() {
+            return Ok(());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,3 +613,4 @@ mod tests {
         assert!(c.truncated);
     }
 }
+
