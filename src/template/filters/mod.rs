@@ -14,6 +14,7 @@
 use minijinja::Environment;
 
 pub mod collections;
+pub mod comment;
 pub mod data;
 pub mod hashing;
 pub mod paths;
@@ -25,6 +26,7 @@ pub mod types;
 pub(crate) fn register(env: &mut Environment<'static>) {
     types::register(env);
     strings::register(env);
+    comment::register(env);
     data::register(env);
     collections::register(env);
     paths::register(env);
