@@ -32,6 +32,9 @@ step "herd run all -- 'grep -q 1.4.2 \$HOME/../root/VERSION'   # fails on host8-
 for i in 8 9 10; do echo 1.4.2 >"hosts/host$i/root/VERSION"; done
 step "herd run --rerun-failed    # after fixing host8-10"
 "$herd" run --rerun-failed
+step "herd play ../../playbooks/site.yml -e version=1.5.0 --diff   # then again: nothing changes"
+"$herd" play ../../playbooks/site.yml -e version=1.5.0 --diff | tail -25
+"$herd" play ../../playbooks/site.yml -e version=1.5.0 | tail -4
 step "herd runs"
 "$herd" runs
 if [[ $keep == --keep ]]; then
