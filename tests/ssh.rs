@@ -649,7 +649,9 @@ async fn stopped_host_is_refused_quickly() {
         .unwrap_err();
     assert!(matches!(err, ConnectError::Refused { .. }), "{err}");
     assert!(err.to_string().contains("host1"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(2));
+    // A refusal is reported at once, not after the 10 s connect timeout (the
+    // bound is loose so a busy CI machine cannot make it flaky).
+    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
 }
 
 #[tokio::test]
