@@ -651,7 +651,11 @@ async fn stopped_host_is_refused_quickly() {
     assert!(err.to_string().contains("host1"), "{err}");
     // A refusal is reported at once, not after the 10 s connect timeout (the
     // bound is loose so a busy CI machine cannot make it flaky).
-    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
