@@ -165,6 +165,56 @@ fn environment_role_sets_variables_and_a_rerun_changes_nothing() {
     }
 }
 
+/// build-failure/ansible-role-hello-world (MIT): `debug`, `file:
+/// state=directory` on a path variable (its parents created too) and a
+/// `template`, applied by the role's own molecule `converge.yml`. The role's
+/// `handlers/main.yml` and `vars/main.yml` are empty YAML documents.
+#[test]
+fn hello_world_role_writes_its_message_and_a_rerun_changes_nothing() {
+    let fleet = fleet_with(
+        "hello_world",
+        2,
+        "hello_world_dir: \"{{ root_dir }}/tmp/shared/hello-world\"\n",
+    );
+    let (first, stdout) = play(&fleet, "hello_world/converge.yml");
+    for host in ["host1", "host2"] {
+        assert_eq!(count(&first, host, "failed"), 0, "{stdout}");
+        // The directory and the file; the debug task is ok, not changed.
+        assert_eq!(count(&first, host, "changed"), 2, "{stdout}");
+    }
+    assert!(stdout.contains("Hello World!"), "{stdout}");
+    for host in &fleet.hosts {
+        let dir = host.root.join("tmp/shared/hello-world");
+        assert!(dir.is_dir(), "{}", host.name);
+        let file = dir.join("hello_world.txt");
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "Hello World!\n",
+            "{}",
+            host.name
+        );
+        // No mode given: the directory is made under the session's umask
+        // (inherited from this process by the fleet's sshd), the file is
+        // 0644 (Ansible's 0666 less a 022 umask).
+        assert_eq!(mode(&dir), 0o777 & !umask(), "{}", host.name);
+        assert_eq!(mode(&file), 0o644, "{}", host.name);
+    }
+    let (second, stdout) = play(&fleet, "hello_world/converge.yml");
+    for host in ["host1", "host2"] {
+        assert_eq!(count(&second, host, "changed"), 0, "{stdout}");
+        assert_eq!(count(&second, host, "failed"), 0, "{stdout}");
+    }
+}
+
+/// This process's umask, as `sh` reports it.
+fn umask() -> u32 {
+    let out = std::process::Command::new("sh")
+        .args(["-c", "umask"])
+        .output()
+        .unwrap();
+    u32::from_str_radix(String::from_utf8(out.stdout).unwrap().trim(), 8).unwrap()
+}
+
 /// The current user's primary group name.
 fn group_name() -> String {
     let out = std::process::Command::new("id")
