@@ -275,7 +275,13 @@ async fn run_item(
     loop {
         attempt += 1;
         let mut outcome = match modules::run(module, &ctx, &args).await {
-            Ok(output) => judge(job, output, vars),
+            Ok(mut output) => {
+                // changed_when/failed_when may read the attempt number.
+                if retrying {
+                    output.data.insert("attempts".into(), json!(attempt));
+                }
+                judge(job, output, vars)
+            }
             Err(err) => fail(err.to_string()),
         };
         if !retrying {
@@ -298,13 +304,17 @@ async fn run_item(
             Ok(true) => return outcome,
             Ok(false) if attempt <= retries => tokio::time::sleep(delay).await,
             Ok(false) => {
+                // As Ansible: after 1 + N runs, `attempts` is N.
+                outcome.registered["attempts"] = json!(retries);
+                // `failed_when` has the last word on failure, also here.
+                if task.failed_when.is_some() {
+                    return outcome;
+                }
                 outcome.status = TaskStatus::Failed;
                 outcome.msg = Some(format!(
                     "retries exhausted ({attempt} attempts): `until` never held"
                 ));
                 outcome.registered["failed"] = json!(true);
-                // As Ansible: after 1 + N runs, `attempts` is N.
-                outcome.registered["attempts"] = json!(retries);
                 return outcome;
             }
             Err(e) => return fail(e.to_string()),
