@@ -240,7 +240,10 @@ fn every_loop_kind() {
     assert_eq!(plain.tags, ["common", "hosts", "net"]);
     let until = named(tasks, "Wait until ready");
     assert_eq!(until.until, Some(vec!["ready.rc == 0".to_string()]));
-    assert_eq!((until.retries, until.delay), (Some(5), Some(5)));
+    assert_eq!(
+        (until.retries.as_deref(), until.delay),
+        (Some("5"), Some(5))
+    );
 }
 
 #[test]
@@ -444,11 +447,11 @@ fn errors_in_imported_files_point_into_them() {
             "site.yml",
             "- hosts: all\n  tasks:\n    - include_tasks: t.yml\n",
         ),
-        ("t.yml", "- debug: msg=ok\n  become_method: su\n"),
+        ("t.yml", "- debug: msg=ok\n  become_method: doas\n"),
     ]);
     assert_eq!(
         err,
-        "t.yml:2:18: become_method `su` is not supported by herd; only sudo is"
+        "t.yml:2:18: become_method `doas` is not supported by herd; only sudo and su are"
     );
 }
 

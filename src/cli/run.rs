@@ -362,6 +362,7 @@ fn host_jobs(
             .resolve(host, &spec)
             .map_err(|e| BadInput(e.to_string()))?;
         let become_ = (args.become_ || conn.become_.enabled).then(|| Become {
+            su: false,
             user: args
                 .become_user
                 .clone()

@@ -92,6 +92,9 @@ pub enum PlayEvent {
     TaskStart {
         name: String,
         location: String,
+        /// The module the task runs (`assert`, `copy`, ...), for scripts
+        /// that count by kind.
+        module: String,
         handler: bool,
     },
     /// All hosts of the current batch finished the task.

@@ -134,6 +134,8 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
     let total = items.len();
     for (index, item) in items.into_iter().enumerate() {
         let mut vars = job.vars.clone();
+        // Facts set by earlier items (set_fact in a loop) are seen by later ones.
+        vars.extend(facts.clone());
         vars.insert(loop_var.clone(), item.clone());
         if let Some(index_var) = &control.index_var {
             vars.insert(index_var.clone(), json!(index));
@@ -258,35 +260,56 @@ async fn run_item(
         vars,
         search: &job.search,
     };
-    let retries = if task.until.is_some() {
-        task.retries.unwrap_or(3)
-    } else {
-        0
+    // `retries` without `until` retries until the task succeeds (Ansible 2.16+).
+    let retrying = task.until.is_some() || task.retries.is_some();
+    let retries = match (retrying, &task.retries) {
+        (false, _) => 0,
+        (true, None) => 3,
+        (true, Some(text)) => match retries(job, text, vars) {
+            Ok(n) => n,
+            Err(msg) => return fail(msg),
+        },
     };
     let delay = Duration::from_secs(task.delay.unwrap_or(5));
     let mut attempt = 0;
     loop {
         attempt += 1;
         let mut outcome = match modules::run(module, &ctx, &args).await {
-            Ok(output) => judge(job, output, vars),
+            Ok(mut output) => {
+                // changed_when/failed_when may read the attempt number.
+                if retrying {
+                    output.data.insert("attempts".into(), json!(attempt));
+                }
+                judge(job, output, vars)
+            }
             Err(err) => fail(err.to_string()),
         };
-        if task.until.is_some()
-            && let Value::Object(map) = &mut outcome.registered
-        {
+        if !retrying {
+            return outcome;
+        }
+        if let Value::Object(map) = &mut outcome.registered {
             map.insert("attempts".into(), json!(attempt));
         }
-        let Some(until) = &task.until else {
-            return outcome;
+        let held = match &task.until {
+            Some(until) => {
+                let mut with_result = vars.clone();
+                if let Some(name) = &task.register {
+                    with_result.insert(name.clone(), outcome.registered.clone());
+                }
+                job.templates.eval_all(until, &with_result)
+            }
+            None => Ok(outcome.status != TaskStatus::Failed),
         };
-        let mut with_result = vars.clone();
-        if let Some(name) = &task.register {
-            with_result.insert(name.clone(), outcome.registered.clone());
-        }
-        match job.templates.eval_all(until, &with_result) {
+        match held {
             Ok(true) => return outcome,
             Ok(false) if attempt <= retries => tokio::time::sleep(delay).await,
             Ok(false) => {
+                // As Ansible: after 1 + N runs, `attempts` is N.
+                outcome.registered["attempts"] = json!(retries);
+                // `failed_when` has the last word on failure, also here.
+                if task.failed_when.is_some() {
+                    return outcome;
+                }
                 outcome.status = TaskStatus::Failed;
                 outcome.msg = Some(format!(
                     "retries exhausted ({attempt} attempts): `until` never held"
@@ -297,6 +320,21 @@ async fn run_item(
             Err(e) => return fail(e.to_string()),
         }
     }
+}
+
+/// `retries:` rendered for this host and item.
+fn retries(job: &HostTask, text: &str, vars: &Vars) -> Result<u32, String> {
+    let value = job
+        .templates
+        .render_value(&Value::String(text.to_string()), vars)
+        .map_err(|e| format!("retries: {e}"))?;
+    let n = match &value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    n.and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| format!("retries: `{}` is not a whole number", text))
 }
 
 /// Applies `changed_when` / `failed_when` to a module's output.
@@ -331,8 +369,10 @@ fn judge(job: &HostTask, output: ModuleOutput, vars: &Vars) -> ItemOutcome {
         match job.templates.eval_all(exprs, &with_result(&registered)) {
             Ok(value) => changed = value,
             Err(e) => {
+                // As Ansible: the error text, which names the expression.
                 failed = true;
                 msg = Some(format!("changed_when: {e}"));
+                registered["changed_when_result"] = json!(e.to_string());
             }
         }
         registered["changed"] = json!(changed);
@@ -348,11 +388,17 @@ fn judge(job: &HostTask, output: ModuleOutput, vars: &Vars) -> ItemOutcome {
             Err(e) => {
                 failed = true;
                 msg = Some(format!("failed_when: {e}"));
+                registered["failed_when_result"] = json!(e.to_string());
             }
         }
         registered["failed"] = json!(failed);
-        registered["failed_when_result"] = json!(failed);
+        registered
+            .as_object_mut()
+            .expect("a result is an object")
+            .entry("failed_when_result")
+            .or_insert(json!(failed));
     }
+    registered["failed"] = json!(failed);
     let facts = match output.data.get("ansible_facts") {
         Some(Value::Object(f)) => f.clone(),
         _ => Vars::new(),

@@ -481,6 +481,10 @@ impl Runner {
         let _ = self.events.send(PlayEvent::TaskStart {
             name: name.clone(),
             location: task.location.to_string(),
+            module: match &task.action {
+                Action::Module { name, .. } => name.clone(),
+                _ => String::new(),
+            },
             handler,
         });
         let run_on: Vec<String> = if task.run_once {
@@ -616,6 +620,11 @@ impl Runner {
             .or(scope.play.become_)
             .unwrap_or(conn.become_.enabled);
         let become_ = become_enabled.then(|| Become {
+            su: task
+                .become_method
+                .as_deref()
+                .or(scope.play.become_method.as_deref())
+                == Some("su"),
             user: task
                 .become_user
                 .clone()
@@ -729,6 +738,15 @@ impl Runner {
             vars.insert("role_name".into(), json!(role.name));
             vars.insert("role_path".into(), json!(role.path.display().to_string()));
         }
+        // Ansible's magic variable; the file/template lookups search it.
+        let mut search = Vec::new();
+        if let Some(role) = role {
+            search.push(role.path.display().to_string());
+        }
+        search.push(task.dir.display().to_string());
+        search.push(scope.play.dir.display().to_string());
+        search.dedup();
+        vars.insert("ansible_search_path".into(), json!(search));
         if mentions(task, "hostvars") {
             vars.insert("hostvars".into(), self.hostvars(scope));
         }
@@ -912,6 +930,7 @@ fn synthetic_task(name: &str, module: &str, play: &Play) -> Task {
         tags: vec!["always".into()],
         become_: None,
         become_user: None,
+        become_method: None,
         environment: Vars::new(),
         retries: None,
         until: None,

@@ -36,6 +36,7 @@ const SHELL_PARAMS: &[&str] = &[
     "stdin_add_newline",
     "strip_empty_ends",
     "executable",
+    "expand_argument_vars",
 ];
 
 /// What to run.
@@ -57,6 +58,9 @@ struct Params {
     stdin_add_newline: bool,
     strip_empty_ends: bool,
     executable: Option<String>,
+    /// `command`: expand `$VAR`, `${VAR}` and a leading `~` in each word on
+    /// the host (Ansible's `expand_argument_vars`, default true).
+    expand: bool,
     warnings: Vec<String>,
 }
 
@@ -93,9 +97,7 @@ fn parse(shell: bool, vars: &Vars) -> Result<Params, ModuleError> {
                 .replace("...", executable.as_deref().unwrap_or_default()),
         );
     }
-    if !shell {
-        args.bool("expand_argument_vars", true)?;
-    }
+    let expand = !shell && args.bool("expand_argument_vars", true)?;
     Ok(Params {
         line,
         chdir: args.str("chdir")?,
@@ -105,6 +107,7 @@ fn parse(shell: bool, vars: &Vars) -> Result<Params, ModuleError> {
         stdin_add_newline: args.bool("stdin_add_newline", true)?,
         strip_empty_ends: args.bool("strip_empty_ends", true)?,
         executable: if shell { executable } else { None },
+        expand,
         warnings,
     })
 }
@@ -122,7 +125,13 @@ pub async fn run(
             json!(words),
             words
                 .iter()
-                .map(|w| shell_quote(w))
+                .map(|w| {
+                    if p.expand {
+                        expand_word(w)
+                    } else {
+                        shell_quote(w)
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(" "),
         ),
@@ -141,11 +150,14 @@ pub async fn run(
     }
     let guarded = p.creates.is_some() || p.removes.is_some();
     let marker = runner::marker();
-    let prelude = format!(
+    let mut prelude = format!(
         "{}{}",
         runner::chdir(p.chdir.as_deref(), &marker),
         runner::skip_checks(p.creates.as_deref(), p.removes.as_deref(), &marker)
     );
+    if let (Line::Argv(words), false) = (&p.line, ctx.check_mode) {
+        prelude.push_str(&runner::program_exists(&words[0], &marker));
+    }
 
     if ctx.check_mode {
         // Only the prelude runs: would the command be skipped?
@@ -192,6 +204,53 @@ pub async fn run(
     }
 }
 
+/// Shell text for one word with its environment variables and leading `~`
+/// expanded on the host, like Python's `expandvars`/`expanduser`: a
+/// variable that is not set stays as written (so `awk '{print $1}'` keeps
+/// its `$1`), and nothing else is interpreted.
+fn expand_word(word: &str) -> String {
+    static VAR: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\$(\w+|\{[^}]*\})").expect("a valid pattern")
+    });
+    let mut out = String::new();
+    let mut rest = word;
+    if let Some(after) = word.strip_prefix('~')
+        && (after.is_empty() || after.starts_with('/'))
+    {
+        out.push_str("\"$HOME\"");
+        rest = after;
+    }
+    let mut last = 0;
+    for found in VAR.find_iter(rest) {
+        let text = found.as_str();
+        let name = text[1..].trim_start_matches('{').trim_end_matches('}');
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            continue;
+        }
+        out.push_str(&quoted(&rest[last..found.start()]));
+        out.push_str(&format!(
+            "\"$(if [ -n \"${{{name}+x}}\" ]; then printf %s \"${name}\"; else printf %s {}; fi)\"",
+            shell_quote(text)
+        ));
+        last = found.end();
+    }
+    out.push_str(&quoted(&rest[last..]));
+    if out.is_empty() { "''".into() } else { out }
+}
+
+fn quoted(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        shell_quote(text)
+    }
+}
+
 /// The result when the prelude stopped the command.
 fn not_run(p: &Params, why: Prelude, check: bool, mut data: Vars) -> ModuleOutput {
     let would = if check { "Would" } else { "Did" };
@@ -212,6 +271,18 @@ fn not_run(p: &Params, why: Prelude, check: bool, mut data: Vars) -> ModuleOutpu
                 false,
             )
         }
+        Prelude::NotFound => {
+            let program = match &p.line {
+                Line::Argv(words) => words[0].as_str(),
+                Line::Shell(line) => line.as_str(),
+            };
+            data.insert("rc".into(), json!(2));
+            (
+                format!("[Errno 2] No such file or directory: b'{program}'"),
+                String::new(),
+                true,
+            )
+        }
         _ => (
             format!(
                 "Unable to change directory before execution: {}",
@@ -221,7 +292,8 @@ fn not_run(p: &Params, why: Prelude, check: bool, mut data: Vars) -> ModuleOutpu
             true,
         ),
     };
-    data.insert("rc".into(), json!(if failed { 1 } else { 0 }));
+    data.entry("rc")
+        .or_insert(json!(if failed { 1 } else { 0 }));
     runner::put_text(&mut data, "stdout", stdout);
     runner::put_text(&mut data, "stderr", String::new());
     data.insert("msg".into(), Value::String(msg.clone()));

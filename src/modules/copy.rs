@@ -31,6 +31,8 @@ const PARAMS: &[&str] = &[
     "validate",
     "follow",
     "local_follow",
+    // Vault decryption; herd has no vault, so there is nothing to decrypt.
+    "decrypt",
 ];
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
@@ -58,6 +60,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     files::check_validate(&opts.validate).map_err(|e| args.error(e))?;
     args.bool("follow", false)?;
     args.bool("local_follow", true)?;
+    args.bool("decrypt", true)?;
     let _directory_mode = args
         .value(&["directory_mode"])
         .map(|(_, v)| Mode::parse(v))

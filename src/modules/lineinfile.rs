@@ -151,6 +151,17 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             out.data.insert("rc".into(), json!(257));
             return Ok(out);
         }
+        // `create: yes` makes the missing parent directories too, as Ansible.
+        if let Some(parent) = std::path::Path::new(&p.path).parent()
+            && !ctx.check_mode
+            && !parent.as_os_str().is_empty()
+        {
+            let mkdir = format!(
+                "mkdir -p -- {}",
+                crate::ssh::shell_quote(&parent.to_string_lossy())
+            );
+            ctx.transport.exec(&mkdir, &ctx.exec).await?;
+        }
     }
     let before = String::from_utf8_lossy(info.content.as_deref().unwrap_or_default()).to_string();
     let (after, msg, found) = if p.present {

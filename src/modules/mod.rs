@@ -94,7 +94,7 @@ pub async fn run(
         "systemd" | "systemd_service" => systemd::run(ctx, "systemd", args).await,
         "service" => systemd::run(ctx, "service", args).await,
         "debug" => debug::run(ctx, args),
-        "set_fact" => set_fact::run(args),
+        "set_fact" => set_fact::run(ctx, args),
         "assert" => assert::run(ctx, args),
         "fail" => fail::run(args),
         "wait_for" => wait_for::run(ctx, args).await,

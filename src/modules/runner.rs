@@ -56,12 +56,23 @@ pub fn chdir(dir: Option<&str>, marker: &str) -> String {
     }
 }
 
+/// Shell text that prints `marker`notfound and fails when `program` is not
+/// a command: Ansible's `command` execs it directly and reports ENOENT
+/// with empty output, not the shell's "not found" and rc 127.
+pub fn program_exists(program: &str, marker: &str) -> String {
+    format!(
+        "command -v -- {} >/dev/null 2>&1 || {{ echo {marker}notfound; exit 2; }}; ",
+        shell_quote(program)
+    )
+}
+
 /// What the prelude decided.
 pub enum Prelude {
     Run,
     Creates,
     Removes,
     Chdir,
+    NotFound,
 }
 
 /// Reads the prelude's marker from a command's output.
@@ -71,6 +82,7 @@ pub fn prelude_outcome(out: &ExecOutput, marker: &str) -> Prelude {
         Some("creates") if out.success() => Prelude::Creates,
         Some("removes") if out.success() => Prelude::Removes,
         Some("chdir") if out.exit_code == Some(1) => Prelude::Chdir,
+        Some("notfound") if out.exit_code == Some(2) => Prelude::NotFound,
         _ => Prelude::Run,
     }
 }

@@ -1,17 +1,34 @@
 //! `set_fact`: variables for the rest of the play on this host, returned
 //! as `ansible_facts` for the engine to merge. `cacheable` is an option,
-//! not a fact.
+//! not a fact. Names may be templates (`"result_{{ item }}": ...`), as
+//! Ansible renders them too.
 
 use serde_json::Value;
 
-use super::{ModuleError, ModuleOutput, Vars};
+use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
-pub fn run(vars: &Vars) -> Result<ModuleOutput, ModuleError> {
-    let facts: Vars = vars
-        .iter()
-        .filter(|(k, _)| k.as_str() != "cacheable")
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+pub fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
+    let mut facts = Vars::new();
+    for (k, v) in vars.iter().filter(|(k, _)| k.as_str() != "cacheable") {
+        let name = if k.contains("{{") {
+            match ctx
+                .templates
+                .render_value(&Value::String(k.clone()), ctx.vars)
+            {
+                Ok(Value::String(s)) => s,
+                Ok(other) => other.to_string(),
+                Err(e) => {
+                    return Err(ModuleError::Args {
+                        module: "set_fact".into(),
+                        message: e.to_string(),
+                    });
+                }
+            }
+        } else {
+            k.clone()
+        };
+        facts.insert(name, v.clone());
+    }
     if facts.is_empty() {
         return Err(ModuleError::Args {
             module: "set_fact".into(),

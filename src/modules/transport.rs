@@ -178,6 +178,11 @@ async fn local_exec(command: &str, opts: &ExecOptions) -> Result<ExecOutput, Mod
             c.arg("-c").arg(&line);
             c
         }
+        Some(b) if b.password.is_none() && b.su => {
+            let mut c = tokio::process::Command::new("su");
+            c.args([&b.user, "-c", &line]);
+            c
+        }
         Some(b) if b.password.is_none() => {
             let mut c = tokio::process::Command::new("sudo");
             c.args(["-n", "-u", &b.user, "--", "/bin/sh", "-c", &line]);

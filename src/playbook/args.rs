@@ -152,8 +152,23 @@ fn add_string(
             },
         )
     };
-    if matches!(module, "meta" | "include_tasks" | "import_tasks") {
+    if module == "meta" {
         whole(args, text);
+        return Ok(());
+    }
+    if matches!(module, "include_tasks" | "import_tasks") {
+        // `include_tasks: x.yml` or the key=value form `file=x.yml`.
+        match text.trim().strip_prefix("file=") {
+            Some(file) => upsert(
+                args,
+                Arg {
+                    name: "file".into(),
+                    mark,
+                    value: Value::String(file.trim().to_string()),
+                },
+            ),
+            None => whole(args, text),
+        }
         return Ok(());
     }
     if text.trim_start().starts_with("{{") && free_form_keys(module).is_none() {

@@ -15,6 +15,8 @@ pub struct Inherited {
     pub tags: Vec<String>,
     pub become_: Option<bool>,
     pub become_user: Option<String>,
+    /// `sudo` or `su`.
+    pub become_method: Option<String>,
     pub environment: Vars,
     pub ignore_errors: Option<String>,
     pub run_once: Option<bool>,
@@ -38,6 +40,7 @@ impl Inherited {
             tags: union(&self.tags, &inner.tags),
             become_: inner.become_.or(self.become_),
             become_user: inner.become_user.clone().or(self.become_user.clone()),
+            become_method: inner.become_method.clone().or(self.become_method.clone()),
             environment,
             ignore_errors: inner.ignore_errors.clone().or(self.ignore_errors.clone()),
             run_once: inner.run_once.or(self.run_once),
@@ -53,14 +56,20 @@ impl Inherited {
     /// What an `include_tasks` passes to the tasks it loads at run time.
     ///
     /// As in Ansible, the include's own `when` and `tags` apply to the
-    /// include only (the engine has evaluated them already); privilege,
+    /// include only (the engine has evaluated them already), but its role's
+    /// tags apply to the included tasks too; privilege,
     /// environment, vars and the error/log settings carry on.
     pub fn for_include(task: &Task) -> Inherited {
         Inherited {
             when: Vec::new(),
-            tags: Vec::new(),
+            tags: task
+                .role
+                .as_ref()
+                .map(|r| r.tags.clone())
+                .unwrap_or_default(),
             become_: task.become_,
             become_user: task.become_user.clone(),
+            become_method: task.become_method.clone(),
             environment: task.environment.clone(),
             ignore_errors: task.ignore_errors.clone(),
             run_once: Some(task.run_once).filter(|r| *r),

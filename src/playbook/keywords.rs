@@ -220,6 +220,7 @@ pub fn module_params(module: &str) -> Option<&'static [&'static str]> {
             "stdin",
             "stdin_add_newline",
             "strip_empty_ends",
+            "expand_argument_vars",
         ],
         "shell" => &[
             "_raw_params",
@@ -231,6 +232,7 @@ pub fn module_params(module: &str) -> Option<&'static [&'static str]> {
             "stdin_add_newline",
             "strip_empty_ends",
             "executable",
+            "expand_argument_vars",
         ],
         "raw" => &["_raw_params", "executable"],
         "script" => &[
@@ -253,6 +255,9 @@ pub fn module_params(module: &str) -> Option<&'static [&'static str]> {
             "remote_src",
             "directory_mode",
             "validate",
+            "follow",
+            "local_follow",
+            "decrypt",
         ],
         "template" => &[
             "src",
@@ -266,6 +271,14 @@ pub fn module_params(module: &str) -> Option<&'static [&'static str]> {
             "trim_blocks",
             "lstrip_blocks",
             "newline_sequence",
+            "follow",
+            "output_encoding",
+            "block_start_string",
+            "block_end_string",
+            "variable_start_string",
+            "variable_end_string",
+            "comment_start_string",
+            "comment_end_string",
         ],
         "file" => &[
             "path",

@@ -176,6 +176,7 @@ fn parse_play(
         vars_files: Vec::new(),
         become_: None,
         become_user: None,
+        become_method: None,
         gather_facts: true,
         serial: Vec::new(),
         max_fail_percentage: None,
@@ -200,7 +201,7 @@ fn parse_play(
             "vars_files" => play.vars_files = vars_files(key, value, source)?,
             "become" => play.become_ = Some(source.boolean(key, value)?),
             "become_user" => play.become_user = Some(source.string(key, value)?),
-            "become_method" => task::become_method(key, value, source)?,
+            "become_method" => play.become_method = Some(task::become_method(key, value, source)?),
             "gather_facts" => play.gather_facts = source.boolean(key, value)?,
             "serial" => play.serial = serial(key, value, source)?,
             "max_fail_percentage" => {

@@ -57,6 +57,8 @@ pub struct Play {
     pub vars_files: Vec<String>,
     pub become_: Option<bool>,
     pub become_user: Option<String>,
+    /// `sudo` (default) or `su`.
+    pub become_method: Option<String>,
     /// Default true, as Ansible.
     pub gather_facts: bool,
     /// Empty: one batch of all hosts. The last entry repeats.
@@ -106,6 +108,9 @@ pub struct Role {
     pub vars: Vars,
     /// `roles: - role: x\n  vars: {..}` / params: like role vars.
     pub params: Vars,
+    /// Tags of the role and its enclosing levels: they apply to every task
+    /// of the role, also to tasks it includes at run time.
+    pub tags: Vec<String>,
 }
 
 impl Role {
@@ -144,8 +149,11 @@ pub struct Task {
     pub tags: Vec<String>,
     pub become_: Option<bool>,
     pub become_user: Option<String>,
+    /// `sudo` (default) or `su`.
+    pub become_method: Option<String>,
     pub environment: Vars,
-    pub retries: Option<u32>,
+    /// A number or a template rendered per host and item (`"{{ n + 2 }}"`).
+    pub retries: Option<String>,
     pub until: Option<Vec<String>>,
     pub delay: Option<u64>,
     pub run_once: bool,

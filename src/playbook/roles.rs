@@ -120,6 +120,7 @@ impl Roles {
             vars: vars_of(&path, "vars")?,
             params,
             path: path.clone(),
+            tags: inherited.tags.clone(),
         });
         self.roles.push(role.clone());
         if let Some(file) = main_file(&path, "tasks") {
@@ -177,7 +178,7 @@ fn parse_entry(entry: &Node, source: &Source) -> Result<(String, Inherited, Vars
             "tags" => own.tags = task::tags(key, value, source)?,
             "become" => own.become_ = Some(source.boolean(key, value)?),
             "become_user" => own.become_user = Some(source.string(key, value)?),
-            "become_method" => task::become_method(key, value, source)?,
+            "become_method" => own.become_method = Some(task::become_method(key, value, source)?),
             "environment" => own.environment = task::environment(key, value, source)?,
             "ignore_errors" => own.ignore_errors = Some(source.string(key, value)?),
             "no_log" => own.no_log = Some(source.boolean(key, value)?),

@@ -120,7 +120,12 @@ fn parse_task(
         }
     };
     let extra_args = get("args").map(|(_, v)| v);
-    let module_args = args::parse(module, module_key, &module_value, extra_args, source)?;
+    let (module, module_args) =
+        match args::parse(module, module_key, &module_value, extra_args, source) {
+            Ok(parsed) => (module, parsed),
+            Err(err) if expects_failure(&keys) => deferred(err),
+            Err(err) => return Err(err),
+        };
 
     let own = own_inherited(&keys.keywords, source)?;
     match module {
@@ -201,6 +206,22 @@ fn parse_task(
     };
     out.push(build(node, action, &keys.keywords, &own, ctx, parent)?);
     Ok(())
+}
+
+/// A task with `ignore_errors` or `failed_when` may be written to fail:
+/// Ansible checks module arguments when the task runs, and tests rely on it.
+fn expects_failure(keys: &Keys) -> bool {
+    keys.keywords
+        .iter()
+        .any(|(k, _)| matches!(k.name.as_str(), "ignore_errors" | "failed_when"))
+}
+
+/// An argument error kept for run time: the task runs `fail` with its
+/// message, so it fails (and registers) where Ansible's would.
+fn deferred(err: PlaybookError) -> (&'static str, super::model::Vars) {
+    let mut args = super::model::Vars::new();
+    args.insert("msg".into(), Value::String(err.to_string()));
+    ("fail", args)
 }
 
 /// Sorts the keys of a task into keywords and its module, rejecting the
@@ -399,7 +420,7 @@ fn own_inherited(keywords: &[(&Key, &Node)], source: &Source) -> Result<Inherite
             "tags" => own.tags = tags(key, value, source)?,
             "become" => own.become_ = Some(source.boolean(key, value)?),
             "become_user" => own.become_user = Some(source.string(key, value)?),
-            "become_method" => become_method(key, value, source)?,
+            "become_method" => own.become_method = Some(become_method(key, value, source)?),
             "environment" => own.environment = environment(key, value, source)?,
             "ignore_errors" => own.ignore_errors = Some(source.string(key, value)?),
             "run_once" => own.run_once = Some(source.boolean(key, value)?),
@@ -442,6 +463,7 @@ fn build(
         tags: all.tags,
         become_: all.become_,
         become_user: all.become_user,
+        become_method: all.become_method,
         environment: all.environment,
         retries: None,
         until: None,
@@ -463,7 +485,7 @@ fn build(
             "changed_when" => task.changed_when = Some(conditions(key, value, source)?),
             "failed_when" => task.failed_when = Some(conditions(key, value, source)?),
             "until" => task.until = Some(conditions(key, value, source)?),
-            "retries" => task.retries = Some(source.integer(key, value)? as u32),
+            "retries" => task.retries = Some(retries(key, value, source)?),
             "delay" => task.delay = Some(seconds(key, value, source)?),
             "loop_control" => task.loop_control = loop_control(key, value, source)?,
             name if name == "loop" || LOOP_LOOKUPS.contains(&name) => {
@@ -486,7 +508,7 @@ fn build(
     }
     // Ansible's defaults for `until`: 3 retries, 5 seconds apart.
     if task.until.is_some() {
-        task.retries.get_or_insert(3);
+        task.retries.get_or_insert_with(|| "3".into());
         task.delay.get_or_insert(5);
     }
     if ctx.handler && task.name.is_none() && task.listen.is_empty() {
@@ -529,16 +551,20 @@ pub(crate) fn tags(key: &Key, value: &Node, source: &Source) -> Result<Vec<Strin
     Ok(tags)
 }
 
-/// herd escalates with sudo only.
-pub(crate) fn become_method(key: &Key, value: &Node, source: &Source) -> Result<(), PlaybookError> {
+/// herd escalates with sudo, or su where su needs no password.
+pub(crate) fn become_method(
+    key: &Key,
+    value: &Node,
+    source: &Source,
+) -> Result<String, PlaybookError> {
     let method = source.string(key, value)?;
-    if method != "sudo" {
+    if method != "sudo" && method != "su" {
         return Err(source.error(
             value.mark,
-            format!("become_method `{method}` is not supported by herd; only sudo is"),
+            format!("become_method `{method}` is not supported by herd; only sudo and su are"),
         ));
     }
-    Ok(())
+    Ok(method)
 }
 
 /// `environment:` as a mapping.
@@ -589,6 +615,14 @@ fn variable_name(key: &Key, value: &Node, source: &Source) -> Result<String, Pla
     match value.as_str() {
         Some(name) if name.contains("{{") => Ok(name.to_string()),
         _ => identifier(key, value, source),
+    }
+}
+
+/// `retries:` a whole number, or a template the engine renders.
+fn retries(key: &Key, value: &Node, source: &Source) -> Result<String, PlaybookError> {
+    match value.as_str() {
+        Some(text) if text.contains("{{") => Ok(text.to_string()),
+        _ => Ok(source.integer(key, value)?.to_string()),
     }
 }
 

@@ -32,10 +32,13 @@ pub struct ExecOptions {
     pub env: Vec<(String, String)>,
 }
 
-/// Run as another user with sudo.
+/// Run as another user with sudo (or `su`).
 #[derive(Debug, Clone)]
 pub struct Become {
     pub user: String,
+    /// `become_method: su`: `su USER -c LINE`; it works without a password
+    /// only where su needs none (as root), since su reads it from a TTY.
+    pub su: bool,
     /// Fed to `sudo -S` when it asks; never logged or shown.
     pub password: Option<Secret>,
 }
@@ -44,6 +47,7 @@ impl Default for Become {
     fn default() -> Become {
         Become {
             user: "root".into(),
+            su: false,
             password: None,
         }
     }
@@ -271,6 +275,15 @@ impl Connection {
             return Ok(line);
         };
         let user = shell_quote(&become_.user);
+        if become_.su {
+            if markers.is_some() {
+                return Err(ExecError::Become {
+                    host: self.name.clone(),
+                    reason: "become_method su with a password is not supported (su reads it from a terminal)".into(),
+                });
+            }
+            return Ok(format!("{exports}su {user} -c {}", shell_quote(&line)));
+        }
         Ok(match markers {
             Some(m) => format!(
                 "{exports}sudo -S -p {} -u {user} -- /bin/sh -c {}",

@@ -60,6 +60,8 @@ impl Templates {
         minijinja_contrib::add_to_environment(&mut env);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_global("omit", OMIT);
+        env.add_function("now", super::now::now);
+        super::lookups::register(&mut env);
         filters::register(&mut env);
         jinja_tests::register(&mut env);
         Templates { env }
@@ -228,6 +230,14 @@ impl Templates {
         }
         if let Some(expr) = single_expression(s) {
             return self.eval_in(expr, ctx);
+        }
+        // `x: >\n  {{ [a] + b }}` (a trailing newline): Ansible still gets
+        // the list or dict; a string keeps its surrounding text.
+        if let Some(expr) = single_expression(s.trim()) {
+            let value = self.eval_in(expr, ctx)?;
+            if value.is_array() || value.is_object() {
+                return Ok(value);
+            }
         }
         let name = format!("value `{s}`");
         self.env

@@ -27,6 +27,8 @@
 mod env;
 mod error;
 pub mod filters;
+mod lookups;
+mod now;
 pub mod tests;
 mod value;
 

@@ -261,8 +261,12 @@ pub fn subset(a: &Value, b: &Value) -> Result<bool, Error> {
     }
 }
 
-/// `list is contains(item)`: the reverse of `in`, handy with `select`.
+/// `list is contains(item)`: the reverse of `in`, handy with `select`; on
+/// a string, a substring test (Python's `in`).
 pub fn contains(seq: &Value, item: &Value) -> Result<bool, Error> {
+    if let (Some(text), Some(part)) = (seq.as_str(), item.as_str()) {
+        return Ok(text.contains(part));
+    }
     Ok(seq.try_iter()?.any(|x| &x == item))
 }
 

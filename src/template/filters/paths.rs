@@ -1,7 +1,9 @@
 //! POSIX path filters with Python `os.path` semantics (paths on managed
 //! hosts are POSIX). Filters that would look at the controller's file system
-//! or home (`realpath`, `expanduser`, `fileglob`) are left out on purpose:
-//! they are easy to mistake for facts about the remote host.
+//! (`realpath`, `fileglob`) are left out on purpose: they are easy to
+//! mistake for facts about the remote host. `expanduser` is kept because
+//! playbooks use it on absolute paths, where it changes nothing; like
+//! Ansible's, it expands `~` with the controller's home.
 
 use minijinja::{Environment, Error, Value};
 
@@ -12,6 +14,19 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("dirname", dirname);
     env.add_filter("splitext", splitext);
     env.add_filter("path_join", path_join);
+    env.add_filter("expanduser", expanduser);
+}
+
+/// `~` or `~/x` with the controller's `$HOME`; other paths unchanged.
+pub fn expanduser(path: &Value) -> Result<String, Error> {
+    let path = as_text(path)?;
+    let home = std::env::var("HOME").unwrap_or_default();
+    Ok(match path.strip_prefix('~') {
+        Some(rest) if (rest.is_empty() || rest.starts_with('/')) && !home.is_empty() => {
+            format!("{home}{rest}")
+        }
+        _ => path.to_string(),
+    })
 }
 
 /// `'/etc/asdf/foo.txt' | basename` is `foo.txt`; a trailing `/` gives "".

@@ -1,0 +1,201 @@
+//! Ansible's `lookup()`, `query()` and `q()` global functions, run on the
+//! controller as in Ansible: `file`, `template`, `vars`, `env`, `lines`,
+//! `pipe`, `list`, `items`.
+//!
+//! `file` and `template` look for relative names under the directories of
+//! the `ansible_search_path` variable (set by the engine per task: the role,
+//! the task file's directory, the playbook directory), in their `files/` or
+//! `templates/` subdirectory first, then in the directory itself.
+
+use std::path::{Path, PathBuf};
+
+use minijinja::value::{Kwargs, Rest};
+use minijinja::{Environment, Error, ErrorKind, State, Value};
+
+pub fn register(env: &mut Environment<'static>) {
+    env.add_function("lookup", lookup);
+    env.add_function("query", query);
+    env.add_function("q", query);
+}
+
+/// `lookup(name, terms...)`: one value; several results are joined with
+/// commas, as Ansible does (unless `wantlist=True`).
+fn lookup(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let wantlist: Option<bool> = kwargs.get("wantlist")?;
+    let results = run(state, &name, &terms, &kwargs)?;
+    kwargs.assert_all_used()?;
+    if wantlist == Some(true) {
+        return Ok(Value::from(results));
+    }
+    Ok(match results.len() {
+        1 if name != "list" && name != "items" => results.into_iter().next().unwrap(),
+        _ if name == "list" || name == "items" => Value::from(results),
+        _ => Value::from(
+            results
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+    })
+}
+
+/// `query(name, terms...)`: always a list.
+fn query(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let results = run(state, &name, &terms, &kwargs)?;
+    kwargs.assert_all_used()?;
+    Ok(Value::from(results))
+}
+
+fn run(state: &State, name: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+    let texts = || terms.iter().map(text).collect::<Vec<_>>();
+    match name {
+        "list" => Ok(terms.to_vec()),
+        "items" => Ok(terms
+            .iter()
+            .flat_map(|t| match t.try_iter() {
+                Ok(items) if t.as_str().is_none() => items.collect(),
+                _ => vec![t.clone()],
+            })
+            .collect()),
+        "vars" => {
+            let default: Option<Value> = kwargs.get("default")?;
+            texts()
+                .into_iter()
+                .map(|name| match state.lookup(&name) {
+                    Some(v) if !v.is_undefined() => Ok(v),
+                    _ => default
+                        .clone()
+                        .ok_or_else(|| fail(format!("lookup('vars'): no variable named `{name}`"))),
+                })
+                .collect()
+        }
+        "env" => {
+            let default: Option<String> = kwargs.get("default")?;
+            Ok(texts()
+                .into_iter()
+                .map(|n| {
+                    Value::from(std::env::var(&n).unwrap_or(default.clone().unwrap_or_default()))
+                })
+                .collect())
+        }
+        "file" => {
+            let rstrip: Option<bool> = kwargs.get("rstrip")?;
+            let lstrip: Option<bool> = kwargs.get("lstrip")?;
+            texts()
+                .into_iter()
+                .map(|term| {
+                    let path = find(state, &term, "files")?;
+                    let mut content = read(&path)?;
+                    if rstrip.unwrap_or(true) {
+                        content.truncate(content.trim_end().len());
+                    }
+                    if lstrip.unwrap_or(false) {
+                        content = content.trim_start().to_string();
+                    }
+                    Ok(Value::from(content))
+                })
+                .collect()
+        }
+        "template" => {
+            // Accepted for compatibility; herd renders templates to text.
+            let _: Option<bool> = kwargs.get("convert_data")?;
+            texts()
+                .into_iter()
+                .map(|term| {
+                    let path = find(state, &term, "templates")?;
+                    let source = read(&path)?;
+                    let ctx = context(state);
+                    let name = path.display().to_string();
+                    state
+                        .env()
+                        .render_named_str(&name, &source, ctx)
+                        .map(Value::from)
+                })
+                .collect()
+        }
+        "lines" | "pipe" => {
+            let mut out = Vec::new();
+            for command in texts() {
+                let stdout = shell(&command)?;
+                if name == "pipe" {
+                    out.push(Value::from(stdout.trim_end().to_string()));
+                } else {
+                    out.extend(stdout.lines().map(|l| Value::from(l.to_string())));
+                }
+            }
+            Ok(out)
+        }
+        other => Err(fail(format!(
+            "lookup plugin `{other}` is not supported by herd; supported: file, template, vars, env, lines, pipe, list, items"
+        ))),
+    }
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+}
+
+fn fail(message: String) -> Error {
+    Error::new(ErrorKind::InvalidOperation, message)
+}
+
+/// A relative name under the task's search path (`<dir>/<subdir>/name`,
+/// then `<dir>/name`); an absolute one as it is.
+fn find(state: &State, name: &str, subdir: &str) -> Result<PathBuf, Error> {
+    if Path::new(name).is_absolute() {
+        return Ok(PathBuf::from(name));
+    }
+    let dirs: Vec<String> = state
+        .lookup("ansible_search_path")
+        .and_then(|v| {
+            v.try_iter()
+                .ok()
+                .map(|items| items.map(|i| text(&i)).collect())
+        })
+        .unwrap_or_else(|| vec![".".to_string()]);
+    for dir in &dirs {
+        for candidate in [
+            Path::new(dir).join(subdir).join(name),
+            Path::new(dir).join(name),
+        ] {
+            if candidate.exists() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(fail(format!(
+        "could not find `{name}` in {subdir}/ of the search path ({})",
+        dirs.join(", ")
+    )))
+}
+
+fn read(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Every variable the calling template sees, for a nested render.
+fn context(state: &State) -> Value {
+    let map: std::collections::BTreeMap<String, Value> = state
+        .known_variables()
+        .into_iter()
+        .filter_map(|name| state.lookup(&name).map(|v| (name.to_string(), v)))
+        .collect();
+    Value::from(map)
+}
+
+/// Runs `command` with `sh -c` on the controller; its stdout.
+fn shell(command: &str) -> Result<String, Error> {
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(command)
+        .output()
+        .map_err(|e| fail(format!("cannot run `{command}`: {e}")))?;
+    if !out.status.success() {
+        return Err(fail(format!(
+            "lookup: `{command}` exited with {}",
+            out.status.code().unwrap_or(-1)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

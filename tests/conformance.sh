@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Runs Ansible's own integration tests (the conformance suite kept outside
+# the repo, in $repo/../shared/conformance/ansible; GPL-3.0 test data, read
+# where it lies and never copied into the repo) with `herd play` against a
+# loopback sshd fleet, and prints one line per target:
+#
+#   target  tasks ok changed failed skipped ignored rescued  asserts passed failed
+#
+# Each target is one play of the suite's site.yml, run on its own
+# (`--tags TARGET`, the scratch pre_tasks are tagged `always`) so one red
+# target does not stop the others. The suite writes into its own fixture
+# tree while it runs, so it runs on a temporary copy.
+#
+# Usage: tests/conformance.sh [TARGET...]       (default: every target)
+# Env:   HERD       herd binary (default: cargo build, target/debug/herd)
+#        FLEET_DIR  a running fleet's directory (default: start one with
+#                   `cargo run --example fleet -- up 2 DIR`, stopped at exit)
+#        SUITE      the suite (default: $repo/../shared/conformance/ansible)
+#        KEEP       keep the work directory (JSON events per target)
+# Exit: 0 when every target has failed=0 and no failed assert, 1 otherwise.
+#
+# Only host1 runs the suite: the hosts of a loopback fleet share one
+# filesystem, and the suite uses fixed paths (/tmp/ansible-test-abs-link,
+# the controller's fixture tree), so two hosts would race.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+suite=${SUITE:-$repo/../shared/conformance/ansible}
+if [[ ! -f $suite/site.yml ]]; then
+    echo "conformance: suite not found at $suite; skipped"
+    exit 0
+fi
+for tool in jq; do
+    command -v "$tool" >/dev/null || { echo "conformance: needs $tool" >&2; exit 2; }
+done
+
+work=$(mktemp -d /tmp/herd-conformance.XXXXXX)
+fleet_started=
+cleanup() {
+    if [[ -n $fleet_started ]]; then
+        (cd "$repo" && cargo run -q --example fleet -- down "$FLEET_DIR" >/dev/null 2>&1) || true
+    fi
+    if [[ -z ${KEEP:-} ]]; then rm -rf "$work"; else echo "conformance: kept $work" >&2; fi
+}
+trap cleanup EXIT
+
+if [[ -z ${HERD:-} ]]; then
+    (cd "$repo" && cargo build -q)
+    HERD=$repo/target/debug/herd
+fi
+if [[ -z ${FLEET_DIR:-} ]]; then
+    FLEET_DIR=$work/fleet
+    (cd "$repo" && cargo run -q --example fleet -- up 2 "$FLEET_DIR")
+    fleet_started=1
+fi
+
+cp -r "$suite" "$work/suite"
+targets=("$@")
+if [[ ${#targets[@]} -eq 0 ]]; then
+    mapfile -t targets < <(sed -n 's/^- name: conformance target //p' "$work/suite/site.yml")
+fi
+
+printf '%-28s %5s %5s %7s %6s %7s %7s %7s  %7s %7s\n' \
+    target tasks ok changed failed skipped ignored rescued asserts failed
+status=0
+for target in "${targets[@]}"; do
+    events=$work/$target.json
+    (cd "$FLEET_DIR" && "$HERD" play "$work/suite/site.yml" --tags "$target" \
+        --limit host1 --format json -e "conformance_dir=$work/scratch") \
+        >"$events" 2>"$work/$target.err" || true
+    # The target's own tasks: task_done events inside its play.
+    line=$(jq -rs --arg play "conformance target $target" '
+        (reduce .[] as $e ({in: false, out: []};
+            if $e.event == "play_start" then .in = ($e.name == $play)
+            elif .in and $e.event == "task_start" then .module = $e.module
+            elif .in and $e.event == "task_done" then
+                .module as $m | .out += [$e.results[] | {status, module: $m}]
+            else . end)) as $r
+        | $r.out as $all
+        | ([.[] | select(.event == "recap")] | last | .hosts.host1 // {}) as $recap
+        | [($all | length),
+           ($all | map(select(.status == "ok" or .status == "changed" or .status == "ignored")) | length),
+           ($all | map(select(.status == "changed")) | length),
+           ($recap.failed // 1),
+           ($all | map(select(.status == "skipped")) | length),
+           ($all | map(select(.status == "ignored")) | length),
+           ($recap.rescued // 0),
+           ($all | map(select(.module == "assert" and .status == "ok")) | length),
+           ($all | map(select(.module == "assert" and (.status == "failed" or .status == "ignored"))) | length)]
+        | @tsv' "$events" 2>/dev/null) || line=""
+    if [[ -z $line ]]; then
+        printf '%-28s did not run: %s\n' "$target" "$(tail -n 1 "$work/$target.err")"
+        status=1
+        continue
+    fi
+    read -r tasks ok changed failed skipped ignored rescued passed afailed <<<"$line"
+    printf '%-28s %5s %5s %7s %6s %7s %7s %7s  %7s %7s\n' "$target" \
+        "$tasks" "$ok" "$changed" "$failed" "$skipped" "$ignored" "$rescued" "$passed" "$afailed"
+    if [[ $failed != 0 || $afailed != 0 ]]; then status=1; fi
+done
+exit $status
