@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use fleet::Fleet;
-use support::Herd;
+use support::{Herd, copy_dir};
 
 fn ansible_playbook() -> Option<PathBuf> {
     let beside = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -25,19 +25,6 @@ fn ansible_playbook() -> Option<PathBuf> {
         .ok()?;
     let path = String::from_utf8_lossy(&on_path.stdout).trim().to_string();
     (!path.is_empty()).then(|| PathBuf::from(path))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// `host -> "ok=9 changed=5 ..."` from a PLAY RECAP (either tool's text).

@@ -16,20 +16,7 @@ use std::path::Path;
 
 use fleet::Fleet;
 use serde_json::Value;
-use support::Herd;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use support::{Herd, copy_dir};
 
 /// A fleet of `hosts` hosts with the fixture `name` copied to `<fleet>/<name>/`
 /// and `group_vars` (YAML text) as the inventory's `group_vars/all.yml`.

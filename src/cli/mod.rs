@@ -3,6 +3,7 @@
 //! the binary's edge, so errors are `anyhow` here.
 
 mod completions;
+mod connect;
 mod context;
 mod inventory;
 mod play;

@@ -13,14 +13,14 @@ use anyhow::Context as _;
 use indexmap::IndexMap;
 use tokio::sync::mpsc;
 
+use super::connect::ConnectArgs;
 use super::{BadInput, Context, Format};
 use crate::engine::events::{HostStats, PlayEvent, TaskResult, TaskStatus};
 use crate::engine::play::{PlayOptions, Runner};
 use crate::engine::{HostResult, HostStatus, RunOutcome};
 use crate::playbook::{self, Action, Playbook, Task, Vars};
-use crate::project::HostKeyChecking;
 use crate::report::hostlist::compress;
-use crate::ssh::{Pool, Resolver, SshOptions};
+use crate::ssh::{Pool, Resolver};
 use crate::store::{NewRun, RunId, Store, TaskRecord};
 
 #[derive(Debug, clap::Args)]
@@ -33,18 +33,10 @@ pub struct PlayArgs {
     #[arg(value_name = "PLAYBOOK")]
     pub playbook: std::path::PathBuf,
 
-    /// Further restrict the hosts (a pattern; `@file` reads names from a file).
-    #[arg(short = 'l', long = "limit", value_name = "PATTERN")]
-    pub limit: Option<String>,
-
     /// Extra variables, highest precedence: `key=value ...`, JSON, or `@file.yml`
     /// (repeatable).
     #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
     pub extra_vars: Vec<String>,
-
-    /// How many hosts to work on at once [default: herd.toml `forks`, else 100].
-    #[arg(short = 'f', long = "forks", value_name = "N")]
-    pub forks: Option<usize>,
 
     /// Change nothing; report what would change.
     #[arg(short = 'C', long = "check")]
@@ -78,25 +70,8 @@ pub struct PlayArgs {
     #[arg(long = "list-hosts")]
     pub list_hosts: bool,
 
-    /// Run every task with sudo.
-    #[arg(short = 'b', long = "become")]
-    pub become_: bool,
-
-    /// User to become [default: root].
-    #[arg(long = "become-user", value_name = "USER")]
-    pub become_user: Option<String>,
-
-    /// Ask for the sudo password (once, on the terminal).
-    #[arg(short = 'K', long = "ask-become-pass")]
-    pub ask_become_pass: bool,
-
-    /// Host key policy, as OpenSSH's StrictHostKeyChecking [default: strict].
-    #[arg(long = "host-key-checking", value_enum, value_name = "MODE")]
-    pub host_key_checking: Option<HostKeyChecking>,
-
-    /// Seconds to wait for each host's connection and login [default: 10].
-    #[arg(long = "connect-timeout", value_name = "SECS")]
-    pub connect_timeout: Option<u64>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 
     /// Output format: text, or JSON lines (one event per line).
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -121,35 +96,18 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
     for arg in &args.extra_vars {
         extra_vars.extend(playbook::parse_extra_vars(arg, &cwd)?);
     }
-    let mut options = SshOptions::default();
-    options.apply_settings(&ctx.project.file.ssh);
-    if let Some(mode) = args.host_key_checking {
-        options.host_key_checking = Some(mode);
-    }
-    if let Some(secs) = args.connect_timeout {
-        options.connect_timeout = Duration::from_secs(secs);
-    }
+    let options = args.connect.ssh_options(ctx);
     let resolver =
         Resolver::new(&options).map_err(|reason| BadInput(format!("ssh config: {reason}")))?;
-    let become_password = if args.ask_become_pass {
-        Some(
-            rpassword::prompt_password("BECOME password: ")
-                .context("cannot read the password from the terminal")?,
-        )
-    } else {
-        None
-    };
+    let become_password = args.connect.become_password()?;
     let play_options = PlayOptions {
         check: args.check,
         diff: args.diff,
         tags: args.tags.clone(),
         skip_tags: args.skip_tags.clone(),
-        limit: args.limit.clone(),
+        limit: args.connect.limit.clone(),
         extra_vars,
-        forks: args
-            .forks
-            .or(ctx.project.file.forks)
-            .unwrap_or(super::run::DEFAULT_FORKS),
+        forks: args.connect.forks(ctx),
         become_password,
         start_at_task: args.start_at_task.clone(),
     };
@@ -190,7 +148,7 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
         .chain(std::env::args().skip(2))
         .collect::<Vec<_>>()
         .join(" ");
-    let pattern = args.limit.clone().unwrap_or_else(|| {
+    let pattern = args.connect.limit.clone().unwrap_or_else(|| {
         playbook
             .plays
             .iter()
@@ -263,10 +221,10 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
 /// `-b` / `--become-user` apply to every play (as ansible-playbook's flags).
 fn apply_become_flags(playbook: &mut Playbook, args: &PlayArgs) {
     for play in &mut playbook.plays {
-        if args.become_ {
+        if args.connect.become_ {
             play.become_ = Some(true);
         }
-        if let Some(user) = &args.become_user {
+        if let Some(user) = &args.connect.become_user {
             play.become_user = Some(user.clone());
         }
     }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio::sync::mpsc;
 
+use super::connect::ConnectArgs;
 use super::{BadInput, Context, Format};
 use crate::engine::command::{Event, HostJob, run_command};
 use crate::engine::{HostResult, HostStatus, RunOutcome};
@@ -21,10 +22,6 @@ use crate::report;
 use crate::report::text::{Recap, TextOptions};
 use crate::ssh::{Become, ExecOptions, HostSpec, Pool, Resolver, Secret, SshOptions};
 use crate::store::{NewRun, RunId, Store};
-
-/// Default parallelism: high, because most of a host's time is spent waiting
-/// on the network; connection setup is paced separately by the transport.
-pub const DEFAULT_FORKS: usize = 100;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -52,42 +49,16 @@ pub struct RunArgs {
     #[arg(short = 'a', long = "args", value_name = "ARGS")]
     pub args: Option<String>,
 
-    /// Further restrict the hosts (same syntax as PATTERN; `@file` reads host
-    /// names from a file).
-    #[arg(short = 'l', long = "limit", value_name = "PATTERN")]
-    pub limit: Option<String>,
-
-    /// How many hosts to work on at once [default: herd.toml `forks`, else 100].
-    #[arg(short = 'f', long = "forks", value_name = "N")]
-    pub forks: Option<usize>,
-
-    /// Run the command with sudo (as root, or --become-user).
-    #[arg(short = 'b', long = "become")]
-    pub become_: bool,
-
-    /// User to become with -b [default: root].
-    #[arg(long = "become-user", value_name = "USER")]
-    pub become_user: Option<String>,
-
-    /// Ask for the sudo password (once, on the terminal).
-    #[arg(short = 'K', long = "ask-become-pass")]
-    pub ask_become_pass: bool,
-
     /// Per-command timeout in seconds; a host that takes longer fails.
     #[arg(short = 'T', long = "timeout", value_name = "SECS")]
     pub timeout: Option<u64>,
 
-    /// Seconds to wait for each host's connection and login [default: 10].
-    #[arg(long = "connect-timeout", value_name = "SECS")]
-    pub connect_timeout: Option<u64>,
-
-    /// Host key policy, as OpenSSH's StrictHostKeyChecking [default: strict].
-    #[arg(long = "host-key-checking", value_enum, value_name = "MODE")]
-    pub host_key_checking: Option<HostKeyChecking>,
-
     /// Print each host's output separately, as hosts finish.
     #[arg(long = "per-host", visible_alias = "tree")]
     pub per_host: bool,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -135,12 +106,8 @@ pub fn execute(ctx: &Context, args: RunArgs) -> anyhow::Result<u8> {
         )
     });
 
-    let options = ssh_options(ctx, &args);
-    let become_password = if args.ask_become_pass {
-        Some(prompt_password("BECOME password: ")?)
-    } else {
-        None
-    };
+    let options = args.connect.ssh_options(ctx);
+    let become_password = args.connect.become_password()?;
     let jobs = host_jobs(
         inventory,
         &hosts,
@@ -159,10 +126,7 @@ pub fn execute(ctx: &Context, args: RunArgs) -> anyhow::Result<u8> {
         );
     }
 
-    let forks = args
-        .forks
-        .or(ctx.project.file.forks)
-        .unwrap_or(DEFAULT_FORKS);
+    let forks = args.connect.forks(ctx);
     let run_id = store.begin_run(&NewRun {
         kind: "run",
         command: &command,
@@ -290,10 +254,10 @@ fn select_hosts(
                         .into(),
                 )
             })?;
-            Ok(inventory.select(pattern, args.limit.as_deref())?)
+            Ok(inventory.select(pattern, args.connect.limit.as_deref())?)
         }
         Some(previous) => {
-            let narrowing = match (&args.pattern, &args.limit) {
+            let narrowing = match (&args.pattern, &args.connect.limit) {
                 (None, None) => None,
                 (pattern, limit) => {
                     Some(inventory.select(pattern.as_deref().unwrap_or("all"), limit.as_deref())?)
@@ -320,19 +284,6 @@ fn select_hosts(
     }
 }
 
-/// herd-wide SSH settings: defaults < herd.toml's `[ssh]` < command line.
-fn ssh_options(ctx: &Context, args: &RunArgs) -> SshOptions {
-    let mut options = SshOptions::default();
-    options.apply_settings(&ctx.project.file.ssh);
-    if let Some(mode) = args.host_key_checking {
-        options.host_key_checking = Some(mode);
-    }
-    if let Some(secs) = args.connect_timeout {
-        options.connect_timeout = Duration::from_secs(secs);
-    }
-    options
-}
-
 /// Each host's connection target and exec options, from its inventory
 /// variables, the ssh config and the command line.
 fn host_jobs(
@@ -351,19 +302,14 @@ fn host_jobs(
         for warning in &conn.warnings {
             tracing::warn!(host = %host, "{warning}");
         }
-        let spec = HostSpec {
-            address: Some(conn.address.clone()),
-            port: conn.port,
-            user: conn.user.clone(),
-            private_key_file: conn.private_key_file.clone(),
-            ssh_options: conn.ssh_options.clone(),
-        };
+        let spec = HostSpec::from(&conn);
         let target = resolver
             .resolve(host, &spec)
             .map_err(|e| BadInput(e.to_string()))?;
-        let become_ = (args.become_ || conn.become_.enabled).then(|| Become {
+        let become_ = (args.connect.become_ || conn.become_.enabled).then(|| Become {
             su: false,
             user: args
+                .connect
                 .become_user
                 .clone()
                 .or(conn.become_.user.clone())
@@ -579,10 +525,4 @@ impl StoreWriter {
             .map_err(|_| anyhow::anyhow!("the store writer thread panicked"))?
             .context("cannot record the run in the store")
     }
-}
-
-/// Reads a password from the terminal without echo.
-fn prompt_password(prompt: &str) -> anyhow::Result<String> {
-    rpassword::prompt_password(prompt)
-        .context("cannot read the password from the terminal (is there one?)")
 }

@@ -685,13 +685,7 @@ impl Runner {
         if let Some(t) = self.targets.get(host) {
             return Ok(t.clone());
         }
-        let spec = HostSpec {
-            address: Some(conn.address.clone()),
-            port: conn.port,
-            user: conn.user.clone(),
-            private_key_file: conn.private_key_file.clone(),
-            ssh_options: conn.ssh_options.clone(),
-        };
+        let spec = HostSpec::from(conn);
         let target = self
             .resolver
             .resolve(host, &spec)

@@ -33,6 +33,19 @@ pub struct HostSpec {
     pub ssh_options: Vec<(String, String)>,
 }
 
+impl From<&crate::inventory::HostConnection> for HostSpec {
+    /// The inventory's connection variables for one host.
+    fn from(conn: &crate::inventory::HostConnection) -> HostSpec {
+        HostSpec {
+            address: Some(conn.address.clone()),
+            port: conn.port,
+            user: conn.user.clone(),
+            private_key_file: conn.private_key_file.clone(),
+            ssh_options: conn.ssh_options.clone(),
+        }
+    }
+}
+
 /// A fully resolved connection target.
 #[derive(Debug, Clone)]
 pub struct Target {

@@ -120,3 +120,18 @@ pub fn scratch() -> (tempfile::TempDir, PathBuf) {
     let path = dir.path().canonicalize().expect("canonical tempdir");
     (dir, path)
 }
+
+/// Copies a fixture directory tree (e.g. a playbook with its roles) into a
+/// fleet's directory.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
