@@ -264,6 +264,7 @@ fn rekey_shuts_out_a_removed_recipient_and_errors_are_clear() {
         .run()
         .code(2);
     assert!(err.stdout.is_empty());
+    assert!(!err.stderr.contains("grease"), "{}", err.stderr);
     for text in ["vars/s.yml.age", "1 X25519 recipient", &other_key, &my_key] {
         assert!(err.stderr.contains(text), "{text}: {}", err.stderr);
     }
