@@ -12,7 +12,25 @@ use fleet::Fleet;
 use support::Herd;
 
 const SECRET: &str = "Sup3r-S3cret-Pa55word";
+const HOST_SECRET: &str = "host1-api-key-XYZ";
+const PLAY_SECRET: &str = "vars-files-token-123";
 const MASK: &str = "********";
+
+/// No secret in what herd printed.
+fn assert_masked(out: &support::Outcome) {
+    for secret in [SECRET, HOST_SECRET, PLAY_SECRET] {
+        assert!(
+            !out.stdout.contains(secret),
+            "{secret} in stdout:\n{}",
+            out.stdout
+        );
+        assert!(
+            !out.stderr.contains(secret),
+            "{secret} in stderr:\n{}",
+            out.stderr
+        );
+    }
+}
 
 /// The identity `herd secrets init` creates under the test HOME.
 fn identity(dir: &Path) -> PathBuf {
@@ -62,17 +80,32 @@ fn secret_vars_reach_the_host_but_output_and_store_only_show_the_mask() {
     assert!(encrypted.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
     assert!(!encrypted.contains(SECRET));
 
+    // A host_vars file and a play's vars_files, encrypted too.
+    std::fs::create_dir_all(dir.join("host_vars")).unwrap();
+    std::fs::write(
+        dir.join("host_vars/host1.yml"),
+        format!("api_key: {HOST_SECRET}\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("vault.yml"), format!("token: [{PLAY_SECRET}]\n")).unwrap();
+    for file in ["host_vars/host1.yml", "vault.yml"] {
+        Herd::in_dir(dir)
+            .args(["secrets", "encrypt", "--rm", file])
+            .run()
+            .success();
+    }
+
     std::fs::create_dir_all(dir.join("templates")).unwrap();
     std::fs::write(
         dir.join("templates/app.conf.j2"),
-        "user = app\npassword = {{ db_password }}\n",
+        "user = app\npassword = {{ db_password }}\nkey = {{ api_key | default('none') }}\n",
     )
     .unwrap();
     std::fs::write(
         dir.join("site.yml"),
-        "- hosts: all\n  tasks:\n\
+        "- hosts: all\n  vars_files: [vault.yml.age]\n  tasks:\n\
          \x20   - name: config with the password\n      template:\n        src: app.conf.j2\n        dest: \"{{ root_dir }}/app.conf\"\n\
-         \x20   - name: say it\n      debug:\n        msg: \"password is {{ db_password }}\"\n\
+         \x20   - name: say it\n      debug:\n        msg: \"password is {{ db_password }}, token {{ token[0] }}\"\n\
          \x20   - name: echo it\n      command: echo {{ db_password }}\n      changed_when: false\n",
     )
     .unwrap();
@@ -81,19 +114,27 @@ fn secret_vars_reach_the_host_but_output_and_store_only_show_the_mask() {
         .args(["play", "site.yml", "--diff", "-v"])
         .run()
         .success();
-    for host in &fleet.hosts {
+    for (host, key) in fleet.hosts.iter().zip([HOST_SECRET, "none"]) {
         let conf = std::fs::read_to_string(host.root.join("app.conf")).unwrap();
-        assert_eq!(conf, format!("user = app\npassword = {SECRET}\n"));
+        assert_eq!(
+            conf,
+            format!("user = app\npassword = {SECRET}\nkey = {key}\n")
+        );
     }
-    assert!(!text.stdout.contains(SECRET), "{}", text.stdout);
-    assert!(!text.stderr.contains(SECRET), "{}", text.stderr);
+    assert_masked(&text);
+    assert!(
+        text.stdout.contains(&format!("+key = {MASK}")),
+        "{}",
+        text.stdout
+    );
     assert!(
         text.stdout.contains(&format!("+password = {MASK}")),
         "{}",
         text.stdout
     );
     assert!(
-        text.stdout.contains(&format!("password is {MASK}")),
+        text.stdout
+            .contains(&format!("password is {MASK}, token {MASK}")),
         "{}",
         text.stdout
     );
@@ -106,15 +147,36 @@ fn secret_vars_reach_the_host_but_output_and_store_only_show_the_mask() {
         .args(["play", "site.yml", "--diff", "--format", "json"])
         .run()
         .success();
-    assert!(!json.stdout.contains(SECRET), "{}", json.stdout);
+    assert_masked(&json);
     assert!(json.stdout.contains(MASK), "{}", json.stdout);
+
+    // `herd run` output (folded and JSON) and the inventory view.
+    let conf = fleet.hosts[0].root.join("app.conf");
+    for format in ["text", "json"] {
+        let run = Herd::in_dir(dir)
+            .args(["run", "host1", "--format", format, "--", "cat"])
+            .args([&conf])
+            .run()
+            .success();
+        assert_masked(&run);
+        assert!(
+            run.stdout.contains(&format!("password = {MASK}")),
+            "{}",
+            run.stdout
+        );
+    }
+    let inv = Herd::in_dir(dir)
+        .args(["inventory", "show", "host1"])
+        .run()
+        .success();
+    assert_masked(&inv);
     json.json_lines();
 
     let runs = Herd::in_dir(dir)
         .args(["runs", "show", "last", "--format", "json"])
         .run()
         .success();
-    assert!(!runs.stdout.contains(SECRET), "{}", runs.stdout);
+    assert_masked(&runs);
     assert!(runs.stdout.contains(MASK), "{}", runs.stdout);
     // The database files themselves (main file and write-ahead log).
     for entry in std::fs::read_dir(dir.join(".herd")).unwrap() {
@@ -126,8 +188,10 @@ fn secret_vars_reach_the_host_but_output_and_store_only_show_the_mask() {
             .starts_with("herd.db")
         {
             let bytes = std::fs::read(&path).unwrap();
-            let found = bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
-            assert!(!found, "{} holds the secret", path.display());
+            for secret in [SECRET, HOST_SECRET, PLAY_SECRET] {
+                let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+                assert!(!found, "{} holds {secret}", path.display());
+            }
         }
     }
 }
@@ -335,5 +399,28 @@ fn edit_reencrypts_changes_and_leaves_no_plaintext() {
         .run()
         .success()
         .stderr_has("unchanged");
+    assert_eq!(before, std::fs::read(dir.join("new.yml.age")).unwrap());
+
+    // Ctrl-C while editing (SIGINT to herd, as a terminal would send it):
+    // herd outlives it, then wipes the plaintext; a failed editor changes nothing.
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\necho \"$1\" > \"$(dirname \"$0\")/edited-path\"\n\
+         for p in $PPID $(ps -o ppid= -p $PPID); do\n\
+         \x20 [ \"$(ps -o comm= -p $p)\" = herd ] && kill -INT $p\n\
+         done\nsleep 0.2\necho 'more: x' >> \"$1\"\nexit 130\n",
+    )
+    .unwrap();
+    Herd::in_dir(&dir)
+        .args(["secrets", "edit", "new.yml.age"])
+        .env("EDITOR", &editor)
+        .run()
+        .code(1)
+        .stderr_has("left unchanged");
+    let scratch = std::fs::read_to_string(dir.join("edited-path")).unwrap();
+    assert!(
+        !Path::new(scratch.trim()).parent().unwrap().exists(),
+        "{scratch}"
+    );
     assert_eq!(before, std::fs::read(dir.join("new.yml.age")).unwrap());
 }

@@ -139,7 +139,7 @@ fn mask_secrets(vars: Vars) -> Vars {
     vars.into_iter()
         .map(|(k, v)| {
             let v = if is_secret_name(&k) {
-                Value::from("********")
+                Value::from(crate::secrets::redact::MASK)
             } else {
                 v
             };
