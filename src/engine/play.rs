@@ -797,16 +797,12 @@ impl Runner {
                     location: play.location.clone(),
                     message: format!("vars_files: {e}"),
                 })?;
-            let vars: Option<Vars> =
-                crate::yaml::from_str(&text, &path).map_err(|e| EngineError::Play {
+            let vars = crate::secrets::parse_vars(&text, &path, encrypted).map_err(|e| {
+                EngineError::Play {
                     location: play.location.clone(),
                     message: e.to_string(),
-                })?;
-            let vars = vars.unwrap_or_default();
-            if encrypted {
-                vars.values()
-                    .for_each(crate::secrets::redact::register_leaves);
-            }
+                }
+            })?;
             out.extend(vars);
         }
         Ok(out)

@@ -108,17 +108,10 @@ fn dir_files(dir: &Path) -> Result<Vec<PathBuf>, InventoryError> {
 /// A `*.age` file is decrypted in memory and its values become secrets.
 fn read_vars_file(path: &Path) -> Result<Vars, InventoryError> {
     let (text, encrypted) = crate::secrets::read_vars_text(path)?;
-    let vars: Option<Vars> =
-        crate::yaml::from_str(&text, path).map_err(|source| InventoryError::Yaml {
-            source,
-            hint: "a group_vars/host_vars file must be a mapping of variable names to values",
-        })?;
-    let vars = vars.unwrap_or_default();
-    if encrypted {
-        vars.values()
-            .for_each(crate::secrets::redact::register_leaves);
-    }
-    Ok(vars)
+    crate::secrets::parse_vars(&text, path, encrypted).map_err(|source| InventoryError::Yaml {
+        source,
+        hint: "a group_vars/host_vars file must be a mapping of variable names to values",
+    })
 }
 
 fn read_error(path: &Path, source: std::io::Error) -> InventoryError {

@@ -40,6 +40,28 @@ pub fn read_vars_text(path: &Path) -> Result<(String, bool), SecretsError> {
     Ok((text, true))
 }
 
+/// Parses a vars file's text. For an encrypted file the values are
+/// registered as secrets, and a parse error keeps only its location: its
+/// message could quote a secret.
+pub fn parse_vars(
+    text: &str,
+    path: &Path,
+    encrypted: bool,
+) -> Result<serde_json::Map<String, serde_json::Value>, crate::yaml::YamlError> {
+    let vars: Option<serde_json::Map<String, serde_json::Value>> =
+        crate::yaml::from_str(text, path).map_err(|mut e| {
+            if encrypted {
+                e.message = "not a YAML mapping (details hidden for an encrypted file; check it with `herd secrets view`)".into();
+            }
+            e
+        })?;
+    let vars = vars.unwrap_or_default();
+    if encrypted {
+        vars.values().for_each(redact::register_leaves);
+    }
+    Ok(vars)
+}
+
 /// The passphrase for `path`: `HERD_PASSPHRASE`, else a terminal prompt.
 pub fn passphrase(path: &Path) -> Result<SecretString, SecretsError> {
     if let Some(p) = std::env::var_os("HERD_PASSPHRASE").filter(|p| !p.is_empty()) {
@@ -52,4 +74,21 @@ pub fn passphrase(path: &Path) -> Result<SecretString, SecretsError> {
     rpassword::prompt_password(format!("Passphrase for {}: ", path.display()))
         .map(SecretString::from)
         .map_err(|_| SecretsError::NoPassphrase)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encrypted_vars_are_registered_and_errors_do_not_quote_them() {
+        let path = Path::new("s.yml.age");
+        let vars = parse_vars("pw: parse-vars-secret\n", path, true).unwrap();
+        assert_eq!(vars["pw"], "parse-vars-secret");
+        assert_eq!(redact::redact("parse-vars-secret"), redact::MASK);
+
+        let err = parse_vars("just-a-bare-secret-string\n", path, true).unwrap_err();
+        assert!(!err.to_string().contains("bare-secret"), "{err}");
+        assert!(err.to_string().contains("s.yml.age"), "{err}");
+    }
 }
