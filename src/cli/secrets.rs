@@ -223,7 +223,7 @@ fn edit(recipients_file: &Path, file: &Path) -> anyhow::Result<()> {
     let passphrase_file = existing.as_deref().is_some_and(vault::is_passphrase_file);
     let before = match &existing {
         Some(_) => vault::decrypt_file(file)?,
-        None => Vec::new(),
+        None => vault::Plaintext::default(),
     };
     // Refuse early rather than after the user typed their changes.
     let keys = if passphrase_file {
@@ -257,7 +257,7 @@ fn edit(recipients_file: &Path, file: &Path) -> anyhow::Result<()> {
             file.display()
         );
     }
-    let after = std::fs::read(&scratch.file)?;
+    let after = vault::Plaintext::new(std::fs::read(&scratch.file)?);
     drop(scratch);
     if after == before && existing.is_some() {
         eprintln!("{}: unchanged", file.display());

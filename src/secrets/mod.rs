@@ -33,7 +33,7 @@ pub fn read_vars_text(path: &Path) -> Result<(String, bool), SecretsError> {
         return Ok((text, false));
     }
     let plain = vault::decrypt_file(path)?;
-    let text = String::from_utf8(plain).map_err(|_| SecretsError::Corrupt {
+    let text = String::from_utf8(plain.to_vec()).map_err(|_| SecretsError::Corrupt {
         path: path.to_path_buf(),
         message: "decrypted contents are not UTF-8 text".into(),
     })?;

@@ -7,6 +7,10 @@ use std::path::Path;
 
 use age::armor::{ArmoredReader, ArmoredWriter, Format};
 use age::secrecy::SecretString;
+use age::secrecy::zeroize::Zeroizing;
+
+/// Decrypted bytes, overwritten with zeros when dropped.
+pub type Plaintext = Zeroizing<Vec<u8>>;
 
 use super::{SecretsError, identity, recipients};
 
@@ -39,13 +43,13 @@ fn write_armored(encryptor: age::Encryptor, plaintext: &[u8]) -> Result<Vec<u8>,
 
 /// Reads and decrypts the age file at `path` with the identity in use, or a
 /// passphrase for passphrase-encrypted files.
-pub fn decrypt_file(path: &Path) -> Result<Vec<u8>, SecretsError> {
+pub fn decrypt_file(path: &Path) -> Result<Plaintext, SecretsError> {
     let data = std::fs::read(path).map_err(|e| SecretsError::io(path, "cannot read", e))?;
     decrypt(path, &data, &identity::path())
 }
 
 /// Decrypts `data` (the contents of `path`, armored or binary).
-pub fn decrypt(path: &Path, data: &[u8], identity_path: &Path) -> Result<Vec<u8>, SecretsError> {
+pub fn decrypt(path: &Path, data: &[u8], identity_path: &Path) -> Result<Plaintext, SecretsError> {
     let corrupt = |message: String| SecretsError::Corrupt {
         path: path.to_path_buf(),
         message,
@@ -74,7 +78,7 @@ pub fn decrypt(path: &Path, data: &[u8], identity_path: &Path) -> Result<Vec<u8>
                 other => corrupt(other.to_string()),
             })
     };
-    let mut plaintext = Vec::new();
+    let mut plaintext = Plaintext::default();
     result?
         .read_to_end(&mut plaintext)
         .map_err(|e| corrupt(e.to_string()))?;
@@ -157,7 +161,10 @@ mod tests {
         assert!(data.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----"));
         let file = dir.path().join("s.yml.age");
         let mine = identity_file(dir.path(), &me);
-        assert_eq!(decrypt(&file, &data, &mine).unwrap(), b"password: s3cret\n");
+        assert_eq!(
+            *decrypt(&file, &data, &mine).unwrap(),
+            b"password: s3cret\n"
+        );
 
         let theirs = dir.path().join("other.txt");
         std::fs::write(&theirs, format!("{}\n", other.to_string().expose_secret())).unwrap();
