@@ -12,6 +12,7 @@ pub mod modules;
 pub mod playbook;
 pub mod project;
 pub mod report;
+pub mod secrets;
 pub mod ssh;
 pub mod store;
 pub mod template;

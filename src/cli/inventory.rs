@@ -69,7 +69,7 @@ pub fn execute(ctx: &Context, cmd: InventoryCommand) -> anyhow::Result<u8> {
         InventoryCommand::Show(args) => show(inventory, &args)?,
         InventoryCommand::Graph(args) => graph(inventory, &args.group)?,
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::secrets::redact::stdout();
     // A closed pipe (`| head`) is not an error worth reporting.
     let _ = out.write_all(text.as_bytes());
     Ok(exit::OK)
@@ -139,7 +139,7 @@ fn mask_secrets(vars: Vars) -> Vars {
     vars.into_iter()
         .map(|(k, v)| {
             let v = if is_secret_name(&k) {
-                Value::from("********")
+                Value::from(crate::secrets::redact::MASK)
             } else {
                 v
             };

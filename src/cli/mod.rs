@@ -9,6 +9,7 @@ mod inventory;
 mod play;
 mod run;
 mod runs;
+mod secrets;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +41,16 @@ pub struct Cli {
     #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// age identity file for decrypting secrets (default:
+    /// $XDG_CONFIG_HOME/herd/identity.txt or ~/.config/herd/identity.txt).
+    #[arg(
+        long = "identity",
+        global = true,
+        value_name = "PATH",
+        env = "HERD_IDENTITY"
+    )]
+    pub identity: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -55,6 +66,9 @@ pub enum Command {
     Play(play::PlayArgs),
     /// List recent runs from the results store, or show one.
     Runs(runs::RunsArgs),
+    /// Encrypt, decrypt and edit age secrets; manage who can read them.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
 }
@@ -76,19 +90,24 @@ pub fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("herd: error: {}", render_error(&err));
+            let text = render_error(&err);
+            eprintln!("herd: error: {}", crate::secrets::redact::redact(&text));
             ExitCode::from(exit_code_for(&err))
         }
     }
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    if let Some(path) = cli.identity {
+        crate::secrets::identity::set_path(path);
+    }
     let ctx = Context::new(cli.inventory)?;
     match cli.command {
         Command::Inventory(cmd) => inventory::execute(&ctx, cmd),
         Command::Run(args) => run::execute(&ctx, args),
         Command::Play(args) => play::execute(&ctx, args),
         Command::Runs(args) => runs::execute(&ctx, args),
+        Command::Secrets(cmd) => secrets::execute(&ctx, cmd),
         Command::Completions(args) => completions::execute(args),
     }
 }
@@ -109,7 +128,7 @@ fn init_tracing(verbose: u8) {
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::secrets::redact::stderr)
         .with_ansi(color_enabled(std::io::stderr().is_terminal()))
         .with_target(verbose >= 2)
         .without_time()
@@ -145,6 +164,7 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
             || cause.is::<crate::yaml::YamlError>()
             || cause.is::<crate::playbook::PlaybookError>()
             || cause.is::<crate::engine::play::EngineError>()
+            || cause.is::<crate::secrets::SecretsError>()
             || cause.is::<BadInput>()
     });
     if bad_input {

@@ -121,7 +121,7 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
             play_options,
             tx,
         );
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::secrets::redact::stdout();
         writeln!(out, "playbook: {}", args.playbook.display())?;
         for play in &playbook.plays {
             writeln!(out, "\n  play: {}", play.name)?;
@@ -359,7 +359,7 @@ impl PlaySink {
         if let PlayEvent::PlayStart { name, .. } = event {
             self.play = name.clone();
         }
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::secrets::redact::stdout();
         if self.format == Format::Json {
             serde_json::to_writer(&mut out, event)?;
             writeln!(out)?;
@@ -454,7 +454,7 @@ impl PlaySink {
     }
 
     fn recap(&self, stats: &IndexMap<String, HostStats>, elapsed: Duration) -> anyhow::Result<()> {
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::secrets::redact::stdout();
         if self.format == Format::Json {
             let hosts: serde_json::Map<String, serde_json::Value> = stats
                 .iter()

@@ -168,7 +168,7 @@ pub fn execute(ctx: &Context, args: RunArgs) -> anyhow::Result<u8> {
     writer.finish(outcome)?;
 
     // Folded output needs every result; JSON and per-host streamed already.
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::secrets::redact::stdout();
     if args.format == Format::Text {
         let opts = TextOptions {
             color: color(),
@@ -434,6 +434,10 @@ impl Sink {
             Format::Text => {}
         }
         if !block.is_empty() {
+            let text = String::from_utf8_lossy(&block);
+            let block = crate::secrets::redact::redact(&text)
+                .into_owned()
+                .into_bytes();
             match &self.bar {
                 Some(bar) => bar.suspend(|| std::io::stdout().write_all(&block))?,
                 None => std::io::stdout().write_all(&block)?,

@@ -786,16 +786,18 @@ impl Runner {
                 }
             };
             let path = play.dir.join(&rendered);
-            let text = std::fs::read_to_string(&path).map_err(|e| EngineError::Play {
-                location: play.location.clone(),
-                message: format!("vars_files: cannot read {}: {e}", path.display()),
-            })?;
-            let vars: Option<Vars> =
-                crate::yaml::from_str(&text, &path).map_err(|e| EngineError::Play {
+            let (text, encrypted) =
+                crate::secrets::read_vars_text(&path).map_err(|e| EngineError::Play {
+                    location: play.location.clone(),
+                    message: format!("vars_files: {e}"),
+                })?;
+            let vars = crate::secrets::parse_vars(&text, &path, encrypted).map_err(|e| {
+                EngineError::Play {
                     location: play.location.clone(),
                     message: e.to_string(),
-                })?;
-            out.extend(vars.unwrap_or_default());
+                }
+            })?;
+            out.extend(vars);
         }
         Ok(out)
     }

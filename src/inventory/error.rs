@@ -21,6 +21,9 @@ pub enum InventoryError {
         source: std::io::Error,
     },
 
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
+
     #[error("{source}; {hint}")]
     Yaml {
         source: YamlError,

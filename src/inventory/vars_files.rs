@@ -15,6 +15,9 @@ use super::{InventoryError, Vars};
 
 const EXTENSIONS: &[&str] = &["", ".yml", ".yaml", ".json"];
 
+/// Encrypted candidates (`db.yml.age`), decrypted in memory while loading.
+const ENCRYPTED: &[&str] = &[".yml.age", ".yaml.age", ".json.age"];
+
 /// The vars files found beside one inventory source, by group/host index.
 #[derive(Debug, Default)]
 pub(crate) struct VarsLayer {
@@ -47,7 +50,7 @@ fn load_kind<'a>(
         .collect();
     for (index, name) in names.enumerate() {
         let mut vars = None;
-        for ext in EXTENSIONS {
+        for ext in EXTENSIONS.iter().chain(ENCRYPTED) {
             let file = format!("{name}{ext}");
             if !present.contains(&file) {
                 continue;
@@ -92,7 +95,8 @@ fn dir_files(dir: &Path) -> Result<Vec<PathBuf>, InventoryError> {
                 .extension()
                 .map(|e| format!(".{}", e.to_string_lossy()))
                 .unwrap_or_default();
-            if EXTENSIONS.contains(&ext.as_str()) {
+            let encrypted = ENCRYPTED.iter().any(|e| name.ends_with(e));
+            if EXTENSIONS.contains(&ext.as_str()) || encrypted {
                 files.push(path);
             }
         }
@@ -101,14 +105,13 @@ fn dir_files(dir: &Path) -> Result<Vec<PathBuf>, InventoryError> {
 }
 
 /// A vars file: a YAML (or JSON) mapping of names to values; empty is fine.
+/// A `*.age` file is decrypted in memory and its values become secrets.
 fn read_vars_file(path: &Path) -> Result<Vars, InventoryError> {
-    let text = std::fs::read_to_string(path).map_err(|source| read_error(path, source))?;
-    let vars: Option<Vars> =
-        crate::yaml::from_str(&text, path).map_err(|source| InventoryError::Yaml {
-            source,
-            hint: "a group_vars/host_vars file must be a mapping of variable names to values",
-        })?;
-    Ok(vars.unwrap_or_default())
+    let (text, encrypted) = crate::secrets::read_vars_text(path)?;
+    crate::secrets::parse_vars(&text, path, encrypted).map_err(|source| InventoryError::Yaml {
+        source,
+        hint: "a group_vars/host_vars file must be a mapping of variable names to values",
+    })
 }
 
 fn read_error(path: &Path, source: std::io::Error) -> InventoryError {

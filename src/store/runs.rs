@@ -7,6 +7,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{OUTPUT_CAP, RunId, Store, StoreError, cap_output, liveness, now_ms};
 use crate::engine::{HostResult, RunOutcome};
+use crate::secrets::redact::{redact, redact_opt};
 
 /// What a new run is about.
 #[derive(Debug, Clone, Copy)]
@@ -38,7 +39,7 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 run.kind,
-                run.command,
+                redact(run.command),
                 run.pattern,
                 current_user(),
                 i64::try_from(run.host_count).unwrap_or(i64::MAX),
@@ -84,8 +85,10 @@ impl Store {
                 )
                 .map_err(&err)?;
             for r in results {
-                let (stdout, stdout_cut) = cap_output(&r.stdout, OUTPUT_CAP);
-                let (stderr, stderr_cut) = cap_output(&r.stderr, OUTPUT_CAP);
+                // Secrets are masked before capping: the cap must not split one.
+                let (out, err_text) = (redact(&r.stdout), redact(&r.stderr));
+                let (stdout, stdout_cut) = cap_output(&out, OUTPUT_CAP);
+                let (stderr, stderr_cut) = cap_output(&err_text, OUTPUT_CAP);
                 insert
                     .execute(params![
                         run.0,
@@ -96,7 +99,7 @@ impl Store {
                         stderr,
                         stdout_cut,
                         stderr_cut,
-                        r.error,
+                        redact_opt(&r.error),
                         duration_ms(r.duration),
                         now,
                     ])

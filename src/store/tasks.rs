@@ -3,6 +3,7 @@
 use rusqlite::{TransactionBehavior, params};
 
 use super::{RunId, Store, StoreError};
+use crate::secrets::redact::{redact, redact_opt};
 
 /// One task's result on one host, as stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -47,12 +48,12 @@ impl Store {
                         run.0,
                         r.seq,
                         r.play,
-                        r.task,
+                        redact(&r.task),
                         r.location,
                         r.host,
                         r.status,
-                        r.msg,
-                        r.diff,
+                        redact_opt(&r.msg),
+                        redact_opt(&r.diff),
                         r.duration_ms as i64
                     ])
                     .map_err(&err)?;

@@ -1,0 +1,426 @@
+//! `herd secrets` end to end: a secret from an encrypted group_vars file
+//! reaches the hosts but never herd's output or store; files interoperate
+//! with the `age` CLI; rekey shuts out a removed recipient; clear errors.
+
+mod fleet;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use fleet::Fleet;
+use support::Herd;
+
+const SECRET: &str = "Sup3r-S3cret-Pa55word";
+const HOST_SECRET: &str = "host1-api-key-XYZ";
+const PLAY_SECRET: &str = "vars-files-token-123";
+const MASK: &str = "********";
+
+/// No secret in what herd printed.
+fn assert_masked(out: &support::Outcome) {
+    for secret in [SECRET, HOST_SECRET, PLAY_SECRET] {
+        assert!(
+            !out.stdout.contains(secret),
+            "{secret} in stdout:\n{}",
+            out.stdout
+        );
+        assert!(
+            !out.stderr.contains(secret),
+            "{secret} in stderr:\n{}",
+            out.stderr
+        );
+    }
+}
+
+/// The identity `herd secrets init` creates under the test HOME.
+fn identity(dir: &Path) -> PathBuf {
+    dir.join(".test-home/.config/herd/identity.txt")
+}
+
+fn age(args: &[&str]) -> std::process::Output {
+    Command::new("age")
+        .args(args)
+        .output()
+        .expect("age CLI (scripts/ensure-deps.sh)")
+}
+
+/// `age-keygen -o path`; returns the public key.
+fn keygen(path: &Path) -> String {
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(path)
+        .output()
+        .expect("age-keygen");
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn secret_vars_reach_the_host_but_output_and_store_only_show_the_mask() {
+    let fleet = Fleet::builder().hosts(2).start();
+    let dir = &fleet.dir;
+    Herd::in_dir(dir).args(["secrets", "init"]).run().success();
+    let vars = dir.join("group_vars/all");
+    std::fs::create_dir_all(&vars).unwrap();
+    std::fs::write(
+        vars.join("secrets.yml"),
+        format!("db_password: \"{SECRET}\"\nshort: ab\n"),
+    )
+    .unwrap();
+    Herd::in_dir(dir)
+        .args(["secrets", "encrypt", "group_vars/all/secrets.yml", "--rm"])
+        .run()
+        .success();
+    assert!(!vars.join("secrets.yml").exists(), "plaintext removed");
+    let encrypted = std::fs::read_to_string(vars.join("secrets.yml.age")).unwrap();
+    assert!(encrypted.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
+    assert!(!encrypted.contains(SECRET));
+
+    // A host_vars file and a play's vars_files, encrypted too.
+    std::fs::create_dir_all(dir.join("host_vars")).unwrap();
+    std::fs::write(
+        dir.join("host_vars/host1.yml"),
+        format!("api_key: {HOST_SECRET}\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("vault.yml"), format!("token: [{PLAY_SECRET}]\n")).unwrap();
+    for file in ["host_vars/host1.yml", "vault.yml"] {
+        Herd::in_dir(dir)
+            .args(["secrets", "encrypt", "--rm", file])
+            .run()
+            .success();
+    }
+
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(
+        dir.join("templates/app.conf.j2"),
+        "user = app\npassword = {{ db_password }}\nkey = {{ api_key | default('none') }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("site.yml"),
+        "- hosts: all\n  vars_files: [vault.yml.age]\n  tasks:\n\
+         \x20   - name: config with the password\n      template:\n        src: app.conf.j2\n        dest: \"{{ root_dir }}/app.conf\"\n\
+         \x20   - name: say it\n      debug:\n        msg: \"password is {{ db_password }}, token {{ token[0] }}\"\n\
+         \x20   - name: echo it\n      command: echo {{ db_password }}\n      changed_when: false\n",
+    )
+    .unwrap();
+
+    let text = Herd::in_dir(dir)
+        .args(["play", "site.yml", "--diff", "-v"])
+        .run()
+        .success();
+    for (host, key) in fleet.hosts.iter().zip([HOST_SECRET, "none"]) {
+        let conf = std::fs::read_to_string(host.root.join("app.conf")).unwrap();
+        assert_eq!(
+            conf,
+            format!("user = app\npassword = {SECRET}\nkey = {key}\n")
+        );
+    }
+    assert_masked(&text);
+    assert!(
+        text.stdout.contains(&format!("+key = {MASK}")),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains(&format!("+password = {MASK}")),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains(&format!("password is {MASK}, token {MASK}")),
+        "{}",
+        text.stdout
+    );
+
+    // Again, as JSON, with the files gone so the diff shows once more.
+    for host in &fleet.hosts {
+        std::fs::remove_file(host.root.join("app.conf")).unwrap();
+    }
+    let json = Herd::in_dir(dir)
+        .args(["play", "site.yml", "--diff", "--format", "json"])
+        .run()
+        .success();
+    assert_masked(&json);
+    assert!(json.stdout.contains(MASK), "{}", json.stdout);
+
+    // `herd run` output (folded and JSON) and the inventory view.
+    let conf = fleet.hosts[0].root.join("app.conf");
+    for format in ["text", "json"] {
+        let run = Herd::in_dir(dir)
+            .args(["run", "host1", "--format", format, "--", "cat"])
+            .args([&conf])
+            .run()
+            .success();
+        assert_masked(&run);
+        assert!(
+            run.stdout.contains(&format!("password = {MASK}")),
+            "{}",
+            run.stdout
+        );
+    }
+    let inv = Herd::in_dir(dir)
+        .args(["inventory", "show", "host1"])
+        .run()
+        .success();
+    assert_masked(&inv);
+    json.json_lines();
+
+    let runs = Herd::in_dir(dir)
+        .args(["runs", "show", "last", "--format", "json"])
+        .run()
+        .success();
+    assert_masked(&runs);
+    assert!(runs.stdout.contains(MASK), "{}", runs.stdout);
+    // The database files themselves (main file and write-ahead log).
+    for entry in std::fs::read_dir(dir.join(".herd")).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("herd.db")
+        {
+            let bytes = std::fs::read(&path).unwrap();
+            for secret in [SECRET, HOST_SECRET, PLAY_SECRET] {
+                let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+                assert!(!found, "{} holds {secret}", path.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn files_interoperate_with_the_age_cli() {
+    let (_tmp, dir) = support::scratch();
+    std::fs::write(dir.join("herd.toml"), "").unwrap();
+    Herd::in_dir(&dir).args(["secrets", "init"]).run().success();
+    let id = identity(&dir);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&id).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
+    // herd -> age
+    std::fs::write(dir.join("a.yml"), "token: herd-made-token\n").unwrap();
+    Herd::in_dir(&dir)
+        .args(["secrets", "encrypt", "a.yml"])
+        .run()
+        .success();
+    Herd::in_dir(&dir)
+        .args(["secrets", "encrypt", "a.yml"])
+        .run()
+        .code(2)
+        .stderr_has("--force");
+    let out = age(&[
+        "-d",
+        "-i",
+        id.to_str().unwrap(),
+        dir.join("a.yml.age").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"token: herd-made-token\n");
+
+    // age -> herd (armored and binary)
+    let public = Herd::in_dir(&dir)
+        .args(["secrets", "init"])
+        .run()
+        .success()
+        .stdout;
+    let key = public.split(['(', ')']).nth(1).unwrap().to_string();
+    std::fs::write(dir.join("b.txt"), "from the age CLI\n").unwrap();
+    for (flags, name) in [(vec!["-a"], "b.armored.age"), (vec![], "b.binary.age")] {
+        let mut args = vec!["-r", key.as_str(), "-o", name];
+        args.extend(flags);
+        args.push("b.txt");
+        let status = Command::new("age")
+            .args(&args)
+            .current_dir(&dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Herd::in_dir(&dir)
+            .args(["secrets", "decrypt", name])
+            .run()
+            .success()
+            .stdout_has("from the age CLI");
+    }
+
+    // decrypt -o writes a private file.
+    Herd::in_dir(&dir)
+        .args(["secrets", "decrypt", "a.yml.age", "-o", "out.yml"])
+        .run()
+        .success();
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.join("out.yml"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn rekey_shuts_out_a_removed_recipient_and_errors_are_clear() {
+    let (_tmp, dir) = support::scratch();
+    std::fs::write(dir.join("herd.toml"), "").unwrap();
+    Herd::in_dir(&dir).args(["secrets", "init"]).run().success();
+    let other = dir.join("other.txt");
+    let other_key = keygen(&other);
+    Herd::in_dir(&dir)
+        .args(["secrets", "add-recipient", &other_key])
+        .run()
+        .success();
+    Herd::in_dir(&dir)
+        .args(["secrets", "add-recipient", "ssh-ed25519 AAAAC3Nza"])
+        .run()
+        .code(2)
+        .stderr_has("not an age public key");
+    std::fs::create_dir_all(dir.join("vars")).unwrap();
+    std::fs::write(dir.join("vars/s.yml"), "k: shared-secret\n").unwrap();
+    Herd::in_dir(&dir)
+        .args(["secrets", "encrypt", "vars/s.yml"])
+        .run()
+        .success();
+    let file = dir.join("vars/s.yml.age");
+    let by_other = || age(&["-d", "-i", other.to_str().unwrap(), file.to_str().unwrap()]);
+    assert!(by_other().status.success());
+
+    Herd::in_dir(&dir)
+        .args(["secrets", "remove-recipient", &other_key])
+        .run()
+        .success();
+    Herd::in_dir(&dir)
+        .args(["secrets", "rekey"])
+        .run()
+        .success()
+        .stdout_has("1 files rekeyed");
+    assert!(!by_other().status.success(), "removed key still decrypts");
+    Herd::in_dir(&dir)
+        .args(["secrets", "view", "vars/s.yml.age"])
+        .run()
+        .success()
+        .stdout_has("shared-secret");
+
+    // The removed key gets a clear error naming the file and the keys.
+    let my_key = std::fs::read_to_string(dir.join(".herd-recipients")).unwrap();
+    let my_key = my_key
+        .lines()
+        .find(|l| l.starts_with("age1"))
+        .unwrap()
+        .to_string();
+    let err = Herd::in_dir(&dir)
+        .args([
+            "--identity",
+            "other.txt",
+            "secrets",
+            "decrypt",
+            "vars/s.yml.age",
+        ])
+        .run()
+        .code(2);
+    assert!(err.stdout.is_empty());
+    assert!(!err.stderr.contains("grease"), "{}", err.stderr);
+    for text in ["vars/s.yml.age", "1 X25519 recipient", &other_key, &my_key] {
+        assert!(err.stderr.contains(text), "{text}: {}", err.stderr);
+    }
+
+    // Truncated file.
+    let data = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(dir.join("cut.age"), &data[..data.len() / 2]).unwrap();
+    Herd::in_dir(&dir)
+        .args(["secrets", "decrypt", "cut.age"])
+        .run()
+        .code(2)
+        .stderr_has("corrupted or truncated");
+
+    // Passphrase files.
+    std::fs::write(dir.join("p.txt"), "by passphrase\n").unwrap();
+    Herd::in_dir(&dir)
+        .args(["secrets", "encrypt", "--passphrase", "p.txt"])
+        .env("HERD_PASSPHRASE", "correct horse")
+        .run()
+        .success();
+    Herd::in_dir(&dir)
+        .args(["secrets", "decrypt", "p.txt.age"])
+        .env("HERD_PASSPHRASE", "correct horse")
+        .run()
+        .success()
+        .stdout_has("by passphrase");
+    Herd::in_dir(&dir)
+        .args(["secrets", "decrypt", "p.txt.age"])
+        .env("HERD_PASSPHRASE", "wrong")
+        .run()
+        .code(2)
+        .stderr_has("wrong passphrase");
+}
+
+#[test]
+fn edit_reencrypts_changes_and_leaves_no_plaintext() {
+    let (_tmp, dir) = support::scratch();
+    std::fs::write(dir.join("herd.toml"), "").unwrap();
+    Herd::in_dir(&dir).args(["secrets", "init"]).run().success();
+    let editor = dir.join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\necho \"$1\" > \"$(dirname \"$0\")/edited-path\"\necho 'added: line' >> \"$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    Herd::in_dir(&dir)
+        .args(["secrets", "edit", "new.yml.age"])
+        .env("EDITOR", &editor)
+        .run()
+        .success();
+    let scratch = std::fs::read_to_string(dir.join("edited-path")).unwrap();
+    assert!(
+        !Path::new(scratch.trim()).exists(),
+        "plaintext left at {scratch}"
+    );
+    assert!(!Path::new(scratch.trim()).parent().unwrap().exists());
+    Herd::in_dir(&dir)
+        .args(["secrets", "view", "new.yml.age"])
+        .run()
+        .success()
+        .stdout_has("added: line");
+    // An editor that changes nothing leaves the file alone.
+    let before = std::fs::read(dir.join("new.yml.age")).unwrap();
+    Herd::in_dir(&dir)
+        .args(["secrets", "edit", "new.yml.age"])
+        .env("EDITOR", "true")
+        .run()
+        .success()
+        .stderr_has("unchanged");
+    assert_eq!(before, std::fs::read(dir.join("new.yml.age")).unwrap());
+
+    // Ctrl-C while editing (SIGINT to herd, as a terminal would send it):
+    // herd outlives it, then wipes the plaintext; a failed editor changes nothing.
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\necho \"$1\" > \"$(dirname \"$0\")/edited-path\"\n\
+         for p in $PPID $(ps -o ppid= -p $PPID); do\n\
+         \x20 [ \"$(ps -o comm= -p $p)\" = herd ] && kill -INT $p\n\
+         done\nsleep 0.2\necho 'more: x' >> \"$1\"\nexit 130\n",
+    )
+    .unwrap();
+    Herd::in_dir(&dir)
+        .args(["secrets", "edit", "new.yml.age"])
+        .env("EDITOR", &editor)
+        .run()
+        .code(1)
+        .stderr_has("left unchanged");
+    let scratch = std::fs::read_to_string(dir.join("edited-path")).unwrap();
+    assert!(
+        !Path::new(scratch.trim()).parent().unwrap().exists(),
+        "{scratch}"
+    );
+    assert_eq!(before, std::fs::read(dir.join("new.yml.age")).unwrap());
+}
