@@ -64,6 +64,9 @@ struct HostState {
     /// `set_fact` and `register` values, as top-level variables.
     host_vars: Vars,
     unreachable: bool,
+    /// The last failed task's result and task (name, action), for
+    /// `ansible_failed_result` / `ansible_failed_task` in a rescue.
+    last_failure: Option<(Value, Value)>,
 }
 
 /// State of the play being run.
@@ -298,8 +301,17 @@ impl Runner {
         if !rescue.is_empty() && !failed.is_empty() {
             // Rescue gets the hosts that failed in the block; their failure is
             // forgiven if rescue succeeds.
+            // Like Ansible, rescue sees the failure as ansible_failed_result
+            // and ansible_failed_task (host variables from then on).
             for host in &failed {
                 scope.failed.remove(host);
+                let state = self.hosts.entry(host.clone()).or_default();
+                if let Some((result, task)) = state.last_failure.clone() {
+                    state
+                        .host_vars
+                        .insert("ansible_failed_result".into(), result);
+                    state.host_vars.insert("ansible_failed_task".into(), task);
+                }
             }
             let rescued = self.run_tasks(scope, rescue, failed.clone()).await?;
             for host in &rescued {
@@ -567,6 +579,7 @@ impl Runner {
             }
             TaskStatus::Failed => {
                 scope.failed.insert(host.to_string());
+                state.last_failure = Some((outcome.registered.clone(), failed_task_value(task)));
             }
             TaskStatus::Unreachable => {
                 state.unreachable = true;
@@ -944,6 +957,20 @@ fn synthetic_task(name: &str, module: &str, play: &Play) -> Task {
         role: None,
         dir: play.dir.clone(),
     }
+}
+
+/// `ansible_failed_task`: the parts of the failed task a rescue looks at.
+fn failed_task_value(task: &Task) -> Value {
+    let action = match &task.action {
+        Action::Module { name, .. } => name.clone(),
+        Action::Block { .. } => "block".into(),
+        Action::IncludeTasks { .. } => "include_tasks".into(),
+        Action::Meta(_) => "meta".into(),
+    };
+    json!({
+        "name": task.name.clone().unwrap_or_else(|| action.clone()),
+        "action": action,
+    })
 }
 
 #[cfg(test)]

@@ -174,7 +174,7 @@ pub(crate) fn apply(p: &Params, original: &str) -> (String, bool) {
                     }
                 } else {
                     for (i, l) in lines.iter().enumerate() {
-                        if re.is_match(l) {
+                        if re.is_match(l.strip_suffix('\n').unwrap_or(l)) {
                             found = Some(i);
                         }
                     }
