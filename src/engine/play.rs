@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 
 use super::events::{HostStats, PlayEvent, TaskResult, TaskStatus};
 use super::host_task::{self, HostTask, HostTaskOutcome, Via};
+use super::loops;
 use super::vars::{Layers, compose};
 use crate::inventory::Inventory;
 use crate::modules::SearchPaths;
@@ -345,39 +346,85 @@ impl Runner {
         file: &str,
         hosts: Vec<String>,
     ) -> Result<Vec<String>, EngineError> {
-        // The file name may differ per host: group hosts by what it renders to.
-        let mut by_file: IndexMap<String, Vec<String>> = IndexMap::new();
+        // The file name (and, with a loop, the item) may differ per host:
+        // group hosts by what the file renders to and the item's variables.
+        let mut by_file: IndexMap<(String, String), (Vars, Vec<String>)> = IndexMap::new();
         let mut skipped = Vec::new();
         for host in &hosts {
             let vars = self.vars_for(scope, task, host);
-            if !task.when.is_empty() && !self.templates.eval_all(&task.when, &vars).unwrap_or(false)
-            {
-                skipped.push(host.clone());
-                continue;
-            }
-            let rendered = match self
-                .templates
-                .render_value(&Value::String(file.to_string()), &vars)
-            {
-                Ok(Value::String(s)) => s,
-                Ok(other) => other.to_string(),
-                Err(e) => {
-                    return Err(EngineError::Play {
-                        location: task.location.clone(),
-                        message: format!("include_tasks: {e}"),
-                    });
+            let iterations: Vec<Vars> = match &task.loop_ {
+                None => vec![Vars::new()],
+                Some(spec) => {
+                    let items = loops::items(spec, &self.templates, &vars).map_err(|e| {
+                        EngineError::Play {
+                            location: task.location.clone(),
+                            message: format!("include_tasks loop: {e}"),
+                        }
+                    })?;
+                    let name = loops::loop_var(&task.loop_control, &self.templates, &vars);
+                    (0..items.len())
+                        .map(|i| loops::item_vars(&task.loop_control, &name, i, &items))
+                        .collect()
                 }
             };
-            by_file.entry(rendered).or_default().push(host.clone());
+            let mut included = false;
+            for extra in iterations {
+                let mut vars = vars.clone();
+                vars.extend(extra.clone());
+                if !task.when.is_empty()
+                    && !self.templates.eval_all(&task.when, &vars).unwrap_or(false)
+                {
+                    continue;
+                }
+                let rendered = match self
+                    .templates
+                    .render_value(&Value::String(file.to_string()), &vars)
+                {
+                    Ok(Value::String(s)) => s,
+                    Ok(other) => other.to_string(),
+                    Err(e) => {
+                        return Err(EngineError::Play {
+                            location: task.location.clone(),
+                            message: format!("include_tasks: {e}"),
+                        });
+                    }
+                };
+                let key = (rendered, Value::Object(extra.clone()).to_string());
+                by_file
+                    .entry(key)
+                    .or_insert_with(|| (extra, Vec::new()))
+                    .1
+                    .push(host.clone());
+                included = true;
+            }
+            if !included {
+                skipped.push(host.clone());
+            }
         }
-        let mut going = skipped;
-        for (file, group) in by_file {
+        // A host that fails in one inclusion takes no part in the next.
+        let mut dropped: HashSet<String> = HashSet::new();
+        let mut entered: HashSet<String> = HashSet::new();
+        for ((file, _), (extra, group)) in by_file {
+            let group: Vec<String> = group.into_iter().filter(|h| !dropped.contains(h)).collect();
+            if group.is_empty() {
+                continue;
+            }
             let path = playbook::find_tasks_file(&file, &task.dir, task.role.as_deref());
-            let inherited = Inherited::for_include(task);
+            let mut inherited = Inherited::for_include(task);
+            inherited.vars.extend(extra);
             let tasks = playbook::load_tasks_file(&path, task.role.clone(), &inherited)?;
-            going.extend(self.run_tasks(scope, &tasks, group).await?);
+            let survivors = self.run_tasks(scope, &tasks, group.clone()).await?;
+            for host in group {
+                if !survivors.contains(&host) {
+                    dropped.insert(host.clone());
+                }
+                entered.insert(host);
+            }
         }
-        Ok(hosts.into_iter().filter(|h| going.contains(h)).collect())
+        Ok(hosts
+            .into_iter()
+            .filter(|h| skipped.contains(h) || (entered.contains(h) && !dropped.contains(h)))
+            .collect())
     }
 
     async fn run_meta(

@@ -64,7 +64,7 @@ impl Templates {
         // Debug info gives errors their line and the undefined variable's name.
         env.set_debug(true);
         minijinja_contrib::add_to_environment(&mut env);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_unknown_method_callback(python_method);
         env.add_global("omit", OMIT);
         env.add_function("now", super::now::now);
         super::lookups::register(&mut env);
@@ -362,6 +362,40 @@ impl Resolver<'_> {
     }
 }
 
+/// Python methods on values: pycompat's, plus `list.index(x)` and
+/// `str.index(x)` (the position of the first `x`, an error when absent).
+fn python_method(
+    state: &mut minijinja::State,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> Result<Value, minijinja::Error> {
+    if method == "index" && args.len() == 1 {
+        let not_found = || {
+            minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("{} is not in {value}", args[0]),
+            )
+        };
+        if let Some(s) = value.as_str() {
+            let needle = args[0].as_str().ok_or_else(not_found)?;
+            return s
+                .find(needle)
+                .map(|i| Value::from(s[..i].chars().count()))
+                .ok_or_else(not_found);
+        }
+        if matches!(value.kind(), minijinja::value::ValueKind::Seq) {
+            for (i, item) in value.try_iter()?.enumerate() {
+                if item == args[0] {
+                    return Ok(Value::from(i));
+                }
+            }
+            return Err(not_found());
+        }
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+}
+
 /// Ansible's template settings (trim_blocks, keep the trailing newline),
 /// with the delimiters of `opts`.
 fn syntax(opts: &FileOptions) -> Result<SyntaxConfig, minijinja::Error> {
@@ -647,6 +681,13 @@ mod tests {
                 json!({"d": {"k": 1}})
             ),
             "['a', 'b'] [('k', 1)] True"
+        );
+        assert_eq!(
+            render(
+                "{{ l.index('b') }} {{ 'xyz'.index('z') }}",
+                json!({"l": ["a", "b"]})
+            ),
+            "1 2"
         );
     }
 
