@@ -37,7 +37,6 @@ const NOT_YET: &[(&str, &str)] = &[
         "copy",
         "empty `src` must fail with Ansible's message (first red assert)",
     ),
-    ("blockinfile", "`backup: yes` result has no backup_file"),
     (
         "lineinfile",
         "regexp with a backreference (`^(REF) .* \\1$`): the regex crate has none",
