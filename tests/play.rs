@@ -72,6 +72,11 @@ fn a_playbook_applies_as_ansible_would_and_a_rerun_changes_nothing() {
     assert!(h1.root.join("only-first").is_dir());
     assert!(!h2.root.join("only-first").exists());
     assert!(h1.root.join("rescued").exists() && h2.root.join("restarted").exists());
+    assert_eq!(
+        std::fs::read_to_string(h1.root.join("rescued")).unwrap(),
+        "rescued a check that fails rc=1\n",
+        "rescue sees ansible_failed_task and ansible_failed_result"
+    );
     assert!(
         !fleet.hosts[2].root.join("app.conf").exists(),
         "db hosts are not in the first play"

@@ -111,6 +111,20 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
 
     let items = match loops::items(spec, &job.templates, &job.vars) {
         Ok(items) => items,
+        // As in Ansible, a loop that cannot be rendered is no error when
+        // the condition (without the item) is false: the task is skipped.
+        Err(_) if condition(&job, &task.when, &job.vars) == Ok(false) => {
+            return finish(
+                &job,
+                started,
+                TaskStatus::Skipped,
+                None,
+                json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False"}),
+                Vars::new(),
+                vec![],
+                vec![],
+            );
+        }
         Err(msg) => {
             return finish(
                 &job,
@@ -125,28 +139,19 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
         }
     };
     let control = &task.loop_control;
-    let loop_var = control.loop_var.clone().unwrap_or_else(|| "item".into());
+    let loop_var = loops::loop_var(control, &job.templates, &job.vars);
     let mut results = Vec::new();
     let mut facts = Vars::new();
     let mut diffs = Vec::new();
     let mut labels = Vec::new();
     let (mut any_changed, mut any_failed, mut all_skipped) = (false, false, true);
     let total = items.len();
+    let all_items = items.clone();
     for (index, item) in items.into_iter().enumerate() {
         let mut vars = job.vars.clone();
         // Facts set by earlier items (set_fact in a loop) are seen by later ones.
         vars.extend(facts.clone());
-        vars.insert(loop_var.clone(), item.clone());
-        if let Some(index_var) = &control.index_var {
-            vars.insert(index_var.clone(), json!(index));
-        }
-        if control.extended {
-            vars.insert(
-                "ansible_loop".into(),
-                json!({"index": index + 1, "index0": index, "first": index == 0, "last": index + 1 == total,
-                       "length": total, "revindex": total - index, "revindex0": total - index - 1}),
-            );
-        }
+        vars.extend(loops::item_vars(control, &loop_var, index, &all_items));
         let label = match &control.label {
             Some(label) => job
                 .templates

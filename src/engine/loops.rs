@@ -3,8 +3,47 @@
 
 use serde_json::{Value, json};
 
-use crate::playbook::{Loop, Vars};
+use crate::playbook::{Loop, LoopControl, Vars};
 use crate::template::Templates;
+
+/// The name of the loop variable (`loop_var`, which may be a template;
+/// default `item`).
+pub fn loop_var(control: &LoopControl, templates: &Templates, vars: &Vars) -> String {
+    match &control.loop_var {
+        None => "item".into(),
+        Some(name) => match templates.render_value(&Value::String(name.clone()), vars) {
+            Ok(Value::String(s)) => s,
+            _ => name.clone(),
+        },
+    }
+}
+
+/// The variables iteration `index` of `items` adds: the loop var (`item`),
+/// the `index_var` and, with `extended`, `ansible_loop` (with `allitems`,
+/// and `previtem`/`nextitem` where there is one).
+pub fn item_vars(control: &LoopControl, loop_var: &str, index: usize, items: &[Value]) -> Vars {
+    let mut vars = Vars::new();
+    vars.insert(loop_var.to_string(), items[index].clone());
+    vars.insert("ansible_loop_var".into(), json!(loop_var));
+    if let Some(index_var) = &control.index_var {
+        vars.insert(index_var.clone(), json!(index));
+        vars.insert("ansible_index_var".into(), json!(index_var));
+    }
+    if control.extended {
+        let total = items.len();
+        let mut info = json!({"allitems": items, "index": index + 1, "index0": index,
+            "first": index == 0, "last": index + 1 == total, "length": total,
+            "revindex": total - index, "revindex0": total - index - 1});
+        if index > 0 {
+            info["previtem"] = items[index - 1].clone();
+        }
+        if index + 1 < total {
+            info["nextitem"] = items[index + 1].clone();
+        }
+        vars.insert("ansible_loop".into(), info);
+    }
+    vars
+}
 
 /// The items of `spec`, rendered with `vars`. Errors are messages for the
 /// task's result.
@@ -183,6 +222,25 @@ mod tests {
 
     fn run(spec: Loop) -> Vec<Value> {
         items(&spec, &Templates::new(), &Vars::new()).unwrap()
+    }
+
+    #[test]
+    fn item_vars_with_extended_info() {
+        let control = LoopControl {
+            index_var: Some("i".into()),
+            extended: true,
+            ..Default::default()
+        };
+        let items = [json!("a"), json!("b"), json!("c")];
+        let v = item_vars(&control, "it", 1, &items);
+        assert_eq!(v["it"], "b");
+        assert_eq!(v["i"], 1);
+        assert_eq!(v["ansible_loop_var"], "it");
+        assert_eq!(v["ansible_loop"]["previtem"], "a");
+        assert_eq!(v["ansible_loop"]["nextitem"], "c");
+        assert_eq!(v["ansible_loop"]["revindex"], 2);
+        let v = item_vars(&control, "it", 0, &items);
+        assert!(v["ansible_loop"].get("previtem").is_none());
     }
 
     #[test]

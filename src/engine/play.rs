@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 
 use super::events::{HostStats, PlayEvent, TaskResult, TaskStatus};
 use super::host_task::{self, HostTask, HostTaskOutcome, Via};
+use super::loops;
 use super::vars::{Layers, compose};
 use crate::inventory::Inventory;
 use crate::modules::SearchPaths;
@@ -64,6 +65,9 @@ struct HostState {
     /// `set_fact` and `register` values, as top-level variables.
     host_vars: Vars,
     unreachable: bool,
+    /// The last failed task's result and task (name, action), for
+    /// `ansible_failed_result` / `ansible_failed_task` in a rescue.
+    last_failure: Option<(Value, Value)>,
 }
 
 /// State of the play being run.
@@ -298,8 +302,17 @@ impl Runner {
         if !rescue.is_empty() && !failed.is_empty() {
             // Rescue gets the hosts that failed in the block; their failure is
             // forgiven if rescue succeeds.
+            // Like Ansible, rescue sees the failure as ansible_failed_result
+            // and ansible_failed_task (host variables from then on).
             for host in &failed {
                 scope.failed.remove(host);
+                let state = self.hosts.entry(host.clone()).or_default();
+                if let Some((result, task)) = state.last_failure.clone() {
+                    state
+                        .host_vars
+                        .insert("ansible_failed_result".into(), result);
+                    state.host_vars.insert("ansible_failed_task".into(), task);
+                }
             }
             let rescued = self.run_tasks(scope, rescue, failed.clone()).await?;
             for host in &rescued {
@@ -333,39 +346,85 @@ impl Runner {
         file: &str,
         hosts: Vec<String>,
     ) -> Result<Vec<String>, EngineError> {
-        // The file name may differ per host: group hosts by what it renders to.
-        let mut by_file: IndexMap<String, Vec<String>> = IndexMap::new();
+        // The file name (and, with a loop, the item) may differ per host:
+        // group hosts by what the file renders to and the item's variables.
+        let mut by_file: IndexMap<(String, String), (Vars, Vec<String>)> = IndexMap::new();
         let mut skipped = Vec::new();
         for host in &hosts {
             let vars = self.vars_for(scope, task, host);
-            if !task.when.is_empty() && !self.templates.eval_all(&task.when, &vars).unwrap_or(false)
-            {
-                skipped.push(host.clone());
-                continue;
-            }
-            let rendered = match self
-                .templates
-                .render_value(&Value::String(file.to_string()), &vars)
-            {
-                Ok(Value::String(s)) => s,
-                Ok(other) => other.to_string(),
-                Err(e) => {
-                    return Err(EngineError::Play {
-                        location: task.location.clone(),
-                        message: format!("include_tasks: {e}"),
-                    });
+            let iterations: Vec<Vars> = match &task.loop_ {
+                None => vec![Vars::new()],
+                Some(spec) => {
+                    let items = loops::items(spec, &self.templates, &vars).map_err(|e| {
+                        EngineError::Play {
+                            location: task.location.clone(),
+                            message: format!("include_tasks loop: {e}"),
+                        }
+                    })?;
+                    let name = loops::loop_var(&task.loop_control, &self.templates, &vars);
+                    (0..items.len())
+                        .map(|i| loops::item_vars(&task.loop_control, &name, i, &items))
+                        .collect()
                 }
             };
-            by_file.entry(rendered).or_default().push(host.clone());
+            let mut included = false;
+            for extra in iterations {
+                let mut vars = vars.clone();
+                vars.extend(extra.clone());
+                if !task.when.is_empty()
+                    && !self.templates.eval_all(&task.when, &vars).unwrap_or(false)
+                {
+                    continue;
+                }
+                let rendered = match self
+                    .templates
+                    .render_value(&Value::String(file.to_string()), &vars)
+                {
+                    Ok(Value::String(s)) => s,
+                    Ok(other) => other.to_string(),
+                    Err(e) => {
+                        return Err(EngineError::Play {
+                            location: task.location.clone(),
+                            message: format!("include_tasks: {e}"),
+                        });
+                    }
+                };
+                let key = (rendered, Value::Object(extra.clone()).to_string());
+                by_file
+                    .entry(key)
+                    .or_insert_with(|| (extra, Vec::new()))
+                    .1
+                    .push(host.clone());
+                included = true;
+            }
+            if !included {
+                skipped.push(host.clone());
+            }
         }
-        let mut going = skipped;
-        for (file, group) in by_file {
+        // A host that fails in one inclusion takes no part in the next.
+        let mut dropped: HashSet<String> = HashSet::new();
+        let mut entered: HashSet<String> = HashSet::new();
+        for ((file, _), (extra, group)) in by_file {
+            let group: Vec<String> = group.into_iter().filter(|h| !dropped.contains(h)).collect();
+            if group.is_empty() {
+                continue;
+            }
             let path = playbook::find_tasks_file(&file, &task.dir, task.role.as_deref());
-            let inherited = Inherited::for_include(task);
+            let mut inherited = Inherited::for_include(task);
+            inherited.vars.extend(extra);
             let tasks = playbook::load_tasks_file(&path, task.role.clone(), &inherited)?;
-            going.extend(self.run_tasks(scope, &tasks, group).await?);
+            let survivors = self.run_tasks(scope, &tasks, group.clone()).await?;
+            for host in group {
+                if !survivors.contains(&host) {
+                    dropped.insert(host.clone());
+                }
+                entered.insert(host);
+            }
         }
-        Ok(hosts.into_iter().filter(|h| going.contains(h)).collect())
+        Ok(hosts
+            .into_iter()
+            .filter(|h| skipped.contains(h) || (entered.contains(h) && !dropped.contains(h)))
+            .collect())
     }
 
     async fn run_meta(
@@ -567,6 +626,7 @@ impl Runner {
             }
             TaskStatus::Failed => {
                 scope.failed.insert(host.to_string());
+                state.last_failure = Some((outcome.registered.clone(), failed_task_value(task)));
             }
             TaskStatus::Unreachable => {
                 state.unreachable = true;
@@ -940,6 +1000,20 @@ fn synthetic_task(name: &str, module: &str, play: &Play) -> Task {
         role: None,
         dir: play.dir.clone(),
     }
+}
+
+/// `ansible_failed_task`: the parts of the failed task a rescue looks at.
+fn failed_task_value(task: &Task) -> Value {
+    let action = match &task.action {
+        Action::Module { name, .. } => name.clone(),
+        Action::Block { .. } => "block".into(),
+        Action::IncludeTasks { .. } => "include_tasks".into(),
+        Action::Meta(_) => "meta".into(),
+    };
+    json!({
+        "name": task.name.clone().unwrap_or_else(|| action.clone()),
+        "action": action,
+    })
 }
 
 #[cfg(test)]

@@ -120,7 +120,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     } else {
         (Some(after), "Block inserted".to_string())
     };
-    edit::finish(
+    let mut out = edit::finish(
         ctx,
         Edit {
             path: &p.path,
@@ -133,7 +133,15 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             validate: p.validate.as_deref(),
         },
     )
-    .await
+    .await?;
+    // Ansible's blockinfile names the backup `backup_file`, and only when
+    // one was made (lineinfile says `backup`, always).
+    if let Some(backup) = out.data.remove("backup")
+        && backup.as_str().is_some_and(|b| !b.is_empty())
+    {
+        out.data.insert("backup_file".into(), backup);
+    }
+    Ok(out)
 }
 
 /// The new text, and whether it holds a block (false: removed/none).
@@ -174,7 +182,7 @@ pub(crate) fn apply(p: &Params, original: &str) -> (String, bool) {
                     }
                 } else {
                     for (i, l) in lines.iter().enumerate() {
-                        if re.is_match(l) {
+                        if re.is_match(l.strip_suffix('\n').unwrap_or(l)) {
                             found = Some(i);
                         }
                     }

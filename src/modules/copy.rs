@@ -118,7 +118,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     Ok(out)
 }
 
-fn local_mode(path: &Path) -> Option<u32> {
+pub(crate) fn local_mode(path: &Path) -> Option<u32> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path)
         .ok()

@@ -200,9 +200,15 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
 fn matches(search: &Search, line: &str, wanted: &str) -> bool {
     match search {
         Search::Exact => strip_eol(line) == wanted,
-        Search::Regexp(re) => re.is_match(line),
+        Search::Regexp(re) => re.is_match(py_line(line)),
         Search::Text(s) => line.contains(s.as_str()),
     }
+}
+
+/// A line as Python's `re.search` sees it for `$`: `$` also matches before
+/// a final newline, which the regex crate's `$` does not.
+fn py_line(line: &str) -> &str {
+    line.strip_suffix('\n').unwrap_or(line)
 }
 
 /// state=present: the new text and Ansible's message.
@@ -228,7 +234,7 @@ pub(crate) fn present(p: &Params, before: &str) -> (String, String) {
     let mut insert_at: Option<usize> = None;
     if let Anchor::After(re) | Anchor::Before(re) = &p.anchor {
         for (i, l) in lines.iter().enumerate() {
-            if re.is_match(l) {
+            if re.is_match(py_line(l)) {
                 insert_at = Some(if matches!(p.anchor, Anchor::After(_)) {
                     i + 1
                 } else {
@@ -244,7 +250,7 @@ pub(crate) fn present(p: &Params, before: &str) -> (String, String) {
     if let Some(i) = found {
         let mut new_line = match (&p.search, p.backrefs, exact) {
             (Search::Regexp(re), true, false) => {
-                let caps = re.captures(&lines[i]).expect("matched above");
+                let caps = re.captures(py_line(&lines[i])).expect("matched above");
                 let mut out = String::new();
                 caps.expand(&python_template(&line), &mut out);
                 out
@@ -362,6 +368,11 @@ mod tests {
         let p = params(json!({"path": "f", "line": "x", "insertafter": "^a"}));
         assert_eq!(present(&p, "a\nb\n").0, "a\nx\nb\n");
         assert_eq!(present(&p, "a\nx\nb\n").1, "");
+        // `$` matches before the line's newline, as in Python.
+        let p = params(json!({"path": "f", "line": "x", "insertafter": "^a$"}));
+        assert_eq!(present(&p, "a\nb\n").0, "a\nx\nb\n");
+        let p = params(json!({"path": "f", "line": "b=3", "regexp": "^b=2$"}));
+        assert_eq!(present(&p, "a\nb=2\n").0, "a\nb=3\n");
     }
 
     #[test]

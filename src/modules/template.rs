@@ -8,10 +8,11 @@
 use serde_json::json;
 
 use super::args::Args;
-use super::copy::{InstallOptions, install};
-use super::file_attrs::Attrs;
+use super::copy::{InstallOptions, install, local_mode};
+use super::file_attrs::{Attrs, Mode};
 use super::files;
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars, find_source};
+use crate::template::FileOptions;
 
 const PARAMS: &[&str] = &[
     "src",
@@ -26,13 +27,20 @@ const PARAMS: &[&str] = &[
     "lstrip_blocks",
     "newline_sequence",
     "follow",
+    "output_encoding",
+    "block_start_string",
+    "block_end_string",
+    "variable_start_string",
+    "variable_end_string",
+    "comment_start_string",
+    "comment_end_string",
 ];
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new("template", vars, PARAMS)?;
     let src = args.required(&["src"])?;
     let dest = args.required(&["dest"])?;
-    let attrs = Attrs::from_args(&args)?;
+    let mut attrs = Attrs::from_args(&args)?;
     let opts = InstallOptions {
         backup: args.bool("backup", false)?,
         force: args.bool("force", true)?,
@@ -66,8 +74,12 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
                 .join(", ")
         ))
     })?;
+    if attrs.mode == Some(Mode::Preserve) {
+        attrs.mode = local_mode(&path).map(Mode::Octal);
+    }
     let source = std::fs::read_to_string(&path)
         .map_err(|e| ModuleError::Local(format!("reading template {}: {e}", path.display())))?;
+    let source_newlines = trailing_newlines(&source);
     let source = adjust_source(&source, trim_blocks, lstrip_blocks);
 
     let mut tvars = ctx.vars.clone();
@@ -81,30 +93,52 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     tvars
         .entry("ansible_managed")
         .or_insert_with(|| json!("Ansible managed"));
-    let rendered = match ctx
-        .templates
-        .render_file(&path.display().to_string(), &source, &tvars)
-    {
+    let delimiters = |what: &str, start: &str, end: &str| -> Result<_, ModuleError> {
+        let s = args.str(&format!("{what}_start_string"))?;
+        let e = args.str(&format!("{what}_end_string"))?;
+        Ok((s.is_some() || e.is_some()).then(|| {
+            (
+                s.unwrap_or_else(|| start.into()),
+                e.unwrap_or_else(|| end.into()),
+            )
+        }))
+    };
+    // Other templates are found next to this one first, then like it.
+    let mut search_dirs: Vec<_> = path.parent().map(|d| d.to_path_buf()).into_iter().collect();
+    search_dirs.extend(ctx.search.templates.iter().cloned());
+    let file_opts = FileOptions {
+        search_dirs,
+        block: delimiters("block", "{%", "%}")?,
+        variable: delimiters("variable", "{{", "}}")?,
+        comment: delimiters("comment", "{#", "#}")?,
+    };
+    let encoding = args.str("output_encoding")?.unwrap_or_default();
+    let rendered = match ctx.templates.render_file_with(
+        &path.display().to_string(),
+        &source,
+        &tvars,
+        &file_opts,
+    ) {
         Ok(text) => text,
         Err(e) => return Ok(ModuleOutput::failed(e.to_string())),
     };
+    // Like Ansible, newlines the source ends with and the result lost (to
+    // trim_blocks after a last block tag) are put back.
+    let mut rendered = rendered;
+    for _ in trailing_newlines(&rendered)..source_newlines {
+        rendered.push('\n');
+    }
     let rendered = if newline == "\n" {
         rendered
     } else {
         rendered.replace('\n', newline)
     };
+    let bytes = encode(&rendered, &encoding).map_err(|e| args.error(e))?;
     let name = path
         .file_name()
-        .map(|n| n.to_string_lossy().trim_end_matches(".j2").to_string());
-    let mut out = install(
-        ctx,
-        &dest,
-        rendered.as_bytes(),
-        name.as_deref(),
-        &attrs,
-        &opts,
-    )
-    .await?;
+        // A directory dest gets the source's own name, `.j2` and all (as Ansible).
+        .map(|n| n.to_string_lossy().to_string());
+    let mut out = install(ctx, &dest, &bytes, name.as_deref(), &attrs, &opts).await?;
     out.data
         .insert("src".into(), json!(path.display().to_string()));
     Ok(out)
@@ -127,6 +161,55 @@ fn adjust_source(source: &str, trim_blocks: bool, lstrip_blocks: bool) -> String
     text
 }
 
+/// How many line ends `text` finishes with (CRLF counts once).
+fn trailing_newlines(text: &str) -> usize {
+    text.replace("\r\n", "\n")
+        .chars()
+        .rev()
+        .take_while(|&c| c == '\n' || c == '\r')
+        .count()
+}
+
+/// `output_encoding`: the rendered text in the named encoding. Covers the
+/// UTF-8 default and the single-byte Western encodings (latin-1,
+/// windows-1252); others are refused by name.
+fn encode(text: &str, encoding: &str) -> Result<Vec<u8>, String> {
+    let name = encoding.to_ascii_lowercase().replace('_', "-");
+    let latin1 = matches!(name.as_str(), "latin-1" | "latin1" | "iso-8859-1");
+    let single_byte = |c: char| -> Option<u8> {
+        let n = c as u32;
+        if n < 0x80 || (0xa0..0x100).contains(&n) || (latin1 && n < 0x100) {
+            return Some(n as u8);
+        }
+        if latin1 {
+            return None;
+        }
+        CP1252_HIGH
+            .iter()
+            .position(|&h| h == c)
+            .map(|i| 0x80 + i as u8)
+    };
+    match name.as_str() {
+        "" | "utf-8" | "utf8" => Ok(text.as_bytes().to_vec()),
+        "latin-1" | "latin1" | "iso-8859-1" | "windows-1252" | "cp1252" => text
+            .chars()
+            .map(|c| {
+                single_byte(c)
+                    .ok_or_else(|| format!("'{encoding}' codec can't encode character {c:?}"))
+            })
+            .collect(),
+        _ => Err(format!(
+            "output_encoding '{encoding}' is not supported by herd (utf-8, latin-1, windows-1252)"
+        )),
+    }
+}
+
+/// windows-1252 bytes 0x80..0x9f ('\0' where the code page has no character).
+const CP1252_HIGH: [char; 32] = [
+    '€', '\0', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\0', 'Ž', '\0', '\0', '‘',
+    '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\0', 'ž', 'Ÿ',
+];
+
 fn local_hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
@@ -137,6 +220,16 @@ fn local_hostname() -> String {
 mod tests {
     use super::*;
     use crate::template::Templates;
+
+    #[test]
+    fn output_encodings() {
+        assert_eq!(encode("é€", "").unwrap(), "é€".as_bytes());
+        assert_eq!(encode("é€", "windows-1252").unwrap(), [0xe9, 0x80]);
+        assert_eq!(encode("é", "ISO-8859-1").unwrap(), [0xe9]);
+        assert!(encode("€", "latin-1").is_err());
+        assert!(encode("x", "utf-16").is_err());
+        assert_eq!(trailing_newlines("a\r\n\n"), 2);
+    }
 
     #[test]
     fn block_options_are_emulated() {

@@ -153,6 +153,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Node, YamlError> {
     }))
 }
 
+/// An `!unsafe` string as herd keeps it: rendering it gives back `text`.
+fn unsafe_text(text: &str) -> String {
+    let templated = ["{{", "{%", "{#"].iter().any(|d| text.contains(d));
+    if templated && !text.contains("endraw") {
+        format!("{{% raw %}}{text}{{% endraw %}}")
+    } else {
+        text.to_string()
+    }
+}
+
 /// A collection being built, with the anchor to register when it closes.
 enum Open {
     Seq {
@@ -290,8 +300,10 @@ impl Builder<'_> {
                 ("tag:yaml.org,2002:", "int" | "float" | "bool" | "null") => {
                     Ok(resolve_plain(text))
                 }
-                // Ansible's marker for "never template this": herd keeps the text.
-                ("!", "unsafe") => Ok(Kind::String(text.to_string())),
+                // Ansible's marker for "never template this": text with
+                // template syntax is wrapped in a raw block, so rendering
+                // it yields the text itself.
+                ("!", "unsafe") => Ok(Kind::String(unsafe_text(text))),
                 ("!", "vault") => Err(self.error(
                     mark,
                     "`!vault` encrypted values are not supported; keep secrets in a herd secrets file",
@@ -495,6 +507,16 @@ mod tests {
         assert_eq!(json["j"], 31);
         assert_eq!(json["k"], -3);
         assert_eq!(json["l"], true);
+    }
+
+    #[test]
+    fn unsafe_strings_render_to_themselves() {
+        let json = tree("a: !unsafe '{{ x }}'\nb: !unsafe plain\n").to_json();
+        assert_eq!(json["a"], "{% raw %}{{ x }}{% endraw %}");
+        assert_eq!(json["b"], "plain");
+        let t = crate::template::Templates::new();
+        let out = t.render_value(&json["a"], &Default::default()).unwrap();
+        assert_eq!(out, "{{ x }}");
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl Connection {
 
         let mut reader = HashingReader::new(local);
         let upload = format!(
-            "umask 077; cat > {q_tmp} && sha256sum {q_tmp} || {{ rc=$?; rm -f {q_tmp}; exit $rc; }}"
+            "umask 077; cat > {q_tmp} && sha256sum < {q_tmp} || {{ rc=$?; rm -f {q_tmp}; exit $rc; }}"
         );
         let result = self
             .run(
@@ -201,7 +201,7 @@ impl Connection {
     ) -> Result<Option<String>, TransferError> {
         let p = shell_quote(remote_path);
         let command = format!(
-            "if [ -f {p} ]; then sha256sum -- {p}; elif [ -e {p} ]; then echo 'not a regular file' >&2; exit 3; else echo {MISSING}; fi"
+            "if [ -f {p} ]; then sha256sum < {p}; elif [ -e {p} ]; then echo 'not a regular file' >&2; exit 3; else echo {MISSING}; fi"
         );
         let out = self.exec(&command, opts).await?;
         self.check_exit("sha256", remote_path, &out)?;

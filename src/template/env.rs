@@ -32,6 +32,18 @@ pub type Vars = serde_json::Map<String, serde_json::Value>;
 /// `mode: "{{ file_mode | default(omit) }}"` leaves the argument out.
 pub const OMIT: &str = "__omit_place_holder__herd__";
 
+/// Per-render settings of the `template` module: where `{% include %}`,
+/// `{% import %}`, `{% from %}` and `{% extends %}` find other templates,
+/// and custom delimiters (`None` keeps Jinja's).
+#[derive(Debug, Clone, Default)]
+pub struct FileOptions {
+    /// Directories searched, in order, for the names other templates use.
+    pub search_dirs: Vec<std::path::PathBuf>,
+    pub block: Option<(String, String)>,
+    pub variable: Option<(String, String)>,
+    pub comment: Option<(String, String)>,
+}
+
 /// A Jinja2 environment configured like Ansible's, with Ansible's filters and tests.
 pub struct Templates {
     env: Environment<'static>,
@@ -46,19 +58,13 @@ impl Default for Templates {
 impl Templates {
     pub fn new() -> Templates {
         let mut env = Environment::new();
-        let syntax = SyntaxConfig::builder()
-            .trim_blocks(true)
-            .lstrip_blocks(false)
-            .keep_trailing_newline(true)
-            .build()
-            .expect("the default delimiters are valid");
-        env.set_syntax(syntax);
+        env.set_syntax(syntax(&FileOptions::default()).expect("the default delimiters are valid"));
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|_| AutoEscape::None);
         // Debug info gives errors their line and the undefined variable's name.
         env.set_debug(true);
         minijinja_contrib::add_to_environment(&mut env);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_unknown_method_callback(python_method);
         env.add_global("omit", OMIT);
         env.add_function("now", super::now::now);
         super::lookups::register(&mut env);
@@ -80,6 +86,43 @@ impl Templates {
             .env
             .template_from_named_str(name, &source)
             .map_err(fail)?;
+        let ctx = self.context(template.undeclared_variables(false), vars)?;
+        template.render(ctx).map_err(fail)
+    }
+
+    /// [`Templates::render_file`] with the template module's settings: a
+    /// loader for the templates this one includes or imports, and custom
+    /// delimiters. Works on a copy of the environment (cheap: its functions
+    /// are shared).
+    pub fn render_file_with(
+        &self,
+        name: &str,
+        source: &str,
+        vars: &Vars,
+        opts: &FileOptions,
+    ) -> Result<String, TemplateError> {
+        let mut env = self.env.clone();
+        let source = normalize_newlines(source);
+        let fail = |e: minijinja::Error| TemplateError::from_minijinja(&e, name, &source);
+        env.set_syntax(syntax(opts).map_err(fail)?);
+        let dirs = opts.search_dirs.clone();
+        env.set_loader(move |wanted: &str| {
+            for dir in &dirs {
+                let path = dir.join(wanted);
+                if path.is_file() {
+                    return std::fs::read_to_string(&path)
+                        .map(|text| Some(normalize_newlines(&text).into_owned()))
+                        .map_err(|e| {
+                            minijinja::Error::new(
+                                minijinja::ErrorKind::InvalidOperation,
+                                format!("reading template {}: {e}", path.display()),
+                            )
+                        });
+                }
+            }
+            Ok(None)
+        });
+        let template = env.template_from_named_str(name, &source).map_err(fail)?;
         let ctx = self.context(template.undeclared_variables(false), vars)?;
         template.render(ctx).map_err(fail)
     }
@@ -319,6 +362,60 @@ impl Resolver<'_> {
     }
 }
 
+/// Python methods on values: pycompat's, plus `list.index(x)` and
+/// `str.index(x)` (the position of the first `x`, an error when absent).
+fn python_method(
+    state: &mut minijinja::State,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> Result<Value, minijinja::Error> {
+    if method == "index" && args.len() == 1 {
+        let not_found = || {
+            minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("{} is not in {value}", args[0]),
+            )
+        };
+        if let Some(s) = value.as_str() {
+            let needle = args[0].as_str().ok_or_else(not_found)?;
+            return s
+                .find(needle)
+                .map(|i| Value::from(s[..i].chars().count()))
+                .ok_or_else(not_found);
+        }
+        if matches!(value.kind(), minijinja::value::ValueKind::Seq) {
+            for (i, item) in value.try_iter()?.enumerate() {
+                if item == args[0] {
+                    return Ok(Value::from(i));
+                }
+            }
+            return Err(not_found());
+        }
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+}
+
+/// Ansible's template settings (trim_blocks, keep the trailing newline),
+/// with the delimiters of `opts`.
+fn syntax(opts: &FileOptions) -> Result<SyntaxConfig, minijinja::Error> {
+    let mut builder = SyntaxConfig::builder();
+    builder
+        .trim_blocks(true)
+        .lstrip_blocks(false)
+        .keep_trailing_newline(true);
+    if let Some((start, end)) = &opts.block {
+        builder.block_delimiters(start.clone(), end.clone());
+    }
+    if let Some((start, end)) = &opts.variable {
+        builder.variable_delimiters(start.clone(), end.clone());
+    }
+    if let Some((start, end)) = &opts.comment {
+        builder.comment_delimiters(start.clone(), end.clone());
+    }
+    builder.build()
+}
+
 fn has_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
 }
@@ -431,6 +528,38 @@ mod tests {
     #[test]
     fn crlf_templates_render_with_lf() {
         assert_eq!(render("a\r\nb {{ 1 }}\r\n", json!({})), "a\nb 1\n");
+    }
+
+    #[test]
+    fn file_options_load_other_templates_and_change_delimiters() {
+        let dir = std::env::temp_dir().join(format!("herd-tpl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("m.j2"),
+            "{% macro hi(n) %}hi {{ n }}{% endmacro %}",
+        )
+        .unwrap();
+        std::fs::write(dir.join("part"), "[{{ x }}]").unwrap();
+        let t = Templates::new();
+        let opts = FileOptions {
+            search_dirs: vec![dir.clone()],
+            ..Default::default()
+        };
+        let src = "{% import 'm.j2' as m %}{{ m.hi(x) }} {% include 'part' %}";
+        let out = t
+            .render_file_with("t", src, &vars(json!({"x": 1})), &opts)
+            .unwrap();
+        assert_eq!(out, "hi 1 [1]");
+        let opts = FileOptions {
+            variable: Some(("[[".into(), "]]".into())),
+            comment: Some(("[#".into(), "#]".into())),
+            ..Default::default()
+        };
+        let out = t
+            .render_file_with("t", "[# c #][[ x ]] {{ x }}", &vars(json!({"x": 2})), &opts)
+            .unwrap();
+        assert_eq!(out, "2 {{ x }}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -552,6 +681,13 @@ mod tests {
                 json!({"d": {"k": 1}})
             ),
             "['a', 'b'] [('k', 1)] True"
+        );
+        assert_eq!(
+            render(
+                "{{ l.index('b') }} {{ 'xyz'.index('z') }}",
+                json!({"l": ["a", "b"]})
+            ),
+            "1 2"
         );
     }
 

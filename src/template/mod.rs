@@ -32,5 +32,5 @@ mod now;
 pub mod tests;
 mod value;
 
-pub use env::{OMIT, Templates, Vars};
+pub use env::{FileOptions, OMIT, Templates, Vars};
 pub use error::TemplateError;
