@@ -37,7 +37,8 @@ const PARAMS: &[&str] = &[
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new("copy", vars, PARAMS)?;
-    let src = args.str("src")?;
+    // An empty `src` counts as none (Ansible says "src (or content) is required").
+    let src = args.str("src")?.filter(|s| !s.is_empty());
     let content = args.str("content")?;
     let dest = args
         .str("dest")?
@@ -207,8 +208,9 @@ async fn install_known(
     };
     if info.is_dir() {
         let Some(name) = basename else {
+            // Only `content` comes without a name (Ansible's wording).
             return Ok(ModuleOutput::failed(format!(
-                "can not write to {dest}: it is a directory"
+                "can not use content with a dir as dest ({dest} is a directory)"
             )));
         };
         dest = format!("{}/{name}", dest.trim_end_matches('/'));
