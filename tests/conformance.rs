@@ -31,7 +31,7 @@ const NOT_YET: &[(&str, &str)] = &[
     ),
     (
         "copy",
-        "`mode: preserve` with `remote_src: true` (21 asserts pass before it)",
+        "`remote_src: true` with a directory source (22 asserts pass before it)",
     ),
     (
         "lineinfile",

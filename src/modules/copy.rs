@@ -336,6 +336,16 @@ async fn remote_copy(
             "Source {src} is not a file (directories with remote_src are not supported yet)"
         )));
     }
+    // mode=preserve: the remote source's mode.
+    let preserved;
+    let attrs = if attrs.mode == Some(Mode::Preserve) {
+        let mut a = attrs.clone();
+        a.mode = Some(Mode::Octal(src_info.mode & 0o7777));
+        preserved = a;
+        &preserved
+    } else {
+        attrs
+    };
     // Small files: reuse install() with the content; large: copy remotely.
     if let Some(content) = &src_info.content {
         let name = src.rsplit('/').next();
@@ -378,7 +388,13 @@ async fn remote_copy(
             }
             c.push_str(&format!(" && mv -f {tmp} {}", shell_quote(dest)));
             commands.push(c);
-            commands.extend(attrs.fix_commands(dest, &src_info, false));
+            // cp gave the new file the source's mode less the umask: compare
+            // with an unknown mode so an asked-for mode is always set.
+            let copied = FileInfo {
+                mode: src_info.mode & !0o7777,
+                ..src_info.clone()
+            };
+            commands.extend(attrs.fix_commands(dest, &copied, false));
         }
         commands.extend(fixes);
         files::run_all(ctx, dest, &commands).await?;
