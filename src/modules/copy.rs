@@ -37,7 +37,8 @@ const PARAMS: &[&str] = &[
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new("copy", vars, PARAMS)?;
-    let src = args.str("src")?;
+    // An empty `src` counts as none (Ansible says "src (or content) is required").
+    let src = args.str("src")?.filter(|s| !s.is_empty());
     let content = args.str("content")?;
     let dest = args
         .str("dest")?
@@ -207,8 +208,9 @@ async fn install_known(
     };
     if info.is_dir() {
         let Some(name) = basename else {
+            // Only `content` comes without a name (Ansible's wording).
             return Ok(ModuleOutput::failed(format!(
-                "can not write to {dest}: it is a directory"
+                "can not use content with a dir as dest ({dest} is a directory)"
             )));
         };
         dest = format!("{}/{name}", dest.trim_end_matches('/'));
@@ -334,6 +336,16 @@ async fn remote_copy(
             "Source {src} is not a file (directories with remote_src are not supported yet)"
         )));
     }
+    // mode=preserve: the remote source's mode.
+    let preserved;
+    let attrs = if attrs.mode == Some(Mode::Preserve) {
+        let mut a = attrs.clone();
+        a.mode = Some(Mode::Octal(src_info.mode & 0o7777));
+        preserved = a;
+        &preserved
+    } else {
+        attrs
+    };
     // Small files: reuse install() with the content; large: copy remotely.
     if let Some(content) = &src_info.content {
         let name = src.rsplit('/').next();
@@ -376,7 +388,13 @@ async fn remote_copy(
             }
             c.push_str(&format!(" && mv -f {tmp} {}", shell_quote(dest)));
             commands.push(c);
-            commands.extend(attrs.fix_commands(dest, &src_info, false));
+            // cp gave the new file the source's mode less the umask: compare
+            // with an unknown mode so an asked-for mode is always set.
+            let copied = FileInfo {
+                mode: src_info.mode & !0o7777,
+                ..src_info.clone()
+            };
+            commands.extend(attrs.fix_commands(dest, &copied, false));
         }
         commands.extend(fixes);
         files::run_all(ctx, dest, &commands).await?;

@@ -260,11 +260,27 @@ fn check(args: &[Arg], module: &str, key: &Key, source: &Source) -> Result<(), P
         let message = if group.contains(&"_raw_params") {
             let mut ways = vec!["a command line".to_string()];
             ways.extend(group.iter().skip(1).map(|n| format!("`{n}`")));
-            format!("{module}: nothing to run; give {}", ways.join(" or "))
+            // Ansible's wording too, which playbooks and tests match on.
+            let names: Vec<_> = group
+                .iter()
+                .map(|n| if *n == "_raw_params" { "free_form" } else { n })
+                .collect();
+            format!(
+                "{module}: nothing to run; give {} (one of the following is required: {})",
+                ways.join(" or "),
+                names.join(", ")
+            )
         } else {
             let names: Vec<_> = group.iter().map(|n| format!("`{n}`")).collect();
+            // With Ansible's wording, which playbooks and tests match on.
+            let ansible = match group {
+                [one] => format!("{one} is required"),
+                // copy's own wording
+                ["src", "content"] => "src (or content) is required".to_string(),
+                _ => format!("one of the following is required: {}", group.join(", ")),
+            };
             format!(
-                "{module}: missing required parameter {}",
+                "{module}: missing required parameter {} ({ansible})",
                 names.join(" or ")
             )
         };
@@ -276,7 +292,7 @@ fn check(args: &[Arg], module: &str, key: &Key, source: &Source) -> Result<(), P
         {
             return Err(source.error(
                 second.mark,
-                format!("{module}: `{a}` and `{b}` cannot be used together"),
+                format!("{module}: `{a}` and `{b}` cannot be used together (parameters are mutually exclusive: {a}, {b})"),
             ));
         }
     }
