@@ -81,30 +81,18 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
             Ok(true) => {}
             Ok(false) => return skipped(&job, started),
             Err(msg) => {
-                return finish(
-                    &job,
-                    started,
-                    TaskStatus::Failed,
-                    Some(msg),
-                    json!({"failed": true}),
-                    Vars::new(),
-                    vec![],
-                    vec![],
-                );
+                return failed(&job, started, msg);
             }
         }
         let one = run_item(&job, &transport, &module, &raw_args, &job.vars).await;
-        let status = one.status;
-        let facts = one.facts.clone();
-        let diffs = one.output.diffs.clone();
         return finish(
             &job,
             started,
-            status,
-            one.msg.clone(),
+            one.status,
+            one.msg,
             one.registered,
-            facts,
-            diffs,
+            one.facts,
+            one.output.diffs,
             vec![],
         );
     };
@@ -126,16 +114,7 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
             );
         }
         Err(msg) => {
-            return finish(
-                &job,
-                started,
-                TaskStatus::Failed,
-                Some(msg),
-                json!({"failed": true}),
-                Vars::new(),
-                vec![],
-                vec![],
-            );
+            return failed(&job, started, msg);
         }
     };
     let control = &task.loop_control;
@@ -445,6 +424,20 @@ async fn connect(job: &HostTask) -> Result<Transport, String> {
             .map(Transport::Ssh)
             .map_err(|e| e.to_string()),
     }
+}
+
+/// The task failed on this host before or instead of running its module.
+fn failed(job: &HostTask, started: Instant, msg: String) -> HostTaskOutcome {
+    finish(
+        job,
+        started,
+        TaskStatus::Failed,
+        Some(msg),
+        json!({"failed": true}),
+        Vars::new(),
+        vec![],
+        vec![],
+    )
 }
 
 fn skipped(job: &HostTask, started: Instant) -> HostTaskOutcome {
