@@ -107,10 +107,26 @@ fn add_group(
     Ok(())
 }
 
+/// Runs `command`, retrying for a moment while the file is "busy": a script
+/// just written (by a generator, or a test) can still be open for writing in
+/// another process that forked meanwhile, and exec then fails with ETXTBSY.
+fn output_retrying_busy(command: &mut Command) -> std::io::Result<std::process::Output> {
+    let mut attempts = 0;
+    loop {
+        match command.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Runs the script with `args`; a failure or non-JSON output is an error
 /// carrying its stderr, since that is where scripts explain themselves.
 fn run(path: &Path, args: &[&str]) -> Result<Value, InventoryError> {
-    let output = Command::new(path).args(args).output().map_err(|e| {
+    let output = output_retrying_busy(Command::new(path).args(args)).map_err(|e| {
         script_error(
             path,
             format!("could not be started: {e}; check its #! line and permissions"),
