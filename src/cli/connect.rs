@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use super::Context;
+use super::{BadInput, Context};
+use crate::engine::fanout::FleetHost;
+use crate::inventory::Inventory;
 use crate::project::HostKeyChecking;
-use crate::ssh::SshOptions;
+use crate::ssh::{Become, ExecOptions, HostSpec, Resolver, Secret, SshOptions};
 
 /// Default parallelism: high, because most of a host's time is spent waiting
 /// on the network; connection setup is paced separately by the transport.
@@ -75,5 +77,63 @@ impl ConnectArgs {
         rpassword::prompt_password("BECOME password: ")
             .map(Some)
             .context("cannot read the password from the terminal (is there one?)")
+    }
+
+    /// The hosts PATTERN (narrowed by `--limit`) selects, in inventory order.
+    pub fn select(&self, inventory: &Inventory, pattern: &str) -> anyhow::Result<Vec<String>> {
+        Ok(inventory.select(pattern, self.limit.as_deref())?)
+    }
+
+    /// Each host's connection target and exec options (become from the
+    /// command line, else the inventory), warning once when host key
+    /// checking is off for any of them.
+    pub fn fleet_hosts(
+        &self,
+        inventory: &Inventory,
+        hosts: &[String],
+        options: &SshOptions,
+        become_password: Option<&str>,
+    ) -> anyhow::Result<Vec<FleetHost>> {
+        let resolver =
+            Resolver::new(options).map_err(|reason| BadInput(format!("ssh config: {reason}")))?;
+        let mut fleet = Vec::with_capacity(hosts.len());
+        for host in hosts {
+            let conn = inventory.connection(host)?;
+            for warning in &conn.warnings {
+                tracing::warn!(host = %host, "{warning}");
+            }
+            let target = resolver
+                .resolve(host, &HostSpec::from(&conn))
+                .map_err(|e| BadInput(e.to_string()))?;
+            let become_ = (self.become_ || conn.become_.enabled).then(|| Become {
+                su: false,
+                user: self
+                    .become_user
+                    .clone()
+                    .or(conn.become_.user.clone())
+                    .unwrap_or_else(|| "root".into()),
+                password: become_password
+                    .map(str::to_string)
+                    .or(conn.become_.password.clone())
+                    .map(Secret::new),
+            });
+            fleet.push(FleetHost {
+                target,
+                exec: ExecOptions {
+                    become_,
+                    ..ExecOptions::default()
+                },
+            });
+        }
+        let unchecked = fleet
+            .iter()
+            .filter(|h| h.target.host_key_checking == HostKeyChecking::Off)
+            .count();
+        if unchecked > 0 {
+            eprintln!(
+                "herd: WARNING: host key checking is OFF for {unchecked} host(s): whoever answers at those addresses is trusted (man-in-the-middle risk)"
+            );
+        }
+        Ok(fleet)
     }
 }

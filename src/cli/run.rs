@@ -17,10 +17,9 @@ use super::{BadInput, Context, Format};
 use crate::engine::command::{Event, HostJob, run_command};
 use crate::engine::{HostResult, HostStatus, RunOutcome};
 use crate::inventory::Inventory;
-use crate::project::HostKeyChecking;
 use crate::report;
 use crate::report::text::{Recap, TextOptions};
-use crate::ssh::{Become, ExecOptions, HostSpec, Pool, Resolver, Secret, SshOptions};
+use crate::ssh::{ExecOptions, Pool, SshOptions};
 use crate::store::{NewRun, RunId, Store};
 
 #[derive(Debug, clap::Args)]
@@ -116,16 +115,6 @@ pub fn execute(ctx: &Context, args: RunArgs) -> anyhow::Result<u8> {
         &command,
         become_password.as_deref(),
     )?;
-    let unchecked = jobs
-        .iter()
-        .filter(|j| j.target.host_key_checking == HostKeyChecking::Off)
-        .count();
-    if unchecked > 0 {
-        eprintln!(
-            "herd: WARNING: host key checking is OFF for {unchecked} host(s): whoever answers at those addresses is trusted (man-in-the-middle risk)"
-        );
-    }
-
     let forks = args.connect.forks(ctx);
     let run_id = store.begin_run(&NewRun {
         kind: "run",
@@ -284,8 +273,8 @@ fn select_hosts(
     }
 }
 
-/// Each host's connection target and exec options, from its inventory
-/// variables, the ssh config and the command line.
+/// Each host's job: its connection target and exec options, plus the
+/// command and its timeout.
 fn host_jobs(
     inventory: &Inventory,
     hosts: &[String],
@@ -294,42 +283,20 @@ fn host_jobs(
     command: &str,
     become_password: Option<&str>,
 ) -> anyhow::Result<Vec<HostJob>> {
-    let resolver =
-        Resolver::new(options).map_err(|reason| BadInput(format!("ssh config: {reason}")))?;
-    let mut jobs = Vec::with_capacity(hosts.len());
-    for host in hosts {
-        let conn = inventory.connection(host)?;
-        for warning in &conn.warnings {
-            tracing::warn!(host = %host, "{warning}");
-        }
-        let spec = HostSpec::from(&conn);
-        let target = resolver
-            .resolve(host, &spec)
-            .map_err(|e| BadInput(e.to_string()))?;
-        let become_ = (args.connect.become_ || conn.become_.enabled).then(|| Become {
-            su: false,
-            user: args
-                .connect
-                .become_user
-                .clone()
-                .or(conn.become_.user.clone())
-                .unwrap_or_else(|| "root".into()),
-            password: become_password
-                .map(str::to_string)
-                .or(conn.become_.password.clone())
-                .map(Secret::new),
-        });
-        jobs.push(HostJob {
-            target,
+    let fleet = args
+        .connect
+        .fleet_hosts(inventory, hosts, options, become_password)?;
+    Ok(fleet
+        .into_iter()
+        .map(|host| HostJob {
+            target: host.target,
             options: ExecOptions {
                 timeout: args.timeout.map(Duration::from_secs),
-                become_,
-                ..ExecOptions::default()
+                ..host.exec
             },
             command: command.to_string(),
-        });
-    }
-    Ok(jobs)
+        })
+        .collect())
 }
 
 /// Runs the engine on a tokio runtime until every host is done or Ctrl-C.

@@ -4,6 +4,7 @@
 
 pub mod command;
 pub mod events;
+pub mod fanout;
 pub mod host_task;
 pub mod loops;
 pub mod play;
