@@ -11,6 +11,7 @@
 
 mod error;
 mod liveness;
+mod metrics;
 mod queries;
 mod runs;
 mod schema;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use error::StoreError;
+pub use metrics::{CollectionId, Reach, Sample};
 pub use queries::{RunDetail, RunSummary, StoredResult};
 pub use runs::NewRun;
 pub use schema::VERSION as SCHEMA_VERSION;

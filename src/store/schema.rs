@@ -56,6 +56,31 @@ const MIGRATIONS: &[&str] = &[
         duration_ms INTEGER NOT NULL,
         PRIMARY KEY (run_id, seq, host)
     ) WITHOUT ROWID;",
+    // 3: metric time series from `herd collect`: one row per host, metric
+    // and time; collections say when each host was last reached.
+    "CREATE TABLE collections (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER,
+        host_count  INTEGER NOT NULL
+    );
+    CREATE TABLE samples (
+        host   TEXT    NOT NULL,
+        metric TEXT    NOT NULL,
+        ts     INTEGER NOT NULL,
+        value  REAL    NOT NULL,
+        PRIMARY KEY (metric, host, ts)
+    ) WITHOUT ROWID;
+    CREATE INDEX samples_by_host ON samples (host, ts);
+    CREATE INDEX samples_by_ts ON samples (ts);
+    CREATE TABLE host_reach (
+        collection_id INTEGER NOT NULL REFERENCES collections (id) ON DELETE CASCADE,
+        host          TEXT    NOT NULL,
+        ts            INTEGER NOT NULL,
+        reachable     INTEGER NOT NULL,
+        error         TEXT,
+        PRIMARY KEY (host, collection_id)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this herd writes.

@@ -1,0 +1,256 @@
+//! Metric time series from `herd collect`: samples (host, metric, time,
+//! value), the collections that produced them, and whether each host was
+//! reached. Times are unix seconds.
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::{Store, StoreError};
+
+/// One measured value.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Sample {
+    pub host: String,
+    /// Dotted name, e.g. `load.1`, `mem.used_pct`, `disk./.used_pct`.
+    pub metric: String,
+    /// Unix seconds.
+    pub ts: i64,
+    pub value: f64,
+}
+
+/// Whether a host answered a collection, and why not.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Reach {
+    pub host: String,
+    pub ts: i64,
+    pub reachable: bool,
+    pub error: Option<String>,
+}
+
+/// A collection's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct CollectionId(pub i64);
+
+impl Store {
+    /// Starts a collection over `host_count` hosts at `ts`.
+    pub fn begin_collection(
+        &mut self,
+        ts: i64,
+        host_count: usize,
+    ) -> Result<CollectionId, StoreError> {
+        let err = self.sql_err();
+        self.conn
+            .execute(
+                "INSERT INTO collections (started_at, host_count) VALUES (?1, ?2)",
+                params![ts, host_count as i64],
+            )
+            .map_err(&err)?;
+        Ok(CollectionId(self.conn.last_insert_rowid()))
+    }
+
+    /// Stores hosts' samples and reach in one transaction: a collection's
+    /// batch is all there or not at all.
+    pub fn record_samples(
+        &mut self,
+        collection: CollectionId,
+        samples: &[Sample],
+        reach: &[Reach],
+    ) -> Result<(), StoreError> {
+        let err = self.sql_err();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO samples (host, metric, ts, value) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(&err)?;
+            for s in samples {
+                insert
+                    .execute(params![s.host, s.metric, s.ts, s.value])
+                    .map_err(&err)?;
+            }
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO host_reach (collection_id, host, ts, reachable, error)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(&err)?;
+            for r in reach {
+                insert
+                    .execute(params![collection.0, r.host, r.ts, r.reachable, r.error])
+                    .map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)
+    }
+
+    /// Marks a collection finished at `ts`.
+    pub fn finish_collection(
+        &mut self,
+        collection: CollectionId,
+        ts: i64,
+    ) -> Result<(), StoreError> {
+        let err = self.sql_err();
+        self.conn
+            .execute(
+                "UPDATE collections SET finished_at = ?2 WHERE id = ?1",
+                params![collection.0, ts],
+            )
+            .map_err(&err)?;
+        Ok(())
+    }
+
+    /// Samples of `metric` for `hosts` (every host when empty) with
+    /// `since <= ts <= until`, ordered by host then time.
+    pub fn samples(
+        &self,
+        hosts: &[String],
+        metric: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<Sample>, StoreError> {
+        let err = self.sql_err();
+        let mut query = self
+            .conn
+            .prepare_cached(
+                "SELECT host, metric, ts, value FROM samples
+                 WHERE metric = ?1 AND ts BETWEEN ?2 AND ?3 ORDER BY host, ts",
+            )
+            .map_err(&err)?;
+        let rows = query
+            .query_map(params![metric, since, until], |row| {
+                Ok(Sample {
+                    host: row.get(0)?,
+                    metric: row.get(1)?,
+                    ts: row.get(2)?,
+                    value: row.get(3)?,
+                })
+            })
+            .map_err(&err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let sample = row.map_err(&err)?;
+            if hosts.is_empty() || hosts.contains(&sample.host) {
+                out.push(sample);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Each host's newest value of every metric (the latest collection that
+    /// reached it), ordered by host and metric.
+    pub fn latest_samples(&self) -> Result<Vec<Sample>, StoreError> {
+        let err = self.sql_err();
+        let mut query = self
+            .conn
+            .prepare_cached(
+                "SELECT s.host, s.metric, s.ts, s.value FROM samples s
+                 JOIN (SELECT host, metric, MAX(ts) AS ts FROM samples GROUP BY host, metric) m
+                   ON s.host = m.host AND s.metric = m.metric AND s.ts = m.ts
+                 ORDER BY s.host, s.metric",
+            )
+            .map_err(&err)?;
+        let rows = query
+            .query_map([], |row| {
+                Ok(Sample {
+                    host: row.get(0)?,
+                    metric: row.get(1)?,
+                    ts: row.get(2)?,
+                    value: row.get(3)?,
+                })
+            })
+            .map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(&err)
+    }
+
+    /// Each host's latest reach record.
+    pub fn latest_reach(&self) -> Result<Vec<Reach>, StoreError> {
+        let err = self.sql_err();
+        let mut query = self
+            .conn
+            .prepare_cached(
+                "SELECT r.host, r.ts, r.reachable, r.error FROM host_reach r
+                 JOIN (SELECT host, MAX(collection_id) AS c FROM host_reach GROUP BY host) m
+                   ON r.host = m.host AND r.collection_id = m.c
+                 ORDER BY r.host",
+            )
+            .map_err(&err)?;
+        let rows = query
+            .query_map([], |row| {
+                Ok(Reach {
+                    host: row.get(0)?,
+                    ts: row.get(1)?,
+                    reachable: row.get(2)?,
+                    error: row.get(3)?,
+                })
+            })
+            .map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(&err)
+    }
+
+    /// When `host` was last reached, if ever.
+    pub fn last_seen(&self, host: &str) -> Result<Option<i64>, StoreError> {
+        let err = self.sql_err();
+        self.conn
+            .query_row(
+                "SELECT MAX(ts) FROM host_reach WHERE host = ?1 AND reachable = 1",
+                [host],
+                |row| row.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(&err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_round_trip_and_latest_picks_the_newest_per_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let c = store.begin_collection(100, 2).unwrap();
+        let s = |host: &str, ts, value| Sample {
+            host: host.into(),
+            metric: "load.1".into(),
+            ts,
+            value,
+        };
+        let reach = |host: &str, ts, ok: bool| Reach {
+            host: host.into(),
+            ts,
+            reachable: ok,
+            error: (!ok).then(|| "connection refused".into()),
+        };
+        store
+            .record_samples(
+                c,
+                &[s("a", 100, 0.5), s("b", 100, 1.5)],
+                &[reach("a", 100, true), reach("b", 100, true)],
+            )
+            .unwrap();
+        let c2 = store.begin_collection(160, 2).unwrap();
+        store
+            .record_samples(
+                c2,
+                &[s("a", 160, 0.7)],
+                &[reach("a", 160, true), reach("b", 160, false)],
+            )
+            .unwrap();
+        store.finish_collection(c2, 161).unwrap();
+
+        let a = store.samples(&["a".into()], "load.1", 0, 1000).unwrap();
+        assert_eq!(a.iter().map(|s| s.value).collect::<Vec<_>>(), [0.5, 0.7]);
+        let latest = store.latest_samples().unwrap();
+        assert_eq!(latest, [s("a", 160, 0.7), s("b", 100, 1.5)]);
+        let reach_now = store.latest_reach().unwrap();
+        assert!(reach_now[0].reachable && !reach_now[1].reachable);
+        assert_eq!(store.last_seen("b").unwrap(), Some(100));
+        assert_eq!(store.last_seen("zz").unwrap(), None);
+    }
+}
