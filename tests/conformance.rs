@@ -37,10 +37,6 @@ const NOT_YET: &[(&str, &str)] = &[
         "lineinfile",
         "regexp with a backreference (`^(REF) .* \\1$`): the regex crate has none",
     ),
-    (
-        "template",
-        "`dict_var.bar.baz.abc is not defined` with `bar: {}`: minijinja's strict undefined errors on an attribute of an undefined (35 asserts pass before it)",
-    ),
 ];
 
 #[test]

@@ -30,6 +30,7 @@ mod debug;
 mod fail;
 mod fetch;
 mod file;
+mod jinja_header;
 mod lineinfile;
 mod pause;
 mod raw;

@@ -40,6 +40,39 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     let args = Args::new("template", vars, PARAMS)?;
     let src = args.required(&["src"])?;
     let dest = args.required(&["dest"])?;
+    let path = find_source(&ctx.search.templates, &src).ok_or_else(|| {
+        ModuleError::Local(format!(
+            "Could not find or access '{src}' (searched: {})",
+            ctx.search
+                .templates
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    let source = std::fs::read_to_string(&path)
+        .map_err(|e| ModuleError::Local(format!("reading template {}: {e}", path.display())))?;
+    // A `#jinja2:` first line overrides the task's settings for this file.
+    let header = match super::jinja_header::parse(&source) {
+        Ok(header) => header,
+        Err(msg) => return Ok(ModuleOutput::failed(format!("{}: {msg}", path.display()))),
+    };
+    let mut merged = vars.clone();
+    let mut line_prefixes = (None, None);
+    let mut keep_trailing_newline = true;
+    for (key, value) in header.settings {
+        match key.as_str() {
+            "line_statement_prefix" => line_prefixes.0 = value.as_str().map(str::to_string),
+            "line_comment_prefix" => line_prefixes.1 = value.as_str().map(str::to_string),
+            "keep_trailing_newline" => keep_trailing_newline = value.as_bool().unwrap_or(true),
+            _ => {
+                merged.insert(key, value);
+            }
+        }
+    }
+    let args = Args::new("template", &merged, PARAMS)?;
+    let source = header.body;
     let mut attrs = Attrs::from_args(&args)?;
     let opts = InstallOptions {
         backup: args.bool("backup", false)?,
@@ -63,24 +96,11 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         _ => "\n",
     };
 
-    let path = find_source(&ctx.search.templates, &src).ok_or_else(|| {
-        ModuleError::Local(format!(
-            "Could not find or access '{src}' (searched: {})",
-            ctx.search
-                .templates
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })?;
     if attrs.mode == Some(Mode::Preserve) {
         attrs.mode = local_mode(&path).map(Mode::Octal);
     }
-    let source = std::fs::read_to_string(&path)
-        .map_err(|e| ModuleError::Local(format!("reading template {}: {e}", path.display())))?;
-    let source_newlines = trailing_newlines(&source);
-    let source = adjust_source(&source, trim_blocks, lstrip_blocks);
+    let source_newlines = trailing_newlines(source);
+    let source = adjust_source(source, trim_blocks, lstrip_blocks);
 
     let mut tvars = ctx.vars.clone();
     let full = std::fs::canonicalize(&path).unwrap_or(path.clone());
@@ -90,6 +110,8 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         json!(full.display().to_string()),
     );
     tvars.insert("template_host".into(), json!(local_hostname()));
+    // Ansible gives templates their destination too.
+    tvars.insert("template_destpath".into(), json!(dest));
     tvars
         .entry("ansible_managed")
         .or_insert_with(|| json!("Ansible managed"));
@@ -111,6 +133,8 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         block: delimiters("block", "{%", "%}")?,
         variable: delimiters("variable", "{{", "}}")?,
         comment: delimiters("comment", "{#", "#}")?,
+        line_statement_prefix: line_prefixes.0,
+        line_comment_prefix: line_prefixes.1,
     };
     let encoding = args.str("output_encoding")?.unwrap_or_default();
     let rendered = match ctx.templates.render_file_with(
@@ -127,6 +151,9 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     let mut rendered = rendered;
     for _ in trailing_newlines(&rendered)..source_newlines {
         rendered.push('\n');
+    }
+    if !keep_trailing_newline && rendered.ends_with('\n') {
+        rendered.pop();
     }
     let rendered = if newline == "\n" {
         rendered

@@ -42,6 +42,9 @@ pub struct FileOptions {
     pub block: Option<(String, String)>,
     pub variable: Option<(String, String)>,
     pub comment: Option<(String, String)>,
+    /// Jinja's line statements (`# for x in y`) and line comments.
+    pub line_statement_prefix: Option<String>,
+    pub line_comment_prefix: Option<String>,
 }
 
 /// A Jinja2 environment configured like Ansible's, with Ansible's filters and tests.
@@ -254,9 +257,10 @@ impl Templates {
 
     fn eval_in(&self, expr: &str, ctx: &Value) -> Result<serde_json::Value, TemplateError> {
         let name = format!("expression `{expr}`");
+        // Errors name the expression as written, not as guarded.
         let compiled = self
             .env
-            .compile_expression_owned(expr.to_string())
+            .compile_expression_owned(super::chains::guard_chains(expr).into_owned())
             .map_err(|e| TemplateError::from_minijinja(&e, &name, expr))?;
         let value = compiled
             .eval(ctx.clone())
@@ -412,6 +416,12 @@ fn syntax(opts: &FileOptions) -> Result<SyntaxConfig, minijinja::Error> {
     }
     if let Some((start, end)) = &opts.comment {
         builder.comment_delimiters(start.clone(), end.clone());
+    }
+    if let Some(prefix) = &opts.line_statement_prefix {
+        builder.line_statement_prefix(prefix.clone());
+    }
+    if let Some(prefix) = &opts.line_comment_prefix {
+        builder.line_comment_prefix(prefix.clone());
     }
     builder.build()
 }
@@ -590,7 +600,7 @@ mod tests {
         assert_eq!(err.undefined.as_deref(), Some("listen_port"));
         assert_eq!(
             err.to_string(),
-            "templates/app.conf.j2:2:8: variable `listen_port` is undefined \
+            "templates/app.conf.j2:2:8: 'listen_port' is undefined \
              (define it in vars, group_vars or host_vars, or use `| default(...)`)"
         );
         // A missing attribute names the full path; so does a missing var in `if`.
@@ -741,7 +751,7 @@ mod tests {
         assert_eq!(err.undefined.as_deref(), Some("missing"));
         assert!(
             err.to_string()
-                .starts_with("expression `missing`: variable `missing` is undefined"),
+                .starts_with("expression `missing`: 'missing' is undefined"),
             "{err}"
         );
         let err = t.eval_bool("n > 1 and other", &v).unwrap_err();
@@ -800,7 +810,7 @@ mod tests {
         let err = t.render_file("t.j2", "{{ broken }}", &v).unwrap_err();
         assert!(
             err.message
-                .starts_with("in variable `broken`: variable `nowhere` is undefined"),
+                .starts_with("in variable `broken`: 'nowhere' is undefined"),
             "{err}"
         );
         let cyclic = vars(json!({"a": "{{ b }}", "b": "{{ a }}"}));

@@ -52,10 +52,7 @@ impl TemplateError {
             .and_then(|r| u32::try_from(column_of(source, r.start)).ok());
         let undefined = undefined_name(detail);
         let (message, hint) = match (&undefined, err.kind()) {
-            (Some(var), _) => (
-                format!("variable `{var}` is undefined"),
-                Some(UNDEFINED_HINT),
-            ),
+            (Some(var), _) => (format!("'{var}' is undefined"), Some(UNDEFINED_HINT)),
             (None, minijinja::ErrorKind::UndefinedError) => (
                 if detail.is_empty() {
                     "a value used here is undefined"
@@ -150,12 +147,12 @@ mod tests {
             line: Some(3),
             column: Some(8),
             undefined: Some("port".into()),
-            message: "variable `port` is undefined".into(),
+            message: "'port' is undefined".into(),
             hint: Some(UNDEFINED_HINT),
         };
         assert_eq!(
             err.to_string(),
-            "app.conf.j2:3:8: variable `port` is undefined (define it in vars, group_vars or host_vars, or use `| default(...)`)"
+            "app.conf.j2:3:8: 'port' is undefined (define it in vars, group_vars or host_vars, or use `| default(...)`)"
         );
     }
 }

@@ -105,7 +105,7 @@ fn run(state: &State, name: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Ve
                 .map(|term| {
                     let path = find(state, &term, "templates")?;
                     let source = read(&path)?;
-                    let ctx = context(state);
+                    let ctx = template_context(state, &source);
                     let name = path.display().to_string();
                     state
                         .env()
@@ -174,13 +174,44 @@ fn read(path: &Path) -> Result<String, Error> {
     std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read {}: {e}", path.display())))
 }
 
-/// Every variable the calling template sees, for a nested render.
-fn context(state: &State) -> Value {
-    let map: std::collections::BTreeMap<String, Value> = state
+/// The context for a template the `template` lookup renders: the caller's
+/// variables, with the ones the template mentions rendered first when their
+/// values are templates themselves (`v: "{{ d }}"` gives `d`'s value, as
+/// Ansible's lazy variables do). A value that fails to render is left as
+/// it is, for the template to report if it uses it.
+fn template_context(state: &State, source: &str) -> Value {
+    let mut map: std::collections::BTreeMap<String, Value> = state
         .known_variables()
         .into_iter()
         .filter_map(|name| state.lookup(&name).map(|v| (name.to_string(), v)))
         .collect();
+    let env = state.env();
+    let mentioned = env
+        .template_from_str(source)
+        .map(|t| t.undeclared_variables(false))
+        .unwrap_or_default();
+    let raw = Value::from(map.clone());
+    for name in mentioned {
+        let Some(text) = map.get(&name).and_then(|v| v.as_str().map(str::to_string)) else {
+            continue;
+        };
+        if !text.contains("{{") {
+            continue;
+        }
+        let rendered = match text
+            .trim()
+            .strip_prefix("{{")
+            .and_then(|t| t.strip_suffix("}}"))
+        {
+            Some(expr) if !expr.contains("{{") => env
+                .compile_expression(expr.trim())
+                .and_then(|e| e.eval(raw.clone())),
+            _ => env.render_str(&text, raw.clone()).map(Value::from),
+        };
+        if let Ok(value) = rendered {
+            map.insert(name, value);
+        }
+    }
     Value::from(map)
 }
 

@@ -24,6 +24,7 @@
 //! `number`, `mapping`, `iterable`, `sequence`, `in`, `eq`... ; ours are in
 //! [`tests`].
 
+mod chains;
 mod env;
 mod error;
 pub mod filters;
