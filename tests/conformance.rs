@@ -22,10 +22,6 @@ const EXPECTED_DIFFERENCES: &[(&str, &str)] = &[];
 /// decisions. Listed so the rest stays guarded; remove one when it passes.
 const NOT_YET: &[(&str, &str)] = &[
     (
-        "loops",
-        "a skipped item's `loop_control.label` that cannot be rendered must fail the item with Jinja's \"no attribute 'stdout'\" (13 asserts pass before it)",
-    ),
-    (
         "command_shell",
         "multiline shell command with arguments (first red assert)",
     ),

@@ -131,42 +131,63 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
         // Facts set by earlier items (set_fact in a loop) are seen by later ones.
         vars.extend(facts.clone());
         vars.extend(loops::item_vars(control, &loop_var, index, &all_items));
-        let label = match &control.label {
-            Some(label) => job
-                .templates
-                .render_value(&Value::String(label.clone()), &vars)
-                .map(|v| text(&v))
-                .unwrap_or_else(|_| label.clone()),
-            None => text(&item),
-        };
-        let mut registered = match condition(&job, &task.when, &vars) {
-            Ok(false) => {
-                json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False"})
-            }
+        // What happened to the item: its registered value, and the message
+        // and whether it counts for the task's output.
+        let (mut registered, failure, changed) = match condition(&job, &task.when, &vars) {
+            Ok(false) => (
+                json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False"}),
+                None,
+                false,
+            ),
             Err(msg) => {
-                any_failed = true;
                 all_skipped = false;
-                labels.push(format!("{label}: {msg}"));
-                json!({"failed": true, "msg": msg})
+                (json!({"failed": true, "msg": msg}), Some(Some(msg)), false)
             }
             Ok(true) => {
                 let one = run_item(&job, &transport, &module, &raw_args, &vars).await;
                 all_skipped = false;
-                any_changed |= one.status == TaskStatus::Changed;
-                if matches!(one.status, TaskStatus::Failed | TaskStatus::Unreachable) {
-                    any_failed = true;
-                    labels.push(match &one.msg {
-                        Some(m) => format!("{label}: {m}"),
-                        None => label.clone(),
-                    });
-                } else if one.status == TaskStatus::Changed {
-                    labels.push(label.clone());
-                }
                 facts.extend(one.facts);
                 diffs.extend(one.output.diffs);
-                one.registered
+                let failed = matches!(one.status, TaskStatus::Failed | TaskStatus::Unreachable);
+                let changed = one.status == TaskStatus::Changed;
+                (one.registered, failed.then_some(one.msg), changed)
             }
         };
+        // As in Ansible, the label is rendered after the item ran, with the
+        // register variable holding this item's result; a label that cannot
+        // be rendered fails the item.
+        let label = match &control.label {
+            Some(label) => {
+                if let Some(name) = &task.register {
+                    vars.insert(name.clone(), registered.clone());
+                }
+                job.templates
+                    .render_value(&Value::String(label.clone()), &vars)
+                    .map(|v| text(&v))
+                    .map_err(|err| (label.clone(), err.to_string()))
+            }
+            None => Ok(text(&item)),
+        };
+        match (label, failure) {
+            (Err((label, msg)), _) => {
+                all_skipped = false;
+                any_failed = true;
+                labels.push(format!("{label}: {msg}"));
+                registered = json!({"failed": true, "msg": msg});
+            }
+            (Ok(label), Some(msg)) => {
+                any_failed = true;
+                labels.push(match msg {
+                    Some(m) => format!("{label}: {m}"),
+                    None => label,
+                });
+            }
+            (Ok(label), None) if changed => {
+                any_changed = true;
+                labels.push(label);
+            }
+            (Ok(_), None) => {}
+        }
         if let Value::Object(map) = &mut registered {
             map.insert(loop_var.clone(), item);
             map.insert("ansible_loop_var".into(), json!(loop_var));

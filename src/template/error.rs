@@ -52,7 +52,14 @@ impl TemplateError {
             .and_then(|r| u32::try_from(column_of(source, r.start)).ok());
         let undefined = undefined_name(detail);
         let (message, hint) = match (&undefined, err.kind()) {
-            (Some(var), _) => (format!("'{var}' is undefined"), Some(UNDEFINED_HINT)),
+            // A missing attribute of a defined value: say so, as Ansible does.
+            (Some(var), _) => match var.rsplit_once('.') {
+                Some((parent, attr)) if !attr.contains(['[', ']']) => (
+                    format!("'{var}' is undefined: '{parent}' has no attribute '{attr}'"),
+                    Some(UNDEFINED_HINT),
+                ),
+                _ => (format!("'{var}' is undefined"), Some(UNDEFINED_HINT)),
+            },
             (None, minijinja::ErrorKind::UndefinedError) => (
                 if detail.is_empty() {
                     "a value used here is undefined"
