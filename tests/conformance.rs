@@ -22,10 +22,6 @@ const EXPECTED_DIFFERENCES: &[(&str, &str)] = &[];
 /// decisions. Listed so the rest stays guarded; remove one when it passes.
 const NOT_YET: &[(&str, &str)] = &[
     (
-        "command_shell",
-        "multiline shell command with arguments (first red assert)",
-    ),
-    (
         "copy",
         "`remote_src: true` with a directory source (22 asserts pass before it)",
     ),

@@ -36,7 +36,6 @@ const SHELL_PARAMS: &[&str] = &[
     "stdin_add_newline",
     "strip_empty_ends",
     "executable",
-    "expand_argument_vars",
 ];
 
 /// What to run.
@@ -70,6 +69,14 @@ fn parse(shell: bool, vars: &Vars) -> Result<Params, ModuleError> {
     } else {
         ("command", COMMAND_PARAMS)
     };
+    if shell && vars.contains_key("expand_argument_vars") {
+        // The loader accepts it (shell shares command's parameters) but, as
+        // Ansible's shell action does, shell refuses it when run, in
+        // Ansible's words.
+        return Err(ModuleError::Local(
+            "Unsupported parameters for (shell) module: expand_argument_vars".into(),
+        ));
+    }
     let args = Args::new(name, vars, known)?;
     let raw = args
         .str_any(&["_raw_params", "cmd"])?

@@ -48,8 +48,10 @@ pub fn skip_checks(creates: Option<&str>, removes: Option<&str>, marker: &str) -
 /// Shell text that changes directory or prints `marker`chdir and fails.
 pub fn chdir(dir: Option<&str>, marker: &str) -> String {
     match dir {
+        // `-P`: the physical directory, as a process chdir (Ansible's
+        // os.chdir) gives; `$PWD` then shows no symlinks.
         Some(d) => format!(
-            "cd -- {} 2>/dev/null || {{ echo {marker}chdir; exit 1; }}; ",
+            "cd -P -- {} 2>/dev/null || {{ echo {marker}chdir; exit 1; }}; ",
             shell_quote(d)
         ),
         None => String::new(),

@@ -193,7 +193,16 @@ fn add_string(
                 ),
             ));
         }
-        whole(args, &parsed.raw);
+        // Already trimmed by kv::parse, keeping a `shell: |` block's last
+        // line break as Ansible does.
+        upsert(
+            args,
+            Arg {
+                name: "_raw_params".into(),
+                mark,
+                value: Value::String(parsed.raw),
+            },
+        );
     }
     Ok(())
 }

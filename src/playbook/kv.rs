@@ -126,16 +126,23 @@ fn unquote(value: &str) -> String {
     out
 }
 
-/// `text` with the `cut` words removed (and the blanks before each), trimmed.
+/// `text` with the `cut` words removed (and the blanks before each). As in
+/// Ansible, a word that ends its line takes the line break with it, and
+/// the result keeps its last line break (`shell: |` blocks end with one).
 fn without(text: &str, cut: &[Range<usize>]) -> String {
     let mut out = String::new();
     let mut at = 0;
     for range in cut {
         out.push_str(text[at..range.start].trim_end_matches([' ', '\t']));
         at = range.end;
+        let rest = &text[at..];
+        let blanks = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+        if rest[blanks..].starts_with('\n') {
+            at += blanks + 1;
+        }
     }
     out.push_str(&text[at..]);
-    out.trim().to_string()
+    out.trim_start().trim_end_matches([' ', '\t']).to_string()
 }
 
 #[cfg(test)]
@@ -161,6 +168,17 @@ mod tests {
     }
 
     #[test]
+    fn free_form_keys_on_their_own_lines_take_their_line_break() {
+        let kv = parse(
+            "executable=\"/bin/bash\"\ncreates=/tmp/a\necho \"test\"\n",
+            Some(&["creates", "executable"]),
+        );
+        assert_eq!(kv.args["creates"], "/tmp/a");
+        assert_eq!(kv.args["executable"], "/bin/bash");
+        assert_eq!(kv.raw, "echo \"test\"\n");
+    }
+
+    #[test]
     fn free_form_keeps_the_command_as_written() {
         let kv = parse(
             r#"echo "a=b  c" {{ x | default('y z') }} chdir=/tmp creates=/x"#,
@@ -182,7 +200,8 @@ mod tests {
     fn multi_line_scripts_survive() {
         let script = "set -e\ncd /tmp\necho 'done  twice'\n";
         let kv = parse(script, Some(COMMAND_KEYS));
-        assert_eq!(kv.raw, script.trim());
+        // As in Ansible, the last line break stays (`cmd` shows it).
+        assert_eq!(kv.raw, script);
     }
 
     #[test]
