@@ -60,7 +60,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     };
     files::check_validate(&opts.validate).map_err(|e| args.error(e))?;
     args.bool("follow", false)?;
-    args.bool("local_follow", true)?;
+    let local_follow = args.bool("local_follow", true)?;
     args.bool("decrypt", true)?;
     let _directory_mode = args
         .value(&["directory_mode"])
@@ -70,7 +70,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
 
     if args.bool("remote_src", false)? {
         let src = src.ok_or_else(|| args.error("src is required with remote_src"))?;
-        return remote_copy(ctx, &src, &dest, &attrs, &opts).await;
+        return remote_copy(ctx, &src, &dest, &attrs, &opts, local_follow).await;
     }
 
     let (bytes, src_path, basename) = match (&src, content) {
@@ -316,6 +316,7 @@ async fn remote_copy(
     dest: &str,
     attrs: &Attrs,
     opts: &InstallOptions,
+    follow: bool,
 ) -> Result<ModuleOutput, ModuleError> {
     let src_info = files::probe(
         ctx,
@@ -331,9 +332,12 @@ async fn remote_copy(
     if !src_info.exists {
         return Ok(ModuleOutput::failed(format!("Source {src} not found")));
     }
+    if src_info.is_dir() {
+        return super::copy_remote_dir::run(ctx, src, dest, attrs, follow).await;
+    }
     if !src_info.is_file() {
         return Ok(ModuleOutput::failed(format!(
-            "Source {src} is not a file (directories with remote_src are not supported yet)"
+            "Source {src} is not a regular file or a directory"
         )));
     }
     // mode=preserve: the remote source's mode.
