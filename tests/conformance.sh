@@ -36,7 +36,13 @@ done
 
 work=$(mktemp -d /tmp/herd-conformance.XXXXXX)
 fleet_started=
+# lineinfile's "file without a path" test writes file.txt in the login
+# directory (the ssh user's passwd home, outside the fleet): remove it after
+# the run unless it was there before, so a second run starts clean.
+login_file=$(getent passwd "$(id -un)" | cut -d: -f6)/file.txt
+[[ -e $login_file ]] && login_file=
 cleanup() {
+    [[ -n $login_file ]] && rm -f "$login_file"
     if [[ -n $fleet_started ]]; then
         (cd "$repo" && cargo run -q --example fleet -- down "$FLEET_DIR" >/dev/null 2>&1) || true
     fi

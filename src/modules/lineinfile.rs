@@ -5,6 +5,7 @@
 //! The file is read and stat'ed in one round trip; the edit is computed
 //! here and written atomically only if the text changes.
 
+use fancy_regex::Regex as PyRegex;
 use regex::Regex;
 use serde_json::json;
 
@@ -43,15 +44,15 @@ const PARAMS: &[&str] = &[
 enum Anchor {
     Bof,
     Eof,
-    After(Regex),
-    Before(Regex),
+    After(PyRegex),
+    Before(PyRegex),
 }
 
 /// How to find the line.
 #[derive(Debug, Clone)]
 enum Search {
     Exact,
-    Regexp(Regex),
+    Regexp(PyRegex),
     Text(String),
 }
 
@@ -68,6 +69,8 @@ pub(crate) struct Params {
     firstmatch: bool,
     validate: Option<String>,
     attrs: Attrs,
+    /// Ansible's warnings, returned as `warnings`.
+    warnings: Vec<String>,
 }
 
 fn parse(vars: &Vars) -> Result<Params, ModuleError> {
@@ -101,8 +104,18 @@ fn parse(vars: &Vars) -> Result<Params, ModuleError> {
         );
     }
     let compile = |name: &str, re: &str| {
-        Regex::new(re).map_err(|e| args.error(format!("invalid regular expression in {name}: {e}")))
+        PyRegex::new(re)
+            .map_err(|e| args.error(format!("invalid regular expression in {name}: {e}")))
     };
+    // Ansible's wording: playbooks test for it.
+    let mut warnings = Vec::new();
+    const CONSEQUENCES: &str = "This may have unintended consequences, such as replacing the last line in the file rather than appending.";
+    if regexp.as_deref() == Some("") {
+        warnings.push(format!("The regular expression is an empty string, which will match every line in the file. {CONSEQUENCES} If this is desired, use '^' to match every line in the file and avoid this warning."));
+    }
+    if search_string.as_deref() == Some("") {
+        warnings.push(format!("The search string is an empty string, which will match every line in the file. {CONSEQUENCES}"));
+    }
     let search = match (regexp, search_string) {
         (Some(r), _) => Search::Regexp(compile("regexp", &r)?),
         (None, Some(s)) => Search::Text(s),
@@ -127,6 +140,7 @@ fn parse(vars: &Vars) -> Result<Params, ModuleError> {
         backup: args.bool("backup", false)?,
         backrefs,
         firstmatch: args.bool("firstmatch", false)?,
+        warnings,
         validate,
         attrs: Attrs::from_args(&args)?,
     })
@@ -194,13 +208,16 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     if let Some(n) = found {
         out.data.insert("found".into(), json!(n));
     }
+    if !p.warnings.is_empty() {
+        out.data.insert("warnings".into(), json!(p.warnings));
+    }
     Ok(out)
 }
 
 fn matches(search: &Search, line: &str, wanted: &str) -> bool {
     match search {
         Search::Exact => strip_eol(line) == wanted,
-        Search::Regexp(re) => re.is_match(py_line(line)),
+        Search::Regexp(re) => re.is_match(py_line(line)).unwrap_or(false),
         Search::Text(s) => line.contains(s.as_str()),
     }
 }
@@ -234,7 +251,7 @@ pub(crate) fn present(p: &Params, before: &str) -> (String, String) {
     let mut insert_at: Option<usize> = None;
     if let Anchor::After(re) | Anchor::Before(re) = &p.anchor {
         for (i, l) in lines.iter().enumerate() {
-            if re.is_match(py_line(l)) {
+            if re.is_match(py_line(l)).unwrap_or(false) {
                 insert_at = Some(if matches!(p.anchor, Anchor::After(_)) {
                     i + 1
                 } else {
@@ -250,7 +267,11 @@ pub(crate) fn present(p: &Params, before: &str) -> (String, String) {
     if let Some(i) = found {
         let mut new_line = match (&p.search, p.backrefs, exact) {
             (Search::Regexp(re), true, false) => {
-                let caps = re.captures(py_line(&lines[i])).expect("matched above");
+                let caps = re
+                    .captures(py_line(&lines[i]))
+                    .ok()
+                    .flatten()
+                    .expect("matched above");
                 let mut out = String::new();
                 caps.expand(&python_template(&line), &mut out);
                 out
