@@ -20,10 +20,7 @@ const EXPECTED_DIFFERENCES: &[(&str, &str)] = &[];
 
 /// Targets that do not pass yet: gaps still to close in issue 5, not
 /// decisions. Listed so the rest stays guarded; remove one when it passes.
-const NOT_YET: &[(&str, &str)] = &[(
-    "copy",
-    "recursive copy of a local directory with `local_follow: false` (symlinks recreated on the host) and `directory_mode` (24 asserts pass before it, remote_src directories included)",
-)];
+const NOT_YET: &[(&str, &str)] = &[];
 
 #[test]
 fn ansible_integration_targets_pass() {

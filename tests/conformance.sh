@@ -36,13 +36,16 @@ done
 
 work=$(mktemp -d /tmp/herd-conformance.XXXXXX)
 fleet_started=
-# lineinfile's "file without a path" test writes file.txt in the login
-# directory (the ssh user's passwd home, outside the fleet): remove it after
-# the run unless it was there before, so a second run starts clean.
-login_file=$(getent passwd "$(id -un)" | cut -d: -f6)/file.txt
-[[ -e $login_file ]] && login_file=
+# Some targets write relative paths, which land in the login directory (the
+# ssh user's passwd home, outside the fleet): after the run, remove the ones
+# that were not there before, so a second run starts clean.
+login_dir=$(getent passwd "$(id -un)" | cut -d: -f6)
+left_behind=()
+for name in file.txt foo.txt subdir checkmode_subdir destdir_should_never_exist_because_of_check_mode; do
+    [[ -e $login_dir/$name || -L $login_dir/$name ]] || left_behind+=("$login_dir/$name")
+done
 cleanup() {
-    [[ -n $login_file ]] && rm -f "$login_file"
+    [[ ${#left_behind[@]} -gt 0 ]] && rm -rf -- "${left_behind[@]}"
     if [[ -n $fleet_started ]]; then
         (cd "$repo" && cargo run -q --example fleet -- down "$FLEET_DIR" >/dev/null 2>&1) || true
     fi

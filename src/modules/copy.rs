@@ -6,7 +6,7 @@
 //! `template`, which is a copy of rendered text.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::json;
@@ -59,20 +59,36 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         validate: args.str("validate")?,
     };
     files::check_validate(&opts.validate).map_err(|e| args.error(e))?;
-    args.bool("follow", false)?;
+    let follow = args.bool("follow", false)?;
     let local_follow = args.bool("local_follow", true)?;
     args.bool("decrypt", true)?;
-    let _directory_mode = args
+    let directory_mode = match args
         .value(&["directory_mode"])
         .map(|(_, v)| Mode::parse(v))
         .transpose()
-        .map_err(|e| args.error(e))?;
+        .map_err(|e| args.error(e))?
+    {
+        Some(Mode::Octal(m)) => Some(m),
+        Some(_) => return Err(args.error("directory_mode must be an octal mode like 0755")),
+        None => None,
+    };
 
     if args.bool("remote_src", false)? {
         let src = src.ok_or_else(|| args.error("src is required with remote_src"))?;
-        return remote_copy(ctx, &src, &dest, &attrs, &opts, local_follow).await;
+        // On the host, links are kept unless local_follow is set to true
+        // (the module's default is unset, unlike the local copy's).
+        let follow = local_follow && args.value(&["local_follow"]).is_some();
+        return remote_copy(ctx, &src, &dest, &attrs, &opts, follow).await;
     }
 
+    // follow=yes on a symlink dest: write where it points, keep the link.
+    let link_dest = if follow && !dest.ends_with('/') {
+        resolve_link(ctx, &dest).await?
+    } else {
+        None
+    };
+    let given_dest = dest.clone();
+    let dest = link_dest.unwrap_or(dest);
     let (bytes, src_path, basename) = match (&src, content) {
         (_, Some(text)) => (LocalSource::new(text.into_bytes()), None, None),
         (Some(src), None) => {
@@ -88,7 +104,16 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
                 ))
             })?;
             if path.is_dir() {
-                return copy_dir(ctx, &path, src, &dest, &attrs, &opts).await;
+                let job = super::copy_local_dir::DirCopy {
+                    local: &path,
+                    src_arg: src,
+                    dest: &dest,
+                    attrs: &attrs,
+                    opts: &opts,
+                    directory_mode,
+                    follow: local_follow,
+                };
+                return super::copy_local_dir::run(ctx, job).await;
             }
             let source = local_source(&path)?;
             let name = path
@@ -116,7 +141,21 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         out.data
             .insert("src".into(), json!(p.display().to_string()));
     }
+    if given_dest != dest {
+        out.data.insert("dest".into(), json!(given_dest));
+    }
     Ok(out)
+}
+
+/// Where `path` leads when it is a symlink on the host (fully resolved).
+async fn resolve_link(ctx: &ModuleContext<'_>, path: &str) -> Result<Option<String>, ModuleError> {
+    let q = shell_quote(path);
+    let out = ctx
+        .transport
+        .exec(&format!("[ -L {q} ] && readlink -f -- {q}"), &ctx.exec)
+        .await?;
+    let target = String::from_utf8_lossy(&out.stdout).trim_end().to_string();
+    Ok((out.success() && !target.is_empty()).then_some(target))
 }
 
 pub(crate) fn local_mode(path: &Path) -> Option<u32> {
@@ -337,7 +376,7 @@ async fn remote_copy(
     }
     if !src_info.is_file() {
         return Ok(ModuleOutput::failed(format!(
-            "Source {src} is not a regular file or a directory"
+            "Source {src} is not a file (nor a directory)"
         )));
     }
     // mode=preserve: the remote source's mode.
@@ -357,16 +396,28 @@ async fn remote_copy(
         out.data.insert("src".into(), json!(src));
         return Ok(out);
     }
-    let dest_info = files::probe(
-        ctx,
-        dest,
-        Want {
-            follow: true,
-            checksum: Some("sha1sum"),
-            ..Want::default()
-        },
-    )
-    .await?;
+    let want = Want {
+        follow: true,
+        checksum: Some("sha1sum"),
+        ..Want::default()
+    };
+    let mut dest_info = files::probe(ctx, dest, want).await?;
+    // A directory dest (or `dir/`, made if missing) gets the source's name.
+    let in_dir;
+    let dest = if dest.ends_with('/') || dest_info.is_dir() {
+        let dir = dest.trim_end_matches('/');
+        if !ctx.check_mode {
+            files::run_all(ctx, dir, &[format!("mkdir -p -- {}", shell_quote(dir))]).await?;
+        }
+        in_dir = format!(
+            "{dir}/{}",
+            src.trim_end_matches('/').rsplit('/').next().unwrap_or(src)
+        );
+        dest_info = files::probe(ctx, &in_dir, want).await?;
+        in_dir.as_str()
+    } else {
+        dest
+    };
     let content_changed =
         !dest_info.exists || (opts.force && dest_info.checksum != src_info.checksum);
     let fixes = if content_changed {
@@ -422,79 +473,4 @@ async fn remote_copy(
         data,
         ..ModuleOutput::default()
     })
-}
-
-/// A local directory: each file is copied below `dest` (with `src/`
-/// trailing slash, the directory's contents; without, the directory).
-async fn copy_dir(
-    ctx: &ModuleContext<'_>,
-    local: &Path,
-    src_arg: &str,
-    dest: &str,
-    attrs: &Attrs,
-    opts: &InstallOptions,
-) -> Result<ModuleOutput, ModuleError> {
-    let mut base = dest.trim_end_matches('/').to_string();
-    if !src_arg.ends_with('/') {
-        let name = local
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        base = format!("{base}/{name}");
-    }
-    let mut files_found = Vec::new();
-    walk(local, PathBuf::new(), &mut files_found)
-        .map_err(|e| ModuleError::Local(format!("reading {}: {e}", local.display())))?;
-    let mut total = ModuleOutput::default();
-    let mut dirs: Vec<String> = files_found
-        .iter()
-        .filter_map(|rel| rel.parent().map(|p| format!("{base}/{}", p.display())))
-        .collect();
-    dirs.push(base.clone());
-    dirs.sort();
-    dirs.dedup();
-    let mkdirs: Vec<String> = dirs
-        .iter()
-        .map(|d| {
-            format!(
-                "[ -d {q} ] || {{ mkdir -p -- {q} && echo made; }}",
-                q = shell_quote(d.trim_end_matches('/'))
-            )
-        })
-        .collect();
-    if !ctx.check_mode {
-        let out = ctx.transport.exec(&mkdirs.join("; "), &ctx.exec).await?;
-        total.changed |= !out.stdout.is_empty();
-    }
-    for rel in &files_found {
-        let bytes = std::fs::read(local.join(rel)).map_err(|e| {
-            ModuleError::Local(format!("reading {}: {e}", local.join(rel).display()))
-        })?;
-        let target = format!("{base}/{}", rel.display());
-        let out = install(ctx, &target, &bytes, None, attrs, opts).await?;
-        total.changed |= out.changed;
-        if out.failed {
-            return Ok(out);
-        }
-        total.diffs.extend(out.diffs);
-    }
-    total.data.insert("dest".into(), json!(format!("{base}/")));
-    total
-        .data
-        .insert("src".into(), json!(local.display().to_string()));
-    Ok(total)
-}
-
-fn walk(root: &Path, rel: PathBuf, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(root.join(&rel))?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let r = rel.join(e.file_name());
-        if e.path().is_dir() {
-            walk(root, r, out)?;
-        } else {
-            out.push(r);
-        }
-    }
-    Ok(())
 }

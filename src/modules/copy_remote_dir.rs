@@ -17,8 +17,9 @@ use super::file_attrs::Attrs;
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
-/// The merge of one existing directory into another, entry by entry.
-/// Arguments: target dir, check (1/0), follow (-L/-P); then the entries.
+/// The merge of one existing directory into another, entry by entry, run
+/// from inside the source. Arguments: the target dir (absolute, since the
+/// shell is in the source), check (1/0), follow (-L/-P); then the entries.
 const MERGE: &str = r#"T=$1; CHECK=$2; FOLLOW=$3; shift 3
 for p; do
   d="$T/$p"
@@ -60,7 +61,8 @@ pub async fn run(
     let script = format!(
         "if [ ! -e {t} ]; then echo \"changed .\"; [ {check} = 1 ] && exit 0; \
          mkdir -p -- \"$(dirname -- {t})\" && cp -R {follow_flag} -p -- {s} {t} || exit 1; \
-         else cd -- {s} || exit 1; {find} . -mindepth 1 -exec sh -c {merge} sh {t} {check} {follow_flag} {{}} + || exit 1; fi",
+         else T=$(cd -- {t} && pwd) && cd -- {s} || exit 1; \
+         {find} . -mindepth 1 -exec sh -c {merge} sh \"$T\" {check} {follow_flag} {{}} + || exit 1; fi",
         merge = shell_quote(MERGE),
     );
     let out = ctx.transport.exec(&script, &ctx.exec).await?;

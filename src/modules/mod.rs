@@ -26,6 +26,7 @@ mod assert;
 mod blockinfile;
 mod command;
 mod copy;
+mod copy_local_dir;
 mod copy_remote_dir;
 mod debug;
 mod fail;
