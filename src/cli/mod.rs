@@ -2,11 +2,14 @@
 //! the dispatch that maps every outcome to a documented exit code. This is
 //! the binary's edge, so errors are `anyhow` here.
 
+mod audit;
+mod backup;
 mod completions;
 mod connect;
 mod context;
 mod inventory;
 mod play;
+mod restore;
 mod run;
 mod runs;
 mod secrets;
@@ -69,6 +72,13 @@ pub enum Command {
     /// Encrypt, decrypt and edit age secrets; manage who can read them.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
+    /// Back up files from hosts into .herd/backups; `backup list` shows them.
+    Backup(backup::BackupArgs),
+    /// Put a backup's files back on its host (atomically per file).
+    Restore(restore::RestoreArgs),
+    /// Security checks per host: sshd settings, world-writable files,
+    /// pending reboot, listening ports.
+    Audit(audit::AuditArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
 }
@@ -108,6 +118,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Play(args) => play::execute(&ctx, args),
         Command::Runs(args) => runs::execute(&ctx, args),
         Command::Secrets(cmd) => secrets::execute(&ctx, cmd),
+        Command::Backup(args) => backup::execute(&ctx, args),
+        Command::Restore(args) => restore::execute(&ctx, args),
+        Command::Audit(args) => audit::execute(&ctx, args),
         Command::Completions(args) => completions::execute(args),
     }
 }

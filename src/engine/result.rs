@@ -102,9 +102,15 @@ impl RunOutcome {
 
     /// The run's outcome from its hosts' results.
     pub fn from_results<'a>(results: impl IntoIterator<Item = &'a HostResult>) -> RunOutcome {
+        RunOutcome::from_statuses(results.into_iter().map(|r| r.status))
+    }
+
+    /// The outcome of hosts that ended so: interrupted beats unreachable
+    /// beats failed.
+    pub fn from_statuses(statuses: impl IntoIterator<Item = HostStatus>) -> RunOutcome {
         let mut outcome = RunOutcome::Ok;
-        for r in results {
-            match r.status {
+        for status in statuses {
+            match status {
                 HostStatus::Interrupted => return RunOutcome::Interrupted,
                 HostStatus::Unreachable => outcome = RunOutcome::Unreachable,
                 HostStatus::Failed if outcome == RunOutcome::Ok => outcome = RunOutcome::Failed,

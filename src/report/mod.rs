@@ -6,4 +6,5 @@ pub mod diff;
 pub mod fold;
 pub mod hostlist;
 pub mod json;
+pub mod table;
 pub mod text;

@@ -41,6 +41,44 @@ fn write_armored(encryptor: age::Encryptor, plaintext: &[u8]) -> Result<Vec<u8>,
         .map_err(fail)
 }
 
+/// A writer that encrypts everything written through it to `keys` (binary
+/// age format, for large files such as backup archives). Call `finish()`
+/// on it, or the file is truncated.
+pub fn encrypt_to<W: Write>(
+    output: W,
+    keys: &[age::x25519::Recipient],
+) -> Result<age::stream::StreamWriter<W>, SecretsError> {
+    let encryptor = age::Encryptor::with_recipients(keys.iter().map(|k| k as &dyn age::Recipient))
+        .map_err(|e| SecretsError::Encrypt(e.to_string()))?;
+    encryptor
+        .wrap_output(output)
+        .map_err(|e| SecretsError::Encrypt(e.to_string()))
+}
+
+/// A reader of the decrypted contents of the age file at `path` (armored
+/// or binary, for the identity in use), without holding it all in memory.
+pub fn open_decrypted(path: &Path) -> Result<impl Read + use<>, SecretsError> {
+    let file = std::fs::File::open(path).map_err(|e| SecretsError::io(path, "cannot read", e))?;
+    let corrupt = |message: String| SecretsError::Corrupt {
+        path: path.to_path_buf(),
+        message,
+    };
+    let decryptor = age::Decryptor::new_buffered(ArmoredReader::new(std::io::BufReader::new(file)))
+        .map_err(|e| corrupt(e.to_string()))?;
+    let ids = identity::load(&identity::path())?;
+    decryptor
+        .decrypt(ids.iter().map(|i| i as &dyn age::Identity))
+        .map_err(|e| match e {
+            age::DecryptError::NoMatchingKeys => {
+                let mut header = Vec::new();
+                let _ = std::fs::File::open(path)
+                    .and_then(|f| f.take(64 * 1024).read_to_end(&mut header));
+                no_match(path, &header, &ids)
+            }
+            other => corrupt(other.to_string()),
+        })
+}
+
 /// Reads and decrypts the age file at `path` with the identity in use, or a
 /// passphrase for passphrase-encrypted files.
 pub fn decrypt_file(path: &Path) -> Result<Plaintext, SecretsError> {

@@ -246,6 +246,22 @@ impl Connection {
         self.run(command, opts, input, Output::Capture).await
     }
 
+    /// Runs `command` with its stdout streamed into `stdout` as it arrives
+    /// (stderr is captured as usual): for output too large to hold in
+    /// memory, such as `tar czf -` for a backup.
+    pub async fn exec_to(
+        &self,
+        command: &str,
+        opts: &ExecOptions,
+        stdout: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<ExecOutput, ExecError> {
+        let input = match &opts.stdin {
+            Some(bytes) => Input::Bytes(bytes),
+            None => Input::Empty,
+        };
+        self.run(command, opts, input, Output::Writer(stdout)).await
+    }
+
     /// The command line sent to the server: env exports, then sudo with the
     /// exports repeated inside (sudo resets the environment; outside, PATH
     /// decides which sudo runs).

@@ -31,6 +31,7 @@ mod transfer;
 
 pub use config::{Secret, SshOptions};
 pub use error::{ConnectError, ExecError, TransferError};
+pub(crate) use exec::nonce;
 pub use exec::{Become, ExecOptions, ExecOutput, shell_quote};
 pub use pool::{Connection, Pool};
 pub use target::{HostSpec, Resolver, Target};

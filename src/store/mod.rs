@@ -9,6 +9,7 @@
 //! file and its -wal/-shm companions are private (0600): outputs can hold
 //! secrets.
 
+mod audits;
 mod error;
 mod liveness;
 mod metrics;
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use audits::{AuditId, AuditRow};
 pub use error::StoreError;
 pub use metrics::{CollectionId, Reach, Sample};
 pub use queries::{RunDetail, RunSummary, StoredResult};

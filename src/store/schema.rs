@@ -81,6 +81,22 @@ const MIGRATIONS: &[&str] = &[
         error         TEXT,
         PRIMARY KEY (host, collection_id)
     ) WITHOUT ROWID;",
+    // `herd audit`: one row per audit run, one per host and check.
+    "CREATE TABLE audits (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        pattern     TEXT    NOT NULL,
+        started_at  INTEGER NOT NULL,
+        host_count  INTEGER NOT NULL
+    );
+    CREATE TABLE audit_results (
+        audit_id INTEGER NOT NULL REFERENCES audits (id) ON DELETE CASCADE,
+        host     TEXT    NOT NULL,
+        check_name TEXT  NOT NULL,
+        status   TEXT    NOT NULL,
+        detail   TEXT    NOT NULL,
+        PRIMARY KEY (audit_id, host, check_name)
+    ) WITHOUT ROWID;
+    CREATE INDEX audit_results_by_host ON audit_results (host, audit_id);",
 ];
 
 /// The schema version this herd writes.

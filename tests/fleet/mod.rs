@@ -81,6 +81,8 @@ impl FleetHost {
 pub struct FleetBuilder {
     hosts: usize,
     sshd_config: Vec<String>,
+    /// Extra `-o KEY=VALUE` options per host index.
+    host_options: Vec<(usize, String)>,
     dir: Option<PathBuf>,
     detached: bool,
     port: Option<u16>,
@@ -114,6 +116,7 @@ impl Fleet {
         FleetBuilder {
             hosts: 1,
             sshd_config: Vec::new(),
+            host_options: Vec::new(),
             dir: None,
             detached: false,
             port: None,
@@ -189,6 +192,13 @@ impl FleetBuilder {
         self
     }
 
+    /// An sshd option for host `i` (0-based) only, passed as `-o KEY=VALUE`
+    /// (e.g. "PasswordAuthentication=yes").
+    pub fn host_sshd_option(mut self, i: usize, option: &str) -> Self {
+        self.host_options.push((i, option.to_string()));
+        self
+    }
+
     /// Where to put the fleet (default: a tempdir removed on drop).
     pub fn dir(mut self, dir: &Path) -> Self {
         self.dir = Some(dir.to_path_buf());
@@ -252,8 +262,14 @@ impl FleetBuilder {
             let mut hosts: Vec<FleetHost> = (0..self.hosts)
                 .map(|i| prepare_host(&dir, i, port, &client_key))
                 .collect();
-            for host in &mut hosts {
-                spawn_sshd(host, &common_config, self.detached);
+            for (i, host) in hosts.iter_mut().enumerate() {
+                let options: Vec<&str> = self
+                    .host_options
+                    .iter()
+                    .filter(|(h, _)| *h == i)
+                    .map(|(_, o)| o.as_str())
+                    .collect();
+                spawn_sshd(host, &common_config, &options, self.detached);
             }
             match wait_all_listening(&mut hosts) {
                 Ok(()) => {
@@ -355,7 +371,7 @@ fn write_sshd_config(path: &Path, extra: &[String]) {
     std::fs::write(path, text).expect("write sshd_config");
 }
 
-fn spawn_sshd(host: &mut FleetHost, config: &Path, detached: bool) {
+fn spawn_sshd(host: &mut FleetHost, config: &Path, options: &[&str], detached: bool) {
     let _ = std::fs::remove_file(&host.log);
     let mut cmd = Command::new(SSHD);
     cmd.arg("-D")
@@ -378,6 +394,7 @@ fn spawn_sshd(host: &mut FleetHost, config: &Path, detached: bool) {
         // part of any measurement and hosts don't share dotfiles.
         .arg("-o")
         .arg(format!("SetEnv=HOME={}", host.home.display()))
+        .args(options.iter().flat_map(|o| ["-o", o]))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());

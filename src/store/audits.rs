@@ -1,0 +1,102 @@
+//! `herd audit` results: each audit and every host's checks, so the
+//! admin can compare today's findings with last week's.
+
+use rusqlite::{TransactionBehavior, params};
+
+use super::{Store, StoreError, now_ms};
+
+/// An audit's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct AuditId(pub i64);
+
+/// One host's result of one check.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditRow {
+    pub host: String,
+    pub check: String,
+    pub status: String,
+    pub detail: String,
+}
+
+impl Store {
+    /// Records a whole audit in one transaction.
+    pub fn record_audit(
+        &mut self,
+        pattern: &str,
+        host_count: usize,
+        rows: &[AuditRow],
+    ) -> Result<AuditId, StoreError> {
+        let err = self.sql_err();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        tx.execute(
+            "INSERT INTO audits (pattern, started_at, host_count) VALUES (?1, ?2, ?3)",
+            params![pattern, now_ms(), host_count as i64],
+        )
+        .map_err(&err)?;
+        let id = tx.last_insert_rowid();
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO audit_results (audit_id, host, check_name, status, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(&err)?;
+            for r in rows {
+                insert
+                    .execute(params![id, r.host, r.check, r.status, r.detail])
+                    .map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)?;
+        Ok(AuditId(id))
+    }
+
+    /// The rows of audit `id`, by host and check.
+    pub fn audit_results(&self, id: AuditId) -> Result<Vec<AuditRow>, StoreError> {
+        let err = self.sql_err();
+        let mut query = self
+            .conn
+            .prepare_cached(
+                "SELECT host, check_name, status, detail FROM audit_results
+                 WHERE audit_id = ?1 ORDER BY host, check_name",
+            )
+            .map_err(&err)?;
+        let rows = query
+            .query_map(params![id.0], |row| {
+                Ok(AuditRow {
+                    host: row.get(0)?,
+                    check: row.get(1)?,
+                    status: row.get(2)?,
+                    detail: row.get(3)?,
+                })
+            })
+            .map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(&err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_audit_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let row = |host: &str, status: &str| AuditRow {
+            host: host.into(),
+            check: "ssh-password-auth".into(),
+            status: status.into(),
+            detail: "PasswordAuthentication yes".into(),
+        };
+        let id = store
+            .record_audit("all", 2, &[row("web2", "fail"), row("web1", "pass")])
+            .unwrap();
+        let rows = store.audit_results(id).unwrap();
+        assert_eq!(rows, [row("web1", "pass"), row("web2", "fail")]);
+    }
+}
