@@ -14,7 +14,7 @@ use serde_json::json;
 use super::args::Args;
 use super::file_attrs::{Attrs, Mode};
 use super::files::{self, FileInfo, MAX_DIFF_SIZE, Want, WriteSpec};
-use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars, find_source};
+use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
 const PARAMS: &[&str] = &[
@@ -92,17 +92,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     let (bytes, src_path, basename) = match (&src, content) {
         (_, Some(text)) => (LocalSource::new(text.into_bytes()), None, None),
         (Some(src), None) => {
-            let path = find_source(&ctx.search.files, src).ok_or_else(|| {
-                ModuleError::Local(format!(
-                    "Could not find or access '{src}' (searched: {})",
-                    ctx.search
-                        .files
-                        .iter()
-                        .map(|d| d.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?;
+            let path = super::locate_source(&ctx.search.files, src)?;
             if path.is_dir() {
                 let job = super::copy_local_dir::DirCopy {
                     local: &path,

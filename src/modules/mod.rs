@@ -122,6 +122,17 @@ pub fn find_source(dirs: &[PathBuf], rel: &str) -> Option<PathBuf> {
         })
 }
 
+/// [`find_source`], or Ansible's error naming the directories searched.
+pub fn locate_source(dirs: &[PathBuf], rel: &str) -> Result<PathBuf, ModuleError> {
+    find_source(dirs, rel).ok_or_else(|| {
+        let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        ModuleError::Local(format!(
+            "Could not find or access '{rel}' (searched: {})",
+            searched.join(", ")
+        ))
+    })
+}
+
 /// Variables, as everywhere in herd.
 pub type Vars = serde_json::Map<String, Value>;
 

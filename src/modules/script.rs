@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::args::Args;
 use super::runner::{self, Prelude};
-use super::{ModuleContext, ModuleError, ModuleOutput, Vars, find_source};
+use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::{PutOptions, shell_quote};
 
 const PARAMS: &[&str] = &[
@@ -30,12 +30,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         .filter(|w| !w.is_empty())
         .ok_or_else(|| args.error(format!("cannot split {line:?} (unbalanced quotes?)")))?;
     let (script, script_args) = words.split_first().expect("not empty");
-    let local = find_source(&ctx.search.files, script).ok_or_else(|| {
-        ModuleError::Local(format!(
-            "could not find script {script} (searched: {})",
-            search_list(&ctx.search.files)
-        ))
-    })?;
+    let local = super::locate_source(&ctx.search.files, script)?;
     let chdir = args.str("chdir")?;
     let creates = args.str("creates")?;
     let removes = args.str("removes")?;
@@ -124,11 +119,4 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         result.data.remove("msg");
     }
     Ok(result)
-}
-
-fn search_list(dirs: &[std::path::PathBuf]) -> String {
-    dirs.iter()
-        .map(|d| d.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
 }

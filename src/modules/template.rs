@@ -11,7 +11,7 @@ use super::args::Args;
 use super::copy::{InstallOptions, install, local_mode};
 use super::file_attrs::{Attrs, Mode};
 use super::files;
-use super::{ModuleContext, ModuleError, ModuleOutput, Vars, find_source};
+use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::template::FileOptions;
 
 const PARAMS: &[&str] = &[
@@ -40,17 +40,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     let args = Args::new("template", vars, PARAMS)?;
     let src = args.required(&["src"])?;
     let dest = args.required(&["dest"])?;
-    let path = find_source(&ctx.search.templates, &src).ok_or_else(|| {
-        ModuleError::Local(format!(
-            "Could not find or access '{src}' (searched: {})",
-            ctx.search
-                .templates
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })?;
+    let path = super::locate_source(&ctx.search.templates, &src)?;
     let source = std::fs::read_to_string(&path)
         .map_err(|e| ModuleError::Local(format!("reading template {}: {e}", path.display())))?;
     // A `#jinja2:` first line overrides the task's settings for this file.
