@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what herd's demo and tests need on a Debian machine: OpenSSH's
 # server (the test hosts), client tools (ssh-keygen, ssh-agent, ssh) and the
-# `age` CLI (tests check that herd's secrets are standard age files).
+# `age` CLI (tests check that herd's secrets are standard age files) and
+# chromium (tests open `herd report --html` pages in it, headless).
 # Idempotent; quiet when everything is there.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ need=()
 [[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null && command -v ssh-agent >/dev/null || need+=(openssh-client)
 command -v age >/dev/null || need+=(age)
+command -v chromium >/dev/null || need+=(chromium)
 if ((${#need[@]})); then
   echo "installing ${need[*]}..." >&2
   sudo_cmd=()

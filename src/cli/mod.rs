@@ -2,11 +2,13 @@
 //! the dispatch that maps every outcome to a documented exit code. This is
 //! the binary's edge, so errors are `anyhow` here.
 
+mod alerts;
 mod completions;
 mod connect;
 mod context;
 mod inventory;
 mod play;
+mod report;
 mod run;
 mod runs;
 mod secrets;
@@ -69,6 +71,10 @@ pub enum Command {
     /// Encrypt, decrypt and edit age secrets; manage who can read them.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
+    /// Evaluate alerts.yml over the collected metrics and notify on changes.
+    Alerts(alerts::AlertsArgs),
+    /// Write the fleet's status, metric charts, runs and alerts as one HTML page.
+    Report(report::ReportArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
 }
@@ -108,6 +114,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Play(args) => play::execute(&ctx, args),
         Command::Runs(args) => runs::execute(&ctx, args),
         Command::Secrets(cmd) => secrets::execute(&ctx, cmd),
+        Command::Alerts(args) => alerts::execute(&ctx, args),
+        Command::Report(args) => report::execute(&ctx, args),
         Command::Completions(args) => completions::execute(args),
     }
 }
@@ -165,6 +173,11 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
             || cause.is::<crate::playbook::PlaybookError>()
             || cause.is::<crate::engine::play::EngineError>()
             || cause.is::<crate::secrets::SecretsError>()
+            || cause.is::<crate::alerts::config::ConfigError>()
+            || matches!(
+                cause.downcast_ref(),
+                Some(crate::alerts::EvalError::Hosts { .. })
+            )
             || cause.is::<BadInput>()
     });
     if bad_input {

@@ -9,10 +9,12 @@
 //! file and its -wal/-shm companions are private (0600): outputs can hold
 //! secrets.
 
+mod alerts;
 mod error;
 mod liveness;
 mod metrics;
 mod queries;
+mod report;
 mod runs;
 mod schema;
 mod tasks;
@@ -24,6 +26,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use alerts::{AlertLogEntry, AlertState};
 pub use error::StoreError;
 pub use metrics::{CollectionId, Reach, Sample};
 pub use queries::{RunDetail, RunSummary, StoredResult};

@@ -81,6 +81,31 @@ const MIGRATIONS: &[&str] = &[
         error         TEXT,
         PRIMARY KEY (host, collection_id)
     ) WITHOUT ROWID;",
+    // 4: `herd alerts`: each alert's state per host (firing, and what the
+    // admin was last told, for cooldown) and a log of what happened.
+    "CREATE TABLE alert_state (
+        alert          TEXT    NOT NULL,
+        host           TEXT    NOT NULL,
+        firing         INTEGER NOT NULL,
+        since          INTEGER NOT NULL,
+        value          REAL,
+        notified_event TEXT,
+        notified_at    INTEGER,
+        PRIMARY KEY (alert, host)
+    ) WITHOUT ROWID;
+    CREATE TABLE alert_log (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts           INTEGER NOT NULL,
+        alert        TEXT    NOT NULL,
+        host         TEXT    NOT NULL,
+        event        TEXT    NOT NULL,
+        severity     TEXT    NOT NULL,
+        value        REAL,
+        message      TEXT    NOT NULL,
+        notification TEXT    NOT NULL,
+        error        TEXT
+    );
+    CREATE INDEX alert_log_by_ts ON alert_log (ts);",
 ];
 
 /// The schema version this herd writes.
