@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what herd's demo and tests need on a Debian machine: OpenSSH's
-# server (the test hosts), client tools (ssh-keygen, ssh-agent, ssh) and the
-# `age` CLI (tests check that herd's secrets are standard age files).
+# server (the test hosts), client tools (ssh-keygen, ssh-agent, ssh), the
+# `age` CLI (tests check that herd's secrets are standard age files) and
+# ping (collect probes).
 # Idempotent; quiet when everything is there.
 set -euo pipefail
 
@@ -9,6 +10,8 @@ need=()
 [[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null && command -v ssh-agent >/dev/null || need+=(openssh-client)
 command -v age >/dev/null || need+=(age)
+# herd collect's ping probes run ping on the test hosts.
+command -v ping >/dev/null || need+=(iputils-ping)
 if ((${#need[@]})); then
   echo "installing ${need[*]}..." >&2
   sudo_cmd=()

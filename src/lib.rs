@@ -5,6 +5,7 @@
 //! and results flow to sinks (terminal, JSON, the SQLite store).
 
 pub mod cli;
+pub mod collect;
 pub mod engine;
 pub mod exit;
 pub mod inventory;

@@ -2,14 +2,18 @@
 //! the dispatch that maps every outcome to a documented exit code. This is
 //! the binary's edge, so errors are `anyhow` here.
 
+mod collect;
 mod completions;
 mod connect;
 mod context;
+mod cron;
+mod history;
 mod inventory;
 mod play;
 mod run;
 mod runs;
 mod secrets;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +73,15 @@ pub enum Command {
     /// Encrypt, decrypt and edit age secrets; manage who can read them.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
+    /// Gather metrics from every host (one round trip each) into the store.
+    Collect(collect::CollectArgs),
+    /// The fleet at a glance from the latest collection, worst first.
+    Status(status::StatusArgs),
+    /// A metric over time per host: table and chart, or CSV/JSON export.
+    History(history::HistoryArgs),
+    /// Schedule `herd collect` / `herd alerts` in the user's crontab.
+    #[command(subcommand)]
+    Cron(cron::CronCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
 }
@@ -108,6 +121,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Play(args) => play::execute(&ctx, args),
         Command::Runs(args) => runs::execute(&ctx, args),
         Command::Secrets(cmd) => secrets::execute(&ctx, cmd),
+        Command::Collect(args) => collect::execute(&ctx, args),
+        Command::Status(args) => status::execute(&ctx, args),
+        Command::History(args) => history::execute(&ctx, args),
+        Command::Cron(cmd) => cron::execute(&ctx, cmd),
         Command::Completions(args) => completions::execute(args),
     }
 }

@@ -6,4 +6,6 @@ pub mod diff;
 pub mod fold;
 pub mod hostlist;
 pub mod json;
+pub mod sparkline;
+pub mod table;
 pub mod text;

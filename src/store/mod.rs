@@ -25,7 +25,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use error::StoreError;
-pub use metrics::{CollectionId, Reach, Sample};
+pub use metrics::{CollectionId, Pruned, Reach, Sample};
 pub use queries::{RunDetail, RunSummary, StoredResult};
 pub use runs::NewRun;
 pub use schema::VERSION as SCHEMA_VERSION;
