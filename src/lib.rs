@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod cli;
+pub mod collect;
 pub mod engine;
 pub mod exit;
 pub mod inventory;

@@ -390,3 +390,83 @@ fn mistakes_in_alerts_yml_name_file_line_and_column() {
         .stderr_has("alerts.yml: cannot read alert rules")
         .stderr_has("--config FILE");
 }
+
+#[test]
+fn collected_metrics_fire_cool_down_and_resolve_end_to_end() {
+    let mut fleet = Fleet::builder().hosts(2).start();
+    std::fs::write(
+        fleet.path("collect.yml"),
+        "collectors:\n  - name: queue_depth\n    command: cat \"$HOME/../root/depth\"\n    parse: number\n",
+    )
+    .unwrap();
+    let notified = fleet.path("notified.jsonl");
+    std::fs::write(
+        fleet.path("alerts.yml"),
+        format!(
+            "alerts:\n  - name: deep_queue\n    metric: queue_depth\n    op: \">=\"\n    value: 10\n    cooldown: 10m\n  - name: host_down\n    unreachable: true\nnotify:\n  command: cat >> {0}; echo >> {0}\n",
+            notified.display()
+        ),
+    )
+    .unwrap();
+    let depth = |fleet: &Fleet, host: usize, value: u32| {
+        std::fs::write(fleet.hosts[host].root.join("depth"), format!("{value}\n")).unwrap();
+    };
+    let collect = |fleet: &Fleet| {
+        Herd::in_dir(&fleet.dir).args(["collect"]).run();
+    };
+    let evaluate = |fleet: &Fleet, extra: &[&str]| {
+        Herd::in_dir(&fleet.dir)
+            .args(["alerts"])
+            .args(extra)
+            .run()
+            .success()
+    };
+    let events = || -> Vec<(String, String, String)> {
+        lines(&notified)
+            .iter()
+            .map(|e| {
+                let field = |k: &str| e[k].as_str().unwrap().to_string();
+                (field("alert"), field("host"), field("event"))
+            })
+            .collect()
+    };
+    let event = |alert: &str, host: &str, event: &str| {
+        (alert.to_string(), host.to_string(), event.to_string())
+    };
+
+    depth(&fleet, 0, 50);
+    depth(&fleet, 1, 1);
+    collect(&fleet);
+    evaluate(&fleet, &[])
+        .stdout_has("deep_queue fired on host1: queue_depth = 50")
+        .stdout_has("[notified]");
+    assert_eq!(events(), [event("deep_queue", "host1", "fire")]);
+
+    // The queue drains, then fills again, within the cooldown: one notice.
+    depth(&fleet, 0, 2);
+    collect(&fleet);
+    evaluate(&fleet, &[]).stdout_has("[not notified: cooldown]");
+    depth(&fleet, 0, 60);
+    collect(&fleet);
+    evaluate(&fleet, &[]).stdout_has("[no notification needed]");
+    assert_eq!(events().len(), 1);
+
+    // It drains for good and host2 goes away; after the cooldown both are told.
+    depth(&fleet, 0, 3);
+    fleet.stop_host(1);
+    collect(&fleet);
+    let later = (jiff::Timestamp::now().as_second() + 15 * 60).to_string();
+    evaluate(&fleet, &["--at", &later])
+        .stdout_has("deep_queue resolved on host1: queue_depth = 3")
+        .stdout_has("host_down fired on host2");
+    let mut got = events();
+    got[1..].sort();
+    assert_eq!(
+        got,
+        [
+            event("deep_queue", "host1", "fire"),
+            event("deep_queue", "host1", "resolve"),
+            event("host_down", "host2", "fire"),
+        ]
+    );
+}

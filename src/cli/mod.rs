@@ -3,15 +3,19 @@
 //! the binary's edge, so errors are `anyhow` here.
 
 mod alerts;
+mod collect;
 mod completions;
 mod connect;
 mod context;
+mod cron;
+mod history;
 mod inventory;
 mod play;
 mod report;
 mod run;
 mod runs;
 mod secrets;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +79,15 @@ pub enum Command {
     Alerts(alerts::AlertsArgs),
     /// Write the fleet's status, metric charts, runs and alerts as one HTML page.
     Report(report::ReportArgs),
+    /// Gather metrics from every host (one round trip each) into the store.
+    Collect(collect::CollectArgs),
+    /// The fleet at a glance from the latest collection, worst first.
+    Status(status::StatusArgs),
+    /// A metric over time per host: table and chart, or CSV/JSON export.
+    History(history::HistoryArgs),
+    /// Schedule `herd collect` / `herd alerts` in the user's crontab.
+    #[command(subcommand)]
+    Cron(cron::CronCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
 }
@@ -116,6 +129,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Secrets(cmd) => secrets::execute(&ctx, cmd),
         Command::Alerts(args) => alerts::execute(&ctx, args),
         Command::Report(args) => report::execute(&ctx, args),
+        Command::Collect(args) => collect::execute(&ctx, args),
+        Command::Status(args) => status::execute(&ctx, args),
+        Command::History(args) => history::execute(&ctx, args),
+        Command::Cron(cmd) => cron::execute(&ctx, cmd),
         Command::Completions(args) => completions::execute(args),
     }
 }

@@ -8,4 +8,6 @@ pub mod fold;
 pub mod hostlist;
 pub mod html;
 pub mod json;
+pub mod sparkline;
+pub mod table;
 pub mod text;

@@ -28,7 +28,7 @@ use rusqlite::Connection;
 
 pub use alerts::{AlertLogEntry, AlertState};
 pub use error::StoreError;
-pub use metrics::{CollectionId, Reach, Sample};
+pub use metrics::{CollectionId, Pruned, Reach, Sample};
 pub use queries::{RunDetail, RunSummary, StoredResult};
 pub use runs::NewRun;
 pub use schema::VERSION as SCHEMA_VERSION;
