@@ -90,7 +90,7 @@ pub fn execute(ctx: &Context, args: HistoryArgs) -> anyhow::Result<u8> {
             }
         }
         HistoryFormat::Text => {
-            write_chart_table(&mut out, &args, &hosts, &samples, since, until, &tz)?
+            write_chart_table(&mut out, &args, &hosts, &samples, (since, until), &tz)?
         }
     }
     Ok(crate::exit::OK)
@@ -124,8 +124,7 @@ fn write_chart_table(
     args: &HistoryArgs,
     hosts: &[String],
     samples: &[Sample],
-    since: i64,
-    until: i64,
+    (since, until): (i64, i64),
     tz: &TimeZone,
 ) -> anyhow::Result<()> {
     let (low, high) = samples
@@ -133,18 +132,27 @@ fn write_chart_table(
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), s| {
             (lo.min(s.value), hi.max(s.value))
         });
+    // Charts span the points found, not the asked window, so a metric
+    // collected for an hour is not squeezed into the last column of a day.
+    let first = samples.iter().map(|s| s.ts).min().unwrap_or(since);
+    let last = samples.iter().map(|s| s.ts).max().unwrap_or(until);
     writeln!(
         out,
-        "{} from {} to {}{}",
+        "{} from {} to {}",
         args.metric,
         local_time(since, tz),
         local_time(until, tz),
-        if samples.is_empty() {
-            String::new()
-        } else {
-            format!(", chart scale {} .. {}", number(low), number(high))
-        }
     )?;
+    if !samples.is_empty() {
+        writeln!(
+            out,
+            "charts: {} .. {}, scale {} .. {}",
+            local_time(first, tz),
+            local_time(last, tz),
+            number(low),
+            number(high)
+        )?;
+    }
     let mut rows = vec![
         ["HOST", "POINTS", "MIN", "AVG", "MAX", "LAST", "CHART"]
             .map(String::from)
@@ -171,7 +179,7 @@ fn write_chart_table(
             number(avg),
             number(max),
             number(points[points.len() - 1].1),
-            sparkline(&points, since, until, args.width, low, high),
+            sparkline(&points, first, last, args.width, low, high),
         ]);
     }
     table::write(out, &rows, &[1, 2, 3, 4, 5])?;

@@ -101,10 +101,10 @@ pub fn read(output: &str, config: &CollectConfig) -> Reading {
     if let Some(text) = get("meminfo") {
         memory(text, &mut r);
     }
-    if let Some(secs) = get("uptime").and_then(|t| first_number(t)) {
+    if let Some(secs) = get("uptime").and_then(first_number) {
         r.push("uptime.seconds", secs);
     }
-    if let Some(n) = get("procs").and_then(|t| first_number(t)) {
+    if let Some(n) = get("procs").and_then(first_number) {
         r.push("procs.count", n);
     }
     if let Some(text) = get("netdev") {
