@@ -67,10 +67,12 @@ pub fn evaluate<'a>(
                 source,
             })?;
         let since = now - rule.for_.0 - config.stale_after.0;
+        // Every host's points, keyed by host: a set lookup per sample keeps
+        // this linear on large fleets (`samples` filters by list scan).
         let mut series: HashMap<String, Vec<Point>> = HashMap::new();
         match &rule.condition {
             Condition::Threshold { metric, op, value } => {
-                for s in store.samples(&hosts, metric, since, now)? {
+                for s in store.samples(&[], metric, since, now)? {
                     series.entry(s.host).or_default().push(Point {
                         ts: s.ts,
                         breach: op.holds(s.value, *value),

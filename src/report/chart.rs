@@ -19,6 +19,8 @@ const LEFT: f64 = 64.0;
 const RIGHT: f64 = 16.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 36.0;
+/// Above this many hosts the legend is one line instead of a key per host.
+const MAX_LEGEND: usize = 24;
 /// Distinguishable line colours (Okabe-Ito, colour-blind safe), reused in turn.
 const COLORS: [&str; 8] = [
     "#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#f0e442",
@@ -33,7 +35,12 @@ pub fn line_chart(metric: &str, series: &[Series], time_label: &dyn Fn(i64) -> S
     let (v0, v1) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
         (lo.min(p.1), hi.max(p.1))
     });
-    let legend_height = 18.0 * series.len().div_ceil(4) as f64;
+    let legend_rows = if series.len() <= MAX_LEGEND {
+        series.len().div_ceil(4)
+    } else {
+        1
+    };
+    let legend_height = 18.0 * legend_rows as f64;
     let height = HEIGHT + legend_height;
     let mut svg = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-metric="{m}" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="{m} over time">"#,
@@ -113,7 +120,16 @@ pub fn line_chart(metric: &str, series: &[Series], time_label: &dyn Fn(i64) -> S
             points.join(" ")
         );
     }
-    // Legend under the axis, four hosts a row.
+    // Legend under the axis, four hosts a row; past a few dozen lines a
+    // legend cannot be read, and each line names its host on hover.
+    if series.len() > MAX_LEGEND {
+        let _ = write!(
+            svg,
+            r#"<text class="legend" x="{LEFT}" y="{HEIGHT}" font-size="12">{} hosts: hover a line to see its host</text></svg>"#,
+            series.len()
+        );
+        return svg;
+    }
     for (i, s) in series.iter().enumerate() {
         let lx = LEFT + (i % 4) as f64 * (plot_w / 4.0);
         let ly = HEIGHT + 18.0 * (i / 4) as f64;
@@ -191,5 +207,21 @@ mod tests {
         assert_eq!(svg.matches("<circle").count(), 1);
         assert!(svg.contains(">t0<") && svg.contains(">t60<"), "{svg}");
         assert!(svg.contains("&lt;b&gt;") && !svg.contains("<b>"), "{svg}");
+        assert_eq!(svg.matches("class=\"legend\"").count(), 2);
+
+        let hosts: Vec<String> = (0..100).map(|i| format!("h{i}")).collect();
+        let many: Vec<Series> = hosts
+            .iter()
+            .map(|h| Series {
+                host: h,
+                points: vec![(0, 1.0), (60, 2.0)],
+            })
+            .collect();
+        let svg = line_chart("load.1", &many, &|t| t.to_string());
+        assert_eq!(svg.matches("<polyline").count(), 100);
+        assert!(
+            svg.contains(">100 hosts: hover a line to see its host<"),
+            "{svg}"
+        );
     }
 }
