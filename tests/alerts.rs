@@ -411,9 +411,7 @@ fn collected_metrics_fire_cool_down_and_resolve_end_to_end() {
     let depth = |fleet: &Fleet, host: usize, value: u32| {
         std::fs::write(fleet.hosts[host].root.join("depth"), format!("{value}\n")).unwrap();
     };
-    let collect = |fleet: &Fleet| {
-        Herd::in_dir(&fleet.dir).args(["collect"]).run();
-    };
+    let collect = |fleet: &Fleet| Herd::in_dir(&fleet.dir).args(["collect"]).run();
     let evaluate = |fleet: &Fleet, extra: &[&str]| {
         Herd::in_dir(&fleet.dir)
             .args(["alerts"])
@@ -436,7 +434,7 @@ fn collected_metrics_fire_cool_down_and_resolve_end_to_end() {
 
     depth(&fleet, 0, 50);
     depth(&fleet, 1, 1);
-    collect(&fleet);
+    collect(&fleet).success();
     evaluate(&fleet, &[])
         .stdout_has("deep_queue fired on host1: queue_depth = 50")
         .stdout_has("[notified]");
@@ -444,17 +442,17 @@ fn collected_metrics_fire_cool_down_and_resolve_end_to_end() {
 
     // The queue drains, then fills again, within the cooldown: one notice.
     depth(&fleet, 0, 2);
-    collect(&fleet);
+    collect(&fleet).success();
     evaluate(&fleet, &[]).stdout_has("[not notified: cooldown]");
     depth(&fleet, 0, 60);
-    collect(&fleet);
+    collect(&fleet).success();
     evaluate(&fleet, &[]).stdout_has("[no notification needed]");
     assert_eq!(events().len(), 1);
 
     // It drains for good and host2 goes away; after the cooldown both are told.
     depth(&fleet, 0, 3);
     fleet.stop_host(1);
-    collect(&fleet);
+    collect(&fleet).stdout_has("1 unreachable (host2)");
     let later = (jiff::Timestamp::now().as_second() + 15 * 60).to_string();
     evaluate(&fleet, &["--at", &later])
         .stdout_has("deep_queue resolved on host1: queue_depth = 3")
