@@ -123,7 +123,15 @@ fn html_report_renders_fleet_runs_alerts_and_a_chart_per_metric() {
         host3 < dom.find("<td>host1</td>").unwrap(),
         "down hosts first"
     );
-    assert!(dom.contains("down: connection refused"), "{dom}");
+    let host3_row = &dom[host3..host3 + dom[host3..].find("</tr>").unwrap()];
+    assert!(
+        host3_row.contains("down: connection refused"),
+        "{host3_row}"
+    );
+    assert!(
+        host3_row.contains(">host_down<"),
+        "firing alert: {host3_row}"
+    );
     // One chart per metric, a line per host that has samples.
     assert_eq!(dom.matches("<svg").count(), METRICS.len(), "{dom}");
     for metric in METRICS {

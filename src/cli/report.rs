@@ -1,7 +1,7 @@
 //! `herd report --html FILE`: the fleet on one self-contained web page,
 //! read from the results store.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -10,7 +10,6 @@ use jiff::tz::TimeZone;
 use super::Context;
 use crate::alerts::Seconds;
 use crate::report::chart::Series;
-use crate::report::hostlist::natural_cmp;
 use crate::report::html::{self, FleetRow, Report};
 use crate::store::{Sample, Store};
 
@@ -78,64 +77,38 @@ fn by_host(samples: &[Sample]) -> Vec<Series<'_>> {
     out
 }
 
-/// Every host the store or the inventory knows, unreachable and alerting
-/// hosts first.
+/// The fleet as `herd status` shows it (the inventory's hosts, else the
+/// store's), with the alerts firing on each host.
 fn fleet_rows(ctx: &Context, store: &Store) -> anyhow::Result<Vec<FleetRow>> {
-    let mut rows: BTreeMap<String, FleetRow> = BTreeMap::new();
-    let row = |host: &str| FleetRow {
-        host: host.to_string(),
-        reachable: None,
-        error: None,
-        last_seen: None,
-        load: None,
-        mem_pct: None,
-        disk_pct: None,
-        firing: Vec::new(),
-    };
-    match ctx.inventory() {
-        Ok(inventory) => {
-            for host in inventory.select("all", None)? {
-                rows.insert(host.clone(), row(&host));
-            }
-        }
+    let hosts = match ctx.inventory() {
+        Ok(inventory) => inventory.select("all", None)?,
         // Without an inventory the store's hosts are the fleet.
         Err(e)
             if matches!(
                 e.downcast_ref(),
                 Some(crate::project::ProjectError::NoInventory)
-            ) => {}
-        Err(e) => return Err(e),
-    }
-    for reach in store.latest_reach()? {
-        let r = rows
-            .entry(reach.host.clone())
-            .or_insert_with(|| row(&reach.host));
-        r.reachable = Some(reach.reachable);
-        r.error = reach.error;
-    }
-    let latest: HashMap<(String, String), f64> = store
-        .latest_samples()?
-        .into_iter()
-        .map(|s| ((s.host, s.metric), s.value))
-        .collect();
-    for state in store.alert_states()?.into_iter().filter(|s| s.firing) {
-        if let Some(r) = rows.get_mut(&state.host) {
-            r.firing.push(state.alert);
+            ) =>
+        {
+            store.latest_reach()?.into_iter().map(|r| r.host).collect()
         }
+        Err(e) => return Err(e),
+    };
+    let mut firing: HashMap<String, Vec<String>> = HashMap::new();
+    for state in store.alert_states()?.into_iter().filter(|s| s.firing) {
+        firing.entry(state.host).or_default().push(state.alert);
     }
-    let mut rows: Vec<FleetRow> = rows.into_values().collect();
-    for r in &mut rows {
-        let metric = |name: &str| latest.get(&(r.host.clone(), name.to_string())).copied();
-        r.load = metric("load.1");
-        r.mem_pct = metric("mem.used_pct");
-        r.disk_pct = metric("disk./.used_pct");
-        r.last_seen = store.last_seen(&r.host)?;
-    }
-    rows.sort_by(|a, b| {
-        let badness = |r: &FleetRow| (r.reachable != Some(false), r.firing.is_empty());
-        badness(a)
-            .cmp(&badness(b))
-            .then_with(|| natural_cmp(&a.host, &b.host))
-    });
-    Ok(rows)
+    Ok(super::status::fleet_status(store, hosts)?
+        .into_iter()
+        .map(|s| FleetRow {
+            firing: firing.remove(&s.host).unwrap_or_default(),
+            state: s.state,
+            error: s.error,
+            last_seen: s.last_seen,
+            load: s.load1,
+            cpu_pct: s.cpu_pct,
+            mem_pct: s.mem_pct,
+            disk: s.disk_pct.zip(s.disk_mount),
+            host: s.host,
+        })
+        .collect())
 }

@@ -25,26 +25,26 @@ pub struct StatusArgs {
     pub format: Format,
 }
 
-/// One host's line.
+/// One host's line (also the fleet table of `herd report`).
 #[derive(Debug, serde::Serialize)]
-struct HostStatus {
-    host: String,
+pub(super) struct HostStatus {
+    pub(super) host: String,
     /// `up`, `down` (unreachable at its latest collection) or `unknown`
     /// (never collected).
-    state: &'static str,
+    pub(super) state: &'static str,
     /// When its latest collection was.
-    checked_at: Option<i64>,
+    pub(super) checked_at: Option<i64>,
     /// When it last answered.
-    last_seen: Option<i64>,
-    error: Option<String>,
-    load1: Option<f64>,
-    cpu_pct: Option<f64>,
-    mem_pct: Option<f64>,
+    pub(super) last_seen: Option<i64>,
+    pub(super) error: Option<String>,
+    pub(super) load1: Option<f64>,
+    pub(super) cpu_pct: Option<f64>,
+    pub(super) mem_pct: Option<f64>,
     /// The fullest disk's use and mount point.
-    disk_pct: Option<f64>,
-    disk_mount: Option<String>,
+    pub(super) disk_pct: Option<f64>,
+    pub(super) disk_mount: Option<String>,
     /// Every metric's newest value.
-    metrics: BTreeMap<String, f64>,
+    pub(super) metrics: BTreeMap<String, f64>,
 }
 
 impl HostStatus {
@@ -82,6 +82,26 @@ pub fn execute(ctx: &Context, args: StatusArgs) -> anyhow::Result<u8> {
     let hosts = ctx
         .inventory()?
         .select(args.pattern.as_deref().unwrap_or("all"), None)?;
+    let rows = fleet_status(&store, hosts)?;
+
+    let mut out = crate::secrets::redact::stdout();
+    match args.format {
+        Format::Json => {
+            for row in &rows {
+                crate::report::json::write_line(&mut out, row)?;
+            }
+        }
+        Format::Text => write_table(&mut out, &rows, jiff::Timestamp::now().as_second())?,
+    }
+    Ok(if rows.iter().any(|r| r.state == "down") {
+        exit::UNREACHABLE
+    } else {
+        exit::OK
+    })
+}
+
+/// `hosts`' status from the latest collection, worst first.
+pub(super) fn fleet_status(store: &Store, hosts: Vec<String>) -> anyhow::Result<Vec<HostStatus>> {
     let reach: HashMap<String, _> = store
         .latest_reach()?
         .into_iter()
@@ -121,21 +141,7 @@ pub fn execute(ctx: &Context, args: StatusArgs) -> anyhow::Result<u8> {
         });
     }
     rows.sort_by(worst_first);
-
-    let mut out = crate::secrets::redact::stdout();
-    match args.format {
-        Format::Json => {
-            for row in &rows {
-                crate::report::json::write_line(&mut out, row)?;
-            }
-        }
-        Format::Text => write_table(&mut out, &rows, jiff::Timestamp::now().as_second())?,
-    }
-    Ok(if rows.iter().any(|r| r.state == "down") {
-        exit::UNREACHABLE
-    } else {
-        exit::OK
-    })
+    Ok(rows)
 }
 
 fn write_table(out: &mut impl Write, rows: &[HostStatus], now: i64) -> std::io::Result<()> {

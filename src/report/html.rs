@@ -11,16 +11,19 @@ use super::chart::{self, Series};
 use super::text;
 use crate::store::{AlertLogEntry, RunSummary};
 
-/// One host's line in the fleet table, from the latest collection.
+/// One host's line in the fleet table, from the latest collection (the
+/// rows of `herd status`).
 pub struct FleetRow {
     pub host: String,
-    /// None: never collected.
-    pub reachable: Option<bool>,
+    /// "up", "down" or "unknown" (never collected).
+    pub state: &'static str,
     pub error: Option<String>,
     pub last_seen: Option<i64>,
     pub load: Option<f64>,
+    pub cpu_pct: Option<f64>,
     pub mem_pct: Option<f64>,
-    pub disk_pct: Option<f64>,
+    /// The fullest disk: use and mount point.
+    pub disk: Option<(f64, String)>,
     /// Alerts firing on the host.
     pub firing: Vec<String>,
 }
@@ -42,7 +45,7 @@ const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#2
 h1{font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ccc}\
 table{border-collapse:collapse}th,td{padding:.25em .7em;border-bottom:1px solid #eee;text-align:left}\
 td.num{text-align:right;font-variant-numeric:tabular-nums}\
-.down,.fire,.failed{color:#b00020;font-weight:600}.up,.resolve,.ok{color:#08732a}\
+.down,.fire,.failed{color:#b00020;font-weight:600}.unknown{color:#777}.up,.resolve,.ok{color:#08732a}\
 figure{margin:1em 0}figcaption{font-weight:600;margin-bottom:.3em}.muted{color:#777}";
 
 /// The page, as text.
@@ -91,30 +94,33 @@ fn fleet_table(page: &mut String, fleet: &[FleetRow], time: &dyn Fn(i64) -> Stri
     let _ = write!(
         page,
         "<h2 id=\"fleet\">Fleet ({} hosts)</h2><table id=\"fleet-table\"><thead><tr>\
-         <th>host</th><th>status</th><th>last seen</th><th>load 1m</th><th>mem %</th>\
-         <th>disk / %</th><th>firing alerts</th></tr></thead><tbody>",
+         <th>host</th><th>status</th><th>last seen</th><th>load 1m</th><th>cpu %</th>\
+         <th>mem %</th><th>fullest disk %</th><th>firing alerts</th></tr></thead><tbody>",
         fleet.len()
     );
     for row in fleet {
-        let (class, status) = match row.reachable {
-            Some(true) => ("up", "up".to_string()),
-            Some(false) => (
-                "down",
-                format!("down: {}", row.error.as_deref().unwrap_or("unreachable")),
-            ),
-            None => ("muted", "never collected".to_string()),
+        let status = match (row.state, &row.error) {
+            ("down", Some(error)) => format!("down: {error}"),
+            ("unknown", _) => "never collected".to_string(),
+            (state, _) => state.to_string(),
+        };
+        let disk = match &row.disk {
+            Some((pct, mount)) => format!("{pct:.0} {mount}"),
+            None => "–".into(),
         };
         let _ = write!(
             page,
-            "<tr class=\"host\"><td>{}</td><td class=\"{class}\">{}</td><td>{}</td>\
+            "<tr class=\"host\"><td>{}</td><td class=\"{}\">{}</td><td>{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"fire\">{}</td></tr>",
+             <td class=\"num\">{}</td><td class=\"fire\">{}</td></tr>",
             escape(&row.host),
+            row.state,
             escape(&status),
             row.last_seen.map(time).unwrap_or_else(|| "never".into()),
             value(row.load),
+            value(row.cpu_pct),
             value(row.mem_pct),
-            value(row.disk_pct),
+            escape(&disk),
             escape(&row.firing.join(", "))
         );
     }
