@@ -43,7 +43,7 @@ pub struct Report<'a> {
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\
 h1{font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ccc}\
-table{border-collapse:collapse}th,td{padding:.25em .7em;border-bottom:1px solid #eee;text-align:left}\
+table{border-collapse:collapse}th,td.num{white-space:nowrap}th,td{padding:.25em .7em;border-bottom:1px solid #eee;text-align:left}\
 td.num{text-align:right;font-variant-numeric:tabular-nums}\
 .down,.fire,.failed{color:#b00020;font-weight:600}.unknown{color:#777}.up,.resolve,.ok{color:#08732a}\
 figure{margin:1em 0}figcaption{font-weight:600;margin-bottom:.3em}.muted{color:#777}";
