@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what herd's demo and tests need on a Debian machine: OpenSSH's
-# server (the test hosts), client tools (ssh-keygen, ssh-agent, ssh) and the
-# `age` CLI (tests check that herd's secrets are standard age files), and
-# sudo for `become`.
+# server (the test hosts), client tools (ssh-keygen, ssh-agent, ssh), the
+# `age` CLI (tests check that herd's secrets are standard age files), sudo
+# (for `become`), ping (collect probes) and chromium (tests open
+# `herd report --html` pages in it, headless).
 # Idempotent; quiet when everything is there.
 set -euo pipefail
 
@@ -12,6 +13,9 @@ command -v ssh-keygen >/dev/null && command -v ssh-agent >/dev/null || need+=(op
 command -v age >/dev/null || need+=(age)
 # become (sudo) is part of the conformance suite and playbook tests.
 command -v sudo >/dev/null || need+=(sudo)
+command -v chromium >/dev/null || need+=(chromium)
+# herd collect's ping probes run ping on the test hosts.
+command -v ping >/dev/null || need+=(iputils-ping)
 if ((${#need[@]})); then
   echo "installing ${need[*]}..." >&2
   sudo_cmd=()

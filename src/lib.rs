@@ -4,9 +4,11 @@
 //! which hosts to touch, the engine drives work over pooled SSH connections,
 //! and results flow to sinks (terminal, JSON, the SQLite store).
 
+pub mod alerts;
 pub mod audit;
 pub mod backup;
 pub mod cli;
+pub mod collect;
 pub mod engine;
 pub mod exit;
 pub mod inventory;

@@ -153,19 +153,20 @@ pub fn execute(ctx: &Context, args: AuditArgs) -> anyhow::Result<u8> {
             }
         }
         Format::Text => {
-            let header = ["HOST", "CHECK", "STATUS", "DETAIL"];
-            let table: Vec<[String; 4]> = rows
-                .iter()
-                .map(|r| {
-                    [
+            let header = ["HOST", "CHECK", "STATUS", "DETAIL"]
+                .map(String::from)
+                .to_vec();
+            let table: Vec<Vec<String>> = std::iter::once(header)
+                .chain(rows.iter().map(|r| {
+                    vec![
                         r.host.clone(),
                         r.check.to_string(),
                         r.status.as_str().to_string(),
                         r.detail.clone(),
                     ]
-                })
+                }))
                 .collect();
-            crate::report::table::write(&mut out, &header, &table)?;
+            crate::report::table::write(&mut out, &table, &[])?;
             let count = |s: Status| rows.iter().filter(|r| r.status == s).count();
             writeln!(
                 out,

@@ -331,7 +331,10 @@ fn list(ctx: &Context, host: Option<&str>, format: Format) -> anyhow::Result<u8>
         "ENCRYPTED",
         "PATHS",
     ];
-    crate::report::table::write(&mut out, &header, &rows)?;
+    let table: Vec<Vec<String>> = std::iter::once(header.map(String::from).to_vec())
+        .chain(rows.into_iter().map(Vec::from))
+        .collect();
+    crate::report::table::write(&mut out, &table, &[2, 3, 4])?;
     Ok(crate::exit::OK)
 }
 

@@ -26,6 +26,12 @@ impl Context {
         })
     }
 
+    /// The inventory sources given with `-i` or HERD_INVENTORY (empty: the
+    /// project file's).
+    pub fn cli_inventory(&self) -> &[PathBuf] {
+        &self.inventory_sources
+    }
+
     /// The inventory, loaded on first call (shared: the engine keeps a
     /// handle for the whole run).
     pub fn inventory(&self) -> anyhow::Result<&Arc<Inventory>> {

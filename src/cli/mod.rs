@@ -2,17 +2,23 @@
 //! the dispatch that maps every outcome to a documented exit code. This is
 //! the binary's edge, so errors are `anyhow` here.
 
+mod alerts;
 mod audit;
 mod backup;
+mod collect;
 mod completions;
 mod connect;
 mod context;
+mod cron;
+mod history;
 mod inventory;
 mod play;
+mod report;
 mod restore;
 mod run;
 mod runs;
 mod secrets;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,6 +85,19 @@ pub enum Command {
     /// Security checks per host: sshd settings, world-writable files,
     /// pending reboot, listening ports.
     Audit(audit::AuditArgs),
+    /// Evaluate alerts.yml over the collected metrics and notify on changes.
+    Alerts(alerts::AlertsArgs),
+    /// Write the fleet's status, metric charts, runs and alerts as one HTML page.
+    Report(report::ReportArgs),
+    /// Gather metrics from every host (one round trip each) into the store.
+    Collect(collect::CollectArgs),
+    /// The fleet at a glance from the latest collection, worst first.
+    Status(status::StatusArgs),
+    /// A metric over time per host: table and chart, or CSV/JSON export.
+    History(history::HistoryArgs),
+    /// Schedule `herd collect` / `herd alerts` in the user's crontab.
+    #[command(subcommand)]
+    Cron(cron::CronCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
 }
@@ -121,6 +140,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Backup(args) => backup::execute(&ctx, args),
         Command::Restore(args) => restore::execute(&ctx, args),
         Command::Audit(args) => audit::execute(&ctx, args),
+        Command::Alerts(args) => alerts::execute(&ctx, args),
+        Command::Report(args) => report::execute(&ctx, args),
+        Command::Collect(args) => collect::execute(&ctx, args),
+        Command::Status(args) => status::execute(&ctx, args),
+        Command::History(args) => history::execute(&ctx, args),
+        Command::Cron(cmd) => cron::execute(&ctx, cmd),
         Command::Completions(args) => completions::execute(args),
     }
 }
@@ -178,6 +203,11 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
             || cause.is::<crate::playbook::PlaybookError>()
             || cause.is::<crate::engine::play::EngineError>()
             || cause.is::<crate::secrets::SecretsError>()
+            || cause.is::<crate::alerts::config::ConfigError>()
+            || matches!(
+                cause.downcast_ref(),
+                Some(crate::alerts::EvalError::Hosts { .. })
+            )
             || cause.is::<BadInput>()
     });
     if bad_input {

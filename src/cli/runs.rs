@@ -137,7 +137,7 @@ fn write_detail(
     writeln!(out, "  kind:     {}", s.kind)?;
     writeln!(out, "  pattern:  {}", s.pattern)?;
     writeln!(out, "  user:     {} (pid {})", s.user, s.pid)?;
-    writeln!(out, "  started:  {}", local_time(s.started_at, tz))?;
+    writeln!(out, "  started:  {}", text::local_time(s.started_at, tz))?;
     writeln!(out, "  duration: {}", duration_text(s))?;
     writeln!(out, "  outcome:  {}", paint.apply(s.outcome.as_str()))?;
     if detail
@@ -215,7 +215,7 @@ fn format_table(runs: &[RunSummary], tz: &TimeZone, width: Option<usize>, color:
         .map(|r| {
             [
                 r.id.to_string(),
-                local_time(r.started_at, tz),
+                text::local_time(r.started_at, tz),
                 duration_text(r),
                 r.outcome.as_str().to_string(),
                 r.kind.clone(),
@@ -280,17 +280,6 @@ fn duration_text(run: &RunSummary) -> String {
     match run.duration_ms {
         Some(ms) => text::format_duration(Duration::from_millis(ms.max(0) as u64)),
         None => "-".to_string(),
-    }
-}
-
-/// Unix milliseconds as local wall-clock time.
-fn local_time(ms: i64, tz: &TimeZone) -> String {
-    match jiff::Timestamp::from_millisecond(ms) {
-        Ok(ts) => ts
-            .to_zoned(tz.clone())
-            .strftime("%Y-%m-%d %H:%M:%S")
-            .to_string(),
-        Err(_) => format!("@{ms}"),
     }
 }
 

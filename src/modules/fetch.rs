@@ -111,7 +111,7 @@ fn local_path(dest: &str, src: &str, host: &str, flat: bool) -> PathBuf {
 }
 
 /// Temp file + rename, creating parent directories.
-fn write_local(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_local(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }

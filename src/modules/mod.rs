@@ -44,6 +44,7 @@ mod systemd;
 mod template;
 mod wait_for;
 
+pub(crate) use fetch::write_local;
 pub use transport::Transport;
 
 /// Every module name [`run`] knows, canonical spelling.

@@ -2,9 +2,12 @@
 //! results and writes text; nothing here decides about terminals, colour
 //! or where results come from (live run or the store).
 
+pub mod chart;
 pub mod diff;
 pub mod fold;
 pub mod hostlist;
+pub mod html;
 pub mod json;
+pub mod sparkline;
 pub mod table;
 pub mod text;

@@ -1,30 +1,32 @@
-//! Plain aligned tables (`herd backup list`, `herd audit`): columns padded
-//! to their widest cell, two spaces apart, the last column unpadded so
-//! long details do not push trailing blanks.
+//! Plain aligned text tables (`herd status`, `herd history`).
 
 use std::io::{self, Write};
 
-/// Writes `header` and `rows` as aligned columns.
-pub fn write<const N: usize>(
-    out: &mut impl Write,
-    header: &[&str; N],
-    rows: &[[String; N]],
-) -> io::Result<()> {
-    let mut widths = header.map(|h| h.chars().count());
+/// Writes `rows` (the first is the header) in columns two spaces apart;
+/// the columns in `right` are right-aligned (numbers).
+pub fn write(out: &mut impl Write, rows: &[Vec<String>], right: &[usize]) -> io::Result<()> {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|row| row.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let header = header.map(String::from);
-    for row in std::iter::once(&header).chain(rows) {
         let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i + 1 == N {
+        for (c, cell) in row.iter().enumerate() {
+            let pad = " ".repeat(widths[c] - cell.chars().count());
+            if right.contains(&c) {
+                line.push_str(&pad);
                 line.push_str(cell);
             } else {
-                line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+                line.push_str(cell);
+                line.push_str(&pad);
             }
+            line.push_str("  ");
         }
         writeln!(out, "{}", line.trim_end())?;
     }
@@ -34,13 +36,17 @@ pub fn write<const N: usize>(
 #[cfg(test)]
 mod tests {
     #[test]
-    fn columns_line_up() {
+    fn aligns_columns() {
+        let rows = vec![
+            vec!["HOST".to_string(), "LOAD".into()],
+            vec!["host10".into(), "1.50".into()],
+            vec!["h".into(), "12.00".into()],
+        ];
         let mut out = Vec::new();
-        let rows = [["web10".to_string(), "pass".to_string(), "fine".to_string()]];
-        super::write(&mut out, &["HOST", "STATUS", "DETAIL"], &rows).unwrap();
+        super::write(&mut out, &rows, &[1]).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "HOST   STATUS  DETAIL\nweb10  pass    fine\n"
+            "HOST     LOAD\nhost10   1.50\nh       12.00\n"
         );
     }
 }

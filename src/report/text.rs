@@ -206,6 +206,17 @@ impl Paint {
     }
 }
 
+/// Unix milliseconds as local wall-clock time.
+pub fn local_time(ms: i64, tz: &jiff::tz::TimeZone) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(ts) => ts
+            .to_zoned(tz.clone())
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        Err(_) => format!("@{ms}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

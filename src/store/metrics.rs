@@ -206,6 +206,100 @@ impl Store {
     }
 }
 
+/// What a retention pass removed or merged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Pruned {
+    /// Samples deleted for being older than the retention.
+    pub deleted: usize,
+    /// Samples replaced by their bucket's average.
+    pub merged: usize,
+}
+
+impl Store {
+    /// Deletes samples, reach records and collections older than `before`
+    /// (unix seconds) in one transaction; returns the samples deleted.
+    pub fn prune_metrics(&mut self, before: i64) -> Result<usize, StoreError> {
+        let err = self.sql_err();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let deleted = tx
+            .execute("DELETE FROM samples WHERE ts < ?1", [before])
+            .map_err(&err)?;
+        // host_reach rows go with their collections (ON DELETE CASCADE).
+        tx.execute(
+            "DELETE FROM collections WHERE COALESCE(finished_at, started_at) < ?1",
+            [before],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok(deleted)
+    }
+
+    /// Replaces the samples with `since <= ts < until` by one average per
+    /// host, metric and `bucket`-second interval, stamped at the interval's
+    /// start. `until` is rounded down to a bucket boundary so a bucket is
+    /// never averaged half-full; a bucket already reduced to one point at
+    /// its start is left alone, so repeating a pass changes nothing.
+    /// Returns how many samples were merged away.
+    pub fn downsample(&mut self, since: i64, until: i64, bucket: i64) -> Result<usize, StoreError> {
+        let err = self.sql_err();
+        let until = until.div_euclid(bucket) * bucket;
+        let since = since.div_euclid(bucket) * bucket;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        tx.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS downsampled (
+                 host TEXT, metric TEXT, ts INTEGER, value REAL, n INTEGER);
+             DELETE FROM temp.downsampled;",
+        )
+        .map_err(&err)?;
+        tx.execute(
+            "INSERT INTO temp.downsampled (host, metric, ts, value, n)
+             SELECT host, metric, (ts / ?3) * ?3 AS b, AVG(value), COUNT(*) FROM samples
+             WHERE ts >= ?1 AND ts < ?2
+             GROUP BY metric, host, b
+             HAVING COUNT(*) > 1 OR MIN(ts) <> b",
+            params![since, until, bucket],
+        )
+        .map_err(&err)?;
+        let removed = tx
+            .execute(
+                "DELETE FROM samples WHERE ts >= ?1 AND ts < ?2 AND EXISTS (
+                     SELECT 1 FROM temp.downsampled d
+                     WHERE d.metric = samples.metric AND d.host = samples.host
+                       AND d.ts = (samples.ts / ?3) * ?3)",
+                params![since, until, bucket],
+            )
+            .map_err(&err)?;
+        let added = tx
+            .execute(
+                "INSERT INTO samples (host, metric, ts, value)
+                 SELECT host, metric, ts, value FROM temp.downsampled",
+                [],
+            )
+            .map_err(&err)?;
+        tx.execute("DELETE FROM temp.downsampled", [])
+            .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok(removed.saturating_sub(added))
+    }
+
+    /// Every metric name stored, sorted (for "did you mean" hints).
+    pub fn metric_names(&self) -> Result<Vec<String>, StoreError> {
+        let err = self.sql_err();
+        let mut query = self
+            .conn
+            .prepare_cached("SELECT DISTINCT metric FROM samples ORDER BY metric")
+            .map_err(&err)?;
+        let rows = query.query_map([], |row| row.get(0)).map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(&err)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +346,41 @@ mod tests {
         assert!(reach_now[0].reachable && !reach_now[1].reachable);
         assert_eq!(store.last_seen("b").unwrap(), Some(100));
         assert_eq!(store.last_seen("zz").unwrap(), None);
+    }
+
+    #[test]
+    fn downsampling_averages_buckets_once_and_pruning_drops_old_points() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let c = store.begin_collection(0, 1).unwrap();
+        // Points every 60 s from 0 to 1140 (20 points, values 0..19).
+        let samples: Vec<Sample> = (0..20)
+            .map(|i| Sample {
+                host: "a".into(),
+                metric: "load.1".into(),
+                ts: i * 60,
+                value: i as f64,
+            })
+            .collect();
+        store.record_samples(c, &samples, &[]).unwrap();
+        // 5-minute buckets below 1000 s: rounded down to 900, so three
+        // buckets (0, 300, 600) of five points each.
+        let merged = store.downsample(0, 1000, 300).unwrap();
+        assert_eq!(merged, 12);
+        let all = store.samples(&[], "load.1", 0, 10_000).unwrap();
+        let points: Vec<(i64, f64)> = all.iter().map(|s| (s.ts, s.value)).collect();
+        assert_eq!(
+            &points[..4],
+            [(0, 2.0), (300, 7.0), (600, 12.0), (900, 15.0)]
+        );
+        assert_eq!(points.len(), 3 + 5);
+        // A second pass changes nothing.
+        assert_eq!(store.downsample(0, 1000, 300).unwrap(), 0);
+        assert_eq!(store.samples(&[], "load.1", 0, 10_000).unwrap(), all);
+
+        assert_eq!(store.prune_metrics(600).unwrap(), 2);
+        let left = store.samples(&[], "load.1", 0, 10_000).unwrap();
+        assert_eq!(left.first().map(|s| s.ts), Some(600));
+        assert_eq!(store.metric_names().unwrap(), ["load.1"]);
     }
 }

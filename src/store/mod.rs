@@ -9,11 +9,13 @@
 //! file and its -wal/-shm companions are private (0600): outputs can hold
 //! secrets.
 
+mod alerts;
 mod audits;
 mod error;
 mod liveness;
 mod metrics;
 mod queries;
+mod report;
 mod runs;
 mod schema;
 mod tasks;
@@ -25,9 +27,10 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use alerts::{AlertLogEntry, AlertState};
 pub use audits::{AuditId, AuditRow};
 pub use error::StoreError;
-pub use metrics::{CollectionId, Reach, Sample};
+pub use metrics::{CollectionId, Pruned, Reach, Sample};
 pub use queries::{RunDetail, RunSummary, StoredResult};
 pub use runs::NewRun;
 pub use schema::VERSION as SCHEMA_VERSION;

@@ -81,7 +81,7 @@ const MIGRATIONS: &[&str] = &[
         error         TEXT,
         PRIMARY KEY (host, collection_id)
     ) WITHOUT ROWID;",
-    // `herd audit`: one row per audit run, one per host and check.
+    // 4: `herd audit`: one row per audit run, one per host and check.
     "CREATE TABLE audits (
         id          INTEGER PRIMARY KEY AUTOINCREMENT,
         pattern     TEXT    NOT NULL,
@@ -97,6 +97,31 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (audit_id, host, check_name)
     ) WITHOUT ROWID;
     CREATE INDEX audit_results_by_host ON audit_results (host, audit_id);",
+    // 5: `herd alerts`: each alert's state per host (firing, and what the
+    // admin was last told, for cooldown) and a log of what happened.
+    "CREATE TABLE alert_state (
+        alert          TEXT    NOT NULL,
+        host           TEXT    NOT NULL,
+        firing         INTEGER NOT NULL,
+        since          INTEGER NOT NULL,
+        value          REAL,
+        notified_event TEXT,
+        notified_at    INTEGER,
+        PRIMARY KEY (alert, host)
+    ) WITHOUT ROWID;
+    CREATE TABLE alert_log (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts           INTEGER NOT NULL,
+        alert        TEXT    NOT NULL,
+        host         TEXT    NOT NULL,
+        event        TEXT    NOT NULL,
+        severity     TEXT    NOT NULL,
+        value        REAL,
+        message      TEXT    NOT NULL,
+        notification TEXT    NOT NULL,
+        error        TEXT
+    );
+    CREATE INDEX alert_log_by_ts ON alert_log (ts);",
 ];
 
 /// The schema version this herd writes.

@@ -1,0 +1,184 @@
+//! `herd status [PATTERN]`: the fleet at a glance from the latest
+//! collection: reachable or not, load, CPU, memory, fullest disk, last
+//! seen; the hosts that need a look first. Exits 4 when a host was
+//! unreachable at its latest collection.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+
+use super::{Context, Format};
+use crate::collect::when::format_age;
+use crate::exit;
+use crate::report::hostlist::natural_cmp;
+use crate::report::table;
+use crate::store::Store;
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Host pattern [default: all].
+    #[arg(value_name = "PATTERN")]
+    pub pattern: Option<String>,
+
+    /// Output format: a table, or one JSON object per host per line.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// One host's line (also the fleet table of `herd report`).
+#[derive(Debug, serde::Serialize)]
+pub(super) struct HostStatus {
+    pub(super) host: String,
+    /// `up`, `down` (unreachable at its latest collection) or `unknown`
+    /// (never collected).
+    pub(super) state: &'static str,
+    /// When its latest collection was.
+    pub(super) checked_at: Option<i64>,
+    /// When it last answered.
+    pub(super) last_seen: Option<i64>,
+    pub(super) error: Option<String>,
+    pub(super) load1: Option<f64>,
+    pub(super) cpu_pct: Option<f64>,
+    pub(super) mem_pct: Option<f64>,
+    /// The fullest disk's use and mount point.
+    pub(super) disk_pct: Option<f64>,
+    pub(super) disk_mount: Option<String>,
+    /// Every metric's newest value.
+    pub(super) metrics: BTreeMap<String, f64>,
+}
+
+impl HostStatus {
+    /// How bad it looks: the highest of CPU, memory and disk use.
+    fn pressure(&self) -> f64 {
+        [self.cpu_pct, self.mem_pct, self.disk_pct]
+            .into_iter()
+            .flatten()
+            .fold(0.0, f64::max)
+    }
+
+    fn rank(&self) -> u8 {
+        match self.state {
+            "down" => 0,
+            "unknown" => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// Down first, then never collected, then by pressure; then by name.
+fn worst_first(a: &HostStatus, b: &HostStatus) -> Ordering {
+    a.rank()
+        .cmp(&b.rank())
+        .then(
+            b.pressure()
+                .partial_cmp(&a.pressure())
+                .unwrap_or(Ordering::Equal),
+        )
+        .then_with(|| natural_cmp(&a.host, &b.host))
+}
+
+pub fn execute(ctx: &Context, args: StatusArgs) -> anyhow::Result<u8> {
+    let store = Store::open(ctx.project.ensure_state_dir()?)?;
+    let hosts = ctx
+        .inventory()?
+        .select(args.pattern.as_deref().unwrap_or("all"), None)?;
+    let rows = fleet_status(&store, hosts)?;
+
+    let mut out = crate::secrets::redact::stdout();
+    match args.format {
+        Format::Json => {
+            for row in &rows {
+                crate::report::json::write_line(&mut out, row)?;
+            }
+        }
+        Format::Text => write_table(&mut out, &rows, jiff::Timestamp::now().as_second())?,
+    }
+    Ok(if rows.iter().any(|r| r.state == "down") {
+        exit::UNREACHABLE
+    } else {
+        exit::OK
+    })
+}
+
+/// `hosts`' status from the latest collection, worst first.
+pub(super) fn fleet_status(store: &Store, hosts: Vec<String>) -> anyhow::Result<Vec<HostStatus>> {
+    let reach: HashMap<String, _> = store
+        .latest_reach()?
+        .into_iter()
+        .map(|r| (r.host.clone(), r))
+        .collect();
+    let mut metrics: HashMap<String, BTreeMap<String, f64>> = HashMap::new();
+    for s in store.latest_samples()? {
+        metrics.entry(s.host).or_default().insert(s.metric, s.value);
+    }
+    let mut rows = Vec::with_capacity(hosts.len());
+    for host in hosts {
+        let r = reach.get(&host);
+        let m = metrics.remove(&host).unwrap_or_default();
+        let disk = m
+            .iter()
+            .filter_map(|(k, v)| {
+                let mount = k.strip_prefix("disk.")?.strip_suffix(".used_pct")?;
+                Some((mount.to_string(), *v))
+            })
+            .max_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(Ordering::Equal));
+        rows.push(HostStatus {
+            state: match r {
+                None => "unknown",
+                Some(r) if r.reachable => "up",
+                Some(_) => "down",
+            },
+            checked_at: r.map(|r| r.ts),
+            last_seen: store.last_seen(&host)?,
+            error: r.and_then(|r| r.error.clone()),
+            load1: m.get("load.1").copied(),
+            cpu_pct: m.get("cpu.used_pct").copied(),
+            mem_pct: m.get("mem.used_pct").copied(),
+            disk_pct: disk.as_ref().map(|d| d.1),
+            disk_mount: disk.map(|d| d.0),
+            metrics: m,
+            host,
+        });
+    }
+    rows.sort_by(worst_first);
+    Ok(rows)
+}
+
+fn write_table(out: &mut impl Write, rows: &[HostStatus], now: i64) -> std::io::Result<()> {
+    if rows.iter().all(|r| r.state == "unknown") {
+        writeln!(out, "no collection yet: run `herd collect` first")?;
+    }
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}%"));
+    let mut table = vec![
+        [
+            "HOST",
+            "STATE",
+            "LOAD",
+            "CPU",
+            "MEM",
+            "DISK",
+            "LAST SEEN",
+            "NOTE",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for r in rows {
+        table.push(vec![
+            r.host.clone(),
+            r.state.to_uppercase(),
+            r.load1.map_or("-".into(), |v| format!("{v:.2}")),
+            pct(r.cpu_pct),
+            pct(r.mem_pct),
+            match (&r.disk_pct, &r.disk_mount) {
+                (Some(p), Some(m)) => format!("{p:.0}% {m}"),
+                _ => "-".into(),
+            },
+            r.last_seen
+                .map_or("never".into(), |t| format!("{} ago", format_age(now - t))),
+            r.error.clone().unwrap_or_default(),
+        ]);
+    }
+    table::write(out, &table, &[2, 3, 4])?;
+    Ok(())
+}
