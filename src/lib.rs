@@ -8,6 +8,7 @@ pub mod cli;
 pub mod engine;
 pub mod exit;
 pub mod inventory;
+pub mod keys;
 pub mod modules;
 pub mod playbook;
 pub mod project;

@@ -1,0 +1,336 @@
+//! Edits to an inventory file from the command line (`herd inventory add`,
+//! `remove`, `group ...`, `set-var`, and `herd keys rotate`).
+//!
+//! The file's text is edited surgically: the lines of the node being changed
+//! are located (by indentation for YAML, by section for INI) and only those
+//! lines are replaced, so the user's comments, blank lines and ordering stay
+//! exactly as they were. Anything the editor cannot change safely (a flow
+//! mapping, a host written as a range) is refused with a message, never
+//! rewritten. Every result is parsed again and must load and show the
+//! change before it may be written; writes are atomic and keep the mode.
+
+mod ini;
+mod lines;
+mod yaml;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::{Inventory, InventoryError};
+
+/// One change to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edit {
+    /// Adds a host to these groups (none: ungrouped) with these variables.
+    AddHost {
+        host: String,
+        groups: Vec<String>,
+        vars: Vec<(String, String)>,
+    },
+    /// Removes every entry of a host.
+    RemoveHost { host: String },
+    /// Adds an empty group, under `parent` when given.
+    AddGroup {
+        group: String,
+        parent: Option<String>,
+    },
+    /// Removes a group; one with hosts, children or vars only with `force`.
+    RemoveGroup { group: String, force: bool },
+    /// Renames a group everywhere it is defined or listed as a child.
+    RenameGroup { from: String, to: String },
+    /// Lists an existing host in a group too.
+    AddHostToGroup { group: String, host: String },
+    /// Sets a variable on a host or a group, as the text `value` (a YAML
+    /// scalar, or an INI value) would be read.
+    SetVar {
+        target: VarTarget,
+        key: String,
+        value: String,
+    },
+}
+
+/// Where a variable is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VarTarget {
+    Host(String),
+    Group(String),
+}
+
+/// Why an edit was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("{}: {message}", path.display())]
+    Refused { path: PathBuf, message: String },
+    #[error("{}:{line}: {message}", path.display())]
+    RefusedAt {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{}: the edited inventory would not load, nothing was written: {source}", path.display())]
+    Invalid {
+        path: PathBuf,
+        source: Box<InventoryError>,
+    },
+    #[error("{}: the edited inventory does not show the change ({what}), nothing was written; please report this", path.display())]
+    Unverified { path: PathBuf, what: String },
+    #[error("{}: {action}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: std::io::Error,
+    },
+}
+
+/// The two text formats herd can edit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Yaml,
+    Ini,
+}
+
+/// An inventory file read for editing.
+#[derive(Debug)]
+pub struct InventoryFile {
+    pub path: PathBuf,
+    pub format: FileFormat,
+    pub text: String,
+}
+
+impl InventoryFile {
+    /// Reads `path`, refusing directories, scripts and CRLF files.
+    pub fn open(path: &Path) -> Result<InventoryFile, EditError> {
+        let refused = |message: String| EditError::Refused {
+            path: path.to_path_buf(),
+            message,
+        };
+        if path.is_dir() {
+            return Err(refused(
+                "is a directory: choose the file to edit with --file DIR/FILE".into(),
+            ));
+        }
+        let bytes = std::fs::read(path).map_err(|source| EditError::Io {
+            path: path.to_path_buf(),
+            action: "cannot read",
+            source,
+        })?;
+        if super::script::is_script(path, &bytes) {
+            return Err(refused(
+                "is a dynamic inventory script; edit its data source instead".into(),
+            ));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| refused("is not UTF-8 text".into()))?;
+        if text.contains('\r') {
+            return Err(refused(
+                "has Windows (CRLF) line endings, which herd does not edit; convert it with dos2unix first".into(),
+            ));
+        }
+        let format = if super::source::looks_like_yaml(path, &text) {
+            FileFormat::Yaml
+        } else {
+            FileFormat::Ini
+        };
+        Ok(InventoryFile {
+            path: path.to_path_buf(),
+            format,
+            text,
+        })
+    }
+
+    /// The text after `edits`, checked: it loads, and shows every change.
+    pub fn apply(&self, edits: &[Edit]) -> Result<String, EditError> {
+        let mut text = self.text.clone();
+        for edit in edits {
+            text = match self.format {
+                FileFormat::Yaml => yaml::apply(&text, &self.path, edit)?,
+                FileFormat::Ini => ini::apply(&text, &self.path, edit)?,
+            };
+        }
+        let inventory = self.load(&text)?;
+        for edit in edits {
+            self.verify(&inventory, edit)?;
+        }
+        Ok(text)
+    }
+
+    /// Loads `text` as this file would load.
+    pub fn load(&self, text: &str) -> Result<Inventory, EditError> {
+        let loaded = match self.format {
+            FileFormat::Yaml => Inventory::from_yaml_str(text, &self.path),
+            FileFormat::Ini => Inventory::from_ini_str(text, &self.path),
+        };
+        loaded.map_err(|source| EditError::Invalid {
+            path: self.path.clone(),
+            source: Box::new(source),
+        })
+    }
+
+    fn verify(&self, inv: &Inventory, edit: &Edit) -> Result<(), EditError> {
+        let in_group = |host: &str, group: &str| inv.host_groups(host).iter().any(|g| g == group);
+        let (ok, what) = match edit {
+            Edit::AddHost { host, groups, vars } => (
+                inv.contains_host(host)
+                    && groups.iter().all(|g| in_group(host, g))
+                    && vars
+                        .iter()
+                        .all(|(k, v)| file_host_var(inv, host, k) == Some(&self.expected(true, v))),
+                format!("host {host}"),
+            ),
+            Edit::RemoveHost { host } => (!inv.contains_host(host), format!("host {host} removed")),
+            Edit::AddGroup { group, parent } => (
+                inv.contains_group(group)
+                    && parent.as_ref().is_none_or(|p| {
+                        inv.graph(p)
+                            .is_some_and(|t| t.children.iter().any(|c| &c.name == group))
+                    }),
+                format!("group {group}"),
+            ),
+            Edit::RemoveGroup { group, .. } => {
+                (!inv.contains_group(group), format!("group {group} removed"))
+            }
+            Edit::RenameGroup { from, to } => (
+                inv.contains_group(to) && !inv.contains_group(from),
+                format!("group {from} renamed to {to}"),
+            ),
+            Edit::AddHostToGroup { group, host } => {
+                (in_group(host, group), format!("{host} in group {group}"))
+            }
+            Edit::SetVar { target, key, value } => {
+                let (found, name) = match target {
+                    VarTarget::Host(h) => (file_host_var(inv, h, key), h),
+                    VarTarget::Group(g) => {
+                        (inv.groups.get(g.as_str()).and_then(|g| g.vars.get(key)), g)
+                    }
+                };
+                let is_host = matches!(target, VarTarget::Host(_));
+                (
+                    found == Some(&self.expected(is_host, value)),
+                    format!("{key} on {name}"),
+                )
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(EditError::Unverified {
+                path: self.path.clone(),
+                what,
+            })
+        }
+    }
+
+    /// The value `text` is read as when written by this editor.
+    fn expected(&self, on_host: bool, text: &str) -> Value {
+        match self.format {
+            FileFormat::Yaml => yaml::scalar_value(text),
+            FileFormat::Ini => ini::written_value(on_host, text),
+        }
+    }
+
+    /// Replaces the file with `text` atomically (temp file + rename),
+    /// keeping its permissions.
+    pub fn write(&self, text: &str) -> Result<(), EditError> {
+        write_atomic(&self.path, text.as_bytes()).map_err(|source| EditError::Io {
+            path: self.path.clone(),
+            action: "cannot write",
+            source,
+        })
+    }
+}
+
+fn file_host_var<'a>(inv: &'a Inventory, host: &str, key: &str) -> Option<&'a Value> {
+    inv.hosts.get(host).and_then(|vars| vars.get(key))
+}
+
+/// Writes `bytes` to a temp file beside `path`, then renames it over
+/// `path`: readers see the old file or the new one, never half of it. The
+/// new file gets the old one's mode (0600 for a new file).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o600);
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.herd-tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A name the editor accepts for a host, group or variable: no spaces,
+/// quotes, `=`, `#`, brackets or other characters that would need quoting
+/// in one of the formats.
+pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
+    let bad = name.is_empty()
+        || name.starts_with(['-', '@', '!', '&', '~', '*'])
+        || name.chars().any(|c| {
+            c.is_whitespace()
+                || c.is_control()
+                || matches!(
+                    c,
+                    '"' | '\'' | '=' | '#' | ';' | ',' | '{' | '}' | '[' | ']' | '`' | '\\'
+                )
+        });
+    if bad {
+        Err(format!(
+            "`{name}` is not a valid {kind} name: use letters, digits, `.`, `_`, `-` and `:`"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_keeps_the_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts");
+        std::fs::write(&path, "old\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&path, b"new\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn names_that_need_quoting_are_refused() {
+        assert!(check_name("host", "web01.example.com").is_ok());
+        assert!(check_name("host", "[::1]").is_err());
+        assert!(check_name("group", "a b").is_err());
+        assert!(check_name("group", "").is_err());
+    }
+
+    #[test]
+    fn a_change_that_does_not_load_is_not_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts.yml");
+        std::fs::write(&path, "all:\n  hosts:\n    a:\n").unwrap();
+        let file = InventoryFile::open(&path).unwrap();
+        let err = file.load("all:\n  hostz:\n").unwrap_err().to_string();
+        assert!(err.contains("would not load"), "{err}");
+    }
+}
