@@ -151,7 +151,78 @@ impl InventoryFile {
         for edit in edits {
             self.verify(&inventory, edit)?;
         }
+        if let Ok(before) = self.load(&self.text) {
+            self.verify_rest_unchanged(&before, &inventory, edits)?;
+        }
         Ok(text)
+    }
+
+    /// Hosts and groups no edit names keep their variables (and, unless
+    /// groups were removed or renamed, their groups): a splice in the wrong
+    /// place is caught here rather than written.
+    fn verify_rest_unchanged(
+        &self,
+        before: &Inventory,
+        after: &Inventory,
+        edits: &[Edit],
+    ) -> Result<(), EditError> {
+        let mut hosts: Vec<&str> = Vec::new();
+        let mut groups: Vec<&str> = Vec::new();
+        let mut regrouped = false;
+        for edit in edits {
+            match edit {
+                Edit::AddHost { host, groups: g, .. } => {
+                    hosts.push(host);
+                    groups.extend(g.iter().map(String::as_str));
+                }
+                Edit::RemoveHost { host } => hosts.push(host),
+                Edit::AddGroup { group, parent } => {
+                    groups.push(group);
+                    groups.extend(parent.as_deref());
+                }
+                Edit::RemoveGroup { group, .. } => {
+                    groups.push(group);
+                    regrouped = true;
+                }
+                Edit::RenameGroup { from, to } => {
+                    groups.extend([from.as_str(), to.as_str()]);
+                    regrouped = true;
+                }
+                Edit::AddHostToGroup { group, host } => {
+                    hosts.push(host);
+                    groups.push(group);
+                }
+                Edit::SetVar { target, .. } => match target {
+                    VarTarget::Host(h) => hosts.push(h),
+                    VarTarget::Group(g) => groups.push(g),
+                },
+            }
+        }
+        let changed = |what: String| EditError::Unverified {
+            path: self.path.clone(),
+            what: format!("{what} would change too"),
+        };
+        for (host, vars) in &before.hosts {
+            // A forced group removal takes the hosts only it listed.
+            if hosts.contains(&host.as_str()) || (regrouped && !after.contains_host(host)) {
+                continue;
+            }
+            if after.hosts.get(host) != Some(vars) {
+                return Err(changed(format!("host {host}")));
+            }
+            if !regrouped && after.host_groups(host) != before.host_groups(host) {
+                return Err(changed(format!("the groups of {host}")));
+            }
+        }
+        for (group, g) in &before.groups {
+            if groups.contains(&group.as_str()) {
+                continue;
+            }
+            if after.groups.get(group).map(|a| &a.vars) != Some(&g.vars) {
+                return Err(changed(format!("group {group}")));
+            }
+        }
+        Ok(())
     }
 
     /// Loads `text` as this file would load.
