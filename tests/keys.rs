@@ -292,3 +292,27 @@ fn scan_reports_new_changed_and_unchanged_host_keys() {
         .run()
         .success();
 }
+
+#[test]
+fn rotate_is_refused_before_touching_hosts_when_host_vars_override_the_key() {
+    let fleet = Fleet::builder().hosts(1).start();
+    let host1 = &fleet.hosts[0];
+    std::fs::create_dir(fleet.path("host_vars")).unwrap();
+    std::fs::write(
+        fleet.path("host_vars/host1.yml"),
+        format!(
+            "ansible_ssh_private_key_file: {}\n",
+            fleet.client_key.display()
+        ),
+    )
+    .unwrap();
+    let (inventory, authorized) = (read(&fleet.inventory), read(&host1.authorized_keys));
+    herd(&fleet)
+        .args(["keys", "rotate", "host1"])
+        .run()
+        .code(2)
+        .stderr_has("host_vars");
+    assert_eq!(read(&fleet.inventory), inventory);
+    assert_eq!(read(&host1.authorized_keys), authorized);
+    assert!(new_keys(&fleet).is_empty());
+}

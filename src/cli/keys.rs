@@ -361,7 +361,7 @@ fn rotate(ctx: &Context, args: RotateArgs) -> anyhow::Result<u8> {
     };
     // Refuse before touching any host if the inventory cannot take the change.
     let names: Vec<String> = sel.hosts.iter().map(|h| h.name().to_string()).collect();
-    file.apply(&switch(&names))?;
+    switch_inventory(&file, &switch(&names), &names, &key_path, false)?;
 
     let pair = generate::ed25519(&key_path, &format!("herd-rotate-{stamp}"))?;
     let new_key = Arc::new(AuthorizedKey::new(&pair.public));
@@ -423,12 +423,20 @@ fn rotate(ctx: &Context, args: RotateArgs) -> anyhow::Result<u8> {
         }
     }
 
+    // Ctrl-C: switch nothing, take the new key out where it went in.
+    if reports.values().any(|o| matches!(o, Outcome::Interrupted)) {
+        undo_install(&sel, &ready, &new_key)?;
+        generate::discard(&pair);
+        eprintln!("herd: interrupted: no host was switched to the new key");
+        return Ok(exit::INTERRUPTED);
+    }
+
     // 2. Switch the inventory for the hosts that passed, in one write.
     let switched: Vec<String> = ready.iter().map(|i| i.host.name().to_string()).collect();
     let written = if switched.is_empty() {
         Ok(())
     } else {
-        switch_inventory(&file, &switch(&switched), &switched, &key_path)
+        switch_inventory(&file, &switch(&switched), &switched, &key_path, true)
     };
     if let Err(why) = written {
         undo_install(&sel, &ready, &new_key)?;
@@ -500,26 +508,30 @@ fn rotate(ctx: &Context, args: RotateArgs) -> anyhow::Result<u8> {
     Ok(finish(ordered))
 }
 
-/// Writes the inventory edit, after checking that each host would now
-/// connect with `key` (a `host_vars/` file could override it).
+/// Checks that after `edits` each host would connect with `key` (a
+/// `host_vars/` file could override it), and writes the edit if `write`.
 fn switch_inventory(
     file: &crate::inventory::edit::InventoryFile,
     edits: &[Edit],
     hosts: &[String],
     key: &std::path::Path,
+    write: bool,
 ) -> anyhow::Result<()> {
     let text = file.apply(edits)?;
     let inventory = file.load(&text)?;
     for host in hosts {
         let uses = inventory.connection(host)?.private_key_file;
         if uses.as_deref() != Some(key) {
-            anyhow::bail!(
-                "{host} would still connect with {} (set in host_vars/ or group_vars/?)",
+            return Err(BadInput(format!(
+                "{host} would still connect with {} after the switch (set in host_vars/?); change that first",
                 uses.map_or("its ssh config's key".into(), |p| p.display().to_string())
-            );
+            ))
+            .into());
         }
     }
-    file.write(&text)?;
+    if write {
+        file.write(&text)?;
+    }
     Ok(())
 }
 

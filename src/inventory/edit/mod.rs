@@ -171,7 +171,9 @@ impl InventoryFile {
         let mut regrouped = false;
         for edit in edits {
             match edit {
-                Edit::AddHost { host, groups: g, .. } => {
+                Edit::AddHost {
+                    host, groups: g, ..
+                } => {
                     hosts.push(host);
                     groups.extend(g.iter().map(String::as_str));
                 }
