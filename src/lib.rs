@@ -4,6 +4,7 @@
 //! which hosts to touch, the engine drives work over pooled SSH connections,
 //! and results flow to sinks (terminal, JSON, the SQLite store).
 
+pub mod atomic;
 pub mod cli;
 pub mod engine;
 pub mod exit;

@@ -5,7 +5,7 @@
 mod fleet;
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use fleet::Fleet;
 use support::{Herd, scratch};
@@ -58,15 +58,21 @@ fn herd_in(dir: &Path, inventory: &str) -> Herd {
     Herd::in_dir(dir).args(["-i", inventory])
 }
 
+/// A scratch directory with the inventory `name` holding `text`.
+fn inventory(name: &str, text: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let (tmp, dir) = scratch();
+    let file = dir.join(name);
+    std::fs::write(&file, text).unwrap();
+    (tmp, dir, file)
+}
+
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
 #[test]
 fn yaml_edits_keep_comments_and_layout() {
-    let (_t, dir) = scratch();
-    let file = dir.join("hosts.yml");
-    std::fs::write(&file, YAML).unwrap();
+    let (_t, dir, file) = inventory("hosts.yml", YAML);
     let herd = || herd_in(&dir, "hosts.yml");
 
     herd()
@@ -146,9 +152,7 @@ fn yaml_edits_keep_comments_and_layout() {
 
 #[test]
 fn ini_edits_keep_comments_and_layout() {
-    let (_t, dir) = scratch();
-    let file = dir.join("hosts");
-    std::fs::write(&file, INI).unwrap();
+    let (_t, dir, file) = inventory("hosts", INI);
     let herd = || herd_in(&dir, "hosts");
 
     herd()

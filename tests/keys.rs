@@ -79,14 +79,7 @@ fn push_is_idempotent_and_revoke_removes_only_that_key() {
     let host1 = &fleet.hosts[0];
     assert!(!ssh_login(&fleet, host1, &extra));
     // The fleet's sshd reads <host dir>/authorized_keys: tell herd so.
-    herd(&fleet)
-        .args(["inventory", "set-var", "host1"])
-        .args([format!(
-            "herd_authorized_keys_file={}",
-            host1.authorized_keys.display()
-        )])
-        .run()
-        .success();
+    authorized_keys_file(&fleet, "host1", &host1.authorized_keys);
 
     let ak = &host1.authorized_keys;
     let out = herd(&fleet)
@@ -148,6 +141,15 @@ fn push_is_idempotent_and_revoke_removes_only_that_key() {
         .success();
 }
 
+/// Tells herd (inventory var) which authorized_keys file `host` uses.
+fn authorized_keys_file(fleet: &Fleet, host: &str, path: &Path) {
+    herd(fleet)
+        .args(["inventory", "set-var", host])
+        .args([format!("herd_authorized_keys_file={}", path.display())])
+        .run()
+        .success();
+}
+
 fn new_keys(fleet: &Fleet) -> Vec<PathBuf> {
     std::fs::read_dir(fleet.path(".herd/keys"))
         .map(|d| {
@@ -163,14 +165,7 @@ fn new_keys(fleet: &Fleet) -> Vec<PathBuf> {
 fn rotate_leaves_the_host_reachable_only_with_the_new_key() {
     let fleet = Fleet::builder().hosts(2).start();
     let (host1, host2) = (&fleet.hosts[0], &fleet.hosts[1]);
-    herd(&fleet)
-        .args(["inventory", "set-var", "host1"])
-        .args([format!(
-            "herd_authorized_keys_file={}",
-            host1.authorized_keys.display()
-        )])
-        .run()
-        .success();
+    authorized_keys_file(&fleet, "host1", &host1.authorized_keys);
     let before = read(&fleet.inventory);
 
     let out = herd(&fleet)
@@ -217,11 +212,7 @@ fn rotate_whose_new_key_does_not_log_in_keeps_the_old_key() {
     // A file sshd does not read: the new key's install cannot take effect.
     let elsewhere = host1.dir.join("not_read_by_sshd");
     std::fs::write(&elsewhere, "").unwrap();
-    herd(&fleet)
-        .args(["inventory", "set-var", "host1"])
-        .args([format!("herd_authorized_keys_file={}", elsewhere.display())])
-        .run()
-        .success();
+    authorized_keys_file(&fleet, "host1", &elsewhere);
     let inventory = read(&fleet.inventory);
     let authorized = read(&host1.authorized_keys);
 

@@ -193,6 +193,16 @@ fn finish(results: Vec<(String, Outcome<Report>)>) -> u8 {
 }
 
 fn push(ctx: &Context, args: KeyArgs) -> anyhow::Result<u8> {
+    edit_authorized(ctx, &args, None)
+}
+
+fn revoke(ctx: &Context, args: RevokeArgs) -> anyhow::Result<u8> {
+    edit_authorized(ctx, &args.key, Some(args.force))
+}
+
+/// Adds `args.key` to every host's authorized_keys, or with `revoke`
+/// (`Some(force)`) removes it.
+fn edit_authorized(ctx: &Context, args: &KeyArgs, revoke: Option<bool>) -> anyhow::Result<u8> {
     let key = Arc::new(AuthorizedKey::read(&args.key).map_err(|e| BadInput(e.to_string()))?);
     let sel = select(ctx, &args.pattern, &args.connect)?;
     let pool = Pool::new(sel.options.clone());
@@ -204,37 +214,18 @@ fn push(ctx: &Context, args: KeyArgs) -> anyhow::Result<u8> {
                 Ok(conn) => conn,
                 Err(e) => return Report::unreachable(e.to_string()),
             };
-            match authorized::add(&conn, &file, &key).await {
-                Ok(Change::Added) => Report::ok("added", key.fingerprint()),
-                Ok(_) => Report::ok("present", key.fingerprint()),
-                Err(e) => Report::failed(e.to_string()),
-            }
-        }
-    }))?;
-    Ok(finish(results))
-}
-
-fn revoke(ctx: &Context, args: RevokeArgs) -> anyhow::Result<u8> {
-    let key = Arc::new(AuthorizedKey::read(&args.key.key).map_err(|e| BadInput(e.to_string()))?);
-    let sel = select(ctx, &args.key.pattern, &args.key.connect)?;
-    let pool = Pool::new(sel.options.clone());
-    let (files, force) = (sel.files.clone(), args.force);
-    let results = block_on(for_each_host(pool, &sel.hosts, sel.forks, |pool, host| {
-        let (key, file) = (key.clone(), files[host.name()].clone());
-        async move {
-            let conn = match pool.connect(&host.target).await {
-                Ok(conn) => conn,
-                Err(e) => return Report::unreachable(e.to_string()),
+            let result = match revoke {
+                None => authorized::add(&conn, &file, &key).await,
+                Some(false) if conn.login_key().key_data() == key.key.key_data() => {
+                    return Report::failed(format!(
+                        "refused: herd is logged in with this key ({}); removing it would lock herd out. Rotate instead (herd keys rotate), or use --force if you have another way in",
+                        key.fingerprint()
+                    ));
+                }
+                Some(_) => authorized::remove(&conn, &file, &key).await,
             };
-            if !force && conn.login_key().key_data() == key.key.key_data() {
-                return Report::failed(format!(
-                    "refused: herd is logged in with this key ({}); removing it would lock herd out. Rotate instead (herd keys rotate), or use --force if you have another way in",
-                    key.fingerprint()
-                ));
-            }
-            match authorized::remove(&conn, &file, &key).await {
-                Ok(Change::Removed) => Report::ok("removed", key.fingerprint()),
-                Ok(_) => Report::ok("absent", key.fingerprint()),
+            match result {
+                Ok(change) => Report::ok(change.tag(), key.fingerprint()),
                 Err(e) => Report::failed(e.to_string()),
             }
         }

@@ -72,6 +72,18 @@ pub enum Change {
     NotPresent,
 }
 
+impl Change {
+    /// How `herd keys` reports it.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Change::Added => "added",
+            Change::AlreadyPresent => "present",
+            Change::Removed => "removed",
+            Change::NotPresent => "absent",
+        }
+    }
+}
+
 /// The shell word for the file: the default, or `herd_authorized_keys_file`
 /// (`~/` expanded on the host).
 pub fn file_word(var: Option<&str>) -> String {

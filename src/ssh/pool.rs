@@ -136,20 +136,8 @@ impl Pool {
     ) -> Pin<Box<dyn Future<Output = Result<Arc<Connection>, ConnectError>> + Send + 'a>> {
         Box::pin(async move {
             let jump = self.jump_of(target).await?;
-            // Waiting for a handshake slot is not part of the timeout.
-            let _permit = self
-                .handshakes
-                .acquire()
-                .await
-                .expect("semaphore never closed");
             let connecting = establish(target, jump.as_deref().map(|j| &*j.handle), &self.keys);
-            let (handle, login_key) = tokio::time::timeout(target.connect_timeout, connecting)
-                .await
-                .map_err(|_| ConnectError::Timeout {
-                    host: target.name.clone(),
-                    addr: target.known_hosts_name(),
-                    after: target.connect_timeout,
-                })??;
+            let (handle, login_key) = self.handshake(target, connecting).await?;
             tracing::debug!("{}: connected to {}", target.name, target.pool_key());
             Ok(Arc::new(Connection {
                 name: target.name.clone(),
@@ -183,13 +171,23 @@ impl Pool {
     /// (`herd keys scan`). A jump host is reached through the pool.
     pub async fn host_key(&self, target: &Target) -> Result<russh::keys::PublicKey, ConnectError> {
         let jump = self.jump_of(target).await?;
+        let scanning = super::session::host_key(target, jump.as_deref().map(|j| &*j.handle));
+        self.handshake(target, scanning).await
+    }
+
+    /// Runs one handshake with `target` in a handshake slot, bounded by the
+    /// connect timeout (waiting for the slot is not part of it).
+    async fn handshake<T>(
+        &self,
+        target: &Target,
+        work: impl Future<Output = Result<T, ConnectError>>,
+    ) -> Result<T, ConnectError> {
         let _permit = self
             .handshakes
             .acquire()
             .await
             .expect("semaphore never closed");
-        let scanning = super::session::host_key(target, jump.as_deref().map(|j| &*j.handle));
-        tokio::time::timeout(target.connect_timeout, scanning)
+        tokio::time::timeout(target.connect_timeout, work)
             .await
             .map_err(|_| ConnectError::Timeout {
                 host: target.name.clone(),

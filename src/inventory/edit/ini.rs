@@ -10,7 +10,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::lines::Lines;
-use super::{Edit, EditError, VarTarget};
+use super::{Edit, EditError, Editor};
 use crate::inventory::ini::{python_literal, unquote};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,48 +161,16 @@ pub(super) fn apply(text: &str, path: &Path, edit: &Edit) -> Result<String, Edit
         path,
         lines: Lines::new(text),
     };
-    match edit {
-        Edit::AddHost { host, groups, vars } => doc.add_host(host, groups, vars)?,
-        Edit::RemoveHost { host } => {
-            let found = doc.host_lines(host)?;
-            if found.is_empty() {
-                return Err(doc.refused(format!("no host `{host}` in this file")));
-            }
-            for line in found.into_iter().rev() {
-                doc.lines.splice(line, line + 1, Vec::new());
-            }
-        }
-        Edit::AddGroup { group, parent } => doc.add_group(group, parent.as_deref())?,
-        Edit::RemoveGroup { group, force } => doc.remove_group(group, *force)?,
-        Edit::RenameGroup { from, to } => doc.rename_group(from, to)?,
-        Edit::AddHostToGroup { group, host } => {
-            if doc.host_lines(host)?.is_empty() {
-                return Err(doc.refused(format!("no host `{host}` in this file")));
-            }
-            doc.list_host(group, host.clone())?;
-        }
-        Edit::SetVar { target, key, value } => match target {
-            VarTarget::Host(host) => doc.set_host_var(host, key, value)?,
-            VarTarget::Group(group) => doc.set_group_var(group, key, value)?,
-        },
-    }
-    Ok(doc.lines.text())
+    super::dispatch(&mut doc, edit)
 }
 
 impl Doc<'_> {
     fn refused(&self, message: String) -> EditError {
-        EditError::Refused {
-            path: self.path.to_path_buf(),
-            message,
-        }
+        super::refused(self.path, message)
     }
 
     fn at(&self, line: usize, message: String) -> EditError {
-        EditError::RefusedAt {
-            path: self.path.to_path_buf(),
-            line: line + 1,
-            message,
-        }
+        super::refused_at(self.path, line, message)
     }
 
     fn sections(&self) -> Vec<Section> {
@@ -251,6 +219,27 @@ impl Doc<'_> {
         Ok(found)
     }
 
+    /// Appends `line` (a host line) to `[group]`, created when missing.
+    fn list_host(&mut self, group: &str, line: String) -> Result<(), EditError> {
+        let host = first_word(&line).to_string();
+        match self.section(group, Kind::Hosts) {
+            Some(section) => {
+                if let Some(&l) = section
+                    .content
+                    .iter()
+                    .find(|&&l| first_word(&self.lines.lines[l]) == host)
+                {
+                    return Err(self.at(l, format!("`{host}` is already in group `{group}`")));
+                }
+                self.lines.splice(section.end, section.end, vec![line]);
+            }
+            None => self.lines.append_block(vec![format!("[{group}]"), line]),
+        }
+        Ok(())
+    }
+}
+
+impl Editor for Doc<'_> {
     fn add_host(
         &mut self,
         host: &str,
@@ -286,25 +275,6 @@ impl Doc<'_> {
         }
         for (i, group) in groups.iter().enumerate() {
             self.list_host(group, if i == 0 { line.clone() } else { host.into() })?;
-        }
-        Ok(())
-    }
-
-    /// Appends `line` (a host line) to `[group]`, created when missing.
-    fn list_host(&mut self, group: &str, line: String) -> Result<(), EditError> {
-        let host = first_word(&line).to_string();
-        match self.section(group, Kind::Hosts) {
-            Some(section) => {
-                if let Some(&l) = section
-                    .content
-                    .iter()
-                    .find(|&&l| first_word(&self.lines.lines[l]) == host)
-                {
-                    return Err(self.at(l, format!("`{host}` is already in group `{group}`")));
-                }
-                self.lines.splice(section.end, section.end, vec![line]);
-            }
-            None => self.lines.append_block(vec![format!("[{group}]"), line]),
         }
         Ok(())
     }
@@ -466,11 +436,34 @@ impl Doc<'_> {
         }
         Ok(())
     }
+
+    fn remove_host(&mut self, host: &str) -> Result<(), EditError> {
+        let found = self.host_lines(host)?;
+        if found.is_empty() {
+            return Err(self.refused(format!("no host `{host}` in this file")));
+        }
+        for line in found.into_iter().rev() {
+            self.lines.splice(line, line + 1, Vec::new());
+        }
+        Ok(())
+    }
+
+    fn add_host_to_group(&mut self, group: &str, host: &str) -> Result<(), EditError> {
+        if self.host_lines(host)?.is_empty() {
+            return Err(self.refused(format!("no host `{host}` in this file")));
+        }
+        self.list_host(group, host.to_string())
+    }
+
+    fn text(&self) -> String {
+        self.lines.text()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::edit::tests::build::*;
 
     const INVENTORY: &str = "\
 ; Office hosts.  Keep this comment.
@@ -500,26 +493,14 @@ tier=front
     fn add_host_to_group_new_group_and_ungrouped() {
         let out = edit(
             INVENTORY,
-            Edit::AddHost {
-                host: "web3".into(),
-                groups: vec!["web".into(), "cache".into()],
-                vars: vec![("motd".into(), "hello there".into())],
-            },
+            add_host("web3", &["web", "cache"], &[("motd", "hello there")]),
         )
         .unwrap();
         assert_eq!(
             out,
             INVENTORY.replace("web2\n", "web2\nweb3 motd=\"hello there\"\n") + "\n[cache]\nweb3\n"
         );
-        let out = edit(
-            INVENTORY,
-            Edit::AddHost {
-                host: "lone".into(),
-                groups: vec![],
-                vars: vec![],
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, add_host("lone", &[], &[])).unwrap();
         assert_eq!(
             out,
             INVENTORY.replace("mail.example.com\n", "mail.example.com\nlone\n")
@@ -539,73 +520,27 @@ tier=front
             out,
             INVENTORY.replace("web1 http_port=80   # the old one\n", "")
         );
-        let out = edit(
-            INVENTORY,
-            Edit::SetVar {
-                target: VarTarget::Host("web1".into()),
-                key: "http_port".into(),
-                value: "81".into(),
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, set_host("web1", "http_port", "81")).unwrap();
         assert_eq!(out, INVENTORY.replace("http_port=80", "http_port=81"));
-        let out = edit(
-            INVENTORY,
-            Edit::SetVar {
-                target: VarTarget::Host("web1".into()),
-                key: "rack".into(),
-                value: "a1".into(),
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, set_host("web1", "rack", "a1")).unwrap();
         assert_eq!(
             out,
             INVENTORY.replace("http_port=80", "http_port=80 rack=a1")
         );
-        let out = edit(
-            INVENTORY,
-            Edit::SetVar {
-                target: VarTarget::Group("web".into()),
-                key: "tier".into(),
-                value: "edge".into(),
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, set_group("web", "tier", "edge")).unwrap();
         assert_eq!(out, INVENTORY.replace("tier=front", "tier=edge"));
-        let out = edit(
-            INVENTORY,
-            Edit::SetVar {
-                target: VarTarget::Group("db".into()),
-                key: "backup".into(),
-                value: "yes".into(),
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, set_group("db", "backup", "yes")).unwrap();
         assert_eq!(out, INVENTORY.to_string() + "\n[db:vars]\nbackup=yes\n");
     }
 
     #[test]
     fn groups_add_remove_rename() {
-        let out = edit(
-            INVENTORY,
-            Edit::AddGroup {
-                group: "cache".into(),
-                parent: Some("prod".into()),
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, add_group("cache", Some("prod"))).unwrap();
         assert_eq!(
             out,
             INVENTORY.replace("web\ndb\n", "web\ndb\ncache\n") + "\n[cache]\n"
         );
-        let out = edit(
-            INVENTORY,
-            Edit::RenameGroup {
-                from: "web".into(),
-                to: "front".into(),
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, rename_group("web", "front")).unwrap();
         assert_eq!(
             out,
             INVENTORY
@@ -613,27 +548,14 @@ tier=front
                 .replace("\nweb\ndb", "\nfront\ndb")
                 .replace("[web:vars]", "[front:vars]")
         );
-        let err = edit(
-            INVENTORY,
-            Edit::RemoveGroup {
-                group: "db".into(),
-                force: false,
-            },
-        )
-        .unwrap_err()
-        .to_string();
+        let err = edit(INVENTORY, remove_group("db", false))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("hosts:9:") && err.contains("--force"),
             "{err}"
         );
-        let out = edit(
-            INVENTORY,
-            Edit::RemoveGroup {
-                group: "db".into(),
-                force: true,
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, remove_group("db", true)).unwrap();
         assert_eq!(
             out,
             INVENTORY

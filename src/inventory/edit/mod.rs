@@ -83,6 +83,59 @@ pub enum EditError {
     },
 }
 
+/// One format's edits on a document's text; [`dispatch`] maps an [`Edit`]
+/// to them.
+trait Editor {
+    fn add_host(
+        &mut self,
+        host: &str,
+        groups: &[String],
+        vars: &[(String, String)],
+    ) -> Result<(), EditError>;
+    fn remove_host(&mut self, host: &str) -> Result<(), EditError>;
+    fn add_group(&mut self, group: &str, parent: Option<&str>) -> Result<(), EditError>;
+    fn remove_group(&mut self, group: &str, force: bool) -> Result<(), EditError>;
+    fn rename_group(&mut self, from: &str, to: &str) -> Result<(), EditError>;
+    fn add_host_to_group(&mut self, group: &str, host: &str) -> Result<(), EditError>;
+    fn set_host_var(&mut self, host: &str, key: &str, value: &str) -> Result<(), EditError>;
+    fn set_group_var(&mut self, group: &str, key: &str, value: &str) -> Result<(), EditError>;
+    /// The document's text now.
+    fn text(&self) -> String;
+}
+
+/// Applies `edit` with `editor`; returns the new text.
+fn dispatch(editor: &mut impl Editor, edit: &Edit) -> Result<String, EditError> {
+    match edit {
+        Edit::AddHost { host, groups, vars } => editor.add_host(host, groups, vars)?,
+        Edit::RemoveHost { host } => editor.remove_host(host)?,
+        Edit::AddGroup { group, parent } => editor.add_group(group, parent.as_deref())?,
+        Edit::RemoveGroup { group, force } => editor.remove_group(group, *force)?,
+        Edit::RenameGroup { from, to } => editor.rename_group(from, to)?,
+        Edit::AddHostToGroup { group, host } => editor.add_host_to_group(group, host)?,
+        Edit::SetVar { target, key, value } => match target {
+            VarTarget::Host(host) => editor.set_host_var(host, key, value)?,
+            VarTarget::Group(group) => editor.set_group_var(group, key, value)?,
+        },
+    }
+    Ok(editor.text())
+}
+
+fn refused(path: &Path, message: String) -> EditError {
+    EditError::Refused {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// `line` is 0-based; messages count from 1.
+fn refused_at(path: &Path, line: usize, message: String) -> EditError {
+    EditError::RefusedAt {
+        path: path.to_path_buf(),
+        line: line + 1,
+        message,
+    }
+}
+
 /// The two text formats herd can edit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileFormat {
@@ -320,8 +373,7 @@ fn file_host_var<'a>(inv: &'a Inventory, host: &str, key: &str) -> Option<&'a Va
 /// `path`: readers see the old file or the new one, never half of it. The
 /// new file gets the old one's mode (0600 for a new file).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)
         .map(|m| m.permissions().mode() & 0o7777)
         .unwrap_or(0o600);
@@ -331,21 +383,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .unwrap_or(Path::new("."));
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = dir.join(format!(".{name}.herd-tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::atomic::write_via_temp(&tmp, path, bytes, mode)
 }
 
 /// A name the editor accepts for a host, group or variable: no spaces,
@@ -372,8 +410,56 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// Short constructors for the format tests.
+    pub(in crate::inventory::edit) mod build {
+        use super::super::{Edit, VarTarget};
+
+        pub fn add_host(host: &str, groups: &[&str], vars: &[(&str, &str)]) -> Edit {
+            Edit::AddHost {
+                host: host.into(),
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+                vars: vars
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            }
+        }
+        pub fn add_group(group: &str, parent: Option<&str>) -> Edit {
+            Edit::AddGroup {
+                group: group.into(),
+                parent: parent.map(str::to_string),
+            }
+        }
+        pub fn remove_group(group: &str, force: bool) -> Edit {
+            Edit::RemoveGroup {
+                group: group.into(),
+                force,
+            }
+        }
+        pub fn rename_group(from: &str, to: &str) -> Edit {
+            Edit::RenameGroup {
+                from: from.into(),
+                to: to.into(),
+            }
+        }
+        pub fn set_host(host: &str, key: &str, value: &str) -> Edit {
+            Edit::SetVar {
+                target: VarTarget::Host(host.into()),
+                key: key.into(),
+                value: value.into(),
+            }
+        }
+        pub fn set_group(group: &str, key: &str, value: &str) -> Edit {
+            Edit::SetVar {
+                target: VarTarget::Group(group.into()),
+                key: key.into(),
+                value: value.into(),
+            }
+        }
+    }
 
     #[test]
     fn atomic_write_keeps_the_mode() {

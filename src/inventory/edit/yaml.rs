@@ -13,7 +13,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::lines::Lines;
-use super::{Edit, EditError, VarTarget};
+use super::{Edit, EditError, Editor};
 
 /// One `key:` line and the lines it owns.
 #[derive(Debug, Clone)]
@@ -246,45 +246,16 @@ pub(super) fn apply(text: &str, path: &Path, edit: &Edit) -> Result<String, Edit
         path,
         lines: Lines::new(text),
     };
-    match edit {
-        Edit::AddHost { host, groups, vars } => doc.add_host(host, groups, vars)?,
-        Edit::RemoveHost { host } => doc.remove_host(host)?,
-        Edit::AddGroup { group, parent } => {
-            if let Some(def) = doc.groups(group).first() {
-                return Err(doc.at(def.line, format!("group `{group}` already exists")));
-            }
-            doc.create_group(group, parent.as_deref())?;
-        }
-        Edit::RemoveGroup { group, force } => doc.remove_group(group, *force)?,
-        Edit::RenameGroup { from, to } => doc.rename_group(from, to)?,
-        Edit::AddHostToGroup { group, host } => {
-            if doc.host_entries(host)?.is_empty() {
-                return Err(doc.refused(format!("no host `{host}` in this file")));
-            }
-            doc.list_host(group, host, &[])?;
-        }
-        Edit::SetVar { target, key, value } => match target {
-            VarTarget::Host(host) => doc.set_host_var(host, key, value)?,
-            VarTarget::Group(group) => doc.set_group_var(group, key, value)?,
-        },
-    }
-    Ok(doc.lines.text())
+    super::dispatch(&mut doc, edit)
 }
 
 impl Doc<'_> {
     fn refused(&self, message: String) -> EditError {
-        EditError::Refused {
-            path: self.path.to_path_buf(),
-            message,
-        }
+        super::refused(self.path, message)
     }
 
     fn at(&self, line: usize, message: String) -> EditError {
-        EditError::RefusedAt {
-            path: self.path.to_path_buf(),
-            line: line + 1,
-            message,
-        }
+        super::refused_at(self.path, line, message)
     }
 
     fn tree(&self) -> Vec<Node> {
@@ -501,7 +472,9 @@ impl Doc<'_> {
         self.insert_children(hosts, &lines)?;
         Ok(())
     }
+}
 
+impl Editor for Doc<'_> {
     fn add_host(
         &mut self,
         host: &str,
@@ -615,6 +588,27 @@ impl Doc<'_> {
         self.set_in_mapping(vars, key, value)
     }
 
+    fn add_group(&mut self, group: &str, parent: Option<&str>) -> Result<(), EditError> {
+        if let Some(def) = self.groups(group).first() {
+            return Err(self.at(def.line, format!("group `{group}` already exists")));
+        }
+        self.create_group(group, parent)?;
+        Ok(())
+    }
+
+    fn add_host_to_group(&mut self, group: &str, host: &str) -> Result<(), EditError> {
+        if self.host_entries(host)?.is_empty() {
+            return Err(self.refused(format!("no host `{host}` in this file")));
+        }
+        self.list_host(group, host, &[])
+    }
+
+    fn text(&self) -> String {
+        self.lines.text()
+    }
+}
+
+impl Doc<'_> {
     /// Sets `key: value` in the mapping at `line`: replaces the key's
     /// line(s) when present (keeping a comment on it), else appends it.
     fn set_in_mapping(&mut self, line: usize, key: &str, value: &str) -> Result<(), EditError> {
@@ -686,6 +680,7 @@ fn item_key(item: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::edit::tests::build::*;
 
     const INVENTORY: &str = "\
 # Production fleet.  Keep this comment.
@@ -728,11 +723,7 @@ all:
     fn add_host_to_an_existing_group_inserts_one_entry() {
         let out = edit(
             INVENTORY,
-            Edit::AddHost {
-                host: "web3".into(),
-                groups: vec!["web".into()],
-                vars: vec![("http_port".into(), "8080".into())],
-            },
+            add_host("web3", &["web"], &[("http_port", "8080")]),
         )
         .unwrap();
         assert_eq!(
@@ -753,15 +744,7 @@ all:
 
     #[test]
     fn add_host_to_new_group_and_ungrouped() {
-        let out = edit(
-            INVENTORY,
-            Edit::AddHost {
-                host: "cache1".into(),
-                groups: vec!["cache".into()],
-                vars: vec![],
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, add_host("cache1", &["cache"], &[])).unwrap();
         assert_eq!(
             out,
             INVENTORY.replace(
@@ -769,15 +752,7 @@ all:
                 "        db1:\n    cache:\n      hosts:\n        cache1:\n"
             )
         );
-        let out = edit(
-            INVENTORY,
-            Edit::AddHost {
-                host: "lone".into(),
-                groups: vec![],
-                vars: vec![],
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, add_host("lone", &[], &[])).unwrap();
         assert_eq!(added(INVENTORY, &out), ["  hosts:", "    lone:"]);
         assert!(
             out.contains("db1:\n  hosts:\n    lone:\n\n# trailing comment\n"),
@@ -816,49 +791,17 @@ all:
 
     #[test]
     fn set_var_in_block_flow_and_group_vars() {
-        let out = edit(
-            INVENTORY,
-            Edit::SetVar {
-                target: VarTarget::Host("web1".into()),
-                key: "http_port".into(),
-                value: "81".into(),
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, set_host("web1", "http_port", "81")).unwrap();
         assert_eq!(out, INVENTORY.replace("http_port: 80", "http_port: 81"));
-        let out = edit(
-            INVENTORY,
-            Edit::SetVar {
-                target: VarTarget::Host("web2".into()),
-                key: "key file".into(),
-                value: "/k/id ed".into(),
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, set_host("web2", "key file", "/k/id ed")).unwrap();
         assert_eq!(
             out,
             INVENTORY.replace("rack: a1}", "rack: a1, \"key file\": \"/k/id ed\"}")
         );
-        let out = edit(
-            INVENTORY,
-            Edit::SetVar {
-                target: VarTarget::Host("web2".into()),
-                key: "rack".into(),
-                value: "b2".into(),
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, set_host("web2", "rack", "b2")).unwrap();
         assert_eq!(out, INVENTORY.replace("rack: a1}", "rack: b2}"));
         // The literal block's `# ...` line stays part of motd.
-        let out = edit(
-            INVENTORY,
-            Edit::SetVar {
-                target: VarTarget::Group("web".into()),
-                key: "tier".into(),
-                value: "front".into(),
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, set_group("web", "tier", "front")).unwrap();
         assert_eq!(
             out,
             INVENTORY.replace(
@@ -866,15 +809,7 @@ all:
                 "part of the motd\n        tier: front\n"
             )
         );
-        let out = edit(
-            INVENTORY,
-            Edit::SetVar {
-                target: VarTarget::Host("db1".into()),
-                key: "ansible_port".into(),
-                value: "2222".into(),
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, set_host("db1", "ansible_port", "2222")).unwrap();
         assert_eq!(
             out,
             INVENTORY.replace("db1:\n", "db1:\n          ansible_port: 2222\n")
@@ -883,68 +818,27 @@ all:
 
     #[test]
     fn groups_add_remove_rename() {
-        let out = edit(
-            INVENTORY,
-            Edit::AddGroup {
-                group: "cache".into(),
-                parent: Some("web".into()),
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, add_group("cache", Some("web"))).unwrap();
         assert_eq!(
             added(INVENTORY, &out),
             ["      children:", "        cache:"]
         );
-        let out = edit(
-            INVENTORY,
-            Edit::RenameGroup {
-                from: "db".into(),
-                to: "database".into(),
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, rename_group("db", "database")).unwrap();
         assert_eq!(out, INVENTORY.replace("    db:\n", "    database:\n"));
-        let err = edit(
-            INVENTORY,
-            Edit::RemoveGroup {
-                group: "db".into(),
-                force: false,
-            },
-        )
-        .unwrap_err()
-        .to_string();
+        let err = edit(INVENTORY, remove_group("db", false))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("inv.yml:17:") && err.contains("--force"),
             "{err}"
         );
-        let out = edit(
-            INVENTORY,
-            Edit::RemoveGroup {
-                group: "db".into(),
-                force: true,
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, remove_group("db", true)).unwrap();
         assert_eq!(
             out,
             INVENTORY.replace("    db:\n      hosts:\n        db1:\n", "")
         );
-        let empty = edit(
-            INVENTORY,
-            Edit::AddGroup {
-                group: "spare".into(),
-                parent: None,
-            },
-        )
-        .unwrap();
-        let out = edit(
-            &empty,
-            Edit::RemoveGroup {
-                group: "spare".into(),
-                force: false,
-            },
-        )
-        .unwrap();
+        let empty = edit(INVENTORY, add_group("spare", None)).unwrap();
+        let out = edit(&empty, remove_group("spare", false)).unwrap();
         assert_eq!(out, INVENTORY);
     }
 
@@ -964,16 +858,9 @@ all:
             "{err}"
         );
         let inline = "web:\n  hosts: {w1: null}\n";
-        let err = edit(
-            inline,
-            Edit::AddHost {
-                host: "w2".into(),
-                groups: vec!["web".into()],
-                vars: vec![],
-            },
-        )
-        .unwrap_err()
-        .to_string();
+        let err = edit(inline, add_host("w2", &["web"], &[]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("inline"), "{err}");
     }
 
