@@ -5,6 +5,7 @@
 //! first word. Edits add, replace or delete whole lines, or one
 //! `key=value` word of a host line; comments and blank lines stay.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde_json::Value;
@@ -18,6 +19,12 @@ enum Kind {
     Hosts,
     Children,
     Vars,
+}
+
+/// How a host is listed in the hosts sections.
+enum Listed {
+    Lines(Vec<usize>),
+    Range(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -164,6 +171,25 @@ pub(super) fn apply(text: &str, path: &Path, edit: &Edit) -> Result<String, Edit
     super::dispatch(&mut doc, edit)
 }
 
+/// Sets variables on many hosts with one pass over the file (`herd keys
+/// rotate` on thousands of hosts); each edit changes one line in place.
+pub(super) fn set_host_vars(
+    text: &str,
+    path: &Path,
+    sets: &[(&str, &str, &str)],
+) -> Result<String, EditError> {
+    let mut doc = Doc {
+        path,
+        lines: Lines::new(text),
+    };
+    let index = doc.host_index();
+    for &(host, key, value) in sets {
+        let found = doc.lines_of(&index, host)?;
+        doc.set_on_line(&found, host, key, value)?;
+    }
+    Ok(doc.lines.text())
+}
+
 impl Doc<'_> {
     fn refused(&self, message: String) -> EditError {
         super::refused(self.path, message)
@@ -194,29 +220,50 @@ impl Doc<'_> {
         })
     }
 
-    /// Host lines naming `host`, in every hosts section. A host that only
-    /// comes from a range line is refused.
-    fn host_lines(&self, host: &str) -> Result<Vec<usize>, EditError> {
-        let mut found = Vec::new();
+    /// Every host's lines in the hosts sections, from one pass. A host
+    /// that (also) comes from a range line maps to that line instead.
+    fn host_index(&self) -> HashMap<String, Listed> {
+        let mut index = HashMap::new();
         for section in self.sections().iter().filter(|s| s.kind == Kind::Hosts) {
             for &line in &section.content {
                 let word = first_word(&self.lines.lines[line]);
-                if word == host {
-                    found.push(line);
-                } else if word != host
-                    && crate::inventory::range::host_entries(word)
-                        .is_ok_and(|hs| hs.iter().any(|(h, _)| h == host))
+                let expanded = crate::inventory::range::host_entries(word).unwrap_or_default();
+                for (host, _) in expanded.into_iter().filter(|(h, _)| h != word) {
+                    index.insert(host, Listed::Range(line));
+                }
+                match index
+                    .entry(word.to_string())
+                    .or_insert(Listed::Lines(Vec::new()))
                 {
-                    return Err(self.at(
-                        line,
-                        format!(
-                            "`{host}` comes from the host line `{word}`; edit that line by hand"
-                        ),
-                    ));
+                    Listed::Lines(lines) => lines.push(line),
+                    Listed::Range(_) => {}
                 }
             }
         }
-        Ok(found)
+        index
+    }
+
+    /// The lines naming `host` (see [`Doc::host_index`]).
+    fn host_lines(&self, host: &str) -> Result<Vec<usize>, EditError> {
+        self.lines_of(&self.host_index(), host)
+    }
+
+    fn lines_of(
+        &self,
+        index: &HashMap<String, Listed>,
+        host: &str,
+    ) -> Result<Vec<usize>, EditError> {
+        match index.get(host) {
+            None => Ok(Vec::new()),
+            Some(Listed::Lines(lines)) => Ok(lines.clone()),
+            Some(Listed::Range(line)) => Err(self.at(
+                *line,
+                format!(
+                    "`{host}` comes from the host line `{}`; edit that line by hand",
+                    first_word(&self.lines.lines[*line])
+                ),
+            )),
+        }
     }
 
     /// Appends `line` (a host line) to `[group]`, created when missing.
@@ -235,6 +282,44 @@ impl Doc<'_> {
             }
             None => self.lines.append_block(vec![format!("[{group}]"), line]),
         }
+        Ok(())
+    }
+
+    /// Sets `key=value` on the one of `found` (a host's lines) that has
+    /// the key, else the first: the word is replaced, or appended before a
+    /// trailing comment.
+    fn set_on_line(
+        &mut self,
+        found: &[usize],
+        host: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), EditError> {
+        let prefix = format!("{key}=");
+        let existing = |text: &str| {
+            let (spans, _) = word_spans(text);
+            spans
+                .iter()
+                .skip(1)
+                .find(|&&(a, b)| text[a..b].starts_with(&prefix))
+                .copied()
+        };
+        let line = found
+            .iter()
+            .copied()
+            .find(|&l| existing(&self.lines.lines[l]).is_some())
+            .or(found.first().copied())
+            .ok_or_else(|| self.refused(format!("no host `{host}` in this file")))?;
+        let text = &self.lines.lines[line];
+        let word = format!("{key}={}", render_host_value(value));
+        let new = match existing(text) {
+            Some((a, b)) => format!("{}{word}{}", &text[..a], &text[b..]),
+            None => {
+                let last = word_spans(text).0.last().map_or(0, |&(_, b)| b);
+                format!("{} {word}{}", &text[..last], &text[last..])
+            }
+        };
+        self.lines.splice(line, line + 1, vec![new]);
         Ok(())
     }
 }
@@ -384,35 +469,7 @@ impl Editor for Doc<'_> {
 
     fn set_host_var(&mut self, host: &str, key: &str, value: &str) -> Result<(), EditError> {
         let found = self.host_lines(host)?;
-        let word = format!("{key}={}", render_host_value(value));
-        let prefix = format!("{key}=");
-        let spans_of = |l: usize| {
-            let text = &self.lines.lines[l];
-            let (spans, comment) = word_spans(text);
-            let existing = spans
-                .iter()
-                .skip(1)
-                .find(|&&(a, b)| text[a..b].starts_with(&prefix))
-                .copied();
-            (spans, comment, existing)
-        };
-        let line = found
-            .iter()
-            .copied()
-            .find(|&l| spans_of(l).2.is_some())
-            .or(found.first().copied())
-            .ok_or_else(|| self.refused(format!("no host `{host}` in this file")))?;
-        let text = self.lines.lines[line].clone();
-        let (spans, _, existing) = spans_of(line);
-        let new = match existing {
-            Some((a, b)) => format!("{}{word}{}", &text[..a], &text[b..]),
-            None => {
-                let last = spans.last().map_or(0, |&(_, b)| b);
-                format!("{} {word}{}", &text[..last], &text[last..])
-            }
-        };
-        self.lines.splice(line, line + 1, vec![new]);
-        Ok(())
+        self.set_on_line(&found, host, key, value)
     }
 
     fn set_group_var(&mut self, group: &str, key: &str, value: &str) -> Result<(), EditError> {

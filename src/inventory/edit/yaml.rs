@@ -8,6 +8,7 @@
 //! touched. Flow mappings (`{a: 1}`) are edited only on one line, a key at
 //! a time; anything else written inline is refused.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde_json::Value;
@@ -31,6 +32,12 @@ struct Node {
     /// lines are not part of it).
     end: usize,
     children: Vec<Node>,
+}
+
+/// How a host is listed under the `hosts:` of groups.
+enum Listed {
+    Entries(Vec<Node>),
+    Range(Node),
 }
 
 #[derive(Clone)]
@@ -238,6 +245,10 @@ pub(super) fn scalar_value(text: &str) -> Value {
 struct Doc<'a> {
     path: &'a Path,
     lines: Lines,
+    /// Set when the document is one host's entry cut out of a file: the
+    /// file's indentation unit and where the entry starts in it.
+    unit: Option<usize>,
+    offset: usize,
 }
 
 /// Applies one edit to `text` (from `path`, for messages).
@@ -245,8 +256,53 @@ pub(super) fn apply(text: &str, path: &Path, edit: &Edit) -> Result<String, Edit
     let mut doc = Doc {
         path,
         lines: Lines::new(text),
+        unit: None,
+        offset: 0,
     };
     super::dispatch(&mut doc, edit)
+}
+
+/// Sets variables on many hosts with one parse of the file (`herd keys
+/// rotate` on thousands of hosts): each host's entry is cut out, edited on
+/// its own and put back, from the bottom of the file up so that the line
+/// numbers of the entries above stay right.
+pub(super) fn set_host_vars(
+    text: &str,
+    path: &Path,
+    sets: &[(&str, &str, &str)],
+) -> Result<String, EditError> {
+    let mut doc = Doc {
+        path,
+        lines: Lines::new(text),
+        unit: None,
+        offset: 0,
+    };
+    let unit = doc.unit();
+    let index = doc.host_index();
+    let mut by_entry: Vec<(Node, Vec<(&str, &str)>)> = Vec::new();
+    for &(host, key, value) in sets {
+        let entries = doc.entries_of(&index, host)?;
+        let entry = Doc::entry_for_var(&entries, key)
+            .ok_or_else(|| doc.refused(format!("no host `{host}` in this file")))?;
+        match by_entry.iter_mut().find(|(e, _)| e.line == entry.line) {
+            Some((_, vars)) => vars.push((key, value)),
+            None => by_entry.push((entry, vec![(key, value)])),
+        }
+    }
+    by_entry.sort_by_key(|(e, _)| std::cmp::Reverse(e.line));
+    for (entry, vars) in by_entry {
+        let mut part = Doc {
+            path,
+            lines: Lines::new(&(doc.lines.lines[entry.line..entry.end].join("\n") + "\n")),
+            unit: Some(unit),
+            offset: entry.line,
+        };
+        for (key, value) in vars {
+            part.set_in_mapping(0, key, value)?;
+        }
+        doc.lines.splice(entry.line, entry.end, part.lines.lines);
+    }
+    Ok(doc.lines.text())
 }
 
 impl Doc<'_> {
@@ -255,7 +311,7 @@ impl Doc<'_> {
     }
 
     fn at(&self, line: usize, message: String) -> EditError {
-        super::refused_at(self.path, line, message)
+        super::refused_at(self.path, self.offset + line, message)
     }
 
     fn tree(&self) -> Vec<Node> {
@@ -265,6 +321,9 @@ impl Doc<'_> {
 
     /// Spaces per level, from the file's first nested key (default 2).
     fn unit(&self) -> usize {
+        if let Some(unit) = self.unit {
+            return unit;
+        }
         fn first_step(nodes: &[Node]) -> Option<usize> {
             nodes.iter().find_map(|n| {
                 n.children
@@ -313,45 +372,83 @@ impl Doc<'_> {
         found
     }
 
-    /// Every `hosts:` entry naming `host`. A host that only comes from a
-    /// range entry (`web[01:09]`) is refused: editing it means editing the
-    /// range by hand.
-    fn host_entries(&self, host: &str) -> Result<Vec<Node>, EditError> {
-        let mut entries = Vec::new();
-        let mut ranged = None;
-        fn walk(groups: &[Node], host: &str, entries: &mut Vec<Node>, ranged: &mut Option<Node>) {
+    /// Every host's entries under a `hosts:`, in file order, from one walk.
+    /// A host that (also) comes from a range entry (`web[01:09]`) maps to
+    /// that entry instead: editing it means editing the range by hand.
+    fn host_index(&self) -> HashMap<String, Listed> {
+        fn walk(groups: &[Node], index: &mut HashMap<String, Listed>) {
             for group in groups {
                 for section in &group.children {
                     match section.key.as_str() {
                         "hosts" => {
                             for entry in &section.children {
-                                if entry.key == host {
-                                    entries.push(entry.clone());
-                                } else if crate::inventory::range::host_entries(&entry.key)
-                                    .is_ok_and(|hs| hs.iter().any(|(h, _)| h == host))
+                                let expanded = crate::inventory::range::host_entries(&entry.key)
+                                    .unwrap_or_default();
+                                for (host, _) in
+                                    expanded.into_iter().filter(|(h, _)| *h != entry.key)
                                 {
-                                    ranged.get_or_insert(entry.clone());
+                                    index.insert(host, Listed::Range(entry.clone()));
+                                }
+                                match index
+                                    .entry(entry.key.clone())
+                                    .or_insert(Listed::Entries(Vec::new()))
+                                {
+                                    Listed::Entries(entries) => entries.push(entry.clone()),
+                                    Listed::Range(_) => {}
                                 }
                             }
                         }
-                        "children" => walk(&section.children, host, entries, ranged),
+                        "children" => walk(&section.children, index),
                         _ => {}
                     }
                 }
             }
         }
-        walk(&self.tree(), host, &mut entries, &mut ranged);
-        if let Some(range) = ranged {
-            return Err(self.at(
+        let mut index = HashMap::new();
+        walk(&self.tree(), &mut index);
+        for listed in index.values_mut() {
+            if let Listed::Entries(entries) = listed {
+                entries.sort_by_key(|n| n.line);
+            }
+        }
+        index
+    }
+
+    /// The entries of one host (see [`Doc::host_index`]).
+    fn host_entries(&self, host: &str) -> Result<Vec<Node>, EditError> {
+        Self::entries_of(self, &self.host_index(), host)
+    }
+
+    fn entries_of(
+        &self,
+        index: &HashMap<String, Listed>,
+        host: &str,
+    ) -> Result<Vec<Node>, EditError> {
+        match index.get(host) {
+            None => Ok(Vec::new()),
+            Some(Listed::Entries(entries)) => Ok(entries.clone()),
+            Some(Listed::Range(range)) => Err(self.at(
                 range.line,
                 format!(
                     "`{host}` comes from the host range `{}`; edit that entry by hand",
                     range.key
                 ),
-            ));
+            )),
         }
-        entries.sort_by_key(|n| n.line);
-        Ok(entries)
+    }
+
+    /// The entry of `host` to set `key` on: one that has it, else the first.
+    fn entry_for_var(entries: &[Node], key: &str) -> Option<Node> {
+        let has_key = |e: &Node| {
+            e.children.iter().any(|c| c.key == key)
+                || flow_items(&e.value)
+                    .is_some_and(|items| items.iter().any(|i| item_key(i) == key))
+        };
+        entries
+            .iter()
+            .find(|e| has_key(e))
+            .or(entries.first())
+            .cloned()
     }
 
     fn child_indent(&self, node: &Node) -> usize {
@@ -560,15 +657,7 @@ impl Editor for Doc<'_> {
 
     fn set_host_var(&mut self, host: &str, key: &str, value: &str) -> Result<(), EditError> {
         let entries = self.host_entries(host)?;
-        let has_key = |e: &Node| {
-            e.children.iter().any(|c| c.key == key)
-                || flow_items(&e.value)
-                    .is_some_and(|items| items.iter().any(|i| item_key(i) == key))
-        };
-        let entry = entries
-            .iter()
-            .find(|e| has_key(e))
-            .or(entries.first())
+        let entry = Self::entry_for_var(&entries, key)
             .ok_or_else(|| self.refused(format!("no host `{host}` in this file")))?;
         self.set_in_mapping(entry.line, key, value)
     }
