@@ -70,6 +70,15 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
+/// Runs `herd -i FILE ARGS...` in `dir` and checks the whole file is now
+/// `expected`; returns it for the next step.
+fn edit(dir: &Path, file: &Path, args: &[&str], expected: String) -> String {
+    let name = file.file_name().unwrap().to_str().unwrap();
+    herd_in(dir, name).args(args).run().success();
+    assert_eq!(read(file), expected);
+    expected
+}
+
 #[test]
 fn yaml_edits_keep_comments_and_layout() {
     let (_t, dir, file) = inventory("hosts.yml", YAML);
@@ -94,40 +103,43 @@ fn yaml_edits_keep_comments_and_layout() {
     );
     assert_eq!(read(&file), expected);
 
-    herd()
-        .args(["inventory", "set-var", "web1", "http_port=81"])
-        .run()
-        .success();
-    let expected = expected.replace("http_port: 80   #", "http_port: 81   #");
-    assert_eq!(read(&file), expected);
-
-    herd()
-        .args(["inventory", "set-var", "--group", "db", "backup=nightly"])
-        .run()
-        .success();
-    let expected = expected.replace(
-        "        db1:\n",
-        "        db1:\n      vars:\n        backup: nightly\n",
+    let expected = edit(
+        &dir,
+        &file,
+        &["inventory", "set-var", "web1", "http_port=81"],
+        expected.replace("http_port: 80   #", "http_port: 81   #"),
     );
-    assert_eq!(read(&file), expected);
 
-    herd()
-        .args(["inventory", "group", "rename", "db", "database"])
-        .run()
-        .success();
-    let expected = expected.replace("    db:\n", "    database:\n");
-    assert_eq!(read(&file), expected);
+    let expected = edit(
+        &dir,
+        &file,
+        &["inventory", "set-var", "--group", "db", "backup=nightly"],
+        expected.replace(
+            "        db1:\n",
+            "        db1:\n      vars:\n        backup: nightly\n",
+        ),
+    );
 
-    herd()
-        .args(["inventory", "group", "add-host", "database", "web2"])
-        .run()
-        .success();
-    let expected = expected.replace("        db1:\n", "        db1:\n        web2:\n");
-    assert_eq!(read(&file), expected);
+    let expected = edit(
+        &dir,
+        &file,
+        &["inventory", "group", "rename", "db", "database"],
+        expected.replace("    db:\n", "    database:\n"),
+    );
 
-    herd().args(["inventory", "remove", "web2"]).run().success();
-    let expected = expected.replace("        web2:\n", "");
-    assert_eq!(read(&file), expected);
+    let expected = edit(
+        &dir,
+        &file,
+        &["inventory", "group", "add-host", "database", "web2"],
+        expected.replace("        db1:\n", "        db1:\n        web2:\n"),
+    );
+
+    let expected = edit(
+        &dir,
+        &file,
+        &["inventory", "remove", "web2"],
+        expected.replace("        web2:\n", ""),
+    );
 
     herd()
         .args(["inventory", "group", "add", "cache"])
@@ -155,8 +167,10 @@ fn ini_edits_keep_comments_and_layout() {
     let (_t, dir, file) = inventory("hosts", INI);
     let herd = || herd_in(&dir, "hosts");
 
-    herd()
-        .args([
+    let expected = edit(
+        &dir,
+        &file,
+        &[
             "inventory",
             "add",
             "web3",
@@ -164,35 +178,33 @@ fn ini_edits_keep_comments_and_layout() {
             "web",
             "--var",
             "motd=hello there",
-        ])
-        .run()
-        .success();
-    let expected = INI.replace("web2\n", "web2\nweb3 motd=\"hello there\"\n");
-    assert_eq!(read(&file), expected);
+        ],
+        INI.replace("web2\n", "web2\nweb3 motd=\"hello there\"\n"),
+    );
 
-    herd()
-        .args(["inventory", "set-var", "web1", "http_port=81", "rack=a1"])
-        .run()
-        .success();
-    let expected = expected.replace("http_port=80   #", "http_port=81 rack=a1   #");
-    assert_eq!(read(&file), expected);
+    let expected = edit(
+        &dir,
+        &file,
+        &["inventory", "set-var", "web1", "http_port=81", "rack=a1"],
+        expected.replace("http_port=80   #", "http_port=81 rack=a1   #"),
+    );
 
-    herd()
-        .args(["inventory", "remove", "mail.example.com"])
-        .run()
-        .success();
-    let expected = expected.replace("mail.example.com\n", "");
-    assert_eq!(read(&file), expected);
+    let expected = edit(
+        &dir,
+        &file,
+        &["inventory", "remove", "mail.example.com"],
+        expected.replace("mail.example.com\n", ""),
+    );
 
-    herd()
-        .args(["inventory", "group", "rename", "web", "front"])
-        .run()
-        .success();
-    let expected = expected
-        .replace("[web]", "[front]")
-        .replace("\nweb\ndb\n", "\nfront\ndb\n")
-        .replace("[web:vars]", "[front:vars]");
-    assert_eq!(read(&file), expected);
+    let expected = edit(
+        &dir,
+        &file,
+        &["inventory", "group", "rename", "web", "front"],
+        expected
+            .replace("[web]", "[front]")
+            .replace("\nweb\ndb\n", "\nfront\ndb\n")
+            .replace("[web:vars]", "[front:vars]"),
+    );
 
     // db still lists db1: removing it needs --force, and changes nothing.
     herd()
@@ -201,14 +213,14 @@ fn ini_edits_keep_comments_and_layout() {
         .code(2)
         .stderr_has("--force");
     assert_eq!(read(&file), expected);
-    herd()
-        .args(["inventory", "group", "remove", "db", "--force"])
-        .run()
-        .success();
-    let expected = expected
-        .replace("[db]\ndb1\n\n", "")
-        .replace("front\ndb\n", "front\n");
-    assert_eq!(read(&file), expected);
+    edit(
+        &dir,
+        &file,
+        &["inventory", "group", "remove", "db", "--force"],
+        expected
+            .replace("[db]\ndb1\n\n", "")
+            .replace("front\ndb\n", "front\n"),
+    );
 
     let out = herd().args(["inventory", "show", "web3"]).run().success();
     assert!(out.stdout.contains("motd: hello there"), "{}", out.stdout);

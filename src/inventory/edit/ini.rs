@@ -164,10 +164,7 @@ struct Doc<'a> {
 
 /// Applies one edit to `text` (from `path`, for messages).
 pub(super) fn apply(text: &str, path: &Path, edit: &Edit) -> Result<String, EditError> {
-    let mut doc = Doc {
-        path,
-        lines: Lines::new(text),
-    };
+    let mut doc = Doc::new(path, text);
     super::dispatch(&mut doc, edit)
 }
 
@@ -178,16 +175,22 @@ pub(super) fn set_host_vars(
     path: &Path,
     sets: &[(&str, &str, &str)],
 ) -> Result<String, EditError> {
-    let mut doc = Doc {
-        path,
-        lines: Lines::new(text),
-    };
+    let mut doc = Doc::new(path, text);
     let index = doc.host_index();
     for &(host, key, value) in sets {
         let found = doc.lines_of(&index, host)?;
         doc.set_on_line(&found, host, key, value)?;
     }
     Ok(doc.lines.text())
+}
+
+impl<'a> Doc<'a> {
+    fn new(path: &'a Path, text: &str) -> Doc<'a> {
+        Doc {
+            path,
+            lines: Lines::new(text),
+        }
+    }
 }
 
 impl Doc<'_> {

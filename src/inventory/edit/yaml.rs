@@ -253,12 +253,7 @@ struct Doc<'a> {
 
 /// Applies one edit to `text` (from `path`, for messages).
 pub(super) fn apply(text: &str, path: &Path, edit: &Edit) -> Result<String, EditError> {
-    let mut doc = Doc {
-        path,
-        lines: Lines::new(text),
-        unit: None,
-        offset: 0,
-    };
+    let mut doc = Doc::new(path, text);
     super::dispatch(&mut doc, edit)
 }
 
@@ -271,12 +266,7 @@ pub(super) fn set_host_vars(
     path: &Path,
     sets: &[(&str, &str, &str)],
 ) -> Result<String, EditError> {
-    let mut doc = Doc {
-        path,
-        lines: Lines::new(text),
-        unit: None,
-        offset: 0,
-    };
+    let mut doc = Doc::new(path, text);
     let unit = doc.unit();
     let index = doc.host_index();
     let mut by_entry: Vec<(Node, Vec<(&str, &str)>)> = Vec::new();
@@ -303,6 +293,17 @@ pub(super) fn set_host_vars(
         doc.lines.splice(entry.line, entry.end, part.lines.lines);
     }
     Ok(doc.lines.text())
+}
+
+impl<'a> Doc<'a> {
+    fn new(path: &'a Path, text: &str) -> Doc<'a> {
+        Doc {
+            path,
+            lines: Lines::new(text),
+            unit: None,
+            offset: 0,
+        }
+    }
 }
 
 impl Doc<'_> {
