@@ -5,6 +5,7 @@
 //! and results flow to sinks (terminal, JSON, the SQLite store).
 
 pub mod alerts;
+pub mod atomic;
 pub mod audit;
 pub mod backup;
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod collect;
 pub mod engine;
 pub mod exit;
 pub mod inventory;
+pub mod keys;
 pub mod modules;
 pub mod playbook;
 pub mod project;

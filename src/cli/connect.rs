@@ -16,7 +16,7 @@ use crate::ssh::{Become, ExecOptions, HostSpec, Resolver, Secret, SshOptions};
 /// on the network; connection setup is paced separately by the transport.
 pub const DEFAULT_FORKS: usize = 100;
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Default, clap::Args)]
 pub struct ConnectArgs {
     /// Further restrict the hosts (a pattern; `@file` reads host names from
     /// a file).

@@ -32,6 +32,11 @@ impl Context {
         &self.inventory_sources
     }
 
+    /// The inventory paths: `-i`, else HERD_INVENTORY, else herd.toml.
+    pub fn inventory_paths(&self) -> anyhow::Result<Vec<PathBuf>> {
+        Ok(self.project.inventory_sources(&self.inventory_sources)?)
+    }
+
     /// The inventory, loaded on first call (shared: the engine keeps a
     /// handle for the whole run).
     pub fn inventory(&self) -> anyhow::Result<&Arc<Inventory>> {

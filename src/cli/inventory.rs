@@ -5,7 +5,7 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
-use super::{BadInput, Context, Format};
+use super::{BadInput, Context, Format, inventory_edit};
 use crate::exit;
 use crate::inventory::{GroupTree, Inventory, Vars, did_you_mean};
 
@@ -21,6 +21,15 @@ pub enum InventoryCommand {
     Show(ShowArgs),
     /// Print the group tree, like `ansible-inventory --graph`.
     Graph(GraphArgs),
+    /// Add a host to the inventory file (comments and layout are kept).
+    Add(inventory_edit::AddArgs),
+    /// Remove a host from the inventory file.
+    Remove(inventory_edit::RemoveArgs),
+    /// Add, remove or rename groups; put hosts in groups.
+    #[command(subcommand)]
+    Group(inventory_edit::GroupCommand),
+    /// Set variables on a host (or a group with --group) in the inventory file.
+    SetVar(inventory_edit::SetVarArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -63,11 +72,14 @@ pub struct GraphArgs {
 }
 
 pub fn execute(ctx: &Context, cmd: InventoryCommand) -> anyhow::Result<u8> {
-    let inventory = ctx.inventory()?;
     let text = match cmd {
-        InventoryCommand::List(args) => list(inventory, &args)?,
-        InventoryCommand::Show(args) => show(inventory, &args)?,
-        InventoryCommand::Graph(args) => graph(inventory, &args.group)?,
+        InventoryCommand::List(args) => list(ctx.inventory()?, &args)?,
+        InventoryCommand::Show(args) => show(ctx.inventory()?, &args)?,
+        InventoryCommand::Graph(args) => graph(ctx.inventory()?, &args.group)?,
+        InventoryCommand::Add(args) => return inventory_edit::add(ctx, args),
+        InventoryCommand::Remove(args) => return inventory_edit::remove(ctx, args),
+        InventoryCommand::Group(cmd) => return inventory_edit::group(ctx, cmd),
+        InventoryCommand::SetVar(args) => return inventory_edit::set_var(ctx, args),
     };
     let mut out = crate::secrets::redact::stdout();
     // A closed pipe (`| head`) is not an error worth reporting.

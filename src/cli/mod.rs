@@ -12,6 +12,8 @@ mod context;
 mod cron;
 mod history;
 mod inventory;
+mod inventory_edit;
+mod keys;
 mod play;
 mod report;
 mod restore;
@@ -66,11 +68,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Inspect the inventory: list hosts, show a host's variables, graph groups.
+    /// Inspect the inventory (list, show, graph) or edit it (add, remove, group, set-var).
     #[command(subcommand)]
     Inventory(inventory::InventoryCommand),
     /// Run a command on every host matching PATTERN, in parallel.
     Run(run::RunArgs),
+    /// Manage login keys (push, revoke, rotate) and host keys (scan).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Apply an Ansible playbook.
     Play(play::PlayArgs),
     /// List recent runs from the results store, or show one.
@@ -134,6 +139,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Inventory(cmd) => inventory::execute(&ctx, cmd),
         Command::Run(args) => run::execute(&ctx, args),
+        Command::Keys(cmd) => keys::execute(&ctx, cmd),
         Command::Play(args) => play::execute(&ctx, args),
         Command::Runs(args) => runs::execute(&ctx, args),
         Command::Secrets(cmd) => secrets::execute(&ctx, cmd),
@@ -209,6 +215,9 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
                 Some(crate::alerts::EvalError::Hosts { .. })
             )
             || cause.is::<BadInput>()
+            || cause
+                .downcast_ref::<crate::inventory::edit::EditError>()
+                .is_some_and(|e| !matches!(e, crate::inventory::edit::EditError::Io { .. }))
     });
     if bad_input {
         exit::BAD_INPUT

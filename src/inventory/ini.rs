@@ -181,7 +181,7 @@ fn host_line(raw: &str, group: usize, graph: &mut Graph) -> Result<(), (usize, S
 
 /// Ansible types unquoted INI host values as Python literals; anything
 /// that is not one stays a string.
-fn python_literal(text: &str) -> Value {
+pub(crate) fn python_literal(text: &str) -> Value {
     match text {
         "True" => return Value::Bool(true),
         "False" => return Value::Bool(false),
@@ -216,7 +216,7 @@ fn strip_comment(text: &str) -> &str {
     text[..cut].trim_end()
 }
 
-fn unquote(text: &str) -> &str {
+pub(crate) fn unquote(text: &str) -> &str {
     for quote in ['"', '\''] {
         if text.len() >= 2 && text.starts_with(quote) && text.ends_with(quote) {
             return &text[1..text.len() - 1];

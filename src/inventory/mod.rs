@@ -17,6 +17,7 @@
 //! computed once at load so that 10,000-host inventories stay fast.
 
 mod connection;
+pub mod edit;
 mod error;
 mod ini;
 mod model;

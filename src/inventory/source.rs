@@ -77,7 +77,7 @@ fn load_dir(dir: &Path, graph: &mut Graph) -> Result<(), InventoryError> {
 /// YAML by extension (`.yml`, `.yaml`, `.json`), else by content: the first
 /// meaningful line of an INI file is a `[section]` or a host, while a YAML
 /// inventory starts with `---`, `{` or a `group:` key.
-fn looks_like_yaml(path: &Path, text: &str) -> bool {
+pub(crate) fn looks_like_yaml(path: &Path, text: &str) -> bool {
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         match ext {
             "yml" | "yaml" | "json" => return true,

@@ -6,6 +6,7 @@
 //! only runs it. Uploads are atomic on both sides: temp file beside the
 //! destination, then rename.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -266,23 +267,8 @@ async fn local_put(bytes: &[u8], path: &str, opts: &PutOptions) -> Result<(), Mo
         }
         return Ok(());
     }
-    let result = (|| {
-        use std::io::Write;
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        ModuleError::Local(format!("writing {path}: {e}"))
-    })
+    crate::atomic::write_via_temp(Path::new(&tmp), Path::new(path), bytes, mode)
+        .map_err(|e| ModuleError::Local(format!("writing {path}: {e}")))
 }
 
 pub(crate) fn chown_spec(opts: &PutOptions) -> Option<String> {

@@ -196,11 +196,13 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// Authenticates `handle` as `target.user`, trying every identity in turn.
+/// Returns the public key the server accepted (`herd keys revoke` must not
+/// remove the key herd itself logs in with).
 pub(crate) async fn authenticate(
     handle: &mut Handle<ClientHandler>,
     target: &Target,
     keys: &KeyStore,
-) -> Result<(), ConnectError> {
+) -> Result<PublicKey, ConnectError> {
     let mut attempt = Attempt {
         handle,
         user: &target.user,
@@ -229,9 +231,10 @@ pub(crate) async fn authenticate(
                     ordered.extend(others);
                 }
                 for id in ordered {
-                    agent_keys.push(identity_public(&id));
+                    let public = identity_public(&id);
+                    agent_keys.push(public.clone());
                     match attempt.agent(&mut agent, id).await {
-                        Ok(true) => return Ok(()),
+                        Ok(true) => return Ok(public),
                         Ok(false) => {}
                         Err(stop) => return Err(attempt.failed(target, Some(stop))),
                     }
@@ -264,7 +267,7 @@ pub(crate) async fn authenticate(
                 .authenticate_openssh_cert(attempt.user, key.clone(), cert.clone())
                 .await;
             match attempt.outcome(label, result) {
-                Ok(true) => return Ok(()),
+                Ok(true) => return Ok(key.public_key().clone()),
                 Ok(false) => {}
                 Err(stop) => return Err(attempt.failed(target, Some(stop))),
             }
@@ -278,12 +281,13 @@ pub(crate) async fn authenticate(
             None
         };
         let label = format!("publickey {}", identity.path.display());
+        let public = key.public_key().clone();
         let result = attempt
             .handle
             .authenticate_publickey(attempt.user, PrivateKeyWithHashAlg::new(key, hash))
             .await;
         match attempt.outcome(label, result) {
-            Ok(true) => return Ok(()),
+            Ok(true) => return Ok(public),
             Ok(false) => {}
             Err(stop) => return Err(attempt.failed(target, Some(stop))),
         }

@@ -42,6 +42,8 @@ pub struct Connection {
     pub(crate) channels: Semaphore,
     pub(crate) output_limit: usize,
     pub(crate) command_timeout: Option<Duration>,
+    /// The public key the server accepted for our login.
+    pub(crate) login_key: russh::keys::PublicKey,
     /// Keeps the jump host's connection alive as long as this one.
     _jump: Option<Arc<Connection>>,
     depth: usize,
@@ -59,6 +61,11 @@ impl Connection {
     /// The inventory name of the host.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The public key this connection logged in with.
+    pub fn login_key(&self) -> &russh::keys::PublicKey {
+        &self.login_key
     }
 
     /// True once the connection is gone (network, keepalive, server exit).
@@ -128,32 +135,14 @@ impl Pool {
         target: &'a Target,
     ) -> Pin<Box<dyn Future<Output = Result<Arc<Connection>, ConnectError>> + Send + 'a>> {
         Box::pin(async move {
-            let jump = match &target.jump {
-                Some(jump) => Some(self.connect(jump).await.map_err(|e| ConnectError::Proxy {
-                    host: target.name.clone(),
-                    jump: jump.name.clone(),
-                    reason: e.to_string(),
-                })?),
-                None => None,
-            };
-            // Waiting for a handshake slot is not part of the timeout.
-            let _permit = self
-                .handshakes
-                .acquire()
-                .await
-                .expect("semaphore never closed");
+            let jump = self.jump_of(target).await?;
             let connecting = establish(target, jump.as_deref().map(|j| &*j.handle), &self.keys);
-            let handle = tokio::time::timeout(target.connect_timeout, connecting)
-                .await
-                .map_err(|_| ConnectError::Timeout {
-                    host: target.name.clone(),
-                    addr: target.known_hosts_name(),
-                    after: target.connect_timeout,
-                })??;
+            let (handle, login_key) = self.handshake(target, connecting).await?;
             tracing::debug!("{}: connected to {}", target.name, target.pool_key());
             Ok(Arc::new(Connection {
                 name: target.name.clone(),
                 handle: Arc::new(handle),
+                login_key,
                 channels: Semaphore::new(self.options.max_channels.max(1)),
                 output_limit: self.options.output_limit,
                 command_timeout: self.options.command_timeout,
@@ -161,6 +150,50 @@ impl Pool {
                 _jump: jump,
             }))
         })
+    }
+
+    /// The connection to `target`'s jump host, if it has one.
+    async fn jump_of(&self, target: &Target) -> Result<Option<Arc<Connection>>, ConnectError> {
+        let Some(jump) = &target.jump else {
+            return Ok(None);
+        };
+        self.connect(jump)
+            .await
+            .map(Some)
+            .map_err(|e| ConnectError::Proxy {
+                host: target.name.clone(),
+                jump: jump.name.clone(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// The host key `target` presents, without verifying it or logging in
+    /// (`herd keys scan`). A jump host is reached through the pool.
+    pub async fn host_key(&self, target: &Target) -> Result<russh::keys::PublicKey, ConnectError> {
+        let jump = self.jump_of(target).await?;
+        let scanning = super::session::host_key(target, jump.as_deref().map(|j| &*j.handle));
+        self.handshake(target, scanning).await
+    }
+
+    /// Runs one handshake with `target` in a handshake slot, bounded by the
+    /// connect timeout (waiting for the slot is not part of it).
+    async fn handshake<T>(
+        &self,
+        target: &Target,
+        work: impl Future<Output = Result<T, ConnectError>>,
+    ) -> Result<T, ConnectError> {
+        let _permit = self
+            .handshakes
+            .acquire()
+            .await
+            .expect("semaphore never closed");
+        tokio::time::timeout(target.connect_timeout, work)
+            .await
+            .map_err(|_| ConnectError::Timeout {
+                host: target.name.clone(),
+                addr: target.known_hosts_name(),
+                after: target.connect_timeout,
+            })?
     }
 
     /// Disconnects every connection cleanly: hosts behind jump hosts first,

@@ -185,12 +185,13 @@ fn same_family(a: &russh::keys::Algorithm, b: &russh::keys::Algorithm) -> bool {
 }
 
 /// Connects, checks the host key and authenticates. The caller applies the
-/// connect timeout and the handshake limit.
+/// connect timeout and the handshake limit. Returns the session and the
+/// public key we logged in with.
 pub(crate) async fn establish(
     target: &Target,
     jump: Option<&Handle<ClientHandler>>,
     keys: &KeyStore,
-) -> Result<Handle<ClientHandler>, ConnectError> {
+) -> Result<(Handle<ClientHandler>, PublicKey), ConnectError> {
     let config = Arc::new(client_config(target));
     let handler = ClientHandler {
         name: target.name.clone(),
@@ -202,18 +203,8 @@ pub(crate) async fn establish(
     let addr = target.known_hosts_name();
     let handshake = match jump {
         Some(jump) => {
-            let channel = jump
-                .channel_open_direct_tcpip(target.host.clone(), target.port.into(), "127.0.0.1", 0)
-                .await
-                .map_err(|e| ConnectError::Proxy {
-                    host: target.name.clone(),
-                    jump: target
-                        .jump
-                        .as_ref()
-                        .map_or_else(String::new, |j| j.name.clone()),
-                    reason: format!("the jump host could not open a connection to {addr}: {e}"),
-                })?;
-            client::connect_stream(config, channel.into_stream(), handler).await
+            let stream = jump_stream(target, jump).await?;
+            client::connect_stream(config, stream, handler).await
         }
         None => {
             let stream = tcp_connect(target).await?;
@@ -228,8 +219,78 @@ pub(crate) async fn establish(
             reason: describe_ssh_error(&e),
         },
     })?;
-    authenticate(&mut handle, target, keys).await?;
-    Ok(handle)
+    let login_key = authenticate(&mut handle, target, keys).await?;
+    Ok((handle, login_key))
+}
+
+/// A TCP stream to `target` through its jump host.
+async fn jump_stream(
+    target: &Target,
+    jump: &Handle<ClientHandler>,
+) -> Result<russh::ChannelStream<client::Msg>, ConnectError> {
+    let channel = jump
+        .channel_open_direct_tcpip(target.host.clone(), target.port.into(), "127.0.0.1", 0)
+        .await
+        .map_err(|e| ConnectError::Proxy {
+            host: target.name.clone(),
+            jump: target
+                .jump
+                .as_ref()
+                .map_or_else(String::new, |j| j.name.clone()),
+            reason: format!(
+                "the jump host could not open a connection to {}: {e}",
+                target.known_hosts_name()
+            ),
+        })?;
+    Ok(channel.into_stream())
+}
+
+/// Only notes the server's key, then ends the handshake: `ssh-keyscan`.
+struct KeyGrab(Arc<std::sync::Mutex<Option<PublicKey>>>);
+
+impl client::Handler for KeyGrab {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, russh::Error> {
+        let key = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
+            PublicKeyOrCertificate::Certificate(cert) => PublicKey::from(cert.public_key().clone()),
+        };
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(key);
+        Ok(false)
+    }
+}
+
+/// The host key `target` presents in key exchange (the type already in
+/// known_hosts preferred, as for a connection). Nothing is verified and no
+/// login is attempted.
+pub(crate) async fn host_key(
+    target: &Target,
+    jump: Option<&Handle<ClientHandler>>,
+) -> Result<PublicKey, ConnectError> {
+    let config = Arc::new(client_config(target));
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let handler = KeyGrab(seen.clone());
+    // The handshake ends with an error once the key is refused: expected.
+    let ended = match jump {
+        Some(jump) => {
+            let stream = jump_stream(target, jump).await?;
+            client::connect_stream(config, stream, handler).await.err()
+        }
+        None => {
+            let stream = tcp_connect(target).await?;
+            client::connect_stream(config, stream, handler).await.err()
+        }
+    };
+    let key = seen.lock().unwrap_or_else(|e| e.into_inner()).take();
+    key.ok_or_else(|| ConnectError::Protocol {
+        host: target.name.clone(),
+        addr: target.known_hosts_name(),
+        reason: ended.map_or_else(|| "no host key received".into(), |e| describe_ssh_error(&e)),
+    })
 }
 
 async fn tcp_connect(target: &Target) -> Result<tokio::net::TcpStream, ConnectError> {

@@ -1,0 +1,24 @@
+//! SSH user keys across the fleet (`herd keys`): editing the hosts'
+//! authorized_keys files and generating new key pairs for rotation.
+
+pub mod authorized;
+pub mod generate;
+
+use std::path::PathBuf;
+
+/// Why a key could not be read, made or installed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{}: {action}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: std::io::Error,
+    },
+    #[error("{}: not an OpenSSH public key ({reason}); give the KEY.pub file", path.display())]
+    NotAPublicKey { path: PathBuf, reason: String },
+    #[error("cannot generate a key: {0}")]
+    Generate(String),
+    #[error("{host}: {reason}")]
+    Remote { host: String, reason: String },
+}
