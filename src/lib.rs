@@ -11,6 +11,7 @@ pub mod inventory;
 pub mod modules;
 pub mod playbook;
 pub mod project;
+pub mod release;
 pub mod report;
 pub mod secrets;
 pub mod ssh;

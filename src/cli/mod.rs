@@ -5,8 +5,10 @@
 mod completions;
 mod connect;
 mod context;
+mod deploy;
 mod inventory;
 mod play;
+mod releases;
 mod run;
 mod runs;
 mod secrets;
@@ -66,6 +68,11 @@ pub enum Command {
     Play(play::PlayArgs),
     /// List recent runs from the results store, or show one.
     Runs(runs::RunsArgs),
+    /// Roll a new service binary out in batches behind a health gate, or
+    /// roll hosts back to their previous release.
+    Deploy(deploy::DeployArgs),
+    /// Show each host's current, previous and kept releases of a service.
+    Releases(releases::ReleasesArgs),
     /// Encrypt, decrypt and edit age secrets; manage who can read them.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
@@ -107,6 +114,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => run::execute(&ctx, args),
         Command::Play(args) => play::execute(&ctx, args),
         Command::Runs(args) => runs::execute(&ctx, args),
+        Command::Deploy(args) => deploy::execute(&ctx, args),
+        Command::Releases(args) => releases::execute(&ctx, args),
         Command::Secrets(cmd) => secrets::execute(&ctx, cmd),
         Command::Completions(args) => completions::execute(args),
     }

@@ -33,6 +33,7 @@ mod file;
 mod lineinfile;
 mod pause;
 mod raw;
+mod release;
 mod script;
 mod set_fact;
 mod setup;
@@ -41,6 +42,7 @@ mod systemd;
 mod template;
 mod wait_for;
 
+pub use release::PARAMS as RELEASE_PARAMS;
 pub use transport::Transport;
 
 /// Every module name [`run`] knows, canonical spelling.
@@ -66,6 +68,7 @@ pub const MODULES: &[&str] = &[
     "wait_for",
     "pause",
     "setup",
+    "release",
 ];
 
 /// Runs module `name` (`copy`, `ansible.builtin.copy`, ...) with its
@@ -100,6 +103,7 @@ pub async fn run(
         "wait_for" => wait_for::run(ctx, args).await,
         "pause" => pause::run(ctx, args).await,
         "setup" | "gather_facts" => setup::run(ctx, args).await,
+        "release" => release::run(ctx, args).await,
         _ => Err(ModuleError::Unknown(name.to_string())),
     }
 }

@@ -1,0 +1,397 @@
+//! `herd deploy` and `herd releases` against a fleet of real sshd hosts: a
+//! small real service (a shell script that serves its version on a TCP
+//! port through perl, which every Debian has) is rolled out in batches,
+//! health-gated, rolled back, and listed.
+
+mod fleet;
+mod support;
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fleet::Fleet;
+use support::Herd;
+
+/// A service build: `--version` prints it, `serve ADDR PORT` answers every
+/// connection with it. A `broken` build exits at once instead of serving.
+fn build(dir: &Path, version: &str) -> PathBuf {
+    let serve = if version == "broken" {
+        "echo 'cannot start' >&2; exit 1".to_string()
+    } else {
+        format!(
+            "exec perl -MIO::Socket::INET -e 'my ($a, $p, $m) = @ARGV; my $s; \
+             for (1..50) {{ $s = IO::Socket::INET->new(LocalAddr => $a, LocalPort => $p, Listen => 5, ReuseAddr => 1) and last; select(undef, undef, undef, 0.1) }} \
+             $s or die \"bind $a:$p: $!\"; while (my $c = $s->accept) {{ print $c \"$m\\n\"; close $c }}' \"$2\" \"$3\" 'demo {version}'"
+        )
+    };
+    let script = format!(
+        "#!/bin/sh\n# demo service {version}\ncase \"$1\" in\n  --version) echo 'demo {version}' ;;\n  serve) {serve} ;;\nesac\n"
+    );
+    let dir = dir.join("builds").join(version);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("demo");
+    std::fs::write(&path, script).unwrap();
+    path
+}
+
+/// Stops the services the tests started (they outlive sshd otherwise).
+struct Services<'a>(&'a Fleet);
+
+impl Drop for Services<'_> {
+    fn drop(&mut self) {
+        for host in &self.0.hosts {
+            if let Ok(pid) = std::fs::read_to_string(host.root.join("demo/demo.pid"))
+                && let Ok(pid) = pid.trim().parse::<i32>()
+            {
+                // SAFETY: kill(2) on the pid our restart command recorded.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+            }
+        }
+    }
+}
+
+fn port() -> u16 {
+    let probe = std::net::TcpListener::bind(("127.0.0.2", 0)).unwrap();
+    probe.local_addr().unwrap().port()
+}
+
+/// `herd deploy all --binary BUILD ...` with the demo's restart and a TCP
+/// health gate that expects the build's version.
+fn deploy(fleet: &Fleet, binary: &Path, port: u16, version: &str, extra: &[&str]) -> Herd {
+    let restart = format!(
+        "if [ -f demo.pid ]; then kill $(cat demo.pid) 2>/dev/null; fi; \
+         setsid ./current/demo serve {{{{ ansible_host }}}} {port} > demo.log 2>&1 < /dev/null & echo $! > demo.pid"
+    );
+    Herd::in_dir(&fleet.dir)
+        .args([
+            "deploy",
+            "all",
+            "--service",
+            "demo",
+            "--root",
+            "{{ root_dir }}/demo",
+        ])
+        .arg_path("--binary", binary)
+        .args(["--restart", &restart])
+        .args(["--health-tcp", &format!("{{{{ ansible_host }}}}:{port}")])
+        .args(["--health-expect", &format!("demo {version}")])
+        .args(["--health-delay", "0.2"])
+        .args(if extra.contains(&"--health-retries") {
+            &[][..]
+        } else {
+            &["--health-retries", "20"][..]
+        })
+        .args(extra)
+}
+
+/// What the host's service answers on its own address.
+fn served(fleet: &Fleet, i: usize, port: u16) -> String {
+    let mut text = String::new();
+    for _ in 0..50 {
+        if let Ok(mut conn) = TcpStream::connect((fleet.hosts[i].addr, port)) {
+            conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let _ = conn.read_to_string(&mut text);
+            return text.trim().to_string();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    "nothing listening".into()
+}
+
+fn release_dirs(fleet: &Fleet, i: usize) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fleet.hosts[i].root.join("demo/releases"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+trait ArgPath {
+    fn arg_path(self, flag: &str, path: &Path) -> Self;
+}
+
+impl ArgPath for Herd {
+    fn arg_path(self, flag: &str, path: &Path) -> Herd {
+        self.args([std::ffi::OsStr::new(flag), path.as_os_str()])
+    }
+}
+
+#[test]
+fn rolling_update_in_batches_then_a_rerun_uploads_nothing() {
+    let fleet = Fleet::builder().hosts(4).start();
+    let _services = Services(&fleet);
+    let port = port();
+    let v1 = build(&fleet.dir, "v1");
+    let v2 = build(&fleet.dir, "v2");
+
+    deploy(&fleet, &v1, port, "v1", &["--release-version", "v1"])
+        .run()
+        .success()
+        .stdout_has("4 ok");
+    for i in 0..4 {
+        assert_eq!(served(&fleet, i, port), "demo v1");
+    }
+
+    let out = deploy(
+        &fleet,
+        &v2,
+        port,
+        "v2",
+        &["--release-version", "v2", "--canary", "--serial", "2"],
+    )
+    .run()
+    .success();
+    // The canary alone, then batches of two.
+    out.stdout.find("batch 1/3: host1").expect(&out.stdout);
+    out.stdout.find("batch 2/3: host[2-3]").expect(&out.stdout);
+    out.stdout.find("batch 3/3: host4").expect(&out.stdout);
+    assert!(
+        out.stdout.contains("on v2 (was v1), healthy"),
+        "{}",
+        out.stdout
+    );
+    for i in 0..4 {
+        assert_eq!(served(&fleet, i, port), "demo v2");
+        let link = std::fs::read_link(fleet.hosts[i].root.join("demo/current")).unwrap();
+        assert_eq!(link, Path::new("releases/v2"));
+        // The binary arrived whole, executable, and no temp file is left.
+        let installed = fleet.hosts[i].root.join("demo/releases/v2/demo");
+        assert_eq!(
+            std::fs::read(&installed).unwrap(),
+            std::fs::read(&v2).unwrap()
+        );
+        let names: Vec<_> = std::fs::read_dir(installed.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, ["demo"]);
+    }
+
+    // Same build again: nothing is sent, nothing restarted.
+    let again = deploy(
+        &fleet,
+        &v2,
+        port,
+        "v2",
+        &["--release-version", "v2", "--format", "json"],
+    )
+    .run()
+    .success();
+    let lines = again.json_lines();
+    assert_eq!(lines.len(), 4);
+    for line in &lines {
+        assert_eq!(line["uploaded"], false, "{line}");
+        assert_eq!(line["release"], "unchanged", "{line}");
+        let steps: Vec<&str> = line["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(steps, ["upload_skipped", "unchanged"], "{line}");
+    }
+
+    // herd releases: current, previous and the kept releases of each host.
+    let listed = Herd::in_dir(&fleet.dir)
+        .args(["releases", "all", "--root", "{{ root_dir }}/demo"])
+        .run()
+        .success();
+    for host in ["host1", "host2", "host3", "host4"] {
+        let line = listed
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(host))
+            .unwrap_or_else(|| panic!("{host} missing:\n{}", listed.stdout));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words, [host, "v2", "v1", "v2", "v1"], "{}", listed.stdout);
+    }
+
+    // The store has every step with timings (runs show lists the hosts).
+    Herd::in_dir(&fleet.dir)
+        .args(["runs", "show", "2"])
+        .run()
+        .success()
+        .stdout_has("on v2 (was v1), healthy");
+}
+
+#[test]
+fn a_build_failing_its_health_gate_is_rolled_back_and_stops_the_rollout() {
+    let fleet = Fleet::builder().hosts(3).start();
+    let _services = Services(&fleet);
+    let port = port();
+    let v1 = build(&fleet.dir, "v1");
+    let broken = build(&fleet.dir, "broken");
+    deploy(&fleet, &v1, port, "v1", &["--release-version", "v1"])
+        .run()
+        .success();
+
+    let out = deploy(
+        &fleet,
+        &broken,
+        port,
+        "broken",
+        &[
+            "--release-version",
+            "v2",
+            "--serial",
+            "1",
+            "--health-retries",
+            "3",
+        ],
+    )
+    .run()
+    .code(3);
+    assert!(
+        out.stdout.contains("v2 failed its health gate")
+            && out.stdout.contains("rolled back to v1"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("rollout stopped: 1 of 1 hosts in batch 1 failed (100%)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("2 host(s) not started"),
+        "{}",
+        out.stdout
+    );
+    // host1 is back on v1 and serving it; the others were never touched.
+    for i in 0..3 {
+        assert_eq!(served(&fleet, i, port), "demo v1", "host{}", i + 1);
+        let link = std::fs::read_link(fleet.hosts[i].root.join("demo/current")).unwrap();
+        assert_eq!(link, Path::new("releases/v1"));
+    }
+    assert_eq!(release_dirs(&fleet, 0), ["v1", "v2"]);
+    assert_eq!(release_dirs(&fleet, 1), ["v1"]);
+    assert_eq!(release_dirs(&fleet, 2), ["v1"]);
+}
+
+#[test]
+fn rollback_returns_hosts_to_their_previous_release() {
+    let fleet = Fleet::builder().hosts(2).start();
+    let _services = Services(&fleet);
+    let port = port();
+    let v1 = build(&fleet.dir, "v1");
+    let v2 = build(&fleet.dir, "v2");
+    deploy(&fleet, &v1, port, "v1", &["--release-version", "v1"])
+        .run()
+        .success();
+    deploy(&fleet, &v2, port, "v2", &["--release-version", "v2"])
+        .run()
+        .success();
+    assert_eq!(served(&fleet, 1, port), "demo v2");
+
+    let restart = format!(
+        "kill $(cat demo.pid) 2>/dev/null; setsid ./current/demo serve {{{{ ansible_host }}}} {port} > demo.log 2>&1 < /dev/null & echo $! > demo.pid"
+    );
+    Herd::in_dir(&fleet.dir)
+        .args([
+            "deploy",
+            "--rollback",
+            "all",
+            "--root",
+            "{{ root_dir }}/demo",
+        ])
+        .args(["--restart", &restart])
+        .args(["--health-tcp", &format!("{{{{ ansible_host }}}}:{port}")])
+        .args(["--health-expect", "demo v1", "--health-delay", "0.2"])
+        .run()
+        .success()
+        .stdout_has("rolled back: on v1 (was v2), healthy");
+    for i in 0..2 {
+        assert_eq!(served(&fleet, i, port), "demo v1");
+    }
+    Herd::in_dir(&fleet.dir)
+        .args([
+            "releases",
+            "all",
+            "--root",
+            "{{ root_dir }}/demo",
+            "--format",
+            "json",
+        ])
+        .run()
+        .success()
+        .stdout_has(r#""current":"v1","previous":"v2""#);
+}
+
+#[test]
+fn bad_input_is_refused_before_any_host_is_touched() {
+    let fleet = Fleet::builder().hosts(1).start();
+    let missing = fleet.dir.join("no-such-build");
+    Herd::in_dir(&fleet.dir)
+        .args([
+            "deploy",
+            "all",
+            "--service",
+            "demo",
+            "--root",
+            "{{ root_dir }}/demo",
+        ])
+        .arg_path("--binary", &missing)
+        .run()
+        .code(2)
+        .stderr_has("no-such-build")
+        .stderr_has("--binary");
+    Herd::in_dir(&fleet.dir)
+        .args(["deploy", "all", "--service", "demo", "--serial", "0"])
+        .arg_path("--binary", &build(&fleet.dir, "v1"))
+        .run()
+        .code(2)
+        .stderr_has("--serial");
+    Herd::in_dir(&fleet.dir)
+        .args([
+            "deploy",
+            "all",
+            "--service",
+            "demo",
+            "--root",
+            "{{ no_such_var }}",
+        ])
+        .arg_path("--binary", &build(&fleet.dir, "v1"))
+        .run()
+        .code(2)
+        .stderr_has("--root for host host1");
+    assert!(!fleet.hosts[0].root.join("demo").exists());
+}
+
+#[test]
+fn an_unreachable_host_does_not_stop_the_others() {
+    let mut fleet = Fleet::builder().hosts(3).start();
+    fleet.stop_host(1);
+    let _services = Services(&fleet);
+    let port = port();
+    let v1 = build(&fleet.dir, "v1");
+    let out = deploy(
+        &fleet,
+        &v1,
+        port,
+        "v1",
+        &["--release-version", "v1", "--max-fail-percentage", "50"],
+    )
+    .run()
+    .code(4);
+    assert!(out.stdout.contains("host2: "), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("nothing changed on the host"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("2 ok, 0 failed, 1 unreachable"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(served(&fleet, 0, port), "demo v1");
+    assert_eq!(served(&fleet, 2, port), "demo v1");
+}
