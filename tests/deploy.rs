@@ -395,3 +395,133 @@ fn an_unreachable_host_does_not_stop_the_others() {
     assert_eq!(served(&fleet, 0, port), "demo v1");
     assert_eq!(served(&fleet, 2, port), "demo v1");
 }
+
+#[test]
+fn the_release_module_rolls_out_from_a_playbook_with_serial() {
+    let fleet = Fleet::builder().hosts(3).start();
+    let _services = Services(&fleet);
+    let port = port();
+    let v1 = build(&fleet.dir, "v1");
+    let broken = build(&fleet.dir, "broken");
+    let playbook = fleet.dir.join("release.yml");
+    std::fs::write(
+        &playbook,
+        r#"- hosts: all
+  serial: 1
+  max_fail_percentage: 0
+  gather_facts: false
+  tasks:
+    - name: ship the demo
+      release:
+        src: "{{ build }}"
+        service: demo
+        version: "{{ version }}"
+        root: "{{ root_dir }}/demo"
+        restart: "kill $(cat demo.pid 2>/dev/null) 2>/dev/null; setsid ./current/demo serve {{ ansible_host }} {{ port }} > demo.log 2>&1 < /dev/null & echo $! > demo.pid"
+        health_tcp: "{{ ansible_host }}:{{ port }}"
+        health_expect: "demo {{ version }}"
+        health_retries: 20
+        health_delay: 0.2
+"#,
+    )
+    .unwrap();
+    let play = |build: &Path, version: &str| {
+        Herd::in_dir(&fleet.dir)
+            .args(["play", "release.yml", "-e", &format!("port={port}")])
+            .args(["-e", &format!("version={version}")])
+            .args([
+                std::ffi::OsStr::new("-e"),
+                format!("build={}", build.display()).as_ref(),
+            ])
+            .run()
+    };
+    play(&v1, "v1").success().stdout_has("changed=1");
+    for i in 0..3 {
+        assert_eq!(served(&fleet, i, port), "demo v1");
+    }
+    // The broken build fails on host1, which goes back to v1; serial 1 with
+    // max_fail_percentage 0 stops the play before host2.
+    let out = play(&broken, "v2");
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("rolled back to v1"), "{}", out.stdout);
+    for i in 0..3 {
+        assert_eq!(served(&fleet, i, port), "demo v1");
+    }
+    assert_eq!(release_dirs(&fleet, 0), ["v1", "v2"]);
+    assert_eq!(release_dirs(&fleet, 1), ["v1"]);
+}
+
+#[test]
+fn ctrl_c_mid_rollout_leaves_each_host_on_a_whole_release_and_the_store_says_which() {
+    let fleet = Fleet::builder().hosts(2).start();
+    let _services = Services(&fleet);
+    let port = port();
+    let v1 = build(&fleet.dir, "v1");
+    let v2 = build(&fleet.dir, "v2");
+    deploy(&fleet, &v1, port, "v1", &["--release-version", "v1"])
+        .run()
+        .success();
+
+    // The health gate of v2 hangs; Ctrl-C comes while host1 waits on it.
+    let home = fleet.dir.join(".test-home");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_herd"))
+        .current_dir(&fleet.dir)
+        .env("HOME", &home)
+        .env("NO_COLOR", "1")
+        .env_remove("SSH_AUTH_SOCK")
+        .args([
+            "deploy",
+            "all",
+            "--service",
+            "demo",
+            "--root",
+            "{{ root_dir }}/demo",
+        ])
+        .arg("--binary")
+        .arg(&v2)
+        .args(["--release-version", "v2", "--serial", "1"])
+        .args([
+            "--restart",
+            "true",
+            "--health-cmd",
+            "sleep 60",
+            "--health-timeout",
+            "90",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let current = fleet.hosts[0].root.join("demo/current");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::read_link(&current).ok() != Some(PathBuf::from("releases/v2")) {
+        assert!(std::time::Instant::now() < deadline, "host1 never switched");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+
+    // host1 is on v2 (switched, not verified), host2 untouched on v1.
+    let shown = Herd::in_dir(&fleet.dir)
+        .args(["runs", "show", "2"])
+        .run()
+        .success();
+    assert!(shown.stdout.contains("interrupted"), "{}", shown.stdout);
+    assert!(
+        shown
+            .stdout
+            .contains("after restarted: on release v2 (current was switched)"),
+        "{}",
+        shown.stdout
+    );
+    assert_eq!(
+        std::fs::read_link(fleet.hosts[1].root.join("demo/current")).unwrap(),
+        Path::new("releases/v1")
+    );
+    assert_eq!(
+        std::fs::read(fleet.hosts[0].root.join("demo/releases/v2/demo")).unwrap(),
+        std::fs::read(&v2).unwrap()
+    );
+}

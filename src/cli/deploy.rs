@@ -614,7 +614,15 @@ fn print_batch(
                 let text = result.error.as_deref().unwrap_or(&result.stdout);
                 let trail: Vec<String> = steps
                     .iter()
-                    .map(|s| format!("{} {}", s.kind.as_str(), release::host::secs(s.duration)))
+                    .map(|s| {
+                        let took = release::host::secs(s.duration);
+                        match (&s.detail, s.kind) {
+                            (Some(d), StepKind::Uploaded | StepKind::Pruned) => {
+                                format!("{} {took} ({d})", s.kind.as_str())
+                            }
+                            _ => format!("{} {took}", s.kind.as_str()),
+                        }
+                    })
                     .collect();
                 writeln!(out, "  {host}: {text}")?;
                 if !trail.is_empty() {

@@ -1,9 +1,10 @@
 //! The build being released: its bytes, their sha256, the release id, and a
-//! gzip copy when compression pays off on the wire.
+//! gzip copy when compression pays off on the wire (made on first need, so
+//! a rerun that sends nothing never pays for it).
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sha2::{Digest, Sha256};
 
@@ -19,8 +20,8 @@ pub struct Artifact {
     pub id: String,
     pub sha256: String,
     pub bytes: Arc<Vec<u8>>,
-    /// gzip of `bytes`, when it is clearly smaller.
-    pub gzip: Option<Arc<Vec<u8>>>,
+    /// gzip of `bytes`, when it is clearly smaller; see [`Artifact::gzip`].
+    gzip: Arc<OnceLock<Option<Vec<u8>>>>,
 }
 
 /// Why an artifact could not be prepared (before any host is touched).
@@ -68,14 +69,25 @@ impl Artifact {
             Some(v) => return Err(ArtifactError::BadVersion(v.to_string())),
             None => sha256[..12].to_string(),
         };
-        let gzip = compress(&bytes).filter(|gz| (gz.len() as f64) < bytes.len() as f64 * WORTH_IT);
         Ok(Artifact {
             name,
             id,
             sha256,
             bytes: Arc::new(bytes),
-            gzip: gzip.map(Arc::new),
+            gzip: Arc::default(),
         })
+    }
+
+    /// The gzip copy, when it is clearly smaller than the binary. Made once,
+    /// by the first host that needs it (fast level: the wire, not the ratio,
+    /// is what it saves).
+    pub fn gzip(&self) -> Option<&[u8]> {
+        self.gzip
+            .get_or_init(|| {
+                compress(&self.bytes)
+                    .filter(|gz| (gz.len() as f64) < self.bytes.len() as f64 * WORTH_IT)
+            })
+            .as_deref()
     }
 }
 
@@ -88,7 +100,7 @@ pub fn is_plain_name(s: &str) -> bool {
 }
 
 fn compress(bytes: &[u8]) -> Option<Vec<u8>> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(bytes).ok()?;
     encoder.finish().ok()
 }
@@ -114,7 +126,7 @@ mod tests {
     fn gzip_copy_only_when_it_pays() {
         let text = b"the same line again\n".repeat(500);
         let a = Artifact::from_bytes("app".into(), text, None).unwrap();
-        assert!(a.gzip.as_ref().unwrap().len() < a.bytes.len() / 10);
+        assert!(a.gzip().unwrap().len() < a.bytes.len() / 10);
         // xorshift64: bytes gzip cannot shrink.
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         let noise: Vec<u8> = (0..4096)
@@ -126,6 +138,6 @@ mod tests {
             })
             .collect();
         let b = Artifact::from_bytes("app".into(), noise, None).unwrap();
-        assert!(b.gzip.is_none());
+        assert!(b.gzip().is_none());
     }
 }

@@ -203,7 +203,7 @@ impl HostRun<'_> {
         };
         Ok((
             Status::Deployed,
-            format!("on {}{from}, healthy", artifact.id),
+            format!("on {}{from}, {}", artifact.id, self.gate_word()),
         ))
     }
 
@@ -248,7 +248,7 @@ impl HostRun<'_> {
         }
         Ok((
             Status::RolledBack,
-            format!("on {previous} (was {current}), healthy"),
+            format!("on {previous} (was {current}), {}", self.gate_word()),
         ))
     }
 
@@ -311,6 +311,14 @@ impl HostRun<'_> {
         };
         self.step(kind, id, (!detail.is_empty()).then_some(detail), started);
         Ok(result.map(|_| ()))
+    }
+
+    /// How the gate ended, for a host that passed it.
+    fn gate_word(&self) -> &'static str {
+        match self.plan.health.is_set() {
+            true => "healthy",
+            false => "no health gate",
+        }
     }
 
     fn restart_for(&self, state: &State) -> Result<Restart, ReleaseError> {

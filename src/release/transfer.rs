@@ -7,7 +7,7 @@
 use super::{Artifact, Layout, ReleaseError, State};
 use crate::modules::Transport;
 use crate::modules::transport::nonce;
-use crate::ssh::{ExecOptions, shell_quote};
+use crate::ssh::{ExecOptions, PutOptions, shell_quote};
 
 /// What the upload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,40 +39,54 @@ pub async fn ensure(
     if state.binary_sha256.as_deref() == Some(artifact.sha256.as_str()) {
         return Ok(Upload::Skipped);
     }
-    let (payload, decode, gzip) = match (&artifact.gzip, state.has_gzip) {
-        (Some(gz), true) => (gz.as_slice(), "gzip -dc", true),
-        _ => (artifact.bytes.as_slice(), "cat", false),
+    let (payload, gzip) = match artifact.gzip().filter(|_| state.has_gzip) {
+        Some(gz) => (gz, true),
+        None => (artifact.bytes.as_slice(), false),
     };
-    let dir = shell_quote(&layout.release_dir(&artifact.id));
-    let dest = shell_quote(&layout.binary(&artifact.id, &artifact.name));
-    let tmp = shell_quote(&format!(
-        "{}/.{}.herd-tmp-{}",
-        layout.release_dir(&artifact.id),
-        artifact.name,
-        nonce()
-    ));
-    // The sha256 is checked on the host, so a bad transfer never gets renamed.
-    let script = format!(
-        "umask 022; mkdir -p {dir} && {decode} > {tmp} && chmod 755 {tmp} \
-         && s=$(sha256sum < {tmp} | cut -d' ' -f1) \
-         && {{ [ \"$s\" = {sha} ] || {{ echo \"checksum mismatch after upload: got $s\" >&2; false; }}; }} \
-         && mv -f {tmp} {dest} || {{ rc=$?; rm -f {tmp}; exit $rc; }}",
-        sha = artifact.sha256,
-    );
-    let opts = ExecOptions {
-        stdin: Some(payload.to_vec()),
-        ..exec.clone()
+    let dir = layout.release_dir(&artifact.id);
+    let hidden = |what: &str| format!("{dir}/.{}.herd-{what}-{}", artifact.name, nonce());
+    let (upload, tmp) = (hidden("upload"), hidden("tmp"));
+    let failed = |reason: String| ReleaseError::Remote {
+        host: transport.name().to_string(),
+        step: "upload",
+        reason: format!("{reason} (the previous release is untouched)"),
     };
-    let out = transport.exec(&script, &opts).await?;
+    let out = transport
+        .exec(&format!("mkdir -p {}", shell_quote(&dir)), exec)
+        .await?;
     if !out.success() {
-        return Err(ReleaseError::Remote {
-            host: transport.name().to_string(),
-            step: "upload",
-            reason: format!(
-                "{} (the previous release is untouched)",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        });
+        return Err(failed(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    // Streamed (never a copy per host), checked against its own sha256 by put.
+    let put = PutOptions {
+        mode: Some(0o600),
+        become_: exec.become_.clone(),
+        ..PutOptions::default()
+    };
+    transport
+        .put_reader(payload, &upload, &put)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let (q_upload, q_tmp) = (shell_quote(&upload), shell_quote(&tmp));
+    let unpack = match gzip {
+        true => format!("gzip -dc < {q_upload} > {q_tmp} && rm -f {q_upload}"),
+        false => format!("mv -f {q_upload} {q_tmp}"),
+    };
+    // The binary's own sha256 is checked on the host before the final rename.
+    let script = format!(
+        "{unpack} && chmod 755 {q_tmp} && s=$(sha256sum < {q_tmp} | cut -d' ' -f1) \
+         && {{ [ \"$s\" = {sha} ] || {{ echo \"checksum mismatch after upload: got $s\" >&2; false; }}; }} \
+         && mv -f {q_tmp} {dest} || {{ rc=$?; rm -f {q_upload} {q_tmp}; exit $rc; }}",
+        sha = artifact.sha256,
+        dest = shell_quote(&layout.binary(&artifact.id, &artifact.name)),
+    );
+    let out = transport.exec(&script, exec).await?;
+    if !out.success() {
+        return Err(failed(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
     }
     Ok(Upload::Sent {
         bytes: payload.len(),
