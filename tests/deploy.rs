@@ -37,12 +37,24 @@ fn build(dir: &Path, version: &str) -> PathBuf {
 }
 
 /// Stops the services the tests started (they outlive sshd otherwise).
-struct Services<'a>(&'a Fleet);
+struct Services(Vec<PathBuf>);
 
-impl Drop for Services<'_> {
+impl Services {
+    fn of(fleet: &Fleet) -> Services {
+        Services(
+            fleet
+                .hosts
+                .iter()
+                .map(|h| h.root.join("demo/demo.pid"))
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Services {
     fn drop(&mut self) {
-        for host in &self.0.hosts {
-            if let Ok(pid) = std::fs::read_to_string(host.root.join("demo/demo.pid"))
+        for pid_file in &self.0 {
+            if let Ok(pid) = std::fs::read_to_string(pid_file)
                 && let Ok(pid) = pid.trim().parse::<i32>()
             {
                 // SAFETY: kill(2) on the pid our restart command recorded.
@@ -50,6 +62,19 @@ impl Drop for Services<'_> {
             }
         }
     }
+}
+
+/// A fleet of `hosts` with the demo's v1 deployed by herd on every host.
+fn fleet_on_v1(hosts: usize) -> (Fleet, Services, u16) {
+    let fleet = Fleet::builder().hosts(hosts).start();
+    let services = Services::of(&fleet);
+    let port = port();
+    let v1 = build(&fleet.dir, "v1");
+    deploy(&fleet, &v1, port, "v1", &["--release-version", "v1"])
+        .run()
+        .success()
+        .stdout_has(&format!("{hosts} ok"));
+    (fleet, services, port)
 }
 
 fn port() -> u16 {
@@ -100,6 +125,11 @@ fn served(fleet: &Fleet, i: usize, port: u16) -> String {
     "nothing listening".into()
 }
 
+/// Where the host's `current` symlink points.
+fn current(fleet: &Fleet, i: usize) -> PathBuf {
+    std::fs::read_link(fleet.hosts[i].root.join("demo/current")).unwrap()
+}
+
 fn release_dirs(fleet: &Fleet, i: usize) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(fleet.hosts[i].root.join("demo/releases"))
         .map(|d| {
@@ -124,16 +154,8 @@ impl ArgPath for Herd {
 
 #[test]
 fn rolling_update_in_batches_then_a_rerun_uploads_nothing() {
-    let fleet = Fleet::builder().hosts(4).start();
-    let _services = Services(&fleet);
-    let port = port();
-    let v1 = build(&fleet.dir, "v1");
+    let (fleet, _services, port) = fleet_on_v1(4);
     let v2 = build(&fleet.dir, "v2");
-
-    deploy(&fleet, &v1, port, "v1", &["--release-version", "v1"])
-        .run()
-        .success()
-        .stdout_has("4 ok");
     for i in 0..4 {
         assert_eq!(served(&fleet, i, port), "demo v1");
     }
@@ -151,15 +173,10 @@ fn rolling_update_in_batches_then_a_rerun_uploads_nothing() {
     out.stdout.find("batch 1/3: host1").expect(&out.stdout);
     out.stdout.find("batch 2/3: host[2-3]").expect(&out.stdout);
     out.stdout.find("batch 3/3: host4").expect(&out.stdout);
-    assert!(
-        out.stdout.contains("on v2 (was v1), healthy"),
-        "{}",
-        out.stdout
-    );
+    out.stdout_has("on v2 (was v1), healthy");
     for i in 0..4 {
         assert_eq!(served(&fleet, i, port), "demo v2");
-        let link = std::fs::read_link(fleet.hosts[i].root.join("demo/current")).unwrap();
-        assert_eq!(link, Path::new("releases/v2"));
+        assert_eq!(current(&fleet, i), Path::new("releases/v2"));
         // The binary arrived whole, executable, and no temp file is left.
         let installed = fleet.hosts[i].root.join("demo/releases/v2/demo");
         assert_eq!(
@@ -213,7 +230,19 @@ fn rolling_update_in_batches_then_a_rerun_uploads_nothing() {
         assert_eq!(words, [host, "v2", "v1", "v2", "v1"], "{}", listed.stdout);
     }
 
-    // The store has every step with timings (runs show lists the hosts).
+    // The store has every step of every host, with timings.
+    let store = herd::store::Store::open(&fleet.dir.join(".herd")).unwrap();
+    let steps = store.release_steps(herd::store::RunId(2)).unwrap();
+    for host in ["host1", "host2", "host3", "host4"] {
+        let kinds: Vec<&str> = steps
+            .iter()
+            .filter(|s| s.host == host)
+            .map(|s| s.step.as_str())
+            .collect();
+        assert_eq!(kinds, ["uploaded", "activated", "restarted", "healthy"]);
+    }
+    assert!(steps.iter().all(|s| s.release == "v2" && s.started_at > 0));
+    assert!(steps.iter().any(|s| s.duration_ms > 0));
     Herd::in_dir(&fleet.dir)
         .args(["runs", "show", "2"])
         .run()
@@ -223,14 +252,8 @@ fn rolling_update_in_batches_then_a_rerun_uploads_nothing() {
 
 #[test]
 fn a_build_failing_its_health_gate_is_rolled_back_and_stops_the_rollout() {
-    let fleet = Fleet::builder().hosts(3).start();
-    let _services = Services(&fleet);
-    let port = port();
-    let v1 = build(&fleet.dir, "v1");
+    let (fleet, _services, port) = fleet_on_v1(3);
     let broken = build(&fleet.dir, "broken");
-    deploy(&fleet, &v1, port, "v1", &["--release-version", "v1"])
-        .run()
-        .success();
 
     let out = deploy(
         &fleet,
@@ -254,22 +277,12 @@ fn a_build_failing_its_health_gate_is_rolled_back_and_stops_the_rollout() {
         "{}",
         out.stdout
     );
-    assert!(
-        out.stdout
-            .contains("rollout stopped: 1 of 1 hosts in batch 1 failed (100%)"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("2 host(s) not started"),
-        "{}",
-        out.stdout
-    );
+    let out = out.stdout_has("rollout stopped: 1 of 1 hosts in batch 1 failed (100%)");
+    out.stdout_has("2 host(s) not started");
     // host1 is back on v1 and serving it; the others were never touched.
     for i in 0..3 {
         assert_eq!(served(&fleet, i, port), "demo v1", "host{}", i + 1);
-        let link = std::fs::read_link(fleet.hosts[i].root.join("demo/current")).unwrap();
-        assert_eq!(link, Path::new("releases/v1"));
+        assert_eq!(current(&fleet, i), Path::new("releases/v1"));
     }
     assert_eq!(release_dirs(&fleet, 0), ["v1", "v2"]);
     assert_eq!(release_dirs(&fleet, 1), ["v1"]);
@@ -278,14 +291,8 @@ fn a_build_failing_its_health_gate_is_rolled_back_and_stops_the_rollout() {
 
 #[test]
 fn rollback_returns_hosts_to_their_previous_release() {
-    let fleet = Fleet::builder().hosts(2).start();
-    let _services = Services(&fleet);
-    let port = port();
-    let v1 = build(&fleet.dir, "v1");
+    let (fleet, _services, port) = fleet_on_v1(2);
     let v2 = build(&fleet.dir, "v2");
-    deploy(&fleet, &v1, port, "v1", &["--release-version", "v1"])
-        .run()
-        .success();
     deploy(&fleet, &v2, port, "v2", &["--release-version", "v2"])
         .run()
         .success();
@@ -369,7 +376,7 @@ fn bad_input_is_refused_before_any_host_is_touched() {
 fn an_unreachable_host_does_not_stop_the_others() {
     let mut fleet = Fleet::builder().hosts(3).start();
     fleet.stop_host(1);
-    let _services = Services(&fleet);
+    let _services = Services::of(&fleet);
     let port = port();
     let v1 = build(&fleet.dir, "v1");
     let out = deploy(
@@ -381,17 +388,9 @@ fn an_unreachable_host_does_not_stop_the_others() {
     )
     .run()
     .code(4);
-    assert!(out.stdout.contains("host2: "), "{}", out.stdout);
-    assert!(
-        out.stdout.contains("nothing changed on the host"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("2 ok, 0 failed, 1 unreachable"),
-        "{}",
-        out.stdout
-    );
+    let out = out.stdout_has("host2: ");
+    let out = out.stdout_has("nothing changed on the host");
+    out.stdout_has("2 ok, 0 failed, 1 unreachable");
     assert_eq!(served(&fleet, 0, port), "demo v1");
     assert_eq!(served(&fleet, 2, port), "demo v1");
 }
@@ -399,7 +398,7 @@ fn an_unreachable_host_does_not_stop_the_others() {
 #[test]
 fn the_release_module_rolls_out_from_a_playbook_with_serial() {
     let fleet = Fleet::builder().hosts(3).start();
-    let _services = Services(&fleet);
+    let _services = Services::of(&fleet);
     let port = port();
     let v1 = build(&fleet.dir, "v1");
     let broken = build(&fleet.dir, "broken");
@@ -443,7 +442,7 @@ fn the_release_module_rolls_out_from_a_playbook_with_serial() {
     // max_fail_percentage 0 stops the play before host2.
     let out = play(&broken, "v2");
     assert_ne!(out.code, 0, "{}", out.stdout);
-    assert!(out.stdout.contains("rolled back to v1"), "{}", out.stdout);
+    out.stdout_has("rolled back to v1");
     for i in 0..3 {
         assert_eq!(served(&fleet, i, port), "demo v1");
     }
@@ -453,14 +452,8 @@ fn the_release_module_rolls_out_from_a_playbook_with_serial() {
 
 #[test]
 fn ctrl_c_mid_rollout_leaves_each_host_on_a_whole_release_and_the_store_says_which() {
-    let fleet = Fleet::builder().hosts(2).start();
-    let _services = Services(&fleet);
-    let port = port();
-    let v1 = build(&fleet.dir, "v1");
+    let (fleet, _services, _port) = fleet_on_v1(2);
     let v2 = build(&fleet.dir, "v2");
-    deploy(&fleet, &v1, port, "v1", &["--release-version", "v1"])
-        .run()
-        .success();
 
     // The health gate of v2 hangs; Ctrl-C comes while host1 waits on it.
     let home = fleet.dir.join(".test-home");
@@ -524,4 +517,46 @@ fn ctrl_c_mid_rollout_leaves_each_host_on_a_whole_release_and_the_store_says_whi
         std::fs::read(fleet.hosts[0].root.join("demo/releases/v2/demo")).unwrap(),
         std::fs::read(&v2).unwrap()
     );
+}
+
+#[test]
+fn crossing_the_threshold_can_roll_back_the_whole_batch() {
+    let (fleet, _services, _port) = fleet_on_v1(3);
+    let v2 = build(&fleet.dir, "v2");
+    // host2's gate fails; host1, in the same batch, passes it.
+    let out = Herd::in_dir(&fleet.dir)
+        .args([
+            "deploy",
+            "all",
+            "--service",
+            "demo",
+            "--root",
+            "{{ root_dir }}/demo",
+        ])
+        .arg_path("--binary", &v2)
+        .args([
+            "--release-version",
+            "v2",
+            "--serial",
+            "2",
+            "--rollback-batch",
+        ])
+        .args(["--restart", "true", "--health-retries", "1"])
+        .args([
+            "--health-cmd",
+            "{{ 'false' if inventory_hostname == 'host2' else 'true' }}",
+        ])
+        .run()
+        .code(3);
+    let out = out.stdout_has("rolling back the batch's healthy hosts");
+    let out = out.stdout_has("host1: rolled back: on v1 (was v2)");
+    out.stdout_has("1 host(s) not started");
+    for i in 0..3 {
+        assert_eq!(
+            current(&fleet, i),
+            Path::new("releases/v1"),
+            "host{}",
+            i + 1
+        );
+    }
 }

@@ -36,26 +36,16 @@ Examples:\n  herd deploy web --binary target/release/api --service api --serial 
 herd deploy --rollback web --service api"
 )]
 pub struct DeployArgs {
-    /// Host pattern (as for `herd run`).
-    #[arg(value_name = "PATTERN")]
-    pub pattern: String,
+    #[command(flatten)]
+    pub target: ReleaseTarget,
 
     /// The build to release (a local file).
     #[arg(long, value_name = "PATH", required_unless_present = "rollback")]
     pub binary: Option<PathBuf>,
 
-    /// The service: systemd unit restarted on hosts with systemd, and the
-    /// default root /opt/NAME.
-    #[arg(long, value_name = "NAME")]
-    pub service: Option<String>,
-
     /// Release id [default: the first 12 hex digits of the binary's sha256].
     #[arg(long = "release-version", value_name = "ID")]
     pub release_version: Option<String>,
-
-    /// Release root on the host [default: /opt/SERVICE].
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<String>,
 
     /// Restart command, run in the root (wins over systemd; needed on hosts
     /// without it). It sees HERD_RELEASE, HERD_RELEASE_DIR and HERD_ROOT.
@@ -134,6 +124,43 @@ pub struct DeployArgs {
     pub format: Format,
 }
 
+/// Which hosts, and where their releases live (shared with `herd releases`).
+#[derive(Debug, clap::Args)]
+pub struct ReleaseTarget {
+    /// Host pattern (as for `herd run`).
+    #[arg(value_name = "PATTERN")]
+    pub pattern: String,
+
+    /// The service: systemd unit restarted on hosts with systemd, and the
+    /// default root /opt/NAME.
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+
+    /// Release root on the host; may use the host's inventory variables
+    /// [default: /opt/SERVICE].
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<String>,
+}
+
+impl ReleaseTarget {
+    /// A root is known (given, or from the service name) and the service
+    /// name is a plain unit name.
+    pub fn check(&self) -> anyhow::Result<()> {
+        match &self.service {
+            None if self.root.is_none() => Err(BadInput(
+                "--service NAME or --root DIR is needed: it says where the releases live (default root /opt/SERVICE)"
+                    .into(),
+            )
+            .into()),
+            Some(service) if !release::artifact::is_plain_name(service) => Err(BadInput(format!(
+                "--service {service:?}: expected a plain unit name (letters, digits, '.', '_', '+', '-')"
+            ))
+            .into()),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The per-host settings as typed, before templating.
 pub(super) struct PlanTemplate<'a> {
     pub root: Option<&'a str>,
@@ -209,21 +236,7 @@ pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
         ),
         _ => None,
     };
-    if args.service.is_none() && args.root.is_none() {
-        return Err(BadInput(
-            "--service NAME or --root DIR is needed: it says where the releases live (default root /opt/SERVICE)"
-                .into(),
-        )
-        .into());
-    }
-    if let Some(service) = &args.service
-        && !release::artifact::is_plain_name(service)
-    {
-        return Err(BadInput(format!(
-            "--service {service:?}: expected a plain unit name (letters, digits, '.', '_', '+', '-')"
-        ))
-        .into());
-    }
+    args.target.check()?;
     if !(0.0..=100.0).contains(&args.max_fail_percentage) {
         return Err(BadInput("--max-fail-percentage must be between 0 and 100".into()).into());
     }
@@ -233,14 +246,14 @@ pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
     let state_dir = ctx.project.ensure_state_dir()?;
     let mut store = Store::open(state_dir)?;
     let inventory = ctx.inventory()?;
-    let hosts = args.connect.select(inventory, &args.pattern)?;
+    let hosts = args.connect.select(inventory, &args.target.pattern)?;
     let binary = match &artifact {
         Some(a) => a.name.clone(),
-        None => args.service.clone().unwrap_or_else(|| "app".into()),
+        None => args.target.service.clone().unwrap_or_else(|| "app".into()),
     };
     let plans = PlanTemplate {
-        root: args.root.as_deref(),
-        service: args.service.as_deref(),
+        root: args.target.root.as_deref(),
+        service: args.target.service.as_deref(),
         binary,
         restart: args.restart.as_deref(),
         health,
@@ -262,7 +275,7 @@ pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
     let run_id = store.begin_run(&NewRun {
         kind: "deploy",
         command: &command,
-        pattern: &args.pattern,
+        pattern: &args.target.pattern,
         host_count: hosts.len(),
     })?;
 

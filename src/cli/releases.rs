@@ -4,8 +4,8 @@
 use std::io::Write;
 
 use super::connect::ConnectArgs;
-use super::deploy::PlanTemplate;
-use super::{BadInput, Context, Format};
+use super::deploy::{PlanTemplate, ReleaseTarget};
+use super::{Context, Format};
 use crate::engine::fanout::{self, Outcome};
 use crate::modules::Transport;
 use crate::release::{Health, State, layout};
@@ -14,18 +14,8 @@ use crate::ssh::Pool;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Example:\n  herd releases web --service api")]
 pub struct ReleasesArgs {
-    /// Host pattern (as for `herd run`).
-    #[arg(value_name = "PATTERN")]
-    pub pattern: String,
-
-    /// The service whose releases to show (root /opt/NAME).
-    #[arg(long, value_name = "NAME")]
-    pub service: Option<String>,
-
-    /// Release root on the host (may use the host's inventory variables)
-    /// [default: /opt/SERVICE].
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<String>,
+    #[command(flatten)]
+    pub target: ReleaseTarget,
 
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -36,17 +26,12 @@ pub struct ReleasesArgs {
 }
 
 pub fn execute(ctx: &Context, args: ReleasesArgs) -> anyhow::Result<u8> {
-    if args.service.is_none() && args.root.is_none() {
-        return Err(BadInput(
-            "--service NAME or --root DIR is needed: it says where the releases live".into(),
-        )
-        .into());
-    }
+    args.target.check()?;
     let inventory = ctx.inventory()?;
-    let hosts = args.connect.select(inventory, &args.pattern)?;
+    let hosts = args.connect.select(inventory, &args.target.pattern)?;
     let plans = PlanTemplate {
-        root: args.root.as_deref(),
-        service: args.service.as_deref(),
+        root: args.target.root.as_deref(),
+        service: args.target.service.as_deref(),
         binary: String::new(),
         restart: None,
         health: Health::default(),

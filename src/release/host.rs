@@ -62,15 +62,7 @@ pub async fn deploy(
     artifact: &Artifact,
     log: StepLog<'_>,
 ) -> Report {
-    let mut host = HostRun {
-        transport,
-        exec,
-        plan,
-        log,
-        before: None,
-        now: None,
-        uploaded: None,
-    };
+    let mut host = HostRun::new(transport, exec, plan, log);
     match host.deploy(artifact).await {
         Ok((status, message)) => host.report(status, message),
         Err(err) => host.fail(&artifact.id, err),
@@ -85,15 +77,7 @@ pub async fn rollback(
     plan: &Plan,
     log: StepLog<'_>,
 ) -> Report {
-    let mut host = HostRun {
-        transport,
-        exec,
-        plan,
-        log,
-        before: None,
-        now: None,
-        uploaded: None,
-    };
+    let mut host = HostRun::new(transport, exec, plan, log);
     match host.rollback().await {
         Ok((status, message)) => host.report(status, message),
         Err(err) => host.fail("", err),
@@ -112,7 +96,24 @@ struct HostRun<'a> {
 
 type Ended = Result<(Status, String), ReleaseError>;
 
-impl HostRun<'_> {
+impl<'a> HostRun<'a> {
+    fn new(
+        transport: &'a Transport,
+        exec: &'a ExecOptions,
+        plan: &'a Plan,
+        log: StepLog<'a>,
+    ) -> HostRun<'a> {
+        HostRun {
+            transport,
+            exec,
+            plan,
+            log,
+            before: None,
+            now: None,
+            uploaded: None,
+        }
+    }
+
     async fn deploy(&mut self, artifact: &Artifact) -> Ended {
         let (transport, exec, plan) = (self.transport, self.exec, self.plan);
         let state = layout::read_state(
