@@ -82,23 +82,27 @@ fn port() -> u16 {
     probe.local_addr().unwrap().port()
 }
 
+/// Stops the demo (its pid file) and starts `current` on the host's address.
+fn restart_demo(port: u16) -> String {
+    format!(
+        "kill $(cat demo.pid 2>/dev/null) 2>/dev/null; \
+         setsid ./current/demo serve {{{{ ansible_host }}}} {port} > demo.log 2>&1 < /dev/null & echo $! > demo.pid"
+    )
+}
+
+/// `herd deploy all --binary BUILD` of the demo under each host's root.
+fn deploy_demo(fleet: &Fleet, binary: &Path) -> Herd {
+    Herd::in_dir(&fleet.dir)
+        .args(["deploy", "all", "--service", "demo"])
+        .args(["--root", "{{ root_dir }}/demo"])
+        .arg_path("--binary", binary)
+}
+
 /// `herd deploy all --binary BUILD ...` with the demo's restart and a TCP
 /// health gate that expects the build's version.
 fn deploy(fleet: &Fleet, binary: &Path, port: u16, version: &str, extra: &[&str]) -> Herd {
-    let restart = format!(
-        "if [ -f demo.pid ]; then kill $(cat demo.pid) 2>/dev/null; fi; \
-         setsid ./current/demo serve {{{{ ansible_host }}}} {port} > demo.log 2>&1 < /dev/null & echo $! > demo.pid"
-    );
-    Herd::in_dir(&fleet.dir)
-        .args([
-            "deploy",
-            "all",
-            "--service",
-            "demo",
-            "--root",
-            "{{ root_dir }}/demo",
-        ])
-        .arg_path("--binary", binary)
+    let restart = restart_demo(port);
+    deploy_demo(fleet, binary)
         .args(["--restart", &restart])
         .args(["--health-tcp", &format!("{{{{ ansible_host }}}}:{port}")])
         .args(["--health-expect", &format!("demo {version}")])
@@ -298,9 +302,7 @@ fn rollback_returns_hosts_to_their_previous_release() {
         .success();
     assert_eq!(served(&fleet, 1, port), "demo v2");
 
-    let restart = format!(
-        "kill $(cat demo.pid) 2>/dev/null; setsid ./current/demo serve {{{{ ansible_host }}}} {port} > demo.log 2>&1 < /dev/null & echo $! > demo.pid"
-    );
+    let restart = restart_demo(port);
     Herd::in_dir(&fleet.dir)
         .args([
             "deploy",
@@ -336,16 +338,7 @@ fn rollback_returns_hosts_to_their_previous_release() {
 fn bad_input_is_refused_before_any_host_is_touched() {
     let fleet = Fleet::builder().hosts(1).start();
     let missing = fleet.dir.join("no-such-build");
-    Herd::in_dir(&fleet.dir)
-        .args([
-            "deploy",
-            "all",
-            "--service",
-            "demo",
-            "--root",
-            "{{ root_dir }}/demo",
-        ])
-        .arg_path("--binary", &missing)
+    deploy_demo(&fleet, &missing)
         .run()
         .code(2)
         .stderr_has("no-such-build")
@@ -524,16 +517,7 @@ fn crossing_the_threshold_can_roll_back_the_whole_batch() {
     let (fleet, _services, _port) = fleet_on_v1(3);
     let v2 = build(&fleet.dir, "v2");
     // host2's gate fails; host1, in the same batch, passes it.
-    let out = Herd::in_dir(&fleet.dir)
-        .args([
-            "deploy",
-            "all",
-            "--service",
-            "demo",
-            "--root",
-            "{{ root_dir }}/demo",
-        ])
-        .arg_path("--binary", &v2)
+    let out = deploy_demo(&fleet, &v2)
         .args([
             "--release-version",
             "v2",
