@@ -431,6 +431,24 @@ fn the_release_module_rolls_out_from_a_playbook_with_serial() {
     for i in 0..3 {
         assert_eq!(served(&fleet, i, port), "demo v1");
     }
+    // --check: the play says it would change, and nothing is sent.
+    Herd::in_dir(&fleet.dir)
+        .args([
+            "play",
+            "release.yml",
+            "--check",
+            "-e",
+            &format!("port={port}"),
+        ])
+        .args(["-e", "version=v2"])
+        .args([
+            std::ffi::OsStr::new("-e"),
+            format!("build={}", broken.display()).as_ref(),
+        ])
+        .run()
+        .success()
+        .stdout_has("changed=1");
+    assert_eq!(release_dirs(&fleet, 0), ["v1"]);
     // The broken build fails on host1, which goes back to v1; serial 1 with
     // max_fail_percentage 0 stops the play before host2.
     let out = play(&broken, "v2");

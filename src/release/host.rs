@@ -502,4 +502,20 @@ mod tests {
         assert!(r.message.contains("host is on v1"), "{}", r.message);
         assert_eq!(steps, [StepKind::Failed]);
     }
+
+    #[tokio::test]
+    async fn a_release_id_never_gets_a_different_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = plan(dir.path(), 5);
+        deploy_local(&plan, &build("good 1", "v1")).await;
+        let (r, _) = deploy_local(&plan, &build("good 1 rebuilt", "v1")).await;
+        assert_eq!(
+            (r.status, r.now.as_deref()),
+            (Status::Failed, Some("v1")),
+            "{r:?}"
+        );
+        assert!(r.message.contains("new --release-version"), "{}", r.message);
+        let installed = std::fs::read(dir.path().join("releases/v1/app")).unwrap();
+        assert_eq!(installed, b"good 1");
+    }
 }

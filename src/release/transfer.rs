@@ -36,8 +36,22 @@ pub async fn ensure(
     artifact: &Artifact,
     state: &State,
 ) -> Result<Upload, ReleaseError> {
-    if state.binary_sha256.as_deref() == Some(artifact.sha256.as_str()) {
-        return Ok(Upload::Skipped);
+    match state.binary_sha256.as_deref() {
+        Some(sha) if sha == artifact.sha256 => return Ok(Upload::Skipped),
+        // Replacing a release's binary in place would change a running
+        // release behind everyone's back.
+        Some(other) => {
+            return Err(ReleaseError::Remote {
+                host: transport.name().to_string(),
+                step: "upload",
+                reason: format!(
+                    "release {} there holds a different build (sha256 {}): give this build a new --release-version",
+                    artifact.id,
+                    &other[..other.len().min(12)]
+                ),
+            });
+        }
+        None => {}
     }
     let (payload, gzip) = match artifact.gzip().filter(|_| state.has_gzip) {
         Some(gz) => (gz, true),
@@ -65,10 +79,16 @@ pub async fn ensure(
         become_: exec.become_.clone(),
         ..PutOptions::default()
     };
-    transport
-        .put_reader(payload, &upload, &put)
-        .await
-        .map_err(|e| failed(e.to_string()))?;
+    if let Err(err) = transport.put_reader(payload, &upload, &put).await {
+        // put cleaned its temp file; an empty release directory goes too.
+        let _ = transport
+            .exec(
+                &format!("rmdir {} 2>/dev/null; true", shell_quote(&dir)),
+                exec,
+            )
+            .await;
+        return Err(failed(err.to_string()));
+    }
     let (q_upload, q_tmp) = (shell_quote(&upload), shell_quote(&tmp));
     let unpack = match gzip {
         true => format!("gzip -dc < {q_upload} > {q_tmp} && rm -f {q_upload}"),
@@ -78,8 +98,9 @@ pub async fn ensure(
     let script = format!(
         "{unpack} && chmod 755 {q_tmp} && s=$(sha256sum < {q_tmp} | cut -d' ' -f1) \
          && {{ [ \"$s\" = {sha} ] || {{ echo \"checksum mismatch after upload: got $s\" >&2; false; }}; }} \
-         && mv -f {q_tmp} {dest} || {{ rc=$?; rm -f {q_upload} {q_tmp}; exit $rc; }}",
+         && mv -f {q_tmp} {dest} || {{ rc=$?; rm -f {q_upload} {q_tmp}; rmdir {q_dir} 2>/dev/null; exit $rc; }}",
         sha = artifact.sha256,
+        q_dir = shell_quote(&dir),
         dest = shell_quote(&layout.binary(&artifact.id, &artifact.name)),
     );
     let out = transport.exec(&script, exec).await?;
