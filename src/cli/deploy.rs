@@ -167,7 +167,9 @@ pub(super) struct PlanTemplate<'a> {
     pub service: Option<&'a str>,
     pub binary: String,
     pub restart: Option<&'a str>,
+    /// The gate; a TCP probe comes from `health_tcp` once rendered.
     pub health: Health,
+    pub health_tcp: Option<&'a str>,
     pub keep: usize,
 }
 
@@ -201,12 +203,14 @@ impl PlanTemplate<'_> {
             health.probe = match health.probe {
                 Some(Probe::Command(c)) => Some(Probe::Command(render("--health-cmd", &c)?)),
                 Some(Probe::Http(u)) => Some(Probe::Http(render("--health-http", &u)?)),
-                Some(Probe::Tcp { host: h, port }) => {
-                    let target = render("--health-tcp", &format!("{h}:{port}"))?;
-                    Some(parse_tcp(&target).map_err(BadInput)?)
-                }
                 other => other,
             };
+            if let Some(tcp) = self.health_tcp {
+                let target = render("--health-tcp", tcp)?;
+                let probe = parse_tcp(&target)
+                    .map_err(|e| BadInput(format!("--health-tcp for host {host}: {e}")))?;
+                health.probe = Some(probe);
+            }
             health.expect = health
                 .expect
                 .map(|e| render("--health-expect", &e))
@@ -257,6 +261,7 @@ pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
         binary,
         restart: args.restart.as_deref(),
         health,
+        health_tcp: args.health_tcp.as_deref(),
         keep: args.keep.max(1),
     }
     .render(inventory, &hosts)?;
@@ -386,20 +391,6 @@ fn parse_serial(text: Option<&str>) -> anyhow::Result<Vec<Serial>> {
 fn health_gate(args: &DeployArgs) -> anyhow::Result<Health> {
     let probe = if let Some(cmd) = &args.health_cmd {
         Some(Probe::Command(cmd.clone()))
-    } else if let Some(tcp) = &args.health_tcp {
-        // Templated per host later: check the shape only when it is literal.
-        if tcp.contains("{{") {
-            let (host, port) = tcp.rsplit_once(':').unwrap_or(("127.0.0.1", tcp));
-            let port = port
-                .parse()
-                .map_err(|_| BadInput(format!("--health-tcp {tcp:?}: expected HOST:PORT")))?;
-            Some(Probe::Tcp {
-                host: host.to_string(),
-                port,
-            })
-        } else {
-            Some(parse_tcp(tcp).map_err(BadInput)?)
-        }
     } else {
         args.health_http.clone().map(Probe::Http)
     };

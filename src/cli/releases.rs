@@ -35,6 +35,7 @@ pub fn execute(ctx: &Context, args: ReleasesArgs) -> anyhow::Result<u8> {
         binary: String::new(),
         restart: None,
         health: Health::default(),
+        health_tcp: None,
         keep: 1,
     }
     .render(inventory, &hosts)?;
