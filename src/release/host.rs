@@ -504,6 +504,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_compressible_build_goes_gzipped_and_arrives_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = plan(dir.path(), 5);
+        let text = format!("good\n{}", "the same line\n".repeat(5000));
+        let steps = Mutex::new(Vec::new());
+        let log = |s: Step| steps.lock().unwrap().push(s);
+        let artifact = build(&text, "v1");
+        let r = deploy(
+            &Transport::Local,
+            &ExecOptions::default(),
+            &plan,
+            &artifact,
+            &log,
+        )
+        .await;
+        assert_eq!(r.status, Status::Deployed, "{r:?}");
+        let sent = steps.into_inner().unwrap().remove(0);
+        let detail = sent.detail.unwrap();
+        assert!(detail.ends_with("bytes sent (gzip)"), "{detail}");
+        let bytes: usize = detail.split(' ').next().unwrap().parse().unwrap();
+        assert!(bytes < text.len() / 10, "{detail}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("releases/v1/app")).unwrap(),
+            text
+        );
+    }
+
+    #[tokio::test]
     async fn a_release_id_never_gets_a_different_build() {
         let dir = tempfile::tempdir().unwrap();
         let plan = plan(dir.path(), 5);
