@@ -552,7 +552,8 @@ fn crossing_the_threshold_can_roll_back_the_whole_batch() {
         .code(3);
     let out = out.stdout_has("rolling back the batch's healthy hosts");
     let out = out.stdout_has("host1: rolled back: on v1 (was v2)");
-    out.stdout_has("1 host(s) not started");
+    out.stdout_has("1 host(s) not started")
+        .stdout_has("3 hosts: 1 ok, 1 failed, 0 unreachable");
     for i in 0..3 {
         assert_eq!(
             current(&fleet, i),

@@ -322,24 +322,24 @@ pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
                 index + 1,
                 args.max_fail_percentage
             ));
-            if args.rollback_batch && artifact.is_some() {
-                let deployed: Vec<FleetHost> = batch
-                    .iter()
-                    .filter(|h| {
-                        ended.iter().any(|(name, e, _)| {
-                            name == h.name()
-                                && matches!(e, HostEnd::Report(r, _) if r.status == Status::Deployed)
-                        })
+            let deployed: Vec<FleetHost> = batch
+                .iter()
+                .filter(|h| {
+                    ended.iter().any(|(name, e, _)| {
+                        name == h.name()
+                            && matches!(e, HostEnd::Report(r, _) if r.status == Status::Deployed)
                     })
-                    .cloned()
-                    .collect();
-                if !deployed.is_empty() {
-                    writeln!(out, "rolling back the batch's healthy hosts")?;
-                    let ended = run_batch(&options, &deployed, forks, &plans, Job::Rollback)?;
-                    let results = record(&mut store, run_id, &ended, None, started)?;
-                    print_batch(&mut out, args.format, &ended, &results)?;
-                    all.extend(results);
-                }
+                })
+                .cloned()
+                .collect();
+            if args.rollback_batch && artifact.is_some() && !deployed.is_empty() {
+                writeln!(out, "rolling back the batch's healthy hosts")?;
+                let ended = run_batch(&options, &deployed, forks, &plans, Job::Rollback)?;
+                let results = record(&mut store, run_id, &ended, None, started)?;
+                print_batch(&mut out, args.format, &ended, &results)?;
+                // A host's last result is the one that counts (as in the store).
+                all.retain(|r| !results.iter().any(|n| n.host == r.host));
+                all.extend(results);
             }
             break;
         }
@@ -347,8 +347,6 @@ pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
 
     let outcome = if interrupted {
         RunOutcome::Interrupted
-    } else if stop.is_some() && RunOutcome::from_results(&all) == RunOutcome::Ok {
-        RunOutcome::Failed
     } else {
         RunOutcome::from_results(&all)
     };
