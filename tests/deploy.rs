@@ -277,7 +277,7 @@ fn a_build_failing_its_health_gate_is_rolled_back_and_stops_the_rollout() {
     .code(3);
     assert!(
         out.stdout.contains("v2 failed its health gate")
-            && out.stdout.contains("rolled back to v1"),
+            && out.stdout.contains("rolled back to v1, which is healthy"),
         "{}",
         out.stdout
     );
@@ -453,7 +453,7 @@ fn the_release_module_rolls_out_from_a_playbook_with_serial() {
     // max_fail_percentage 0 stops the play before host2.
     let out = play(&broken, "v2");
     assert_ne!(out.code, 0, "{}", out.stdout);
-    out.stdout_has("rolled back to v1");
+    out.stdout_has("rolled back to v1, which is healthy");
     for i in 0..3 {
         assert_eq!(served(&fleet, i, port), "demo v1");
     }

@@ -285,16 +285,40 @@ impl<'a> HostRun<'a> {
         let started = self.start();
         activate::restart(transport, exec, &plan.layout, restart, &old).await?;
         self.step(StepKind::Restarted, &old, None, started);
+        // The old release must answer again; what the new one was expected
+        // to say does not apply to it.
+        let old_gate = Health {
+            probe: match (&plan.health.probe, &plan.health.expect) {
+                (None, Some(_)) => Some(health::Probe::Version),
+                (probe, _) => probe.clone(),
+            },
+            expect: None,
+            ..plan.health.clone()
+        };
+        let back = match self.gate_with(&old, &old_gate).await? {
+            Ok(()) if old_gate.is_set() => ", which is healthy".to_string(),
+            Ok(()) => String::new(),
+            Err(again) => format!(", which fails its health check too: {again}"),
+        };
         Ok((
             Status::RolledBack,
-            format!("{new} failed its health gate ({why}); rolled back to {old}"),
+            format!("{new} failed its health gate ({why}); rolled back to {old}{back}"),
         ))
     }
 
     /// Runs the health gate, logging the result. `Ok(Err(why))`: unhealthy.
     async fn gate(&mut self, id: &str) -> Result<Result<(), String>, ReleaseError> {
+        self.gate_with(id, &self.plan.health).await
+    }
+
+    /// [`gate`](Self::gate) with another gate.
+    async fn gate_with(
+        &mut self,
+        id: &str,
+        health: &Health,
+    ) -> Result<Result<(), String>, ReleaseError> {
         let plan = self.plan;
-        if !plan.health.is_set() {
+        if !health.is_set() {
             return Ok(Ok(()));
         }
         let started = self.start();
@@ -302,7 +326,7 @@ impl<'a> HostRun<'a> {
             self.transport,
             self.exec,
             &plan.layout,
-            &plan.health,
+            health,
             &plan.binary,
         )
         .await?;
@@ -443,7 +467,7 @@ mod tests {
         assert_eq!((r.status, r.uploaded), (Status::Unchanged, Some(false)));
         assert_eq!(steps, [UploadSkipped, Unchanged]);
 
-        // A bad build: unhealthy, back to v2 and restarted there.
+        // A bad build: unhealthy, back to v2, restarted and checked there.
         let (r, steps) = deploy_local(&plan, &build("bad 3", "v3")).await;
         assert_eq!(
             (r.status, r.now.as_deref()),
@@ -453,7 +477,7 @@ mod tests {
         assert_eq!(
             steps,
             [
-                Uploaded, Activated, Restarted, Unhealthy, RolledBack, Restarted
+                Uploaded, Activated, Restarted, Unhealthy, RolledBack, Restarted, Healthy
             ]
         );
         assert_eq!(started(), "v2\n");
