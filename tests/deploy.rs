@@ -417,9 +417,10 @@ fn the_release_module_rolls_out_from_a_playbook_with_serial() {
 "#,
     )
     .unwrap();
-    let play = |build: &Path, version: &str| {
+    let play = |build: &Path, version: &str, extra: &[&str]| {
         Herd::in_dir(&fleet.dir)
             .args(["play", "release.yml", "-e", &format!("port={port}")])
+            .args(extra)
             .args(["-e", &format!("version={version}")])
             .args([
                 std::ffi::OsStr::new("-e"),
@@ -427,31 +428,18 @@ fn the_release_module_rolls_out_from_a_playbook_with_serial() {
             ])
             .run()
     };
-    play(&v1, "v1").success().stdout_has("changed=1");
+    play(&v1, "v1", &[]).success().stdout_has("changed=1");
     for i in 0..3 {
         assert_eq!(served(&fleet, i, port), "demo v1");
     }
     // --check: the play says it would change, and nothing is sent.
-    Herd::in_dir(&fleet.dir)
-        .args([
-            "play",
-            "release.yml",
-            "--check",
-            "-e",
-            &format!("port={port}"),
-        ])
-        .args(["-e", "version=v2"])
-        .args([
-            std::ffi::OsStr::new("-e"),
-            format!("build={}", broken.display()).as_ref(),
-        ])
-        .run()
+    play(&broken, "v2", &["--check"])
         .success()
         .stdout_has("changed=1");
     assert_eq!(release_dirs(&fleet, 0), ["v1"]);
     // The broken build fails on host1, which goes back to v1; serial 1 with
     // max_fail_percentage 0 stops the play before host2.
-    let out = play(&broken, "v2");
+    let out = play(&broken, "v2", &[]);
     assert_ne!(out.code, 0, "{}", out.stdout);
     out.stdout_has("rolled back to v1, which is healthy");
     for i in 0..3 {
