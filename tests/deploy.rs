@@ -247,6 +247,20 @@ fn rolling_update_in_batches_then_a_rerun_uploads_nothing() {
     }
     assert!(steps.iter().all(|s| s.release == "v2" && s.started_at > 0));
     assert!(steps.iter().any(|s| s.duration_ms > 0));
+    // ... and herd releases shows them (run 3, the rerun, is the last deploy).
+    let shown = Herd::in_dir(&fleet.dir)
+        .args(["releases", "host3", "--steps=2"])
+        .run()
+        .success()
+        .stdout_has("run 2: deploy v2");
+    assert_eq!(shown.stdout.matches("host3").count(), 4, "{}", shown.stdout);
+    assert!(!shown.stdout.contains("host1"), "{}", shown.stdout);
+    Herd::in_dir(&fleet.dir)
+        .args(["releases", "all", "--steps"])
+        .run()
+        .success()
+        .stdout_has("run 3: deploy v2")
+        .stdout_has("upload_skipped");
     Herd::in_dir(&fleet.dir)
         .args(["runs", "show", "2"])
         .run()

@@ -5,17 +5,25 @@ use std::io::Write;
 
 use super::connect::ConnectArgs;
 use super::deploy::{PlanTemplate, ReleaseTarget};
-use super::{Context, Format};
+use super::{BadInput, Context, Format};
 use crate::engine::fanout::{self, Outcome};
 use crate::modules::Transport;
 use crate::release::{Health, State, layout};
 use crate::ssh::Pool;
+use crate::store::{RunId, Store};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Example:\n  herd releases web --service api")]
 pub struct ReleasesArgs {
     #[command(flatten)]
     pub target: ReleaseTarget,
+
+    /// Show the steps a deploy run recorded for these hosts (from the
+    /// store; no host is contacted): `--steps` for the last deploy, or
+    /// `--steps=ID`.
+    #[arg(long, value_name = "RUN", num_args = 0..=1, require_equals = true,
+          default_missing_value = "last")]
+    pub steps: Option<String>,
 
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -26,9 +34,12 @@ pub struct ReleasesArgs {
 }
 
 pub fn execute(ctx: &Context, args: ReleasesArgs) -> anyhow::Result<u8> {
-    args.target.check()?;
     let inventory = ctx.inventory()?;
     let hosts = args.connect.select(inventory, &args.target.pattern)?;
+    if let Some(run) = &args.steps {
+        return show_steps(ctx, run, &hosts, args.format);
+    }
+    args.target.check()?;
     let plans = PlanTemplate {
         root: args.target.root.as_deref(),
         service: args.target.service.as_deref(),
@@ -108,4 +119,60 @@ pub fn execute(ctx: &Context, args: ReleasesArgs) -> anyhow::Result<u8> {
     } else {
         crate::exit::OK
     })
+}
+
+/// The recorded steps of deploy run `run` (an id or `last`) on `hosts`.
+fn show_steps(ctx: &Context, run: &str, hosts: &[String], format: Format) -> anyhow::Result<u8> {
+    let store = Store::open(ctx.project.ensure_state_dir()?)?;
+    let id = match run {
+        "last" => store
+            .last_run_id(Some("deploy"))?
+            .ok_or_else(|| BadInput("--steps: no deploy recorded in this project yet".into()))?,
+        id => RunId(
+            id.parse()
+                .map_err(|_| BadInput(format!("--steps={id}: expected a run number or `last`")))?,
+        ),
+    };
+    let detail = store
+        .run(id)?
+        .filter(|d| d.summary.kind == "deploy")
+        .ok_or_else(|| {
+            BadInput(format!(
+                "--steps={run}: run {id} is not a deploy (see `herd runs`)"
+            ))
+        })?;
+    let mut out = crate::secrets::redact::stdout();
+    let steps = store.release_steps(id)?;
+    let steps: Vec<_> = steps.iter().filter(|s| hosts.contains(&s.host)).collect();
+    if format == Format::Json {
+        for step in steps {
+            writeln!(out, "{}", serde_json::to_string(step)?)?;
+        }
+        return Ok(crate::exit::OK);
+    }
+    writeln!(
+        out,
+        "run {id}: {} ({})",
+        detail.summary.command,
+        detail.summary.outcome.as_str()
+    )?;
+    if steps.is_empty() {
+        writeln!(out, "no steps recorded for these hosts in run {id}")?;
+    }
+    let width = hosts.iter().map(String::len).max().unwrap_or(4);
+    for step in steps {
+        let started = jiff::Timestamp::from_millisecond(step.started_at)
+            .map(|t| t.strftime("%H:%M:%S").to_string())
+            .unwrap_or_default();
+        let line = format!(
+            "{started}  {:width$}  {:14} {:10} {:>6.1}s  {}",
+            step.host,
+            step.step,
+            step.release,
+            step.duration_ms as f64 / 1000.0,
+            step.detail.as_deref().unwrap_or("")
+        );
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(crate::exit::OK)
 }
