@@ -17,6 +17,7 @@ pub mod keys;
 pub mod modules;
 pub mod playbook;
 pub mod project;
+pub mod release;
 pub mod report;
 pub mod secrets;
 pub mod ssh;

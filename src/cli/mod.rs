@@ -10,11 +10,13 @@ mod completions;
 mod connect;
 mod context;
 mod cron;
+mod deploy;
 mod history;
 mod inventory;
 mod inventory_edit;
 mod keys;
 mod play;
+mod releases;
 mod report;
 mod restore;
 mod run;
@@ -80,6 +82,11 @@ pub enum Command {
     Play(play::PlayArgs),
     /// List recent runs from the results store, or show one.
     Runs(runs::RunsArgs),
+    /// Roll a new service binary out in batches behind a health gate, or
+    /// roll hosts back to their previous release.
+    Deploy(deploy::DeployArgs),
+    /// Show each host's current, previous and kept releases of a service.
+    Releases(releases::ReleasesArgs),
     /// Encrypt, decrypt and edit age secrets; manage who can read them.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
@@ -142,6 +149,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Keys(cmd) => keys::execute(&ctx, cmd),
         Command::Play(args) => play::execute(&ctx, args),
         Command::Runs(args) => runs::execute(&ctx, args),
+        Command::Deploy(args) => deploy::execute(&ctx, args),
+        Command::Releases(args) => releases::execute(&ctx, args),
         Command::Secrets(cmd) => secrets::execute(&ctx, cmd),
         Command::Backup(args) => backup::execute(&ctx, args),
         Command::Restore(args) => restore::execute(&ctx, args),

@@ -36,6 +36,7 @@ mod jinja_header;
 mod lineinfile;
 mod pause;
 mod raw;
+mod release;
 mod script;
 mod set_fact;
 mod setup;
@@ -45,6 +46,7 @@ mod template;
 mod wait_for;
 
 pub(crate) use fetch::write_local;
+pub use release::PARAMS as RELEASE_PARAMS;
 pub use transport::Transport;
 
 /// Every module name [`run`] knows, canonical spelling.
@@ -70,6 +72,7 @@ pub const MODULES: &[&str] = &[
     "wait_for",
     "pause",
     "setup",
+    "release",
 ];
 
 /// Runs module `name` (`copy`, `ansible.builtin.copy`, ...) with its
@@ -104,6 +107,7 @@ pub async fn run(
         "wait_for" => wait_for::run(ctx, args).await,
         "pause" => pause::run(ctx, args).await,
         "setup" | "gather_facts" => setup::run(ctx, args).await,
+        "release" => release::run(ctx, args).await,
         _ => Err(ModuleError::Unknown(name.to_string())),
     }
 }

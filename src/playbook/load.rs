@@ -346,22 +346,7 @@ fn serial(_key: &Key, value: &Node, source: &Source) -> Result<Vec<Serial>, Play
             };
             match &item.kind {
                 Kind::Int(n) if *n > 0 => Ok(Serial::Count(*n as usize)),
-                Kind::String(s) => match s.trim().strip_suffix('%') {
-                    Some(p) => p
-                        .trim()
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|p| *p > 0.0 && *p <= 100.0)
-                        .map(Serial::Percent)
-                        .ok_or_else(bad),
-                    None => s
-                        .trim()
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|n| *n > 0)
-                        .map(Serial::Count)
-                        .ok_or_else(bad),
-                },
+                Kind::String(s) => Serial::parse(s).ok_or_else(bad),
                 _ => Err(bad()),
             }
         })

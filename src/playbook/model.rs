@@ -42,6 +42,26 @@ pub enum Serial {
     Percent(f64),
 }
 
+impl Serial {
+    /// `"3"` or `"30%"` (more than 0, a percentage at most 100).
+    pub fn parse(text: &str) -> Option<Serial> {
+        match text.trim().strip_suffix('%') {
+            Some(p) => p
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|p| *p > 0.0 && *p <= 100.0)
+                .map(Serial::Percent),
+            None => text
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Serial::Count),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Play {
     /// `name:`, or the hosts pattern when unnamed (as Ansible prints it).

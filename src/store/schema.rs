@@ -122,6 +122,20 @@ const MIGRATIONS: &[&str] = &[
         error        TEXT
     );
     CREATE INDEX alert_log_by_ts ON alert_log (ts);",
+    // 6: `herd deploy` / `--rollback`: every release step per host, with
+    // timings (the run and its per-host outcome are in runs/host_results).
+    "CREATE TABLE release_steps (
+        run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        seq         INTEGER NOT NULL,
+        host        TEXT    NOT NULL,
+        step        TEXT    NOT NULL,
+        release     TEXT    NOT NULL,
+        detail      TEXT,
+        started_at  INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX release_steps_by_host ON release_steps (host, run_id);",
 ];
 
 /// The schema version this herd writes.

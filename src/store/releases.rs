@@ -1,0 +1,92 @@
+//! Release steps of `herd deploy`: what happened on each host, in order,
+//! with timings, so "which release is host X on after that interrupted
+//! rollout?" has an answer after the terminal is gone.
+
+use rusqlite::{TransactionBehavior, params};
+
+use super::{RunId, Store, StoreError};
+use crate::release::Step;
+use crate::secrets::redact::redact_opt;
+
+/// A stored release step.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StepRecord {
+    pub host: String,
+    pub step: String,
+    pub release: String,
+    pub detail: Option<String>,
+    pub started_at: i64,
+    pub duration_ms: i64,
+}
+
+impl Store {
+    /// Appends steps (host, step) to a run, after those already recorded.
+    pub fn record_release_steps(
+        &mut self,
+        run: RunId,
+        steps: &[(String, Step)],
+    ) -> Result<(), StoreError> {
+        let err = self.sql_err();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let mut seq: i64 = tx
+            .query_row(
+                "SELECT coalesce(max(seq), 0) FROM release_steps WHERE run_id = ?1",
+                [run.0],
+                |row| row.get(0),
+            )
+            .map_err(&err)?;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO release_steps
+                     (run_id, seq, host, step, release, detail, started_at, duration_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(&err)?;
+            for (host, step) in steps {
+                seq += 1;
+                insert
+                    .execute(params![
+                        run.0,
+                        seq,
+                        host,
+                        step.kind.as_str(),
+                        step.release,
+                        redact_opt(&step.detail),
+                        step.started_at,
+                        i64::try_from(step.duration.as_millis()).unwrap_or(i64::MAX),
+                    ])
+                    .map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)
+    }
+
+    /// A run's release steps in the order they happened.
+    pub fn release_steps(&self, run: RunId) -> Result<Vec<StepRecord>, StoreError> {
+        let err = self.sql_err();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT host, step, release, detail, started_at, duration_ms
+                 FROM release_steps WHERE run_id = ?1 ORDER BY seq",
+            )
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([run.0], |row| {
+                Ok(StepRecord {
+                    host: row.get(0)?,
+                    step: row.get(1)?,
+                    release: row.get(2)?,
+                    detail: row.get(3)?,
+                    started_at: row.get(4)?,
+                    duration_ms: row.get(5)?,
+                })
+            })
+            .map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(&err)
+    }
+}
