@@ -35,12 +35,11 @@ collectors:
 probes:
   - tcp: 127.0.0.1:22
 YAML
-printf 'forks = %d\n' "$N" >>"$dir/herd.toml"
 
 printf '| run | hosts reached | samples | wall s | controller CPU ms/host | peak RSS MiB |\n|---:|---:|---:|---:|---:|---:|\n'
 for run in $(seq "$RUNS"); do
   out="$dir/collect-$run.json"
-  ( cd "$dir" && /usr/bin/time -f '%e %U %S %M' -o "$dir/time-$run" "$HERD" collect all --format json >"$out" ) || true
+  ( cd "$dir" && /usr/bin/time -f '%e %U %S %M' -o "$dir/time-$run" "$HERD" collect all --forks "$N" --format json >"$out" ) || true
   read -r wall user sys rss <"$dir/time-$run"
   python3 - "$out" "$wall" "$user" "$sys" "$rss" "$N" "$run" <<'PY'
 import json, sys

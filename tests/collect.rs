@@ -415,14 +415,58 @@ fn cron_uses_the_crontab_command_when_no_file_is_given() {
 fn retention_deletes_and_merges_old_points() {
     let fleet = Fleet::builder().hosts(1).start();
     herd(&fleet).args(["collect"]).run().success();
-    // Nothing stored is older than a day: --prune keeps it all.
-    let before = points(&fleet, "all", "load.1");
+    // Points from the past, written straight into the store: an hour of
+    // one a minute three days ago, and one ten days ago.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let hour_start = (now - 3 * 86_400) / 3600 * 3600;
+    let db = rusqlite::Connection::open(fleet.path(".herd/herd.db")).unwrap();
+    for i in 0..60 {
+        db.execute(
+            "INSERT INTO samples (host, metric, ts, value) VALUES ('host1', 'old', ?1, ?2)",
+            (hour_start + i * 60, i as f64),
+        )
+        .unwrap();
+    }
+    db.execute(
+        "INSERT INTO samples (host, metric, ts, value) VALUES ('host1', 'old', ?1, 1)",
+        [now - 10 * 86_400],
+    )
+    .unwrap();
+    drop(db);
+    let recent = points(&fleet, "all", "load.1");
+
     let out = herd(&fleet)
-        .args(["collect", "--prune", "--keep", "1d", "--format", "json"])
+        .args(["collect", "--prune", "--keep", "5d", "--format", "json"])
         .run()
         .success();
-    assert_eq!(out.json_lines()[0]["deleted"], 0);
-    assert_eq!(points(&fleet, "all", "load.1"), before);
+    let pruned = &out.json_lines()[0];
+    assert_eq!(pruned["deleted"], 1, "{pruned}");
+    assert_eq!(pruned["merged"], 60 - 12, "{pruned}");
+    let csv = herd(&fleet)
+        .args([
+            "history", "host1", "old", "--since", "30d", "--format", "csv",
+        ])
+        .run()
+        .success();
+    let values: Vec<&str> = csv
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap())
+        .collect();
+    // Twelve 5-minute averages: (0+..+4)/5 = 2, then 7, ... 57.
+    assert_eq!(
+        values,
+        [
+            "2", "7", "12", "17", "22", "27", "32", "37", "42", "47", "52", "57"
+        ]
+    );
+    // Today's points are untouched.
+    assert_eq!(points(&fleet, "all", "load.1"), recent);
+
     herd(&fleet)
         .args(["collect", "--prune"])
         .run()
