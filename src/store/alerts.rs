@@ -42,16 +42,11 @@ pub struct AlertLogEntry {
 impl Store {
     /// Every stored alert state.
     pub fn alert_states(&self) -> Result<Vec<AlertState>, StoreError> {
-        let err = self.sql_err();
-        let mut query = self
-            .conn
-            .prepare_cached(
-                "SELECT alert, host, firing, since, value, notified_event, notified_at
-                 FROM alert_state ORDER BY alert, host",
-            )
-            .map_err(&err)?;
-        let rows = query
-            .query_map([], |row| {
+        self.query_rows(
+            "SELECT alert, host, firing, since, value, notified_event, notified_at
+             FROM alert_state ORDER BY alert, host",
+            [],
+            |row| {
                 Ok(AlertState {
                     alert: row.get(0)?,
                     host: row.get(1)?,
@@ -61,9 +56,8 @@ impl Store {
                     notified_event: row.get(5)?,
                     notified_at: row.get(6)?,
                 })
-            })
-            .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(&err)
+            },
+        )
     }
 
     /// Saves an evaluation's new states and log lines in one transaction,
@@ -143,25 +137,12 @@ impl Store {
     /// Every reach record with `since <= ts <= until`, by host then time:
     /// the series `unreachable` alerts are evaluated over.
     pub fn reach_between(&self, since: i64, until: i64) -> Result<Vec<Reach>, StoreError> {
-        let err = self.sql_err();
-        let mut query = self
-            .conn
-            .prepare_cached(
-                "SELECT host, ts, reachable, error FROM host_reach
-                 WHERE ts BETWEEN ?1 AND ?2 ORDER BY host, ts",
-            )
-            .map_err(&err)?;
-        let rows = query
-            .query_map(params![since, until], |row| {
-                Ok(Reach {
-                    host: row.get(0)?,
-                    ts: row.get(1)?,
-                    reachable: row.get(2)?,
-                    error: row.get(3)?,
-                })
-            })
-            .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(&err)
+        self.query_rows(
+            "SELECT host, ts, reachable, error FROM host_reach
+             WHERE ts BETWEEN ?1 AND ?2 ORDER BY host, ts",
+            params![since, until],
+            super::metrics::reach_row,
+        )
     }
 }
 

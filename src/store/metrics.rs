@@ -31,6 +31,26 @@ pub struct Reach {
 #[serde(transparent)]
 pub struct CollectionId(pub i64);
 
+/// A `host, metric, ts, value` row.
+fn sample_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Sample> {
+    Ok(Sample {
+        host: row.get(0)?,
+        metric: row.get(1)?,
+        ts: row.get(2)?,
+        value: row.get(3)?,
+    })
+}
+
+/// A `host, ts, reachable, error` row.
+pub(super) fn reach_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Reach> {
+    Ok(Reach {
+        host: row.get(0)?,
+        ts: row.get(1)?,
+        reachable: row.get(2)?,
+        error: row.get(3)?,
+    })
+}
+
 impl Store {
     /// Starts a collection over `host_count` hosts at `ts`.
     pub fn begin_collection(
@@ -112,30 +132,15 @@ impl Store {
         since: i64,
         until: i64,
     ) -> Result<Vec<Sample>, StoreError> {
-        let err = self.sql_err();
-        let mut query = self
-            .conn
-            .prepare_cached(
-                "SELECT host, metric, ts, value FROM samples
-                 WHERE metric = ?1 AND ts BETWEEN ?2 AND ?3 ORDER BY host, ts",
-            )
-            .map_err(&err)?;
-        let rows = query
-            .query_map(params![metric, since, until], |row| {
-                Ok(Sample {
-                    host: row.get(0)?,
-                    metric: row.get(1)?,
-                    ts: row.get(2)?,
-                    value: row.get(3)?,
-                })
-            })
-            .map_err(&err)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let sample = row.map_err(&err)?;
-            if hosts.is_empty() || hosts.contains(&sample.host) {
-                out.push(sample);
-            }
+        let mut out = self.query_rows(
+            "SELECT host, metric, ts, value FROM samples
+             WHERE metric = ?1 AND ts BETWEEN ?2 AND ?3 ORDER BY host, ts",
+            params![metric, since, until],
+            sample_row,
+        )?;
+        if !hosts.is_empty() {
+            let wanted: std::collections::HashSet<&String> = hosts.iter().collect();
+            out.retain(|s| wanted.contains(&s.host));
         }
         Ok(out)
     }
@@ -143,52 +148,26 @@ impl Store {
     /// Each host's newest value of every metric (the latest collection that
     /// reached it), ordered by host and metric.
     pub fn latest_samples(&self) -> Result<Vec<Sample>, StoreError> {
-        let err = self.sql_err();
-        let mut query = self
-            .conn
-            .prepare_cached(
-                "SELECT s.host, s.metric, s.ts, s.value FROM samples s
-                 JOIN (SELECT host, metric, MAX(ts) AS ts FROM samples GROUP BY host, metric) m
-                   ON s.host = m.host AND s.metric = m.metric AND s.ts = m.ts
-                 ORDER BY s.host, s.metric",
-            )
-            .map_err(&err)?;
-        let rows = query
-            .query_map([], |row| {
-                Ok(Sample {
-                    host: row.get(0)?,
-                    metric: row.get(1)?,
-                    ts: row.get(2)?,
-                    value: row.get(3)?,
-                })
-            })
-            .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(&err)
+        self.query_rows(
+            "SELECT s.host, s.metric, s.ts, s.value FROM samples s
+             JOIN (SELECT host, metric, MAX(ts) AS ts FROM samples GROUP BY host, metric) m
+               ON s.host = m.host AND s.metric = m.metric AND s.ts = m.ts
+             ORDER BY s.host, s.metric",
+            [],
+            sample_row,
+        )
     }
 
     /// Each host's latest reach record.
     pub fn latest_reach(&self) -> Result<Vec<Reach>, StoreError> {
-        let err = self.sql_err();
-        let mut query = self
-            .conn
-            .prepare_cached(
-                "SELECT r.host, r.ts, r.reachable, r.error FROM host_reach r
-                 JOIN (SELECT host, MAX(collection_id) AS c FROM host_reach GROUP BY host) m
-                   ON r.host = m.host AND r.collection_id = m.c
-                 ORDER BY r.host",
-            )
-            .map_err(&err)?;
-        let rows = query
-            .query_map([], |row| {
-                Ok(Reach {
-                    host: row.get(0)?,
-                    ts: row.get(1)?,
-                    reachable: row.get(2)?,
-                    error: row.get(3)?,
-                })
-            })
-            .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(&err)
+        self.query_rows(
+            "SELECT r.host, r.ts, r.reachable, r.error FROM host_reach r
+             JOIN (SELECT host, MAX(collection_id) AS c FROM host_reach GROUP BY host) m
+               ON r.host = m.host AND r.collection_id = m.c
+             ORDER BY r.host",
+            [],
+            reach_row,
+        )
     }
 
     /// When `host` was last reached, if ever.

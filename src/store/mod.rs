@@ -151,6 +151,19 @@ impl Store {
         Ok(())
     }
 
+    /// Every row of `sql` with `params`, each read by `row`.
+    fn query_rows<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let err = self.sql_err();
+        let mut query = self.conn.prepare_cached(sql).map_err(&err)?;
+        let rows = query.query_map(params, row).map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(&err)
+    }
+
     fn sql_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + use<> {
         let path = self.path.clone();
         move |error| StoreError::Sqlite {
