@@ -35,6 +35,11 @@ step "herd run --rerun-failed    # after fixing host8-10"
 step "herd play ../../playbooks/site.yml -e version=1.5.0 --diff   # then again: nothing changes"
 "$herd" play ../../playbooks/site.yml -e version=1.5.0 --diff | tail -25
 "$herd" play ../../playbooks/site.yml -e version=1.5.0 | tail -4
+step "herd collect && herd status    # metrics from every host in one round trip each"
+"$herd" collect
+"$herd" status | head -6
+step "herd audit all    # sshd settings, reboot, ports per host"
+"$herd" audit all | tail -4 || true
 step "herd runs"
 "$herd" runs
 if [[ $keep == --keep ]]; then

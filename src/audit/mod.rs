@@ -73,6 +73,19 @@ pub struct Options {
 /// Most world-writable paths reported per searched directory.
 const WORLD_WRITABLE_LIMIT: usize = 200;
 
+/// How many paths a finding names before it says "and N more".
+const SHOWN_PATHS: usize = 10;
+
+/// The first [`SHOWN_PATHS`] of `paths`, and how many more there are, so a
+/// table row stays readable.
+fn shown_list(paths: &[String]) -> String {
+    let mut text = paths[..paths.len().min(SHOWN_PATHS)].join(", ");
+    if paths.len() > SHOWN_PATHS {
+        text.push_str(&format!(" and {} more", paths.len() - SHOWN_PATHS));
+    }
+    text
+}
+
 /// The script that gathers everything, in sections headed `@@NAME`.
 pub fn script(options: &Options) -> String {
     let paths: Vec<String> = options.paths.iter().map(|p| shell_quote(p)).collect();
@@ -352,7 +365,7 @@ fn world_writable(sections: &Sections, options: &Options) -> Finding {
             format!(
                 "{} writable by anyone{more}: {}",
                 found.len(),
-                found.join(", ")
+                shown_list(&found)
             ),
         );
     }
@@ -454,6 +467,17 @@ fn listening_ports(lines: &[&str]) -> BTreeSet<u16> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn long_path_lists_are_cut_with_a_count() {
+        let paths: Vec<String> = (0..13).map(|i| format!("/p{i}")).collect();
+        let text = super::shown_list(&paths);
+        assert!(
+            text.starts_with("/p0, /p1,") && text.ends_with("/p9 and 3 more"),
+            "{text}"
+        );
+        assert_eq!(super::shown_list(&paths[..2]), "/p0, /p1");
+    }
+
     use super::*;
 
     const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
