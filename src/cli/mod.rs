@@ -75,9 +75,6 @@ pub enum Command {
     Inventory(inventory::InventoryCommand),
     /// Run a command on every host matching PATTERN, in parallel.
     Run(run::RunArgs),
-    /// Manage login keys (push, revoke, rotate) and host keys (scan).
-    #[command(subcommand)]
-    Keys(keys::KeysCommand),
     /// Apply an Ansible playbook.
     Play(play::PlayArgs),
     /// List recent runs from the results store, or show one.
@@ -87,9 +84,22 @@ pub enum Command {
     Deploy(deploy::DeployArgs),
     /// Show each host's current, previous and kept releases of a service.
     Releases(releases::ReleasesArgs),
-    /// Encrypt, decrypt and edit age secrets; manage who can read them.
+    /// Gather metrics from every host (one round trip each) into the store.
+    Collect(collect::CollectArgs),
+    /// The fleet at a glance from the latest collection, worst first.
+    Status(status::StatusArgs),
+    /// A metric over time per host: table and chart, or CSV/JSON export.
+    History(history::HistoryArgs),
+    /// Evaluate alerts.yml over the collected metrics and notify on changes.
+    Alerts(alerts::AlertsArgs),
+    /// Write the fleet's status, metric charts, runs and alerts as one HTML page.
+    Report(report::ReportArgs),
+    /// Schedule `herd collect` / `herd alerts` in the user's crontab.
     #[command(subcommand)]
-    Secrets(secrets::SecretsCommand),
+    Cron(cron::CronCommand),
+    /// Manage login keys (push, revoke, rotate) and host keys (scan).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Back up files from hosts into .herd/backups; `backup list` shows them.
     Backup(backup::BackupArgs),
     /// Put a backup's files back on its host (atomically per file).
@@ -97,19 +107,9 @@ pub enum Command {
     /// Security checks per host: sshd settings, world-writable files,
     /// pending reboot, listening ports.
     Audit(audit::AuditArgs),
-    /// Evaluate alerts.yml over the collected metrics and notify on changes.
-    Alerts(alerts::AlertsArgs),
-    /// Write the fleet's status, metric charts, runs and alerts as one HTML page.
-    Report(report::ReportArgs),
-    /// Gather metrics from every host (one round trip each) into the store.
-    Collect(collect::CollectArgs),
-    /// The fleet at a glance from the latest collection, worst first.
-    Status(status::StatusArgs),
-    /// A metric over time per host: table and chart, or CSV/JSON export.
-    History(history::HistoryArgs),
-    /// Schedule `herd collect` / `herd alerts` in the user's crontab.
+    /// Encrypt, decrypt and edit age secrets; manage who can read them.
     #[command(subcommand)]
-    Cron(cron::CronCommand),
+    Secrets(secrets::SecretsCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
 }
