@@ -309,14 +309,7 @@ fn drive(
     mut sink: Sink,
     writer: &StoreWriter,
 ) -> anyhow::Result<(Vec<HostResult>, bool)> {
-    if let Err(err) = crate::ssh::raise_nofile_limit() {
-        tracing::warn!("cannot raise the open-file limit: {err}");
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    crate::engine::fanout::block_on(async move {
         let pool = Pool::new(options);
         let (tx, mut rx) = mpsc::unbounded_channel();
         let engine = run_command(pool.clone(), jobs, forks, tx);
@@ -350,6 +343,7 @@ fn drive(
         pool.close_all().await;
         Ok((results, interrupted))
     })
+    .context("cannot start the async runtime")?
 }
 
 /// Where results go while the run is in progress: a progress bar (text on a

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::ssh::{Become, ExecOptions, Pool, Target};
+use crate::ssh::{ExecOptions, Pool, Target};
 
 /// A host ready to be reached: its connection target and how to run
 /// commands there (become, from the command line and inventory).
@@ -26,11 +26,6 @@ impl FleetHost {
     /// The inventory name of the host.
     pub fn name(&self) -> &str {
         &self.target.name
-    }
-
-    /// `exec` options with sudo when the host asks for become.
-    pub fn become_(&self) -> Option<&Become> {
-        self.exec.become_.as_ref()
     }
 }
 
