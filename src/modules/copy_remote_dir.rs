@@ -75,20 +75,29 @@ pub async fn run(
     let mut changed = String::from_utf8_lossy(&out.stdout)
         .lines()
         .any(|l| l.starts_with("changed "));
-    // owner/group apply to the whole tree, mode to the target directory.
+    // owner/group apply to the whole tree; `-c` prints a line per entry it
+    // changed, which is how their "changed" is known.
     if !ctx.check_mode {
         let mut commands = Vec::new();
         let q = shell_quote(&target);
         if let Some(owner) = &attrs.owner {
-            commands.push(format!("chown -R -- {} {q}", shell_quote(owner)));
+            commands.push(format!("chown -R -c -- {} {q}", shell_quote(owner)));
         }
         if let Some(group) = &attrs.group {
-            commands.push(format!("chgrp -R -- {} {q}", shell_quote(group)));
+            commands.push(format!("chgrp -R -c -- {} {q}", shell_quote(group)));
         }
         if !commands.is_empty() {
-            let before = ownership(ctx, &target).await?;
-            super::files::run_all(ctx, &target, &commands).await?;
-            changed |= ownership(ctx, &target).await? != before;
+            let out = ctx
+                .transport
+                .exec(&commands.join(" && "), &ctx.exec)
+                .await?;
+            if !out.success() {
+                return Ok(ModuleOutput::failed(format!(
+                    "setting owner/group of {target} failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            changed |= !out.stdout.is_empty();
         }
     }
     let mut data = Vars::new();
@@ -99,16 +108,4 @@ pub async fn run(
         data,
         ..ModuleOutput::default()
     })
-}
-
-/// Every entry's owner and group under `path`, to tell whether chown changed any.
-async fn ownership(ctx: &ModuleContext<'_>, path: &str) -> Result<Vec<u8>, ModuleError> {
-    let out = ctx
-        .transport
-        .exec(
-            &format!("find {} -printf '%u:%g %p\\n' | sort", shell_quote(path)),
-            &ctx.exec,
-        )
-        .await?;
-    Ok(out.stdout)
 }
