@@ -121,17 +121,13 @@ impl Store {
 
     /// The newest `limit` alert log lines, newest first.
     pub fn alert_log(&self, limit: usize) -> Result<Vec<AlertLogEntry>, StoreError> {
-        let err = self.sql_err();
-        let mut query = self
-            .conn
-            .prepare_cached(
-                "SELECT ts, alert, host, event, severity, value, message, notification, error
-                 FROM alert_log ORDER BY id DESC LIMIT ?1",
-            )
-            .map_err(&err)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = query.query_map([limit], read_log).map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(&err)
+        self.query_rows(
+            "SELECT ts, alert, host, event, severity, value, message, notification, error
+             FROM alert_log ORDER BY id DESC LIMIT ?1",
+            [limit],
+            read_log,
+        )
     }
 
     /// Every reach record with `since <= ts <= until`, by host then time:

@@ -67,16 +67,11 @@ impl Store {
 
     /// A run's release steps in the order they happened.
     pub fn release_steps(&self, run: RunId) -> Result<Vec<StepRecord>, StoreError> {
-        let err = self.sql_err();
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT host, step, release, detail, started_at, duration_ms
-                 FROM release_steps WHERE run_id = ?1 ORDER BY seq",
-            )
-            .map_err(&err)?;
-        let rows = stmt
-            .query_map([run.0], |row| {
+        self.query_rows(
+            "SELECT host, step, release, detail, started_at, duration_ms
+             FROM release_steps WHERE run_id = ?1 ORDER BY seq",
+            [run.0],
+            |row| {
                 Ok(StepRecord {
                     host: row.get(0)?,
                     step: row.get(1)?,
@@ -85,8 +80,7 @@ impl Store {
                     started_at: row.get(4)?,
                     duration_ms: row.get(5)?,
                 })
-            })
-            .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(&err)
+            },
+        )
     }
 }

@@ -64,16 +64,11 @@ impl Store {
 
     /// A run's task results in run order, hosts in name order within a task.
     pub fn task_results(&self, run: RunId) -> Result<Vec<TaskRecord>, StoreError> {
-        let err = self.sql_err();
-        let mut query = self
-            .conn
-            .prepare_cached(
-                "SELECT seq, play, task, location, host, status, msg, diff, duration_ms
-                 FROM task_results WHERE run_id = ?1 ORDER BY seq, host",
-            )
-            .map_err(&err)?;
-        let rows = query
-            .query_map([run.0], |row| {
+        self.query_rows(
+            "SELECT seq, play, task, location, host, status, msg, diff, duration_ms
+             FROM task_results WHERE run_id = ?1 ORDER BY seq, host",
+            [run.0],
+            |row| {
                 Ok(TaskRecord {
                     seq: row.get(0)?,
                     play: row.get(1)?,
@@ -85,8 +80,7 @@ impl Store {
                     diff: row.get(7)?,
                     duration_ms: row.get::<_, i64>(8)? as u64,
                 })
-            })
-            .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(&err)
+            },
+        )
     }
 }
