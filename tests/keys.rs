@@ -307,3 +307,40 @@ fn rotate_is_refused_before_touching_hosts_when_host_vars_override_the_key() {
     assert_eq!(read(&host1.authorized_keys), authorized);
     assert!(new_keys(&fleet).is_empty());
 }
+
+/// A .pub file whose comment runs over several lines hides a second key:
+/// herd refuses the file and writes nothing, so the hidden key never logs in.
+#[test]
+fn push_refuses_a_key_file_hiding_a_second_key() {
+    let fleet = Fleet::builder().hosts(1).start();
+    let host1 = &fleet.hosts[0];
+    authorized_keys_file(&fleet, "host1", &host1.authorized_keys);
+    let shown_pub = keygen(&fleet.path("shown"));
+    let hidden = fleet.path("hidden");
+    let hidden_pub = keygen(&hidden);
+    let before = read(&host1.authorized_keys);
+
+    let sneaky = fleet.path("sneaky.pub");
+    let first = read(&shown_pub);
+    let first = first.trim_end().trim_end_matches("extra@test");
+    std::fs::write(&sneaky, format!("{first}ana\n{}", read(&hidden_pub))).unwrap();
+    let out = herd(&fleet)
+        .args(["keys", "push", "host1", "--key"])
+        .args([&sneaky])
+        .run()
+        .code(2);
+    assert!(out.stderr.contains("2 keys"), "{}", out.stderr);
+    assert_eq!(read(&host1.authorized_keys), before);
+    assert!(!ssh_login(&fleet, host1, &hidden));
+
+    // A control character in a comment never reaches authorized_keys.
+    let cr = fleet.path("cr.pub");
+    std::fs::write(&cr, format!("{first}ana\rssh-ed25519 x\n")).unwrap();
+    let out = herd(&fleet)
+        .args(["keys", "push", "host1", "--key"])
+        .args([&cr])
+        .run()
+        .code(2);
+    assert!(out.stderr.contains("control character"), "{}", out.stderr);
+    assert_eq!(read(&host1.authorized_keys), before);
+}

@@ -28,30 +28,61 @@ pub struct AuthorizedKey {
 
 impl AuthorizedKey {
     pub fn new(key: &PublicKey) -> AuthorizedKey {
+        // A comment is free text: a newline in it would start another
+        // authorized_keys line, so control characters become spaces.
+        let mut key = key.clone();
+        let comment = String::from_utf8_lossy(key.comment().as_bytes()).into_owned();
+        if comment.chars().any(char::is_control) || key.comment().as_str().is_err() {
+            let clean: String = comment
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            key.set_comment(clean.trim());
+        }
         let line = key.to_openssh().unwrap_or_default();
         let blob = line
             .split_whitespace()
             .nth(1)
             .unwrap_or_default()
             .to_string();
-        AuthorizedKey {
-            key: key.clone(),
-            line,
-            blob,
-        }
+        AuthorizedKey { key, line, blob }
     }
 
-    /// Reads `KEY.pub`.
+    /// Reads `KEY.pub`: exactly one key, on one line. A second line would
+    /// be a second key installed under the first one's name, so a file
+    /// with several keys or a control character is refused.
     pub fn read(path: &Path) -> Result<AuthorizedKey, KeyError> {
         let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
             path: path.to_path_buf(),
             action: "cannot read",
             source,
         })?;
-        let key = PublicKey::from_openssh(text.trim()).map_err(|e| KeyError::NotAPublicKey {
+        let not_a_key = |reason: String| KeyError::NotAPublicKey {
             path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        let line = match lines.as_slice() {
+            [line] => *line,
+            [] => return Err(not_a_key("the file is empty".into())),
+            more => {
+                return Err(not_a_key(format!(
+                    "it holds {} keys, one per line; give one key per file",
+                    more.len()
+                )));
+            }
+        };
+        if let Some(c) = line.chars().find(|c| c.is_control() && *c != '\t') {
+            return Err(not_a_key(format!(
+                "control character {c:?} in the line; authorized_keys lines are plain text"
+            )));
+        }
+        let key = PublicKey::from_openssh(line)
+            .map_err(|e| not_a_key(format!("not an OpenSSH public key ({e})")))?;
         Ok(AuthorizedKey::new(&key))
     }
 
@@ -203,5 +234,16 @@ mod tests {
         std::fs::write(&path, "-----BEGIN OPENSSH PRIVATE KEY-----\n").unwrap();
         let err = AuthorizedKey::read(&path).unwrap_err().to_string();
         assert!(err.contains("KEY.pub"), "{err}");
+    }
+
+    #[test]
+    fn a_comment_never_spills_onto_another_line() {
+        let text =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ ana";
+        let mut key = PublicKey::from_openssh(text).unwrap();
+        key.set_comment("ana\nssh-ed25519 AAAA hidden\r");
+        let line = AuthorizedKey::new(&key).line;
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(line.ends_with(" ana ssh-ed25519 AAAA hidden"), "{line:?}");
     }
 }

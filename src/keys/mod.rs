@@ -15,7 +15,7 @@ pub enum KeyError {
         action: &'static str,
         source: std::io::Error,
     },
-    #[error("{}: not an OpenSSH public key ({reason}); give the KEY.pub file", path.display())]
+    #[error("{}: {reason}; give one OpenSSH public key (the KEY.pub file)", path.display())]
     NotAPublicKey { path: PathBuf, reason: String },
     #[error("cannot generate a key: {0}")]
     Generate(String),
