@@ -399,3 +399,83 @@ fn ranges_with_strides_and_letters() {
         out.stdout
     );
 }
+
+/// A host name becomes a directory name (fetch's `dest/<host>/`, backups):
+/// one that is a path or holds control characters is refused at load,
+/// with the file and line.
+#[test]
+fn host_names_that_would_be_paths_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ini = write(dir.path(), "hosts", "[web]\nweb1\n../../x\n");
+    let out = inv(&ini, &["list"]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr.contains(&format!("{}:3:1:", ini.display())) && out.stderr.contains("../../x"),
+        "{}",
+        out.stderr
+    );
+    let yaml = write(
+        dir.path(),
+        "hosts.yml",
+        "all:\n  hosts:\n    web1:\n    ..:\n",
+    );
+    let out = inv(&yaml, &["list"]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr.contains(&format!("{}:4:", yaml.display())),
+        "{}",
+        out.stderr
+    );
+    let yaml = write(
+        dir.path(),
+        "tab.yml",
+        "all:\n  hosts:\n    \"web\\u0007\":\n",
+    );
+    let out = inv(&yaml, &["list"]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stderr.contains("control character"), "{}", out.stderr);
+
+    use std::os::unix::fs::PermissionsExt;
+    let script = write(
+        dir.path(),
+        "cloud.sh",
+        "#!/bin/sh\necho '{\"web\": [\"w1\", \"/etc\"]}'\n",
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = inv(&script, &["list"]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stderr.contains("`/etc`"), "{}", out.stderr);
+}
+
+/// `h[1:100000000]` would take gigabytes: ranges in one file expand to at
+/// most 100,000 hosts in all, and past that the line is named.
+#[test]
+fn host_ranges_expand_to_a_bounded_number_of_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let ini = write(dir.path(), "hosts", "[web]\nw[1:60000]\nv[1:40000]\n");
+    let out = inv(&ini, &["list"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.lines().count(), 100_000);
+
+    let ini = write(dir.path(), "more", "[web]\nw[1:60000]\nv[1:40001]\n");
+    let out = inv(&ini, &["list"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("{}:3:1:", ini.display())) && out.stderr.contains("100000"),
+        "{}",
+        out.stderr
+    );
+    let yaml = write(
+        dir.path(),
+        "huge.yml",
+        "all:\n  hosts:\n    h[1:100000000]:\n",
+    );
+    let out = inv(&yaml, &["list"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("{}:3:", yaml.display()))
+            && out.stderr.contains("100000000 hosts"),
+        "{}",
+        out.stderr
+    );
+}

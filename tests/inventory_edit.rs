@@ -260,6 +260,14 @@ fn unsafe_or_ambiguous_edits_are_refused_and_change_nothing() {
         .run()
         .code(2)
         .stderr_has("not a valid host name");
+    // A host name is a directory name in fetch's dest/<host>/ and backups.
+    for name in ["../../x", "a/b", "..", "."] {
+        herd_in(&dir, "inv")
+            .args(["inventory", "add", name, "--file", "inv/a.yml"])
+            .run()
+            .code(2)
+            .stderr_has("not a valid host name");
+    }
     assert_eq!(read(&dir.join("inv/a.yml")), before_a);
     assert_eq!(read(&dir.join("inv/b.yml")), before_b);
 }

@@ -17,7 +17,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::model::{Graph, UNGROUPED};
-use super::{InventoryError, range, words};
+use super::range::{self, RangeBudget};
+use super::{InventoryError, words};
 
 enum Section {
     Hosts(usize),
@@ -37,6 +38,7 @@ pub(crate) fn load(text: &str, path: &Path, graph: &mut Graph) -> Result<(), Inv
     let mut pending_children: Vec<(usize, usize, String)> = Vec::new();
     let mut pending_vars: Vec<(usize, String)> = Vec::new();
     let mut section = Section::Hosts(UNGROUPED);
+    let mut budget = RangeBudget::default();
 
     for (index, raw) in text.lines().enumerate() {
         let line_no = index + 1;
@@ -91,9 +93,8 @@ pub(crate) fn load(text: &str, path: &Path, graph: &mut Graph) -> Result<(), Inv
             continue;
         }
         match section {
-            Section::Hosts(g) => {
-                host_line(raw, g, graph).map_err(|(col, msg)| error(line_no, col, msg))?
-            }
+            Section::Hosts(g) => host_line(raw, g, graph, &mut budget)
+                .map_err(|(col, msg)| error(line_no, col, msg))?,
             Section::Children(g) => {
                 let child = strip_comment(line).trim();
                 pending_children.push((line_no, g, child.to_string()));
@@ -143,12 +144,17 @@ pub(crate) fn load(text: &str, path: &Path, graph: &mut Graph) -> Result<(), Inv
 }
 
 /// `host[:port] key=value ...` under a `[group]` (or before any section).
-fn host_line(raw: &str, group: usize, graph: &mut Graph) -> Result<(), (usize, String)> {
+fn host_line(
+    raw: &str,
+    group: usize,
+    graph: &mut Graph,
+    budget: &mut RangeBudget,
+) -> Result<(), (usize, String)> {
     let mut words = words::split(raw)?.into_iter();
     let Some(first) = words.next() else {
         return Ok(());
     };
-    let hosts = range::host_entries(&first.text).map_err(|m| (first.column, m))?;
+    let hosts = range::host_entries(&first.text, budget).map_err(|m| (first.column, m))?;
     let mut vars = Vec::new();
     for word in words {
         let Some((key, value)) = word.text.split_once('=') else {

@@ -91,6 +91,13 @@ fn add_group(
         let host = host
             .as_str()
             .ok_or_else(|| bad("a host name that is not a string"))?;
+        super::range::check_host_name(host).map_err(|e| {
+            script_error(
+                path,
+                format!("printed group `{name}` with a bad host: {e}"),
+                "",
+            )
+        })?;
         let h = graph.host(host);
         graph.add_host_to_group(g, h);
     }

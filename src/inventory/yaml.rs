@@ -10,7 +10,8 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use super::model::Graph;
-use super::{InventoryError, Vars, range};
+use super::range::{self, RangeBudget};
+use super::{InventoryError, Vars};
 
 const HINT: &str = "a YAML inventory maps group names to `hosts:` (host names ending with `:`), `vars:` and `children:`";
 
@@ -29,8 +30,9 @@ struct GroupDoc {
 pub(crate) fn load(text: &str, path: &Path, graph: &mut Graph) -> Result<(), InventoryError> {
     let doc: Option<IndexMap<String, Option<GroupDoc>>> = crate::yaml::from_str(text, path)
         .map_err(|source| InventoryError::Yaml { source, hint: HINT })?;
+    let mut budget = RangeBudget::default();
     for (name, group) in doc.unwrap_or_default() {
-        add_group(graph, &name, group, None, text, path)?;
+        add_group(graph, &name, group, None, (text, path), &mut budget)?;
     }
     Ok(())
 }
@@ -40,8 +42,8 @@ fn add_group(
     name: &str,
     doc: Option<GroupDoc>,
     parent: Option<usize>,
-    text: &str,
-    path: &Path,
+    (text, path): (&str, &Path),
+    budget: &mut RangeBudget,
 ) -> Result<(), InventoryError> {
     let g = graph.group(name);
     if let Some(parent) = parent {
@@ -50,7 +52,7 @@ fn add_group(
     let doc = doc.unwrap_or_default();
     graph.group_vars_mut(g).extend(doc.vars.unwrap_or_default());
     for (entry, vars) in doc.hosts.unwrap_or_default() {
-        let hosts = range::host_entries(&entry).map_err(|message| {
+        let hosts = range::host_entries(&entry, budget).map_err(|message| {
             let (line, column) = locate(text, &entry);
             InventoryError::Syntax {
                 path: path.to_path_buf(),
@@ -70,7 +72,7 @@ fn add_group(
         }
     }
     for (child, child_doc) in doc.children.unwrap_or_default() {
-        add_group(graph, &child, child_doc, Some(g), text, path)?;
+        add_group(graph, &child, child_doc, Some(g), (text, path), budget)?;
     }
     Ok(())
 }

@@ -227,10 +227,12 @@ impl Doc<'_> {
     /// that (also) comes from a range line maps to that line instead.
     fn host_index(&self) -> HashMap<String, Listed> {
         let mut index = HashMap::new();
+        let mut budget = crate::inventory::range::RangeBudget::default();
         for section in self.sections().iter().filter(|s| s.kind == Kind::Hosts) {
             for &line in &section.content {
                 let word = first_word(&self.lines.lines[line]);
-                let expanded = crate::inventory::range::host_entries(word).unwrap_or_default();
+                let expanded =
+                    crate::inventory::range::host_entries(word, &mut budget).unwrap_or_default();
                 for (host, _) in expanded.into_iter().filter(|(h, _)| h != word) {
                     index.insert(host, Listed::Range(line));
                 }

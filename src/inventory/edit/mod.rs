@@ -430,9 +430,12 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
                     '"' | '\'' | '=' | '#' | ';' | ',' | '{' | '}' | '[' | ']' | '`' | '\\'
                 )
         });
-    if bad {
+    // Host and group names become file and directory names (fetch's
+    // dest/<host>/, backups, group_vars/<group>.yml).
+    let path_like = name == "." || name == ".." || name.contains('/');
+    if bad || path_like {
         Err(format!(
-            "`{name}` is not a valid {kind} name: use letters, digits, `.`, `_`, `-` and `:`"
+            "`{name}` is not a valid {kind} name: use letters, digits, `.`, `_`, `-` and `:` (not `/`, and not `.` or `..` alone)"
         ))
     } else {
         Ok(())
@@ -552,6 +555,9 @@ pub(super) mod tests {
         assert!(check_name("host", "[::1]").is_err());
         assert!(check_name("group", "a b").is_err());
         assert!(check_name("group", "").is_err());
+        for name in ["../../x", "a/b", "..", "."] {
+            assert!(check_name("host", name).is_err(), "{name}");
+        }
     }
 
     #[test]

@@ -377,14 +377,14 @@ impl Doc<'_> {
     /// A host that (also) comes from a range entry (`web[01:09]`) maps to
     /// that entry instead: editing it means editing the range by hand.
     fn host_index(&self) -> HashMap<String, Listed> {
-        fn walk(groups: &[Node], index: &mut HashMap<String, Listed>) {
+        use crate::inventory::range::{RangeBudget, host_entries};
+        fn walk(groups: &[Node], index: &mut HashMap<String, Listed>, budget: &mut RangeBudget) {
             for group in groups {
                 for section in &group.children {
                     match section.key.as_str() {
                         "hosts" => {
                             for entry in &section.children {
-                                let expanded = crate::inventory::range::host_entries(&entry.key)
-                                    .unwrap_or_default();
+                                let expanded = host_entries(&entry.key, budget).unwrap_or_default();
                                 for (host, _) in
                                     expanded.into_iter().filter(|(h, _)| *h != entry.key)
                                 {
@@ -399,14 +399,14 @@ impl Doc<'_> {
                                 }
                             }
                         }
-                        "children" => walk(&section.children, index),
+                        "children" => walk(&section.children, index, budget),
                         _ => {}
                     }
                 }
             }
         }
         let mut index = HashMap::new();
-        walk(&self.tree(), &mut index);
+        walk(&self.tree(), &mut index, &mut RangeBudget::default());
         for listed in index.values_mut() {
             if let Listed::Entries(entries) = listed {
                 entries.sort_by_key(|n| n.line);
