@@ -963,3 +963,24 @@ async fn fetch_script_setup_wait_for_and_local_modules() {
     ));
     h.stop().await;
 }
+
+/// `..` in `src` cannot climb out of `dest/<host>/` (Ansible's
+/// CVE-2019-3828): the path is resolved inside it.
+#[tokio::test]
+async fn fetch_keeps_dotdot_in_src_inside_dest() {
+    let h = Host::start().await;
+    std::fs::write(h.path("remote.log"), "log line\n").unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let src = format!("/../../../../../../../../..{}", h.p("remote.log"));
+    let out = h
+        .run("fetch", json!({"src": src, "dest": dest.path()}))
+        .await;
+    assert!(out.changed && !out.failed, "{out:?}");
+    let inside = dest
+        .path()
+        .join("host1")
+        .join(h.p("remote.log").trim_start_matches('/'));
+    assert_eq!(out.data["dest"], json!(inside.display().to_string()));
+    assert_eq!(read(&inside), "log line\n");
+    h.stop().await;
+}

@@ -188,3 +188,59 @@ fn an_unknown_module_fails_before_any_host_is_touched() {
         .success();
     assert!(runs.stdout.trim().is_empty(), "{}", runs.stdout);
 }
+
+/// A 64 MiB file fetched from a host arrives byte for byte, and herd never
+/// holds it in memory: its peak memory stays well below the file's size.
+/// (The test writes and compares the file in chunks: a child's peak memory
+/// counts what it shared with this process before it ran herd.)
+#[test]
+fn fetch_streams_a_big_file_without_holding_it() {
+    use std::io::{Read, Write};
+    let fleet = Fleet::builder().hosts(1).start();
+    let big = fleet.hosts[0].root.join("big.bin");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&big).unwrap());
+    let mut x: u32 = 1;
+    let mut chunk = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        for b in chunk.iter_mut() {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            *b = (x >> 24) as u8;
+        }
+        file.write_all(&chunk).unwrap();
+    }
+    file.into_inner().unwrap().sync_all().unwrap();
+    std::fs::write(
+        fleet.dir.join("fetch.yml"),
+        format!(
+            "- hosts: host1\n  gather_facts: false\n  tasks:\n    - fetch:\n        src: {}\n        dest: got/\n        flat: true\n",
+            big.display()
+        ),
+    )
+    .unwrap();
+    let (out, peak_kib) = Herd::in_dir(&fleet.dir)
+        .args(["play", "fetch.yml"])
+        .run_with_peak_memory();
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    eprintln!("herd play fetching 64 MiB: peak memory {peak_kib} KiB");
+    assert!(
+        peak_kib < 48 << 10,
+        "herd peaked at {peak_kib} KiB fetching a 64 MiB file"
+    );
+    let (mut a, mut b) = (
+        std::fs::File::open(&big).unwrap(),
+        std::fs::File::open(fleet.dir.join("got/big.bin")).unwrap(),
+    );
+    let (mut x, mut y) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    for _ in 0..64 {
+        a.read_exact(&mut x).unwrap();
+        b.read_exact(&mut y).unwrap();
+        assert!(x == y, "the fetched file differs");
+    }
+    assert_eq!(b.read(&mut y).unwrap(), 0, "the fetched file is longer");
+    // No temp file is left beside it.
+    let left: Vec<_> = std::fs::read_dir(fleet.dir.join("got"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["big.bin"]);
+}

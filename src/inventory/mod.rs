@@ -37,6 +37,7 @@ use indexmap::IndexMap;
 
 pub use connection::{BecomeSettings, HostConnection};
 pub use error::{InventoryError, PatternError};
+pub(crate) use range::check_host_name;
 pub use suggest::did_you_mean;
 
 use model::{ALL, Graph, Group};

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::ssh::{Connection, ExecOptions, ExecOutput, PutOptions, RemoteStat, shell_quote};
 
@@ -77,19 +77,32 @@ impl Transport {
         }
     }
 
-    /// A file's content (`become` from `opts`).
+    /// A file's content (`become` from `opts`), in memory: for small files.
     pub async fn get(&self, path: &str, opts: &ExecOptions) -> Result<Vec<u8>, ModuleError> {
+        let mut buf = Vec::new();
+        self.get_into(path, &mut buf, opts).await?;
+        Ok(buf)
+    }
+
+    /// Streams a file's content into `local` as it arrives (`become` from
+    /// `opts`); returns the byte count. Over SSH the bytes are checked
+    /// against the host's sha256sum.
+    pub async fn get_into(
+        &self,
+        path: &str,
+        local: &mut (dyn AsyncWrite + Unpin + Send),
+        opts: &ExecOptions,
+    ) -> Result<u64, ModuleError> {
+        let reading = |e: std::io::Error| ModuleError::Local(format!("reading {path}: {e}"));
         match self {
-            Transport::Ssh(conn) => {
-                let mut buf = Vec::new();
-                conn.get_with(path, &mut buf, opts)
-                    .await
-                    .map_err(|e| ModuleError::Transport(e.to_string()))?;
-                Ok(buf)
-            }
-            Transport::Local if opts.become_.is_none() => tokio::fs::read(path)
+            Transport::Ssh(conn) => conn
+                .get_with(path, local, opts)
                 .await
-                .map_err(|e| ModuleError::Local(format!("reading {path}: {e}"))),
+                .map_err(|e| ModuleError::Transport(e.to_string())),
+            Transport::Local if opts.become_.is_none() => {
+                let mut file = tokio::fs::File::open(path).await.map_err(reading)?;
+                tokio::io::copy(&mut file, local).await.map_err(reading)
+            }
             Transport::Local => {
                 let out = local_exec(&format!("cat -- {}", shell_quote(path)), opts).await?;
                 if !out.success() {
@@ -98,7 +111,8 @@ impl Transport {
                         String::from_utf8_lossy(&out.stderr).trim()
                     )));
                 }
-                Ok(out.stdout)
+                local.write_all(&out.stdout).await.map_err(reading)?;
+                Ok(out.stdout.len() as u64)
             }
         }
     }

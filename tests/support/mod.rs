@@ -135,3 +135,46 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+impl Herd {
+    /// Runs herd and also returns its peak memory (maximum resident set
+    /// size, KiB) as the kernel counted it for this one process.
+    // The child is reaped by wait4 (for its rusage), not by Child::wait.
+    #[allow(clippy::zombie_processes)]
+    pub fn run_with_peak_memory(mut self) -> (Outcome, u64) {
+        use std::io::Read;
+        use std::process::Stdio;
+        let mut child = self
+            .command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run herd");
+        let drain = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                pipe.read_to_end(&mut bytes).unwrap();
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().unwrap()));
+        let stderr = drain(Box::new(child.stderr.take().unwrap()));
+        let pid = child.id() as libc::pid_t;
+        let mut status = 0;
+        // SAFETY: plain out-parameters; the child is ours and not yet reaped.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
+        let code = if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        };
+        let outcome = Outcome {
+            code,
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+        };
+        (outcome, usage.ru_maxrss as u64)
+    }
+}
