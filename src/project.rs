@@ -82,6 +82,8 @@ pub struct SshSettings {
 #[serde(deny_unknown_fields)]
 pub struct ProjectFile {
     pub inventory: Option<PathBuf>,
+    /// Seconds a dynamic inventory script may run (default 60).
+    pub inventory_script_timeout: Option<u64>,
     pub forks: Option<usize>,
     #[serde(default)]
     pub ssh: SshSettings,

@@ -479,3 +479,92 @@ fn host_ranges_expand_to_a_bounded_number_of_hosts() {
         out.stderr
     );
 }
+
+fn script_at(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = write(dir, name, &format!("#!/bin/sh\n{body}"));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// `-i myinv.sh` runs that file, not a program of the same name on PATH.
+#[test]
+fn a_dynamic_inventory_runs_the_given_file_not_one_from_path() {
+    let dir = tempfile::tempdir().unwrap();
+    script_at(dir.path(), "myinv.sh", "echo '{\"web\": [\"mine\"]}'\n");
+    script_at(
+        &dir.path().join("bin"),
+        "myinv.sh",
+        "echo '{\"web\": [\"impostor\"]}'\n",
+    );
+    let path = format!(
+        "{}:{}",
+        dir.path().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_herd"))
+        .args(["-i", "myinv.sh", "inventory", "list"])
+        .current_dir(dir.path())
+        .env_remove("HERD_INVENTORY")
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim(), "mine");
+}
+
+/// A script that hangs is stopped (with whatever it started) after
+/// herd.toml's `inventory_script_timeout`.
+#[test]
+fn a_dynamic_inventory_script_that_hangs_is_timed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    script_at(dir.path(), "slow.sh", "sleep 30\necho '{}'\n");
+    write(
+        dir.path(),
+        "herd.toml",
+        "inventory = \"slow.sh\"\ninventory_script_timeout = 1\n",
+    );
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_herd"))
+        .args(["inventory", "list"])
+        .current_dir(dir.path())
+        .env_remove("HERD_INVENTORY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("timed out after 1s") && stderr.contains("inventory_script_timeout"),
+        "{stderr}"
+    );
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+}
+
+/// A flood of stderr from a failing script is cut to its tail (where the
+/// reason usually is), and says so.
+#[test]
+fn a_dynamic_inventory_scripts_stderr_is_cut_to_its_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let noisy = script_at(
+        dir.path(),
+        "noisy.sh",
+        "head -c 20000000 /dev/zero | tr '\\000' x >&2\necho 'the real reason' >&2\nexit 1\n",
+    );
+    let out = inv(&noisy, &["list"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.len() < 200_000,
+        "{} bytes of error",
+        out.stderr.len()
+    );
+    assert!(
+        out.stderr.contains("the real reason") && out.stderr.contains("cut"),
+        "{}",
+        &out.stderr[out.stderr.len().saturating_sub(300)..]
+    );
+}

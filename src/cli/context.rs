@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
 
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, ScriptLimits};
 use crate::project::Project;
 
 pub struct Context {
@@ -44,7 +44,11 @@ impl Context {
             return Ok(inv);
         }
         let sources = self.project.inventory_sources(&self.inventory_sources)?;
-        let inv = Inventory::load(&sources)?;
+        let mut limits = ScriptLimits::default();
+        if let Some(secs) = self.project.file.inventory_script_timeout {
+            limits.timeout = std::time::Duration::from_secs(secs);
+        }
+        let inv = Inventory::load_with(&sources, &limits)?;
         Ok(self.inventory.get_or_init(|| Arc::new(inv)))
     }
 }

@@ -38,6 +38,7 @@ use indexmap::IndexMap;
 pub use connection::{BecomeSettings, HostConnection};
 pub use error::{InventoryError, PatternError};
 pub(crate) use range::check_host_name;
+pub use script::ScriptLimits;
 pub use suggest::did_you_mean;
 
 use model::{ALL, Graph, Group};
@@ -73,10 +74,18 @@ pub struct GroupTree {
 impl Inventory {
     /// Loads and merges `sources` in order.
     pub fn load(sources: &[PathBuf]) -> Result<Inventory, InventoryError> {
+        Inventory::load_with(sources, &ScriptLimits::default())
+    }
+
+    /// [`Inventory::load`] running dynamic inventory scripts within `limits`.
+    pub fn load_with(
+        sources: &[PathBuf],
+        limits: &ScriptLimits,
+    ) -> Result<Inventory, InventoryError> {
         let mut graph = Graph::new();
         let mut bases: Vec<PathBuf> = Vec::new();
         for path in sources {
-            source::load(path, &mut graph)?;
+            source::load(path, &mut graph, limits)?;
             let base = if path.is_dir() {
                 path.clone()
             } else {

@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use super::model::Graph;
+use super::script::ScriptLimits;
 use super::{InventoryError, ini, script, yaml};
 
 const IGNORED_SUFFIXES: &[&str] = &[
@@ -17,7 +18,11 @@ const IGNORED_SUFFIXES: &[&str] = &[
 const IGNORED_NAMES: &[&str] = &["group_vars", "host_vars", "vars_plugins"];
 
 /// Adds the source at `path` to `graph`.
-pub(crate) fn load(path: &Path, graph: &mut Graph) -> Result<(), InventoryError> {
+pub(crate) fn load(
+    path: &Path,
+    graph: &mut Graph,
+    limits: &ScriptLimits,
+) -> Result<(), InventoryError> {
     let read_error = |source| InventoryError::Read {
         path: path.to_path_buf(),
         source,
@@ -29,11 +34,11 @@ pub(crate) fn load(path: &Path, graph: &mut Graph) -> Result<(), InventoryError>
         _ => read_error(source),
     })?;
     if meta.is_dir() {
-        return load_dir(path, graph);
+        return load_dir(path, graph, limits);
     }
     let bytes = std::fs::read(path).map_err(read_error)?;
     if script::is_script(path, &bytes) {
-        return script::load(path, graph);
+        return script::load(path, graph, limits);
     }
     let text = String::from_utf8(bytes).map_err(|_| {
         read_error(std::io::Error::new(
@@ -48,7 +53,7 @@ pub(crate) fn load(path: &Path, graph: &mut Graph) -> Result<(), InventoryError>
     }
 }
 
-fn load_dir(dir: &Path, graph: &mut Graph) -> Result<(), InventoryError> {
+fn load_dir(dir: &Path, graph: &mut Graph, limits: &ScriptLimits) -> Result<(), InventoryError> {
     let read_error = |source| InventoryError::Read {
         path: dir.to_path_buf(),
         source,
@@ -68,7 +73,7 @@ fn load_dir(dir: &Path, graph: &mut Graph) -> Result<(), InventoryError> {
             || IGNORED_NAMES.contains(&name.as_str())
             || IGNORED_SUFFIXES.iter().any(|s| name.ends_with(s));
         if !ignored {
-            load(&entry, graph)?;
+            load(&entry, graph, limits)?;
         }
     }
     Ok(())
