@@ -411,6 +411,52 @@ fn cron_uses_the_crontab_command_when_no_file_is_given() {
     assert_eq!(std::fs::read_to_string(&store).unwrap(), "");
 }
 
+/// Another job's bytes are not herd's to change: a Latin-1 `é` (0xE9, not
+/// UTF-8) in someone else's line survives `herd cron add` and `remove`,
+/// through `crontab -l`/`crontab -` and through HERD_CRONTAB_FILE.
+#[test]
+fn cron_keeps_other_jobs_bytes_exactly() {
+    let fleet = Fleet::builder().hosts(1).start();
+    let bin = fleet.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let store = fleet.path("fake-crontab");
+    std::fs::write(
+        bin.join("crontab"),
+        format!(
+            "#!/bin/sh\nf='{}'\ncase \"$1\" in\n-l) cat \"$f\";;\n-) cat > \"$f\";;\n*) exit 2;;\nesac\n",
+            store.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(bin.join("crontab"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let original: &[u8] = b"# caf\xe9 jobs\n0 3 * * * /usr/local/bin/r\xe9sum\xe9 --all\n";
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let file = fleet.path("crontab");
+    for via_file in [false, true] {
+        let target = if via_file { &file } else { &store };
+        std::fs::write(target, original).unwrap();
+        let cron = |args: &[&str]| {
+            let herd = herd(&fleet).env("PATH", &path).args(args);
+            match via_file {
+                true => herd.env("HERD_CRONTAB_FILE", &file),
+                false => herd,
+            }
+            .run()
+        };
+        cron(&["cron", "add", "collect"]).success();
+        let text = std::fs::read(target).unwrap();
+        assert!(
+            text.starts_with(original),
+            "{}",
+            String::from_utf8_lossy(&text)
+        );
+        cron(&["cron", "list"]).success().stdout_has("herd collect");
+        cron(&["cron", "remove", "all"]).success();
+        assert_eq!(std::fs::read(target).unwrap(), original);
+    }
+}
+
 #[test]
 fn retention_deletes_and_merges_old_points() {
     let fleet = Fleet::builder().hosts(1).start();

@@ -748,3 +748,40 @@ async fn become_feeds_the_password_and_keeps_stdin_for_the_command() {
     let out = conn.exec("echo ok", &ExecOptions::default()).await.unwrap();
     assert_eq!(out.stdout, b"ok\n");
 }
+
+/// One line of known_hosts that is not UTF-8 (a Latin-1 comment, another
+/// host's line) is skipped like any line herd cannot parse; the others
+/// still count, with their real line numbers.
+#[tokio::test]
+async fn a_known_hosts_line_that_is_not_utf8_is_skipped() {
+    let fleet = Fleet::builder().hosts(2).start();
+    let home = tempfile::tempdir().unwrap();
+    let kh = home.path().join("known_hosts");
+    let mut bytes = b"# caf\xe9\nr\xe9sum\xe9.example ssh-ed25519 AAAA\n".to_vec();
+    for (i, key_of) in [(0, 0), (1, 0)] {
+        bytes.extend_from_slice(
+            format!(
+                "{} {}\n",
+                fleet.hosts[i].known_hosts_name(),
+                fleet.hosts[key_of].public_key()
+            )
+            .as_bytes(),
+        );
+    }
+    std::fs::write(&kh, bytes).unwrap();
+    let opts = SshOptions {
+        known_hosts: vec![kh.clone()],
+        host_key_checking: Some(HostKeyChecking::Strict),
+        ..SshOptions::isolated(home.path())
+    };
+    let pool = Pool::new(opts.clone());
+    let host1 = Target::resolve("host1", &spec(&fleet, 0, &fleet.client_key), &opts).unwrap();
+    assert_eq!(echo(&pool, &host1).await, "hello\n");
+    let host2 = Target::resolve("host2", &spec(&fleet, 1, &fleet.client_key), &opts).unwrap();
+    let err = pool.connect(&host2).await.unwrap_err();
+    assert!(
+        matches!(err, ConnectError::HostKeyChanged { line: 4, .. }),
+        "{err}"
+    );
+    pool.close_all().await;
+}

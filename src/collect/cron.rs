@@ -7,6 +7,9 @@
 //! instead of piling up, and appends its output to a log in the state
 //! directory (umask 077: outputs can hold secrets).
 //!
+//! The crontab is handled as bytes, never decoded and re-encoded: a
+//! Latin-1 byte in someone else's job stays as it was.
+//!
 //! The crontab is read with `crontab -l` and replaced with `crontab -`;
 //! with `HERD_CRONTAB_FILE` set, that file is edited instead (tests, or a
 //! system cron.d file).
@@ -84,8 +87,23 @@ pub fn entry_line(plan: &EntryPlan, id: u32) -> String {
 }
 
 /// herd's entries in `crontab`, in file order.
-pub fn entries(crontab: &str) -> Vec<Entry> {
-    crontab.lines().filter_map(parse_entry).collect()
+pub fn entries(crontab: &[u8]) -> Vec<Entry> {
+    lines(crontab)
+        .filter_map(|line| parse_entry(&String::from_utf8_lossy(trim_eol(line))))
+        .collect()
+}
+
+/// The lines of `crontab`, each with its `\n` (the last may lack one).
+fn lines(crontab: &[u8]) -> impl Iterator<Item = &[u8]> {
+    crontab.split_inclusive(|&b| b == b'\n')
+}
+
+fn trim_eol(line: &[u8]) -> &[u8] {
+    let end = line
+        .iter()
+        .rposition(|&b| b != b'\n' && b != b'\r')
+        .map_or(0, |i| i + 1);
+    &line[..end]
 }
 
 fn parse_entry(line: &str) -> Option<Entry> {
@@ -115,26 +133,26 @@ fn parse_entry(line: &str) -> Option<Entry> {
 
 /// `crontab` with an entry for `plan` appended; returns the new text and
 /// the entry's ID (one more than the highest in use).
-pub fn add(crontab: &str, plan: &EntryPlan) -> (String, u32) {
+pub fn add(crontab: &[u8], plan: &EntryPlan) -> (Vec<u8>, u32) {
     let id = entries(crontab).iter().map(|e| e.id).max().unwrap_or(0) + 1;
-    let mut text = crontab.to_string();
-    if !text.is_empty() && !text.ends_with('\n') {
+    let mut text = crontab.to_vec();
+    if !text.is_empty() && !text.ends_with(b"\n") {
         // cron ignores a last line without a newline; ours must not join it.
-        text.push('\n');
+        text.push(b'\n');
     }
-    text.push_str(&entry_line(plan, id));
+    text.extend_from_slice(entry_line(plan, id).as_bytes());
     (text, id)
 }
 
 /// `crontab` without herd's entries whose ID is in `ids` (all of herd's
 /// with `None`); returns the new text and the IDs removed.
-pub fn remove(crontab: &str, ids: Option<&[u32]>) -> (String, Vec<u32>) {
-    let mut kept = String::with_capacity(crontab.len());
+pub fn remove(crontab: &[u8], ids: Option<&[u32]>) -> (Vec<u8>, Vec<u32>) {
+    let mut kept = Vec::with_capacity(crontab.len());
     let mut removed = Vec::new();
-    for line in crontab.split_inclusive('\n') {
-        match parse_entry(line.trim_end_matches(['\n', '\r'])) {
+    for line in lines(crontab) {
+        match parse_entry(&String::from_utf8_lossy(trim_eol(line))) {
             Some(entry) if ids.is_none_or(|ids| ids.contains(&entry.id)) => removed.push(entry.id),
-            _ => kept.push_str(line),
+            _ => kept.extend_from_slice(line),
         }
     }
     (kept, removed)
@@ -209,12 +227,12 @@ impl Crontab {
         }
     }
 
-    /// The current text; empty when there is none yet.
-    pub fn read(&self) -> Result<String, CronError> {
+    /// The current bytes; empty when there is none yet.
+    pub fn read(&self) -> Result<Vec<u8>, CronError> {
         match self {
-            Crontab::File(path) => match std::fs::read_to_string(path) {
+            Crontab::File(path) => match std::fs::read(path) {
                 Ok(text) => Ok(text),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
                 Err(source) => Err(CronError::File {
                     path: path.clone(),
                     action: "cannot read",
@@ -229,9 +247,9 @@ impl Crontab {
                     .map_err(|source| CronError::Spawn { args: "-l", source })?;
                 let stderr = String::from_utf8_lossy(&out.stderr);
                 if out.status.success() {
-                    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+                    Ok(out.stdout)
                 } else if stderr.contains("no crontab") {
-                    Ok(String::new())
+                    Ok(Vec::new())
                 } else {
                     Err(CronError::Crontab {
                         args: "-l",
@@ -243,7 +261,7 @@ impl Crontab {
     }
 
     /// Replaces the whole crontab with `text` (atomically for a file).
-    pub fn write(&self, text: &str) -> Result<(), CronError> {
+    pub fn write(&self, text: &[u8]) -> Result<(), CronError> {
         match self {
             Crontab::File(path) => {
                 let err = |action, source| CronError::File {
@@ -269,11 +287,7 @@ impl Crontab {
                     .stderr(Stdio::piped())
                     .spawn()
                     .map_err(|source| CronError::Spawn { args: "-", source })?;
-                let written = child
-                    .stdin
-                    .take()
-                    .expect("piped stdin")
-                    .write_all(text.as_bytes());
+                let written = child.stdin.take().expect("piped stdin").write_all(text);
                 let out = child
                     .wait_with_output()
                     .map_err(|source| CronError::Spawn { args: "-", source })?;
@@ -307,7 +321,8 @@ mod tests {
 
     #[test]
     fn add_and_remove_keep_other_lines_byte_for_byte() {
-        let original = "# m h dom mon dow command\r\nMAILTO=admin\n0 3 * * * /usr/bin/backup --all # nightly\n";
+        let original: &[u8] =
+            b"# m h dom mon dow command\r\nMAILTO=admin\n0 3 * * * /usr/bin/r\xe9sum\xe9 # nightly\n";
         let args = vec![
             "collect".to_string(),
             "all".into(),
@@ -322,12 +337,13 @@ mod tests {
         assert_eq!(list.len(), 2);
         assert_eq!(list[0].schedule, "*/5 * * * *");
         assert_eq!(list[0].command, "collect all --keep '90%d'");
-        assert!(two.contains("90\\%d"), "{two}");
+        let shown = String::from_utf8_lossy(&two);
+        assert!(shown.contains("90\\%d"), "{shown}");
         assert!(
-            two.contains(
+            shown.contains(
                 "flock -n '/srv/my project/.herd/cron-collect.lock' /usr/local/bin/herd collect all"
             ),
-            "{two}"
+            "{shown}"
         );
 
         let (after, removed) = remove(&two, Some(&[1]));
@@ -337,8 +353,8 @@ mod tests {
         assert_eq!(removed, [2]);
         assert_eq!(bare, original);
         // A missing last newline is added before our line, nothing else.
-        let (text, _) = add("0 1 * * * x", &plan(&args));
-        assert!(text.starts_with("0 1 * * * x\n*/5"));
+        let (text, _) = add(b"0 1 * * * x", &plan(&args));
+        assert!(text.starts_with(b"0 1 * * * x\n*/5"));
     }
 
     #[test]

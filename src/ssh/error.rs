@@ -70,6 +70,13 @@ pub enum ConnectError {
         reason: String,
     },
 
+    #[error("{host}: cannot read known_hosts to check the host key of {addr}: {reason}")]
+    KnownHostsRead {
+        host: String,
+        addr: String,
+        reason: String,
+    },
+
     #[error("{host}: authentication as {user} failed; tried {}{}", tried_list(.tried), notes_list(.notes))]
     Auth {
         host: String,
@@ -121,6 +128,7 @@ impl ConnectError {
             | ConnectError::HostKeyChanged { host, .. }
             | ConnectError::HostKeyRevoked { host, .. }
             | ConnectError::HostKeyLearn { host, .. }
+            | ConnectError::KnownHostsRead { host, .. }
             | ConnectError::Auth { host, .. }
             | ConnectError::Proxy { host, .. }
             | ConnectError::Config { host, .. }

@@ -3,7 +3,8 @@
 //! Our own reader rather than russh's `check_known_hosts_path` because we
 //! need exact line numbers (russh does not count comment lines), OpenSSH's
 //! wildcard and `!negated` patterns, `@revoked`, and lines we cannot parse
-//! skipped instead of failing the whole file.
+//! (a line that is not UTF-8 among them) skipped instead of failing the
+//! whole file.
 //!
 //! Learning (accept-new) appends under an in-process mutex and an `flock`
 //! on the file, re-checking inside the lock, so parallel connects (and
@@ -55,7 +56,7 @@ pub fn check(
     let name = super::target::known_hosts_name(host, port);
     let mut changed = None;
     for file in files {
-        let text = match std::fs::read_to_string(file) {
+        let text = match std::fs::read(file) {
             Ok(text) => text,
             // Like OpenSSH, a file that is not there does not count.
             Err(e)
@@ -95,7 +96,7 @@ pub fn known_algorithms(files: &[PathBuf], host: &str, port: u16) -> Vec<russh::
     let name = super::target::known_hosts_name(host, port);
     let mut algorithms = Vec::new();
     for file in files {
-        if let Ok(text) = std::fs::read_to_string(file) {
+        if let Ok(text) = std::fs::read(file) {
             for entry in entries(&text, &name).filter(|e| !e.revoked) {
                 let alg = entry.key.algorithm();
                 if !algorithms.contains(&alg) {
@@ -113,7 +114,7 @@ enum Verdict {
     Other(usize, String),
 }
 
-fn check_text(text: &str, name: &str, key: &PublicKey) -> Option<Verdict> {
+fn check_text(text: &[u8], name: &str, key: &PublicKey) -> Option<Verdict> {
     let mut other = None;
     for entry in entries(text, name) {
         let same = entry.key.key_data() == key.key_data();
@@ -144,35 +145,39 @@ pub fn algorithm_name(key: &PublicKey) -> String {
 
 /// The lines of `text` whose host patterns match `name` (1-based line
 /// numbers). `@cert-authority` lines are skipped: herd does not offer host
-/// certificates, so they can never vouch for a plain key.
-fn entries<'a>(text: &'a str, name: &'a str) -> impl Iterator<Item = Entry> + 'a {
-    text.lines().enumerate().filter_map(move |(index, line)| {
-        let line_no = index + 1;
-        let mut fields = line.split_whitespace();
-        let mut first = fields.next()?;
-        if first.starts_with('#') {
-            return None;
-        }
-        let mut revoked = false;
-        if let Some(marker) = first.strip_prefix('@') {
-            match marker {
-                "revoked" => revoked = true,
-                _ => return None,
+/// certificates, so they can never vouch for a plain key. So is a line
+/// that is not UTF-8, as any other line that cannot be parsed.
+fn entries<'a>(text: &'a [u8], name: &'a str) -> impl Iterator<Item = Entry> + 'a {
+    text.split(|&b| b == b'\n')
+        .enumerate()
+        .filter_map(move |(index, line)| {
+            let line_no = index + 1;
+            let line = std::str::from_utf8(line).ok()?;
+            let mut fields = line.split_whitespace();
+            let mut first = fields.next()?;
+            if first.starts_with('#') {
+                return None;
             }
-            first = fields.next()?;
-        }
-        if !hosts_match(first, name) {
-            return None;
-        }
-        let key_type = fields.next()?;
-        let key_data = fields.next()?;
-        let key = PublicKey::from_openssh(&format!("{key_type} {key_data}")).ok()?;
-        Some(Entry {
-            line: line_no,
-            revoked,
-            key,
+            let mut revoked = false;
+            if let Some(marker) = first.strip_prefix('@') {
+                match marker {
+                    "revoked" => revoked = true,
+                    _ => return None,
+                }
+                first = fields.next()?;
+            }
+            if !hosts_match(first, name) {
+                return None;
+            }
+            let key_type = fields.next()?;
+            let key_data = fields.next()?;
+            let key = PublicKey::from_openssh(&format!("{key_type} {key_data}")).ok()?;
+            Some(Entry {
+                line: line_no,
+                revoked,
+                key,
+            })
         })
-    })
 }
 
 /// OpenSSH's rule: a negated pattern that matches rejects the line; else
@@ -379,6 +384,35 @@ mod tests {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    #[test]
+    fn lines_that_are_not_utf8_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let kh = dir.path().join("kh");
+        let text = format!("# caf\u{e9}\nh.example {ED_B}\nh.example {ED_A}\n");
+        let latin1: Vec<u8> = text
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap())
+            .collect();
+        std::fs::write(&kh, latin1).unwrap();
+        let files = vec![kh.clone()];
+        assert_eq!(
+            check(&files, "h.example", 22, &key(ED_A)).unwrap(),
+            HostKeyStatus::Known
+        );
+        assert_eq!(known_algorithms(&files, "h.example", 22).len(), 1);
+        let mut bytes = b"caf\xe9 ssh-ed25519 AAAA\n".to_vec();
+        bytes.extend_from_slice(format!("h.example {ED_B}\n").as_bytes());
+        std::fs::write(&kh, bytes).unwrap();
+        assert_eq!(
+            check(&files, "h.example", 22, &key(ED_A)).unwrap(),
+            HostKeyStatus::Changed {
+                file: kh,
+                line: 2,
+                algorithm: "ed25519".into()
+            }
+        );
     }
 
     #[test]

@@ -58,8 +58,8 @@ impl client::Handler for ClientHandler {
         let status =
             tokio::task::spawn_blocking(move || known_hosts::check(&files, &host, port, &checked))
                 .await
-                .map_err(|e| self.learn_error(e.to_string()))?
-                .map_err(|e| self.learn_error(e.to_string()))?;
+                .map_err(|e| self.read_error(e.to_string()))?
+                .map_err(|e| self.read_error(e.to_string()))?;
         match status {
             HostKeyStatus::Known => Ok(true),
             HostKeyStatus::Unknown if self.mode == HostKeyChecking::AcceptNew => {
@@ -77,6 +77,14 @@ impl ClientHandler {
 
     fn learn_error(&self, reason: String) -> HandlerError {
         HandlerError::HostKey(ConnectError::HostKeyLearn {
+            host: self.name.clone(),
+            addr: self.addr(),
+            reason,
+        })
+    }
+
+    fn read_error(&self, reason: String) -> HandlerError {
+        HandlerError::HostKey(ConnectError::KnownHostsRead {
             host: self.name.clone(),
             addr: self.addr(),
             reason,
