@@ -209,3 +209,50 @@ fn ctrl_c_records_the_run_as_interrupted() {
         .run()
         .success();
 }
+
+/// Where herd connects, as `ssh` would: without ansible_host the inventory
+/// name is the destination and its ssh_config HostName applies; with
+/// ansible_host, that is the destination (its own HostName applies, the
+/// inventory name's does not).
+#[test]
+fn ssh_config_hostname_applies_to_the_destination_as_ssh_does() {
+    let fleet = Fleet::builder().hosts(2).start();
+    let mut config = std::fs::read_to_string(&fleet.ssh_config).unwrap();
+    for (alias, host) in [
+        ("127.0.0.99", &fleet.hosts[0]),
+        ("127.0.0.98", &fleet.hosts[1]),
+    ] {
+        config.push_str(&format!(
+            "Host {alias}\n  HostName {}\n  Port {}\n  User {}\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n\n",
+            host.addr,
+            host.port,
+            fleet.user,
+            fleet.client_key.display(),
+            fleet.known_hosts.display()
+        ));
+    }
+    std::fs::write(&fleet.ssh_config, config).unwrap();
+    std::fs::write(
+        fleet.path("alias.yml"),
+        "all:\n  hosts:\n    127.0.0.99:\n    viaaddr: {ansible_host: 127.0.0.98}\n    host1: {ansible_host: 127.0.0.96}\n",
+    )
+    .unwrap();
+    let out = herd(&fleet)
+        .args([
+            "-i",
+            "alias.yml",
+            "run",
+            "127.0.0.99,viaaddr",
+            "--",
+            "echo",
+            "reached",
+        ])
+        .run()
+        .success();
+    assert!(out.stdout.contains("2 ok"), "{}{}", out.stdout, out.stderr);
+    // host1's own block says HostName 127.0.0.2, but ansible_host wins.
+    herd(&fleet)
+        .args(["-i", "alias.yml", "run", "host1", "--", "echo", "reached"])
+        .run()
+        .code(4);
+}

@@ -6,7 +6,10 @@
 //! options from `ansible_ssh_common_args`, the OpenSSH client config, then
 //! defaults. The config is matched on the inventory name and, like Ansible
 //! (which runs `ssh <ansible_host>`), also on `ansible_host`; the name's
-//! blocks come first.
+//! blocks come first. HostName follows `ssh <destination>`, the
+//! destination being `ansible_host` or else the inventory name: without
+//! ansible_host the name's HostName applies; with it, only the address's
+//! own Host blocks can rename it.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -37,6 +40,8 @@ impl From<&crate::inventory::HostConnection> for HostSpec {
     /// The inventory's connection variables for one host.
     fn from(conn: &crate::inventory::HostConnection) -> HostSpec {
         HostSpec {
+            // The name itself when there is no ansible_host: the resolver
+            // treats an address equal to the name as the name.
             address: Some(conn.address.clone()),
             port: conn.port,
             user: conn.user.clone(),
@@ -169,21 +174,31 @@ impl Resolver {
             )));
         }
         let home = &self.options.home;
+        // What `ssh` is given: ansible_host, else the inventory name.
+        let destination = spec.address.as_deref().unwrap_or(name);
         let mut params = Params::from_options(&spec.ssh_options, home).map_err(config_error)?;
+        // HostName as ssh finds it for the destination: `-o HostName`, then
+        // the destination's own Host blocks (not the inventory name's when
+        // ansible_host is another address).
+        let mut host_name = params.host_name.take();
         if let Some(config) = &self.config {
-            params = params.or(Params::from_config(config, name, home).map_err(config_error)?);
-            if let Some(address) = spec.address.as_deref().filter(|a| *a != name) {
-                params =
-                    params.or(Params::from_config(config, address, home).map_err(config_error)?);
+            let mut by_name = Params::from_config(config, name, home).map_err(config_error)?;
+            if destination == name {
+                host_name = host_name.or(by_name.host_name.take());
+            } else {
+                by_name.host_name = None;
+            }
+            params = params.or(by_name);
+            if destination != name {
+                let mut by_address =
+                    Params::from_config(config, destination, home).map_err(config_error)?;
+                host_name = host_name.or(by_address.host_name.take());
+                params = params.or(by_address);
             }
         }
 
-        let host = spec
-            .address
-            .clone()
-            .or(params.host_name.take())
-            .unwrap_or_else(|| name.to_string())
-            .replace("%h", name);
+        let host =
+            host_name.map_or_else(|| destination.to_string(), |h| h.replace("%h", destination));
         let port = spec.port.or(params.port).unwrap_or(22);
         let user = match spec.user.clone().or(params.user.take()) {
             Some(user) => user,
@@ -431,6 +446,27 @@ mod tests {
         assert_eq!((t.host.as_str(), t.port), ("plain", 22));
         assert_eq!(t.identity_files.len(), 3);
         assert_eq!(t.identity_files[0], dir.path().join(".ssh/id_ed25519"));
+    }
+
+    #[test]
+    fn hostname_follows_the_destination_as_ssh_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = options(
+            dir.path(),
+            "Host web1\n  HostName 10.1.1.1\nHost 10.9.9.9\n  HostName 10.2.2.2\n",
+        );
+        let host = |name: &str, address: &str| {
+            let spec = HostSpec {
+                address: Some(address.into()),
+                user: Some("u".into()),
+                ..HostSpec::default()
+            };
+            Target::resolve(name, &spec, &opts).unwrap().host
+        };
+        // Inventory hosts carry their name as the address without ansible_host.
+        assert_eq!(host("web1", "web1"), "10.1.1.1");
+        assert_eq!(host("web1", "10.3.3.3"), "10.3.3.3");
+        assert_eq!(host("web1", "10.9.9.9"), "10.2.2.2");
     }
 
     #[test]
