@@ -256,3 +256,32 @@ fn ssh_config_hostname_applies_to_the_destination_as_ssh_does() {
         .run()
         .code(4);
 }
+
+/// ProxyCommand in ssh_config carries the connection over the command's
+/// stdin and stdout, with %h and %p expanded, as OpenSSH does: here
+/// `ssh -W` through host1 reaches host2.
+#[test]
+fn proxy_command_from_ssh_config_carries_the_connection() {
+    let fleet = Fleet::builder().hosts(2).start();
+    let marker = fleet.path("proxied");
+    let config = std::fs::read_to_string(&fleet.ssh_config).unwrap();
+    std::fs::write(
+        &fleet.ssh_config,
+        format!(
+            "Host host2\n  ProxyCommand sh -c \"echo %h:%p >> {}; exec ssh -F {} -o BatchMode=yes -W %h:%p host1\"\n\n{config}",
+            marker.display(),
+            fleet.ssh_config.display()
+        ),
+    )
+    .unwrap();
+    let out = herd(&fleet)
+        .args(["run", "all", "--", "echo", "reached"])
+        .run()
+        .success();
+    assert!(out.stdout.contains("2 ok"), "{}{}", out.stdout, out.stderr);
+    let host2 = &fleet.hosts[1];
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap_or_default(),
+        format!("{}:{}\n", host2.addr, host2.port)
+    );
+}

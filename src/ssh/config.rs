@@ -183,6 +183,8 @@ pub(crate) struct Params {
     pub identity_agent: Option<Option<PathBuf>>,
     /// Jump hosts, first hop first; `Some(vec![])` is `ProxyJump none`.
     pub proxy_jump: Option<Vec<String>>,
+    /// ProxyCommand as written (tokens not expanded; `none` kept).
+    pub proxy_command: Option<String>,
     pub server_alive_interval: Option<Duration>,
     pub user_known_hosts: Option<Vec<PathBuf>>,
     pub strict_host_key_checking: Option<HostKeyChecking>,
@@ -201,6 +203,7 @@ impl Params {
         self.identities_only = self.identities_only.or(lower.identities_only);
         self.identity_agent = self.identity_agent.or(lower.identity_agent);
         self.proxy_jump = self.proxy_jump.or(lower.proxy_jump);
+        self.proxy_command = self.proxy_command.or(lower.proxy_command);
         self.server_alive_interval = self.server_alive_interval.or(lower.server_alive_interval);
         self.user_known_hosts = self.user_known_hosts.or(lower.user_known_hosts);
         self.strict_host_key_checking = self
@@ -279,6 +282,7 @@ impl Params {
             identities_only,
             identity_agent,
             proxy_jump,
+            proxy_command: unsupported("proxycommand").map(|args| args.join(" ")),
             server_alive_interval: p.server_alive_interval.filter(|d| !d.is_zero()),
             user_known_hosts,
             strict_host_key_checking: strict,

@@ -94,6 +94,13 @@ pub enum ConnectError {
         reason: String,
     },
 
+    #[error("{host}: cannot start ProxyCommand `{command}`: {reason}")]
+    ProxyCommand {
+        host: String,
+        command: String,
+        reason: String,
+    },
+
     #[error("{host}: ssh configuration: {reason}")]
     Config { host: String, reason: String },
 
@@ -131,6 +138,7 @@ impl ConnectError {
             | ConnectError::KnownHostsRead { host, .. }
             | ConnectError::Auth { host, .. }
             | ConnectError::Proxy { host, .. }
+            | ConnectError::ProxyCommand { host, .. }
             | ConnectError::Config { host, .. }
             | ConnectError::Protocol { host, .. } => host,
         }

@@ -25,6 +25,7 @@ mod error;
 mod exec;
 pub mod known_hosts;
 mod pool;
+mod proxy_command;
 mod session;
 mod target;
 mod transfer;

@@ -209,12 +209,16 @@ pub(crate) async fn establish(
         mode: target.host_key_checking,
     };
     let addr = target.known_hosts_name();
-    let handshake = match jump {
-        Some(jump) => {
+    let handshake = match (jump, &target.proxy_command) {
+        (Some(jump), _) => {
             let stream = jump_stream(target, jump).await?;
             client::connect_stream(config, stream, handler).await
         }
-        None => {
+        (None, Some(command)) => {
+            let stream = super::proxy_command::spawn(target, command)?;
+            client::connect_stream(config, stream, handler).await
+        }
+        (None, None) => {
             let stream = tcp_connect(target).await?;
             client::connect_stream(config, stream, handler).await
         }
@@ -283,12 +287,16 @@ pub(crate) async fn host_key(
     let seen = Arc::new(std::sync::Mutex::new(None));
     let handler = KeyGrab(seen.clone());
     // The handshake ends with an error once the key is refused: expected.
-    let ended = match jump {
-        Some(jump) => {
+    let ended = match (jump, &target.proxy_command) {
+        (Some(jump), _) => {
             let stream = jump_stream(target, jump).await?;
             client::connect_stream(config, stream, handler).await.err()
         }
-        None => {
+        (None, Some(command)) => {
+            let stream = super::proxy_command::spawn(target, command)?;
+            client::connect_stream(config, stream, handler).await.err()
+        }
+        (None, None) => {
             let stream = tcp_connect(target).await?;
             client::connect_stream(config, stream, handler).await.err()
         }

@@ -77,6 +77,8 @@ pub struct Target {
     /// The hop before this host (the last ProxyJump entry), itself a full
     /// target; `None` for a direct connection.
     pub jump: Option<Box<Target>>,
+    /// ProxyCommand (tokens expanded): the connection runs over its stdio.
+    pub proxy_command: Option<String>,
 }
 
 impl Target {
@@ -105,6 +107,10 @@ impl Target {
     /// and route share one connection.
     pub fn pool_key(&self) -> String {
         let mut key = format!("{}@{}:{}", self.user, self.host, self.port);
+        if let Some(command) = &self.proxy_command {
+            key.push_str(" via command ");
+            key.push_str(command);
+        }
         if let Some(jump) = &self.jump {
             key.push_str(" via ");
             key.push_str(&jump.pool_key());
@@ -232,6 +238,17 @@ impl Resolver {
             None | Some([]) => None,
             Some(chain) => Some(Box::new(self.resolve_chain(name, chain, depth)?)),
         };
+        let proxy_command = params
+            .proxy_command
+            .as_deref()
+            .filter(|c| !c.eq_ignore_ascii_case("none"))
+            .map(|c| expand_text(c, home, name, &host, port, &user));
+        if let (Some(command), Some(jump)) = (&proxy_command, &jump) {
+            return Err(config_error(format!(
+                "both ProxyJump {} and ProxyCommand `{command}` apply; OpenSSH takes whichever its config names first, herd will not guess: add `ProxyJump none` or `ProxyCommand none` to this host's block",
+                jump.name
+            )));
+        }
 
         Ok(Target {
             name: name.to_string(),
@@ -256,6 +273,7 @@ impl Resolver {
                 .unwrap_or(self.options.connect_timeout),
             keepalive: params.server_alive_interval.or(self.options.keepalive),
             jump,
+            proxy_command,
         })
     }
 
@@ -354,6 +372,19 @@ fn expand_tokens(
     if !text.contains('%') && !text.starts_with('~') {
         return path.to_path_buf();
     }
+    let out = expand_text(&text, home, name, host, port, user);
+    super::config::expand_tilde(&out, home)
+}
+
+/// The OpenSSH tokens `%d %h %n %p %r %u %%` in `text`.
+fn expand_text(
+    text: &str,
+    home: &std::path::Path,
+    name: &str,
+    host: &str,
+    port: u16,
+    user: &str,
+) -> String {
     let mut out = String::new();
     let mut chars = text.chars();
     while let Some(c) = chars.next() {
@@ -376,7 +407,7 @@ fn expand_tokens(
             None => out.push('%'),
         }
     }
-    super::config::expand_tilde(&out, home)
+    out
 }
 
 #[cfg(test)]
@@ -467,6 +498,31 @@ mod tests {
         assert_eq!(host("web1", "web1"), "10.1.1.1");
         assert_eq!(host("web1", "10.3.3.3"), "10.3.3.3");
         assert_eq!(host("web1", "10.9.9.9"), "10.2.2.2");
+    }
+
+    #[test]
+    fn proxy_command_expands_tokens_and_excludes_proxy_jump() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = options(
+            dir.path(),
+            "Host both\n  ProxyJump bastion\nHost none\n  ProxyCommand none\nHost *\n  HostName %h.example\n  ProxyCommand nc -q0 %h %p # %r\n",
+        );
+        let spec = HostSpec {
+            user: Some("u".into()),
+            port: Some(2222),
+            ..HostSpec::default()
+        };
+        let t = Target::resolve("web1", &spec, &opts).unwrap();
+        assert_eq!(t.proxy_command.as_deref(), Some("nc -q0 web1.example 2222"));
+        assert!(t.pool_key().contains("via command"));
+        assert_eq!(
+            Target::resolve("none", &spec, &opts).unwrap().proxy_command,
+            None
+        );
+        let err = Target::resolve("both", &spec, &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ProxyJump bastion and ProxyCommand"), "{err}");
     }
 
     #[test]
@@ -566,6 +622,7 @@ pub(crate) mod tests_support {
             connect_timeout: Duration::from_secs(5),
             keepalive: None,
             jump: None,
+            proxy_command: None,
         }
     }
 }
