@@ -82,7 +82,7 @@ impl AuthorizedKey {
             )));
         }
         let key = PublicKey::from_openssh(line)
-            .map_err(|e| not_a_key(format!("not an OpenSSH public key ({e})")))?;
+            .map_err(|e| not_a_key(format!("cannot parse it as a public key ({e})")))?;
         Ok(AuthorizedKey::new(&key))
     }
 
