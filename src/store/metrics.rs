@@ -185,6 +185,66 @@ impl Store {
     }
 }
 
+/// The newest collection: when it started and finished and how many
+/// hosts it covered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct CollectionSummary {
+    pub started_at: i64,
+    /// `None` while it runs (or if its herd died).
+    pub finished_at: Option<i64>,
+    pub host_count: usize,
+}
+
+impl Store {
+    /// The newest finished collection, if any.
+    pub fn last_collection(&self) -> Result<Option<CollectionSummary>, StoreError> {
+        let err = self.sql_err();
+        self.conn
+            .query_row(
+                "SELECT started_at, finished_at, host_count FROM collections
+                 WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
+                [],
+                |row| {
+                    Ok(CollectionSummary {
+                        started_at: row.get(0)?,
+                        finished_at: row.get(1)?,
+                        host_count: row.get::<_, i64>(2)?.max(0) as usize,
+                    })
+                },
+            )
+            .optional()
+            .map_err(&err)
+    }
+
+    /// Every sample of `host` with `since <= ts <= until`, ordered by
+    /// metric then time (one host's charts).
+    pub fn host_samples(
+        &self,
+        host: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<Sample>, StoreError> {
+        let mut out = self.query_rows(
+            "SELECT host, metric, ts, value FROM samples
+             WHERE host = ?1 AND ts BETWEEN ?2 AND ?3",
+            params![host, since, until],
+            sample_row,
+        )?;
+        out.sort_by(|a, b| a.metric.cmp(&b.metric).then(a.ts.cmp(&b.ts)));
+        Ok(out)
+    }
+
+    /// Each host's last time reached, by host.
+    pub fn last_seen_all(&self) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        let rows = self.query_rows(
+            "SELECT host, MAX(ts) FROM host_reach WHERE reachable = 1 GROUP BY host",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        Ok(rows.into_iter().collect())
+    }
+}
+
 /// What a retention pass removed or merged.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Pruned {
