@@ -13,6 +13,12 @@
 //! | `probe.ping.DEST.rtt_ms` | `herd_host_probe_ping_rtt_ms{dest="DEST"}`  |
 //! | `probe.tcp.DEST.ok`      | `herd_host_probe_tcp_ok{dest="DEST"}`       |
 //!
+//! Names follow Prometheus' conventions so `promtool check metrics` finds
+//! nothing to say: units become base units (`probe.tcp.DEST.connect_ms`
+//! is `herd_host_probe_tcp_connect_seconds`, its value divided by 1000)
+//! and a gauge loses a counter's or histogram's suffix (`procs.count` is
+//! `herd_host_procs`).
+//!
 //! Every host series carries `host` and `groups` (its inventory groups as
 //! `,web,prod,`, the leading and trailing commas letting `=~".*,web,.*"`
 //! match one group). Values carry no timestamp: Prometheus stamps them
@@ -101,7 +107,7 @@ pub fn metrics(app: &App, query: Option<&str>) -> Result<Reply, Failure> {
                 .clone()
         };
         for s in store.latest_samples()? {
-            let (name, extra) = family_of(&s.metric);
+            let (name, extra, scale) = family_of(&s.metric);
             let g = groups(&s.host);
             let mut labels: Vec<(&str, &str)> = vec![("host", &s.host), ("groups", &g)];
             if let Some((k, v)) = &extra {
@@ -111,7 +117,7 @@ pub fn metrics(app: &App, query: Option<&str>) -> Result<Reply, Failure> {
                 "herd metric {} (newest sample per host)",
                 pattern_of(&s.metric)
             );
-            expo.add(&name, &help, &labels, s.value);
+            expo.add(&name, &help, &labels, s.value * scale);
         }
         let reach = store.latest_reach()?;
         let last_seen = store.last_seen_all()?;
@@ -199,8 +205,9 @@ pub fn metrics(app: &App, query: Option<&str>) -> Result<Reply, Failure> {
     Ok(Reply::new(CONTENT_TYPE, body))
 }
 
-/// The family name and the varying label (if any) of a herd metric.
-fn family_of(metric: &str) -> (String, Option<(&'static str, String)>) {
+/// The family name, the varying label (if any) and the factor that turns
+/// the value into the name's base unit, of a herd metric.
+fn family_of(metric: &str) -> (String, Option<(&'static str, String)>, f64) {
     let parametrised = [
         ("disk.", "disk", "mount"),
         ("service.", "service", "service"),
@@ -212,20 +219,69 @@ fn family_of(metric: &str) -> (String, Option<(&'static str, String)>) {
             && let Some((value, field)) = rest.rsplit_once('.')
             && !value.is_empty()
         {
+            let (name, scale) = conventional(&format!("{family}_{}", sanitize(field)));
             return (
-                format!("herd_host_{family}_{}", sanitize(field)),
+                format!("herd_host_{name}"),
                 Some((label, value.to_string())),
+                scale,
             );
         }
     }
-    (format!("herd_host_{}", sanitize(metric)), None)
+    let (name, scale) = conventional(&sanitize(metric));
+    (format!("herd_host_{name}"), None, scale)
+}
+
+/// Units a name may spell, as (word, base unit, factor to the base unit).
+const UNITS: [(&str, &str, f64); 20] = [
+    ("ms", "seconds", 1e-3),
+    ("milliseconds", "seconds", 1e-3),
+    ("us", "seconds", 1e-6),
+    ("microseconds", "seconds", 1e-6),
+    ("ns", "seconds", 1e-9),
+    ("nanoseconds", "seconds", 1e-9),
+    ("s", "seconds", 1.0),
+    ("sec", "seconds", 1.0),
+    ("m", "seconds", 60.0),
+    ("minutes", "seconds", 60.0),
+    ("h", "seconds", 3600.0),
+    ("hours", "seconds", 3600.0),
+    ("d", "seconds", 86_400.0),
+    ("days", "seconds", 86_400.0),
+    ("b", "bytes", 1.0),
+    ("kb", "bytes", 1e3),
+    ("mb", "bytes", 1e6),
+    ("gb", "bytes", 1e9),
+    ("tb", "bytes", 1e12),
+    ("pb", "bytes", 1e15),
+];
+
+/// `name` (already `[a-zA-Z0-9_]`) in base units and without the suffixes
+/// Prometheus keeps for counters and histograms; the value's factor.
+fn conventional(name: &str) -> (String, f64) {
+    let mut scale = 1.0;
+    let mut parts: Vec<&str> = name
+        .split('_')
+        .map(
+            |part| match UNITS.iter().find(|u| part.eq_ignore_ascii_case(u.0)) {
+                Some((_, base, factor)) => {
+                    scale *= factor;
+                    *base
+                }
+                None => part,
+            },
+        )
+        .collect();
+    while parts.len() > 1 && ["total", "count", "sum", "bucket"].contains(&parts[parts.len() - 1]) {
+        parts.pop();
+    }
+    (parts.join("_"), scale)
 }
 
 /// The herd name a family stands for, with its label as a placeholder.
 fn pattern_of(metric: &str) -> String {
     match family_of(metric) {
-        (_, Some((label, value))) => metric.replacen(&value, &label.to_uppercase(), 1),
-        (_, None) => metric.to_string(),
+        (_, Some((label, value)), _) => metric.replacen(&value, &label.to_uppercase(), 1),
+        (_, None, _) => metric.to_string(),
     }
 }
 
@@ -264,25 +320,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn herd_names_map_to_families_with_labels() {
-        assert_eq!(family_of("load.1"), ("herd_host_load_1".into(), None));
+    fn herd_names_map_to_families_with_labels_and_base_units() {
+        assert_eq!(family_of("load.1"), ("herd_host_load_1".into(), None, 1.0));
         assert_eq!(
             family_of("disk./var/lib.used_pct"),
             (
                 "herd_host_disk_used_pct".into(),
-                Some(("mount", "/var/lib".into()))
+                Some(("mount", "/var/lib".into())),
+                1.0
             )
         );
         assert_eq!(
             family_of("probe.ping.10.0.0.1.rtt_ms"),
             (
-                "herd_host_probe_ping_rtt_ms".into(),
-                Some(("dest", "10.0.0.1".into()))
+                "herd_host_probe_ping_rtt_seconds".into(),
+                Some(("dest", "10.0.0.1".into())),
+                1e-3
             )
         );
+        assert_eq!(family_of("procs.count").0, "herd_host_procs");
+        assert_eq!(family_of("jobs_total").0, "herd_host_jobs");
+        assert_eq!(family_of("count").0, "herd_host_count");
         assert_eq!(
             family_of("app-x.queue depth"),
-            ("herd_host_app_x_queue_depth".into(), None)
+            ("herd_host_app_x_queue_depth".into(), None, 1.0)
+        );
+        assert_eq!(
+            family_of("cache.size_kb"),
+            ("herd_host_cache_size_bytes".into(), None, 1e3)
         );
         assert_eq!(pattern_of("disk./.used_pct"), "disk.MOUNT.used_pct");
     }
