@@ -345,6 +345,13 @@ fn metrics_pass_promtool_and_a_real_prometheus_scrapes_a_hosts_load() {
         .args(["run", "all", "--", "true"])
         .run()
         .success();
+    // An alert that fires on every host, so herd_alert_firing has series.
+    std::fs::write(
+        fleet.path("alerts.yml"),
+        "alerts:\n  - name: any_load\n    metric: load.1\n    op: \">=\"\n    value: 0\n",
+    )
+    .unwrap();
+    herd(&fleet).args(["alerts"]).run().success();
     let token = "prometheus-scrape-token-0123";
     std::fs::write(fleet.path("serve.token"), token).unwrap();
     let server = Server::start(&fleet.dir, &["--token-file", "serve.token"]);
@@ -357,6 +364,7 @@ fn metrics_pass_promtool_and_a_real_prometheus_scrapes_a_hosts_load() {
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("herd_runs{outcome=\"ok\"} 1\n"), "{text}");
     assert!(text.contains("herd_hosts_unreachable 0\n"), "{text}");
+    assert!(text.contains("herd_alerts_firing 2\n"), "{text}");
     let load_line = text
         .lines()
         .find(|l| l.starts_with("herd_host_load_1{host=\"host1\",groups=\",web,\"}"))
@@ -443,6 +451,47 @@ fn metrics_pass_promtool_and_a_real_prometheus_scrapes_a_hosts_load() {
             break json;
         }
     };
+    // Every query of the Grafana dashboard in examples/ is valid PromQL
+    // over these series and finds data.
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/grafana-dashboard.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        let expr = panel["targets"][0]["expr"]
+            .as_str()
+            .unwrap()
+            .replace("$host", ".*");
+        let encoded: String = expr
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let (status, body) = request(
+            prom_addr,
+            "GET",
+            &format!("/api/v1/query?query={encoded}"),
+            &[],
+        );
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (status, &json["status"]),
+            (200, &serde_json::json!("success")),
+            "{expr}: {body}"
+        );
+        assert!(
+            !json["data"]["result"].as_array().unwrap().is_empty(),
+            "{expr} found nothing: {body}"
+        );
+    }
     let _ = prometheus.kill();
     let _ = prometheus.wait();
     let series = &answer["data"]["result"][0];
@@ -450,4 +499,80 @@ fn metrics_pass_promtool_and_a_real_prometheus_scrapes_a_hosts_load() {
     assert_eq!(series["metric"]["job"], "herd", "{answer}");
     let value: f64 = series["value"][1].as_str().unwrap().parse().unwrap();
     assert_eq!(value, load, "{answer}");
+}
+
+/// A proxy in front of `upstream` that runs `before` ahead of forwarding
+/// the `nth` request for `path`: a way to change the store between a
+/// page's first load and its live refresh. One request per connection.
+fn proxy(
+    upstream: SocketAddr,
+    path: &'static str,
+    nth: usize,
+    before: impl FnOnce() + Send + 'static,
+) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut before = Some(before);
+        let mut seen = 0;
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let mut reader = BufReader::new(client.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if !line.to_ascii_lowercase().starts_with("connection:") {
+                    head.push_str(&line);
+                }
+            }
+            if head.starts_with(&format!("GET {path} ")) {
+                seen += 1;
+                if seen == nth
+                    && let Some(f) = before.take()
+                {
+                    f();
+                }
+            }
+            head.push_str("Connection: close\r\n\r\n");
+            let Ok(mut server) = TcpStream::connect(upstream) else {
+                return;
+            };
+            let _ = server.write_all(head.as_bytes());
+            let _ = std::io::copy(&mut server, &mut client);
+        }
+    });
+    addr
+}
+
+#[test]
+fn the_fleet_page_updates_itself_after_a_new_collection() {
+    let mut fleet = Fleet::builder().hosts(2).start();
+    herd(&fleet).args(["collect"]).run().success();
+    let server = Server::start(&fleet.dir, &["--refresh", "1"]);
+    let dir = fleet.dir.clone();
+    // host2 stops and a collection runs after the page has loaded, before
+    // its script fetches the page again.
+    fleet.stop_host(1);
+    let front = proxy(server.addr, "/", 2, move || {
+        Herd::in_dir(&dir).args(["collect"]).run().code(4);
+    });
+    let Some(dom) =
+        support::chromium_dom(&format!("http://{front}/"), &["--virtual-time-budget=2500"])
+    else {
+        return;
+    };
+    assert!(
+        dom.contains("data-refreshed=\""),
+        "the script never swapped: {dom}"
+    );
+    let rows = fleet_rows(&dom);
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].1.as_str()),
+        ("host2", "down"),
+        "{dom}"
+    );
+    assert!(dom.contains("1 down"), "{dom}");
 }
