@@ -16,6 +16,7 @@ import argparse
 import http.client
 import os
 import random
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -178,3 +179,4 @@ print(f"RSS over {args.requests} requests (2 clients, {elapsed:.0f}s): "
       + ", ".join(f"{n}: {m:.1f} MiB" for n, m in samples))
 server.terminate()
 server.wait()
+shutil.rmtree(work)
