@@ -548,7 +548,7 @@ fn proxy(
 }
 
 #[test]
-fn the_fleet_page_updates_itself_after_a_new_collection() {
+fn the_fleet_page_updates_itself_after_a_new_collection_and_a_running_run_until_it_ends() {
     let mut fleet = Fleet::builder().hosts(2).start();
     herd(&fleet).args(["collect"]).run().success();
     let server = Server::start(&fleet.dir, &["--refresh", "1"]);
@@ -575,4 +575,28 @@ fn the_fleet_page_updates_itself_after_a_new_collection() {
         "{dom}"
     );
     assert!(dom.contains("1 down"), "{dom}");
+
+    // A running run's page refreshes itself until the run ends.
+    let mut run = Herd::in_dir(&fleet.dir)
+        .args(["run", "host1", "--", "sleep 3; echo done"])
+        .spawn();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let page = loop {
+        assert!(Instant::now() < deadline, "the run never showed up");
+        std::thread::sleep(Duration::from_millis(200));
+        let (status, page) = server.get("/runs/1");
+        if status == 200 {
+            break page;
+        }
+    };
+    assert!(page.contains("id=\"outcome\">running<"), "{page}");
+    assert!(page.contains("<main data-live=\"1\">"), "{page}");
+    assert!(run.wait().unwrap().success());
+    let (_, page) = server.get("/runs/1");
+    assert!(page.contains("id=\"outcome\">ok<"), "{page}");
+    assert!(
+        page.contains("<main>"),
+        "a finished run stops refreshing: {page}"
+    );
+    assert!(page.contains("done\n"), "{page}");
 }
