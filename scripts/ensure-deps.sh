@@ -2,8 +2,10 @@
 # Installs what herd's demo and tests need on a Debian machine: OpenSSH's
 # server (the test hosts), client tools (ssh-keygen, ssh-agent, ssh), the
 # `age` CLI (tests check that herd's secrets are standard age files), sudo
-# (for `become`), ping (collect probes) and chromium (tests open
-# `herd report --html` pages in it, headless).
+# (for `become`), ping (collect probes), chromium (tests open
+# `herd report --html` and `herd serve` pages in it, headless) and
+# prometheus (promtool checks `herd serve`'s /metrics, and a real
+# Prometheus scrapes it).
 # Idempotent; quiet when everything is there.
 set -euo pipefail
 
@@ -14,6 +16,7 @@ command -v age >/dev/null || need+=(age)
 # become (sudo) is part of the conformance suite and playbook tests.
 command -v sudo >/dev/null || need+=(sudo)
 command -v chromium >/dev/null || need+=(chromium)
+command -v promtool >/dev/null && command -v prometheus >/dev/null || need+=(prometheus)
 # herd collect's ping probes run ping on the test hosts.
 command -v ping >/dev/null || need+=(iputils-ping)
 if ((${#need[@]})); then

@@ -20,6 +20,7 @@ pub mod project;
 pub mod release;
 pub mod report;
 pub mod secrets;
+pub mod serve;
 pub mod ssh;
 pub mod store;
 pub mod template;

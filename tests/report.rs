@@ -5,7 +5,6 @@ mod fleet;
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use fleet::Fleet;
 use herd::store::{Reach, Sample, Store};
@@ -48,40 +47,9 @@ fn seed(fleet: &Fleet) {
     }
 }
 
-/// Chromium's rendered DOM of `page`, or None (said loudly) when there is
-/// no Chromium to render with.
+/// Chromium's rendered DOM of the report file, or None without Chromium.
 fn render(page: &Path) -> Option<String> {
-    let browser = ["chromium", "chromium-browser"].into_iter().find(|b| {
-        Command::new(b)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    let Some(browser) = browser else {
-        eprintln!(
-            "\n\n*** SKIPPED: no chromium on PATH; run scripts/ensure-deps.sh to render the report ***\n"
-        );
-        return None;
-    };
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(browser)
-        .args([
-            "--headless",
-            "--disable-gpu",
-            "--no-sandbox",
-            "--no-first-run",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("run chromium");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(String::from_utf8(out.stdout).unwrap())
+    support::chromium_dom(&format!("file://{}", page.display()), &[])
 }
 
 #[test]

@@ -22,6 +22,7 @@ mod restore;
 mod run;
 mod runs;
 mod secrets;
+mod serve;
 mod status;
 
 use std::path::PathBuf;
@@ -94,6 +95,9 @@ pub enum Command {
     Alerts(alerts::AlertsArgs),
     /// Write the fleet's status, metric charts, runs and alerts as one HTML page.
     Report(report::ReportArgs),
+    /// Serve a read-only live dashboard, a JSON API and Prometheus /metrics
+    /// over the results store.
+    Serve(serve::ServeArgs),
     /// Schedule `herd collect` / `herd alerts` in the user's crontab.
     #[command(subcommand)]
     Cron(cron::CronCommand),
@@ -157,6 +161,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Audit(args) => audit::execute(&ctx, args),
         Command::Alerts(args) => alerts::execute(&ctx, args),
         Command::Report(args) => report::execute(&ctx, args),
+        Command::Serve(args) => serve::execute(&ctx, args),
         Command::Collect(args) => collect::execute(&ctx, args),
         Command::Status(args) => status::execute(&ctx, args),
         Command::History(args) => history::execute(&ctx, args),
@@ -224,6 +229,14 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
                 Some(crate::alerts::EvalError::Hosts { .. })
             )
             || cause.is::<BadInput>()
+            || matches!(
+                cause.downcast_ref(),
+                Some(
+                    crate::serve::ServeError::NeedsToken { .. }
+                        | crate::serve::ServeError::WeakToken { .. }
+                        | crate::serve::ServeError::TokenFile { .. }
+                )
+            )
             || cause
                 .downcast_ref::<crate::inventory::edit::EditError>()
                 .is_some_and(|e| !matches!(e, crate::inventory::edit::EditError::Io { .. }))

@@ -1,7 +1,6 @@
 //! `herd report --html FILE`: the fleet on one self-contained web page,
 //! read from the results store.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -93,11 +92,8 @@ fn fleet_rows(ctx: &Context, store: &Store) -> anyhow::Result<Vec<FleetRow>> {
         }
         Err(e) => return Err(e),
     };
-    let mut firing: HashMap<String, Vec<String>> = HashMap::new();
-    for state in store.alert_states()?.into_iter().filter(|s| s.firing) {
-        firing.entry(state.host).or_default().push(state.alert);
-    }
-    Ok(super::status::fleet_status(store, hosts)?
+    let mut firing = crate::report::fleet::firing_by_host(store)?;
+    Ok(crate::report::fleet::fleet_status(store, hosts)?
         .into_iter()
         .map(|s| FleetRow {
             firing: firing.remove(&s.host).unwrap_or_default(),

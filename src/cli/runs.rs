@@ -163,41 +163,20 @@ fn write_detail(
 /// A playbook run's tasks: each task once, its hosts folded by outcome,
 /// and any diff it recorded.
 fn write_tasks(out: &mut impl Write, tasks: &[TaskRecord]) -> std::io::Result<()> {
-    let mut i = 0;
-    while i < tasks.len() {
-        let seq = tasks[i].seq;
-        let end = tasks[i..]
-            .iter()
-            .position(|t| t.seq != seq)
-            .map_or(tasks.len(), |n| i + n);
-        let group = &tasks[i..end];
+    for task in crate::report::tasks::by_task(tasks) {
         writeln!(
             out,
             "TASK [{}] ({}) {}",
-            group[0].task, group[0].play, group[0].location
+            task.task, task.play, task.location
         )?;
-        // (status, msg) -> hosts, in first-seen order.
-        let mut by_outcome: indexmap::IndexMap<(&str, Option<&str>), Vec<String>> =
-            indexmap::IndexMap::new();
-        for t in group {
-            by_outcome
-                .entry((t.status.as_str(), t.msg.as_deref()))
-                .or_default()
-                .push(t.host.clone());
+        for o in &task.outcomes {
+            let msg = o.msg.map(|m| format!(" => {m}")).unwrap_or_default();
+            writeln!(out, "  {}: {}{msg}", o.status, o.hosts)?;
         }
-        for ((status, msg), hosts) in by_outcome {
-            let msg = msg.map(|m| format!(" => {m}")).unwrap_or_default();
-            writeln!(
-                out,
-                "  {status}: {}{msg}",
-                crate::report::hostlist::compress(&hosts)
-            )?;
+        for (host, diff) in &task.diffs {
+            writeln!(out, "  diff on {host}:")?;
+            write!(out, "{diff}")?;
         }
-        for t in group.iter().filter(|t| t.diff.is_some()) {
-            writeln!(out, "  diff on {}:", t.host)?;
-            write!(out, "{}", t.diff.as_deref().unwrap_or_default())?;
-        }
-        i = end;
     }
     if !tasks.is_empty() {
         writeln!(out)?;

@@ -3,14 +3,12 @@
 //! seen; the hosts that need a look first. Exits 4 when a host was
 //! unreachable at its latest collection.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
 use super::{Context, Format};
 use crate::collect::when::format_age;
 use crate::exit;
-use crate::report::hostlist::natural_cmp;
+use crate::report::fleet::{HostStatus, fleet_status};
 use crate::report::table;
 use crate::store::Store;
 
@@ -23,58 +21,6 @@ pub struct StatusArgs {
     /// Output format: a table, or one JSON object per host per line.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
-}
-
-/// One host's line (also the fleet table of `herd report`).
-#[derive(Debug, serde::Serialize)]
-pub(super) struct HostStatus {
-    pub(super) host: String,
-    /// `up`, `down` (unreachable at its latest collection) or `unknown`
-    /// (never collected).
-    pub(super) state: &'static str,
-    /// When its latest collection was.
-    pub(super) checked_at: Option<i64>,
-    /// When it last answered.
-    pub(super) last_seen: Option<i64>,
-    pub(super) error: Option<String>,
-    pub(super) load1: Option<f64>,
-    pub(super) cpu_pct: Option<f64>,
-    pub(super) mem_pct: Option<f64>,
-    /// The fullest disk's use and mount point.
-    pub(super) disk_pct: Option<f64>,
-    pub(super) disk_mount: Option<String>,
-    /// Every metric's newest value.
-    pub(super) metrics: BTreeMap<String, f64>,
-}
-
-impl HostStatus {
-    /// How bad it looks: the highest of CPU, memory and disk use.
-    fn pressure(&self) -> f64 {
-        [self.cpu_pct, self.mem_pct, self.disk_pct]
-            .into_iter()
-            .flatten()
-            .fold(0.0, f64::max)
-    }
-
-    fn rank(&self) -> u8 {
-        match self.state {
-            "down" => 0,
-            "unknown" => 1,
-            _ => 2,
-        }
-    }
-}
-
-/// Down first, then never collected, then by pressure; then by name.
-fn worst_first(a: &HostStatus, b: &HostStatus) -> Ordering {
-    a.rank()
-        .cmp(&b.rank())
-        .then(
-            b.pressure()
-                .partial_cmp(&a.pressure())
-                .unwrap_or(Ordering::Equal),
-        )
-        .then_with(|| natural_cmp(&a.host, &b.host))
 }
 
 pub fn execute(ctx: &Context, args: StatusArgs) -> anyhow::Result<u8> {
@@ -98,50 +44,6 @@ pub fn execute(ctx: &Context, args: StatusArgs) -> anyhow::Result<u8> {
     } else {
         exit::OK
     })
-}
-
-/// `hosts`' status from the latest collection, worst first.
-pub(super) fn fleet_status(store: &Store, hosts: Vec<String>) -> anyhow::Result<Vec<HostStatus>> {
-    let reach: HashMap<String, _> = store
-        .latest_reach()?
-        .into_iter()
-        .map(|r| (r.host.clone(), r))
-        .collect();
-    let mut metrics: HashMap<String, BTreeMap<String, f64>> = HashMap::new();
-    for s in store.latest_samples()? {
-        metrics.entry(s.host).or_default().insert(s.metric, s.value);
-    }
-    let mut rows = Vec::with_capacity(hosts.len());
-    for host in hosts {
-        let r = reach.get(&host);
-        let m = metrics.remove(&host).unwrap_or_default();
-        let disk = m
-            .iter()
-            .filter_map(|(k, v)| {
-                let mount = k.strip_prefix("disk.")?.strip_suffix(".used_pct")?;
-                Some((mount.to_string(), *v))
-            })
-            .max_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(Ordering::Equal));
-        rows.push(HostStatus {
-            state: match r {
-                None => "unknown",
-                Some(r) if r.reachable => "up",
-                Some(_) => "down",
-            },
-            checked_at: r.map(|r| r.ts),
-            last_seen: store.last_seen(&host)?,
-            error: r.and_then(|r| r.error.clone()),
-            load1: m.get("load.1").copied(),
-            cpu_pct: m.get("cpu.used_pct").copied(),
-            mem_pct: m.get("mem.used_pct").copied(),
-            disk_pct: disk.as_ref().map(|d| d.1),
-            disk_mount: disk.map(|d| d.0),
-            metrics: m,
-            host,
-        });
-    }
-    rows.sort_by(worst_first);
-    Ok(rows)
 }
 
 fn write_table(out: &mut impl Write, rows: &[HostStatus], now: i64) -> std::io::Result<()> {

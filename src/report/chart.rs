@@ -146,6 +146,24 @@ pub fn line_chart(metric: &str, series: &[Series], time_label: &dyn Fn(i64) -> S
     svg
 }
 
+/// At most `max` points: runs of neighbours averaged into one (time and
+/// value), so a month of samples draws as fast as an hour.
+pub fn thin(points: &[(i64, f64)], max: usize) -> Vec<(i64, f64)> {
+    if points.len() <= max || max == 0 {
+        return points.to_vec();
+    }
+    let per = points.len().div_ceil(max);
+    points
+        .chunks(per)
+        .map(|c| {
+            let n = c.len() as f64;
+            let t = c.iter().map(|p| p.0 as f64).sum::<f64>() / n;
+            let v = c.iter().map(|p| p.1).sum::<f64>() / n;
+            (t.round() as i64, v)
+        })
+        .collect()
+}
+
 /// An axis from `lo` to `hi` in round steps: (start, end, step).
 fn nice_range(lo: f64, hi: f64) -> (f64, f64, f64) {
     let span = if hi > lo { hi - lo } else { hi.abs().max(1.0) };
@@ -180,6 +198,17 @@ fn number(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thinning_averages_neighbours_down_to_the_limit() {
+        let points: Vec<(i64, f64)> = (0..10).map(|i| (i * 10, i as f64)).collect();
+        assert_eq!(thin(&points, 20), points);
+        assert_eq!(
+            thin(&points, 5),
+            [(5, 0.5), (25, 2.5), (45, 4.5), (65, 6.5), (85, 8.5)]
+        );
+        assert_eq!(thin(&points, 3).len(), 3);
+    }
 
     #[test]
     fn axes_use_round_numbers() {

@@ -41,7 +41,7 @@ pub struct Report<'a> {
     pub alerts: Vec<AlertLogEntry>,
 }
 
-const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\
+pub const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\
 h1{font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ccc}\
 table{border-collapse:collapse}th,td.num{white-space:nowrap}th,td{padding:.25em .7em;border-bottom:1px solid #eee;text-align:left}\
 td.num{text-align:right;font-variant-numeric:tabular-nums}\
@@ -191,7 +191,7 @@ fn value(v: Option<f64>) -> String {
 
 /// A time on a chart's axis: the clock for spans under two days, the date
 /// and clock beyond.
-fn axis_label(secs: i64, span: i64, tz: &TimeZone) -> String {
+pub fn axis_label(secs: i64, span: i64, tz: &TimeZone) -> String {
     let format = if span < 2 * 86_400 {
         "%H:%M"
     } else {

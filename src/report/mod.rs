@@ -4,10 +4,12 @@
 
 pub mod chart;
 pub mod diff;
+pub mod fleet;
 pub mod fold;
 pub mod hostlist;
 pub mod html;
 pub mod json;
 pub mod sparkline;
 pub mod table;
+pub mod tasks;
 pub mod text;

@@ -88,7 +88,11 @@ fn write_group(out: &mut impl Write, group: &Group<'_>, color: bool) -> io::Resu
 }
 
 /// `[exit 2]`, `[unreachable: connection refused]`, ...; nothing for ok.
-fn status_line(status: HostStatus, exit_code: Option<i32>, error: Option<&str>) -> Option<String> {
+pub fn status_line(
+    status: HostStatus,
+    exit_code: Option<i32>,
+    error: Option<&str>,
+) -> Option<String> {
     let what = match (status, exit_code) {
         (HostStatus::Ok, _) => return None,
         (HostStatus::Failed, Some(code)) => format!("exit {code}"),

@@ -130,6 +130,21 @@ impl Store {
         )
     }
 
+    /// The newest `limit` alert log lines about `host`, newest first.
+    pub fn host_alert_log(
+        &self,
+        host: &str,
+        limit: usize,
+    ) -> Result<Vec<AlertLogEntry>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query_rows(
+            "SELECT ts, alert, host, event, severity, value, message, notification, error
+             FROM alert_log WHERE host = ?1 ORDER BY id DESC LIMIT ?2",
+            params![host, limit],
+            read_log,
+        )
+    }
+
     /// Every reach record with `since <= ts <= until`, by host then time:
     /// the series `unreachable` alerts are evaluated over.
     pub fn reach_between(&self, since: i64, until: i64) -> Result<Vec<Reach>, StoreError> {

@@ -79,6 +79,36 @@ impl Store {
     }
 }
 
+impl Store {
+    /// `host`'s rows of the newest audit that checked it, by check, with
+    /// when that audit ran (unix milliseconds).
+    pub fn host_audit(&self, host: &str) -> Result<Option<(i64, Vec<AuditRow>)>, StoreError> {
+        let rows: Vec<(i64, AuditRow)> = self.query_rows(
+            "SELECT a.started_at, r.host, r.check_name, r.status, r.detail
+             FROM audit_results r JOIN audits a ON a.id = r.audit_id
+             WHERE r.host = ?1
+               AND r.audit_id = (SELECT max(audit_id) FROM audit_results WHERE host = ?1)
+             ORDER BY r.check_name",
+            [host],
+            |row| {
+                Ok((
+                    row.get(0)?,
+                    AuditRow {
+                        host: row.get(1)?,
+                        check: row.get(2)?,
+                        status: row.get(3)?,
+                        detail: row.get(4)?,
+                    },
+                ))
+            },
+        )?;
+        let Some(started) = rows.first().map(|r| r.0) else {
+            return Ok(None);
+        };
+        Ok(Some((started, rows.into_iter().map(|r| r.1).collect())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,12 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
+    #[error("no results store at {path} yet: `herd collect` or `herd run` creates it")]
+    Missing { path: PathBuf },
+    #[error(
+        "{path} has an older schema than this herd; any command that writes it (`herd status`, `herd collect`) upgrades it"
+    )]
+    Outdated { path: PathBuf },
     #[error("{path}: no run {id} in the results store")]
     NoSuchRun { path: PathBuf, id: RunId },
     #[error("{path}: run {id} has an unreadable row ({what}); was the database edited by hand?")]

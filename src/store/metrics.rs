@@ -31,6 +31,14 @@ pub struct Reach {
 #[serde(transparent)]
 pub struct CollectionId(pub i64);
 
+/// Every host with reach records, as table `hosts(h)`: the index on
+/// (host, collection) is walked one host at a time (a skip scan).
+const REACH_HOSTS: &str = "WITH RECURSIVE hosts(h) AS (
+    SELECT (SELECT MIN(host) FROM host_reach)
+    UNION ALL
+    SELECT (SELECT MIN(host) FROM host_reach WHERE host > hosts.h) FROM hosts WHERE h IS NOT NULL
+)";
+
 /// A `host, metric, ts, value` row.
 fn sample_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Sample> {
     Ok(Sample {
@@ -87,8 +95,18 @@ impl Store {
                     "INSERT OR REPLACE INTO samples (host, metric, ts, value) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(&err)?;
+            let mut latest = tx
+                .prepare_cached(
+                    "INSERT INTO latest_samples (host, metric, ts, value) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (host, metric) DO UPDATE SET ts = excluded.ts, value = excluded.value
+                     WHERE excluded.ts >= latest_samples.ts",
+                )
+                .map_err(&err)?;
             for s in samples {
                 insert
+                    .execute(params![s.host, s.metric, s.ts, s.value])
+                    .map_err(&err)?;
+                latest
                     .execute(params![s.host, s.metric, s.ts, s.value])
                     .map_err(&err)?;
             }
@@ -145,14 +163,10 @@ impl Store {
         Ok(out)
     }
 
-    /// Each host's newest value of every metric (the latest collection that
-    /// reached it), ordered by host and metric.
+    /// Each host's newest value of every metric, ordered by host and metric.
     pub fn latest_samples(&self) -> Result<Vec<Sample>, StoreError> {
         self.query_rows(
-            "SELECT s.host, s.metric, s.ts, s.value FROM samples s
-             JOIN (SELECT host, metric, MAX(ts) AS ts FROM samples GROUP BY host, metric) m
-               ON s.host = m.host AND s.metric = m.metric AND s.ts = m.ts
-             ORDER BY s.host, s.metric",
+            "SELECT host, metric, ts, value FROM latest_samples ORDER BY host, metric",
             [],
             sample_row,
         )
@@ -160,11 +174,16 @@ impl Store {
 
     /// Each host's latest reach record.
     pub fn latest_reach(&self) -> Result<Vec<Reach>, StoreError> {
+        // One index seek per host (REACH_HOSTS) rather than grouping every
+        // collection's rows.
         self.query_rows(
-            "SELECT r.host, r.ts, r.reachable, r.error FROM host_reach r
-             JOIN (SELECT host, MAX(collection_id) AS c FROM host_reach GROUP BY host) m
-               ON r.host = m.host AND r.collection_id = m.c
-             ORDER BY r.host",
+            &format!(
+                "{REACH_HOSTS}
+                 SELECT r.host, r.ts, r.reachable, r.error FROM hosts
+                 JOIN host_reach r ON r.host = hosts.h AND r.collection_id =
+                     (SELECT MAX(collection_id) FROM host_reach WHERE host = hosts.h)
+                 ORDER BY r.host"
+            ),
             [],
             reach_row,
         )
@@ -182,6 +201,74 @@ impl Store {
             .optional()
             .map(Option::flatten)
             .map_err(&err)
+    }
+}
+
+/// The newest collection: when it started and finished and how many
+/// hosts it covered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct CollectionSummary {
+    pub started_at: i64,
+    /// `None` while it runs (or if its herd died).
+    pub finished_at: Option<i64>,
+    pub host_count: usize,
+}
+
+impl Store {
+    /// The newest finished collection, if any.
+    pub fn last_collection(&self) -> Result<Option<CollectionSummary>, StoreError> {
+        let err = self.sql_err();
+        self.conn
+            .query_row(
+                "SELECT started_at, finished_at, host_count FROM collections
+                 WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
+                [],
+                |row| {
+                    Ok(CollectionSummary {
+                        started_at: row.get(0)?,
+                        finished_at: row.get(1)?,
+                        host_count: row.get::<_, i64>(2)?.max(0) as usize,
+                    })
+                },
+            )
+            .optional()
+            .map_err(&err)
+    }
+
+    /// Every sample of `host` with `since <= ts <= until`, ordered by
+    /// metric then time (one host's charts).
+    pub fn host_samples(
+        &self,
+        host: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<Sample>, StoreError> {
+        let mut out = self.query_rows(
+            "SELECT host, metric, ts, value FROM samples
+             WHERE host = ?1 AND ts BETWEEN ?2 AND ?3",
+            params![host, since, until],
+            sample_row,
+        )?;
+        out.sort_by(|a, b| a.metric.cmp(&b.metric).then(a.ts.cmp(&b.ts)));
+        Ok(out)
+    }
+
+    /// Each host's last time reached, by host.
+    pub fn last_seen_all(&self) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        let rows: Vec<(String, Option<i64>)> = self.query_rows(
+            &format!(
+                "{REACH_HOSTS}
+                 SELECT h, (SELECT ts FROM host_reach WHERE host = h AND reachable = 1
+                            ORDER BY collection_id DESC LIMIT 1)
+                 FROM hosts WHERE h IS NOT NULL"
+            ),
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(host, ts)| Some((host, ts?)))
+            .collect())
     }
 }
 
@@ -205,6 +292,8 @@ impl Store {
             .map_err(&err)?;
         let deleted = tx
             .execute("DELETE FROM samples WHERE ts < ?1", [before])
+            .map_err(&err)?;
+        tx.execute("DELETE FROM latest_samples WHERE ts < ?1", [before])
             .map_err(&err)?;
         // host_reach rows go with their collections (ON DELETE CASCADE).
         tx.execute(
@@ -263,6 +352,17 @@ impl Store {
             .map_err(&err)?;
         tx.execute("DELETE FROM temp.downsampled", [])
             .map_err(&err)?;
+        // A newest value inside the span (a host silent since) now lives on
+        // as its bucket's average.
+        tx.execute(
+            "UPDATE latest_samples SET (ts, value) = (
+                 SELECT s.ts, s.value FROM samples s
+                 WHERE s.metric = latest_samples.metric AND s.host = latest_samples.host
+                 ORDER BY s.ts DESC LIMIT 1)
+             WHERE ts >= ?1 AND ts < ?2",
+            params![since, until],
+        )
+        .map_err(&err)?;
         tx.commit().map_err(&err)?;
         Ok(removed.saturating_sub(added))
     }
@@ -357,9 +457,23 @@ mod tests {
         assert_eq!(store.downsample(0, 1000, 300).unwrap(), 0);
         assert_eq!(store.samples(&[], "load.1", 0, 10_000).unwrap(), all);
 
-        assert_eq!(store.prune_metrics(600).unwrap(), 2);
-        let left = store.samples(&[], "load.1", 0, 10_000).unwrap();
-        assert_eq!(left.first().map(|s| s.ts), Some(600));
-        assert_eq!(store.metric_names().unwrap(), ["load.1"]);
+        // The newest point (1140) is outside the span: still the latest.
+        assert_eq!(store.latest_samples().unwrap()[0].ts, 1140);
+        let merged = store.downsample(0, 1200, 600).unwrap();
+        assert!(merged > 0);
+        // Now it is inside: the latest is its bucket's average.
+        let latest = &store.latest_samples().unwrap()[0];
+        let all = store.samples(&[], "load.1", 0, 10_000).unwrap();
+        assert_eq!(
+            (latest.ts, latest.value),
+            (all.last().unwrap().ts, all.last().unwrap().value)
+        );
+        assert_eq!(latest.ts, 600);
+
+        assert_eq!(store.prune_metrics(600).unwrap(), 1);
+        assert_eq!(store.latest_samples().unwrap().len(), 1);
+        assert_eq!(store.prune_metrics(601).unwrap(), 1);
+        assert!(store.latest_samples().unwrap().is_empty());
+        assert!(store.samples(&[], "load.1", 0, 10_000).unwrap().is_empty());
     }
 }

@@ -31,8 +31,8 @@ use rusqlite::Connection;
 pub use alerts::{AlertLogEntry, AlertState};
 pub use audits::{AuditId, AuditRow};
 pub use error::StoreError;
-pub use metrics::{CollectionId, Pruned, Reach, Sample};
-pub use queries::{RunDetail, RunSummary, StoredResult};
+pub use metrics::{CollectionId, CollectionSummary, Pruned, Reach, Sample};
+pub use queries::{HostRun, RunDetail, RunSummary, StoredResult};
 pub use releases::StepRecord;
 pub use runs::NewRun;
 pub use schema::VERSION as SCHEMA_VERSION;
@@ -90,6 +90,38 @@ impl Store {
         store.tighten_modes()?;
         store.recover_dead_runs()?;
         Ok(store)
+    }
+
+    /// Opens `state_dir/herd.db` read-only for a reader that must never
+    /// write (`herd serve`): nothing is created, migrated or recovered, and
+    /// other herds (cron's `herd collect`) keep writing while it reads. The
+    /// store must exist and have this herd's schema.
+    pub fn open_read_only(state_dir: &Path) -> Result<Store, StoreError> {
+        use rusqlite::OpenFlags;
+        let path = state_dir.join(DB_FILE);
+        if !path.exists() {
+            return Err(StoreError::Missing { path });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(&path, flags).map_err(|error| StoreError::Sqlite {
+                path: path.clone(),
+                error,
+            })?;
+        let store = Store { conn, path };
+        store
+            .conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(store.sql_err())?;
+        match schema::check(&store.conn).map_err(store.sql_err())? {
+            schema::Check::Current => Ok(store),
+            schema::Check::TooNew(found) => Err(StoreError::TooNew {
+                path: store.path,
+                found,
+                known: schema::VERSION,
+            }),
+            schema::Check::NeedsMigration => Err(StoreError::Outdated { path: store.path }),
+        }
     }
 
     /// The database file.

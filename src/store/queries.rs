@@ -40,6 +40,20 @@ impl RunSummary {
     }
 }
 
+/// One run as seen from one host: the run and that host's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostRun {
+    pub run: RunId,
+    pub kind: String,
+    pub command: String,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    /// ok, failed, unreachable, interrupted.
+    pub status: String,
+    pub exit_code: Option<i32>,
+    pub duration_ms: i64,
+}
+
 /// One host's stored result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredResult {
@@ -191,6 +205,38 @@ impl Store {
             )
             .map_err(&err)?;
         rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// The newest `limit` runs that reached `host`, newest first, each with
+    /// the host's own result.
+    pub fn host_runs(&self, host: &str, limit: usize) -> Result<Vec<HostRun>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query_rows(
+            "SELECT r.id, r.kind, r.command, r.started_at, h.status, h.exit_code, h.duration_ms
+             FROM host_results h JOIN runs r ON r.id = h.run_id
+             WHERE h.host = ?1 ORDER BY h.run_id DESC LIMIT ?2",
+            params![host, limit],
+            |row| {
+                Ok(HostRun {
+                    run: RunId(row.get(0)?),
+                    kind: row.get(1)?,
+                    command: row.get(2)?,
+                    started_at: row.get(3)?,
+                    status: row.get(4)?,
+                    exit_code: row.get(5)?,
+                    duration_ms: row.get(6)?,
+                })
+            },
+        )
+    }
+
+    /// How many stored runs ended (or are) in each outcome, by outcome.
+    pub fn run_counts(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        self.query_rows(
+            "SELECT outcome, count(*) FROM runs GROUP BY outcome ORDER BY outcome",
+            [],
+            |row| Ok((row.get(0)?, row.get::<_, i64>(1)?.max(0) as usize)),
+        )
     }
 
     fn check_row(

@@ -71,16 +71,52 @@ impl Store {
             "SELECT host, step, release, detail, started_at, duration_ms
              FROM release_steps WHERE run_id = ?1 ORDER BY seq",
             [run.0],
-            |row| {
-                Ok(StepRecord {
-                    host: row.get(0)?,
-                    step: row.get(1)?,
-                    release: row.get(2)?,
-                    detail: row.get(3)?,
-                    started_at: row.get(4)?,
-                    duration_ms: row.get(5)?,
-                })
-            },
+            |row| read_step(row, 0),
         )
     }
+    /// The newest `limit` release steps on `host`, newest first.
+    pub fn host_release_steps(
+        &self,
+        host: &str,
+        limit: usize,
+    ) -> Result<Vec<(RunId, StepRecord)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query_rows(
+            "SELECT run_id, host, step, release, detail, started_at, duration_ms
+             FROM release_steps WHERE host = ?1 ORDER BY run_id DESC, seq DESC LIMIT ?2",
+            params![host, limit],
+            |row| Ok((RunId(row.get(0)?), read_step(row, 1)?)),
+        )
+    }
+
+    /// Each host's current release as the deploys recorded it: the release
+    /// of its newest step that made one current (activated, rolled back,
+    /// or already current).
+    pub fn current_releases(
+        &self,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let rows: Vec<(String, String)> = self.query_rows(
+            "SELECT host, release FROM release_steps s
+             WHERE step IN ('activated', 'rolled_back', 'unchanged')
+               AND NOT EXISTS (SELECT 1 FROM release_steps n
+                   WHERE n.host = s.host AND n.step IN ('activated', 'rolled_back', 'unchanged')
+                     AND (n.run_id > s.run_id OR (n.run_id = s.run_id AND n.seq > s.seq)))",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        Ok(rows.into_iter().collect())
+    }
+}
+
+/// A step row's columns from `first` on: host, step, release, detail,
+/// started_at, duration_ms.
+fn read_step(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<StepRecord> {
+    Ok(StepRecord {
+        host: row.get(first)?,
+        step: row.get(first + 1)?,
+        release: row.get(first + 2)?,
+        detail: row.get(first + 3)?,
+        started_at: row.get(first + 4)?,
+        duration_ms: row.get(first + 5)?,
+    })
 }

@@ -136,6 +136,21 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run_id, seq)
     ) WITHOUT ROWID;
     CREATE INDEX release_steps_by_host ON release_steps (host, run_id);",
+    // 7: each host's newest value of every metric, kept by record_samples,
+    // so `herd status`, `herd serve` and /metrics read one row per host
+    // and metric instead of grouping the whole history (seconds on a
+    // 1,000-host day).
+    "CREATE TABLE latest_samples (
+        host   TEXT    NOT NULL,
+        metric TEXT    NOT NULL,
+        ts     INTEGER NOT NULL,
+        value  REAL    NOT NULL,
+        PRIMARY KEY (host, metric)
+    ) WITHOUT ROWID;
+    INSERT INTO latest_samples (host, metric, ts, value)
+        SELECT s.host, s.metric, s.ts, s.value FROM samples s
+        JOIN (SELECT host, metric, MAX(ts) AS ts FROM samples GROUP BY host, metric) m
+          ON s.host = m.host AND s.metric = m.metric AND s.ts = m.ts;",
 ];
 
 /// The schema version this herd writes.

@@ -68,19 +68,41 @@ impl Store {
             "SELECT seq, play, task, location, host, status, msg, diff, duration_ms
              FROM task_results WHERE run_id = ?1 ORDER BY seq, host",
             [run.0],
-            |row| {
-                Ok(TaskRecord {
-                    seq: row.get(0)?,
-                    play: row.get(1)?,
-                    task: row.get(2)?,
-                    location: row.get(3)?,
-                    host: row.get(4)?,
-                    status: row.get(5)?,
-                    msg: row.get(6)?,
-                    diff: row.get(7)?,
-                    duration_ms: row.get::<_, i64>(8)? as u64,
-                })
-            },
+            |row| read_task(row, 0),
         )
     }
+    /// The newest `limit` task results of `host`, newest run first, each
+    /// with its run.
+    pub fn host_task_results(
+        &self,
+        host: &str,
+        limit: usize,
+    ) -> Result<Vec<(RunId, TaskRecord)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query_rows(
+            "SELECT run_id, seq, play, task, location, host, status, msg, diff, duration_ms
+             FROM task_results
+             WHERE host = ?1 AND run_id IN (
+                 SELECT run_id FROM host_results WHERE host = ?1 ORDER BY run_id DESC LIMIT ?2)
+             ORDER BY run_id DESC, seq DESC LIMIT ?2",
+            params![host, limit],
+            |row| Ok((RunId(row.get(0)?), read_task(row, 1)?)),
+        )
+    }
+}
+
+/// A task row's columns from `first` on: seq, play, task, location, host,
+/// status, msg, diff, duration_ms.
+fn read_task(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<TaskRecord> {
+    Ok(TaskRecord {
+        seq: row.get(first)?,
+        play: row.get(first + 1)?,
+        task: row.get(first + 2)?,
+        location: row.get(first + 3)?,
+        host: row.get(first + 4)?,
+        status: row.get(first + 5)?,
+        msg: row.get(first + 6)?,
+        diff: row.get(first + 7)?,
+        duration_ms: row.get::<_, i64>(first + 8)?.max(0) as u64,
+    })
 }

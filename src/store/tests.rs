@@ -391,3 +391,161 @@ fn task_results_round_trip_in_run_order() {
         ]
     );
 }
+
+#[test]
+fn a_read_only_store_reads_what_a_writer_commits_and_never_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = Store::open_read_only(dir.path()).err().unwrap().to_string();
+    assert!(missing.contains("no results store at"), "{missing}");
+    let mut writer = Store::open(dir.path()).unwrap();
+    let reader = Store::open_read_only(dir.path()).unwrap();
+    assert!(reader.recent_runs(5).unwrap().is_empty());
+    assert_eq!(reader.last_collection().unwrap(), None);
+
+    // The writer keeps writing while the reader holds its connection.
+    let c = writer.begin_collection(100, 1).unwrap();
+    let sample = Sample {
+        host: "a".into(),
+        metric: "load.1".into(),
+        ts: 100,
+        value: 0.5,
+    };
+    let reach = Reach {
+        host: "a".into(),
+        ts: 100,
+        reachable: true,
+        error: None,
+    };
+    writer
+        .record_samples(c, std::slice::from_ref(&sample), &[reach])
+        .unwrap();
+    writer.finish_collection(c, 103).unwrap();
+    let run = writer
+        .begin_run(&NewRun {
+            kind: "play",
+            command: "play site.yml",
+            pattern: "all",
+            host_count: 1,
+        })
+        .unwrap();
+    writer
+        .record_results(run, &[result("a", HostStatus::Ok, Some(0), "")])
+        .unwrap();
+    writer.finish_run(run, RunOutcome::Ok).unwrap();
+
+    assert_eq!(reader.host_samples("a", 0, 200).unwrap(), [sample]);
+    assert_eq!(
+        reader.last_collection().unwrap(),
+        Some(CollectionSummary {
+            started_at: 100,
+            finished_at: Some(103),
+            host_count: 1
+        })
+    );
+    assert_eq!(reader.last_seen_all().unwrap()["a"], 100);
+    assert_eq!(reader.run_counts().unwrap(), [("ok".to_string(), 1)]);
+    let runs = reader.host_runs("a", 10).unwrap();
+    assert_eq!((runs[0].run, runs[0].status.as_str()), (run, "ok"));
+    assert!(reader.host_runs("b", 10).unwrap().is_empty());
+    // Writing through the read-only handle is refused by SQLite itself.
+    assert!(
+        reader
+            .conn
+            .execute("DELETE FROM runs", [])
+            .unwrap_err()
+            .to_string()
+            .contains("readonly"),
+    );
+}
+
+#[test]
+fn a_hosts_tasks_releases_and_audit_read_back_newest_first() {
+    use crate::release::{Step, StepKind};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let new_run = |store: &mut Store| {
+        store
+            .begin_run(&NewRun {
+                kind: "deploy",
+                command: "deploy api",
+                pattern: "all",
+                host_count: 2,
+            })
+            .unwrap()
+    };
+    let step = |kind, release: &str| Step {
+        kind,
+        release: release.into(),
+        detail: None,
+        started_at: 1,
+        duration: Duration::from_millis(3),
+    };
+    let first = new_run(&mut store);
+    store
+        .record_release_steps(
+            first,
+            &[
+                ("a".into(), step(StepKind::Uploaded, "v1")),
+                ("a".into(), step(StepKind::Activated, "v1")),
+                ("b".into(), step(StepKind::Activated, "v1")),
+            ],
+        )
+        .unwrap();
+    let second = new_run(&mut store);
+    store
+        .record_release_steps(
+            second,
+            &[
+                ("a".into(), step(StepKind::Activated, "v2")),
+                ("a".into(), step(StepKind::Unhealthy, "v2")),
+                ("a".into(), step(StepKind::RolledBack, "v1.1")),
+                ("b".into(), step(StepKind::Failed, "v2")),
+            ],
+        )
+        .unwrap();
+    let current = store.current_releases().unwrap();
+    assert_eq!(
+        (current["a"].as_str(), current["b"].as_str()),
+        ("v1.1", "v1")
+    );
+    let steps = store.host_release_steps("a", 2).unwrap();
+    let names: Vec<(RunId, &str)> = steps.iter().map(|(r, s)| (*r, s.step.as_str())).collect();
+    assert_eq!(names, [(second, "rolled_back"), (second, "unhealthy")]);
+
+    store
+        .record_results(second, &[result("a", HostStatus::Ok, Some(0), "")])
+        .unwrap();
+    let task = |seq: u32| crate::store::TaskRecord {
+        seq,
+        play: "p".into(),
+        task: format!("t{seq}"),
+        location: "x.yml:1:1".into(),
+        host: "a".into(),
+        status: "ok".into(),
+        msg: None,
+        diff: None,
+        duration_ms: 1,
+    };
+    store
+        .record_task_results(second, &[task(0), task(1)])
+        .unwrap();
+    let tasks = store.host_task_results("a", 10).unwrap();
+    let seqs: Vec<u32> = tasks.iter().map(|(_, t)| t.seq).collect();
+    assert_eq!(seqs, [1, 0]);
+
+    let row = |host: &str, check: &str| AuditRow {
+        host: host.into(),
+        check: check.into(),
+        status: "pass".into(),
+        detail: String::new(),
+    };
+    store.record_audit("all", 1, &[row("a", "old")]).unwrap();
+    store.record_audit("b", 1, &[row("b", "x")]).unwrap();
+    store
+        .record_audit("a", 1, &[row("a", "sshd"), row("a", "reboot")])
+        .unwrap();
+    let (_, rows) = store.host_audit("a").unwrap().unwrap();
+    let checks: Vec<&str> = rows.iter().map(|r| r.check.as_str()).collect();
+    assert_eq!(checks, ["reboot", "sshd"]);
+    assert_eq!(store.host_audit("c").unwrap(), None);
+}

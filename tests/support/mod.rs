@@ -53,6 +53,55 @@ impl Herd {
     }
 }
 
+impl Herd {
+    /// Starts herd without waiting for it (a server); stderr is piped.
+    pub fn spawn(mut self) -> std::process::Child {
+        self.command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start herd")
+    }
+}
+
+/// Chromium's rendered DOM of `url` (extra flags in `flags`), or None
+/// (said loudly) when there is no Chromium to render with.
+pub fn chromium_dom(url: &str, flags: &[&str]) -> Option<String> {
+    let browser = ["chromium", "chromium-browser"].into_iter().find(|b| {
+        Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let Some(browser) = browser else {
+        eprintln!(
+            "\n\n*** SKIPPED: no chromium on PATH; run scripts/ensure-deps.sh to render pages ***\n"
+        );
+        return None;
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--no-first-run",
+        ])
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .expect("run chromium");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
 /// What a herd invocation printed and its exit code.
 pub struct Outcome {
     pub code: i32,
