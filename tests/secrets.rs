@@ -424,3 +424,92 @@ fn edit_reencrypts_changes_and_leaves_no_plaintext() {
     );
     assert_eq!(before, std::fs::read(dir.join("new.yml.age")).unwrap());
 }
+
+/// Issue 13, finding 7: a number is a secret too, and a secret stays masked
+/// in the forms herd's own filters and JSON output give it.
+#[test]
+fn numbers_and_escaped_forms_of_secrets_are_masked() {
+    use base64::Engine;
+    const PIN: &str = "73519246";
+    const QUOTED: &str = "it's-a-\"Secret\"-x";
+    const UNICODE: &str = "pässwört-geheim";
+    let fleet = Fleet::builder().hosts(1).start();
+    let dir = &fleet.dir;
+    Herd::in_dir(dir).args(["secrets", "init"]).run().success();
+    std::fs::create_dir_all(dir.join("group_vars/all")).unwrap();
+    std::fs::write(
+        dir.join("group_vars/all/secrets.yml"),
+        format!(
+            "pin: {PIN}\nquoted_pw: '{}'\nunicode_pw: {UNICODE}\n",
+            QUOTED.replace('\'', "''")
+        ),
+    )
+    .unwrap();
+    Herd::in_dir(dir)
+        .args(["secrets", "encrypt", "--rm", "group_vars/all/secrets.yml"])
+        .run()
+        .success();
+    std::fs::write(dir.join("pin.j2"), "pin = {{ pin }}\n").unwrap();
+    std::fs::write(
+        dir.join("site.yml"),
+        "- hosts: all\n  tasks:\n\
+         \x20   - debug:\n        msg: \"pin {{ pin }} {{ pin + 1 - 1 }}\"\n\
+         \x20   - debug:\n        msg: \"quoted {{ quoted_pw | quote }}\"\n\
+         \x20   - debug:\n        msg: \"json {{ quoted_pw | to_json }} {{ unicode_pw | to_json }} {{ [pin] | to_json }}\"\n\
+         \x20   - debug:\n        msg: \"b64 {{ quoted_pw | b64encode }} {{ unicode_pw | b64encode }}\"\n\
+         \x20   - template:\n        src: pin.j2\n        dest: \"{{ root_dir }}/pin.conf\"\n",
+    )
+    .unwrap();
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let leaks = [
+        PIN.to_string(),
+        "a-\"Secret".to_string(),
+        "a-\\\"Secret".to_string(),
+        "geheim".to_string(),
+        b64(QUOTED),
+        b64(UNICODE),
+    ];
+    // Every leak is listed, not only the first.
+    let mut found: Vec<String> = Vec::new();
+    let leaks_in = |what: &str, text: &str| -> Vec<String> {
+        leaks
+            .iter()
+            .filter(|leak| text.contains(leak.as_str()))
+            .map(|leak| format!("{what} shows {leak}"))
+            .collect()
+    };
+    for format in ["text", "json"] {
+        let out = Herd::in_dir(dir)
+            .args(["play", "site.yml", "--diff", "-v", "--format", format])
+            .run()
+            .success();
+        found.extend(leaks_in(format, &out.stdout));
+        found.extend(leaks_in(format, &out.stderr));
+        let masks = out.stdout.matches(MASK).count();
+        assert!(masks >= 8 || !found.is_empty(), "{}", out.stdout);
+        std::fs::remove_file(fleet.hosts[0].root.join("pin.conf")).unwrap();
+    }
+    let inv = Herd::in_dir(dir)
+        .args(["inventory", "show", "host1"])
+        .run()
+        .success();
+    found.extend(leaks_in("inventory show", &inv.stdout));
+    let runs = Herd::in_dir(dir)
+        .args(["runs", "show", "last", "--format", "json"])
+        .run()
+        .success();
+    found.extend(leaks_in("runs show", &runs.stdout));
+    for entry in std::fs::read_dir(dir.join(".herd")).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("herd.db")
+        {
+            let bytes = std::fs::read(&path).unwrap();
+            found.extend(leaks_in("the store", &String::from_utf8_lossy(&bytes)));
+        }
+    }
+    assert!(found.is_empty(), "{found:#?}");
+}
