@@ -513,3 +513,92 @@ fn numbers_and_escaped_forms_of_secrets_are_masked() {
     }
     assert!(found.is_empty(), "{found:#?}");
 }
+
+/// Issue 13, finding 7: the `-K` become password is masked like a vault
+/// secret. A hostile host's `sudo` (here first on the play's PATH) reads it
+/// and prints it back; herd's output must show the mask.
+#[test]
+fn the_become_password_is_masked_in_output() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Stdio;
+    use std::sync::{Arc, Mutex};
+
+    const PASSWORD: &str = "Become-Pa55-7781";
+    let fleet = Fleet::builder().hosts(1).start();
+    let dir = &fleet.dir;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("sudo"),
+        "#!/bin/sh\n\
+         while [ $# -gt 0 ] && [ \"$1\" != -p ]; do shift; done\n\
+         printf '%s' \"$2\" >&2\n\
+         IFS= read -r pw\n\
+         while [ $# -gt 0 ] && [ \"$1\" != -- ]; do shift; done\n\
+         shift\n\
+         \"$@\"\n\
+         echo \"the become password is $pw\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("sudo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.join("site.yml"),
+        format!(
+            "- hosts: all\n  become: true\n  environment:\n    PATH: \"{}:/usr/bin:/bin\"\n  tasks:\n\
+             \x20   - command: \"true\"\n      register: out\n\
+             \x20   - debug:\n        msg: \"{{{{ out.stdout }}}}\"\n",
+            bin.display()
+        ),
+    )
+    .unwrap();
+
+    // -K reads the terminal: run herd under `script`, which gives it one,
+    // and type the password once the prompt is up (echo is off by then).
+    let herd = env!("CARGO_BIN_EXE_herd");
+    let home = dir.join(".test-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut child = Command::new("script")
+        .args(["-qec", &format!("{herd} play site.yml -K -v"), "/dev/null"])
+        .current_dir(dir)
+        .env("HOME", &home)
+        .env("NO_COLOR", "1")
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux)");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !String::from_utf8_lossy(&seen.lock().unwrap()).contains("BECOME password:") {
+        assert!(std::time::Instant::now() < deadline, "no password prompt");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    let out = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+    assert!(status.success(), "{out}");
+    assert!(!out.contains(PASSWORD), "{out}");
+    assert!(
+        out.contains(&format!("the become password is {MASK}")),
+        "{out}"
+    );
+}
