@@ -171,3 +171,39 @@ fn an_expression_built_from_host_output_is_refused() {
         out.stdout
     );
 }
+
+/// A dynamic inventory script's output is data too (a CMDB can hold
+/// anything): its host and group vars print as they are.
+#[test]
+fn inventory_script_output_is_never_rendered_as_a_template() {
+    use std::os::unix::fs::PermissionsExt;
+    let fleet = Fleet::builder().hosts(1).start();
+    let marker = fleet.dir.join("controller-ran-this");
+    let payload = format!("{{{{ lookup('pipe', 'touch {}') }}}}", marker.display());
+    let output = serde_json::json!({
+        "web": {"hosts": ["host1"], "vars": {"from_group": payload}},
+        "_meta": {"hostvars": {"host1": {"from_host": payload}}},
+    });
+    let script = fleet.dir.join("cmdb.sh");
+    std::fs::write(&script, format!("#!/bin/sh\ncat <<'EOF'\n{output}\nEOF\n")).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        fleet.dir.join("site.yml"),
+        "- hosts: web\n  gather_facts: false\n  tasks:\n\
+         \x20   - debug:\n        msg: \"cmdb {{ from_host }} {{ from_group }}\"\n      when: from_host is defined\n\
+         \x20   - debug:\n        msg: \"via hostvars {{ hostvars['host1'].from_host }}\"\n",
+    )
+    .unwrap();
+    let out = Herd::in_dir(&fleet.dir)
+        .args(["play", "site.yml", "-i", "inventory.yml", "-i"])
+        .args([&script])
+        .run();
+    assert!(!marker.exists(), "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    for printed in [
+        format!("cmdb {payload} {payload}"),
+        format!("via hostvars {payload}"),
+    ] {
+        assert!(out.stdout.contains(&printed), "{printed}\n{}", out.stdout);
+    }
+}

@@ -780,7 +780,7 @@ impl Runner {
     fn vars_for(&self, scope: &PlayScope<'_>, task: &Task, host: &str) -> TaskVars {
         let state = self.hosts.get(host);
         let empty = Vars::new();
-        let inventory = self.inventory.host_vars(host).unwrap_or_default();
+        let inventory = self.inventory.host_scope(host).unwrap_or_default();
         let role = task.role.as_deref();
         let mut vars = compose(&Layers {
             role_defaults: role.map(|r| &r.defaults),
@@ -832,7 +832,7 @@ impl Runner {
         let mut all = serde_json::Map::new();
         let empty = Vars::new();
         for host in self.inventory.host_names() {
-            let inventory = self.inventory.host_vars(host).unwrap_or_default();
+            let inventory = self.inventory.host_scope(host).unwrap_or_default();
             let state = self.hosts.get(host);
             let own = compose(&Layers {
                 role_defaults: None,

@@ -16,12 +16,13 @@
 use serde_json::Value;
 
 use crate::playbook::Vars;
-use crate::template::TaskVars;
+use crate::template::{Scope, TaskVars};
 
 /// The layers, borrowed from wherever they live.
 pub struct Layers<'a> {
     pub role_defaults: Option<&'a Vars>,
-    pub inventory: &'a Vars,
+    /// With the names an inventory script set marked as data.
+    pub inventory: &'a TaskVars,
     pub facts: &'a Vars,
     pub play: &'a Vars,
     pub vars_files: &'a Vars,
@@ -34,28 +35,32 @@ pub struct Layers<'a> {
     pub extra: &'a Vars,
 }
 
+/// Whether a layer's variable is data, by name.
+type IsData<'a> = dyn Fn(&str) -> bool + 'a;
+
 /// Merges the layers (a later layer replaces a key whole, as Ansible's
 /// default `hash_behaviour=replace`) and adds `ansible_facts`.
 pub fn compose(layers: &Layers<'_>) -> TaskVars {
-    const ADMIN: bool = false;
-    const DATA: bool = true;
-    let ordered = [
-        (layers.role_defaults, ADMIN),
-        (Some(layers.inventory), ADMIN),
-        (Some(layers.facts), DATA),
-        (Some(layers.play), ADMIN),
-        (Some(layers.vars_files), ADMIN),
-        (layers.role_vars, ADMIN),
-        (layers.role_params, ADMIN),
-        (Some(layers.task), ADMIN),
-        (Some(layers.include_items), DATA),
-        (Some(layers.host), DATA),
-        (Some(layers.extra), ADMIN),
+    let admin = |_: &str| false;
+    let data = |_: &str| true;
+    let inventory = |name: &str| layers.inventory.is_data(name);
+    let ordered: [(Option<&Vars>, &IsData); 11] = [
+        (layers.role_defaults, &admin),
+        (Some(layers.inventory.as_map()), &inventory),
+        (Some(layers.facts), &data),
+        (Some(layers.play), &admin),
+        (Some(layers.vars_files), &admin),
+        (layers.role_vars, &admin),
+        (layers.role_params, &admin),
+        (Some(layers.task), &admin),
+        (Some(layers.include_items), &data),
+        (Some(layers.host), &data),
+        (Some(layers.extra), &admin),
     ];
     let mut vars = TaskVars::default();
-    for (layer, data) in ordered {
+    for (layer, is_data) in ordered {
         for (k, v) in layer.into_iter().flatten() {
-            if data {
+            if is_data(k) {
                 vars.insert(k.clone(), v.clone());
             } else {
                 vars.set_trusted(k.clone(), v.clone());
@@ -85,7 +90,6 @@ fn strip_prefix(facts: &Vars) -> Vars {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::template::Scope;
     use serde_json::json;
 
     fn map(pairs: &[(&str, Value)]) -> Vars {
@@ -98,7 +102,7 @@ mod tests {
     #[test]
     fn later_layers_win_and_facts_are_exposed_without_prefix() {
         let defaults = map(&[("port", json!(1)), ("only_default", json!(true))]);
-        let inventory = map(&[("port", json!(2))]);
+        let inventory = TaskVars::trusted(map(&[("port", json!(2))]));
         let facts = map(&[("ansible_hostname", json!("web1"))]);
         let play = map(&[("port", json!(3))]);
         let empty = Vars::new();
@@ -131,7 +135,8 @@ mod tests {
 
     #[test]
     fn what_hosts_sent_back_is_data_unless_a_trusted_layer_wins() {
-        let inventory = map(&[("motd", json!("admin")), ("port", json!(2))]);
+        let mut inventory = TaskVars::trusted(map(&[("motd", json!("admin")), ("port", json!(2))]));
+        inventory.insert("from_script".into(), json!("{{ x }}"));
         let facts = map(&[("ansible_hostname", json!("{{ x }}"))]);
         let items = map(&[("item", json!("{{ x }}"))]);
         let host = map(&[("motd", json!({"stdout": "{{ x }}"})), ("out", json!(1))]);
@@ -150,7 +155,13 @@ mod tests {
             host: &host,
             extra: &extra,
         });
-        for data in ["motd", "ansible_hostname", "ansible_facts", "item"] {
+        for data in [
+            "motd",
+            "ansible_hostname",
+            "ansible_facts",
+            "item",
+            "from_script",
+        ] {
             assert!(vars.is_data(data), "{data}");
         }
         for admin in ["port", "out"] {

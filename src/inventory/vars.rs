@@ -25,30 +25,38 @@
 
 use serde_json::Value;
 
+use std::collections::BTreeSet;
+
 use super::model::{ALL, UNGROUPED};
 use super::{Inventory, Vars};
+use crate::template::TaskVars;
 
-/// The merged variables of host number `h`.
-pub(crate) fn merged(inventory: &Inventory, h: usize) -> Vars {
+/// The merged variables of host number `h`, with those an inventory script
+/// set (and no file overrode) marked as data.
+pub(crate) fn merged(inventory: &Inventory, h: usize) -> TaskVars {
     let groups = &inventory.host_groups[h];
-    let mut vars = Vars::new();
+    let no_data = BTreeSet::new();
+    let mut vars = TaskVars::default();
     for &g in groups {
-        extend(&mut vars, &inventory.groups[g].vars);
+        let data = inventory.data.groups.get(&g).unwrap_or(&no_data);
+        extend(&mut vars, &inventory.groups[g].vars, data);
     }
     for layer in &inventory.layers {
         for g in groups {
             if let Some(file_vars) = layer.groups.get(g) {
-                extend(&mut vars, file_vars);
+                extend(&mut vars, file_vars, &no_data);
             }
         }
     }
-    extend(&mut vars, &inventory.hosts[h]);
+    let data = inventory.data.hosts.get(&h).unwrap_or(&no_data);
+    extend(&mut vars, &inventory.hosts[h], data);
     for layer in &inventory.layers {
         if let Some(file_vars) = layer.hosts.get(&h) {
-            extend(&mut vars, file_vars);
+            extend(&mut vars, file_vars, &no_data);
         }
     }
 
+    // Names are data whoever wrote them: a script may name hosts and groups.
     let name = inventory.hosts.get_index(h).map_or("", |(n, _)| n.as_str());
     vars.insert("inventory_hostname".into(), name.into());
     let short = name.split('.').next().unwrap_or(name);
@@ -63,10 +71,15 @@ pub(crate) fn merged(inventory: &Inventory, h: usize) -> Vars {
     vars
 }
 
-/// Replace, never deep-merge: Ansible's default `hash_behaviour`.
-fn extend(into: &mut Vars, from: &Vars) {
+/// Replace, never deep-merge: Ansible's default `hash_behaviour`. The names
+/// in `data` are data.
+fn extend(into: &mut TaskVars, from: &Vars, data: &BTreeSet<String>) {
     for (k, v) in from {
-        into.insert(k.clone(), v.clone());
+        if data.contains(k) {
+            into.insert(k.clone(), v.clone());
+        } else {
+            into.set_trusted(k.clone(), v.clone());
+        }
     }
 }
 
