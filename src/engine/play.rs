@@ -424,6 +424,10 @@ impl Runner {
             if items_are_data {
                 inherited.include_items.extend(extra);
             } else {
+                // An outer include's data items must not hide these.
+                inherited
+                    .include_items
+                    .retain(|k, _| !extra.contains_key(k));
                 inherited.vars.extend(extra);
             }
             let tasks = playbook::load_tasks_file(&path, task.role.clone(), &inherited)?;
