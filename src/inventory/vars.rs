@@ -124,6 +124,35 @@ mod tests {
     }
 
     #[test]
+    fn what_a_script_set_is_data_unless_a_file_overrides_it() {
+        use crate::template::Scope;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(
+            d,
+            "hosts.yml",
+            "all:\n  hosts:\n    h1:\n      same: '{{ x }}'\n",
+        );
+        let output = r#"{"web": {"hosts": ["h1"], "vars": {"g": "{{ x }}", "kept": "{{ x }}"}},
+            "_meta": {"hostvars": {"h1": {"h": "{{ x }}", "same": "{{ x }}"}}}}"#;
+        write(
+            d,
+            "cmdb.sh",
+            &format!("#!/bin/sh\ncat <<'EOF'\n{output}\nEOF\n"),
+        );
+        std::fs::set_permissions(d.join("cmdb.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        write(d, "group_vars/web.yml", "kept: '{{ y }}'\n");
+        let inv = Inventory::load(&[d.join("hosts.yml"), d.join("cmdb.sh")]).unwrap();
+        let v = inv.host_scope("h1").unwrap();
+        assert!(v.is_data("g") && v.is_data("h"));
+        // A file's value wins and is the admin's; so is one the script only repeated.
+        assert!(!v.is_data("kept") && !v.is_data("same"));
+        assert!(v.is_data("inventory_hostname") && v.is_data("group_names"));
+    }
+
+    #[test]
     fn children_beat_parents_and_siblings_go_by_name_then_priority() {
         let text = "[web]\nh1\n[prod]\nh1\n[a_parent:children]\nweb\n[web:vars]\nx=web\ny=web\n[prod:vars]\ny=prod\n[a_parent:vars]\nx=parent\n";
         let inv = Inventory::from_ini_str(text, Path::new("hosts")).unwrap();
