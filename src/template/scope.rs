@@ -9,10 +9,12 @@
 //! rendered again, at any depth; `{{` in them prints as it is. Ansible calls
 //! such values "unsafe".
 //!
-//! [`TaskVars`] is the only way to build such a set: it starts from the
-//! trusted variables (`engine::vars::compose` decides which layers are
-//! data), and every variable added afterwards (a registered result, the
-//! loop item, a `changed_when` view of the result) is data.
+//! [`TaskVars`] carries that set. `engine::vars::compose` builds it and
+//! declares which layers are data (facts, `register`/`set_fact`, inventory
+//! script output); every variable added afterwards with
+//! [`TaskVars::insert`] (a loop item from data, the result's fields in
+//! `changed_when`, `hostvars`, magic variables) is data too. Plain [`Vars`]
+//! are what the admin wrote (`-e`, a play's vars): nothing in them is data.
 
 use std::collections::BTreeSet;
 
@@ -51,9 +53,10 @@ impl Scope for Vars {
 
 /// The variables a task sees on a host, with the names that are data.
 ///
-/// Read-only access goes through [`TaskVars::get`] and [`TaskVars::as_map`];
-/// there is no `DerefMut`, so nothing can add a variable without going
-/// through [`TaskVars::insert`], which marks it as data.
+/// Reading goes through [`TaskVars::get`] and [`TaskVars::as_map`]; there
+/// is no mutable access to the map, so a variable is added either as data
+/// ([`TaskVars::insert`], the default) or, saying so, as trusted
+/// ([`TaskVars::set_trusted`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskVars {
     vars: Vars,
