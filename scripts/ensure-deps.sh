@@ -15,6 +15,8 @@ command -v ssh-keygen >/dev/null && command -v ssh-agent >/dev/null || need+=(op
 command -v age >/dev/null || need+=(age)
 # become (sudo) is part of the conformance suite and playbook tests.
 command -v sudo >/dev/null || need+=(sudo)
+# `script` gives the -K masking test (tests/secrets.rs) a terminal.
+command -v script >/dev/null || need+=(bsdutils)
 command -v chromium >/dev/null || need+=(chromium)
 command -v promtool >/dev/null && command -v prometheus >/dev/null || need+=(prometheus)
 # herd collect's ping probes run ping on the test hosts.

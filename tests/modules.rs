@@ -83,7 +83,7 @@ impl Host {
             check_mode: check,
             diff,
             templates: &self.templates,
-            vars: &self.vars,
+            vars: &herd::template::TaskVars::trusted(self.vars.clone()),
             search: &self.search,
         };
         modules::run(name, &ctx, args.as_object().unwrap()).await

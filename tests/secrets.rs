@@ -424,3 +424,181 @@ fn edit_reencrypts_changes_and_leaves_no_plaintext() {
     );
     assert_eq!(before, std::fs::read(dir.join("new.yml.age")).unwrap());
 }
+
+/// Issue 13, finding 7: a number is a secret too, and a secret stays masked
+/// in the forms herd's own filters and JSON output give it.
+#[test]
+fn numbers_and_escaped_forms_of_secrets_are_masked() {
+    use base64::Engine;
+    const PIN: &str = "73519246";
+    const QUOTED: &str = "it's-a-\"Secret\"-x";
+    const UNICODE: &str = "pässwört-geheim";
+    let fleet = Fleet::builder().hosts(1).start();
+    let dir = &fleet.dir;
+    Herd::in_dir(dir).args(["secrets", "init"]).run().success();
+    std::fs::create_dir_all(dir.join("group_vars/all")).unwrap();
+    std::fs::write(
+        dir.join("group_vars/all/secrets.yml"),
+        format!(
+            "pin: {PIN}\nquoted_pw: '{}'\nunicode_pw: {UNICODE}\n",
+            QUOTED.replace('\'', "''")
+        ),
+    )
+    .unwrap();
+    Herd::in_dir(dir)
+        .args(["secrets", "encrypt", "--rm", "group_vars/all/secrets.yml"])
+        .run()
+        .success();
+    std::fs::write(dir.join("pin.j2"), "pin = {{ pin }}\n").unwrap();
+    std::fs::write(
+        dir.join("site.yml"),
+        "- hosts: all\n  tasks:\n\
+         \x20   - debug:\n        msg: \"pin {{ pin }} {{ pin + 1 - 1 }}\"\n\
+         \x20   - debug:\n        msg: \"quoted {{ quoted_pw | quote }}\"\n\
+         \x20   - debug:\n        msg: \"json {{ quoted_pw | to_json }} {{ unicode_pw | to_json }} {{ [pin] | to_json }}\"\n\
+         \x20   - debug:\n        msg: \"b64 {{ quoted_pw | b64encode }} {{ unicode_pw | b64encode }}\"\n\
+         \x20   - template:\n        src: pin.j2\n        dest: \"{{ root_dir }}/pin.conf\"\n",
+    )
+    .unwrap();
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let leaks = [
+        PIN.to_string(),
+        "a-\"Secret".to_string(),
+        "a-\\\"Secret".to_string(),
+        "geheim".to_string(),
+        b64(QUOTED),
+        b64(UNICODE),
+    ];
+    // Every leak is listed, not only the first.
+    let mut found: Vec<String> = Vec::new();
+    let leaks_in = |what: &str, text: &str| -> Vec<String> {
+        leaks
+            .iter()
+            .filter(|leak| text.contains(leak.as_str()))
+            .map(|leak| format!("{what} shows {leak}"))
+            .collect()
+    };
+    for format in ["text", "json"] {
+        let out = Herd::in_dir(dir)
+            .args(["play", "site.yml", "--diff", "-v", "--format", format])
+            .run()
+            .success();
+        found.extend(leaks_in(format, &out.stdout));
+        found.extend(leaks_in(format, &out.stderr));
+        let masks = out.stdout.matches(MASK).count();
+        assert!(masks >= 8 || !found.is_empty(), "{}", out.stdout);
+        std::fs::remove_file(fleet.hosts[0].root.join("pin.conf")).unwrap();
+    }
+    let inv = Herd::in_dir(dir)
+        .args(["inventory", "show", "host1"])
+        .run()
+        .success();
+    found.extend(leaks_in("inventory show", &inv.stdout));
+    let runs = Herd::in_dir(dir)
+        .args(["runs", "show", "last", "--format", "json"])
+        .run()
+        .success();
+    found.extend(leaks_in("runs show", &runs.stdout));
+    for entry in std::fs::read_dir(dir.join(".herd")).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("herd.db")
+        {
+            let bytes = std::fs::read(&path).unwrap();
+            found.extend(leaks_in("the store", &String::from_utf8_lossy(&bytes)));
+        }
+    }
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+/// Issue 13, finding 7: the `-K` become password is masked like a vault
+/// secret. A hostile host's `sudo` (here first on the play's PATH) reads it
+/// and prints it back; herd's output must show the mask.
+#[test]
+fn the_become_password_is_masked_in_output() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Stdio;
+    use std::sync::{Arc, Mutex};
+
+    const PASSWORD: &str = "Become-Pa55-7781";
+    let fleet = Fleet::builder().hosts(1).start();
+    let dir = &fleet.dir;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("sudo"),
+        "#!/bin/sh\n\
+         while [ $# -gt 0 ] && [ \"$1\" != -p ]; do shift; done\n\
+         printf '%s' \"$2\" >&2\n\
+         IFS= read -r pw\n\
+         while [ $# -gt 0 ] && [ \"$1\" != -- ]; do shift; done\n\
+         shift\n\
+         \"$@\"\n\
+         echo \"the become password is $pw\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("sudo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.join("site.yml"),
+        format!(
+            "- hosts: all\n  become: true\n  environment:\n    PATH: \"{}:/usr/bin:/bin\"\n  tasks:\n\
+             \x20   - command: \"true\"\n      register: out\n\
+             \x20   - debug:\n        msg: \"{{{{ out.stdout }}}}\"\n",
+            bin.display()
+        ),
+    )
+    .unwrap();
+
+    // -K reads the terminal: run herd under `script`, which gives it one,
+    // and type the password once the prompt is up (echo is off by then).
+    let herd = env!("CARGO_BIN_EXE_herd");
+    let home = dir.join(".test-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut child = Command::new("script")
+        .args(["-qec", &format!("{herd} play site.yml -K -v"), "/dev/null"])
+        .current_dir(dir)
+        .env("HOME", &home)
+        .env("NO_COLOR", "1")
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux)");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !String::from_utf8_lossy(&seen.lock().unwrap()).contains("BECOME password:") {
+        assert!(std::time::Instant::now() < deadline, "no password prompt");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    let out = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+    assert!(status.success(), "{out}");
+    assert!(!out.contains(PASSWORD), "{out}");
+    assert!(
+        out.contains(&format!("the become password is {MASK}")),
+        "{out}"
+    );
+}

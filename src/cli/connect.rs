@@ -74,9 +74,10 @@ impl ConnectArgs {
         if !self.ask_become_pass {
             return Ok(None);
         }
-        rpassword::prompt_password("BECOME password: ")
-            .map(Some)
-            .context("cannot read the password from the terminal (is there one?)")
+        let password = rpassword::prompt_password("BECOME password: ")
+            .context("cannot read the password from the terminal (is there one?)")?;
+        crate::secrets::redact::register(&password);
+        Ok(Some(password))
     }
 
     /// The hosts PATTERN (narrowed by `--limit`) selects, in inventory order.

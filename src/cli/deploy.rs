@@ -184,7 +184,7 @@ impl PlanTemplate<'_> {
         let templates = Templates::new();
         let mut plans = HashMap::new();
         for host in hosts {
-            let vars = inventory.host_vars(host).unwrap_or_default();
+            let vars = inventory.host_scope(host).unwrap_or_default();
             let render = |option: &str, text: &str| -> anyhow::Result<String> {
                 if !text.contains("{{") && !text.contains("{%") {
                     return Ok(text.to_string());

@@ -13,7 +13,7 @@ use super::loops;
 use crate::modules::{self, ModuleContext, ModuleOutput, SearchPaths, Transport};
 use crate::playbook::{Action, Task, Vars};
 use crate::ssh::{ExecOptions, Pool, Target};
-use crate::template::Templates;
+use crate::template::{TaskVars, Templates};
 
 /// Where a task runs.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ pub enum Via {
 pub struct HostTask {
     pub host: String,
     pub task: Arc<Task>,
-    pub vars: Vars,
+    pub vars: TaskVars,
     pub via: Via,
     pub exec: ExecOptions,
     pub check: bool,
@@ -119,6 +119,7 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
     };
     let control = &task.loop_control;
     let loop_var = loops::loop_var(control, &job.templates, &job.vars);
+    let items_are_data = loops::items_are_data(spec, &job.templates, &job.vars);
     let mut results = Vec::new();
     let mut facts = Vars::new();
     let mut diffs = Vec::new();
@@ -130,7 +131,12 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
         let mut vars = job.vars.clone();
         // Facts set by earlier items (set_fact in a loop) are seen by later ones.
         vars.extend(facts.clone());
-        vars.extend(loops::item_vars(control, &loop_var, index, &all_items));
+        let item_vars = loops::item_vars(control, &loop_var, index, &all_items);
+        if items_are_data {
+            vars.extend(item_vars);
+        } else {
+            vars.extend_trusted(item_vars);
+        }
         // What happened to the item: its registered value, and the message
         // and whether it counts for the task's output.
         let (mut registered, failure, changed) = match condition(&job, &task.when, &vars) {
@@ -237,7 +243,7 @@ async fn run_item(
     transport: &Transport,
     module: &str,
     raw_args: &Vars,
-    vars: &Vars,
+    vars: &TaskVars,
 ) -> ItemOutcome {
     let task = &job.task;
     let fail = |msg: String| ItemOutcome {
@@ -247,6 +253,16 @@ async fn run_item(
         facts: Vars::new(),
         output: ModuleOutput::default(),
     };
+    if let Some(arg) = modules::expression_arg(module)
+        && let Some(raw) = raw_args.get(arg)
+        && job.templates.uses_data(raw, vars)
+    {
+        return fail(format!(
+            "`{arg}` is evaluated as an expression and must not be built from host data \
+             (registered results, facts, loop items of them): write the expression out, \
+             e.g. `{arg}: result.stdout` rather than `{arg}: \"{{{{ result.stdout }}}}\"`"
+        ));
+    }
     let args = match job
         .templates
         .render_value(&Value::Object(raw_args.clone()), vars)
@@ -328,7 +344,7 @@ async fn run_item(
 }
 
 /// `retries:` rendered for this host and item.
-fn retries(job: &HostTask, text: &str, vars: &Vars) -> Result<u32, String> {
+fn retries(job: &HostTask, text: &str, vars: &TaskVars) -> Result<u32, String> {
     let value = job
         .templates
         .render_value(&Value::String(text.to_string()), vars)
@@ -343,7 +359,7 @@ fn retries(job: &HostTask, text: &str, vars: &Vars) -> Result<u32, String> {
 }
 
 /// Applies `changed_when` / `failed_when` to a module's output.
-fn judge(job: &HostTask, output: ModuleOutput, vars: &Vars) -> ItemOutcome {
+fn judge(job: &HostTask, output: ModuleOutput, vars: &TaskVars) -> ItemOutcome {
     let task = &job.task;
     let mut registered = Value::Object(output.data.clone());
     registered["changed"] = json!(output.changed);
@@ -365,7 +381,9 @@ fn judge(job: &HostTask, output: ModuleOutput, vars: &Vars) -> ItemOutcome {
         // Ansible lets these expressions use the result's fields directly too.
         if let Value::Object(map) = registered {
             for (k, val) in map {
-                v.entry(k.clone()).or_insert_with(|| val.clone());
+                if !v.contains_key(k) {
+                    v.insert(k.clone(), val.clone());
+                }
             }
         }
         v
@@ -426,7 +444,7 @@ fn judge(job: &HostTask, output: ModuleOutput, vars: &Vars) -> ItemOutcome {
     }
 }
 
-fn condition(job: &HostTask, when: &[String], vars: &Vars) -> Result<bool, String> {
+fn condition(job: &HostTask, when: &[String], vars: &TaskVars) -> Result<bool, String> {
     if when.is_empty() {
         return Ok(true);
     }

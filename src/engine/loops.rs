@@ -4,11 +4,11 @@
 use serde_json::{Value, json};
 
 use crate::playbook::{Loop, LoopControl, Vars};
-use crate::template::Templates;
+use crate::template::{Scope, Templates};
 
 /// The name of the loop variable (`loop_var`, which may be a template;
 /// default `item`).
-pub fn loop_var(control: &LoopControl, templates: &Templates, vars: &Vars) -> String {
+pub fn loop_var(control: &LoopControl, templates: &Templates, vars: &impl Scope) -> String {
     match &control.loop_var {
         None => "item".into(),
         Some(name) => match templates.render_value(&Value::String(name.clone()), vars) {
@@ -45,9 +45,21 @@ pub fn item_vars(control: &LoopControl, loop_var: &str, index: usize, items: &[V
     vars
 }
 
+/// Whether the items are rendered from data (`loop: "{{ reg.stdout_lines }}"`):
+/// then the loop variables are data too. Items of a list the admin wrote
+/// are trusted, so `debug: var="{{ item }}"` still names a variable.
+pub fn items_are_data(spec: &Loop, templates: &Templates, vars: &impl Scope) -> bool {
+    let (Loop::Items(v)
+    | Loop::WithItems(v)
+    | Loop::WithDict(v)
+    | Loop::WithSequence(v)
+    | Loop::WithTogether(v)) = spec;
+    templates.uses_data(v, vars)
+}
+
 /// The items of `spec`, rendered with `vars`. Errors are messages for the
 /// task's result.
-pub fn items(spec: &Loop, templates: &Templates, vars: &Vars) -> Result<Vec<Value>, String> {
+pub fn items(spec: &Loop, templates: &Templates, vars: &impl Scope) -> Result<Vec<Value>, String> {
     let render = |v: &Value| templates.render_value(v, vars).map_err(|e| e.to_string());
     match spec {
         Loop::Items(v) => as_list(render(v)?, "loop"),

@@ -27,7 +27,7 @@ use crate::playbook::{
     self, Action, Inherited, Location, Play, Playbook, SectionKind, Serial, Task, Vars,
 };
 use crate::ssh::{Become, ExecOptions, HostSpec, Pool, Resolver, Secret, Target};
-use crate::template::Templates;
+use crate::template::{Scope, TaskVars, Templates};
 
 /// Problems that stop the whole run (not one host's failure).
 #[derive(Debug, thiserror::Error)]
@@ -348,13 +348,15 @@ impl Runner {
     ) -> Result<Vec<String>, EngineError> {
         // The file name (and, with a loop, the item) may differ per host:
         // group hosts by what the file renders to and the item's variables.
-        let mut by_file: IndexMap<(String, String), (Vars, Vec<String>)> = IndexMap::new();
+        let mut by_file: IndexMap<(String, String, bool), (Vars, Vec<String>)> = IndexMap::new();
         let mut skipped = Vec::new();
         for host in &hosts {
             let vars = self.vars_for(scope, task, host);
+            let mut items_are_data = false;
             let iterations: Vec<Vars> = match &task.loop_ {
                 None => vec![Vars::new()],
                 Some(spec) => {
+                    items_are_data = loops::items_are_data(spec, &self.templates, &vars);
                     let items = loops::items(spec, &self.templates, &vars).map_err(|e| {
                         EngineError::Play {
                             location: task.location.clone(),
@@ -370,7 +372,11 @@ impl Runner {
             let mut included = false;
             for extra in iterations {
                 let mut vars = vars.clone();
-                vars.extend(extra.clone());
+                if items_are_data {
+                    vars.extend(extra.clone());
+                } else {
+                    vars.extend_trusted(extra.clone());
+                }
                 if !task.when.is_empty()
                     && !self.templates.eval_all(&task.when, &vars).unwrap_or(false)
                 {
@@ -389,7 +395,11 @@ impl Runner {
                         });
                     }
                 };
-                let key = (rendered, Value::Object(extra.clone()).to_string());
+                let key = (
+                    rendered,
+                    Value::Object(extra.clone()).to_string(),
+                    items_are_data,
+                );
                 by_file
                     .entry(key)
                     .or_insert_with(|| (extra, Vec::new()))
@@ -404,14 +414,22 @@ impl Runner {
         // A host that fails in one inclusion takes no part in the next.
         let mut dropped: HashSet<String> = HashSet::new();
         let mut entered: HashSet<String> = HashSet::new();
-        for ((file, _), (extra, group)) in by_file {
+        for ((file, _, items_are_data), (extra, group)) in by_file {
             let group: Vec<String> = group.into_iter().filter(|h| !dropped.contains(h)).collect();
             if group.is_empty() {
                 continue;
             }
             let path = playbook::find_tasks_file(&file, &task.dir, task.role.as_deref());
             let mut inherited = Inherited::for_include(task);
-            inherited.vars.extend(extra);
+            if items_are_data {
+                inherited.include_items.extend(extra);
+            } else {
+                // An outer include's data items must not hide these.
+                inherited
+                    .include_items
+                    .retain(|k, _| !extra.contains_key(k));
+                inherited.vars.extend(extra);
+            }
             let tasks = playbook::load_tasks_file(&path, task.role.clone(), &inherited)?;
             let survivors = self.run_tasks(scope, &tasks, group.clone()).await?;
             for host in group {
@@ -762,10 +780,11 @@ impl Runner {
     }
 
     /// The variables a task sees on a host, in Ansible's precedence order.
-    fn vars_for(&self, scope: &PlayScope<'_>, task: &Task, host: &str) -> Vars {
+    /// The magic variables added after `compose` are data, like all it adds.
+    fn vars_for(&self, scope: &PlayScope<'_>, task: &Task, host: &str) -> TaskVars {
         let state = self.hosts.get(host);
         let empty = Vars::new();
-        let inventory = self.inventory.host_vars(host).unwrap_or_default();
+        let inventory = self.inventory.host_scope(host).unwrap_or_default();
         let role = task.role.as_deref();
         let mut vars = compose(&Layers {
             role_defaults: role.map(|r| &r.defaults),
@@ -776,6 +795,7 @@ impl Runner {
             role_vars: role.map(|r| &r.vars),
             role_params: role.map(|r| &r.params),
             task: &task.vars,
+            include_items: &task.include_items,
             host: state.map_or(&empty, |s| &s.host_vars),
             extra: &self.opts.extra_vars,
         });
@@ -802,26 +822,44 @@ impl Runner {
         search.dedup();
         vars.insert("ansible_search_path".into(), json!(search));
         if mentions(task, "hostvars") {
-            vars.insert("hostvars".into(), self.hostvars(scope));
+            vars.insert("hostvars".into(), self.hostvars());
         }
         vars
     }
 
-    /// `hostvars`: every play host's inventory vars and facts. Built only
-    /// for tasks that mention it: it is O(hosts) per host.
-    fn hostvars(&self, scope: &PlayScope<'_>) -> Value {
+    /// `hostvars`: every host's inventory vars, facts and registered vars.
+    /// Built only for tasks that mention it: it is O(hosts) per host. It is
+    /// data as a whole, so each host's templated inventory vars are
+    /// rendered here, in that host's own context (as Ansible's `hostvars`
+    /// does); one that fails to render is kept as written.
+    fn hostvars(&self) -> Value {
         let mut all = serde_json::Map::new();
+        let empty = Vars::new();
         for host in self.inventory.host_names() {
-            let mut vars = self.inventory.host_vars(host).unwrap_or_default();
-            if let Some(state) = self.hosts.get(host) {
-                vars.extend(state.facts.clone());
-                vars.extend(state.host_vars.clone());
-                vars.insert(
-                    "ansible_facts".into(),
-                    Value::Object(strip_prefix(&state.facts)),
-                );
+            let inventory = self.inventory.host_scope(host).unwrap_or_default();
+            let state = self.hosts.get(host);
+            let own = compose(&Layers {
+                role_defaults: None,
+                inventory: &inventory,
+                facts: state.map_or(&empty, |s| &s.facts),
+                play: &empty,
+                vars_files: &empty,
+                role_vars: None,
+                role_params: None,
+                task: &empty,
+                include_items: &empty,
+                host: state.map_or(&empty, |s| &s.host_vars),
+                extra: &empty,
+            });
+            let mut vars = own.as_map().clone();
+            for (name, value) in vars.iter_mut() {
+                if !own.is_data(name)
+                    && crate::template::contains_template(value)
+                    && let Ok(rendered) = self.templates.render_value(value, &own)
+                {
+                    *value = rendered;
+                }
             }
-            let _ = scope;
             all.insert(host.to_string(), Value::Object(vars));
         }
         Value::Object(all)
@@ -920,19 +958,6 @@ fn mentions(task: &Task, word: &str) -> bool {
     }
 }
 
-/// `ansible_facts` keys drop the `ansible_` prefix (`ansible_facts.hostname`).
-fn strip_prefix(facts: &Vars) -> Vars {
-    facts
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.strip_prefix("ansible_").unwrap_or(k).to_string(),
-                v.clone(),
-            )
-        })
-        .collect()
-}
-
 /// `groups`: every group's hosts, as Ansible's magic variable.
 fn group_map(inventory: &Inventory) -> Value {
     let mut map = serde_json::Map::new();
@@ -997,6 +1022,7 @@ fn synthetic_task(name: &str, module: &str, play: &Play) -> Task {
         check_mode: Some(false),
         diff: None,
         vars: Vars::new(),
+        include_items: Vars::new(),
         role: None,
         dir: play.dir.clone(),
     }

@@ -3,49 +3,80 @@
 //!
 //! role defaults < inventory (group_vars < host_vars, see `inventory`) <
 //! facts < play `vars` < play `vars_files` < role `vars` < role params <
-//! task/block `vars` < `set_fact` and `register` < extra vars (`-e`).
+//! task/block `vars` < an include loop's item < `set_fact` and `register` <
+//! extra vars (`-e`).
+//!
+//! This is also where herd decides which variables are data (see
+//! `template::scope`): the layers that hold what a host sent back — facts,
+//! `register` and `set_fact` results, and loop items (rendered already, and
+//! often host output) — are data and never rendered as templates; the
+//! others are what the admin wrote. A name takes the trust of the layer
+//! that wins it.
 
 use serde_json::Value;
 
 use crate::playbook::Vars;
+use crate::template::{Scope, TaskVars};
 
 /// The layers, borrowed from wherever they live.
 pub struct Layers<'a> {
     pub role_defaults: Option<&'a Vars>,
-    pub inventory: &'a Vars,
+    /// With the names an inventory script set marked as data.
+    pub inventory: &'a TaskVars,
     pub facts: &'a Vars,
     pub play: &'a Vars,
     pub vars_files: &'a Vars,
     pub role_vars: Option<&'a Vars>,
     pub role_params: Option<&'a Vars>,
     pub task: &'a Vars,
+    /// The item variables of the `include_tasks` loop that loaded the task.
+    pub include_items: &'a Vars,
     pub host: &'a Vars,
     pub extra: &'a Vars,
 }
 
+/// Whether a layer's variable is data, by name.
+type IsData<'a> = dyn Fn(&str) -> bool + 'a;
+
 /// Merges the layers (a later layer replaces a key whole, as Ansible's
 /// default `hash_behaviour=replace`) and adds `ansible_facts`.
-pub fn compose(layers: &Layers<'_>) -> Vars {
-    let mut vars = Vars::new();
-    let ordered = [
-        layers.role_defaults,
-        Some(layers.inventory),
-        Some(layers.facts),
-        Some(layers.play),
-        Some(layers.vars_files),
-        layers.role_vars,
-        layers.role_params,
-        Some(layers.task),
-        Some(layers.host),
-        Some(layers.extra),
+pub fn compose(layers: &Layers<'_>) -> TaskVars {
+    let admin = |_: &str| false;
+    let data = |_: &str| true;
+    let inventory = |name: &str| layers.inventory.is_data(name);
+    let ordered: [(Option<&Vars>, &IsData); 11] = [
+        (layers.role_defaults, &admin),
+        (Some(layers.inventory.as_map()), &inventory),
+        (Some(layers.facts), &data),
+        (Some(layers.play), &admin),
+        (Some(layers.vars_files), &admin),
+        (layers.role_vars, &admin),
+        (layers.role_params, &admin),
+        (Some(layers.task), &admin),
+        (Some(layers.include_items), &data),
+        (Some(layers.host), &data),
+        (Some(layers.extra), &admin),
     ];
-    for layer in ordered.into_iter().flatten() {
-        for (k, v) in layer {
-            vars.insert(k.clone(), v.clone());
+    let mut vars = TaskVars::default();
+    for (layer, is_data) in ordered {
+        for (k, v) in layer.into_iter().flatten() {
+            if is_data(k) {
+                vars.insert(k.clone(), v.clone());
+            } else {
+                vars.set_trusted(k.clone(), v.clone());
+            }
         }
     }
-    let facts: Vars = layers
-        .facts
+    vars.insert(
+        "ansible_facts".into(),
+        Value::Object(strip_prefix(layers.facts)),
+    );
+    vars
+}
+
+/// `ansible_facts` keys drop the `ansible_` prefix (`ansible_facts.hostname`).
+fn strip_prefix(facts: &Vars) -> Vars {
+    facts
         .iter()
         .map(|(k, v)| {
             (
@@ -53,9 +84,7 @@ pub fn compose(layers: &Layers<'_>) -> Vars {
                 v.clone(),
             )
         })
-        .collect();
-    vars.insert("ansible_facts".into(), Value::Object(facts));
-    vars
+        .collect()
 }
 
 #[cfg(test)]
@@ -73,7 +102,7 @@ mod tests {
     #[test]
     fn later_layers_win_and_facts_are_exposed_without_prefix() {
         let defaults = map(&[("port", json!(1)), ("only_default", json!(true))]);
-        let inventory = map(&[("port", json!(2))]);
+        let inventory = TaskVars::trusted(map(&[("port", json!(2))]));
         let facts = map(&[("ansible_hostname", json!("web1"))]);
         let play = map(&[("port", json!(3))]);
         let empty = Vars::new();
@@ -88,18 +117,55 @@ mod tests {
             role_vars: None,
             role_params: None,
             task: &empty,
+            include_items: &empty,
             host: &host,
             extra: &extra,
         };
         let vars = compose(&layers);
-        assert_eq!(vars["port"], 5);
-        assert_eq!(vars["only_default"], true);
-        assert_eq!(vars["ansible_hostname"], "web1");
-        assert_eq!(vars["ansible_facts"]["hostname"], "web1");
+        assert_eq!(vars.get("port"), Some(&json!(5)));
+        assert_eq!(vars.get("only_default"), Some(&json!(true)));
+        assert_eq!(vars.get("ansible_hostname"), Some(&json!("web1")));
+        assert_eq!(vars.get("ansible_facts").unwrap()["hostname"], "web1");
         let without_extra = compose(&Layers {
             extra: &empty,
             ..layers
         });
-        assert_eq!(without_extra["port"], 4);
+        assert_eq!(without_extra.get("port"), Some(&json!(4)));
+    }
+
+    #[test]
+    fn what_hosts_sent_back_is_data_unless_a_trusted_layer_wins() {
+        let mut inventory = TaskVars::trusted(map(&[("motd", json!("admin")), ("port", json!(2))]));
+        inventory.insert("from_script".into(), json!("{{ x }}"));
+        let facts = map(&[("ansible_hostname", json!("{{ x }}"))]);
+        let items = map(&[("item", json!("{{ x }}"))]);
+        let host = map(&[("motd", json!({"stdout": "{{ x }}"})), ("out", json!(1))]);
+        let extra = map(&[("out", json!("-e wins"))]);
+        let empty = Vars::new();
+        let vars = compose(&Layers {
+            role_defaults: None,
+            inventory: &inventory,
+            facts: &facts,
+            play: &empty,
+            vars_files: &empty,
+            role_vars: None,
+            role_params: None,
+            task: &empty,
+            include_items: &items,
+            host: &host,
+            extra: &extra,
+        });
+        for data in [
+            "motd",
+            "ansible_hostname",
+            "ansible_facts",
+            "item",
+            "from_script",
+        ] {
+            assert!(vars.is_data(data), "{data}");
+        }
+        for admin in ["port", "out"] {
+            assert!(!vars.is_data(admin), "{admin}");
+        }
     }
 }

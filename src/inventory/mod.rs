@@ -41,6 +41,7 @@ pub(crate) use range::check_host_name;
 pub use script::ScriptLimits;
 pub use suggest::did_you_mean;
 
+use crate::template::TaskVars;
 use model::{ALL, Graph, Group};
 use vars_files::VarsLayer;
 
@@ -58,6 +59,8 @@ pub struct Inventory {
     host_groups: Vec<Vec<usize>>,
     /// group_vars/host_vars per source directory, in source order.
     layers: Vec<VarsLayer>,
+    /// The variables inventory scripts set: data, never templates.
+    data: model::DataVars,
 }
 
 /// One group in the tree printed by `herd inventory graph`.
@@ -137,6 +140,7 @@ impl Inventory {
             groups: finished.groups,
             host_groups: finished.host_groups,
             layers,
+            data: finished.data,
         })
     }
 
@@ -166,6 +170,13 @@ impl Inventory {
     /// `inventory_hostname`, `inventory_hostname_short` and `group_names`.
     /// `None` for an unknown host.
     pub fn host_vars(&self, host: &str) -> Option<Vars> {
+        self.host_scope(host).map(|v| v.as_map().clone())
+    }
+
+    /// [`Inventory::host_vars`] with the names whose values an inventory
+    /// script set marked as data (see `template::scope`): what templates
+    /// should render with.
+    pub fn host_scope(&self, host: &str) -> Option<TaskVars> {
         self.hosts.get_index_of(host).map(|h| vars::merged(self, h))
     }
 

@@ -3,6 +3,8 @@
 //! applied, cycles rejected, and each host's groups precomputed in
 //! precedence order so lookups never walk the graph again.
 
+use std::collections::{BTreeSet, HashMap};
+
 use indexmap::{IndexMap, IndexSet};
 
 use super::{InventoryError, Vars};
@@ -27,6 +29,21 @@ pub(crate) struct GroupEntry {
 pub(crate) struct Graph {
     pub hosts: IndexMap<String, Vars>,
     pub groups: IndexMap<String, GroupEntry>,
+    pub data: DataVars,
+}
+
+/// The variables an inventory script set, per host and per group: data,
+/// never rendered as templates (see `template::scope`).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct DataVars {
+    pub hosts: HashMap<usize, BTreeSet<String>>,
+    pub groups: HashMap<usize, BTreeSet<String>>,
+}
+
+/// Every host's and group's variables, to see afterwards what a script set.
+pub(crate) struct Snapshot {
+    hosts: Vec<Vars>,
+    groups: Vec<Vars>,
 }
 
 impl Graph {
@@ -34,6 +51,7 @@ impl Graph {
         let mut graph = Graph {
             hosts: IndexMap::new(),
             groups: IndexMap::new(),
+            data: DataVars::default(),
         };
         graph.group("all");
         graph.group("ungrouped");
@@ -79,6 +97,31 @@ impl Graph {
 
     pub fn host_vars_mut(&mut self, host: usize) -> &mut Vars {
         &mut self.hosts[host]
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            hosts: self.hosts.values().cloned().collect(),
+            groups: self.groups.values().map(|g| g.vars.clone()).collect(),
+        }
+    }
+
+    /// Marks as data every variable that is new or different since `before`
+    /// (what an inventory script just set).
+    pub fn mark_data_since(&mut self, before: &Snapshot) {
+        fn changed(before: Option<&Vars>, now: &Vars) -> impl Iterator<Item = String> {
+            now.iter()
+                .filter(move |(k, v)| before.and_then(|b| b.get(*k)) != Some(*v))
+                .map(|(k, _)| k.clone())
+        }
+        for (h, vars) in self.hosts.values().enumerate() {
+            let names = changed(before.hosts.get(h), vars);
+            self.data.hosts.entry(h).or_default().extend(names);
+        }
+        for (g, group) in self.groups.values().enumerate() {
+            let names = changed(before.groups.get(g), &group.vars);
+            self.data.groups.entry(g).or_default().extend(names);
+        }
     }
 
     /// Applies the implicit groups, rejects cycles and precomputes lookups.
@@ -158,6 +201,7 @@ impl Graph {
             hosts: self.hosts,
             groups,
             host_groups,
+            data: self.data,
         })
     }
 
@@ -186,6 +230,7 @@ pub(crate) struct Finished {
     /// Per host: every group it is in (with ancestors and `all`), sorted by
     /// depth, then `ansible_group_priority`, then name: the merge order.
     pub host_groups: Vec<Vec<usize>>,
+    pub data: DataVars,
 }
 
 /// Ansible's `ansible_group_priority` (default 1): among groups at the same

@@ -38,7 +38,11 @@ pub(crate) fn load(
     }
     let bytes = std::fs::read(path).map_err(read_error)?;
     if script::is_script(path, &bytes) {
-        return script::load(path, graph, limits);
+        // What a script prints is data, like host output: never a template.
+        let before = graph.snapshot();
+        script::load(path, graph, limits)?;
+        graph.mark_data_since(&before);
+        return Ok(());
     }
     let text = String::from_utf8(bytes).map_err(|_| {
         read_error(std::io::Error::new(

@@ -25,30 +25,38 @@
 
 use serde_json::Value;
 
+use std::collections::BTreeSet;
+
 use super::model::{ALL, UNGROUPED};
 use super::{Inventory, Vars};
+use crate::template::TaskVars;
 
-/// The merged variables of host number `h`.
-pub(crate) fn merged(inventory: &Inventory, h: usize) -> Vars {
+/// The merged variables of host number `h`, with those an inventory script
+/// set (and no file overrode) marked as data.
+pub(crate) fn merged(inventory: &Inventory, h: usize) -> TaskVars {
     let groups = &inventory.host_groups[h];
-    let mut vars = Vars::new();
+    let no_data = BTreeSet::new();
+    let mut vars = TaskVars::default();
     for &g in groups {
-        extend(&mut vars, &inventory.groups[g].vars);
+        let data = inventory.data.groups.get(&g).unwrap_or(&no_data);
+        extend(&mut vars, &inventory.groups[g].vars, data);
     }
     for layer in &inventory.layers {
         for g in groups {
             if let Some(file_vars) = layer.groups.get(g) {
-                extend(&mut vars, file_vars);
+                extend(&mut vars, file_vars, &no_data);
             }
         }
     }
-    extend(&mut vars, &inventory.hosts[h]);
+    let data = inventory.data.hosts.get(&h).unwrap_or(&no_data);
+    extend(&mut vars, &inventory.hosts[h], data);
     for layer in &inventory.layers {
         if let Some(file_vars) = layer.hosts.get(&h) {
-            extend(&mut vars, file_vars);
+            extend(&mut vars, file_vars, &no_data);
         }
     }
 
+    // Names are data whoever wrote them: a script may name hosts and groups.
     let name = inventory.hosts.get_index(h).map_or("", |(n, _)| n.as_str());
     vars.insert("inventory_hostname".into(), name.into());
     let short = name.split('.').next().unwrap_or(name);
@@ -63,10 +71,15 @@ pub(crate) fn merged(inventory: &Inventory, h: usize) -> Vars {
     vars
 }
 
-/// Replace, never deep-merge: Ansible's default `hash_behaviour`.
-fn extend(into: &mut Vars, from: &Vars) {
+/// Replace, never deep-merge: Ansible's default `hash_behaviour`. The names
+/// in `data` are data.
+fn extend(into: &mut TaskVars, from: &Vars, data: &BTreeSet<String>) {
     for (k, v) in from {
-        into.insert(k.clone(), v.clone());
+        if data.contains(k) {
+            into.insert(k.clone(), v.clone());
+        } else {
+            into.set_trusted(k.clone(), v.clone());
+        }
     }
 }
 
@@ -108,6 +121,35 @@ mod tests {
         assert_eq!(v["g"], "east-file-2"); // files in a group_vars dir merge in sorted order
         assert_eq!(v["group_names"], json!(["east", "usa"]));
         assert_eq!(v["inventory_hostname"], "h1");
+    }
+
+    #[test]
+    fn what_a_script_set_is_data_unless_a_file_overrides_it() {
+        use crate::template::Scope;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(
+            d,
+            "hosts.yml",
+            "all:\n  hosts:\n    h1:\n      same: '{{ x }}'\n",
+        );
+        let output = r#"{"web": {"hosts": ["h1"], "vars": {"g": "{{ x }}", "kept": "{{ x }}"}},
+            "_meta": {"hostvars": {"h1": {"h": "{{ x }}", "same": "{{ x }}"}}}}"#;
+        write(
+            d,
+            "cmdb.sh",
+            &format!("#!/bin/sh\ncat <<'EOF'\n{output}\nEOF\n"),
+        );
+        std::fs::set_permissions(d.join("cmdb.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        write(d, "group_vars/web.yml", "kept: '{{ y }}'\n");
+        let inv = Inventory::load(&[d.join("hosts.yml"), d.join("cmdb.sh")]).unwrap();
+        let v = inv.host_scope("h1").unwrap();
+        assert!(v.is_data("g") && v.is_data("h"));
+        // A file's value wins and is the admin's; so is one the script only repeated.
+        assert!(!v.is_data("kept") && !v.is_data("same"));
+        assert!(v.is_data("inventory_hostname") && v.is_data("group_names"));
     }
 
     #[test]

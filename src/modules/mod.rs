@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::ssh::ExecOptions;
-use crate::template::Templates;
+use crate::template::{TaskVars, Templates};
 
 pub mod args;
 pub mod edit;
@@ -75,6 +75,25 @@ pub const MODULES: &[&str] = &[
     "release",
 ];
 
+/// `copy` for `copy`, `ansible.builtin.copy` and `ansible.legacy.copy`.
+fn short_name(name: &str) -> &str {
+    name.strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))
+        .unwrap_or(name)
+}
+
+/// The argument module `name` evaluates as an expression after the engine
+/// rendered it (`assert`'s `that`, `debug`'s `var`). Such an argument must
+/// not be rendered from data (see `template::scope`): host output would be
+/// evaluated as code on the controller.
+pub fn expression_arg(name: &str) -> Option<&'static str> {
+    match short_name(name) {
+        "assert" => Some("that"),
+        "debug" => Some("var"),
+        _ => None,
+    }
+}
+
 /// Runs module `name` (`copy`, `ansible.builtin.copy`, ...) with its
 /// already-templated arguments.
 pub async fn run(
@@ -82,11 +101,7 @@ pub async fn run(
     ctx: &ModuleContext<'_>,
     args: &Vars,
 ) -> Result<ModuleOutput, ModuleError> {
-    let short = name
-        .strip_prefix("ansible.builtin.")
-        .or_else(|| name.strip_prefix("ansible.legacy."))
-        .unwrap_or(name);
-    match short {
+    match short_name(name) {
         "command" => command::run(ctx, false, args).await,
         "shell" => command::run(ctx, true, args).await,
         "raw" => raw::run(ctx, args).await,
@@ -153,8 +168,9 @@ pub struct ModuleContext<'a> {
     /// `--diff`: return before/after of changed files.
     pub diff: bool,
     pub templates: &'a Templates,
-    /// The host's variables for this task (facts, registered, loop item).
-    pub vars: &'a Vars,
+    /// The host's variables for this task (facts, registered, loop item),
+    /// with those that are data marked (see `template::scope`).
+    pub vars: &'a TaskVars,
     /// Where relative `src:` paths are found, most specific first.
     pub search: &'a SearchPaths,
 }

@@ -102,9 +102,9 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     tvars.insert("template_host".into(), json!(local_hostname()));
     // Ansible gives templates their destination too.
     tvars.insert("template_destpath".into(), json!(dest));
-    tvars
-        .entry("ansible_managed")
-        .or_insert_with(|| json!("Ansible managed"));
+    if !tvars.contains_key("ansible_managed") {
+        tvars.insert("ansible_managed".into(), json!("Ansible managed"));
+    }
     let delimiters = |what: &str, start: &str, end: &str| -> Result<_, ModuleError> {
         let s = args.str(&format!("{what}_start_string"))?;
         let e = args.str(&format!("{what}_end_string"))?;

@@ -25,6 +25,9 @@ pub struct Inherited {
     pub check_mode: Option<bool>,
     pub diff: Option<bool>,
     pub vars: Vars,
+    /// The item variables of an `include_tasks` loop (data, see
+    /// `engine::vars`).
+    pub include_items: Vars,
     pub notify: Vec<String>,
 }
 
@@ -35,6 +38,8 @@ impl Inherited {
         environment.extend(inner.environment.clone());
         let mut vars = self.vars.clone();
         vars.extend(inner.vars.clone());
+        let mut include_items = self.include_items.clone();
+        include_items.extend(inner.include_items.clone());
         Inherited {
             when: concat(&self.when, &inner.when),
             tags: union(&self.tags, &inner.tags),
@@ -49,6 +54,7 @@ impl Inherited {
             check_mode: inner.check_mode.or(self.check_mode),
             diff: inner.diff.or(self.diff),
             vars,
+            include_items,
             notify: union(&self.notify, &inner.notify),
         }
     }
@@ -78,6 +84,7 @@ impl Inherited {
             check_mode: task.check_mode,
             diff: task.diff,
             vars: task.vars.clone(),
+            include_items: task.include_items.clone(),
             notify: Vec::new(),
         }
     }

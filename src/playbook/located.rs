@@ -515,7 +515,9 @@ mod tests {
         assert_eq!(json["a"], "{% raw %}{{ x }}{% endraw %}");
         assert_eq!(json["b"], "plain");
         let t = crate::template::Templates::new();
-        let out = t.render_value(&json["a"], &Default::default()).unwrap();
+        let out = t
+            .render_value(&json["a"], &crate::template::Vars::new())
+            .unwrap();
         assert_eq!(out, "{{ x }}");
     }
 

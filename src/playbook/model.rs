@@ -185,6 +185,10 @@ pub struct Task {
     /// Task `vars:` (with those of enclosing blocks and imports): above
     /// play and role vars, below set_fact and extra vars.
     pub vars: Vars,
+    /// The item variables (`item`, `ansible_loop`...) of the `include_tasks`
+    /// loop that loaded this task: rendered already, so data (see
+    /// `engine::vars`).
+    pub include_items: Vars,
     /// The role this task came from (search paths, role vars).
     pub role: Option<Arc<Role>>,
     /// Directory of the file the task is in.

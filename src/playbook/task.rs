@@ -474,6 +474,7 @@ fn build(
         check_mode: all.check_mode,
         diff: all.diff,
         vars: all.vars,
+        include_items: all.include_items,
         role: ctx.role.clone(),
         dir: source.dir.clone(),
     };

@@ -1,15 +1,27 @@
 //! The process-wide set of secret values and the mask that replaces them.
 //!
-//! Every leaf string of a decrypted vars file is registered here at load
-//! time; everything herd prints, logs or stores passes through [`redact`].
-//! Values shorter than [`MIN_LEN`] characters are not registered: masking
-//! "on" or "80" would blank out unrelated output. Multi-line values are
+//! Every leaf of a decrypted vars file is registered here at load time
+//! (strings, and numbers by their text: a PIN is a secret too), and so is
+//! the `-K` become password; everything herd prints, logs or stores passes
+//! through [`redact`]. Values shorter than [`MIN_LEN`] characters are not
+//! registered: masking "on" or "80" would blank out unrelated output; for
+//! the same reason booleans are never masked (hiding every "true" would
+//! hide the output, and a boolean tells little). Multi-line values are
 //! also registered line by line, so a diff (which prefixes each line) still
-//! hides them. What reaches the managed hosts is never masked.
+//! hides them.
+//!
+//! A secret is also masked in the forms herd itself turns it into: JSON
+//! escaping (`--format json`, `to_json` with its `\uXXXX` escapes), shell
+//! quoting (`quote`), base64 (`b64encode`), and each of those JSON-escaped
+//! once more (a `to_json` result inside `--format json`). Other
+//! transformations (`upper`, `hash`, slicing...) are not recognised. What
+//! reaches the managed hosts is never masked.
 
 use std::borrow::Cow;
 use std::io::Write;
 use std::sync::RwLock;
+
+use base64::Engine;
 
 /// What a secret value is replaced with.
 pub const MASK: &str = "********";
@@ -19,8 +31,7 @@ pub const MIN_LEN: usize = 4;
 
 static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
-/// Adds a secret value (and its JSON-escaped form, which JSON output
-/// would otherwise show).
+/// Adds a secret value, with the forms herd's output and filters give it.
 pub fn register(value: &str) {
     let mut candidates = vec![value.to_string()];
     if value.contains('\n') {
@@ -31,11 +42,11 @@ pub fn register(value: &str) {
         if candidate.trim().chars().count() < MIN_LEN {
             continue;
         }
-        let json = serde_json::to_string(&candidate).unwrap_or_default();
-        let escaped = json[1..json.len() - 1].to_string();
-        for v in [candidate, escaped] {
-            if !set.contains(&v) {
-                set.push(v);
+        for form in forms(&candidate) {
+            for v in [json_escaped(&form), form] {
+                if !set.contains(&v) {
+                    set.push(v);
+                }
             }
         }
     }
@@ -43,13 +54,40 @@ pub fn register(value: &str) {
     set.sort_by_key(|v| std::cmp::Reverse(v.len()));
 }
 
-/// Registers every leaf string of a decrypted vars value.
+/// `secret` as it is, and as herd's own escapes write it (see the module docs).
+fn forms(secret: &str) -> Vec<String> {
+    use crate::template::filters::{data, strings};
+    let python_json = data::json_string(secret);
+    let quoted = strings::quote(&minijinja::Value::from(secret)).unwrap_or_default();
+    vec![
+        secret.to_string(),
+        json_escaped(secret),
+        python_json[1..python_json.len() - 1].to_string(),
+        // The part of `'...'` that holds the secret.
+        quoted
+            .strip_prefix('\'')
+            .and_then(|q| q.strip_suffix('\''))
+            .unwrap_or(&quoted)
+            .to_string(),
+        base64::engine::general_purpose::STANDARD.encode(secret),
+    ]
+}
+
+/// `s` as it appears inside a JSON string.
+fn json_escaped(s: &str) -> String {
+    let json = serde_json::to_string(s).unwrap_or_default();
+    json[1..json.len() - 1].to_string()
+}
+
+/// Registers every leaf of a decrypted vars value: strings, and numbers
+/// by their text (booleans are not masked, see the module docs).
 pub fn register_leaves(value: &serde_json::Value) {
     match value {
         serde_json::Value::String(s) => register(s),
+        serde_json::Value::Number(n) => register(&n.to_string()),
         serde_json::Value::Array(items) => items.iter().for_each(register_leaves),
         serde_json::Value::Object(map) => map.values().for_each(register_leaves),
-        _ => {}
+        serde_json::Value::Bool(_) | serde_json::Value::Null => {}
     }
 }
 
@@ -146,6 +184,22 @@ mod tests {
         assert_eq!(redact("+line-two-secret"), format!("+{MASK}"));
         let json = serde_json::to_string("x quote\"d-secret").unwrap();
         assert!(!redact(&json).contains("d-secret"), "{json}");
+    }
+
+    #[test]
+    fn numbers_and_the_forms_herd_escapes_a_secret_into_are_masked() {
+        register_leaves(&serde_json::json!({"pin": 73519246, "on": true, "pw": "it's-é-forms"}));
+        assert_eq!(redact("pin=73519246"), format!("pin={MASK}"));
+        assert_eq!(redact("on: true"), "on: true", "booleans are not masked");
+        for shown in [
+            r#"'it'"'"'s-é-forms'"#,  // | quote
+            r#""it's-é-forms""#,      // | to_json
+            r#""it's-\u00e9-forms""#, // | to_json, inside --format json
+            "aXQncy3DqS1mb3Jtcw==",   // | b64encode
+        ] {
+            assert!(!redact(shown).contains("forms"), "{shown}");
+            assert!(!redact(shown).contains("aXQncy"), "{shown}");
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
 use super::error::TemplateError;
 use super::filters;
+use super::scope::{DATA_KEY, Scope};
 use super::tests as jinja_tests;
 use super::value::{from_json, to_json};
 
@@ -81,7 +82,7 @@ impl Templates {
         &self,
         name: &str,
         source: &str,
-        vars: &Vars,
+        vars: &impl Scope,
     ) -> Result<String, TemplateError> {
         let source = normalize_newlines(source);
         let fail = |e: minijinja::Error| TemplateError::from_minijinja(&e, name, &source);
@@ -101,7 +102,7 @@ impl Templates {
         &self,
         name: &str,
         source: &str,
-        vars: &Vars,
+        vars: &impl Scope,
         opts: &FileOptions,
     ) -> Result<String, TemplateError> {
         let mut env = self.env.clone();
@@ -138,14 +139,14 @@ impl Templates {
     pub fn render_value(
         &self,
         value: &serde_json::Value,
-        vars: &Vars,
+        vars: &impl Scope,
     ) -> Result<serde_json::Value, TemplateError> {
         let ctx = self.context(self.mentions(value), vars)?;
         self.render_value_in(value, &ctx)
     }
 
     /// Evaluates a bare expression (`when:`, `failed_when:`, `until:`) to a value.
-    pub fn eval(&self, expr: &str, vars: &Vars) -> Result<serde_json::Value, TemplateError> {
+    pub fn eval(&self, expr: &str, vars: &impl Scope) -> Result<serde_json::Value, TemplateError> {
         let names = self.expression_mentions(expr);
         let ctx = self.context(names, vars)?;
         self.eval_in(expr, &ctx)
@@ -159,7 +160,7 @@ impl Templates {
     /// that is exactly the string "True" or "False" (what nested templating
     /// produces from a bool) counts as that bool. An undefined variable is an
     /// error, as in Ansible. A condition wrapped in `{{ }}` is accepted.
-    pub fn eval_bool(&self, expr: &str, vars: &Vars) -> Result<bool, TemplateError> {
+    pub fn eval_bool(&self, expr: &str, vars: &impl Scope) -> Result<bool, TemplateError> {
         let expr = strip_delimiters(expr);
         Ok(truthy(&self.eval(expr, vars)?))
     }
@@ -167,7 +168,11 @@ impl Templates {
     /// Evaluates a list of conditions (`when: [a, b]`), which Ansible ANDs:
     /// true when all are true; stops at the first false one, so later
     /// conditions may rely on earlier ones (`x is defined`, then `x > 1`).
-    pub fn eval_all<S: AsRef<str>>(&self, exprs: &[S], vars: &Vars) -> Result<bool, TemplateError> {
+    pub fn eval_all<S: AsRef<str>>(
+        &self,
+        exprs: &[S],
+        vars: &impl Scope,
+    ) -> Result<bool, TemplateError> {
         for expr in exprs {
             if !self.eval_bool(expr.as_ref(), vars)? {
                 return Ok(false);
@@ -176,18 +181,39 @@ impl Templates {
         Ok(true)
     }
 
+    /// Whether rendering `value` reads a variable that is data, directly or
+    /// through the templated variables it mentions. Text rendered from data
+    /// is data: it must not become an expression herd evaluates (`assert`'s
+    /// `that`, `debug`'s `var`) nor a variable rendered again (a loop item).
+    pub fn uses_data(&self, value: &serde_json::Value, vars: &impl Scope) -> bool {
+        let mut seen = HashSet::new();
+        let mut todo: Vec<String> = self.mentions(value).into_iter().collect();
+        while let Some(name) = todo.pop() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            if vars.is_data(&name) {
+                return true;
+            }
+            if let Some(raw) = vars.vars().get(&name).filter(|v| contains_template(v)) {
+                todo.extend(self.mentions(raw));
+            }
+        }
+        false
+    }
+
     /// The context for rendering something that mentions `names`.
     ///
     /// Ansible templates variables lazily: a variable whose value is itself a
     /// template (`bench_host: "{{ inventory_hostname }}"`) is rendered when
     /// it is used, and an unused broken one is no error. We do the same for
     /// the top-level variables mentioned (and the ones they mention, in
-    /// turn); templates nested inside other structures (`hostvars[h].x`) are
-    /// not rendered.
-    fn context(&self, names: HashSet<String>, vars: &Vars) -> Result<Value, TemplateError> {
+    /// turn), except those that are data (see `scope`); templates nested
+    /// inside other structures (`hostvars[h].x`) are not rendered.
+    fn context(&self, names: HashSet<String>, vars: &dyn Scope) -> Result<Value, TemplateError> {
         let mut resolver = Resolver {
             templates: self,
-            vars,
+            scope: vars,
             done: Vars::new(),
             stack: Vec::new(),
         };
@@ -310,10 +336,11 @@ impl Templates {
     }
 }
 
-/// Renders templated variables on demand, in dependency order.
+/// Renders templated variables on demand, in dependency order; never the
+/// ones that are data.
 struct Resolver<'a> {
     templates: &'a Templates,
-    vars: &'a Vars,
+    scope: &'a dyn Scope,
     /// Variables already rendered.
     done: Vars,
     /// Variables being rendered, to report cycles.
@@ -325,10 +352,10 @@ impl Resolver<'_> {
         if self.done.contains_key(name) {
             return Ok(());
         }
-        let Some(raw) = self.vars.get(name) else {
+        let Some(raw) = self.scope.vars().get(name) else {
             return Ok(());
         };
-        if !contains_template(raw) {
+        if self.scope.is_data(name) || !contains_template(raw) {
             return Ok(());
         }
         if self.stack.iter().any(|n| n == name) {
@@ -356,14 +383,26 @@ impl Resolver<'_> {
         Ok(())
     }
 
-    /// The raw variables, with the rendered ones in front (merge_maps: last wins).
+    /// The raw variables, with the rendered ones in front (merge_maps: last
+    /// wins), and the names of the data ones for the `template` lookup.
     fn context(&self) -> Value {
-        if self.done.is_empty() {
-            from_json(self.vars)
-        } else {
-            merge_maps([from_json(self.vars), from_json(&self.done)])
+        let vars = from_json(self.scope.vars());
+        let data = self.scope.data_names();
+        match (self.done.is_empty(), data.is_empty()) {
+            (true, true) => vars,
+            (true, false) => merge_maps([vars, data_marker(data)]),
+            (false, _) => merge_maps([vars, from_json(&self.done), data_marker(data)]),
         }
     }
+}
+
+/// `{"herd data": [names]}`: see [`DATA_KEY`].
+fn data_marker(names: Vec<&str>) -> Value {
+    let names: Vec<Value> = names.into_iter().map(Value::from).collect();
+    Value::from(std::collections::BTreeMap::from([(
+        DATA_KEY,
+        Value::from(names),
+    )]))
 }
 
 /// Python methods on values: pycompat's, plus `list.index(x)` and
@@ -430,7 +469,8 @@ fn has_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
 }
 
-fn contains_template(value: &serde_json::Value) -> bool {
+/// Whether `value` holds template syntax anywhere.
+pub fn contains_template(value: &serde_json::Value) -> bool {
     let mut found = false;
     walk_templates(value, &mut |_| found = true);
     found

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use minijinja::value::{Kwargs, Rest};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 
+use super::scope::DATA_KEY;
+
 pub fn register(env: &mut Environment<'static>) {
     env.add_function("lookup", lookup);
     env.add_function("query", query);
@@ -177,7 +179,7 @@ fn read(path: &Path) -> Result<String, Error> {
 /// The context for a template the `template` lookup renders: the caller's
 /// variables, with the ones the template mentions rendered first when their
 /// values are templates themselves (`v: "{{ d }}"` gives `d`'s value, as
-/// Ansible's lazy variables do). A value that fails to render is left as
+/// Ansible's lazy variables do), except data. A value that fails to render is left as
 /// it is, for the template to report if it uses it.
 fn template_context(state: &State, source: &str) -> Value {
     let mut map: std::collections::BTreeMap<String, Value> = state
@@ -191,7 +193,17 @@ fn template_context(state: &State, source: &str) -> Value {
         .map(|t| t.undeclared_variables(false))
         .unwrap_or_default();
     let raw = Value::from(map.clone());
+    // Data (host output, facts...) is never rendered; see `scope`.
+    let data = state.lookup(DATA_KEY);
+    let is_data = |name: &str| {
+        data.as_ref()
+            .and_then(|d| d.try_iter().ok())
+            .is_some_and(|mut names| names.any(|n| n.as_str() == Some(name)))
+    };
     for name in mentioned {
+        if is_data(&name) {
+            continue;
+        }
         let Some(text) = map.get(&name).and_then(|v| v.as_str().map(str::to_string)) else {
             continue;
         };

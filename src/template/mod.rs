@@ -30,8 +30,10 @@ mod error;
 pub mod filters;
 mod lookups;
 mod now;
+mod scope;
 pub mod tests;
 mod value;
 
-pub use env::{FileOptions, OMIT, Templates, Vars};
+pub use env::{FileOptions, OMIT, Templates, Vars, contains_template};
 pub use error::TemplateError;
+pub use scope::{Scope, TaskVars};

@@ -202,6 +202,14 @@ fn python_number(n: &serde_json::Number) -> String {
     }
 }
 
+/// `s | to_json` (Python's `json.dumps`, `ensure_ascii` on): the form the
+/// secret masker must also recognise.
+pub fn json_string(s: &str) -> String {
+    let mut out = String::new();
+    write_string(&mut out, s, true);
+    out
+}
+
 fn write_string(out: &mut String, s: &str, ensure_ascii: bool) {
     out.push('"');
     for c in s.chars() {

@@ -50,7 +50,7 @@ pub(crate) fn render(source: &str, vars: serde_json::Value) -> String {
 #[cfg(test)]
 pub(crate) fn render_err(source: &str) -> String {
     crate::template::Templates::new()
-        .render_file("test.j2", source, &Default::default())
+        .render_file("test.j2", source, &crate::template::Vars::new())
         .expect_err(source)
         .to_string()
 }
