@@ -266,3 +266,31 @@ fn host_key_checking_off_is_said_once_in_every_command_and_a_changed_key_loudly(
     assert_eq!(out.stderr.matches(off).count(), 1, "{}", out.stderr);
     out.stderr_has("HAS CHANGED");
 }
+
+#[test]
+fn the_recorded_command_leaves_out_global_options_given_before_it() {
+    let fleet = Fleet::builder().hosts(1).start();
+    std::fs::write(
+        fleet.dir.join("site.yml"),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: \"true\"\n",
+    )
+    .unwrap();
+    let last_command = || {
+        let out = Herd::in_dir(&fleet.dir)
+            .args(["runs", "show", "last", "--format", "json"])
+            .run()
+            .success();
+        let run: Value = serde_json::from_str(out.stdout.trim_end()).unwrap();
+        run["command"].as_str().unwrap().to_string()
+    };
+    Herd::in_dir(&fleet.dir)
+        .args(["-i", "inventory.yml", "-v", "play", "site.yml", "--check"])
+        .run()
+        .success();
+    assert_eq!(last_command(), "play site.yml --check");
+    Herd::in_dir(&fleet.dir)
+        .args(["-i", "inventory.yml", "run", "all", "--", "uptime"])
+        .run()
+        .success();
+    assert_eq!(last_command(), "uptime");
+}

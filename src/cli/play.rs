@@ -144,10 +144,7 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
 
     let state_dir = ctx.project.ensure_state_dir()?;
     let mut store = Store::open(state_dir)?;
-    let command = std::iter::once("play".to_string())
-        .chain(std::env::args().skip(2))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = super::subcommand_words("play").join(" ");
     let pattern = args.connect.limit.clone().unwrap_or_else(|| {
         playbook
             .plays
