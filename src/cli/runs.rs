@@ -77,11 +77,13 @@ pub fn execute(ctx: &Context, args: RunsArgs) -> anyhow::Result<u8> {
                     json::write_line(&mut out, &value)
                 }
                 Format::Text => {
+                    let terminal = std::io::stdout().is_terminal();
                     let opts = text::TextOptions {
                         color,
                         per_host: show.per_host,
+                        terminal,
                     };
-                    write_tasks(&mut out, &tasks)
+                    write_tasks(&mut out, &tasks, terminal)
                         .and_then(|()| write_detail(&mut out, &detail, &TimeZone::system(), opts))
                 }
             }
@@ -162,7 +164,9 @@ fn write_detail(
 
 /// A playbook run's tasks: each task once, its hosts folded by outcome,
 /// and any diff it recorded.
-fn write_tasks(out: &mut impl Write, tasks: &[TaskRecord]) -> std::io::Result<()> {
+/// Host text (messages, diffs) is escaped on a `terminal`.
+fn write_tasks(out: &mut impl Write, tasks: &[TaskRecord], terminal: bool) -> std::io::Result<()> {
+    use crate::report::escape::for_terminal;
     let mut i = 0;
     while i < tasks.len() {
         let seq = tasks[i].seq;
@@ -186,7 +190,9 @@ fn write_tasks(out: &mut impl Write, tasks: &[TaskRecord]) -> std::io::Result<()
                 .push(t.host.clone());
         }
         for ((status, msg), hosts) in by_outcome {
-            let msg = msg.map(|m| format!(" => {m}")).unwrap_or_default();
+            let msg = msg
+                .map(|m| format!(" => {}", for_terminal(m, terminal)))
+                .unwrap_or_default();
             writeln!(
                 out,
                 "  {status}: {}{msg}",
@@ -195,7 +201,8 @@ fn write_tasks(out: &mut impl Write, tasks: &[TaskRecord]) -> std::io::Result<()
         }
         for t in group.iter().filter(|t| t.diff.is_some()) {
             writeln!(out, "  diff on {}:", t.host)?;
-            write!(out, "{}", t.diff.as_deref().unwrap_or_default())?;
+            let diff = t.diff.as_deref().unwrap_or_default();
+            write!(out, "{}", for_terminal(diff, terminal))?;
         }
         i = end;
     }
