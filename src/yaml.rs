@@ -33,20 +33,67 @@ impl fmt::Display for YamlError {
     }
 }
 
+/// The most nodes one YAML document may hold once its aliases are
+/// expanded, and how deep it may nest: serde-saphyr's default budget, which
+/// every herd YAML file (inventory, vars, playbook, role, `-e`) shares so a
+/// few hundred bytes of nested aliases cannot eat all memory.
+pub const MAX_NODES: usize = 250_000;
+pub const MAX_DEPTH: usize = 64;
+
+/// The message when a document passes `MAX_NODES`.
+pub fn too_many_nodes() -> String {
+    format!(
+        "more than {MAX_NODES} values once aliases (`*name`) are expanded; \
+         nested aliases multiply (a YAML \"alias bomb\"): use fewer aliases or split the file"
+    )
+}
+
+/// The message when a document nests deeper than `MAX_DEPTH`.
+pub fn too_deep() -> String {
+    format!("lists and mappings nested more than {MAX_DEPTH} deep")
+}
+
 /// Parses `text` (read from `path`, used only for messages) into `T`.
 pub fn from_str<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, YamlError> {
-    serde_saphyr::from_str(text).map_err(|e| {
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_nodes: MAX_NODES,
+            max_depth: MAX_DEPTH,
+        },
+    };
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         let (line, column) = e
             .location()
             .map(|l| (l.line(), l.column()))
             .unwrap_or((0, 0));
+        let message = match innermost(&e) {
+            serde_saphyr::Error::Budget {
+                breach: serde_saphyr::budget::BudgetBreach::Nodes { .. },
+                ..
+            } => too_many_nodes(),
+            serde_saphyr::Error::Budget {
+                breach: serde_saphyr::budget::BudgetBreach::Depth { .. },
+                ..
+            } => too_deep(),
+            _ => first_line(&e.to_string()),
+        };
         YamlError {
             path: path.to_path_buf(),
             line,
             column,
-            message: first_line(&e.to_string()),
+            message,
         }
     })
+}
+
+/// The error under serde-saphyr's snippet and alias wrappers.
+fn innermost(mut e: &serde_saphyr::Error) -> &serde_saphyr::Error {
+    while let serde_saphyr::Error::WithSnippet { error, .. }
+    | serde_saphyr::Error::AliasError { error, .. } = e
+    {
+        e = error;
+    }
+    e
 }
 
 /// Serialises `value` as a YAML document, ending with a newline.

@@ -99,3 +99,56 @@ fn malformed_project_file_names_file_line_and_key() {
         .stderr_has("herd.toml:2:1")
         .stderr_has("inventroy");
 }
+
+/// Nine levels of ten aliases each: a few hundred bytes that expand to a
+/// billion strings if every alias is copied (a YAML "billion laughs").
+fn alias_bomb(indent: &str) -> String {
+    let mut text = format!("{indent}a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..9 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        text.push_str(&format!("{indent}a{i}: &a{i} [{refs}]\n"));
+    }
+    text
+}
+
+#[test]
+fn alias_bombs_in_playbooks_and_extra_vars_are_refused_at_their_line() {
+    let (_t, dir) = scratch();
+    std::fs::write(dir.join("hosts.yml"), "all:\n  hosts:\n    web1:\n").unwrap();
+    let bomb = alias_bomb("    ");
+    std::fs::write(
+        dir.join("bomb.yml"),
+        format!(
+            "- hosts: all\n  gather_facts: false\n  vars:\n{bomb}  tasks:\n    - debug: msg=hi\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("site.yml"),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug: msg=hi\n",
+    )
+    .unwrap();
+    let flow = format!(
+        "{{{}}}",
+        alias_bomb("").lines().collect::<Vec<_>>().join(", ")
+    );
+    std::fs::write(dir.join("extra.yml"), alias_bomb("")).unwrap();
+    let bounded = |args: &[&str]| {
+        Herd::in_dir(&dir)
+            .args(args)
+            .run_bounded(1 << 30, std::time::Duration::from_secs(30))
+    };
+    // a5 (a million strings) is the first to pass the budget.
+    bounded(&["play", "-i", "hosts.yml", "bomb.yml"])
+        .code(2)
+        .stderr_has("bomb.yml:9:")
+        .stderr_has("alias bomb");
+    bounded(&["play", "-i", "hosts.yml", "site.yml", "-e", &flow])
+        .code(2)
+        .stderr_has("-e:1:")
+        .stderr_has("alias bomb");
+    bounded(&["play", "-i", "hosts.yml", "site.yml", "-e", "@extra.yml"])
+        .code(2)
+        .stderr_has("extra.yml:6:")
+        .stderr_has("alias bomb");
+}

@@ -76,10 +76,23 @@ impl Host {
         check: bool,
         diff: bool,
     ) -> Result<ModuleOutput, ModuleError> {
+        self.run_exec(transport, ExecOptions::default(), name, args, check, diff)
+            .await
+    }
+
+    async fn run_exec(
+        &self,
+        transport: &Transport,
+        exec: ExecOptions,
+        name: &str,
+        args: Value,
+        check: bool,
+        diff: bool,
+    ) -> Result<ModuleOutput, ModuleError> {
         let ctx = ModuleContext {
             host: "host1",
             transport,
-            exec: ExecOptions::default(),
+            exec,
             check_mode: check,
             diff,
             templates: &self.templates,
@@ -787,6 +800,122 @@ async fn blockinfile_inserts_updates_removes() {
             .await
             .contains("blok")
     );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn lineinfile_and_blockinfile_keep_bytes_they_do_not_change() {
+    let h = Host::start().await;
+    let path = h.p("latin1.conf");
+    let original = b"# caf\xe9 Latin-1\nPort 22\n\xff\xfe raw\n".to_vec();
+    std::fs::write(h.path("latin1.conf"), &original).unwrap();
+    let bytes = || std::fs::read(h.path("latin1.conf")).unwrap();
+
+    let out = h
+        .run(
+            "lineinfile",
+            json!({"path": path, "regexp": "^Port ", "line": "Port 2222"}),
+        )
+        .await;
+    assert!(out.changed);
+    assert_eq!(bytes(), b"# caf\xe9 Latin-1\nPort 2222\n\xff\xfe raw\n");
+    // A regexp sees a non-UTF-8 byte as one character, and a backreference
+    // gives it back as the same byte.
+    h.run(
+        "lineinfile",
+        json!({"path": path, "regexp": "^# (caf.) Latin-1$", "line": "# \\1 ISO-8859-1", "backrefs": true}),
+    )
+    .await;
+    assert_eq!(bytes(), b"# caf\xe9 ISO-8859-1\nPort 2222\n\xff\xfe raw\n");
+    let out = h
+        .run(
+            "lineinfile",
+            json!({"path": path, "regexp": "^Port ", "state": "absent"}),
+        )
+        .await;
+    assert_eq!(out.data["found"], 1);
+    assert_eq!(bytes(), b"# caf\xe9 ISO-8859-1\n\xff\xfe raw\n");
+
+    let out = h
+        .run(
+            "blockinfile",
+            json!({"path": path, "block": "Port 2200", "insertafter": "^# caf", "marker": "# {mark}"}),
+        )
+        .await;
+    assert!(out.changed);
+    assert_eq!(
+        bytes(),
+        b"# caf\xe9 ISO-8859-1\n# BEGIN\nPort 2200\n# END\n\xff\xfe raw\n"
+    );
+    h.run(
+        "blockinfile",
+        json!({"path": path, "state": "absent", "marker": "# {mark}"}),
+    )
+    .await;
+    assert_eq!(bytes(), b"# caf\xe9 ISO-8859-1\n\xff\xfe raw\n");
+    h.stop().await;
+}
+
+/// A sudo that runs the command as `nobody` (for a root test run).
+const SUDO_AS_NOBODY: &str = "#!/bin/sh\n\
+while [ $# -gt 0 ]; do case \"$1\" in -u) shift 2;; --) shift; break;; -*) shift;; *) break;; esac; done\n\
+exec setpriv --reuid=65534 --regid=65534 --clear-groups -- \"$@\"\n";
+
+#[tokio::test]
+async fn lineinfile_and_blockinfile_refuse_a_file_they_cannot_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Host::start().await;
+    // A directory the editing user may write, holding a file it may write
+    // but not read (mode 0200).
+    let dir = h.path("private");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("app.conf");
+    std::fs::write(&file, "keep=me\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o200)).unwrap();
+    // The login user is root here, who reads everything: become `nobody`
+    // through a sudo that drops privileges, and let nobody reach the file.
+    let mut exec = ExecOptions::default();
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } == 0 {
+        let bin = h.path("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(bin.join("sudo"), SUDO_AS_NOBODY).unwrap();
+        std::fs::set_permissions(bin.join("sudo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+        std::os::unix::fs::chown(&file, Some(65534), Some(65534)).unwrap();
+        for ancestor in dir.ancestors().skip(1) {
+            if !ancestor.starts_with(&h.fleet.dir) {
+                break;
+            }
+            let mode = mode_of(ancestor) | 0o711;
+            std::fs::set_permissions(ancestor, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        exec = ExecOptions {
+            become_: Some(herd::ssh::Become {
+                user: "nobody".into(),
+                ..herd::ssh::Become::default()
+            }),
+            env: vec![("PATH".into(), format!("{}:/usr/bin:/bin", bin.display()))],
+            ..ExecOptions::default()
+        };
+    }
+    let path = file.display().to_string();
+    for (module, args) in [
+        ("lineinfile", json!({"path": path, "line": "new=1"})),
+        ("blockinfile", json!({"path": path, "block": "new=1"})),
+    ] {
+        let result = h
+            .run_exec(&h.transport, exec.clone(), module, args, false, false)
+            .await;
+        let message = match result {
+            Err(e) => e.to_string(),
+            Ok(out) => panic!("{module}: edited a file it could not read: {out:?}"),
+        };
+        assert!(message.contains("cannot be read"), "{module}: {message}");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(read(&file), "keep=me\n", "{module}");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o200)).unwrap();
+    }
     h.stop().await;
 }
 

@@ -244,3 +244,109 @@ fn fetch_streams_a_big_file_without_holding_it() {
         .collect();
     assert_eq!(left, ["big.bin"]);
 }
+
+/// `ssh-keygen -lf`'s SHA256 fingerprint of an OpenSSH public key line.
+fn fingerprint(dir: &Path, public_key: &str) -> String {
+    let file = dir.join("fingerprint.pub");
+    std::fs::write(&file, format!("{public_key}\n")).unwrap();
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace().nth(1).unwrap().to_string()
+}
+
+#[test]
+fn host_key_checking_off_is_said_once_in_every_command_and_a_changed_key_loudly() {
+    let fleet = Fleet::builder().hosts(2).start();
+    // StrictHostKeyChecking=no from the inventory, as Ansible users write it.
+    let inventory = std::fs::read_to_string(&fleet.inventory).unwrap().replacen(
+        "  vars:\n",
+        "  vars:\n    ansible_ssh_common_args: -o StrictHostKeyChecking=no\n",
+        1,
+    );
+    std::fs::write(&fleet.inventory, inventory).unwrap();
+    // host1's recorded key is some other key.
+    let other = fleet.dir.join("other_host_key");
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let other_pub: Vec<&str> = other_pub.split_whitespace().take(2).collect();
+    let (h1, h2) = (&fleet.hosts[0], &fleet.hosts[1]);
+    std::fs::write(
+        &fleet.known_hosts,
+        format!(
+            "{} {}\n{} {}\n",
+            h1.known_hosts_name(),
+            other_pub.join(" "),
+            h2.known_hosts_name(),
+            h2.public_key()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        fleet.dir.join("site.yml"),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: \"true\"\n",
+    )
+    .unwrap();
+
+    let off = "host key checking is OFF";
+    let out = Herd::in_dir(&fleet.dir)
+        .args(["play", "site.yml"])
+        .run()
+        .success();
+    assert_eq!(out.stderr.matches(off).count(), 1, "{}", out.stderr);
+    assert_eq!(
+        out.stderr
+            .matches("WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!")
+            .count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    let offered = fingerprint(&fleet.dir, &h1.public_key());
+    out.stderr_has(&format!("sent by host1 ({})", h1.known_hosts_name()))
+        .stderr_has(&offered)
+        .stderr_has(&format!("{}:1\n", fleet.known_hosts.display()));
+
+    let out = Herd::in_dir(&fleet.dir)
+        .args(["run", "all", "--", "true"])
+        .run()
+        .success();
+    assert_eq!(out.stderr.matches(off).count(), 1, "{}", out.stderr);
+    out.stderr_has("HAS CHANGED");
+}
+
+#[test]
+fn the_recorded_command_leaves_out_global_options_given_before_it() {
+    let fleet = Fleet::builder().hosts(1).start();
+    std::fs::write(
+        fleet.dir.join("site.yml"),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: \"true\"\n",
+    )
+    .unwrap();
+    let last_command = || {
+        let out = Herd::in_dir(&fleet.dir)
+            .args(["runs", "show", "last", "--format", "json"])
+            .run()
+            .success();
+        let run: Value = serde_json::from_str(out.stdout.trim_end()).unwrap();
+        run["command"].as_str().unwrap().to_string()
+    };
+    Herd::in_dir(&fleet.dir)
+        .args(["-i", "inventory.yml", "-v", "play", "site.yml", "--check"])
+        .run()
+        .success();
+    assert_eq!(last_command(), "play site.yml --check");
+    Herd::in_dir(&fleet.dir)
+        .args(["-i", "inventory.yml", "run", "all", "--", "uptime"])
+        .run()
+        .success();
+    assert_eq!(last_command(), "uptime");
+}

@@ -285,3 +285,71 @@ fn proxy_command_from_ssh_config_carries_the_connection() {
         format!("{}:{}\n", host2.addr, host2.port)
     );
 }
+
+#[test]
+fn output_past_the_capture_limit_is_marked_in_text_and_json() {
+    let fleet = Fleet::builder().hosts(1).start();
+    // 9 MiB of "y": past the 8 MiB capture limit.
+    let big = ["run", "all", "-m", "shell", "-a", "yes | head -c 9437184"];
+    let out = herd(&fleet).args(big).run().success();
+    let marker = "[... truncated by herd: output past the first 8 MiB was not kept]";
+    assert!(
+        out.stdout.contains(marker),
+        "{}",
+        &out.stdout[out.stdout.len() - 300..]
+    );
+    let out = herd(&fleet)
+        .args(big.iter().chain(&["--format", "json"]))
+        .run()
+        .success();
+    let lines = out.json_lines();
+    assert_eq!(lines[0]["truncated"], true);
+    assert!(lines[0]["stdout"].as_str().unwrap().ends_with(marker));
+    let out = herd(&fleet)
+        .args(["run", "all", "--format", "json", "--", "echo", "small"])
+        .run()
+        .success();
+    assert_eq!(out.json_lines()[0]["truncated"], false);
+}
+
+/// Runs herd under `script`, so its stdout is a terminal.
+fn on_a_terminal(fleet: &Fleet, args: &str) -> String {
+    let home = fleet.dir.join(".test-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let line = format!("{} {args}", env!("CARGO_BIN_EXE_herd"));
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(&fleet.dir)
+        .env("HOME", &home)
+        .env("NO_COLOR", "1")
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("run script (util-linux)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn terminal_escapes_in_host_output_are_shown_not_obeyed() {
+    let fleet = Fleet::builder().hosts(1).start();
+    let printf = r"printf '\033]0;owned\007fine\rhidden\n'";
+    let shown = on_a_terminal(&fleet, &format!("run all -m shell -a \"{printf}\""));
+    assert!(shown.contains(r"\x1b]0;owned\x07fine\rhidden"), "{shown:?}");
+    assert!(!shown.contains("\x1b]0;owned"), "{shown:?}");
+    // JSON and pipes keep the text as the host sent it.
+    let out = herd(&fleet)
+        .args([
+            "run", "all", "-m", "shell", "-a", printf, "--format", "json",
+        ])
+        .run()
+        .success();
+    assert_eq!(
+        out.json_lines()[0]["stdout"],
+        "\x1b]0;owned\x07fine\rhidden\n"
+    );
+    assert!(
+        out.stdout
+            .contains(r#""\u001b]0;owned\u0007fine\rhidden\n""#),
+        "{}",
+        out.stdout
+    );
+}

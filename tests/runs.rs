@@ -15,6 +15,7 @@ fn result(host: &str, status: HostStatus, code: Option<i32>, stdout: &str) -> Ho
         exit_code: code,
         stdout: stdout.into(),
         stderr: String::new(),
+        truncated: false,
         error: (status == HostStatus::Unreachable).then(|| "connection refused".into()),
         duration: Duration::from_millis(300),
     }

@@ -86,8 +86,8 @@ impl ConnectArgs {
     }
 
     /// Each host's connection target and exec options (become from the
-    /// command line, else the inventory), warning once when host key
-    /// checking is off for any of them.
+    /// command line, else the inventory). That host key checking is off is
+    /// said by the transport, once per run, for every command.
     pub fn fleet_hosts(
         &self,
         inventory: &Inventory,
@@ -125,15 +125,6 @@ impl ConnectArgs {
                     ..ExecOptions::default()
                 },
             });
-        }
-        let unchecked = fleet
-            .iter()
-            .filter(|h| h.target.host_key_checking == HostKeyChecking::Off)
-            .count();
-        if unchecked > 0 {
-            eprintln!(
-                "herd: WARNING: host key checking is OFF for {unchecked} host(s): whoever answers at those addresses is trusted (man-in-the-middle risk)"
-            );
         }
         Ok(fleet)
     }

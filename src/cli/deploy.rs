@@ -9,7 +9,7 @@
 //! (`release_steps`), and the run with each host's outcome to `herd runs`.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -512,6 +512,7 @@ fn record(
             exit_code: None,
             stdout,
             stderr: String::new(),
+            truncated: false,
             error,
             duration,
         };
@@ -593,6 +594,8 @@ fn print_batch(
     ended: &[(String, HostEnd, Vec<Step>)],
     results: &[HostResult],
 ) -> anyhow::Result<()> {
+    // Host text is escaped on a terminal (see report::escape).
+    let terminal = std::io::stdout().is_terminal();
     for ((host, end, steps), result) in ended.iter().zip(results) {
         let report = match end {
             HostEnd::Report(r, _) => Some(r),
@@ -626,6 +629,7 @@ fn print_batch(
                         }
                     })
                     .collect();
+                let text = crate::report::escape::for_terminal(text, terminal);
                 writeln!(out, "  {host}: {text}")?;
                 if !trail.is_empty() {
                     writeln!(out, "    steps: {}", trail.join(", "))?;

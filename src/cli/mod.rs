@@ -128,6 +128,48 @@ pub enum Format {
     Json,
 }
 
+/// The words the user typed for subcommand `name` and after it, from this
+/// process's arguments: global options given before it (`herd -i inv play
+/// site.yml`) are left out, whatever their form (`-i inv`, `-iinv`,
+/// `--inventory=inv`, `-vv`). For recording what was run.
+pub fn subcommand_words(name: &str) -> Vec<String> {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    words_from(&argv, name)
+}
+
+fn words_from(argv: &[String], name: &str) -> Vec<String> {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    let takes_value = |arg: &clap::Arg| arg.get_action().takes_values();
+    let mut i = 0;
+    while i < argv.len() {
+        let word = &argv[i];
+        if word == name {
+            return argv[i..].to_vec();
+        }
+        let option = if let Some(long) = word.strip_prefix("--") {
+            (!long.contains('='))
+                .then(|| cli.get_arguments().find(|a| a.get_long() == Some(long)))
+                .flatten()
+        } else if let Some(shorts) = word.strip_prefix('-') {
+            // Only `-i VALUE` (a lone short option) takes the next word.
+            let mut chars = shorts.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => cli.get_arguments().find(|a| a.get_short() == Some(c)),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        i += if option.is_some_and(takes_value) {
+            2
+        } else {
+            1
+        };
+    }
+    vec![name.to_string()]
+}
+
 /// Parses the process arguments and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -261,5 +303,23 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    fn words(line: &str) -> String {
+        let argv: Vec<String> = line.split(' ').map(String::from).collect();
+        words_from(&argv, "play").join(" ")
+    }
+
+    #[test]
+    fn subcommand_words_leave_out_global_options_before_it() {
+        assert_eq!(words("play site.yml --check"), "play site.yml --check");
+        assert_eq!(words("-i inv play site.yml"), "play site.yml");
+        // The value of -i may itself be the subcommand's name.
+        assert_eq!(words("-i play play site.yml"), "play site.yml");
+        assert_eq!(words("--inventory play -vv play a.yml"), "play a.yml");
+        assert_eq!(
+            words("--inventory=x -ix --identity id play a.yml -i y"),
+            "play a.yml -i y"
+        );
     }
 }

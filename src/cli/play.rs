@@ -19,6 +19,7 @@ use crate::engine::events::{HostStats, PlayEvent, TaskResult, TaskStatus};
 use crate::engine::play::{PlayOptions, Runner};
 use crate::engine::{HostResult, HostStatus, RunOutcome};
 use crate::playbook::{self, Action, Playbook, Task, Vars};
+use crate::report::escape::for_terminal;
 use crate::report::hostlist::compress;
 use crate::ssh::{Pool, Resolver};
 use crate::store::{NewRun, RunId, Store, TaskRecord};
@@ -144,10 +145,7 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
 
     let state_dir = ctx.project.ensure_state_dir()?;
     let mut store = Store::open(state_dir)?;
-    let command = std::iter::once("play".to_string())
-        .chain(std::env::args().skip(2))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = super::subcommand_words("play").join(" ");
     let pattern = args.connect.limit.clone().unwrap_or_else(|| {
         playbook
             .plays
@@ -256,6 +254,7 @@ fn host_results(stats: &IndexMap<String, HostStats>) -> Vec<HostResult> {
             exit_code: None,
             stdout: recap_counts(s),
             stderr: String::new(),
+            truncated: false,
             error: None,
             duration: Duration::ZERO,
         })
@@ -320,6 +319,9 @@ struct PlaySink {
     format: Format,
     diff: bool,
     color: bool,
+    /// stdout is a terminal: host text (messages, items, diffs) is
+    /// escaped (see `report::escape`).
+    terminal: bool,
     store: Store,
     run_id: RunId,
     play: String,
@@ -333,6 +335,7 @@ impl PlaySink {
             format,
             diff,
             color: super::color_enabled(std::io::stdout().is_terminal()),
+            terminal: std::io::stdout().is_terminal(),
             store,
             run_id,
             play: String::new(),
@@ -410,6 +413,7 @@ impl PlaySink {
             if let Some(msg) = msg {
                 line.push_str(&format!(" => {msg}"));
             }
+            let line = for_terminal(&line, self.terminal);
             writeln!(out, "{}", self.paint(color, &line))?;
         }
         if self.diff {
@@ -425,7 +429,7 @@ impl PlaySink {
             }
             for (text, hosts) in diffs {
                 writeln!(out, "--- {} ---", compress(&hosts))?;
-                write!(out, "{text}")?;
+                write!(out, "{}", for_terminal(&text, self.terminal))?;
             }
         }
         Ok(())

@@ -140,6 +140,7 @@ pub fn execute(ctx: &Context, args: RunArgs) -> anyhow::Result<u8> {
                 exit_code: None,
                 stdout: String::new(),
                 stderr: String::new(),
+                truncated: false,
                 error: Some("interrupted before this host finished".into()),
                 duration: started.elapsed(),
             })
@@ -162,6 +163,7 @@ pub fn execute(ctx: &Context, args: RunArgs) -> anyhow::Result<u8> {
         let opts = TextOptions {
             color: color(),
             per_host: false,
+            terminal: std::io::stdout().is_terminal(),
         };
         if !args.per_host {
             report::text::write_results(&mut out, &results, opts)?;
@@ -389,6 +391,7 @@ impl Sink {
                 let opts = TextOptions {
                     color: color(),
                     per_host: true,
+                    terminal: std::io::stdout().is_terminal(),
                 };
                 report::text::write_results(&mut block, std::slice::from_ref(result), opts)?
             }

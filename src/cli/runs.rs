@@ -77,11 +77,13 @@ pub fn execute(ctx: &Context, args: RunsArgs) -> anyhow::Result<u8> {
                     json::write_line(&mut out, &value)
                 }
                 Format::Text => {
+                    let terminal = std::io::stdout().is_terminal();
                     let opts = text::TextOptions {
                         color,
                         per_host: show.per_host,
+                        terminal,
                     };
-                    write_tasks(&mut out, &tasks)
+                    write_tasks(&mut out, &tasks, terminal)
                         .and_then(|()| write_detail(&mut out, &detail, &TimeZone::system(), opts))
                 }
             }
@@ -162,7 +164,9 @@ fn write_detail(
 
 /// A playbook run's tasks: each task once, its hosts folded by outcome,
 /// and any diff it recorded.
-fn write_tasks(out: &mut impl Write, tasks: &[TaskRecord]) -> std::io::Result<()> {
+/// Host text (messages, diffs) is escaped on a `terminal`.
+fn write_tasks(out: &mut impl Write, tasks: &[TaskRecord], terminal: bool) -> std::io::Result<()> {
+    use crate::report::escape::for_terminal;
     for task in crate::report::tasks::by_task(tasks) {
         writeln!(
             out,
@@ -170,12 +174,15 @@ fn write_tasks(out: &mut impl Write, tasks: &[TaskRecord]) -> std::io::Result<()
             task.task, task.play, task.location
         )?;
         for o in &task.outcomes {
-            let msg = o.msg.map(|m| format!(" => {m}")).unwrap_or_default();
+            let msg = o
+                .msg
+                .map(|m| format!(" => {}", for_terminal(m, terminal)))
+                .unwrap_or_default();
             writeln!(out, "  {}: {}{msg}", o.status, o.hosts)?;
         }
         for (host, diff) in &task.diffs {
             writeln!(out, "  diff on {host}:")?;
-            write!(out, "{diff}")?;
+            write!(out, "{}", for_terminal(diff, terminal))?;
         }
     }
     if !tasks.is_empty() {

@@ -175,6 +175,13 @@ impl CollectConfig {
                 )
                 .into());
             }
+            if let Some(why) = shell_syntax_error(&c.command.value) {
+                return Err(at(
+                    &c.command.referenced,
+                    format!("collector `{name}`: the command is not valid sh (sh -n: {why})"),
+                )
+                .into());
+            }
             let parse = match c.parse.value.as_str() {
                 "number" => Parse::Number,
                 "keyvalue" => Parse::KeyValue,
@@ -296,6 +303,29 @@ pub enum ConfigFileError {
     Config(#[from] ConfigError),
 }
 
+/// What `sh -n` says about `command`'s syntax, checked on this machine
+/// before any host is contacted (`None`: it parses, or there is no `sh` to
+/// ask).
+fn shell_syntax_error(command: &str) -> Option<String> {
+    let out = std::process::Command::new("sh")
+        .args(["-n", "-c", command])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stderr);
+    let first = text.lines().next().unwrap_or("syntax error").trim();
+    // dash: "sh: 1: Syntax error: ..."; bash: "sh: -c: line 1: ...".
+    let first = first.strip_prefix("sh: ").unwrap_or(first);
+    let first = first.strip_prefix("-c: ").unwrap_or(first);
+    Some(match first.split_once(": ") {
+        Some((n, rest)) if n.chars().all(|c| c.is_ascii_digit()) => format!("line {n}: {rest}"),
+        _ => first.to_string(),
+    })
+}
+
 /// Non-empty, ASCII letters and digits plus `extra`: safe in metric names
 /// and (quoted anyway) in the remote script.
 fn is_word(s: &str, extra: &str) -> bool {
@@ -351,6 +381,16 @@ mod tests {
         let err = parse("probes:\n  - tcp: db1\n").unwrap_err();
         assert!(err.starts_with("collect.yml:2:10:"), "{err}");
         assert!(err.contains("HOST:PORT"), "{err}");
+
+        let err = parse(
+            "collectors:\n  - name: q\n    command: printf 1\n    parse: number\n  - name: bad\n    command: echo \"unclosed\n    parse: number\n",
+        )
+        .unwrap_err();
+        assert!(err.starts_with("collect.yml:6:14:"), "{err}");
+        assert!(
+            err.contains("collector `bad`: the command is not valid sh"),
+            "{err}"
+        );
 
         let err = parse("servics: [a]\n").unwrap_err();
         assert!(err.starts_with("collect.yml:1:"), "{err}");

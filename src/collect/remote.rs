@@ -43,9 +43,12 @@ pub fn script(config: &CollectConfig) -> String {
     }
     for (i, collector) in config.collectors.iter().enumerate() {
         // A subshell: a collector's `exit` or `cd` cannot end the script.
+        // `eval` of the quoted text: the command is parsed only when it
+        // runs, so a syntax error fails that collector alone instead of
+        // the whole script (collect.yml is also checked with `sh -n`).
         s.push_str(&format!(
-            "s collector {i}; ( {}\n) </dev/null 2>/dev/null; s status $?\n",
-            collector.command
+            "s collector {i}; ( eval {} ) </dev/null 2>/dev/null; s status $?\n",
+            shell_quote(&collector.command)
         ));
     }
     for (i, probe) in config.probes.iter().enumerate() {
@@ -499,6 +502,39 @@ mod tests {
             r.warnings
                 .iter()
                 .any(|w| w == "collector bad: command exited 3"),
+            "{:?}",
+            r.warnings
+        );
+    }
+
+    #[test]
+    fn a_collector_with_a_syntax_error_fails_alone() {
+        let mut config = config(
+            "collectors:\n  - name: before\n    command: printf 1\n    parse: number\n  - name: after\n    command: printf 2\n    parse: number\n",
+        );
+        // What `sh -n` on the controller may not catch (another shell on
+        // the host, a file edited since): a command that does not parse.
+        config.collectors.insert(
+            1,
+            super::super::config::Collector {
+                name: "broken".into(),
+                command: "echo \"unclosed ) (".into(),
+                parse: Parse::Number,
+            },
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script(&config))
+            .output()
+            .unwrap();
+        let r = read(&String::from_utf8_lossy(&out.stdout), &config);
+        assert_eq!(value(&r, "before"), Some(1.0), "{r:?}");
+        assert_eq!(value(&r, "after"), Some(2.0), "{r:?}");
+        assert!(value(&r, "load.1").is_some(), "{r:?}");
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.starts_with("collector broken:")),
             "{:?}",
             r.warnings
         );

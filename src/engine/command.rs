@@ -78,6 +78,7 @@ async fn run_on_host(pool: &Pool, job: &HostJob) -> HostResult {
                 exit_code: None,
                 stdout: String::new(),
                 stderr: String::new(),
+                truncated: false,
                 error: Some(err.to_string()),
                 duration: started.elapsed(),
             };
@@ -98,12 +99,21 @@ async fn run_on_host(pool: &Pool, job: &HostJob) -> HostResult {
                     Some("no exit status from the server".into()),
                 ),
             };
+            let limit = pool.options().output_limit;
+            let text = |bytes: &[u8], cut: bool| {
+                let mut text = String::from_utf8_lossy(bytes).into_owned();
+                if cut {
+                    crate::store::mark_capture_cut(&mut text, limit);
+                }
+                text
+            };
             HostResult {
                 host,
                 status,
                 exit_code: out.exit_code,
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                stdout: text(&out.stdout, out.stdout_truncated),
+                stderr: text(&out.stderr, out.stderr_truncated),
+                truncated: out.stdout_truncated || out.stderr_truncated,
                 error,
                 duration: started.elapsed(),
             }
@@ -114,6 +124,7 @@ async fn run_on_host(pool: &Pool, job: &HostJob) -> HostResult {
             exit_code: None,
             stdout: String::new(),
             stderr: String::new(),
+            truncated: false,
             error: Some(err.to_string()),
             duration: started.elapsed(),
         },

@@ -52,6 +52,9 @@ pub struct HostResult {
     /// Output, lossily decoded as UTF-8.
     pub stdout: String,
     pub stderr: String,
+    /// stdout or stderr went past the capture limit: the text ends with a
+    /// marker and the rest was not kept.
+    pub truncated: bool,
     /// Why the host failed or was unreachable, in words for the admin
     /// ("connection refused", "host key changed (known_hosts:3)", "timed
     /// out after 10s").

@@ -76,15 +76,18 @@ fn parse(vars: &Vars) -> Result<Params, ModuleError> {
     let validate = args.str("validate")?;
     files::check_validate(&validate).map_err(|e| args.error(e))?;
     args.bool("unsafe_writes", false)?;
+    // Block and markers in the form the file's text is read in (see
+    // edit::decode_exact).
+    let exact = |text: String| edit::decode_exact(text.as_bytes());
     Ok(Params {
         path,
-        block: args.str_any(&["block", "content"])?.unwrap_or_default(),
+        block: exact(args.str_any(&["block", "content"])?.unwrap_or_default()),
         present: args
             .choice("state", &["present", "absent"], Some("present"))?
             .as_deref()
             == Some("present"),
-        begin: marker.replace("{mark}", &begin),
-        end: marker.replace("{mark}", &end),
+        begin: exact(marker.replace("{mark}", &begin)),
+        end: exact(marker.replace("{mark}", &end)),
         insert,
         bof: before.as_deref() == Some("BOF"),
         create: args.bool("create", false)?,
@@ -104,7 +107,8 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         out.data.insert("rc".into(), serde_json::json!(257));
         return Ok(out);
     }
-    let before = String::from_utf8_lossy(info.content.as_deref().unwrap_or_default()).to_string();
+    let before_bytes = info.content.as_deref().unwrap_or_default();
+    let before = edit::decode_exact(before_bytes);
     let (after, block_written) = apply(&p, &before);
     let (after, msg) = if info.exists && after == before {
         (None, String::new())
@@ -125,8 +129,8 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         Edit {
             path: &p.path,
             info: &info,
-            before: &before,
-            after,
+            before: before_bytes,
+            after: after.map(|a| edit::encode_exact(&a)),
             msg,
             attrs: &p.attrs,
             backup: p.backup,

@@ -1,6 +1,14 @@
 //! The shared half of `lineinfile` and `blockinfile`: read the file in the
 //! same round trip as its metadata, let the module compute the new text,
 //! then write it (backup, validate, atomic) and fix attributes.
+//!
+//! The modules edit text but must give back every byte they did not
+//! change, even in a file that is not UTF-8 (a Latin-1 comment, a stray
+//! byte). [`decode_exact`] reads bytes as a string the way Python's
+//! `surrogateescape` does (Ansible's own choice for these modules): each
+//! byte that is not valid UTF-8 becomes one private-use character, so
+//! regexps still see the rest of the line and `.` still matches one byte,
+//! and [`encode_exact`] turns them back into the same bytes.
 
 use serde_json::json;
 
@@ -8,7 +16,9 @@ use super::file_attrs::Attrs;
 use super::files::{self, ATTRS_CHANGED, FileInfo, Want, WriteSpec};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 
-/// The file as it is: metadata and full content (`None` if missing).
+/// The file as it is: metadata and full content (`None` if missing). A
+/// file that exists but cannot be read is an error: editing what was not
+/// read would replace the whole file with the new line.
 pub async fn read(ctx: &ModuleContext<'_>, path: &str) -> Result<FileInfo, ModuleError> {
     let info = files::probe(
         ctx,
@@ -26,6 +36,17 @@ pub async fn read(ctx: &ModuleContext<'_>, path: &str) -> Result<FileInfo, Modul
             ctx.host
         )));
     }
+    if info.exists && info.content.is_none() {
+        let user = match &ctx.exec.become_ {
+            Some(b) => format!("user {}", b.user),
+            None => "the login user".to_string(),
+        };
+        return Err(ModuleError::Transport(format!(
+            "{}: {path} exists but cannot be read by {user}; not editing a file herd cannot read \
+             (check its mode, or become a user who can read it)",
+            ctx.host,
+        )));
+    }
     Ok(info)
 }
 
@@ -33,9 +54,9 @@ pub async fn read(ctx: &ModuleContext<'_>, path: &str) -> Result<FileInfo, Modul
 pub struct Edit<'a> {
     pub path: &'a str,
     pub info: &'a FileInfo,
-    pub before: &'a str,
+    pub before: &'a [u8],
     /// `None`: content unchanged.
-    pub after: Option<String>,
+    pub after: Option<Vec<u8>>,
     /// The module's message for a content change ("line added").
     pub msg: String,
     pub attrs: &'a Attrs,
@@ -76,8 +97,14 @@ pub async fn finish(ctx: &ModuleContext<'_>, edit: Edit<'_>) -> Result<ModuleOut
     if ctx.diff && content_changed {
         out.diffs.push(FileDiff {
             path: edit.path.to_string(),
-            before: edit.info.exists.then(|| edit.before.to_string()),
-            after: edit.after.clone(),
+            before: edit
+                .info
+                .exists
+                .then(|| String::from_utf8_lossy(edit.before).into_owned()),
+            after: edit
+                .after
+                .as_ref()
+                .map(|a| String::from_utf8_lossy(a).into_owned()),
         });
         data.insert("diff".into(), files::diff_value(&out.diffs));
     }
@@ -87,7 +114,7 @@ pub async fn finish(ctx: &ModuleContext<'_>, edit: Edit<'_>) -> Result<ModuleOut
             // Attributes not asked for keep their current values.
             let spec = WriteSpec {
                 path: edit.path,
-                content: after.as_bytes(),
+                content: after,
                 attrs: edit.attrs,
                 backup: edit.backup,
                 validate: edit.validate,
@@ -116,4 +143,67 @@ pub fn split_lines_keep(text: &str) -> Vec<String> {
 /// A line without its `\r\n` / `\n` ending.
 pub fn strip_eol(line: &str) -> &str {
     line.trim_end_matches(['\r', '\n'])
+}
+
+/// Where the characters standing for undecodable bytes start: byte `b` is
+/// `ESCAPE + b`, in plane 16's private use area.
+const ESCAPE: u32 = 0x10_FE00;
+
+fn is_escape(c: char) -> bool {
+    (ESCAPE..=ESCAPE + 0xFF).contains(&(c as u32))
+}
+
+fn escape(byte: u8) -> char {
+    char::from_u32(ESCAPE + u32::from(byte)).expect("a valid private-use character")
+}
+
+/// `bytes` as a string that [`encode_exact`] turns back into the same
+/// bytes: invalid UTF-8 bytes (and the UTF-8 bytes of a character that is
+/// itself in the escape range, so the mapping stays one-to-one) become
+/// escape characters.
+pub fn decode_exact(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if is_escape(c) {
+                let mut buf = [0; 4];
+                text.extend(c.encode_utf8(&mut buf).bytes().map(escape));
+            } else {
+                text.push(c);
+            }
+        }
+        text.extend(chunk.invalid().iter().copied().map(escape));
+    }
+    text
+}
+
+/// The bytes [`decode_exact`] read.
+pub fn encode_exact(text: &str) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        if is_escape(c) {
+            bytes.push((c as u32 - ESCAPE) as u8);
+        } else {
+            let mut buf = [0; 4];
+            bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undecodable_bytes_round_trip() {
+        let bytes = b"caf\xe9 ok\n\xff\xfe\nna\xc3\xafve \xf4\x8f\xb8\x81 end".to_vec();
+        let text = decode_exact(&bytes);
+        assert!(text.starts_with("caf"));
+        assert!(text.contains("na\u{ef}ve"));
+        assert_eq!(encode_exact(&text), bytes);
+        // One escape character per undecodable byte: `.` matches a byte.
+        assert_eq!(text.lines().nth(1).unwrap().chars().count(), 2);
+        assert_eq!(encode_exact("plain ✓"), "plain ✓".as_bytes());
+    }
 }

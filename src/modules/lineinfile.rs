@@ -132,7 +132,8 @@ fn parse(vars: &Vars) -> Result<Params, ModuleError> {
     args.bool("unsafe_writes", false)?;
     Ok(Params {
         path,
-        line,
+        // In the form the file's text is read in (see edit::decode_exact).
+        line: line.map(|l| edit::decode_exact(l.as_bytes())),
         search,
         present,
         anchor,
@@ -177,7 +178,8 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             ctx.transport.exec(&mkdir, &ctx.exec).await?;
         }
     }
-    let before = String::from_utf8_lossy(info.content.as_deref().unwrap_or_default()).to_string();
+    let before_bytes = info.content.as_deref().unwrap_or_default();
+    let before = edit::decode_exact(before_bytes);
     let (after, msg, found) = if p.present {
         let (after, msg) = present(&p, &before);
         (after, msg, None)
@@ -185,7 +187,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         let (after, n) = absent(&p, &before);
         (after, format!("{n} line(s) removed"), Some(n))
     };
-    let changed_text = (after != before || !info.exists).then_some(after);
+    let changed_text = (after != before || !info.exists).then(|| edit::encode_exact(&after));
     let msg = if changed_text.is_some() {
         msg
     } else {
@@ -196,7 +198,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         Edit {
             path: &p.path,
             info: &info,
-            before: &before,
+            before: before_bytes,
             after: changed_text,
             msg,
             attrs: &p.attrs,

@@ -164,6 +164,10 @@ pub fn finished(out: &ExecOutput, strip: bool, mut data: Vars) -> ModuleOutput {
     data.insert("rc".into(), json!(rc));
     put_text(&mut data, "stdout", text(&out.stdout, strip));
     put_text(&mut data, "stderr", text(&out.stderr, strip));
+    if out.stdout_truncated || out.stderr_truncated {
+        // Past the capture limit the output was not kept: say so.
+        data.insert("truncated".into(), json!(true));
+    }
     let failed = rc != 0;
     let msg = if failed {
         "non-zero return code".to_string()

@@ -18,7 +18,7 @@ use std::path::Path;
 use serde_json::Value;
 use serde_saphyr::granit_parser::{Event, Marker, Parser, ScalarStyle, Span};
 
-use crate::yaml::YamlError;
+use crate::yaml::{self, YamlError};
 
 /// A position in the source: 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -137,6 +137,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Node, YamlError> {
         stack: Vec::new(),
         root: None,
         documents: 0,
+        nodes: 0,
     };
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| YamlError {
@@ -163,27 +164,36 @@ fn unsafe_text(text: &str) -> String {
     }
 }
 
-/// A collection being built, with the anchor to register when it closes.
+/// A collection being built, with the anchor to register when it closes
+/// and how many nodes it holds so far (itself included).
 enum Open {
     Seq {
         mark: Mark,
         anchor: usize,
         items: Vec<Node>,
+        size: usize,
     },
     Map {
         mark: Mark,
         anchor: usize,
         entries: Vec<(Node, Node)>,
         key: Option<Node>,
+        size: usize,
     },
 }
 
 struct Builder<'a> {
     path: &'a Path,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes and their size in nodes: an alias copies the whole
+    /// node, so it costs that many.
+    anchors: HashMap<usize, (Node, usize)>,
     stack: Vec<Open>,
     root: Option<Node>,
     documents: usize,
+    /// Nodes built so far, aliases counted at their expanded size. Capped
+    /// at `yaml::MAX_NODES` so nested aliases (a "billion laughs" file)
+    /// fail early instead of eating all memory.
+    nodes: usize,
 }
 
 impl Builder<'_> {
@@ -194,6 +204,18 @@ impl Builder<'_> {
             column: mark.column.into(),
             message: message.into(),
         }
+    }
+
+    /// Counts `size` more nodes against the budget.
+    fn spend(&mut self, size: usize, mark: Mark) -> Result<(), YamlError> {
+        self.nodes = self.nodes.saturating_add(size);
+        if self.nodes > yaml::MAX_NODES {
+            return Err(self.error(mark, yaml::too_many_nodes()));
+        }
+        if self.stack.len() > yaml::MAX_DEPTH {
+            return Err(self.error(mark, yaml::too_deep()));
+        }
+        Ok(())
     }
 
     fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), YamlError> {
@@ -210,41 +232,53 @@ impl Builder<'_> {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let tag = tag.map(|t| (t.handle().to_string(), t.suffix().to_string()));
+                self.spend(1, mark)?;
                 let kind = self.scalar(&text, style, tag, mark)?;
                 let node = Node { kind, mark };
                 if anchor != 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors.insert(anchor, (node.clone(), 1));
                 }
-                self.push(node)?;
+                self.push(node, 1)?;
             }
-            Event::SequenceStart(_, anchor, _) => self.stack.push(Open::Seq {
-                mark,
-                anchor,
-                items: Vec::new(),
-            }),
-            Event::MappingStart(_, anchor, _) => self.stack.push(Open::Map {
-                mark,
-                anchor,
-                entries: Vec::new(),
-                key: None,
-            }),
+            Event::SequenceStart(_, anchor, _) => {
+                self.spend(1, mark)?;
+                self.stack.push(Open::Seq {
+                    mark,
+                    anchor,
+                    items: Vec::new(),
+                    size: 1,
+                })
+            }
+            Event::MappingStart(_, anchor, _) => {
+                self.spend(1, mark)?;
+                self.stack.push(Open::Map {
+                    mark,
+                    anchor,
+                    entries: Vec::new(),
+                    key: None,
+                    size: 1,
+                })
+            }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
+                let (node, anchor, size) = match self.stack.pop() {
                     Some(Open::Seq {
                         mark,
                         anchor,
                         items,
+                        size,
                     }) => (
                         Node {
                             kind: Kind::Seq(items),
                             mark,
                         },
                         anchor,
+                        size,
                     ),
                     Some(Open::Map {
                         mark,
                         anchor,
                         entries,
+                        size,
                         ..
                     }) => (
                         Node {
@@ -252,36 +286,51 @@ impl Builder<'_> {
                             mark,
                         },
                         anchor,
+                        size,
                     ),
                     None => return Ok(()),
                 };
                 if anchor != 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors.insert(anchor, (node.clone(), size));
                 }
-                self.push(node)?;
+                self.push(node, size)?;
             }
             Event::Alias(id) => {
-                let node = self
-                    .anchors
-                    .get(&id)
-                    .cloned()
-                    .ok_or_else(|| self.error(mark, "alias to an unknown anchor"))?;
-                self.push(node)?;
+                let size = match self.anchors.get(&id) {
+                    Some((_, size)) => *size,
+                    None => return Err(self.error(mark, "alias to an unknown anchor")),
+                };
+                // Check before copying: the copy is what would eat memory.
+                self.spend(size, mark)?;
+                let node = self.anchors[&id].0.clone();
+                self.push(node, size)?;
             }
             _ => {}
         }
         Ok(())
     }
 
-    /// Adds a finished node to the open collection, or makes it the root.
-    fn push(&mut self, node: Node) -> Result<(), YamlError> {
+    /// Adds a finished node of `size` nodes to the open collection, or
+    /// makes it the root.
+    fn push(&mut self, node: Node, size: usize) -> Result<(), YamlError> {
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Open::Seq { items, .. }) => items.push(node),
-            Some(Open::Map { entries, key, .. }) => match key.take() {
-                None => *key = Some(node),
-                Some(k) => entries.push((k, node)),
-            },
+            Some(Open::Seq { items, size: s, .. }) => {
+                *s += size;
+                items.push(node)
+            }
+            Some(Open::Map {
+                entries,
+                key,
+                size: s,
+                ..
+            }) => {
+                *s += size;
+                match key.take() {
+                    None => *key = Some(node),
+                    Some(k) => entries.push((k, node)),
+                }
+            }
         }
         Ok(())
     }
@@ -319,9 +368,13 @@ impl Builder<'_> {
 
     /// Turns collected key/value pairs into a mapping: string keys, merge
     /// keys (`<<`) expanded, duplicates rejected.
+    /// Names are looked up through indexes, so a mapping of many keys
+    /// costs linear time, not quadratic.
     fn mapping(&self, entries: Vec<(Node, Node)>) -> Result<Vec<(Key, Node)>, YamlError> {
         let mut merged: Vec<(Key, Node)> = Vec::new();
+        let mut merged_at: HashMap<String, usize> = HashMap::new();
         let mut own: Vec<(Key, Node)> = Vec::new();
+        let mut own_at: HashMap<String, usize> = HashMap::new();
         for (key, value) in entries {
             let name = match &key.kind {
                 Kind::String(s) => s.clone(),
@@ -334,18 +387,19 @@ impl Builder<'_> {
                 }
             };
             if name == "<<" {
-                self.merge_into(&mut merged, &value)?;
+                self.merge_into(&mut merged, &mut merged_at, &value)?;
                 continue;
             }
-            if let Some((first, _)) = own.iter().find(|(k, _)| k.name == name) {
+            if let Some(&first) = own_at.get(&name) {
                 return Err(self.error(
                     key.mark,
                     format!(
                         "duplicate key `{name}` (first at line {}); remove one",
-                        first.mark.line
+                        own[first].0.mark.line
                     ),
                 ));
             }
+            own_at.insert(name.clone(), own.len());
             own.push((
                 Key {
                     name,
@@ -356,8 +410,8 @@ impl Builder<'_> {
         }
         // Explicit keys win over merged ones, keeping the merged position.
         for (key, value) in own {
-            match merged.iter_mut().find(|(k, _)| k.name == key.name) {
-                Some(slot) => *slot = (key, value),
+            match merged_at.get(&key.name) {
+                Some(&i) => merged[i] = (key, value),
                 None => merged.push((key, value)),
             }
         }
@@ -365,7 +419,12 @@ impl Builder<'_> {
     }
 
     /// `<<: *a` or `<<: [*a, *b]`: earlier sources win over later ones.
-    fn merge_into(&self, merged: &mut Vec<(Key, Node)>, value: &Node) -> Result<(), YamlError> {
+    fn merge_into(
+        &self,
+        merged: &mut Vec<(Key, Node)>,
+        merged_at: &mut HashMap<String, usize>,
+        value: &Node,
+    ) -> Result<(), YamlError> {
         let sources: Vec<&Node> = match &value.kind {
             Kind::Map(_) => vec![value],
             Kind::Seq(items) => items.iter().collect(),
@@ -378,7 +437,8 @@ impl Builder<'_> {
                 return Err(self.error(source.mark, "`<<` merges only mappings"));
             };
             for (k, v) in entries {
-                if !merged.iter().any(|(m, _)| m.name == k.name) {
+                if !merged_at.contains_key(&k.name) {
+                    merged_at.insert(k.name.clone(), merged.len());
                     merged.push((k.clone(), v.clone()));
                 }
             }
@@ -531,6 +591,39 @@ mod tests {
         assert_eq!(json["merged"]["port"], 8080);
         let keys: Vec<_> = json["merged"].as_object().unwrap().keys().collect();
         assert_eq!(keys, ["user", "port"]);
+    }
+
+    #[test]
+    fn nested_aliases_stop_at_the_node_budget() {
+        let mut text = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n".to_string();
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let err = parse(&text, Path::new("b.yml")).unwrap_err();
+        // a5 holds a million strings: the first past the budget.
+        assert_eq!(err.line, 6, "{err}");
+        assert!(err.message.contains("alias bomb"), "{err}");
+        // A few aliases of a small anchor are fine.
+        assert!(parse("a: &a [1, 2]\nb: [*a, *a, *a]\n", Path::new("ok.yml")).is_ok());
+    }
+
+    #[test]
+    fn a_mapping_of_many_keys_loads_in_linear_time() {
+        // Quadratic duplicate checks took minutes here; linear takes ~1 s
+        // in a debug build.
+        let text: String = (0..120_000).map(|i| format!("k{i}: {i}\n")).collect();
+        let started = std::time::Instant::now();
+        let doc = parse(&text, Path::new("big.yml")).unwrap();
+        assert_eq!(doc.as_map().unwrap().len(), 120_000);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        let err = parse(&deep, Path::new("d.yml")).unwrap_err();
+        assert!(err.message.contains("nested"), "{err}");
     }
 
     #[test]

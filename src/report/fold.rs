@@ -98,6 +98,7 @@ mod tests {
             exit_code: code,
             stdout: out.into(),
             stderr: String::new(),
+            truncated: false,
             error: (status == HostStatus::Unreachable).then(|| "connection refused".into()),
             duration: Duration::from_millis(10 * host.len() as u64),
         }

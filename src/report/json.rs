@@ -1,6 +1,8 @@
 //! Machine output: JSON lines, one object per host, for `jq` and scripts.
 //! Field names are part of herd's interface: host, status, exit_code,
-//! stdout, stderr, error, duration (seconds).
+//! stdout, stderr, truncated (output past the capture limit was cut; the
+//! text ends with a marker), error, duration (seconds). Output is the
+//! host's text as sent (control characters JSON-escaped, never dropped).
 
 use std::io::{self, Write};
 
@@ -35,6 +37,7 @@ mod tests {
                 exit_code: Some(0),
                 stdout: "up\n".into(),
                 stderr: String::new(),
+                truncated: false,
                 error: None,
                 duration: Duration::from_millis(1234),
             },
@@ -44,6 +47,7 @@ mod tests {
                 exit_code: None,
                 stdout: String::new(),
                 stderr: String::new(),
+                truncated: false,
                 error: Some("connection refused".into()),
                 duration: Duration::from_millis(5),
             },
@@ -52,8 +56,8 @@ mod tests {
         write_results(&mut out, &results).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "{\"host\":\"web1\",\"status\":\"ok\",\"exit_code\":0,\"stdout\":\"up\\n\",\"stderr\":\"\",\"error\":null,\"duration\":1.234}\n\
-             {\"host\":\"db1\",\"status\":\"unreachable\",\"exit_code\":null,\"stdout\":\"\",\"stderr\":\"\",\"error\":\"connection refused\",\"duration\":0.005}\n"
+            "{\"host\":\"web1\",\"status\":\"ok\",\"exit_code\":0,\"stdout\":\"up\\n\",\"stderr\":\"\",\"truncated\":false,\"error\":null,\"duration\":1.234}\n\
+             {\"host\":\"db1\",\"status\":\"unreachable\",\"exit_code\":null,\"stdout\":\"\",\"stderr\":\"\",\"truncated\":false,\"error\":\"connection refused\",\"duration\":0.005}\n"
         );
     }
 }

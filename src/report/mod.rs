@@ -4,6 +4,7 @@
 
 pub mod chart;
 pub mod diff;
+pub mod escape;
 pub mod fleet;
 pub mod fold;
 pub mod hostlist;

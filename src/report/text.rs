@@ -13,6 +13,7 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
+use super::escape::for_terminal;
 use super::fold::{Group, fold, status_rank};
 use super::hostlist::{compress, natural_cmp};
 use crate::engine::{HostResult, HostStatus};
@@ -24,6 +25,9 @@ pub struct TextOptions {
     pub color: bool,
     /// One section per host instead of folding identical results.
     pub per_host: bool,
+    /// The output goes to a terminal: control characters in host output
+    /// are escaped (see [`super::escape`]).
+    pub terminal: bool,
 }
 
 const RULE: &str = "----------------";
@@ -57,17 +61,18 @@ pub fn write_results(
                 .then_with(|| natural_cmp(&a.host, &b.host))
         });
         for r in sorted {
-            write_group(out, &Group::of(r), opts.color)?;
+            write_group(out, &Group::of(r), opts)?;
         }
     } else {
         for group in fold(results) {
-            write_group(out, &group, opts.color)?;
+            write_group(out, &group, opts)?;
         }
     }
     Ok(())
 }
 
-fn write_group(out: &mut impl Write, group: &Group<'_>, color: bool) -> io::Result<()> {
+fn write_group(out: &mut impl Write, group: &Group<'_>, opts: TextOptions) -> io::Result<()> {
+    let color = opts.color;
     let names: Vec<String> = group.hosts.iter().map(|h| h.to_string()).collect();
     let mut title = compress(&names);
     if names.len() > 1 {
@@ -76,12 +81,13 @@ fn write_group(out: &mut impl Write, group: &Group<'_>, color: bool) -> io::Resu
     let paint = Paint::new(color, status_color(group.status));
     writeln!(out, "{}", paint.apply(&format!("{RULE} {title} {RULE}")))?;
     for text in [group.stdout, group.stderr] {
-        out.write_all(text.as_bytes())?;
+        out.write_all(for_terminal(text, opts.terminal).as_bytes())?;
         if !text.is_empty() && !text.ends_with('\n') {
             writeln!(out)?;
         }
     }
     if let Some(line) = status_line(group.status, group.exit_code, group.error) {
+        let line = for_terminal(&line, opts.terminal);
         writeln!(out, "{}", paint.apply(&line))?;
     }
     Ok(())
@@ -238,6 +244,7 @@ mod tests {
             exit_code: code,
             stdout: out.into(),
             stderr: String::new(),
+            truncated: false,
             error: error.map(Into::into),
             duration: Duration::from_millis(100),
         }
@@ -290,7 +297,7 @@ mod tests {
                 3,
                 TextOptions {
                     per_host: true,
-                    color: false
+                    ..TextOptions::default()
                 }
             ),
             "---------------- web01 ----------------\n\
@@ -300,6 +307,34 @@ mod tests {
              ---------------- db1 ----------------\n\
              [unreachable: connection refused]\n\
              2 ok, 0 failed, 1 unreachable (3 hosts, 2.31s)\n"
+        );
+    }
+
+    #[test]
+    fn host_output_cannot_drive_a_terminal() {
+        let results = [r(
+            "web1",
+            HostStatus::Failed,
+            Some(1),
+            "\x1b]0;owned\x07fine\rhidden\n",
+            None,
+        )];
+        let terminal = TextOptions {
+            terminal: true,
+            ..TextOptions::default()
+        };
+        assert_eq!(
+            render(&results, 1, terminal),
+            "---------------- web1 ----------------\n\
+             \\x1b]0;owned\\x07fine\\rhidden\n\
+             [exit 1]\n\
+             0 ok, 1 failed, 0 unreachable (1 host, 2.31s)\n"
+        );
+        // Not a terminal: the text as the host sent it.
+        let piped = render(&results, 1, TextOptions::default());
+        assert!(
+            piped.contains("\x1b]0;owned\x07fine\rhidden\n"),
+            "{piped:?}"
         );
     }
 
@@ -318,7 +353,7 @@ mod tests {
                 1,
                 TextOptions {
                     color: true,
-                    per_host: false
+                    ..TextOptions::default()
                 }
             ),
             "\x1b[31m---------------- web1 ----------------\x1b[0m\n\

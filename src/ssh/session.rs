@@ -3,8 +3,9 @@
 //! authentication.
 
 use std::borrow::Cow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use russh::client::{self, Handle};
 use russh::keys::{PublicKey, PublicKeyOrCertificate};
@@ -50,16 +51,17 @@ impl client::Handler for ClientHandler {
             // send one anyway, its key must still be in known_hosts.
             PublicKeyOrCertificate::Certificate(cert) => PublicKey::from(cert.public_key().clone()),
         };
-        if self.mode == HostKeyChecking::Off {
-            return Ok(true);
-        }
         let (files, host, port) = (self.known_hosts.clone(), self.host.clone(), self.port);
         let checked = key.clone();
         let status =
             tokio::task::spawn_blocking(move || known_hosts::check(&files, &host, port, &checked))
                 .await
-                .map_err(|e| self.read_error(e.to_string()))?
-                .map_err(|e| self.read_error(e.to_string()))?;
+                .map_err(|e| self.read_error(e.to_string()));
+        if self.mode == HostKeyChecking::Off {
+            self.accept_unchecked(&key, status);
+            return Ok(true);
+        }
+        let status = status?.map_err(|e| self.read_error(e.to_string()))?;
         match status {
             HostKeyStatus::Known => Ok(true),
             HostKeyStatus::Unknown if self.mode == HostKeyChecking::AcceptNew => {
@@ -70,7 +72,34 @@ impl client::Handler for ClientHandler {
     }
 }
 
+/// Whether this run has already said that host key checking is off.
+static UNCHECKED_SAID: AtomicBool = AtomicBool::new(false);
+
 impl ClientHandler {
+    /// Host key checking is off: say so once per run, whatever the
+    /// command, and say loudly when the key differs from the recorded one
+    /// (as OpenSSH does even with StrictHostKeyChecking=no).
+    fn accept_unchecked<E>(
+        &self,
+        key: &PublicKey,
+        status: Result<Result<HostKeyStatus, E>, HandlerError>,
+    ) {
+        if !UNCHECKED_SAID.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "herd: WARNING: host key checking is OFF (StrictHostKeyChecking=no or \
+                 --host-key-checking off) for {} and any other host set so: whoever answers at \
+                 their addresses is trusted (man-in-the-middle risk)",
+                self.name
+            );
+        }
+        if let Ok(Ok(HostKeyStatus::Changed { file, line, .. })) = status {
+            eprint!(
+                "{}",
+                changed_key_warning(&self.name, &self.addr(), key, &file, line)
+            );
+        }
+    }
+
     fn addr(&self) -> String {
         super::target::known_hosts_name(&self.host, self.port)
     }
@@ -143,6 +172,47 @@ impl ClientHandler {
             Err(LearnError::Changed(status)) => Err(HandlerError::HostKey(self.refusal(status))),
             Err(e) => Err(self.learn_error(e.to_string())),
         }
+    }
+}
+
+/// OpenSSH's warning for a host whose key is not the recorded one, naming
+/// the host, the offered key's fingerprint and the recorded key's line.
+fn changed_key_warning(
+    name: &str,
+    addr: &str,
+    key: &PublicKey,
+    file: &Path,
+    line: usize,
+) -> String {
+    let kind = key_kind(key.algorithm().as_str());
+    let bar = "@".repeat(59);
+    format!(
+        "{bar}\n\
+         @    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n\
+         {bar}\n\
+         IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\n\
+         Someone could be eavesdropping on you right now (man-in-the-middle attack)!\n\
+         It is also possible that a host key has just been changed.\n\
+         The fingerprint for the {kind} key sent by {name} ({addr}) is\n\
+         {fingerprint}.\n\
+         Offending key in {file}:{line}\n\
+         Host key checking is off, so herd connected anyway. If the change is expected,\n\
+         remove the old key: ssh-keygen -R '{addr}' -f {file}\n",
+        fingerprint = key.fingerprint(russh::keys::HashAlg::Sha256),
+        file = file.display(),
+    )
+}
+
+/// `ED25519`, `RSA`, `ECDSA`: how OpenSSH names a key type in messages.
+fn key_kind(algorithm: &str) -> String {
+    if algorithm.contains("ed25519") {
+        "ED25519".into()
+    } else if algorithm.contains("ecdsa") {
+        "ECDSA".into()
+    } else if algorithm.contains("rsa") {
+        "RSA".into()
+    } else {
+        algorithm.to_string()
     }
 }
 

@@ -37,7 +37,7 @@ pub use releases::StepRecord;
 pub use runs::NewRun;
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use tasks::TaskRecord;
-pub use truncate::{OUTPUT_CAP, cap_output};
+pub use truncate::{OUTPUT_CAP, cap_output, mark_capture_cut};
 
 /// The database file's name inside the state directory.
 pub const DB_FILE: &str = "herd.db";

@@ -145,6 +145,7 @@ impl Store {
                             exit_code: row.get(2)?,
                             stdout: row.get(3)?,
                             stderr: row.get(4)?,
+                            truncated: false,
                             error: row.get(5)?,
                             duration: Duration::from_millis(duration.max(0) as u64),
                         },
@@ -158,6 +159,7 @@ impl Store {
         let mut hosts = Vec::new();
         for row in rows {
             let (status, mut stored) = row.map_err(&err)?;
+            stored.result.truncated = stored.stdout_truncated || stored.stderr_truncated;
             stored.result.status =
                 HostStatus::parse(&status).ok_or_else(|| StoreError::Corrupt {
                     path: self.path.clone(),

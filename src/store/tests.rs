@@ -11,6 +11,7 @@ fn result(host: &str, status: HostStatus, exit_code: Option<i32>, stdout: &str) 
         exit_code,
         stdout: stdout.to_string(),
         stderr: String::new(),
+        truncated: false,
         error: match status {
             HostStatus::Unreachable => Some("connection refused".to_string()),
             _ => None,

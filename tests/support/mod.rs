@@ -51,6 +51,44 @@ impl Herd {
         let output = self.command.output().expect("run herd");
         Outcome::from(output)
     }
+
+    /// Runs herd with at most `memory` bytes of address space, killed
+    /// after `timeout`: for inputs that, if herd mishandles them, would
+    /// eat the machine's memory or hang. Panics on a timeout.
+    pub fn run_bounded(mut self, memory: u64, timeout: std::time::Duration) -> Outcome {
+        use std::os::unix::process::CommandExt;
+        use std::process::Stdio;
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs
+        // between fork and exec.
+        unsafe {
+            self.command.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: memory as libc::rlim_t,
+                    rlim_max: memory as libc::rlim_t,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = self
+            .command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run herd");
+        let start = std::time::Instant::now();
+        while child.try_wait().expect("wait for herd").is_none() {
+            if start.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("herd still running after {timeout:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Outcome::from(child.wait_with_output().expect("herd output"))
+    }
 }
 
 impl Herd {
