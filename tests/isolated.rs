@@ -27,21 +27,51 @@ fn run_json(
     hosts: &str,
     command: &str,
 ) -> std::collections::BTreeMap<String, (i64, String)> {
-    let out = herd(fleet)
-        .args(["run", hosts, "--format", "json", "--", command])
-        .run();
-    out.json_lines()
-        .iter()
-        .map(|l| {
-            (
-                l["host"].as_str().unwrap().to_string(),
-                (
-                    l["exit_code"].as_i64().unwrap_or(-1),
-                    l["stdout"].as_str().unwrap_or_default().to_string(),
-                ),
-            )
+    json_by_host(fleet, &[hosts, "--", command])
+        .into_iter()
+        .map(|(host, l)| {
+            let code = l["exit_code"].as_i64().unwrap_or(-1);
+            let stdout = l["stdout"].as_str().unwrap_or_default().to_string();
+            (host, (code, stdout))
         })
         .collect()
+}
+
+/// `herd run --connect-timeout 2 --format json ARGS...`: each host's JSON
+/// line by host name.
+fn json_by_host(
+    fleet: &Fleet,
+    args: &[&str],
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let out = herd(fleet)
+        .args(["run", "--connect-timeout", "2", "--format", "json"])
+        .args(args)
+        .run();
+    out.json_lines()
+        .into_iter()
+        .map(|l| (l["host"].as_str().unwrap().to_string(), l))
+        .collect()
+}
+
+/// Each host's status ("ok", "failed", "unreachable") after `herd run
+/// HOSTS -- true`, and its error if any, in host order.
+fn statuses(fleet: &Fleet, hosts: &str) -> Vec<(String, String, String)> {
+    json_by_host(fleet, &[hosts, "--", "true"])
+        .into_iter()
+        .map(|(host, l)| {
+            let status = l["status"].as_str().unwrap_or_default().to_string();
+            let error = l["error"].as_str().unwrap_or_default().to_string();
+            (host, status, error)
+        })
+        .collect()
+}
+
+fn all_ok(fleet: &Fleet) {
+    let statuses = statuses(fleet, "all");
+    assert_eq!(statuses.len(), fleet.hosts.len(), "{statuses:?}");
+    for (host, status, error) in statuses {
+        assert_eq!(status, "ok", "{host}: {error}");
+    }
 }
 
 #[test]
@@ -194,4 +224,123 @@ fn latency_on_the_wire_slows_every_handshake() {
         fast.is_some(),
         "without latency every run took >= {floor:?}"
     );
+}
+
+#[test]
+fn an_isolated_hosts_sshd_can_be_killed_restarted_rekeyed_and_frozen() {
+    let mut fleet = Fleet::builder().hosts(2).isolated(true).proxied().start();
+    all_ok(&fleet);
+
+    // kill -9: host1 is gone, host2 serves.
+    fleet.hosts[0].kill_sshd();
+    let after_kill = statuses(&fleet, "all");
+    assert_ne!(after_kill[0].1, "ok", "{after_kill:?}");
+    assert_eq!(after_kill[1].1, "ok", "{after_kill:?}");
+
+    // Restarted with the same key: reachable again, the host's state kept.
+    fleet.hosts[0].sh("echo kept > /etc/marker");
+    fleet.hosts[0].restart_sshd(false);
+    let out = run_json(&fleet, "host1", "cat /etc/marker");
+    assert_eq!(out["host1"], (0, "kept\n".to_string()));
+
+    // Frozen (every process SIGSTOPped): connections hang until the timeout.
+    fleet.hosts[0].freeze();
+    let started = Instant::now();
+    let frozen = statuses(&fleet, "host1");
+    assert_ne!(frozen[0].1, "ok", "{frozen:?}");
+    assert!(frozen[0].2.contains("timed out"), "{frozen:?}");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    fleet.hosts[0].thaw();
+    all_ok(&fleet);
+
+    // A new host key: strict checking refuses host1 until known_hosts learns it.
+    fleet.hosts[0].restart_sshd(true);
+    let rekeyed = statuses(&fleet, "host1");
+    assert_ne!(rekeyed[0].1, "ok", "{rekeyed:?}");
+    assert!(rekeyed[0].2.to_lowercase().contains("key"), "{rekeyed:?}");
+    fleet.write_client_files();
+    all_ok(&fleet);
+
+    // A tiny disk fills up.
+    fleet.hosts[1].mount_tmpfs("/srv/tiny", 64);
+    let out = run_json(
+        &fleet,
+        "host2",
+        "{ head -c 200000 /dev/zero > /srv/tiny/blob; } 2>&1; df -k /srv/tiny",
+    );
+    let (_, stdout) = &out["host2"];
+    assert!(stdout.contains("No space left on device"), "{stdout}");
+    // ... on that host only.
+    assert!(!fleet.hosts[1].fs_path("/srv/tiny").starts_with("/srv"));
+    assert!(!std::path::Path::new("/srv/tiny").exists());
+}
+
+#[test]
+fn a_cut_stalled_blackholed_or_reset_link_fails_or_delays_that_host_only() {
+    let mut fleet = Fleet::builder().hosts(2).proxied().start();
+    all_ok(&fleet);
+    let link = fleet.hosts[0].link().clone();
+
+    // Cut: host1 times out, host2 works; restored, host1 works again.
+    link.cut();
+    let cut = statuses(&fleet, "all");
+    assert!(cut[0].2.contains("timed out"), "{cut:?}");
+    assert_eq!(cut[1].1, "ok", "{cut:?}");
+    link.restore();
+    all_ok(&fleet);
+
+    // Blackholed: nothing ever answers.
+    link.blackhole();
+    let hole = statuses(&fleet, "host1");
+    assert!(hole[0].2.contains("timed out"), "{hole:?}");
+    link.restore();
+    all_ok(&fleet);
+
+    // A stall delays, nothing is lost.
+    link.stall(Duration::from_millis(1500));
+    let started = Instant::now();
+    all_ok(&fleet);
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+
+    // Reset mid-command: the host fails now instead of answering later.
+    let dir = fleet.dir.clone();
+    let running = std::thread::spawn(move || {
+        Herd::in_dir(&dir)
+            .args([
+                "run",
+                "host1",
+                "--format",
+                "json",
+                "--",
+                "sleep 8; echo finished",
+            ])
+            .run()
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while link.open_connections() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    link.reset();
+    let out = running.join().unwrap();
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(!out.stdout.contains("finished"), "{}", out.stdout);
+
+    // Bandwidth: 200 KB of output at 100 KB/s takes over 1.5 s.
+    link.set_bandwidth(Some(100_000));
+    let started = Instant::now();
+    let out = run_json(&fleet, "host1", "head -c 150000 /dev/zero | base64");
+    assert_eq!(out["host1"].0, 0);
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    link.set_bandwidth(None);
+
+    // The loopback fleet's controls: kill -9 and restart, freeze and thaw.
+    fleet.hosts[1].kill_sshd();
+    assert_ne!(statuses(&fleet, "host2")[0].1, "ok");
+    fleet.hosts[1].restart_sshd(false);
+    all_ok(&fleet);
+    fleet.hosts[1].freeze();
+    assert!(statuses(&fleet, "host2")[0].2.contains("timed out"));
+    fleet.hosts[1].thaw();
+    all_ok(&fleet);
 }

@@ -873,6 +873,9 @@ fn stop_sshd(host: &mut FleetHost) {
         return;
     }
     if let Some(mut child) = host.child.take() {
+        // A frozen host's processes could not act on SIGTERM, and its
+        // stopped sessions would outlive the sshd.
+        host_thaw_tree(child.id() as i32);
         // SAFETY: kill(2) on our own child.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -886,6 +889,13 @@ fn stop_sshd(host: &mut FleetHost) {
         let _ = child.kill();
         let _ = child.wait();
         let _ = std::fs::remove_file(&host.pid_file);
+    }
+}
+
+fn host_thaw_tree(pid: i32) {
+    for pid in isolated::process_tree(pid) {
+        // SAFETY: kill(2) on our sshd and the sessions under it.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
     }
 }
 
