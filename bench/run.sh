@@ -30,7 +30,7 @@ export BENCH_RESULTS="$here/run/results.jsonl"
 # shellcheck source=/dev/null
 source "$PEER_BENCH/lib/common.sh"
 PY=python3   # measure.py needs only the standard library
-mkdir -p "$here/run"
+mkdir -p "$here/run" "$RUN"
 : >"$BENCH_RESULTS"
 
 (cd "$repo" && cargo build --release --quiet --locked --bin herd)
@@ -45,9 +45,11 @@ if [[ -n $RTT ]]; then
   FLEET="$repo/target/release/examples/fleet"
 fi
 stop_proxy() {
-  [[ -n $PROXY_PID ]] && kill "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID" 2>/dev/null
+  if [[ -n $PROXY_PID ]]; then
+    kill "$PROXY_PID" 2>/dev/null || true
+    wait "$PROXY_PID" 2>/dev/null || true
+  fi
   PROXY_PID=
-  return 0
 }
 trap stop_proxy EXIT
 
