@@ -344,3 +344,67 @@ fn a_cut_stalled_blackholed_or_reset_link_fails_or_delays_that_host_only() {
     fleet.hosts[1].thaw();
     all_ok(&fleet);
 }
+
+#[test]
+fn the_proxy_keeps_bytes_in_order_under_jitter_and_delays_a_close() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    // An upstream that echoes everything back, then closes.
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream_addr = upstream.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut conn, _) = upstream.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        loop {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => conn.write_all(&buf[..n]).unwrap(),
+            }
+        }
+    });
+    let listen = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let shape = fleet::Shape {
+        latency: Duration::from_millis(5),
+        jitter: Duration::from_millis(20),
+        slow_close: Duration::from_millis(700),
+        ..fleet::Shape::default()
+    };
+    let route = fleet::proxy::Route {
+        listen,
+        upstream: upstream_addr,
+    };
+    let (_proxies, links) = fleet::proxy::Proxies::start(&[route], &shape).unwrap();
+    assert_eq!(links[0].shape(), shape);
+
+    let mut client = TcpStream::connect(listen).unwrap();
+    client.set_nodelay(true).unwrap();
+    let mut sent = Vec::new();
+    for i in 0..200u32 {
+        let chunk = format!("{i:05} ");
+        client.write_all(chunk.as_bytes()).unwrap();
+        sent.extend_from_slice(chunk.as_bytes());
+        if i % 20 == 0 {
+            std::thread::sleep(Duration::from_millis(3));
+        }
+    }
+    let started = Instant::now();
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut echoed = Vec::new();
+    client.read_to_end(&mut echoed).unwrap();
+    // Every byte back, in order, despite up to 20 ms of jitter per chunk.
+    assert_eq!(
+        String::from_utf8_lossy(&echoed),
+        String::from_utf8_lossy(&sent)
+    );
+    // Our close reached the upstream 700 ms late, and its close came back
+    // 700 ms late again.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1400),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -146,8 +146,8 @@ impl LinkControl {
     }
 
     /// Cuts the link: bytes wait (connections hang) until `restore`.
-    pub fn cut(&self) -> u64 {
-        self.set_flow(Flow::Held)
+    pub fn cut(&self) {
+        self.set_flow(Flow::Held);
     }
 
     /// Lets bytes flow again after `cut`, `stall` or `blackhole` (a
@@ -164,7 +164,7 @@ impl LinkControl {
     /// Holds every byte for `duration`, then lets them flow (unless the
     /// flow was changed meanwhile).
     pub fn stall(&self, duration: Duration) {
-        let epoch = self.cut();
+        let epoch = self.set_flow(Flow::Held);
         let link = self.clone();
         std::thread::spawn(move || {
             std::thread::sleep(duration);
