@@ -408,3 +408,56 @@ fn the_proxy_keeps_bytes_in_order_under_jitter_and_delays_a_close() {
         started.elapsed()
     );
 }
+
+/// Run by `a_killed_test_process_takes_its_isolated_hosts_along` in a child
+/// process (ignored otherwise): starts an isolated host, prints its pids and
+/// waits to be killed.
+#[test]
+#[ignore = "a helper: run in a child process by another test"]
+fn helper_isolated_host_until_killed() {
+    if std::env::var_os("HERD_TEST_KILLED_FLEET").is_none() {
+        return;
+    }
+    let fleet = Fleet::builder().hosts(1).isolated(true).start();
+    let host = &fleet.hosts[0];
+    println!(
+        "pids {} {}",
+        host.namespace().init_pid,
+        host.sshd_pid().expect("sshd runs")
+    );
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+#[test]
+fn a_killed_test_process_takes_its_isolated_hosts_along() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "helper_isolated_host_until_killed",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("HERD_TEST_KILLED_FLEET", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let line = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("pids "))
+        .expect("the helper printed its host's pids");
+    let pids: Vec<i32> = line[5..].split(' ').map(|p| p.parse().unwrap()).collect();
+    // SIGKILL: no Drop, no unwinding; only PR_SET_PDEATHSIG and the PID
+    // namespace can clean up.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for pid in pids {
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(Instant::now() < deadline, "process {pid} outlived its test");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
