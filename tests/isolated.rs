@@ -415,10 +415,15 @@ fn the_proxy_keeps_bytes_in_order_under_jitter_and_delays_a_close() {
 #[test]
 #[ignore = "a helper: run in a child process by another test"]
 fn helper_isolated_host_until_killed() {
-    if std::env::var_os("HERD_TEST_KILLED_FLEET").is_none() {
+    let Some(dir) = std::env::var_os("HERD_TEST_KILLED_FLEET") else {
         return;
-    }
-    let fleet = Fleet::builder().hosts(1).isolated(true).start();
+    };
+    // In the parent's scratch dir: nothing is left in /tmp when we are killed.
+    let fleet = Fleet::builder()
+        .hosts(1)
+        .isolated(true)
+        .dir(std::path::Path::new(&dir))
+        .start();
     let host = &fleet.hosts[0];
     println!(
         "pids {} {}",
@@ -431,6 +436,7 @@ fn helper_isolated_host_until_killed() {
 #[test]
 fn a_killed_test_process_takes_its_isolated_hosts_along() {
     use std::io::BufRead;
+    let (_scratch, dir) = support::scratch();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -438,7 +444,7 @@ fn a_killed_test_process_takes_its_isolated_hosts_along() {
             "--ignored",
             "--nocapture",
         ])
-        .env("HERD_TEST_KILLED_FLEET", "1")
+        .env("HERD_TEST_KILLED_FLEET", &dir)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
