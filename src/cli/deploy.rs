@@ -440,8 +440,9 @@ impl From<&Option<Artifact>> for Job {
 enum HostEnd {
     Report(Report, Duration),
     Unreachable(String),
-    /// Interrupted or panicked: only the steps say where it got to.
-    Cut(String),
+    /// Interrupted (status interrupted) or panicked (status failed, an
+    /// internal error): only the steps say where it got to.
+    Cut(HostStatus, String),
 }
 
 /// Runs the job on every host of the batch; steps are collected as they
@@ -485,8 +486,8 @@ fn run_batch(
         .map(|(host, outcome)| {
             let end = match outcome {
                 Outcome::Done(end) => end,
-                Outcome::Interrupted => HostEnd::Cut("interrupted".into()),
-                Outcome::Panicked(why) => HostEnd::Cut(why),
+                Outcome::Interrupted => HostEnd::Cut(HostStatus::Interrupted, "interrupted".into()),
+                Outcome::Panicked(why) => HostEnd::Cut(HostStatus::Failed, why),
             };
             let host_steps = steps.remove(&host).unwrap_or_default();
             (host, end, host_steps)
@@ -532,7 +533,7 @@ fn record(
                 Some(format!("{why} (nothing changed on the host)")),
                 started.elapsed(),
             ),
-            HostEnd::Cut(why) => {
+            HostEnd::Cut(status, why) => {
                 let where_ = where_it_stopped(host_steps, artifact);
                 steps.push((
                     host.clone(),
@@ -545,7 +546,7 @@ fn record(
                     },
                 ));
                 result(
-                    HostStatus::Interrupted,
+                    *status,
                     String::new(),
                     Some(format!("{why}: {where_}")),
                     started.elapsed(),

@@ -135,6 +135,12 @@ pub enum ExecError {
     #[error("{host}: command timed out after {}s (the channel was closed)", .after.as_secs_f64())]
     Timeout { host: String, after: Duration },
 
+    #[error(
+        "{host}: no progress sending data for {}s (host or link stuck; the bound is ServerAliveInterval x 4)",
+        .after.as_secs()
+    )]
+    Stalled { host: String, after: Duration },
+
     #[error("{host}: cannot open a session channel: {reason}")]
     Channel { host: String, reason: String },
 

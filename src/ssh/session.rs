@@ -138,6 +138,20 @@ impl ClientHandler {
     }
 }
 
+/// Keepalives sent without an answer before the host is given up.
+const KEEPALIVE_MAX: usize = 3;
+
+/// How long a silent host is waited for before it is given up: OpenSSH's
+/// ServerAliveInterval x (ServerAliveCountMax + 1), the count being 3 here.
+/// Also the bound for upload data the host does not accept. With
+/// keepalives off (ServerAliveInterval 0), two minutes.
+pub(crate) fn dead_after(target: &Target) -> std::time::Duration {
+    match target.keepalive {
+        Some(interval) if !interval.is_zero() => interval * (KEEPALIVE_MAX as u32 + 1),
+        _ => std::time::Duration::from_secs(120),
+    }
+}
+
 /// The russh client configuration for one target.
 fn client_config(target: &Target) -> client::Config {
     let defaults = russh::Preferred::default();
@@ -165,7 +179,11 @@ fn client_config(target: &Target) -> client::Config {
     );
     client::Config {
         keepalive_interval: target.keepalive,
-        keepalive_max: 3,
+        keepalive_max: KEEPALIVE_MAX,
+        // Keepalives cannot go out while a write to a stuck host blocks the
+        // session; this bounds that write (answers reset it, so a healthy
+        // quiet connection never hits it).
+        inactivity_timeout: target.keepalive.map(|_| dead_after(target) * 2),
         nodelay: true,
         // Bulk uploads are window-bound: 16 MiB keeps a fast link busy.
         window_size: 16 << 20,

@@ -1,6 +1,7 @@
 //! Metric time series from `herd collect`: samples (host, metric, time,
 //! value), the collections that produced them, and whether each host was
-//! reached. Times are unix seconds.
+//! reached. Times are unix seconds; a sample belongs to its collection, so
+//! collections that ran in the same second each keep theirs.
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
@@ -84,12 +85,13 @@ impl Store {
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO samples (host, metric, ts, value) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT OR REPLACE INTO samples (host, metric, ts, collection_id, value)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(&err)?;
             for s in samples {
                 insert
-                    .execute(params![s.host, s.metric, s.ts, s.value])
+                    .execute(params![s.host, s.metric, s.ts, collection.0, s.value])
                     .map_err(&err)?;
             }
             let mut insert = tx
@@ -134,7 +136,7 @@ impl Store {
     ) -> Result<Vec<Sample>, StoreError> {
         let mut out = self.query_rows(
             "SELECT host, metric, ts, value FROM samples
-             WHERE metric = ?1 AND ts BETWEEN ?2 AND ?3 ORDER BY host, ts",
+             WHERE metric = ?1 AND ts BETWEEN ?2 AND ?3 ORDER BY host, ts, collection_id",
             params![metric, since, until],
             sample_row,
         )?;
@@ -146,13 +148,16 @@ impl Store {
     }
 
     /// Each host's newest value of every metric (the latest collection that
-    /// reached it), ordered by host and metric.
+    /// reached it; of two in the same second, the later one), ordered by
+    /// host and metric.
     pub fn latest_samples(&self) -> Result<Vec<Sample>, StoreError> {
         self.query_rows(
-            "SELECT s.host, s.metric, s.ts, s.value FROM samples s
-             JOIN (SELECT host, metric, MAX(ts) AS ts FROM samples GROUP BY host, metric) m
-               ON s.host = m.host AND s.metric = m.metric AND s.ts = m.ts
-             ORDER BY s.host, s.metric",
+            "SELECT host, metric, ts, value FROM (
+                 SELECT host, metric, ts, value, ROW_NUMBER() OVER (
+                     PARTITION BY host, metric ORDER BY ts DESC, collection_id DESC) AS n
+                 FROM samples)
+             WHERE n = 1
+             ORDER BY host, metric",
             [],
             sample_row,
         )
