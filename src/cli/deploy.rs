@@ -565,17 +565,13 @@ fn where_it_stopped(steps: &[Step], artifact: Option<&Artifact>) -> String {
         .iter()
         .rev()
         .find(|s| matches!(s.kind, StepKind::Activated | StepKind::RolledBack));
-    let after = steps.last().map_or("before any step", |s| s.kind.as_str());
+    let after = steps.last().map_or("before any step".to_string(), |s| {
+        format!("after {}", s.kind.as_str())
+    });
     match (last_switch, artifact) {
-        (Some(s), _) => format!(
-            "after {after}: on release {} (current was switched)",
-            s.release
-        ),
-        (None, Some(a)) => format!(
-            "after {after}: still on its old release ({} not activated)",
-            a.id
-        ),
-        (None, None) => format!("after {after}: on the release it had"),
+        (Some(s), _) => format!("{after}: on release {} (current was switched)", s.release),
+        (None, Some(a)) => format!("{after}: still on its old release ({} not activated)", a.id),
+        (None, None) => format!("{after}: on the release it had"),
     }
 }
 

@@ -1,0 +1,759 @@
+//! The fault suite: herd on a bad day. Each test is one row of
+//! docs/reliability.md's table (fault, command, what herd does, what is left
+//! on the host and in the store) and keeps it true.
+//!
+//! Faults are made on the loopback fleet (tests/fleet): a host's sshd and
+//! its session processes are found through /proc by parent pid and killed
+//! or frozen (SIGSTOP); a host's disk and the store's disk are small tmpfs
+//! mounts (root only: those tests say so and pass without checking when
+//! not root); a panic is injected with `HERD_TEST_PANIC_HOST`, honoured by
+//! debug builds only. Tests assert contracts, not timings, except generous
+//! "never hangs" bounds.
+
+mod fleet;
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fleet::Fleet;
+use serde_json::Value;
+use support::{Herd, Outcome, finish_within};
+
+/// herd is given this long before a test calls it hung.
+const NEVER_HANGS: Duration = Duration::from_secs(60);
+
+fn herd(fleet: &Fleet) -> Herd {
+    Herd::in_dir(&fleet.dir)
+}
+
+/// The fleet's results store, opened as any SQLite client would.
+fn store(fleet: &Fleet) -> rusqlite::Connection {
+    rusqlite::Connection::open(fleet.dir.join(".herd/herd.db")).expect("open the store")
+}
+
+/// The newest run of `kind`: its id and outcome.
+fn last_run(fleet: &Fleet, kind: &str) -> (i64, String) {
+    store(fleet)
+        .query_row(
+            "SELECT id, outcome FROM runs WHERE kind = ?1 ORDER BY id DESC LIMIT 1",
+            [kind],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .expect("a recorded run")
+}
+
+/// host -> status recorded for run `id`.
+fn recorded_statuses(fleet: &Fleet, id: i64) -> BTreeMap<String, String> {
+    let db = store(fleet);
+    let mut query = db
+        .prepare("SELECT host, status FROM host_results WHERE run_id = ?1")
+        .unwrap();
+    query
+        .query_map([id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn integrity_check(path: &Path) -> String {
+    rusqlite::Connection::open(path)
+        .expect("the store opens")
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .expect("integrity_check runs")
+}
+
+/// Polls `probe` until it gives a value, at most `limit`.
+fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Waits until host `i` runs a process whose command line has `needle`.
+fn wait_for_command(fleet: &Fleet, i: usize, needle: &str) {
+    wait_for(
+        &format!("`{needle}` to run on host{}", i + 1),
+        Duration::from_secs(30),
+        || {
+            fleet
+                .session_pids(i)
+                .iter()
+                .any(|pid| fleet::cmdline(*pid).contains(needle))
+                .then_some(())
+        },
+    );
+}
+
+/// `host -> result` from `herd run --format json`.
+fn run_results(out: &Outcome) -> BTreeMap<String, Value> {
+    out.json_lines()
+        .into_iter()
+        .map(|line| (line["host"].as_str().unwrap().to_string(), line))
+        .collect()
+}
+
+/// The PLAY RECAP counts per host from `herd play --format json`.
+fn recap(out: &Outcome) -> serde_json::Map<String, Value> {
+    let line = out
+        .stdout
+        .lines()
+        .rev()
+        .find(|l| l.contains("\"recap\""))
+        .unwrap_or_else(|| panic!("no recap:\n{}\n{}", out.stdout, out.stderr));
+    let event: Value = serde_json::from_str(line).unwrap();
+    event["hosts"].as_object().unwrap().clone()
+}
+
+fn count(recap: &serde_json::Map<String, Value>, host: &str, what: &str) -> u64 {
+    recap[host][what].as_u64().unwrap()
+}
+
+/// The messages of `host`'s task results in `herd play --format json`.
+fn task_messages(out: &Outcome, host: &str) -> Vec<String> {
+    out.json_lines()
+        .iter()
+        .filter(|e| e["event"] == "task_done")
+        .flat_map(|e| e["results"].as_array().cloned().unwrap_or_default())
+        .filter(|r| r["host"] == host)
+        .filter_map(|r| r["msg"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn write_playbook(fleet: &Fleet, name: &str, tasks: &str) -> PathBuf {
+    let path = fleet.dir.join(name);
+    std::fs::write(
+        &path,
+        format!("- hosts: all\n  gather_facts: false\n  tasks:\n{tasks}"),
+    )
+    .unwrap();
+    path
+}
+
+/// Files named like herd's upload temp files (`.NAME.herd-tmp-*`) in `dir`.
+fn temp_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(".herd-tmp-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Kills every session process of every host (leftover commands of a run
+/// whose herd was killed), so nothing outlives the test.
+fn kill_sessions(fleet: &Fleet) {
+    for i in 0..fleet.hosts.len() {
+        Fleet::signal(&fleet.session_pids(i), libc::SIGKILL);
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: getuid has no preconditions.
+    unsafe { libc::getuid() == 0 }
+}
+
+/// A tmpfs of `size` mounted at `dir` for the test's lifetime.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount tmpfs on {}", dir.display());
+        Tmpfs(dir.to_path_buf())
+    }
+
+    /// Fills the file system up with a filler file.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 4096];
+        while file.write_all(&chunk).is_ok() {}
+        let _ = file.sync_all();
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+// --- a task panics -------------------------------------------------------
+
+#[test]
+fn a_panicking_host_task_fails_that_host_in_run_and_the_exit_code_says_so() {
+    let fleet = Fleet::builder().hosts(3).start();
+    let out = herd(&fleet)
+        .env("HERD_TEST_PANIC_HOST", "host2")
+        .args(["run", "all", "--format", "json", "--", "echo", "hi"])
+        .run()
+        .code(3);
+    let results = run_results(&out);
+    assert_eq!(results.len(), 3, "every host reported:\n{}", out.stdout);
+    assert_eq!(results["host2"]["status"], "failed");
+    let error = results["host2"]["error"].as_str().unwrap();
+    assert!(error.starts_with("internal error: "), "{error}");
+    for host in ["host1", "host3"] {
+        assert_eq!(results[host]["status"], "ok", "{host}");
+    }
+    let (id, outcome) = last_run(&fleet, "run");
+    assert_eq!(outcome, "failed");
+    let recorded = recorded_statuses(&fleet, id);
+    assert_eq!(recorded.len(), 3);
+    assert_eq!(recorded["host2"], "failed");
+}
+
+#[test]
+fn a_panicking_host_task_fails_that_host_in_play_and_its_recap() {
+    let fleet = Fleet::builder().hosts(3).start();
+    write_playbook(
+        &fleet,
+        "site.yml",
+        "    - command: echo one\n    - command: echo two\n",
+    );
+    let out = herd(&fleet)
+        .env("HERD_TEST_PANIC_HOST", "host2")
+        .args(["play", "site.yml", "--format", "json"])
+        .run()
+        .code(3);
+    let recap = recap(&out);
+    assert_eq!(recap.len(), 3, "host2 is in the recap:\n{}", out.stdout);
+    assert_eq!(count(&recap, "host2", "failed"), 1);
+    assert_eq!(count(&recap, "host1", "ok"), 2);
+    assert_eq!(count(&recap, "host3", "ok"), 2);
+    let messages = task_messages(&out, "host2");
+    assert!(
+        messages.iter().any(|m| m.starts_with("internal error: ")),
+        "{messages:?}"
+    );
+    let (id, outcome) = last_run(&fleet, "play");
+    assert_eq!(outcome, "failed");
+    assert_eq!(recorded_statuses(&fleet, id)["host2"], "failed");
+}
+
+#[test]
+fn a_panicking_host_task_fails_that_host_in_deploy() {
+    let fleet = Fleet::builder().hosts(2).start();
+    let binary = fleet.dir.join("demo");
+    std::fs::write(&binary, "#!/bin/sh\necho demo v1\n").unwrap();
+    let out = herd(&fleet)
+        .env("HERD_TEST_PANIC_HOST", "host2")
+        .args(["deploy", "all", "--service", "demo"])
+        .args(["--root", "{{ root_dir }}/demo", "--release-version", "v1"])
+        .args(["--restart", "true"])
+        .args([std::ffi::OsStr::new("--binary"), binary.as_os_str()])
+        .args(["--format", "json"])
+        .run();
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    let (id, outcome) = last_run(&fleet, "deploy");
+    assert_eq!(outcome, "failed");
+    let recorded = recorded_statuses(&fleet, id);
+    assert_eq!(recorded["host1"], "ok", "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(recorded["host2"], "failed", "{recorded:?}");
+    let error: String = store(&fleet)
+        .query_row(
+            "SELECT error FROM host_results WHERE run_id = ?1 AND host = 'host2'",
+            [id],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(error.starts_with("internal error: "), "{error}");
+}
+
+// --- sshd killed mid-command ---------------------------------------------
+
+/// Kills host `i`'s sshd: the listener and every session process.
+fn kill_sshd(fleet: &Fleet, i: usize) {
+    let mut pids = vec![fleet.sshd_pid(i).unwrap()];
+    pids.extend(fleet.session_pids(i));
+    Fleet::signal(&pids, libc::SIGKILL);
+}
+
+#[test]
+fn sshd_killed_mid_command_in_run_reports_that_host_and_the_other_nine_finish() {
+    let fleet = Fleet::builder().hosts(10).start();
+    let child = herd(&fleet)
+        .args(["run", "all", "--format", "json", "--", "sleep 2; echo done"])
+        .spawn();
+    wait_for_command(&fleet, 2, "sleep 2");
+    kill_sshd(&fleet, 2);
+    let out = finish_within(child, NEVER_HANGS).code(4);
+    let results = run_results(&out);
+    assert_eq!(results.len(), 10, "{}", out.stdout);
+    assert_eq!(results["host3"]["status"], "unreachable");
+    let error = results["host3"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("host3"),
+        "the reason names the host: {error}"
+    );
+    for (host, result) in &results {
+        if host != "host3" {
+            assert_eq!(result["status"], "ok", "{host}: {result}");
+            assert_eq!(result["stdout"], "done\n", "{host}");
+        }
+    }
+    let (id, outcome) = last_run(&fleet, "run");
+    assert_eq!(outcome, "unreachable");
+    let recorded = recorded_statuses(&fleet, id);
+    assert_eq!(recorded.len(), 10);
+    assert_eq!(recorded["host3"], "unreachable");
+    assert_eq!(recorded.values().filter(|s| *s == "ok").count(), 9);
+}
+
+#[test]
+fn sshd_killed_mid_command_in_play_reports_that_host_and_the_other_nine_finish() {
+    let fleet = Fleet::builder().hosts(10).start();
+    write_playbook(
+        &fleet,
+        "site.yml",
+        "    - command: sleep 2\n    - command: echo after\n",
+    );
+    let child = herd(&fleet)
+        .args(["play", "site.yml", "--format", "json"])
+        .spawn();
+    wait_for_command(&fleet, 2, "sleep 2");
+    kill_sshd(&fleet, 2);
+    let out = finish_within(child, NEVER_HANGS).code(4);
+    let recap = recap(&out);
+    assert_eq!(recap.len(), 10);
+    assert_eq!(count(&recap, "host3", "unreachable"), 1, "{}", out.stdout);
+    let messages = task_messages(&out, "host3");
+    assert!(
+        messages.iter().any(|m| m.contains("host3")),
+        "the reason names the host: {messages:?}"
+    );
+    for i in (1..=10).filter(|i| *i != 3) {
+        let host = format!("host{i}");
+        assert_eq!(count(&recap, &host, "ok"), 2, "{host}");
+        assert_eq!(count(&recap, &host, "failed"), 0, "{host}");
+    }
+    let (id, outcome) = last_run(&fleet, "play");
+    assert_eq!(outcome, "unreachable");
+    assert_eq!(recorded_statuses(&fleet, id)["host3"], "unreachable");
+}
+
+// --- connection cut mid-upload -------------------------------------------
+
+/// A file of `size` bytes that compresses badly.
+fn big_file(path: &Path, size: usize) -> Vec<u8> {
+    let mut state: u32 = 0x9e37_79b9;
+    let bytes: Vec<u8> = (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect();
+    std::fs::write(path, &bytes).unwrap();
+    bytes
+}
+
+#[test]
+fn connection_cut_mid_upload_keeps_the_old_file_leaves_no_temp_and_a_rerun_completes() {
+    const SIZE: usize = 32 << 20;
+    let fleet = Fleet::builder().hosts(2).start();
+    let source = fleet.dir.join("big.bin");
+    let bytes = big_file(&source, SIZE);
+    for host in &fleet.hosts {
+        std::fs::write(host.root.join("big.bin"), "old\n").unwrap();
+    }
+    write_playbook(
+        &fleet,
+        "site.yml",
+        "    - copy: {src: big.bin, dest: '{{ root_dir }}/big.bin'}\n",
+    );
+    let child = herd(&fleet)
+        .args(["play", "site.yml", "--format", "json"])
+        .spawn();
+    let root = fleet.hosts[0].root.clone();
+    // Mid-upload: the temp file exists and is partly written.
+    let temp = wait_for("the upload to start", Duration::from_secs(30), || {
+        temp_files(&root)
+            .into_iter()
+            .map(|n| root.join(n))
+            .find(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
+    });
+    // Freeze the connection's sshd, so the upload cannot finish, then cut it.
+    let sshd = fleet.session_sshd_pids(0);
+    assert!(!sshd.is_empty());
+    Fleet::signal(&sshd, libc::SIGSTOP);
+    let written = std::fs::metadata(&temp).map(|m| m.len()).unwrap_or(0);
+    assert!(written < SIZE as u64, "cut mid-upload ({written} bytes)");
+    Fleet::signal(&sshd, libc::SIGKILL);
+
+    let out = finish_within(child, NEVER_HANGS).code(4);
+    let recap = recap(&out);
+    assert_eq!(count(&recap, "host1", "unreachable"), 1, "{}", out.stdout);
+    assert_eq!(count(&recap, "host2", "changed"), 1);
+    assert_eq!(std::fs::read(root.join("big.bin")).unwrap(), b"old\n");
+    // The host's shell removes the temp file once its upload is cut.
+    wait_for("no temp file", Duration::from_secs(10), || {
+        temp_files(&root).is_empty().then_some(())
+    });
+
+    herd(&fleet).args(["play", "site.yml"]).run().success();
+    assert!(std::fs::read(root.join("big.bin")).unwrap() == bytes);
+    assert!(temp_files(&root).is_empty());
+}
+
+// --- host frozen ---------------------------------------------------------
+
+/// Keepalive every second (given up after 4 s without an answer).
+fn fast_keepalive(fleet: &Fleet) {
+    let config = std::fs::read_to_string(&fleet.ssh_config).unwrap();
+    std::fs::write(
+        &fleet.ssh_config,
+        format!("Host *\n  ServerAliveInterval 1\n\n{config}"),
+    )
+    .unwrap();
+}
+
+/// Freezes host `i` (its sshd and sessions) until dropped.
+struct Frozen(Vec<i32>);
+
+impl Frozen {
+    fn host(fleet: &Fleet, i: usize) -> Frozen {
+        let mut pids = vec![fleet.sshd_pid(i).unwrap()];
+        pids.extend(fleet.session_pids(i));
+        Fleet::signal(&pids, libc::SIGSTOP);
+        Frozen(pids)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        Fleet::signal(&self.0, libc::SIGCONT);
+    }
+}
+
+#[test]
+fn a_host_frozen_mid_command_is_given_up_after_the_keepalive_bound() {
+    let fleet = Fleet::builder().hosts(3).start();
+    fast_keepalive(&fleet);
+    let started = Instant::now();
+    let child = herd(&fleet)
+        .args(["run", "all", "--format", "json", "--", "sleep 1; echo done"])
+        .spawn();
+    wait_for_command(&fleet, 1, "sleep 1");
+    let frozen = Frozen::host(&fleet, 1);
+    let out = finish_within(child, NEVER_HANGS).code(4);
+    drop(frozen);
+    let results = run_results(&out);
+    assert_eq!(results["host2"]["status"], "unreachable", "{}", out.stdout);
+    assert_eq!(results["host1"]["stdout"], "done\n");
+    assert_eq!(results["host3"]["stdout"], "done\n");
+    // ServerAliveInterval 1 x 4 keepalives, plus start-up: far below this.
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn a_host_frozen_before_connecting_is_given_up_after_the_connect_timeout() {
+    let fleet = Fleet::builder().hosts(3).start();
+    write_playbook(&fleet, "site.yml", "    - command: echo hi\n");
+    let _frozen = Frozen::host(&fleet, 1);
+    for args in [
+        &[
+            "run",
+            "--connect-timeout",
+            "2",
+            "all",
+            "--format",
+            "json",
+            "--",
+            "echo",
+            "hi",
+        ][..],
+        &[
+            "play",
+            "--connect-timeout",
+            "2",
+            "site.yml",
+            "--format",
+            "json",
+        ][..],
+        &["collect", "--connect-timeout", "2", "--format", "json"][..],
+    ] {
+        let started = Instant::now();
+        let out = finish_within(herd(&fleet).args(args).spawn(), NEVER_HANGS);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+        let text = format!("{}{}", out.stdout, out.stderr);
+        assert!(
+            text.contains("host2: timed out after 2s"),
+            "{args:?}: host2 is named with the bound:\n{text}"
+        );
+        match args[0] {
+            "run" => {
+                assert_eq!(out.code, 4);
+                let results = run_results(&out);
+                assert_eq!(results["host2"]["status"], "unreachable");
+                assert_eq!(results["host1"]["status"], "ok");
+                assert_eq!(results["host3"]["status"], "ok");
+            }
+            "play" => {
+                assert_eq!(out.code, 4);
+                let recap = recap(&out);
+                assert_eq!(count(&recap, "host2", "unreachable"), 1);
+                assert_eq!(count(&recap, "host1", "ok"), 1);
+                assert_eq!(count(&recap, "host3", "ok"), 1);
+            }
+            _ => {
+                let reach: BTreeMap<String, bool> = {
+                    let db = store(&fleet);
+                    let mut q = db
+                        .prepare(
+                            "SELECT host, reachable FROM host_reach WHERE collection_id =
+                             (SELECT MAX(id) FROM collections)",
+                        )
+                        .unwrap();
+                    q.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                        .unwrap()
+                        .map(Result::unwrap)
+                        .collect()
+                };
+                assert_eq!(reach.get("host2"), Some(&false), "{reach:?}");
+                assert_eq!(reach.get("host1"), Some(&true), "{reach:?}");
+            }
+        }
+    }
+}
+
+// --- disk full on the host -----------------------------------------------
+
+#[test]
+fn disk_full_on_the_host_names_host_and_path_and_keeps_the_old_file() {
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs as the host's full disk needs root");
+        return;
+    }
+    let fleet = Fleet::builder().hosts(2).start();
+    let full = fleet.hosts[0].root.join("full");
+    let disk = Tmpfs::mount(&full, "1m");
+    std::fs::write(full.join("app.bin"), "old\n").unwrap();
+    std::fs::write(full.join("app.conf"), "old\n").unwrap();
+    disk.fill();
+    std::fs::create_dir_all(fleet.hosts[1].root.join("full")).unwrap();
+    big_file(&fleet.dir.join("app.bin"), 256 << 10);
+    std::fs::write(
+        fleet.dir.join("app.conf.j2"),
+        "name = {{ inventory_hostname }}\n",
+    )
+    .unwrap();
+    write_playbook(
+        &fleet,
+        "site.yml",
+        "    - copy: {src: app.bin, dest: '{{ root_dir }}/full/app.bin'}\n      ignore_errors: true\n\
+         \x20   - template: {src: app.conf.j2, dest: '{{ root_dir }}/full/app.conf'}\n",
+    );
+    let out = finish_within(
+        herd(&fleet)
+            .args(["play", "site.yml", "--format", "json"])
+            .spawn(),
+        NEVER_HANGS,
+    )
+    .code(3);
+    let recap = recap(&out);
+    assert_eq!(count(&recap, "host1", "failed"), 1, "{}", out.stdout);
+    assert_eq!(count(&recap, "host1", "ignored"), 1);
+    assert_eq!(count(&recap, "host2", "changed"), 2);
+    let messages = task_messages(&out, "host1");
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    for (message, file) in messages.iter().zip(["app.bin", "app.conf"]) {
+        assert!(message.contains("host1"), "names the host: {message}");
+        assert!(
+            message.contains(&format!("full/{file}")),
+            "names the path: {message}"
+        );
+        assert!(message.contains("No space left"), "says why: {message}");
+    }
+    assert_eq!(std::fs::read(full.join("app.bin")).unwrap(), b"old\n");
+    assert_eq!(std::fs::read(full.join("app.conf")).unwrap(), b"old\n");
+    assert!(temp_files(&full).is_empty(), "{:?}", temp_files(&full));
+}
+
+// --- herd killed ---------------------------------------------------------
+
+#[test]
+fn herd_killed_mid_play_leaves_whole_files_and_the_next_start_marks_the_run_interrupted() {
+    let fleet = Fleet::builder().hosts(3).start();
+    let bytes = big_file(&fleet.dir.join("app.bin"), 1 << 20);
+    write_playbook(
+        &fleet,
+        "site.yml",
+        "    - copy: {src: app.bin, dest: '{{ root_dir }}/app.bin'}\n    - command: sleep 20\n",
+    );
+    let mut child = herd(&fleet).args(["play", "site.yml"]).spawn();
+    for i in 0..3 {
+        wait_for_command(&fleet, i, "sleep 20");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (_, outcome) = last_run(&fleet, "play");
+    assert_eq!(outcome, "running", "herd had no chance to record more");
+
+    // The next herd to open the store sees that herd is gone.
+    herd(&fleet).args(["runs"]).run().success();
+    let (id, outcome) = last_run(&fleet, "play");
+    assert_eq!(outcome, "interrupted");
+    assert_eq!(integrity_check(&fleet.dir.join(".herd/herd.db")), "ok");
+    for host in &fleet.hosts {
+        assert!(std::fs::read(host.root.join("app.bin")).unwrap() == bytes);
+        assert!(temp_files(&host.root).is_empty());
+    }
+    let _ = id;
+    kill_sessions(&fleet);
+}
+
+// --- the store's disk full -----------------------------------------------
+
+#[test]
+fn the_stores_disk_full_is_a_clear_error_and_the_store_stays_whole() {
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs as the store's full disk needs root");
+        return;
+    }
+    let fleet = Fleet::builder().hosts(2).start();
+    let state = fleet.dir.join(".herd");
+    let disk = Tmpfs::mount(&state, "2m");
+    herd(&fleet)
+        .args(["run", "all", "--", "true"])
+        .run()
+        .success();
+    herd(&fleet).args(["collect"]).run().success();
+    let filler = disk.fill();
+    for args in [&["run", "all", "--", "echo", "hi"][..], &["collect"][..]] {
+        let out = finish_within(herd(&fleet).args(args).spawn(), NEVER_HANGS);
+        assert_eq!(out.code, 1, "{args:?}:\n{}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains("the disk is full") && out.stderr.contains("herd.db"),
+            "{args:?}: a clear error naming the store:\n{}",
+            out.stderr
+        );
+    }
+    std::fs::remove_file(filler).unwrap();
+    assert_eq!(integrity_check(&state.join("herd.db")), "ok");
+    herd(&fleet).args(["runs"]).run().success();
+    herd(&fleet)
+        .args(["run", "all", "--", "true"])
+        .run()
+        .success();
+}
+
+// --- cron and people at once ---------------------------------------------
+
+#[test]
+fn collect_run_and_play_at_once_lose_no_rows_and_never_lock() {
+    const ROUNDS: usize = 10;
+    let fleet = Fleet::builder().hosts(2).start();
+    write_playbook(&fleet, "site.yml", "    - command: echo hi\n");
+    for _ in 0..ROUNDS {
+        let children = [
+            herd(&fleet).args(["collect"]).spawn(),
+            herd(&fleet)
+                .args(["run", "all", "--", "echo", "hi"])
+                .spawn(),
+            herd(&fleet).args(["play", "site.yml"]).spawn(),
+        ];
+        for child in children {
+            let out = finish_within(child, NEVER_HANGS);
+            assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+            assert!(!out.stderr.contains("locked"), "{}", out.stderr);
+        }
+    }
+    let db = store(&fleet);
+    let runs = |kind: &str| -> i64 {
+        db.query_row(
+            "SELECT COUNT(*) FROM runs WHERE kind = ?1 AND outcome = 'ok'",
+            [kind],
+            |row| row.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(runs("run"), ROUNDS as i64);
+    assert_eq!(runs("play"), ROUNDS as i64);
+    let results: i64 = db
+        .query_row("SELECT COUNT(*) FROM host_results", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(results, (ROUNDS * 2 * 2) as i64);
+    // Every collection kept its samples, the same number each.
+    let per_collection: Vec<i64> = db
+        .prepare("SELECT COUNT(*) FROM samples GROUP BY collection_id")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(per_collection.len(), ROUNDS, "{per_collection:?}");
+    assert!(per_collection[0] > 0);
+    assert!(per_collection.iter().all(|n| *n == per_collection[0]));
+    assert_eq!(integrity_check(&fleet.dir.join(".herd/herd.db")), "ok");
+}
+
+#[test]
+fn three_collections_started_together_keep_every_sample() {
+    let fleet = Fleet::builder().hosts(2).start();
+    let children: Vec<_> = (0..3)
+        .map(|_| herd(&fleet).args(["collect"]).spawn())
+        .collect();
+    for child in children {
+        finish_within(child, NEVER_HANGS).success();
+    }
+    let db = store(&fleet);
+    let load_samples: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM samples WHERE metric = 'load.1'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(load_samples, 3 * 2, "three per host");
+    let out = herd(&fleet)
+        .args([
+            "history", "host1", "load.1", "--since", "1h", "--format", "json",
+        ])
+        .run()
+        .success();
+    assert_eq!(out.json_lines().len(), 3);
+}
+
+// --- host key changed ----------------------------------------------------
+
+#[test]
+fn sshd_restarted_with_a_new_host_key_is_refused_and_named_and_the_others_run() {
+    let mut fleet = Fleet::builder().hosts(3).start();
+    fleet.restart_with_new_host_key(1);
+    let out = herd(&fleet)
+        .args(["run", "all", "--format", "json", "--", "echo", "hi"])
+        .run()
+        .code(4);
+    let results = run_results(&out);
+    assert_eq!(results["host2"]["status"], "unreachable");
+    let error = results["host2"]["error"].as_str().unwrap();
+    assert!(error.contains("HOST KEY CHANGED for host2"), "{error}");
+    assert_eq!(results["host1"]["stdout"], "hi\n");
+    assert_eq!(results["host3"]["stdout"], "hi\n");
+}
