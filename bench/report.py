@@ -10,6 +10,9 @@ import sys
 from collections import defaultdict
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+rtts = sorted({str(r.get("rtt", 0)) for r in rows})
+if rtts != ["0"]:
+    print(f"Round-trip time added by the proxy: {', '.join(rtts)}\n")
 groups = defaultdict(list)
 for r in rows:
     groups[(r["workload"], int(r["n"]), r["tool"])].append(r)

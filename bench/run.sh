@@ -6,8 +6,13 @@
 #             (template + 5 MiB copy + command), cold then rerun, vs the raw
 #             OpenSSH copy of the file (cold) and `ssh true`-like adhoc (rerun)
 # With BENCH_PEERS=pyinfra, pyinfra too (its venv is installed on first use).
+# With BENCH_RTT=50ms every tool reaches every host through herd's fault
+# proxy (`cargo run --example fleet -- proxy`, tests/fleet/proxy.rs) adding
+# that round-trip time (half each way): the hosts' sshd moves to port 2223,
+# the proxies listen on 127.0.0.x:2222 where the inventories point.
 #
 #   bench/run.sh [N ...]          default: 50 100
+#   BENCH_RTT=50ms bench/run.sh 50 100
 #
 # Uses ../shared/peer-bench where it lies: its hosts.sh starts the fleet
 # (127.0.0.2.. port 2222, one sshd per host, curve25519 kex) and its
@@ -33,11 +38,44 @@ ensure_payload
 HERD="$repo/target/release/herd"
 peers="${BENCH_PEERS:-}"
 [[ $peers == *pyinfra* ]] && ensure_venv
+RTT="${BENCH_RTT:-}"
+PROXY_PID=
+if [[ -n $RTT ]]; then
+  (cd "$repo" && cargo build --release --quiet --locked --example fleet)
+  FLEET="$repo/target/release/examples/fleet"
+fi
+stop_proxy() {
+  [[ -n $PROXY_PID ]] && kill "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID" 2>/dev/null
+  PROXY_PID=
+  return 0
+}
+trap stop_proxy EXIT
+
+# The harness's hosts with sshd on 2223 and a proxy adding $RTT on 2222:
+# the generated inventory, hosts.json and known_hosts keep naming 2222.
+hosts_behind_proxy() { # $1 = N
+  local n=$1 i routes=()
+  stop_proxy
+  BENCH_PORT=2223 "$PEER_BENCH/hosts.sh" up "$n"
+  rm -f "$RUN/up_count" # never reused by a run without the proxy
+  sed -i 's/\]:2223 /]:2222 /' "$RUN/known_hosts"
+  sed -i 's/ansible_port: 2223/ansible_port: 2222/' "$RUN/inventory.yml"
+  sed -i 's/"port": 2223/"port": 2222/' "$RUN/hosts.json"
+  for ((i = 1; i <= n; i++)); do routes+=("127.0.0.$((i + 1)):2222=127.0.0.$((i + 1)):2223"); done
+  "$FLEET" proxy --rtt "$RTT" "${routes[@]}" 2>"$RUN/proxy.log" &
+  PROXY_PID=$!
+  for ((i = 1; i <= n; i++)); do
+    for _ in $(seq 100); do
+      (exec 3<>"/dev/tcp/127.0.0.$((i + 1))/2222") 2>/dev/null && break
+      sleep 0.05
+    done
+  done
+}
 
 sizes=("$@")
 ((${#sizes[@]})) || sizes=(50 100)
 for N in "${sizes[@]}"; do
-  ensure_hosts "$N"
+  if [[ -n $RTT ]]; then hosts_behind_proxy "$N"; else ensure_hosts "$N"; fi
   project="$here/run/project-$N"
   mkdir -p "$project"
   # herd reads the harness's Ansible inventory unmodified (its
@@ -45,23 +83,23 @@ for N in "${sizes[@]}"; do
   printf 'inventory = "%s"\nforks = %d\n' "$RUN/inventory.yml" "$N" >"$project/herd.toml"
   OPTS=$(ssh_opts)
   for rep in $(seq "$RUNS"); do
-    measure "tool=herd,profile=default,n=$N,run=$rep,forks=$N,workload=adhoc" "herd-adhoc-n$N-r$rep" \
+    measure "tool=herd,profile=default,n=$N,run=$rep,forks=$N,workload=adhoc,rtt=${RTT:-0}" "herd-adhoc-n$N-r$rep" \
       --count 'ok_hosts=Linux' -- bash -c "cd '$project' && '$HERD' run all --per-host -- uname -a"
-    measure "tool=openssh,profile=cold,n=$N,run=$rep,forks=$N,workload=adhoc" "floor-cold-n$N-r$rep" \
+    measure "tool=openssh,profile=cold,n=$N,run=$rep,forks=$N,workload=adhoc,rtt=${RTT:-0}" "floor-cold-n$N-r$rep" \
       --count 'ok_hosts=^Linux' -- bash -c "cut -d' ' -f1 $RUN/addresses.txt | xargs -P $N -I{} ssh $OPTS {} 'uname -a'"
     COPY_ONE="ssh $OPTS \"\$0\" \"mkdir -p \$1 && cat > \$1/payload.bin && sha256sum \$1/payload.bin\" < $RUN/payload.bin"
     reset_root_dirs
-    measure "tool=openssh,profile=cold,n=$N,run=$rep,forks=$N,workload=copy" "floor-copy-n$N-r$rep" \
+    measure "tool=openssh,profile=cold,n=$N,run=$rep,forks=$N,workload=copy,rtt=${RTT:-0}" "floor-copy-n$N-r$rep" \
       --count 'ok_hosts=payload\.bin$' -- bash -c "xargs -P $N -L1 bash -c '$COPY_ONE' < $RUN/addresses.txt"
     reset_root_dirs
     for phase in cold rerun; do
-      measure "tool=herd,profile=default,n=$N,run=$rep,forks=$N,workload=playbook-$phase" "herd-pb-$phase-n$N-r$rep" \
+      measure "tool=herd,profile=default,n=$N,run=$rep,forks=$N,workload=playbook-$phase,rtt=${RTT:-0}" "herd-pb-$phase-n$N-r$rep" \
         --count 'ok_hosts=ok=4 +changed=\d+ +unreachable=0 +failed=0' --count 'changed_hosts=changed=[1-9]' -- \
         bash -c "cd '$project' && '$HERD' play $PEER_BENCH/ansible/playbook.yml --format json | python3 $here/recap.py"
     done
     if [[ $peers == *pyinfra* ]]; then
       PYI="cd $PEER_BENCH/pyinfra && $VENV/bin/pyinfra -y --parallel $N inventory.py"
-      L="tool=pyinfra,profile=default,n=$N,run=$rep,forks=$N"
+      L="tool=pyinfra,profile=default,n=$N,run=$rep,forks=$N,rtt=${RTT:-0}"
       measure "$L,workload=adhoc" "pyinfra-adhoc-n$N-r$rep" \
         --count 'ok_hosts=^\s+\[host\d+\]\s+Success' -- bash -c "$PYI exec -- uname -a"
       reset_root_dirs
@@ -73,5 +111,6 @@ for N in "${sizes[@]}"; do
     fi
   done
 done
+stop_proxy
 "$PEER_BENCH/hosts.sh" down
 python3 "$here/report.py" "$BENCH_RESULTS"

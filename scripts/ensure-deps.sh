@@ -2,8 +2,9 @@
 # Installs what herd's demo and tests need on a Debian machine: OpenSSH's
 # server (the test hosts), client tools (ssh-keygen, ssh-agent, ssh), the
 # `age` CLI (tests check that herd's secrets are standard age files), sudo
-# (for `become`), ping (collect probes) and chromium (tests open
-# `herd report --html` pages in it, headless).
+# (for `become`), ping (collect probes), chromium (tests open
+# `herd report --html` pages in it, headless) and util-linux's unshare and
+# nsenter (isolated test hosts).
 # Idempotent; quiet when everything is there.
 set -euo pipefail
 
@@ -16,6 +17,9 @@ command -v sudo >/dev/null || need+=(sudo)
 command -v chromium >/dev/null || need+=(chromium)
 # herd collect's ping probes run ping on the test hosts.
 command -v ping >/dev/null || need+=(iputils-ping)
+# Isolated test hosts: unshare/nsenter (namespaces), dpkg-deb (the fleet's
+# local apt repository index).
+command -v unshare >/dev/null && command -v nsenter >/dev/null || need+=(util-linux)
 if ((${#need[@]})); then
   echo "installing ${need[*]}..." >&2
   sudo_cmd=()
@@ -23,6 +27,12 @@ if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 \
     || { "${sudo_cmd[@]}" apt-get update -qq && "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}" >/dev/null; }
+fi
+# The isolated fleet's apt repository is built from .debs fetched once with
+# `apt-get download` (tests/fleet/apt.rs): the package lists must know them.
+if [[ $(id -u) == 0 ]] && ! apt-cache show hello tree cowsay >/dev/null 2>&1; then
+  echo "apt-get update (the isolated test fleet downloads hello, tree, cowsay)..." >&2
+  apt-get update -qq
 fi
 if ! command -v cargo >/dev/null; then
   echo "cargo is missing: install a Rust toolchain >= 1.89 (https://rustup.rs), then run this again" >&2

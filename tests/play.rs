@@ -188,3 +188,28 @@ fn an_unknown_module_fails_before_any_host_is_touched() {
         .success();
     assert!(runs.stdout.trim().is_empty(), "{}", runs.stdout);
 }
+
+#[test]
+fn playbook_dir_and_role_path_are_absolute_when_the_playbook_path_is_relative() {
+    // `herd play site.yml` from the project directory, as a new user would:
+    // Ansible gives absolute paths for both.
+    let fleet = Fleet::builder().hosts(1).start();
+    std::fs::create_dir_all(fleet.path("roles/r/tasks")).unwrap();
+    std::fs::write(
+        fleet.path("roles/r/tasks/main.yml"),
+        "- copy:\n    content: \"{{ playbook_dir }}|{{ role_path }}\"\n    dest: \"{{ root_dir }}/paths\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        fleet.path("site.yml"),
+        "- hosts: all\n  gather_facts: false\n  roles: [r]\n",
+    )
+    .unwrap();
+    Herd::in_dir(&fleet.dir)
+        .args(["play", "site.yml"])
+        .run()
+        .success();
+    let paths = std::fs::read_to_string(fleet.hosts[0].root.join("paths")).unwrap();
+    let dir = fleet.dir.display();
+    assert_eq!(paths, format!("{dir}|{dir}/roles/r"));
+}

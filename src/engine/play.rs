@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -152,11 +153,7 @@ impl Runner {
     /// Runs every play. Returns false when a play was aborted (the exit code
     /// then says failed).
     pub async fn run(&mut self, playbook: &Playbook) -> Result<bool, EngineError> {
-        self.playbook_dir = playbook
-            .path
-            .parent()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
+        self.playbook_dir = absolute(playbook.path.parent().unwrap_or(Path::new("")));
         let mut completed = true;
         for play in &playbook.plays {
             if !self.run_play(play).await? {
@@ -784,14 +781,14 @@ impl Runner {
         vars.insert("omit".into(), json!(crate::template::OMIT));
         if let Some(role) = role {
             vars.insert("role_name".into(), json!(role.name));
-            vars.insert("role_path".into(), json!(role.path.display().to_string()));
+            vars.insert("role_path".into(), json!(absolute(&role.path)));
         }
         // Ansible's magic variable; the file/template lookups search it.
         let mut search = Vec::new();
         if let Some(role) = role {
-            search.push(role.path.display().to_string());
+            search.push(absolute(&role.path));
         }
-        search.push(task.dir.display().to_string());
+        search.push(absolute(&task.dir));
         search.push(scope.play.dir.display().to_string());
         search.dedup();
         vars.insert("ansible_search_path".into(), json!(search));
@@ -915,6 +912,24 @@ fn mentions(task: &Task, word: &str) -> bool {
 }
 
 /// `ansible_facts` keys drop the `ansible_` prefix (`ansible_facts.hostname`).
+/// A playbook-side path as Ansible shows it in `playbook_dir`, `role_path`
+/// and `ansible_search_path`: absolute (from the current directory, without
+/// resolving symlinks), also when the playbook was given relative.
+fn absolute(path: &Path) -> String {
+    let path = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    // `absolute("." )` keeps a trailing "/.": drop it like Python's abspath.
+    let text = absolute.display().to_string();
+    match text.strip_suffix("/.") {
+        Some(trimmed) if !trimmed.is_empty() => trimmed.to_string(),
+        _ => text,
+    }
+}
+
 fn strip_prefix(facts: &Vars) -> Vars {
     facts
         .iter()

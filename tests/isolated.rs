@@ -1,0 +1,346 @@
+//! Test hosts that behave like machines: isolated hosts (own filesystem,
+//! users, packages, hostname, processes) and the fault proxy on the wire
+//! (latency, cut, reset), driven through the real `herd` binary.
+//!
+//! Isolated hosts need root (CI runs as root).
+
+mod fleet;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use fleet::Fleet;
+use support::Herd;
+
+fn herd(fleet: &Fleet) -> Herd {
+    Herd::in_dir(&fleet.dir)
+}
+
+fn read(path: impl AsRef<std::path::Path>) -> String {
+    std::fs::read_to_string(path.as_ref())
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.as_ref().display()))
+}
+
+/// `herd run HOSTS --format json -- COMMAND`, stdout per host name.
+fn run_json(
+    fleet: &Fleet,
+    hosts: &str,
+    command: &str,
+) -> std::collections::BTreeMap<String, (i64, String)> {
+    json_by_host(fleet, &[hosts, "--", command])
+        .into_iter()
+        .map(|(host, l)| {
+            let code = l["exit_code"].as_i64().unwrap_or(-1);
+            let stdout = l["stdout"].as_str().unwrap_or_default().to_string();
+            (host, (code, stdout))
+        })
+        .collect()
+}
+
+/// `herd run --connect-timeout 2 --format json ARGS...`: each host's JSON
+/// line by host name.
+fn json_by_host(
+    fleet: &Fleet,
+    args: &[&str],
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let out = herd(fleet)
+        .args(["run", "--connect-timeout", "2", "--format", "json"])
+        .args(args)
+        .run();
+    out.json_lines()
+        .into_iter()
+        .map(|l| (l["host"].as_str().unwrap().to_string(), l))
+        .collect()
+}
+
+/// Each host's status ("ok", "failed", "unreachable") after `herd run
+/// HOSTS -- true`, and its error if any, in host order.
+fn statuses(fleet: &Fleet, hosts: &str) -> Vec<(String, String, String)> {
+    json_by_host(fleet, &[hosts, "--", "true"])
+        .into_iter()
+        .map(|(host, l)| {
+            let status = l["status"].as_str().unwrap_or_default().to_string();
+            let error = l["error"].as_str().unwrap_or_default().to_string();
+            (host, status, error)
+        })
+        .collect()
+}
+
+fn all_ok(fleet: &Fleet) {
+    let statuses = statuses(fleet, "all");
+    assert_eq!(statuses.len(), fleet.hosts.len(), "{statuses:?}");
+    for (host, status, error) in statuses {
+        assert_eq!(status, "ok", "{host}: {error}");
+    }
+}
+
+#[test]
+fn a_user_a_package_and_etc_hosts_changed_on_host2_stay_on_host2() {
+    let fleet = Fleet::builder()
+        .hosts(3)
+        .isolated(true)
+        .apt_packages(&["hello"])
+        .start();
+    let machine_hosts = read("/etc/hosts");
+    let machine_passwd = read("/etc/passwd");
+    assert!(
+        !std::path::Path::new("/usr/bin/hello").exists(),
+        "the test machine must not have `hello` installed for this test"
+    );
+    let before: Vec<(String, String)> = fleet
+        .hosts
+        .iter()
+        .map(|h| {
+            (
+                read(h.fs_path("/etc/hosts")),
+                read(h.fs_path("/etc/passwd")),
+            )
+        })
+        .collect();
+
+    // Each host is its own machine: own hostname, own PID 1.
+    let names = run_json(
+        &fleet,
+        "all",
+        "hostname; cat /proc/1/cmdline | tr '\\0' ' '",
+    );
+    for host in &fleet.hosts {
+        let (code, stdout) = &names[&host.name];
+        assert_eq!(*code, 0, "{}: {stdout}", host.name);
+        assert!(stdout.starts_with(&format!("{}\n", host.name)), "{stdout}");
+        assert!(
+            stdout.contains("init.sh"),
+            "PID 1 is the host's init: {stdout}"
+        );
+    }
+
+    // A playbook of `command` tasks (herd has no user/apt module yet) and a
+    // lineinfile, on host2 only.
+    std::fs::write(
+        fleet.path("site.yml"),
+        "- hosts: host2\n  gather_facts: false\n  tasks:\n\
+         \x20   - name: add a user\n      command: useradd --create-home alice\n\
+         \x20   - name: install a package from the fleet's local repository\n      command: apt-get install -y -q hello\n\
+         \x20   - name: name the database\n      lineinfile:\n        path: /etc/hosts\n        line: 127.0.0.99 db.internal\n",
+    )
+    .unwrap();
+    herd(&fleet)
+        .args(["play", "site.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=3");
+
+    let after = run_json(
+        &fleet,
+        "all",
+        "id -un alice 2>&1; hello 2>&1; grep db.internal /etc/hosts; ls -d /home/alice 2>&1; true",
+    );
+    let (_, host2) = &after["host2"];
+    assert!(host2.contains("alice\n"), "{host2}");
+    assert!(host2.contains("Hello, world!"), "{host2}");
+    assert!(host2.contains("127.0.0.99 db.internal"), "{host2}");
+    assert!(host2.contains("/home/alice\n"), "{host2}");
+    for (i, name) in [(0, "host1"), (2, "host3")] {
+        let (_, out) = &after[name];
+        assert!(out.contains("no such user"), "{name}: {out}");
+        assert!(!out.contains("Hello, world!"), "{name}: {out}");
+        assert!(!out.contains("db.internal"), "{name}: {out}");
+        let host = &fleet.hosts[i];
+        assert_eq!(
+            read(host.fs_path("/etc/hosts")),
+            before[i].0,
+            "{name} /etc/hosts"
+        );
+        assert_eq!(
+            read(host.fs_path("/etc/passwd")),
+            before[i].1,
+            "{name} /etc/passwd"
+        );
+        assert!(!host.fs_path("/usr/bin/hello").exists(), "{name} has hello");
+    }
+    // The test machine is untouched.
+    assert_eq!(read("/etc/hosts"), machine_hosts);
+    assert_eq!(read("/etc/passwd"), machine_passwd);
+    assert!(!std::path::Path::new("/usr/bin/hello").exists());
+    assert!(!std::path::Path::new("/home/alice").exists());
+}
+
+#[test]
+fn dropping_an_isolated_fleet_ends_its_processes_and_mounts() {
+    let fleet = Fleet::builder().hosts(2).isolated(true).start();
+    let inits: Vec<i32> = fleet.hosts.iter().map(|h| h.namespace().init_pid).collect();
+    let sshds: Vec<i32> = fleet
+        .hosts
+        .iter()
+        .map(|h| h.sshd_pid().expect("sshd runs"))
+        .collect();
+    // The host's mounts are its own: none shows in the machine's table.
+    let mounts = read("/proc/self/mountinfo");
+    assert!(!mounts.contains("herd-host"), "{mounts}");
+    assert!(
+        !mounts.contains(&fleet.dir.display().to_string()),
+        "{mounts}"
+    );
+    drop(fleet);
+    for pid in inits.iter().chain(&sshds) {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "process {pid} outlived its fleet"
+        );
+    }
+}
+
+/// Wall time of `herd run all -- true`, checking every host answered.
+fn timed_run(fleet: &Fleet) -> Duration {
+    let started = Instant::now();
+    herd(fleet)
+        .args(["run", "all", "--", "true"])
+        .run()
+        .success()
+        .stdout_has(&format!("{} ok", fleet.hosts.len()));
+    started.elapsed()
+}
+
+#[test]
+fn latency_on_the_wire_slows_every_handshake() {
+    let rtt = Duration::from_millis(100);
+    let fleet = Fleet::builder().hosts(10).rtt(rtt).start();
+    // An SSH command costs at least: banner, key exchange, service request,
+    // auth, channel open, exec: over 5 round trips. Assert 4.
+    let floor = rtt * 4;
+    let slow = timed_run(&fleet);
+    assert!(
+        slow >= floor,
+        "10 hosts at 100 ms RTT took {slow:?} (< {floor:?})"
+    );
+
+    // The same links without latency: the run does not take that long (the
+    // best of 3, so a busy machine does not fail it).
+    for host in &fleet.hosts {
+        host.link().set_rtt(Duration::ZERO);
+    }
+    let fast = (0..3).map(|_| timed_run(&fleet)).find(|t| *t < floor);
+    assert!(
+        fast.is_some(),
+        "without latency every run took >= {floor:?}"
+    );
+}
+
+#[test]
+fn an_isolated_hosts_sshd_can_be_killed_restarted_rekeyed_and_frozen() {
+    let mut fleet = Fleet::builder().hosts(2).isolated(true).proxied().start();
+    all_ok(&fleet);
+
+    // kill -9: host1 is gone, host2 serves.
+    fleet.hosts[0].kill_sshd();
+    let after_kill = statuses(&fleet, "all");
+    assert_ne!(after_kill[0].1, "ok", "{after_kill:?}");
+    assert_eq!(after_kill[1].1, "ok", "{after_kill:?}");
+
+    // Restarted with the same key: reachable again, the host's state kept.
+    fleet.hosts[0].sh("echo kept > /etc/marker");
+    fleet.hosts[0].restart_sshd(false);
+    let out = run_json(&fleet, "host1", "cat /etc/marker");
+    assert_eq!(out["host1"], (0, "kept\n".to_string()));
+
+    // Frozen (every process SIGSTOPped): connections hang until the timeout.
+    fleet.hosts[0].freeze();
+    let started = Instant::now();
+    let frozen = statuses(&fleet, "host1");
+    assert_ne!(frozen[0].1, "ok", "{frozen:?}");
+    assert!(frozen[0].2.contains("timed out"), "{frozen:?}");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    fleet.hosts[0].thaw();
+    all_ok(&fleet);
+
+    // A new host key: strict checking refuses host1 until known_hosts learns it.
+    fleet.hosts[0].restart_sshd(true);
+    let rekeyed = statuses(&fleet, "host1");
+    assert_ne!(rekeyed[0].1, "ok", "{rekeyed:?}");
+    assert!(rekeyed[0].2.to_lowercase().contains("key"), "{rekeyed:?}");
+    fleet.write_client_files();
+    all_ok(&fleet);
+
+    // A tiny disk fills up.
+    fleet.hosts[1].mount_tmpfs("/srv/tiny", 64);
+    let out = run_json(
+        &fleet,
+        "host2",
+        "{ head -c 200000 /dev/zero > /srv/tiny/blob; } 2>&1; df -k /srv/tiny",
+    );
+    let (_, stdout) = &out["host2"];
+    assert!(stdout.contains("No space left on device"), "{stdout}");
+    // ... on that host only.
+    assert!(!fleet.hosts[1].fs_path("/srv/tiny").starts_with("/srv"));
+    assert!(!std::path::Path::new("/srv/tiny").exists());
+}
+
+#[test]
+fn a_cut_stalled_blackholed_or_reset_link_fails_or_delays_that_host_only() {
+    let mut fleet = Fleet::builder().hosts(2).proxied().start();
+    all_ok(&fleet);
+    let link = fleet.hosts[0].link().clone();
+
+    // Cut: host1 times out, host2 works; restored, host1 works again.
+    link.cut();
+    let cut = statuses(&fleet, "all");
+    assert!(cut[0].2.contains("timed out"), "{cut:?}");
+    assert_eq!(cut[1].1, "ok", "{cut:?}");
+    link.restore();
+    all_ok(&fleet);
+
+    // Blackholed: nothing ever answers.
+    link.blackhole();
+    let hole = statuses(&fleet, "host1");
+    assert!(hole[0].2.contains("timed out"), "{hole:?}");
+    link.restore();
+    all_ok(&fleet);
+
+    // A stall delays, nothing is lost.
+    link.stall(Duration::from_millis(1500));
+    let started = Instant::now();
+    all_ok(&fleet);
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+
+    // Reset mid-command: the host fails now instead of answering later.
+    let dir = fleet.dir.clone();
+    let running = std::thread::spawn(move || {
+        Herd::in_dir(&dir)
+            .args([
+                "run",
+                "host1",
+                "--format",
+                "json",
+                "--",
+                "sleep 8; echo finished",
+            ])
+            .run()
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while link.open_connections() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    link.reset();
+    let out = running.join().unwrap();
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(!out.stdout.contains("finished"), "{}", out.stdout);
+
+    // Bandwidth: 200 KB of output at 100 KB/s takes over 1.5 s.
+    link.set_bandwidth(Some(100_000));
+    let started = Instant::now();
+    let out = run_json(&fleet, "host1", "head -c 150000 /dev/zero | base64");
+    assert_eq!(out["host1"].0, 0);
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    link.set_bandwidth(None);
+
+    // The loopback fleet's controls: kill -9 and restart, freeze and thaw.
+    fleet.hosts[1].kill_sshd();
+    assert_ne!(statuses(&fleet, "host2")[0].1, "ok");
+    fleet.hosts[1].restart_sshd(false);
+    all_ok(&fleet);
+    fleet.hosts[1].freeze();
+    assert!(statuses(&fleet, "host2")[0].2.contains("timed out"));
+    fleet.hosts[1].thaw();
+    all_ok(&fleet);
+}
