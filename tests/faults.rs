@@ -284,7 +284,7 @@ fn a_panicking_host_task_fails_that_host_in_deploy() {
 
 /// Kills host `i`'s sshd: the listener and every session process.
 fn kill_sshd(fleet: &Fleet, i: usize) {
-    let mut pids = vec![fleet.sshd_pid(i).unwrap()];
+    let mut pids = vec![fleet.hosts[i].sshd_pid().unwrap()];
     pids.extend(fleet.session_pids(i));
     Fleet::signal(&pids, libc::SIGKILL);
 }
@@ -429,21 +429,19 @@ fn fast_keepalive(fleet: &Fleet) {
     .unwrap();
 }
 
-/// Freezes host `i` (its sshd and sessions) until dropped.
-struct Frozen(Vec<i32>);
+/// Freezes host `i` (SIGSTOP its sshd and sessions) until dropped.
+struct Frozen<'f>(&'f fleet::FleetHost);
 
-impl Frozen {
-    fn host(fleet: &Fleet, i: usize) -> Frozen {
-        let mut pids = vec![fleet.sshd_pid(i).unwrap()];
-        pids.extend(fleet.session_pids(i));
-        Fleet::signal(&pids, libc::SIGSTOP);
-        Frozen(pids)
+impl Frozen<'_> {
+    fn host(fleet: &Fleet, i: usize) -> Frozen<'_> {
+        fleet.hosts[i].freeze();
+        Frozen(&fleet.hosts[i])
     }
 }
 
-impl Drop for Frozen {
+impl Drop for Frozen<'_> {
     fn drop(&mut self) {
-        Fleet::signal(&self.0, libc::SIGCONT);
+        self.0.thaw();
     }
 }
 
@@ -745,7 +743,7 @@ fn three_collections_started_together_keep_every_sample() {
 #[test]
 fn sshd_restarted_with_a_new_host_key_is_refused_and_named_and_the_others_run() {
     let mut fleet = Fleet::builder().hosts(3).start();
-    fleet.restart_with_new_host_key(1);
+    fleet.hosts[1].restart_sshd(true);
     let out = herd(&fleet)
         .args(["run", "all", "--format", "json", "--", "echo", "hi"])
         .run()
@@ -756,4 +754,160 @@ fn sshd_restarted_with_a_new_host_key_is_refused_and_named_and_the_others_run() 
     assert!(error.contains("HOST KEY CHANGED for host2"), "{error}");
     assert_eq!(results["host1"]["stdout"], "hi\n");
     assert_eq!(results["host3"]["stdout"], "hi\n");
+}
+
+// --- the wire: a fault proxy in front of each host ------------------------
+
+#[test]
+fn a_link_blackholed_mid_command_is_given_up_after_the_keepalive_bound() {
+    let fleet = Fleet::builder().hosts(3).proxied().start();
+    fast_keepalive(&fleet);
+    write_playbook(
+        &fleet,
+        "site.yml",
+        "    - command: sleep 1.5\n    - command: echo after\n",
+    );
+    let link = fleet.hosts[1].link().clone();
+    for args in [
+        &[
+            "run",
+            "all",
+            "--format",
+            "json",
+            "--",
+            "sleep 1.5; echo done",
+        ][..],
+        &["play", "site.yml", "--format", "json"][..],
+    ] {
+        link.restore();
+        let started = Instant::now();
+        let child = herd(&fleet).args(args).spawn();
+        wait_for_command(&fleet, 1, "sleep 1.5");
+        link.blackhole();
+        let out = finish_within(child, NEVER_HANGS).code(4);
+        // ServerAliveInterval 1 x 4 keepalives, plus start-up: far below this.
+        assert!(started.elapsed() < Duration::from_secs(30), "{args:?}");
+        if args[0] == "run" {
+            let results = run_results(&out);
+            assert_eq!(results["host2"]["status"], "unreachable", "{}", out.stdout);
+            assert_eq!(results["host1"]["stdout"], "done\n");
+            assert_eq!(results["host3"]["stdout"], "done\n");
+        } else {
+            let recap = recap(&out);
+            assert_eq!(count(&recap, "host2", "unreachable"), 1, "{}", out.stdout);
+            assert_eq!(count(&recap, "host1", "ok"), 2);
+            assert_eq!(count(&recap, "host3", "ok"), 2);
+        }
+    }
+    // Blackholed before connecting: the connect timeout bounds it.
+    link.restore();
+    link.blackhole();
+    let started = Instant::now();
+    let out = finish_within(
+        herd(&fleet)
+            .args(["collect", "--connect-timeout", "2", "--format", "json"])
+            .spawn(),
+        NEVER_HANGS,
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(text.contains("host2: timed out after 2s"), "{text}");
+    let unreachable: String = store(&fleet)
+        .query_row(
+            "SELECT group_concat(host) FROM host_reach WHERE reachable = 0",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(unreachable, "host2");
+}
+
+#[test]
+fn a_link_reset_mid_upload_keeps_the_old_file_leaves_no_temp_and_a_rerun_completes() {
+    const SIZE: usize = 16 << 20;
+    let fleet = Fleet::builder().hosts(2).proxied().start();
+    let source = fleet.dir.join("big.bin");
+    let bytes = big_file(&source, SIZE);
+    for host in &fleet.hosts {
+        std::fs::write(host.root.join("big.bin"), "old\n").unwrap();
+    }
+    write_playbook(
+        &fleet,
+        "site.yml",
+        "    - copy: {src: big.bin, dest: '{{ root_dir }}/big.bin'}\n",
+    );
+    let link = fleet.hosts[0].link().clone();
+    let child = herd(&fleet)
+        .args(["play", "site.yml", "--format", "json"])
+        .spawn();
+    let root = fleet.hosts[0].root.clone();
+    let temp = wait_for("the upload to start", Duration::from_secs(30), || {
+        temp_files(&root)
+            .into_iter()
+            .map(|n| root.join(n))
+            .find(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
+    });
+    // Hold the bytes, so the upload cannot finish, then reset the link.
+    link.cut();
+    std::thread::sleep(Duration::from_millis(200));
+    let written = std::fs::metadata(&temp).map(|m| m.len()).unwrap_or(0);
+    assert!(written < SIZE as u64, "reset mid-upload ({written} bytes)");
+    link.reset();
+    link.restore();
+
+    let out = finish_within(child, NEVER_HANGS).code(4);
+    let recap = recap(&out);
+    assert_eq!(count(&recap, "host1", "unreachable"), 1, "{}", out.stdout);
+    assert_eq!(count(&recap, "host2", "changed"), 1);
+    assert_eq!(std::fs::read(root.join("big.bin")).unwrap(), b"old\n");
+    wait_for("no temp file", Duration::from_secs(10), || {
+        temp_files(&root).is_empty().then_some(())
+    });
+    herd(&fleet).args(["play", "site.yml"]).run().success();
+    assert!(std::fs::read(root.join("big.bin")).unwrap() == bytes);
+}
+
+/// Each host's duration (ms) of the task named `task` in `herd play --format json`.
+fn task_durations(out: &Outcome, task: &str) -> BTreeMap<String, u64> {
+    out.json_lines()
+        .iter()
+        .filter(|e| e["event"] == "task_done" && e["name"] == task)
+        .flat_map(|e| e["results"].as_array().cloned().unwrap_or_default())
+        .map(|r| {
+            (
+                r["host"].as_str().unwrap().to_string(),
+                r["duration_ms"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn one_slow_host_holds_back_only_what_serial_requires() {
+    let fleet = Fleet::builder().hosts(4).proxied().start();
+    big_file(&fleet.dir.join("app.bin"), 300 << 10);
+    std::fs::write(
+        fleet.dir.join("site.yml"),
+        "- hosts: all\n  gather_facts: false\n  serial: 2\n  tasks:\n\
+         \x20   - name: upload\n      copy: {src: app.bin, dest: '{{ root_dir }}/app.bin'}\n",
+    )
+    .unwrap();
+    fleet.hosts[0].link().set_bandwidth(Some(100 << 10));
+    let out = finish_within(
+        herd(&fleet)
+            .args(["play", "site.yml", "--format", "json"])
+            .spawn(),
+        NEVER_HANGS,
+    )
+    .success();
+    let took = task_durations(&out, "upload");
+    assert_eq!(took.len(), 4, "{}", out.stdout);
+    // 300 KiB at 100 KiB/s: about 3 s for host1 alone.
+    assert!(took["host1"] >= 2000, "{took:?}");
+    for host in ["host2", "host3", "host4"] {
+        assert!(
+            took[host] * 2 < took["host1"],
+            "{host} is not slowed by host1: {took:?}"
+        );
+    }
 }

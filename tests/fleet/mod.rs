@@ -325,16 +325,14 @@ impl Fleet {
         stop_host(&mut self.hosts[i]);
     }
 
-    /// The pid of host `i`'s listening sshd (`None` once stopped).
-    pub fn sshd_pid(&self, i: usize) -> Option<i32> {
-        self.hosts[i].child.as_ref().map(|c| c.id() as i32)
-    }
-
     /// Every process below host `i`'s listening sshd, parents before
     /// children: each connection's sshd processes, the shells they started
     /// and their commands (found through /proc by parent pid).
     pub fn session_pids(&self, i: usize) -> Vec<i32> {
-        self.sshd_pid(i).map(descendants).unwrap_or_default()
+        let Some(listener) = self.hosts[i].sshd_pid() else {
+            return Vec::new();
+        };
+        isolated::process_tree(listener).split_off(1)
     }
 
     /// The session processes of host `i` that are sshd itself (the
@@ -352,18 +350,6 @@ impl Fleet {
             // SAFETY: kill(2) on pids of this fleet's own process tree.
             .filter(|pid| unsafe { libc::kill(**pid, signal) } == 0)
             .count()
-    }
-
-    /// Restarts host `i`'s sshd with a freshly generated host key, on the
-    /// same address and port; known_hosts keeps the old key.
-    pub fn restart_with_new_host_key(&mut self, i: usize) {
-        stop_host(&mut self.hosts[i]);
-        let host = &mut self.hosts[i];
-        let _ = std::fs::remove_file(&host.host_key);
-        let _ = std::fs::remove_file(&host.host_key_pub);
-        keygen(&host.host_key, &host.name);
-        spawn_sshd(host, &self.dir.join("sshd_config"), &[], false);
-        wait_all_listening(std::slice::from_mut(host)).expect("sshd restarted");
     }
 
     /// Path of a file inside the fleet dir.
@@ -1075,45 +1061,9 @@ fn is_ours(pid: i32, dir: &Path, what: &str) -> bool {
     cmdline.contains(what) && cmdline.contains(&*dir.to_string_lossy())
 }
 
-/// Parent pid of `pid`, from /proc/PID/stat (the field after the command
-/// name, which may itself hold spaces and parentheses).
-fn parent_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    after.split_whitespace().nth(1)?.parse().ok()
-}
-
 fn process_name(pid: i32) -> Option<String> {
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
     Some(comm.trim().to_string())
-}
-
-/// Every descendant of `root`, parents before children.
-fn descendants(root: i32) -> Vec<i32> {
-    let mut parents: Vec<(i32, i32)> = Vec::new();
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            if let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok())
-                && let Some(parent) = parent_of(pid)
-            {
-                parents.push((pid, parent));
-            }
-        }
-    }
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
-        found.extend(
-            parents
-                .iter()
-                .filter(|(_, p)| *p == parent)
-                .map(|(c, _)| *c),
-        );
-        i += 1;
-    }
-    found.remove(0);
-    found
 }
 
 /// The command line of `pid`, arguments joined by spaces.
