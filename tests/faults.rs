@@ -911,3 +911,113 @@ fn one_slow_host_holds_back_only_what_serial_requires() {
         );
     }
 }
+
+// --- deploy under faults -------------------------------------------------
+
+/// A service build: a shell script with `version` in it, padded with a
+/// comment of `padding` random-looking bytes (to make the upload long).
+fn build(dir: &Path, version: &str, padding: usize) -> PathBuf {
+    let dir = dir.join("builds").join(version);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("demo");
+    let pad: String = {
+        let mut state: u32 = 0x2545_f491;
+        (0..padding)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                char::from(b'a' + (state % 26) as u8)
+            })
+            .collect()
+    };
+    std::fs::write(&path, format!("#!/bin/sh\necho demo {version}\n# {pad}\n")).unwrap();
+    path
+}
+
+/// `herd deploy all` of `binary` under each host's `demo/`.
+fn deploy(fleet: &Fleet, binary: &Path, version: &str, restart: &str) -> Herd {
+    herd(fleet)
+        .args(["deploy", "all", "--service", "demo"])
+        .args([
+            "--root",
+            "{{ root_dir }}/demo",
+            "--release-version",
+            version,
+        ])
+        .args(["--restart", restart])
+        .args([std::ffi::OsStr::new("--binary"), binary.as_os_str()])
+}
+
+/// The release `current` points at on a host, checking that the link
+/// resolves to a whole binary of that release.
+fn current_release(host: &fleet::FleetHost, builds: &Path) -> String {
+    let current = host.root.join("demo/current");
+    let target = std::fs::read_link(&current).expect("current is a symlink");
+    let release = target.file_name().unwrap().to_string_lossy().into_owned();
+    let binary = std::fs::read(current.join("demo")).expect("current is not dangling");
+    let built = std::fs::read(builds.join(&release).join("demo")).unwrap();
+    assert!(binary == built, "{}: release {release} is whole", host.name);
+    release
+}
+
+#[test]
+fn herd_killed_mid_deploy_leaves_each_host_on_its_old_or_new_release() {
+    let fleet = Fleet::builder().hosts(3).start();
+    let builds = fleet.dir.join("builds");
+    let v1 = build(&fleet.dir, "v1", 0);
+    deploy(&fleet, &v1, "v1", "true").run().success();
+    let v2 = build(&fleet.dir, "v2", 0);
+    // The restart waits, so herd is killed with v2 active on some hosts.
+    let mut child = deploy(&fleet, &v2, "v2", "sleep 20").spawn();
+    wait_for_command(&fleet, 0, "sleep 20");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(last_run(&fleet, "deploy").1, "running");
+
+    herd(&fleet).args(["runs"]).run().success();
+    assert_eq!(last_run(&fleet, "deploy").1, "interrupted");
+    assert_eq!(integrity_check(&fleet.dir.join(".herd/herd.db")), "ok");
+    for host in &fleet.hosts {
+        let release = current_release(host, &builds);
+        assert!(release == "v1" || release == "v2", "{release}");
+        assert!(temp_files(&host.root.join("demo")).is_empty());
+    }
+    assert_eq!(current_release(&fleet.hosts[0], &builds), "v2");
+    kill_sessions(&fleet);
+}
+
+#[test]
+fn connection_cut_mid_deploy_upload_keeps_the_old_release_and_a_rerun_completes() {
+    let fleet = Fleet::builder().hosts(2).start();
+    let builds = fleet.dir.join("builds");
+    let v1 = build(&fleet.dir, "v1", 0);
+    deploy(&fleet, &v1, "v1", "true").run().success();
+    let v2 = build(&fleet.dir, "v2", 16 << 20);
+    let child = deploy(&fleet, &v2, "v2", "true").spawn();
+    let dir = fleet.hosts[0].root.join("demo/releases/v2");
+    let temp = wait_for("the upload to start", Duration::from_secs(30), || {
+        temp_files(&dir)
+            .into_iter()
+            .map(|n| dir.join(n))
+            .find(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
+    });
+    let sshd = fleet.session_sshd_pids(0);
+    Fleet::signal(&sshd, libc::SIGSTOP);
+    let written = std::fs::metadata(&temp).map(|m| m.len()).unwrap_or(0);
+    assert!(written < 16 << 20, "cut mid-upload ({written} bytes)");
+    Fleet::signal(&sshd, libc::SIGKILL);
+
+    let out = finish_within(child, NEVER_HANGS).code(4);
+    let (id, _) = last_run(&fleet, "deploy");
+    let recorded = recorded_statuses(&fleet, id);
+    assert_eq!(recorded["host1"], "unreachable", "{}", out.stdout);
+    assert_eq!(recorded["host2"], "ok");
+    assert_eq!(current_release(&fleet.hosts[0], &builds), "v1");
+    assert!(!dir.join("demo").exists(), "no partial binary");
+    wait_for("no temp file", Duration::from_secs(10), || {
+        temp_files(&dir).is_empty().then_some(())
+    });
+    deploy(&fleet, &v2, "v2", "true").run().success();
+    assert_eq!(current_release(&fleet.hosts[0], &builds), "v2");
+}

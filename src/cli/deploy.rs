@@ -327,7 +327,7 @@ pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
                 .filter(|h| {
                     ended.iter().any(|(name, e, _)| {
                         name == h.name()
-                            && matches!(e, HostEnd::Report(r, _) if r.status == Status::Deployed)
+                            && matches!(e, HostEnd::Report(r, _, _) if r.status == Status::Deployed)
                     })
                 })
                 .cloned()
@@ -438,7 +438,9 @@ impl From<&Option<Artifact>> for Job {
 
 /// How a host's job ended, with its steps.
 enum HostEnd {
-    Report(Report, Duration),
+    /// The host's report, how long it took, and whether a failure came
+    /// from the connection dying (the host is then unreachable).
+    Report(Report, Duration, bool),
     Unreachable(String),
     /// Interrupted (status interrupted) or panicked (status failed, an
     /// internal error): only the steps say where it got to.
@@ -477,7 +479,11 @@ fn run_batch(
                 }
                 Job::Rollback => release::rollback(&transport, &host.exec, &plan, &log).await,
             };
-            HostEnd::Report(report, started.elapsed())
+            // A failure because the connection died: the host is
+            // unreachable, as in run and play.
+            let ok = matches!(report.status, Status::Deployed | Status::Unchanged);
+            let lost = !ok && transport.is_lost().await;
+            HostEnd::Report(report, started.elapsed(), lost)
         }
     }))?;
     let mut steps = steps.lock().unwrap_or_else(|e| e.into_inner());
@@ -517,12 +523,14 @@ fn record(
             duration,
         };
         results.push(match end {
-            HostEnd::Report(report, took) => {
+            HostEnd::Report(report, took, lost) => {
                 let ok = matches!(report.status, Status::Deployed | Status::Unchanged)
                     || (report.status == Status::RolledBack && artifact.is_none());
                 let line = format!("{}: {}", status_word(report.status), report.message);
                 if ok {
                     result(HostStatus::Ok, line, None, *took)
+                } else if *lost {
+                    result(HostStatus::Unreachable, String::new(), Some(line), *took)
                 } else {
                     result(HostStatus::Failed, String::new(), Some(line), *took)
                 }
@@ -592,7 +600,7 @@ fn print_batch(
 ) -> anyhow::Result<()> {
     for ((host, end, steps), result) in ended.iter().zip(results) {
         let report = match end {
-            HostEnd::Report(r, _) => Some(r),
+            HostEnd::Report(r, _, _) => Some(r),
             _ => None,
         };
         match format {
