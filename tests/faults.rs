@@ -1021,3 +1021,27 @@ fn connection_cut_mid_deploy_upload_keeps_the_old_release_and_a_rerun_completes(
     deploy(&fleet, &v2, "v2", "true").run().success();
     assert_eq!(current_release(&fleet.hosts[0], &builds), "v2");
 }
+
+// --- Ctrl-C ----------------------------------------------------------------
+
+#[test]
+fn ctrl_c_in_play_records_unfinished_hosts_as_interrupted_as_run_does() {
+    let fleet = Fleet::builder().hosts(2).start();
+    write_playbook(&fleet, "site.yml", "    - command: sleep 20\n");
+    let child = herd(&fleet).args(["play", "site.yml"]).spawn();
+    for i in 0..2 {
+        wait_for_command(&fleet, i, "sleep 20");
+    }
+    // SAFETY: kill(2) on our own child, as a terminal's Ctrl-C would.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    finish_within(child, NEVER_HANGS).code(130);
+    let (id, outcome) = last_run(&fleet, "play");
+    assert_eq!(outcome, "interrupted");
+    let recorded = recorded_statuses(&fleet, id);
+    assert_eq!(
+        recorded.values().collect::<Vec<_>>(),
+        ["interrupted", "interrupted"],
+        "{recorded:?}"
+    );
+    kill_sessions(&fleet);
+}

@@ -78,7 +78,7 @@ fn sqlite_hint(err: &rusqlite::Error, path: &std::path::Path) -> String {
 
 fn full_disk_hint(path: &std::path::Path) -> String {
     format!(
-        " (the disk is full: free space where {} lives; nothing was recorded by this command, and what the store held is intact)",
+        " (the disk is full: free space where {} lives; what the store already held is intact)",
         path.parent().unwrap_or(path).display()
     )
 }
