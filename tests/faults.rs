@@ -1045,3 +1045,103 @@ fn ctrl_c_in_play_records_unfinished_hosts_as_interrupted_as_run_does() {
     );
     kill_sessions(&fleet);
 }
+
+#[test]
+fn a_host_frozen_mid_upload_is_given_up_within_the_keepalive_bounds() {
+    const SIZE: usize = 32 << 20;
+    let fleet = Fleet::builder().hosts(2).start();
+    fast_keepalive(&fleet);
+    big_file(&fleet.dir.join("big.bin"), SIZE);
+    let root = fleet.hosts[0].root.clone();
+    std::fs::write(root.join("big.bin"), "old\n").unwrap();
+    write_playbook(
+        &fleet,
+        "site.yml",
+        "    - copy: {src: big.bin, dest: '{{ root_dir }}/big.bin'}\n",
+    );
+    let started = Instant::now();
+    let child = herd(&fleet)
+        .args(["play", "site.yml", "--format", "json"])
+        .spawn();
+    wait_for("the upload to start", Duration::from_secs(30), || {
+        (!temp_files(&root).is_empty()).then_some(())
+    });
+    let frozen = Frozen::host(&fleet, 0);
+    let out = finish_within(child, NEVER_HANGS);
+    // Keepalive 1 s: given up after 4 s (8 s if the stuck write blocks the
+    // connection), plus start-up: far below this.
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let recap = recap(&out);
+    // The keepalives find the host gone before the upload's stall bound.
+    assert_eq!(count(&recap, "host1", "unreachable"), 1, "{}", out.stdout);
+    assert_eq!(count(&recap, "host2", "changed"), 1);
+    let messages = task_messages(&out, "host1");
+    assert!(messages.iter().any(|m| m.contains("host1")), "{messages:?}");
+    assert_eq!(std::fs::read(root.join("big.bin")).unwrap(), b"old\n");
+    // Thawed, the host notices the connection is gone and removes its temp
+    // file.
+    drop(frozen);
+    wait_for("no temp file", Duration::from_secs(10), || {
+        temp_files(&root).is_empty().then_some(())
+    });
+}
+
+// --- stdin the host does not take (the transport itself) ------------------
+
+/// The transport to host1 of `fleet`, keepalive every second.
+fn transport(fleet: &Fleet) -> (std::sync::Arc<herd::ssh::Pool>, herd::ssh::Target) {
+    let options = herd::ssh::SshOptions {
+        config_file: Some(fleet.ssh_config.clone()),
+        keepalive: Some(Duration::from_secs(1)),
+        ..herd::ssh::SshOptions::isolated(&fleet.dir)
+    };
+    let target = herd::ssh::Target::resolve("host1", &Default::default(), &options).unwrap();
+    (herd::ssh::Pool::new(options), target)
+}
+
+fn input(size: usize) -> herd::ssh::ExecOptions {
+    herd::ssh::ExecOptions {
+        stdin: Some(vec![b'x'; size]),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_command_that_exits_without_reading_its_input_ends_the_upload() {
+    let fleet = Fleet::builder().hosts(1).start();
+    let (pool, target) = transport(&fleet);
+    let conn = pool.connect(&target).await.unwrap();
+    // Far more than the channel window: the rest can never be sent.
+    let input = input(64 << 20);
+    let run = conn.exec("exit 7", &input);
+    let out = tokio::time::timeout(NEVER_HANGS, run)
+        .await
+        .expect("the writer ends with the channel")
+        .unwrap();
+    assert_eq!(out.exit_code, Some(7));
+}
+
+#[tokio::test]
+async fn input_a_live_host_does_not_take_fails_after_the_stall_bound() {
+    let fleet = Fleet::builder().hosts(1).start();
+    let (pool, target) = transport(&fleet);
+    let conn = pool.connect(&target).await.unwrap();
+    let started = Instant::now();
+    let input = input(64 << 20);
+    let run = conn.exec("sleep 30", &input);
+    let err = tokio::time::timeout(NEVER_HANGS, run)
+        .await
+        .expect("the stall bound ends it")
+        .unwrap_err();
+    // Keepalive 1 s: 4 s to give a silent host up, one more for the stall.
+    assert!(matches!(err, herd::ssh::ExecError::Stalled { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("host1: no data accepted for 6s"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // The host is alive: the connection still runs commands.
+    let out = conn.exec("echo ok", &Default::default()).await.unwrap();
+    assert_eq!(out.stdout, b"ok\n");
+}

@@ -136,7 +136,7 @@ pub enum ExecError {
     Timeout { host: String, after: Duration },
 
     #[error(
-        "{host}: no progress sending data for {}s (host or link stuck; the bound is ServerAliveInterval x 4)",
+        "{host}: no data accepted for {}s (the command does not read its input, or the host or link is stuck)",
         .after.as_secs()
     )]
     Stalled { host: String, after: Duration },

@@ -161,7 +161,7 @@ impl Pool {
                 channels: Semaphore::new(self.options.max_channels.max(1)),
                 output_limit: self.options.output_limit,
                 command_timeout: self.options.command_timeout,
-                stall_timeout: super::session::dead_after(target),
+                stall_timeout: super::session::stall_after(target),
                 depth: jump.as_ref().map_or(0, |j| j.depth + 1),
                 _jump: jump,
             }))

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use russh::client::{self, Handle};
 use russh::keys::{PublicKey, PublicKeyOrCertificate};
@@ -143,12 +144,21 @@ const KEEPALIVE_MAX: usize = 3;
 
 /// How long a silent host is waited for before it is given up: OpenSSH's
 /// ServerAliveInterval x (ServerAliveCountMax + 1), the count being 3 here.
-/// Also the bound for upload data the host does not accept. With
-/// keepalives off (ServerAliveInterval 0), two minutes.
-pub(crate) fn dead_after(target: &Target) -> std::time::Duration {
-    match target.keepalive {
-        Some(interval) if !interval.is_zero() => interval * (KEEPALIVE_MAX as u32 + 1),
-        _ => std::time::Duration::from_secs(120),
+/// `None` with keepalives off (ServerAliveInterval 0).
+pub(crate) fn dead_after(target: &Target) -> Option<Duration> {
+    let interval = target.keepalive.filter(|i| !i.is_zero())?;
+    Some(interval * (KEEPALIVE_MAX as u32 + 1))
+}
+
+/// How long upload data may wait for the host to accept it: past both
+/// bounds after which a connection is given up (a silent host, a stuck
+/// write), so a frozen host or link is reported as gone and this bound only
+/// ends a command that stops reading its input on a live host: interval x 6.
+/// Two minutes with keepalives off.
+pub(crate) fn stall_after(target: &Target) -> Duration {
+    match (dead_after(target), target.keepalive) {
+        (Some(dead), Some(interval)) => dead + interval * 2,
+        _ => Duration::from_secs(120),
     }
 }
 
@@ -181,9 +191,9 @@ fn client_config(target: &Target) -> client::Config {
         keepalive_interval: target.keepalive,
         keepalive_max: KEEPALIVE_MAX,
         // Keepalives cannot go out while a write to a stuck host blocks the
-        // session; this bounds that write (answers reset it, so a healthy
-        // quiet connection never hits it).
-        inactivity_timeout: target.keepalive.map(|_| dead_after(target) * 2),
+        // session; this bounds that write (answers to keepalives reset it,
+        // so a healthy quiet connection never hits it).
+        inactivity_timeout: dead_after(target).zip(target.keepalive).map(|(d, i)| d + i),
         nodelay: true,
         // Bulk uploads are window-bound: 16 MiB keeps a fast link busy.
         window_size: 16 << 20,
