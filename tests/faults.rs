@@ -1145,3 +1145,48 @@ async fn input_a_live_host_does_not_take_fails_after_the_stall_bound() {
     let out = conn.exec("echo ok", &Default::default()).await.unwrap();
     assert_eq!(out.stdout, b"ok\n");
 }
+
+// --- restore cut mid-upload ----------------------------------------------
+
+#[test]
+fn connection_cut_mid_restore_keeps_the_current_file_and_a_rerun_completes() {
+    const SIZE: usize = 16 << 20;
+    let fleet = Fleet::builder().hosts(1).start();
+    let app = fleet.hosts[0].root.join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    let bytes = big_file(&app.join("data.bin"), SIZE);
+    herd(&fleet)
+        .args(["backup", "host1", app.to_str().unwrap()])
+        .run()
+        .success();
+    std::fs::write(app.join("data.bin"), "changed\n").unwrap();
+
+    let child = herd(&fleet).args(["restore", "host1", "latest"]).spawn();
+    let temp = wait_for("the upload to start", Duration::from_secs(30), || {
+        temp_files(&app)
+            .into_iter()
+            .map(|n| app.join(n))
+            .find(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
+    });
+    let sshd = fleet.session_sshd_pids(0);
+    Fleet::signal(&sshd, libc::SIGSTOP);
+    let written = std::fs::metadata(&temp).map(|m| m.len()).unwrap_or(0);
+    assert!(written < SIZE as u64, "cut mid-upload ({written} bytes)");
+    Fleet::signal(&sshd, libc::SIGKILL);
+
+    let out = finish_within(child, NEVER_HANGS).code(4);
+    assert!(
+        out.stdout.contains("host1: ") && out.stdout.contains("data.bin: FAILED: host1: "),
+        "names the host and the path:\n{}",
+        out.stdout
+    );
+    assert_eq!(std::fs::read(app.join("data.bin")).unwrap(), b"changed\n");
+    wait_for("no temp file", Duration::from_secs(10), || {
+        temp_files(&app).is_empty().then_some(())
+    });
+    herd(&fleet)
+        .args(["restore", "host1", "latest"])
+        .run()
+        .success();
+    assert!(std::fs::read(app.join("data.bin")).unwrap() == bytes);
+}
