@@ -1190,3 +1190,38 @@ fn connection_cut_mid_restore_keeps_the_current_file_and_a_rerun_completes() {
         .success();
     assert!(std::fs::read(app.join("data.bin")).unwrap() == bytes);
 }
+
+#[test]
+fn disk_full_on_the_host_fails_deploy_keeping_the_old_release_and_backup_still_works() {
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs as the host's full disk needs root");
+        return;
+    }
+    let fleet = Fleet::builder().hosts(2).start();
+    let builds = fleet.dir.join("builds");
+    let demo = fleet.hosts[0].root.join("demo");
+    let disk = Tmpfs::mount(&demo, "1m");
+    let v1 = build(&fleet.dir, "v1", 0);
+    deploy(&fleet, &v1, "v1", "true").run().success();
+    disk.fill();
+    let v2 = build(&fleet.dir, "v2", 64 << 10);
+    let out = finish_within(deploy(&fleet, &v2, "v2", "true").spawn(), NEVER_HANGS).code(3);
+    assert!(
+        out.stdout.contains("upload failed on host1")
+            && out.stdout.contains("demo/releases/v2")
+            && out.stdout.contains("No space left"),
+        "names the host, the path and why:\n{}",
+        out.stdout
+    );
+    assert_eq!(current_release(&fleet.hosts[0], &builds), "v1");
+    assert_eq!(current_release(&fleet.hosts[1], &builds), "v2");
+    assert!(!demo.join("releases/v2/demo").exists(), "no partial binary");
+    assert!(temp_files(&demo.join("releases/v2")).is_empty());
+
+    // A backup writes nothing on the host: a full disk there does not stop it.
+    herd(&fleet)
+        .args(["backup", "host1", demo.join("current/").to_str().unwrap()])
+        .run()
+        .success()
+        .stdout_has("host1: backup ");
+}
