@@ -1225,3 +1225,40 @@ fn disk_full_on_the_host_fails_deploy_keeping_the_old_release_and_backup_still_w
         .success()
         .stdout_has("host1: backup ");
 }
+
+#[test]
+fn one_slow_host_holds_back_only_its_own_deploy_upload() {
+    let fleet = Fleet::builder().hosts(4).proxied().start();
+    let v1 = build(&fleet.dir, "v1", 500 << 10);
+    fleet.hosts[0].link().set_bandwidth(Some(100 << 10));
+    let out = finish_within(
+        deploy(&fleet, &v1, "v1", "true")
+            .args(["--serial", "2", "--format", "json"])
+            .spawn(),
+        NEVER_HANGS,
+    )
+    .success();
+    let upload: BTreeMap<String, u64> = out
+        .json_lines()
+        .iter()
+        .filter(|l| l["host"].is_string())
+        .map(|l| {
+            let took = l["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["kind"] == "uploaded")
+                .map(|s| s["duration"].as_u64().unwrap())
+                .unwrap();
+            (l["host"].as_str().unwrap().to_string(), took)
+        })
+        .collect();
+    assert_eq!(upload.len(), 4, "{}", out.stdout);
+    assert!(upload["host1"] >= 1500, "host1 is slow: {upload:?}");
+    for host in ["host2", "host3", "host4"] {
+        assert!(
+            upload[host] * 2 < upload["host1"],
+            "{host} is not slowed by host1: {upload:?}"
+        );
+    }
+}
