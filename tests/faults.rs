@@ -369,19 +369,22 @@ fn big_file(path: &Path, size: usize) -> Vec<u8> {
     bytes
 }
 
-#[test]
-fn connection_cut_mid_upload_keeps_the_old_file_leaves_no_temp_and_a_rerun_completes() {
+/// Cuts host1's connection in the middle of the upload of `module` (copy
+/// or template) of a 32 MiB file, then checks what is left and reruns.
+fn cut_mid_upload(module: &str) {
     const SIZE: usize = 32 << 20;
     let fleet = Fleet::builder().hosts(2).start();
-    let source = fleet.dir.join("big.bin");
-    let bytes = big_file(&source, SIZE);
+    // Letters only, so the same file is a valid template.
+    let bytes = build(&fleet.dir, "big", SIZE);
+    let bytes = std::fs::read(bytes).unwrap();
+    std::fs::write(fleet.dir.join("big.txt"), &bytes).unwrap();
     for host in &fleet.hosts {
-        std::fs::write(host.root.join("big.bin"), "old\n").unwrap();
+        std::fs::write(host.root.join("big.txt"), "old\n").unwrap();
     }
     write_playbook(
         &fleet,
         "site.yml",
-        "    - copy: {src: big.bin, dest: '{{ root_dir }}/big.bin'}\n",
+        &format!("    - {module}: {{src: big.txt, dest: '{{{{ root_dir }}}}/big.txt'}}\n"),
     );
     let child = herd(&fleet)
         .args(["play", "site.yml", "--format", "json"])
@@ -399,22 +402,35 @@ fn connection_cut_mid_upload_keeps_the_old_file_leaves_no_temp_and_a_rerun_compl
     assert!(!sshd.is_empty());
     Fleet::signal(&sshd, libc::SIGSTOP);
     let written = std::fs::metadata(&temp).map(|m| m.len()).unwrap_or(0);
-    assert!(written < SIZE as u64, "cut mid-upload ({written} bytes)");
+    assert!(
+        written < bytes.len() as u64,
+        "cut mid-upload ({written} bytes)"
+    );
     Fleet::signal(&sshd, libc::SIGKILL);
 
     let out = finish_within(child, NEVER_HANGS).code(4);
     let recap = recap(&out);
     assert_eq!(count(&recap, "host1", "unreachable"), 1, "{}", out.stdout);
     assert_eq!(count(&recap, "host2", "changed"), 1);
-    assert_eq!(std::fs::read(root.join("big.bin")).unwrap(), b"old\n");
+    assert_eq!(std::fs::read(root.join("big.txt")).unwrap(), b"old\n");
     // The host's shell removes the temp file once its upload is cut.
     wait_for("no temp file", Duration::from_secs(10), || {
         temp_files(&root).is_empty().then_some(())
     });
 
     herd(&fleet).args(["play", "site.yml"]).run().success();
-    assert!(std::fs::read(root.join("big.bin")).unwrap() == bytes);
+    assert!(std::fs::read(root.join("big.txt")).unwrap() == bytes);
     assert!(temp_files(&root).is_empty());
+}
+
+#[test]
+fn connection_cut_mid_upload_keeps_the_old_file_leaves_no_temp_and_a_rerun_completes() {
+    cut_mid_upload("copy");
+}
+
+#[test]
+fn connection_cut_mid_template_upload_keeps_the_old_file_leaves_no_temp() {
+    cut_mid_upload("template");
 }
 
 // --- host frozen ---------------------------------------------------------
