@@ -1059,7 +1059,21 @@ fn ctrl_c_in_play_records_unfinished_hosts_as_interrupted_as_run_does() {
         ["interrupted", "interrupted"],
         "{recorded:?}"
     );
-    kill_sessions(&fleet);
+    // The remote commands were stopped, not left running.
+    wait_for(
+        "the remote commands to end",
+        Duration::from_secs(10),
+        || {
+            (0..2)
+                .all(|i| {
+                    !fleet
+                        .session_pids(i)
+                        .iter()
+                        .any(|pid| fleet::cmdline(*pid).contains("sleep 20"))
+                })
+                .then_some(())
+        },
+    );
 }
 
 #[test]
