@@ -1292,3 +1292,38 @@ fn one_slow_host_holds_back_only_its_own_deploy_upload() {
         );
     }
 }
+
+#[test]
+fn a_link_cut_mid_upload_is_given_up_after_the_keepalive_bound() {
+    let fleet = Fleet::builder().hosts(2).proxied().start();
+    fast_keepalive(&fleet);
+    big_file(&fleet.dir.join("big.bin"), 16 << 20);
+    let root = fleet.hosts[0].root.clone();
+    std::fs::write(root.join("big.bin"), "old\n").unwrap();
+    write_playbook(
+        &fleet,
+        "site.yml",
+        "    - copy: {src: big.bin, dest: '{{ root_dir }}/big.bin'}\n",
+    );
+    let link = fleet.hosts[0].link().clone();
+    let started = Instant::now();
+    let child = herd(&fleet)
+        .args(["play", "site.yml", "--format", "json"])
+        .spawn();
+    wait_for("the upload to start", Duration::from_secs(30), || {
+        (!temp_files(&root).is_empty()).then_some(())
+    });
+    // Bytes stop in both directions and wait; nothing is closed.
+    link.cut();
+    let out = finish_within(child, NEVER_HANGS).code(4);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let recap = recap(&out);
+    assert_eq!(count(&recap, "host1", "unreachable"), 1, "{}", out.stdout);
+    assert_eq!(count(&recap, "host2", "changed"), 1);
+    assert_eq!(std::fs::read(root.join("big.bin")).unwrap(), b"old\n");
+    // Restored, the host sees the connection end and removes its temp file.
+    link.restore();
+    wait_for("no temp file", Duration::from_secs(10), || {
+        temp_files(&root).is_empty().then_some(())
+    });
+}
