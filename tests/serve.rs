@@ -32,7 +32,7 @@ impl Server {
         let mut child = Herd::in_dir(dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
-            .spawn();
+            .spawn_server();
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
         stderr.read_line(&mut line).unwrap();
@@ -286,7 +286,7 @@ fn any_address_but_loopback_needs_a_token_and_requests_without_it_get_401() {
     let mut child = herd_in(&dir)
         .args(["-i", "hosts", "serve", "--listen", "0.0.0.0:0"])
         .args(["--token-file", "token"])
-        .spawn();
+        .spawn_server();
     let mut line = String::new();
     BufReader::new(child.stderr.take().unwrap())
         .read_line(&mut line)
@@ -579,7 +579,7 @@ fn the_fleet_page_updates_itself_after_a_new_collection_and_a_running_run_until_
     // A running run's page refreshes itself until the run ends.
     let mut run = Herd::in_dir(&fleet.dir)
         .args(["run", "host1", "--", "sleep 3; echo done"])
-        .spawn();
+        .spawn_server();
     let deadline = Instant::now() + Duration::from_secs(20);
     let page = loop {
         assert!(Instant::now() < deadline, "the run never showed up");

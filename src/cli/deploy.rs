@@ -327,7 +327,7 @@ pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
                 .filter(|h| {
                     ended.iter().any(|(name, e, _)| {
                         name == h.name()
-                            && matches!(e, HostEnd::Report(r, _) if r.status == Status::Deployed)
+                            && matches!(e, HostEnd::Report(r, _, _) if r.status == Status::Deployed)
                     })
                 })
                 .cloned()
@@ -438,10 +438,13 @@ impl From<&Option<Artifact>> for Job {
 
 /// How a host's job ended, with its steps.
 enum HostEnd {
-    Report(Report, Duration),
+    /// The host's report, how long it took, and whether a failure came
+    /// from the connection dying (the host is then unreachable).
+    Report(Report, Duration, bool),
     Unreachable(String),
-    /// Interrupted or panicked: only the steps say where it got to.
-    Cut(String),
+    /// Interrupted (status interrupted) or panicked (status failed, an
+    /// internal error): only the steps say where it got to.
+    Cut(HostStatus, String),
 }
 
 /// Runs the job on every host of the batch; steps are collected as they
@@ -476,7 +479,11 @@ fn run_batch(
                 }
                 Job::Rollback => release::rollback(&transport, &host.exec, &plan, &log).await,
             };
-            HostEnd::Report(report, started.elapsed())
+            // A failure because the connection died: the host is
+            // unreachable, as in run and play.
+            let ok = matches!(report.status, Status::Deployed | Status::Unchanged);
+            let lost = !ok && transport.is_lost().await;
+            HostEnd::Report(report, started.elapsed(), lost)
         }
     }))?;
     let mut steps = steps.lock().unwrap_or_else(|e| e.into_inner());
@@ -485,8 +492,8 @@ fn run_batch(
         .map(|(host, outcome)| {
             let end = match outcome {
                 Outcome::Done(end) => end,
-                Outcome::Interrupted => HostEnd::Cut("interrupted".into()),
-                Outcome::Panicked(why) => HostEnd::Cut(why),
+                Outcome::Interrupted => HostEnd::Cut(HostStatus::Interrupted, "interrupted".into()),
+                Outcome::Panicked(why) => HostEnd::Cut(HostStatus::Failed, why),
             };
             let host_steps = steps.remove(&host).unwrap_or_default();
             (host, end, host_steps)
@@ -517,12 +524,14 @@ fn record(
             duration,
         };
         results.push(match end {
-            HostEnd::Report(report, took) => {
+            HostEnd::Report(report, took, lost) => {
                 let ok = matches!(report.status, Status::Deployed | Status::Unchanged)
                     || (report.status == Status::RolledBack && artifact.is_none());
                 let line = format!("{}: {}", status_word(report.status), report.message);
                 if ok {
                     result(HostStatus::Ok, line, None, *took)
+                } else if *lost {
+                    result(HostStatus::Unreachable, String::new(), Some(line), *took)
                 } else {
                     result(HostStatus::Failed, String::new(), Some(line), *took)
                 }
@@ -533,7 +542,7 @@ fn record(
                 Some(format!("{why} (nothing changed on the host)")),
                 started.elapsed(),
             ),
-            HostEnd::Cut(why) => {
+            HostEnd::Cut(status, why) => {
                 let where_ = where_it_stopped(host_steps, artifact);
                 steps.push((
                     host.clone(),
@@ -546,7 +555,7 @@ fn record(
                     },
                 ));
                 result(
-                    HostStatus::Interrupted,
+                    *status,
                     String::new(),
                     Some(format!("{why}: {where_}")),
                     started.elapsed(),
@@ -565,17 +574,13 @@ fn where_it_stopped(steps: &[Step], artifact: Option<&Artifact>) -> String {
         .iter()
         .rev()
         .find(|s| matches!(s.kind, StepKind::Activated | StepKind::RolledBack));
-    let after = steps.last().map_or("before any step", |s| s.kind.as_str());
+    let after = steps.last().map_or("before any step".to_string(), |s| {
+        format!("after {}", s.kind.as_str())
+    });
     match (last_switch, artifact) {
-        (Some(s), _) => format!(
-            "after {after}: on release {} (current was switched)",
-            s.release
-        ),
-        (None, Some(a)) => format!(
-            "after {after}: still on its old release ({} not activated)",
-            a.id
-        ),
-        (None, None) => format!("after {after}: on the release it had"),
+        (Some(s), _) => format!("{after}: on release {} (current was switched)", s.release),
+        (None, Some(a)) => format!("{after}: still on its old release ({} not activated)", a.id),
+        (None, None) => format!("{after}: on the release it had"),
     }
 }
 
@@ -598,7 +603,7 @@ fn print_batch(
     let terminal = std::io::stdout().is_terminal();
     for ((host, end, steps), result) in ended.iter().zip(results) {
         let report = match end {
-            HostEnd::Report(r, _) => Some(r),
+            HostEnd::Report(r, _, _) => Some(r),
             _ => None,
         };
         match format {

@@ -211,7 +211,9 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
         Some(Ok(completed)) => play_outcome(&stats, completed),
     };
     sink.recap(&stats, started.elapsed())?;
-    sink.store.record_results(run_id, &host_results(&stats))?;
+    let interrupted = outcome == RunOutcome::Interrupted;
+    sink.store
+        .record_results(run_id, &host_results(&stats, interrupted))?;
     sink.store.finish_run(run_id, outcome)?;
     Ok(outcome.exit_code())
 }
@@ -238,8 +240,10 @@ fn play_outcome(stats: &IndexMap<String, HostStats>, completed: bool) -> RunOutc
     }
 }
 
-/// One row per host for the store's host_results: the recap counts.
-fn host_results(stats: &IndexMap<String, HostStats>) -> Vec<HostResult> {
+/// One row per host for the store's host_results: the recap counts. After
+/// Ctrl-C, a host that had not failed is recorded as interrupted (its play
+/// did not finish), as `herd run` and the other commands do.
+fn host_results(stats: &IndexMap<String, HostStats>, interrupted: bool) -> Vec<HostResult> {
     stats
         .iter()
         .map(|(host, s)| HostResult {
@@ -248,6 +252,8 @@ fn host_results(stats: &IndexMap<String, HostStats>) -> Vec<HostResult> {
                 HostStatus::Unreachable
             } else if s.failed > 0 {
                 HostStatus::Failed
+            } else if interrupted {
+                HostStatus::Interrupted
             } else {
                 HostStatus::Ok
             },

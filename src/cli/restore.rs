@@ -162,10 +162,13 @@ pub fn execute(ctx: &Context, args: RestoreArgs) -> anyhow::Result<u8> {
                 changes.len(),
                 summary.id
             )?;
-            Ok(if failed > 0 {
-                RunOutcome::Failed
-            } else {
+            Ok(if failed == 0 {
                 RunOutcome::Ok
+            } else if conn.is_lost().await {
+                // The connection died under the restore (exit 4, as run).
+                RunOutcome::Unreachable
+            } else {
+                RunOutcome::Failed
             })
         }
         .await;

@@ -4,14 +4,15 @@
 //! 10,000 hosts cost 10,000 small futures. Results stream out as events the
 //! moment a host finishes; sinks (terminal, JSON, store) consume them.
 //! Dropping the returned future (Ctrl-C) aborts every host task; the
-//! transport closes their channels.
+//! transport closes their channels. The fan-out is [`fan_out`], shared
+//! with every other command.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
 
+use super::fanout::fan_out;
 use super::{HostResult, HostStatus};
 use crate::ssh::{ExecOptions, Pool, Target};
 
@@ -35,35 +36,43 @@ pub enum Event {
 }
 
 /// Runs every job, at most `forks` hosts at once, and sends an event per
-/// step. Returns when every host has finished.
+/// step. Returns when every host has finished; a host whose task panicked
+/// finishes as failed with "internal error: ..." (see [`fan_out`]).
 pub async fn run_command(
     pool: Arc<Pool>,
     jobs: Vec<HostJob>,
     forks: usize,
     events: mpsc::UnboundedSender<Event>,
 ) {
-    let forks = Arc::new(Semaphore::new(forks.max(1)));
-    let mut tasks = JoinSet::new();
-    for job in jobs {
-        let (pool, forks, events) = (pool.clone(), forks.clone(), events.clone());
-        tasks.spawn(async move {
-            let Ok(_permit) = forks.acquire_owned().await else {
-                return;
-            };
+    let hosts: Vec<String> = jobs.iter().map(|j| j.target.name.clone()).collect();
+    let work = jobs
+        .into_iter()
+        .map(|job| {
+            let (pool, events) = (pool.clone(), events.clone());
             let host = job.target.name.clone();
-            let _ = events.send(Event::Started { host: host.clone() });
-            let result = run_on_host(&pool, &job).await;
-            let _ = events.send(Event::Finished(result));
+            let work = async move {
+                let _ = events.send(Event::Started {
+                    host: job.target.name.clone(),
+                });
+                run_on_host(&pool, &job).await
+            };
+            (host, work)
+        })
+        .collect();
+    fan_out(work, forks, |index, result| {
+        let result = result.unwrap_or_else(|why| HostResult {
+            host: hosts[index].clone(),
+            status: HostStatus::Failed,
+            exit_code: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            error: Some(why),
+            duration: Duration::ZERO,
+            truncated: false,
         });
-    }
-    while let Some(joined) = tasks.join_next().await {
-        if let Err(err) = joined
-            && err.is_panic()
-        {
-            // A bug in one host's task must not take the others down.
-            tracing::error!("a host task panicked: {err}");
-        }
-    }
+        let _ = events.send(Event::Finished(result));
+    })
+    .await;
 }
 
 async fn run_on_host(pool: &Pool, job: &HostJob) -> HostResult {
@@ -120,7 +129,13 @@ async fn run_on_host(pool: &Pool, job: &HostJob) -> HostResult {
         }
         Err(err) => HostResult {
             host,
-            status: HostStatus::Failed,
+            // As Ansible: a connection lost mid-command makes the host
+            // unreachable, not failed (the command's fate is unknown).
+            status: if connection.is_lost().await {
+                HostStatus::Unreachable
+            } else {
+                HostStatus::Failed
+            },
             exit_code: None,
             stdout: String::new(),
             stderr: String::new(),

@@ -47,6 +47,25 @@ pub struct HostTaskOutcome {
     pub facts: Vars,
 }
 
+impl HostTaskOutcome {
+    /// The task's job on `host` panicked (a bug in herd): the host fails
+    /// the task with `why` ("internal error: ...").
+    pub fn internal_error(host: &str, why: String) -> HostTaskOutcome {
+        HostTaskOutcome {
+            registered: json!({"failed": true, "changed": false, "msg": why}),
+            result: TaskResult {
+                host: host.to_string(),
+                status: TaskStatus::Failed,
+                msg: Some(why),
+                diffs: Vec::new(),
+                items: Vec::new(),
+                duration_ms: 0,
+            },
+            facts: Vars::new(),
+        }
+    }
+}
+
 const CENSORED: &str =
     "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
 
@@ -302,6 +321,18 @@ async fn run_item(
                     output.data.insert("attempts".into(), json!(attempt));
                 }
                 judge(job, output, vars)
+            }
+            // As Ansible: a connection lost mid-task makes the host
+            // unreachable (no retry can reach it either).
+            Err(err) if transport.is_lost().await => {
+                let msg = err.to_string();
+                return ItemOutcome {
+                    status: TaskStatus::Unreachable,
+                    registered: json!({"unreachable": true, "changed": false, "msg": msg}),
+                    msg: Some(msg),
+                    facts: Vars::new(),
+                    output: ModuleOutput::default(),
+                };
             }
             Err(err) => fail(err.to_string()),
         };

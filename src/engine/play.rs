@@ -15,10 +15,10 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde_json::{Value, json};
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
 
 use super::events::{HostStats, PlayEvent, TaskResult, TaskStatus};
+use super::fanout::fan_out;
 use super::host_task::{self, HostTask, HostTaskOutcome, Via};
 use super::loops;
 use super::vars::{Layers, compose};
@@ -567,25 +567,19 @@ impl Runner {
             hosts.to_vec()
         };
         let shared = Arc::new(task.clone());
-        let forks = Arc::new(Semaphore::new(self.opts.forks.max(1)));
-        let mut jobs = JoinSet::new();
+        let mut work = Vec::new();
         for host in &run_on {
             let job = self.host_task(scope, &shared, host)?;
-            let forks = forks.clone();
-            jobs.spawn(async move {
-                let _permit = forks.acquire_owned().await;
-                host_task::run(job).await
-            });
+            work.push((host.clone(), host_task::run(job)));
         }
+        // A panicked host task is that host's failure, never a missing host.
         let mut outcomes: HashMap<String, HostTaskOutcome> = HashMap::new();
-        while let Some(joined) = jobs.join_next().await {
-            match joined {
-                Ok(outcome) => {
-                    outcomes.insert(outcome.result.host.clone(), outcome);
-                }
-                Err(err) => tracing::error!("a host task panicked: {err}"),
-            }
-        }
+        fan_out(work, self.opts.forks, |index, outcome| {
+            let host = &run_on[index];
+            let outcome = outcome.unwrap_or_else(|why| HostTaskOutcome::internal_error(host, why));
+            outcomes.insert(host.clone(), outcome);
+        })
+        .await;
         let mut results = Vec::new();
         for host in &run_on {
             let Some(outcome) = outcomes.remove(host) else {

@@ -33,6 +33,15 @@ impl Transport {
         }
     }
 
+    /// After an error: whether the connection to the host is gone (the
+    /// host is then unreachable rather than failed).
+    pub async fn is_lost(&self) -> bool {
+        match self {
+            Transport::Ssh(conn) => conn.is_lost().await,
+            Transport::Local => false,
+        }
+    }
+
     /// Runs a shell command (with become, env and stdin from `opts`).
     pub async fn exec(&self, command: &str, opts: &ExecOptions) -> Result<ExecOutput, ModuleError> {
         match self {

@@ -151,6 +151,12 @@ pub enum ExecError {
     #[error("{host}: command timed out after {}s (the channel was closed)", .after.as_secs_f64())]
     Timeout { host: String, after: Duration },
 
+    #[error(
+        "{host}: no data accepted for {}s (the command does not read its input, or the host or link is stuck)",
+        .after.as_secs()
+    )]
+    Stalled { host: String, after: Duration },
+
     #[error("{host}: cannot open a session channel: {reason}")]
     Channel { host: String, reason: String },
 

@@ -117,9 +117,17 @@ impl ChannelGuard {
         write: Arc<ChannelWriteHalf<Msg>>,
         pid: u32,
     ) {
-        let _ = write.eof().await;
-        let _ = write.close().await;
-        if pid == 0 {
+        // Bounded: on a wedged connection these could wait forever.
+        let closing = async {
+            let _ = write.eof().await;
+            let _ = write.close().await;
+        };
+        if tokio::time::timeout(Duration::from_secs(5), closing)
+            .await
+            .is_err()
+            || pid == 0
+            || handle.is_closed()
+        {
             return;
         }
         let kill = async {
@@ -405,14 +413,15 @@ impl Connection {
         if markers.is_none() {
             let _ = ready_tx.take().map(|tx| tx.send(()));
         }
+        let stall = self.stall_timeout;
         let writer = async move {
             if ready_rx.await.is_err() {
                 return Ok(());
             }
             let result = match input {
                 Input::Empty => Ok(()),
-                Input::Bytes(bytes) => write.data(bytes).await.map_err(|e| e.to_string()),
-                Input::Reader(reader) => send_stream(write, reader).await,
+                Input::Bytes(bytes) => send_stream(write, &mut &bytes[..], stall).await,
+                Input::Reader(reader) => send_stream(write, reader, stall).await,
             };
             let _ = write.eof().await;
             result
@@ -545,9 +554,23 @@ impl Connection {
             Ok(out)
         };
 
-        let (written, result) = tokio::join!(writer, reader);
+        // The reader ends when the channel does (command done, session
+        // killed, connection lost); then no more input can go, so the
+        // writer is dropped rather than left waiting for window space
+        // that will never come. A writer that made no progress for the
+        // stall timeout ends the command.
+        tokio::pin!(writer, reader);
+        let (written, result) = tokio::select! {
+            written = &mut writer => match written {
+                Err(SendError::Stalled) => {
+                    return Err(ExecError::Stalled { host: host(), after: stall });
+                }
+                written => (written, reader.await),
+            },
+            result = &mut reader => (Ok(()), result),
+        };
         let out = result?;
-        if let Err(reason) = written {
+        if let Err(SendError::Channel(reason)) = written {
             // A command may exit without reading all of its stdin; that is
             // its business. A local read error is ours to report.
             tracing::debug!("{}: stdin not fully sent: {reason}", self.name);
@@ -591,10 +614,23 @@ fn signal_name_of(sig: &Sig) -> String {
 /// server far more CPU than 160 full ones.
 const UPLOAD_CHUNK: usize = 32 * 1024;
 
+/// Why stdin could not all be sent.
+enum SendError {
+    /// The channel or the local reader failed (the command may simply have
+    /// exited without reading all of it).
+    Channel(String),
+    /// No bytes were accepted for the stall timeout: the host or the link
+    /// is stuck.
+    Stalled,
+}
+
+/// Sends `reader` into the channel; every write must be accepted within
+/// `stall` (it waits for window space while the host is slow).
 async fn send_stream<R: AsyncRead + Unpin + ?Sized>(
     write: &ChannelWriteHalf<Msg>,
     reader: &mut R,
-) -> Result<(), String> {
+    stall: Duration,
+) -> Result<(), SendError> {
     let mut buf = vec![0u8; UPLOAD_CHUNK];
     loop {
         // Fill the chunk: local reads may return less than asked.
@@ -603,7 +639,7 @@ async fn send_stream<R: AsyncRead + Unpin + ?Sized>(
             let n = reader
                 .read(&mut buf[filled..])
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| SendError::Channel(e.to_string()))?;
             if n == 0 {
                 break;
             }
@@ -612,10 +648,10 @@ async fn send_stream<R: AsyncRead + Unpin + ?Sized>(
         if filled == 0 {
             return Ok(());
         }
-        write
-            .data_bytes(buf[..filled].to_vec())
+        tokio::time::timeout(stall, write.data_bytes(buf[..filled].to_vec()))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| SendError::Stalled)?
+            .map_err(|e| SendError::Channel(e.to_string()))?;
         if filled < buf.len() {
             return Ok(());
         }

@@ -42,6 +42,8 @@ pub struct Connection {
     pub(crate) channels: Semaphore,
     pub(crate) output_limit: usize,
     pub(crate) command_timeout: Option<Duration>,
+    /// How long a write (upload data) may wait for the host to accept it.
+    pub(crate) stall_timeout: Duration,
     /// The public key the server accepted for our login.
     pub(crate) login_key: russh::keys::PublicKey,
     /// Keeps the jump host's connection alive as long as this one.
@@ -71,6 +73,19 @@ impl Connection {
     /// True once the connection is gone (network, keepalive, server exit).
     pub fn is_closed(&self) -> bool {
         self.handle.is_closed()
+    }
+
+    /// After a command failed: whether the connection itself is gone. The
+    /// channel can end a moment before the connection is marked closed, so
+    /// this waits up to 200 ms for the mark.
+    pub async fn is_lost(&self) -> bool {
+        for _ in 0..10 {
+            if self.is_closed() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.is_closed()
     }
 
     /// Says goodbye to the server; channels still open are closed with it.
@@ -146,6 +161,7 @@ impl Pool {
                 channels: Semaphore::new(self.options.max_channels.max(1)),
                 output_limit: self.options.output_limit,
                 command_timeout: self.options.command_timeout,
+                stall_timeout: super::session::stall_after(target),
                 depth: jump.as_ref().map_or(0, |j| j.depth + 1),
                 _jump: jump,
             }))

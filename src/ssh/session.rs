@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use russh::client::{self, Handle};
 use russh::keys::{PublicKey, PublicKeyOrCertificate};
@@ -216,6 +217,29 @@ fn key_kind(algorithm: &str) -> String {
     }
 }
 
+/// Keepalives sent without an answer before the host is given up.
+const KEEPALIVE_MAX: usize = 3;
+
+/// How long a silent host is waited for before it is given up: OpenSSH's
+/// ServerAliveInterval x (ServerAliveCountMax + 1), the count being 3 here.
+/// `None` with keepalives off (ServerAliveInterval 0).
+pub(crate) fn dead_after(target: &Target) -> Option<Duration> {
+    let interval = target.keepalive.filter(|i| !i.is_zero())?;
+    Some(interval * (KEEPALIVE_MAX as u32 + 1))
+}
+
+/// How long upload data may wait for the host to accept it: past both
+/// bounds after which a connection is given up (a silent host, a stuck
+/// write), so a frozen host or link is reported as gone and this bound only
+/// ends a command that stops reading its input on a live host: interval x 6.
+/// Two minutes with keepalives off.
+pub(crate) fn stall_after(target: &Target) -> Duration {
+    match (dead_after(target), target.keepalive) {
+        (Some(dead), Some(interval)) => dead + interval * 2,
+        _ => Duration::from_secs(120),
+    }
+}
+
 /// The russh client configuration for one target.
 fn client_config(target: &Target) -> client::Config {
     let defaults = russh::Preferred::default();
@@ -243,7 +267,11 @@ fn client_config(target: &Target) -> client::Config {
     );
     client::Config {
         keepalive_interval: target.keepalive,
-        keepalive_max: 3,
+        keepalive_max: KEEPALIVE_MAX,
+        // Keepalives cannot go out while a write to a stuck host blocks the
+        // session; this bounds that write (answers to keepalives reset it,
+        // so a healthy quiet connection never hits it).
+        inactivity_timeout: dead_after(target).zip(target.keepalive).map(|(d, i)| d + i),
         nodelay: true,
         // Bulk uploads are window-bound: 16 MiB keeps a fast link busy.
         window_size: 16 << 20,

@@ -80,16 +80,21 @@ impl Connection {
             )
             .await;
         let cleanup = format!("rm -f {q_tmp}");
+        // The cleanup must not hang on a host that just stopped answering.
+        let cleanup_opts = ExecOptions {
+            timeout: Some(self.stall_timeout),
+            ..exec_opts.clone()
+        };
         let out = match result {
             Ok(out) => out,
             Err(e) => {
                 // The command may have died mid-way; don't leave a temp file.
-                let _ = self.exec(&cleanup, &exec_opts).await;
+                let _ = self.exec(&cleanup, &cleanup_opts).await;
                 return Err(e.into());
             }
         };
         if let Some(source) = reader.error.take() {
-            let _ = self.exec(&cleanup, &exec_opts).await;
+            let _ = self.exec(&cleanup, &cleanup_opts).await;
             return Err(TransferError::Local {
                 host: self.name.clone(),
                 path: remote_path.to_string(),
@@ -100,7 +105,7 @@ impl Connection {
         let remote = first_word(&out.stdout);
         let local_hash = reader.hex();
         if remote != local_hash {
-            let _ = self.exec(&cleanup, &exec_opts).await;
+            let _ = self.exec(&cleanup, &cleanup_opts).await;
             return Err(TransferError::Checksum {
                 host: self.name.clone(),
                 path: remote_path.to_string(),

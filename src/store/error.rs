@@ -75,7 +75,31 @@ fn sqlite_hint(err: &rusqlite::Error, path: &std::path::Path) -> String {
             " ({} is damaged or not a herd store; move it aside and herd starts a new one)",
             path.display()
         ),
-        ErrorCode::DiskFull => " (the disk is full)".to_string(),
+        ErrorCode::DiskFull => full_disk_hint(path),
+        // A write into the WAL on a full disk fails as a plain I/O error.
+        ErrorCode::SystemIoFailure if disk_is_full(path) => full_disk_hint(path),
         _ => String::new(),
     }
+}
+
+fn full_disk_hint(path: &std::path::Path) -> String {
+    format!(
+        " (the disk is full: free space where {} lives; what the store already held is intact)",
+        path.parent().unwrap_or(path).display()
+    )
+}
+
+/// Whether the file system holding `path` has (almost) no room left.
+fn disk_is_full(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = path.parent().unwrap_or(path);
+    let Ok(c_path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statvfs fills the zeroed struct for a NUL-terminated path.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
+        return false;
+    }
+    (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64) < 64 * 1024
 }

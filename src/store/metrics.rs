@@ -1,6 +1,7 @@
 //! Metric time series from `herd collect`: samples (host, metric, time,
 //! value), the collections that produced them, and whether each host was
-//! reached. Times are unix seconds.
+//! reached. Times are unix seconds; a sample belongs to its collection, so
+//! collections that ran in the same second each keep theirs.
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
@@ -92,7 +93,8 @@ impl Store {
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO samples (host, metric, ts, value) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT OR REPLACE INTO samples (host, metric, ts, collection_id, value)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(&err)?;
             let mut latest = tx
@@ -104,7 +106,7 @@ impl Store {
                 .map_err(&err)?;
             for s in samples {
                 insert
-                    .execute(params![s.host, s.metric, s.ts, s.value])
+                    .execute(params![s.host, s.metric, s.ts, collection.0, s.value])
                     .map_err(&err)?;
                 latest
                     .execute(params![s.host, s.metric, s.ts, s.value])
@@ -152,7 +154,7 @@ impl Store {
     ) -> Result<Vec<Sample>, StoreError> {
         let mut out = self.query_rows(
             "SELECT host, metric, ts, value FROM samples
-             WHERE metric = ?1 AND ts BETWEEN ?2 AND ?3 ORDER BY host, ts",
+             WHERE metric = ?1 AND ts BETWEEN ?2 AND ?3 ORDER BY host, ts, collection_id",
             params![metric, since, until],
             sample_row,
         )?;

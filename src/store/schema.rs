@@ -151,6 +151,24 @@ const MIGRATIONS: &[&str] = &[
         SELECT s.host, s.metric, s.ts, s.value FROM samples s
         JOIN (SELECT host, metric, MAX(ts) AS ts FROM samples GROUP BY host, metric) m
           ON s.host = m.host AND s.metric = m.metric AND s.ts = m.ts;",
+    // 8: every collection keeps its samples. Keyed by (metric, host, ts),
+    // collections started in the same second (cron and a manual run)
+    // overwrote each other; the collection is now part of the key. Rows
+    // from before (and retention's averages) have collection 0.
+    "CREATE TABLE samples_v8 (
+        host          TEXT    NOT NULL,
+        metric        TEXT    NOT NULL,
+        ts            INTEGER NOT NULL,
+        collection_id INTEGER NOT NULL DEFAULT 0,
+        value         REAL    NOT NULL,
+        PRIMARY KEY (metric, host, ts, collection_id)
+    ) WITHOUT ROWID;
+    INSERT INTO samples_v8 (host, metric, ts, collection_id, value)
+        SELECT host, metric, ts, 0, value FROM samples;
+    DROP TABLE samples;
+    ALTER TABLE samples_v8 RENAME TO samples;
+    CREATE INDEX samples_by_host ON samples (host, ts);
+    CREATE INDEX samples_by_ts ON samples (ts);",
 ];
 
 /// The schema version this herd writes.
@@ -195,5 +213,46 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Result<(), i64>> {
         tx.execute_batch(step)?;
         tx.pragma_update(None, "user_version", version + 1)?;
         tx.commit()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store at schema 6 (samples keyed by metric, host and second)
+    /// migrates with its samples kept, and then keeps two collections of
+    /// the same second apart.
+    #[test]
+    fn samples_survive_migration_7_and_same_second_collections_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(crate::store::DB_FILE)).unwrap();
+            for step in &MIGRATIONS[..6] {
+                conn.execute_batch(step).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 6).unwrap();
+            conn.execute(
+                "INSERT INTO samples (host, metric, ts, value) VALUES ('a', 'load.1', 100, 0.5)",
+                [],
+            )
+            .unwrap();
+        }
+        let mut store = crate::store::Store::open(dir.path()).unwrap();
+        assert_eq!(user_version(&store.conn).unwrap(), VERSION);
+        let sample = |value| crate::store::Sample {
+            host: "a".into(),
+            metric: "load.1".into(),
+            ts: 200,
+            value,
+        };
+        for value in [1.0, 2.0, 3.0] {
+            let c = store.begin_collection(200, 1).unwrap();
+            store.record_samples(c, &[sample(value)], &[]).unwrap();
+        }
+        let kept = store.samples(&[], "load.1", 0, 1000).unwrap();
+        let values: Vec<f64> = kept.iter().map(|s| s.value).collect();
+        assert_eq!(values, [0.5, 1.0, 2.0, 3.0]);
+        assert_eq!(store.latest_samples().unwrap(), [sample(3.0)]);
     }
 }

@@ -325,6 +325,33 @@ impl Fleet {
         stop_host(&mut self.hosts[i]);
     }
 
+    /// Every process below host `i`'s listening sshd, parents before
+    /// children: each connection's sshd processes, the shells they started
+    /// and their commands (found through /proc by parent pid).
+    pub fn session_pids(&self, i: usize) -> Vec<i32> {
+        let Some(listener) = self.hosts[i].sshd_pid() else {
+            return Vec::new();
+        };
+        isolated::process_tree(listener).split_off(1)
+    }
+
+    /// The session processes of host `i` that are sshd itself (the
+    /// per-connection server), not the shells and commands below them.
+    pub fn session_sshd_pids(&self, i: usize) -> Vec<i32> {
+        self.session_pids(i)
+            .into_iter()
+            .filter(|pid| process_name(*pid).is_some_and(|n| n.starts_with("sshd")))
+            .collect()
+    }
+
+    /// Sends `signal` to each pid; returns how many got it.
+    pub fn signal(pids: &[i32], signal: i32) -> usize {
+        pids.iter()
+            // SAFETY: kill(2) on pids of this fleet's own process tree.
+            .filter(|pid| unsafe { libc::kill(**pid, signal) } == 0)
+            .count()
+    }
+
     /// Path of a file inside the fleet dir.
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.join(rel)
@@ -1032,6 +1059,18 @@ fn is_ours(pid: i32, dir: &Path, what: &str) -> bool {
         return false;
     }
     cmdline.contains(what) && cmdline.contains(&*dir.to_string_lossy())
+}
+
+fn process_name(pid: i32) -> Option<String> {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some(comm.trim().to_string())
+}
+
+/// The command line of `pid`, arguments joined by spaces.
+pub fn cmdline(pid: i32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
 }
 
 fn wait_gone(pid: i32) {

@@ -46,6 +46,17 @@ impl Herd {
         self
     }
 
+    /// Starts herd without waiting (stdout and stderr piped), for tests that
+    /// act while it runs: signal it, or start several at once.
+    pub fn spawn(mut self) -> std::process::Child {
+        self.command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start herd")
+    }
+
     /// Runs herd and returns what it printed and how it exited.
     pub fn run(mut self) -> Outcome {
         let output = self.command.output().expect("run herd");
@@ -92,8 +103,9 @@ impl Herd {
 }
 
 impl Herd {
-    /// Starts herd without waiting for it (a server); stderr is piped.
-    pub fn spawn(mut self) -> std::process::Child {
+    /// Starts herd without waiting for it (a server); stderr is piped,
+    /// stdout discarded.
+    pub fn spawn_server(mut self) -> std::process::Child {
         self.command
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
@@ -198,6 +210,24 @@ impl Outcome {
             .filter(|l| !l.trim().is_empty())
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
             .collect()
+    }
+}
+
+/// Waits for a spawned herd to exit, at most `limit`: a herd still running
+/// then is killed and the test fails ("herd never hangs").
+pub fn finish_within(child: std::process::Child, limit: std::time::Duration) -> Outcome {
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(output) => Outcome::from(output.expect("wait for herd")),
+        Err(_) => {
+            // SAFETY: kill(2) on our own child, which has not been reaped.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("herd was still running after {limit:?}: it hung");
+        }
     }
 }
 
