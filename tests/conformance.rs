@@ -18,9 +18,34 @@ use fleet::Fleet;
 /// (docs/ansible-differences.md).
 const EXPECTED_DIFFERENCES: &[(&str, &str)] = &[];
 
-/// Targets that do not pass yet: gaps still to close in issue 5, not
-/// decisions. Listed so the rest stays guarded; remove one when it passes.
-const NOT_YET: &[(&str, &str)] = &[];
+/// Targets that do not pass yet (the suite's second batch, issue 16), with
+/// the first thing herd stops at: gaps to close, not decisions. Listed so
+/// the rest stays guarded; remove one when it passes.
+const NOT_YET: &[(&str, &str)] = &[
+    (
+        "loop_control",
+        "extended.yml:22: loop_control `extended_allitems`",
+    ),
+    ("include_vars", "main.yml:9: module `include_vars`"),
+    (
+        "include_import",
+        "test_import_role.yml:7: module `import_role`",
+    ),
+    ("roles", "data_integrity.yml:4: module `import_role`"),
+    ("file", "state_link.yml:124: module `user`"),
+    ("replace", "main.yml:24: module `replace`"),
+    ("tempfile", "main.yml:2: module `tempfile`"),
+    ("find", "setup_test_user.yml:11: module `user`"),
+    ("slurp", "setup_test_user.yml:11: module `user`"),
+    ("assemble", "main.yml:33: module `assemble`"),
+    ("unarchive", "setup_test_user.yml:11: module `user`"),
+    ("cron", "main.yml:5: module `include_vars`"),
+    ("group", "tests.yml:3: module `group`"),
+    ("user", "test_create_user.yml:2: module `user`"),
+    ("known_hosts", "main.yml:28: module `known_hosts`"),
+    ("get_url", "main.yml:35: module `get_url`"),
+    ("uri", "main.yml:59: module `uri`"),
+];
 
 #[test]
 fn ansible_integration_targets_pass() {

@@ -136,8 +136,10 @@ fn host_output_is_never_rendered_as_a_template() {
     );
 }
 
-/// `assert`'s `that` and `debug`'s `var` are evaluated as expressions after
-/// rendering: built from host output, they would run it. herd refuses.
+/// `debug`'s `var` is evaluated as an expression after rendering, and so is
+/// a conditional whose template stands outside a string literal: built from
+/// host output, they would run it, so herd refuses. `assert`'s `that` reads
+/// host data as values otherwise.
 #[test]
 fn an_expression_built_from_host_output_is_refused() {
     let fleet = Fleet::builder().hosts(1).start();
@@ -157,11 +159,18 @@ fn an_expression_built_from_host_output_is_refused() {
       ignore_errors: true
     - assert:
         that: \"{{ motd.stdout }}\"
+    - assert:
+        that: \"motd.stdout == '{{ motd.stdout }}'\"
+    - assert:
+        that: \"{{ motd.stdout }} == 1\"
       ignore_errors: true
 ";
     std::fs::write(fleet.dir.join("site.yml"), playbook).unwrap();
     let out = Herd::in_dir(&fleet.dir).args(["play", "site.yml"]).run();
     assert!(!marker.exists(), "{}\n{}", out.stdout, out.stderr);
+    // `debug: var` and a template outside a literal are refused; a whole
+    // `{{ expr }}` is the expression, and a literal's template renders to
+    // a value (as ansible-core 2.19): both read host data as values.
     assert_eq!(
         out.stdout
             .matches("must not be built from host data")

@@ -282,14 +282,17 @@ async fn run_item(
              e.g. `{arg}: result.stdout` rather than `{arg}: \"{{{{ result.stdout }}}}\"`"
         ));
     }
-    let args = match job
-        .templates
-        .render_value(&Value::Object(raw_args.clone()), vars)
-    {
+    let mut to_render = raw_args.clone();
+    let conditions =
+        modules::conditions_arg(module).and_then(|arg| Some((arg, to_render.remove(arg)?)));
+    let mut args = match job.templates.render_value(&Value::Object(to_render), vars) {
         Ok(Value::Object(map)) => map,
         Ok(other) => return fail(format!("arguments rendered to {other}, not a dictionary")),
         Err(e) => return fail(e.to_string()),
     };
+    if let Some((arg, raw)) = conditions {
+        args.insert(arg.to_string(), raw);
+    }
     let ctx = ModuleContext {
         host: &job.host,
         transport,

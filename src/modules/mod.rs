@@ -83,13 +83,22 @@ fn short_name(name: &str) -> &str {
 }
 
 /// The argument module `name` evaluates as an expression after the engine
-/// rendered it (`assert`'s `that`, `debug`'s `var`). Such an argument must
-/// not be rendered from data (see `template::scope`): host output would be
-/// evaluated as code on the controller.
+/// rendered it (`debug`'s `var`). Such an argument must not be rendered
+/// from data (see `template::scope`): host output would be evaluated as
+/// code on the controller.
 pub fn expression_arg(name: &str) -> Option<&'static str> {
     match short_name(name) {
-        "assert" => Some("that"),
         "debug" => Some("var"),
+        _ => None,
+    }
+}
+
+/// The argument module `name` reads as conditions, which reach it
+/// unrendered (`assert`'s `that`): they are rendered the way `when:` is
+/// (`Templates::eval_bool`), so host data in them stays a value.
+pub fn conditions_arg(name: &str) -> Option<&'static str> {
+    match short_name(name) {
+        "assert" => Some("that"),
         _ => None,
     }
 }

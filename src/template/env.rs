@@ -161,8 +161,42 @@ impl Templates {
     /// produces from a bool) counts as that bool. An undefined variable is an
     /// error, as in Ansible. A condition wrapped in `{{ }}` is accepted.
     pub fn eval_bool(&self, expr: &str, vars: &impl Scope) -> Result<bool, TemplateError> {
-        let expr = strip_delimiters(expr);
-        Ok(truthy(&self.eval(expr, vars)?))
+        let expr = self.conditional(strip_delimiters(expr), vars)?;
+        Ok(truthy(&self.eval(&expr, vars)?))
+    }
+
+    /// A conditional ready to evaluate: string literals holding a template
+    /// rendered to values (see `conditional`). A template outside the
+    /// literals (`{{ a }} == {{ b }}`) is rendered first, as Ansible before
+    /// 2.19 did, unless it reads data: host output would become code.
+    fn conditional(&self, expr: &str, vars: &impl Scope) -> Result<String, TemplateError> {
+        if !has_template(expr) {
+            return Ok(expr.to_string());
+        }
+        let rendered = super::conditional::render_literals(expr, |literal| {
+            Ok(
+                match self.render_value(&serde_json::Value::String(literal.into()), vars)? {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                },
+            )
+        })?;
+        if !rendered.template_outside_literals {
+            return Ok(rendered.expr);
+        }
+        let whole = serde_json::Value::String(expr.to_string());
+        if self.uses_data(&whole, vars) {
+            return Err(TemplateError::plain(
+                &format!("conditional `{expr}`"),
+                "a template outside a string literal must not be built from host data \
+                 (registered results, facts, loop items of them): write the expression out, \
+                 e.g. `result.stdout == 'x'` rather than `{{ result.stdout }} == 'x'`",
+            ));
+        }
+        Ok(match self.render_value(&whole, vars)? {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        })
     }
 
     /// Evaluates a list of conditions (`when: [a, b]`), which Ansible ANDs:
@@ -465,7 +499,7 @@ fn syntax(opts: &FileOptions) -> Result<SyntaxConfig, minijinja::Error> {
     builder.build()
 }
 
-fn has_template(s: &str) -> bool {
+pub(crate) fn has_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
 }
 

@@ -25,6 +25,7 @@
 //! [`tests`].
 
 mod chains;
+mod conditional;
 mod env;
 mod error;
 pub mod filters;
