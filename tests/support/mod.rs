@@ -48,10 +48,20 @@ impl Herd {
 
     /// Starts herd without waiting (stdout and stderr piped), for tests that
     /// act while it runs: signal it, or start several at once.
-    pub fn spawn(mut self) -> std::process::Child {
+    pub fn spawn(self) -> std::process::Child {
+        self.start(std::process::Stdio::piped())
+    }
+
+    /// Starts herd without waiting for it (a server): stderr piped, stdout
+    /// discarded, so nothing blocks on an unread pipe.
+    pub fn spawn_server(self) -> std::process::Child {
+        self.start(std::process::Stdio::null())
+    }
+
+    fn start(mut self, stdout: std::process::Stdio) -> std::process::Child {
         self.command
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
+            .stdout(stdout)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("start herd")
@@ -99,19 +109,6 @@ impl Herd {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         Outcome::from(child.wait_with_output().expect("herd output"))
-    }
-}
-
-impl Herd {
-    /// Starts herd without waiting for it (a server); stderr is piped,
-    /// stdout discarded.
-    pub fn spawn_server(mut self) -> std::process::Child {
-        self.command
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start herd")
     }
 }
 
