@@ -33,8 +33,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ),
     ("roles", "data_integrity.yml:4: module `import_role`"),
     ("file", "state_link.yml:124: module `user`"),
-    ("replace", "main.yml:24: module `replace`"),
-    ("tempfile", "main.yml:2: module `tempfile`"),
     ("find", "setup_test_user.yml:11: module `user`"),
     ("slurp", "setup_test_user.yml:11: module `user`"),
     ("assemble", "main.yml:33: module `assemble`"),

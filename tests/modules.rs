@@ -759,6 +759,134 @@ async fn lineinfile_adds_replaces_removes_with_diffs() {
 }
 
 #[tokio::test]
+async fn replace_substitutes_with_python_templates_check_and_diff() {
+    let h = Host::start().await;
+    let path = h.p("app.conf");
+    let original = "port=22\n# port=23\nhost=a\n";
+    std::fs::write(h.path("app.conf"), original).unwrap();
+    let args =
+        json!({"path": path, "regexp": "^port=(\\d+)$", "replace": "port=\\g<1>0 # was \\1"});
+
+    let out = h.check("replace", args.clone()).await;
+    assert!(out.changed);
+    assert_eq!(read(&h.path("app.conf")), original);
+    assert_eq!(
+        out.diffs[0].after.as_deref(),
+        Some("port=220 # was 22\n# port=23\nhost=a\n")
+    );
+
+    let out = h.diff("replace", args.clone()).await;
+    assert!(out.changed);
+    assert_eq!(out.data["msg"], "1 replacements made");
+    assert_eq!(
+        read(&h.path("app.conf")),
+        "port=220 # was 22\n# port=23\nhost=a\n"
+    );
+    assert!(!out.diffs.is_empty());
+    // The new text no longer matches `^port=\d+$`: nothing to do.
+    assert!(!h.run("replace", args).await.changed);
+
+    // Only between `after` and `before`; a backup only when asked.
+    let out = h
+        .run(
+            "replace",
+            json!({"path": path, "regexp": "port", "replace": "PORT", "after": "was", "before": "host", "backup": true}),
+        )
+        .await;
+    assert_eq!(out.data["msg"], "1 replacements made");
+    assert_eq!(
+        read(&h.path("app.conf")),
+        "port=220 # was 22\n# PORT=23\nhost=a\n"
+    );
+    let backup = out.data["backup_file"].as_str().unwrap();
+    assert!(read(Path::new(backup)).contains("# port=23"));
+
+    let out = h
+        .run(
+            "replace",
+            json!({"path": path, "regexp": "x", "after": "nowhere"}),
+        )
+        .await;
+    assert!(!out.changed && !out.failed);
+    assert!(
+        out.data["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("Pattern for before/after params did not match")
+    );
+
+    let out = h
+        .run(
+            "replace",
+            json!({"path": path, "regexp": "a", "replace": "\\D"}),
+        )
+        .await;
+    assert!(out.failed);
+    assert_eq!(
+        out.data["msg"],
+        "Unable to process replace due to error: bad escape \\D at position 0"
+    );
+
+    let missing = h.p("missing.conf");
+    let out = h
+        .run("replace", json!({"path": missing, "regexp": "a"}))
+        .await;
+    assert!(out.failed);
+    assert_eq!(out.data["msg"], format!("Path {missing} does not exist !"));
+    assert!(
+        h.error("replace", json!({"path": path}))
+            .await
+            .contains("regexp")
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn tempfile_creates_files_and_directories_but_not_in_check_mode() {
+    let h = Host::start().await;
+    let dir = h.p("");
+    let out = h
+        .run(
+            "tempfile",
+            json!({"path": dir, "prefix": "hello.", "suffix": ".bye"}),
+        )
+        .await;
+    assert!(out.changed);
+    assert_eq!(out.data["state"], "file");
+    let path = out.data["path"].as_str().unwrap();
+    let name = Path::new(path).file_name().unwrap().to_str().unwrap();
+    assert!(
+        name.starts_with("hello.") && name.ends_with(".bye"),
+        "{name}"
+    );
+    assert!(Path::new(path).is_file());
+
+    let out = h
+        .run("tempfile", json!({"path": dir, "state": "directory"}))
+        .await;
+    assert_eq!(out.data["state"], "directory");
+    let path = out.data["path"].as_str().unwrap();
+    assert!(Path::new(path).is_dir());
+    assert!(
+        Path::new(path)
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("ansible.")
+    );
+
+    let before = std::fs::read_dir(h.path("")).unwrap().count();
+    let out = h.check("tempfile", json!({"path": dir})).await;
+    assert!(out.skipped && !out.changed);
+    assert_eq!(std::fs::read_dir(h.path("")).unwrap().count(), before);
+
+    let out = h.run("tempfile", json!({"path": h.p("no/such/dir")})).await;
+    assert!(out.failed);
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn blockinfile_inserts_updates_removes() {
     let h = Host::start().await;
     let path = h.p("hosts");

@@ -1,4 +1,4 @@
-//! The shared half of `lineinfile` and `blockinfile`: read the file in the
+//! The shared half of `lineinfile`, `blockinfile` and `replace`: read the file in the
 //! same round trip as its metadata, let the module compute the new text,
 //! then write it (backup, validate, atomic) and fix attributes.
 //!

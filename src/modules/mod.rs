@@ -37,11 +37,13 @@ mod lineinfile;
 mod pause;
 mod raw;
 mod release;
+mod replace;
 mod script;
 mod set_fact;
 mod setup;
 mod stat;
 mod systemd;
+mod tempfile;
 mod template;
 mod wait_for;
 
@@ -60,6 +62,8 @@ pub const MODULES: &[&str] = &[
     "file",
     "lineinfile",
     "blockinfile",
+    "replace",
+    "tempfile",
     "fetch",
     "stat",
     "systemd",
@@ -120,6 +124,8 @@ pub async fn run(
         "file" => file::run(ctx, args).await,
         "lineinfile" => lineinfile::run(ctx, args).await,
         "blockinfile" => blockinfile::run(ctx, args).await,
+        "replace" => replace::run(ctx, args).await,
+        "tempfile" => tempfile::run(ctx, args).await,
         "fetch" => fetch::run(ctx, args).await,
         "stat" => stat::run(ctx, args).await,
         "systemd" | "systemd_service" => systemd::run(ctx, "systemd", args).await,

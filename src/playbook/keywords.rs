@@ -158,6 +158,8 @@ pub const MODULES: &[&str] = &[
     "file",
     "lineinfile",
     "blockinfile",
+    "replace",
+    "tempfile",
     "fetch",
     "stat",
     "systemd",
@@ -329,6 +331,11 @@ pub fn module_params(module: &str) -> Option<&'static [&'static str]> {
             "append_newline",
             "prepend_newline",
         ],
+        "replace" => &[
+            "path", "regexp", "replace", "after", "before", "backup", "encoding", "validate",
+            "mode", "owner", "group",
+        ],
+        "tempfile" => &["state", "path", "prefix", "suffix"],
         "fetch" => &[
             "src",
             "dest",
@@ -383,7 +390,7 @@ pub fn module_params(module: &str) -> Option<&'static [&'static str]> {
 pub fn param_aliases(module: &str) -> &'static [(&'static str, &'static str)] {
     match module {
         "file" | "stat" => &[("dest", "path"), ("name", "path")],
-        "lineinfile" => &[("dest", "path"), ("destfile", "path"), ("name", "path")],
+        "lineinfile" | "replace" => &[("dest", "path"), ("destfile", "path"), ("name", "path")],
         "blockinfile" => &[
             ("dest", "path"),
             ("destfile", "path"),
@@ -408,6 +415,7 @@ pub fn required_params(module: &str) -> &'static [&'static [&'static str]] {
         "copy" => &[&["dest"], &["src", "content"]],
         "template" => &[&["src"], &["dest"]],
         "file" | "lineinfile" | "blockinfile" | "stat" => &[&["path"]],
+        "replace" => &[&["path"], &["regexp"]],
         "fetch" => &[&["src"], &["dest"]],
         "assert" => &[&["that"]],
         _ => &[],

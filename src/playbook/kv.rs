@@ -95,34 +95,65 @@ pub fn split_words(text: &str) -> Vec<Range<usize>> {
     words
 }
 
-/// A value without its surrounding quotes, with `\n`-style escapes of
-/// double-quoted values decoded.
+/// A value as Ansible's `parse_kv` reads it: backslash escapes decoded
+/// (`_decode_escapes`, whatever the quoting: `regexp='\\b'` is `\b`, and
+/// `'\b'` a backspace), then the surrounding quotes removed.
 fn unquote(value: &str) -> String {
-    let quoted = |q: char| value.len() >= 2 && value.starts_with(q) && value.ends_with(q);
-    if quoted('\'') {
+    let value = decode_escapes(value);
+    let quoted = |q: char| {
+        value.len() >= 2
+            && value.starts_with(q)
+            && value.ends_with(q)
+            && !value[..value.len() - 1].ends_with('\\')
+    };
+    if quoted('\'') || quoted('"') {
         return value[1..value.len() - 1].to_string();
     }
-    if !quoted('"') {
-        return value.to_string();
-    }
-    let mut out = String::new();
-    let mut chars = value[1..value.len() - 1].chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some(other @ ('"' | '\\' | '\'')) => out.push(other),
-            Some(other) => {
-                out.push('\\');
-                out.push(other);
+    value
+}
+
+/// Python's `unicode-escape` for the escapes Ansible decodes in `key=value`
+/// words: `\\ \' \" \a \b \f \n \r \t \v \xHH \uHHHH \UHHHHHHHH`.
+/// Anything else (`\d`, `\1`) stays as written.
+fn decode_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let hex = |n: usize| {
+            after
+                .get(1..1 + n)
+                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .and_then(char::from_u32)
+        };
+        let (decoded, len) = match after.chars().next() {
+            Some(c @ ('\\' | '\'' | '"')) => (Some(c), 1),
+            Some('a') => (Some('\x07'), 1),
+            Some('b') => (Some('\x08'), 1),
+            Some('f') => (Some('\x0c'), 1),
+            Some('n') => (Some('\n'), 1),
+            Some('r') => (Some('\r'), 1),
+            Some('t') => (Some('\t'), 1),
+            Some('v') => (Some('\x0b'), 1),
+            Some('x') => (hex(2), 3),
+            Some('u') => (hex(4), 5),
+            Some('U') => (hex(8), 9),
+            _ => (None, 0),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &after[len..];
             }
-            None => out.push('\\'),
+            None => {
+                out.push('\\');
+                rest = after;
+            }
         }
     }
+    out.push_str(rest);
     out
 }
 
@@ -165,6 +196,20 @@ mod tests {
         assert_eq!(kv.args["msg"], "hello world");
         assert_eq!(kv.args["line"], "a b");
         assert_eq!(kv.args["x"], "1\t2");
+    }
+
+    #[test]
+    fn escapes_are_decoded_whatever_the_quotes() {
+        // As Ansible's parse_kv: `\\b` is a regexp's `\b`, `\b` a backspace.
+        let kv = parse(
+            r#"a='\\b(.+)\\b' b='\b' c=\x41\u00e9 d="\d\1\"" e=C:\\x"#,
+            None,
+        );
+        assert_eq!(kv.args["a"], r"\b(.+)\b");
+        assert_eq!(kv.args["b"], "\x08");
+        assert_eq!(kv.args["c"], "A\u{e9}");
+        assert_eq!(kv.args["d"], "\\d\\1\"");
+        assert_eq!(kv.args["e"], r"C:\x");
     }
 
     #[test]
