@@ -32,6 +32,7 @@ mod debug;
 mod fail;
 mod fetch;
 mod file;
+mod include_vars;
 mod jinja_header;
 mod lineinfile;
 mod pause;
@@ -46,6 +47,7 @@ mod template;
 mod wait_for;
 
 pub(crate) use fetch::write_local;
+pub use include_vars::PARAMS as INCLUDE_VARS_PARAMS;
 pub use release::PARAMS as RELEASE_PARAMS;
 pub use transport::Transport;
 
@@ -67,6 +69,7 @@ pub const MODULES: &[&str] = &[
     "service",
     "debug",
     "set_fact",
+    "include_vars",
     "assert",
     "fail",
     "wait_for",
@@ -126,6 +129,7 @@ pub async fn run(
         "service" => systemd::run(ctx, "service", args).await,
         "debug" => debug::run(ctx, args),
         "set_fact" => set_fact::run(ctx, args),
+        "include_vars" => include_vars::run(ctx, args),
         "assert" => assert::run(ctx, args),
         "fail" => fail::run(args),
         "wait_for" => wait_for::run(ctx, args).await,
@@ -191,6 +195,8 @@ pub struct SearchPaths {
     pub files: Vec<PathBuf>,
     /// For template sources: role templates/, task dir, play dir...
     pub templates: Vec<PathBuf>,
+    /// For include_vars files: role vars/, role dir, task dir, play dir...
+    pub vars: Vec<PathBuf>,
 }
 
 /// What a module did (or, in check mode, would do).

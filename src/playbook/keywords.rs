@@ -164,6 +164,7 @@ pub const MODULES: &[&str] = &[
     "service",
     "debug",
     "set_fact",
+    "include_vars",
     "assert",
     "fail",
     "wait_for",
@@ -355,6 +356,7 @@ pub fn module_params(module: &str) -> Option<&'static [&'static str]> {
         "service" => &["name", "state", "enabled"],
         "debug" => &["msg", "var", "verbosity"],
         "set_fact" => &["cacheable"],
+        "include_vars" => crate::modules::INCLUDE_VARS_PARAMS,
         "assert" => &["that", "fail_msg", "msg", "success_msg", "quiet"],
         "fail" => &["msg"],
         "wait_for" => &[

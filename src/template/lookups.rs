@@ -1,6 +1,6 @@
 //! Ansible's `lookup()`, `query()` and `q()` global functions, run on the
-//! controller as in Ansible: `file`, `template`, `vars`, `env`, `lines`,
-//! `pipe`, `list`, `items`.
+//! controller as in Ansible: `file`, `template`, `vars`, `env`,
+//! `first_found`, `lines`, `pipe`, `list`, `items`.
 //!
 //! `file` and `template` look for relative names under the directories of
 //! the `ansible_search_path` variable (set by the engine per task: the role,
@@ -116,6 +116,7 @@ fn run(state: &State, name: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Ve
                 })
                 .collect()
         }
+        "first_found" => first_found(state, terms, kwargs),
         "lines" | "pipe" => {
             let mut out = Vec::new();
             for command in texts() {
@@ -129,9 +130,102 @@ fn run(state: &State, name: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Ve
             Ok(out)
         }
         other => Err(fail(format!(
-            "lookup plugin `{other}` is not supported by herd; supported: file, template, vars, env, lines, pipe, list, items"
+            "lookup plugin `{other}` is not supported by herd; supported: file, template, vars, env, first_found, lines, pipe, list, items"
         ))),
     }
+}
+
+/// The variable naming the subdirectory `first_found` searches first
+/// (`vars` for include_vars, `files` otherwise, as Ansible picks by the
+/// task's action). Set by the engine; not a valid variable name.
+pub const LOOKUP_SUBDIR_KEY: &str = "herd lookup subdir";
+
+/// `first_found`: the first existing file of the terms (names, or
+/// mappings with `files`, `paths` and `skip`; `files`/`paths`/`skip` may be
+/// keyword arguments too). A name without `paths` is searched like the
+/// `file` lookup's. Nothing found is an error, unless `skip=True` or
+/// `errors='ignore'` (then no result).
+fn first_found(state: &State, terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+    let split = |v: &Value, seps: &[char]| -> Vec<String> {
+        let words: Vec<String> = match v.as_str() {
+            Some(s) => vec![s.to_string()],
+            None => v
+                .try_iter()
+                .map(|items| items.map(|i| text(&i)).collect())
+                .unwrap_or_default(),
+        };
+        words
+            .iter()
+            .flat_map(|w| w.split(seps).map(str::trim).map(str::to_string))
+            .filter(|w| !w.is_empty())
+            .collect()
+    };
+    let kw_files: Option<Value> = kwargs.get("files")?;
+    let kw_paths: Option<Value> = kwargs.get("paths")?;
+    let mut skip = kwargs.get::<Option<bool>>("skip")?.unwrap_or(false);
+    let errors: Option<String> = kwargs.get("errors")?;
+    let mut files = Vec::new();
+    let mut paths = kw_paths
+        .map(|p| split(&p, &[',', ':', ';']))
+        .unwrap_or_default();
+    if let Some(f) = kw_files {
+        files.extend(split(&f, &[',', ';']));
+    }
+    // `lookup('first_found', [a, b])` passes the list as one term.
+    let flat: Vec<Value> = terms
+        .iter()
+        .flat_map(|t| match t.as_str() {
+            None if t.as_object().is_none() => {
+                t.try_iter().map(|i| i.collect()).unwrap_or_default()
+            }
+            _ => vec![t.clone()],
+        })
+        .collect();
+    for term in &flat {
+        if let Some(name) = term.as_str() {
+            files.push(name.to_string());
+            continue;
+        }
+        let get = |k: &str| {
+            term.get_attr(k)
+                .ok()
+                .filter(|v| !v.is_undefined() && !v.is_none())
+        };
+        if let Some(f) = get("files") {
+            files.extend(split(&f, &[',', ';']));
+        }
+        if let Some(p) = get("paths") {
+            paths.extend(split(&p, &[',', ':', ';']));
+        }
+        if let Some(s) = get("skip") {
+            skip = s.is_true();
+        }
+    }
+    let subdir = state
+        .lookup(LOOKUP_SUBDIR_KEY)
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "files".into());
+    for file in &files {
+        let found = if paths.is_empty() {
+            find(state, file, &subdir).ok()
+        } else {
+            paths.iter().find_map(|dir| {
+                let candidate = Path::new(dir).join(file);
+                let name = candidate.display().to_string();
+                find(state, &name, &subdir).ok()
+            })
+        };
+        if let Some(path) = found.filter(|p| p.exists()) {
+            return Ok(vec![Value::from(path.display().to_string())]);
+        }
+    }
+    if skip || errors.as_deref() == Some("ignore") {
+        return Ok(Vec::new());
+    }
+    Err(fail(format!(
+        "lookup('first_found'): none of {} was found (searched {subdir}/ of the search path)",
+        files.join(", ")
+    )))
 }
 
 fn text(v: &Value) -> String {

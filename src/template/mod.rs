@@ -37,4 +37,5 @@ mod value;
 
 pub use env::{FileOptions, OMIT, Templates, Vars, contains_template};
 pub use error::TemplateError;
+pub use lookups::LOOKUP_SUBDIR_KEY;
 pub use scope::{Scope, TaskVars};
