@@ -174,8 +174,8 @@ fn first_found(state: &State, terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Va
     // `lookup('first_found', [a, b])` passes the list as one term.
     let flat: Vec<Value> = terms
         .iter()
-        .flat_map(|t| match t.as_str() {
-            None if t.as_object().is_none() => {
+        .flat_map(|t| match t.kind() {
+            minijinja::value::ValueKind::Seq => {
                 t.try_iter().map(|i| i.collect()).unwrap_or_default()
             }
             _ => vec![t.clone()],
