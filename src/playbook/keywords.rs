@@ -133,6 +133,7 @@ pub const LOOP_LOOKUPS: &[&str] = &[
     "with_list",
     "with_dict",
     "with_sequence",
+    "with_first_found",
     "with_together",
 ];
 
