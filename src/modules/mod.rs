@@ -106,6 +106,36 @@ pub fn conditions_arg(name: &str) -> Option<&'static str> {
     }
 }
 
+/// The arguments of module `name` that name files on the controller
+/// (`include_vars`' `file`/`dir`). Built from host data, they must stay
+/// inside the task's search dirs: see [`inside_search`].
+pub fn controller_path_args(name: &str) -> &'static [&'static str] {
+    match short_name(name) {
+        "include_vars" => &["file", "dir", "_raw_params"],
+        _ => &[],
+    }
+}
+
+/// Whether `rel`, where found in `dirs`, lies inside one of them once
+/// symlinks and `..` are resolved (a path that is found nowhere is left
+/// to the module to report).
+pub fn inside_search(dirs: &[PathBuf], rel: &str) -> bool {
+    let Some(found) = find_source(dirs, rel).and_then(|p| p.canonicalize().ok()) else {
+        return true;
+    };
+    // An empty dir (a playbook given as `site.yml`) is the working dir.
+    dirs.iter()
+        .filter_map(|d| {
+            let d = if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            };
+            d.canonicalize().ok()
+        })
+        .any(|d| found.starts_with(d))
+}
+
 /// Runs module `name` (`copy`, `ansible.builtin.copy`, ...) with its
 /// already-templated arguments.
 pub async fn run(
