@@ -301,3 +301,76 @@ fn walk(dir: &Path, level: usize, opts: &DirOptions, out: &mut Vec<PathBuf>) -> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn opts(args: Value) -> DirOptions {
+        DirOptions::from_args(args.as_object().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_alias_bomb_in_a_vars_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..8 {
+            let p = i - 1;
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let path = dir.path().join("bomb.yml");
+        std::fs::write(&path, bomb).unwrap();
+        let err = load(&path).unwrap_err();
+        assert!(err.contains("alias bomb"), "{err}");
+    }
+
+    #[test]
+    fn a_dir_is_walked_files_first_then_sorted_subdirs_to_depth() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "b.yml",
+            "a.yml",
+            "sub/c.yml",
+            "sub/deeper/d.yml",
+            "notes.txt",
+        ] {
+            let path = dir.path().join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "x: 1\n").unwrap();
+        }
+        let names = |o: &DirOptions| {
+            let mut out = Vec::new();
+            walk(dir.path(), 0, o, &mut out).unwrap();
+            out.iter()
+                .map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string())
+                .collect::<Vec<_>>()
+        };
+        let all = json!({"ignore_unknown_extensions": true});
+        assert_eq!(
+            names(&opts(all)),
+            ["a.yml", "b.yml", "sub/c.yml", "sub/deeper/d.yml"]
+        );
+        let two = json!({"depth": 2, "ignore_files": ["b.yml"], "ignore_unknown_extensions": true});
+        assert_eq!(names(&opts(two)), ["a.yml", "sub/c.yml"]);
+        let matching = json!({"files_matching": "^[cd]"});
+        assert_eq!(names(&opts(matching)), ["sub/c.yml", "sub/deeper/d.yml"]);
+    }
+
+    #[test]
+    fn merge_combines_mappings_key_by_key() {
+        let mut into = json!({"config": {"a": 1, "nested": {"x": 1}}, "keep": 1});
+        let new = json!({"config": {"b": 2, "nested": {"y": 2}}});
+        combine(
+            into.as_object_mut().unwrap(),
+            new.as_object().unwrap().clone(),
+            true,
+        );
+        assert_eq!(
+            into,
+            json!({"config": {"a": 1, "b": 2, "nested": {"x": 1, "y": 2}}, "keep": 1})
+        );
+    }
+}
