@@ -26,7 +26,6 @@ const NOT_YET: &[(&str, &str)] = &[
         "loop_control",
         "extended.yml:22: loop_control `extended_allitems`",
     ),
-    ("include_vars", "main.yml:9: module `include_vars`"),
     (
         "include_import",
         "test_import_role.yml:7: module `import_role`",
@@ -37,7 +36,7 @@ const NOT_YET: &[(&str, &str)] = &[
     ("slurp", "setup_test_user.yml:11: module `user`"),
     ("assemble", "main.yml:33: module `assemble`"),
     ("unarchive", "setup_test_user.yml:11: module `user`"),
-    ("cron", "main.yml:5: module `include_vars`"),
+    ("cron", "main.yml:10: module `cron`"),
     ("group", "tests.yml:3: module `group`"),
     ("user", "test_create_user.yml:2: module `user`"),
     ("known_hosts", "main.yml:28: module `known_hosts`"),

@@ -216,3 +216,48 @@ fn inventory_script_output_is_never_rendered_as_a_template() {
         assert!(out.stdout.contains(&printed), "{printed}\n{}", out.stdout);
     }
 }
+
+/// `include_vars` loads controller files as the admin's variables: a path
+/// a host names (its output, via `register`) must stay inside the role,
+/// task and play directories, or a host could have the controller load any
+/// of its YAML files (and their values end up in what is sent to hosts).
+#[test]
+fn include_vars_of_a_path_from_host_output_stays_in_the_playbook_dirs() {
+    let fleet = Fleet::builder().hosts(1).start();
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.yml");
+    std::fs::write(&secret, "token: controller-secret\n").unwrap();
+    std::fs::write(fleet.dir.join("mine.yml"), "token: from-the-play\n").unwrap();
+    let host = &fleet.hosts[0];
+    std::fs::write(host.root.join("outside"), format!("{}\n", secret.display())).unwrap();
+    std::fs::write(host.root.join("inside"), "mine.yml\n").unwrap();
+    let playbook = "
+- hosts: web
+  gather_facts: false
+  tasks:
+    - command: cat {{ root_dir }}/outside
+      register: outside
+    - include_vars: \"{{ outside.stdout }}\"
+      ignore_errors: true
+    - command: cat {{ root_dir }}/inside
+      register: inside
+    - include_vars:
+        file: \"{{ inside.stdout }}\"
+    - copy:
+        content: \"{{ token | default('none') }}\"
+        dest: \"{{ root_dir }}/token\"
+";
+    std::fs::write(fleet.dir.join("site.yml"), playbook).unwrap();
+    let out = Herd::in_dir(&fleet.dir)
+        .args(["play", "site.yml"])
+        .run()
+        .success();
+    assert!(
+        out.stdout
+            .contains("outside the role, task and play directories"),
+        "{}",
+        out.stdout
+    );
+    let token = std::fs::read_to_string(host.root.join("token")).unwrap();
+    assert_eq!(token, "from-the-play");
+}

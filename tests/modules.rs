@@ -41,6 +41,7 @@ impl Host {
         let search = SearchPaths {
             files: vec![local.path().join("files")],
             templates: vec![local.path().join("templates")],
+            vars: vec![local.path().join("vars")],
         };
         Host {
             fleet,

@@ -375,3 +375,42 @@ fn playbook_dir_and_role_path_are_absolute_when_the_playbook_path_is_relative() 
     let dir = fleet.dir.display();
     assert_eq!(paths, format!("{dir}|{dir}/roles/r"));
 }
+
+#[test]
+fn include_vars_picks_the_first_found_vars_file_of_a_role_per_host() {
+    // The common role pattern: vars/<os>.yml when there is one, else
+    // vars/default.yml, by the first_found lookup or with_first_found. The files' templates are rendered when used, as
+    // play vars are.
+    let fleet = Fleet::builder().hosts(2).start();
+    std::fs::create_dir_all(fleet.path("roles/r/tasks")).unwrap();
+    std::fs::create_dir_all(fleet.path("roles/r/vars")).unwrap();
+    std::fs::write(
+        fleet.path("roles/r/vars/Debian.yml"),
+        "pkg: \"{{ prefix }}-deb\"\n",
+    )
+    .unwrap();
+    std::fs::write(fleet.path("roles/r/vars/default.yml"), "pkg: generic\n").unwrap();
+    std::fs::write(
+        fleet.path("roles/r/tasks/main.yml"),
+        "- include_vars: \"{{ lookup('first_found', [os ~ '.yml', 'default.yml']) }}\"\n  \
+         register: loaded\n\
+         - include_vars:\n    file: \"{{ item }}\"\n    name: looped\n  \
+         with_first_found: [\"{{ os }}.yml\", default.yml]\n\
+         - copy:\n    content: \"{{ pkg }} {{ loaded.ansible_included_var_files[0] | basename }} {{ looped.pkg }}\"\n    \
+         dest: \"{{ root_dir }}/pkg\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        fleet.path("site.yml"),
+        "- hosts: all\n  gather_facts: false\n  vars:\n    prefix: herd\n    \
+         os: \"{{ 'Debian' if inventory_hostname == 'host1' else 'Alpine' }}\"\n  roles: [r]\n",
+    )
+    .unwrap();
+    Herd::in_dir(&fleet.dir)
+        .args(["play", "site.yml"])
+        .run()
+        .success();
+    let pkg = |i: usize| std::fs::read_to_string(fleet.hosts[i].root.join("pkg")).unwrap();
+    assert_eq!(pkg(0), "herd-deb Debian.yml herd-deb");
+    assert_eq!(pkg(1), "generic default.yml generic");
+}

@@ -293,6 +293,20 @@ async fn run_item(
     if let Some((arg, raw)) = conditions {
         args.insert(arg.to_string(), raw);
     }
+    for arg in modules::controller_path_args(module) {
+        if let Some(Value::String(path)) = args.get(*arg)
+            && raw_args
+                .get(*arg)
+                .is_some_and(|raw| job.templates.uses_data(raw, vars))
+            && !modules::inside_search(&job.search.vars, path.trim())
+        {
+            return fail(format!(
+                "`{arg}` is built from host data (facts, registered results, loop items of them) \
+                 and names `{}`, outside the role, task and play directories",
+                path.trim()
+            ));
+        }
+    }
     let ctx = ModuleContext {
         host: &job.host,
         transport,

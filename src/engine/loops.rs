@@ -53,7 +53,8 @@ pub fn items_are_data(spec: &Loop, templates: &Templates, vars: &impl Scope) -> 
     | Loop::WithItems(v)
     | Loop::WithDict(v)
     | Loop::WithSequence(v)
-    | Loop::WithTogether(v)) = spec;
+    | Loop::WithTogether(v)
+    | Loop::WithFirstFound(v)) = spec;
     templates.uses_data(v, vars)
 }
 
@@ -85,6 +86,7 @@ pub fn items(spec: &Loop, templates: &Templates, vars: &impl Scope) -> Result<Ve
             )),
         },
         Loop::WithSequence(v) => sequence(&render(v)?),
+        Loop::WithFirstFound(v) => crate::template::first_found_items(&render(v)?, vars.vars()),
         Loop::WithTogether(v) => {
             let lists: Vec<Vec<Value>> = as_list(render(v)?, "with_together")?
                 .into_iter()

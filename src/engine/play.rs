@@ -65,6 +65,9 @@ struct HostState {
     facts: Vars,
     /// `set_fact` and `register` values, as top-level variables.
     host_vars: Vars,
+    /// `include_vars` values: the admin's files, so trusted (templates in
+    /// them are rendered when used), just below `host_vars`.
+    included: Vars,
     unreachable: bool,
     /// The last failed task's result and task (name, action), for
     /// `ansible_failed_result` / `ansible_failed_task` in a rescue.
@@ -620,7 +623,14 @@ impl Runner {
                 .host_vars
                 .insert(name.clone(), outcome.registered.clone());
         }
+        let include_vars =
+            matches!(&task.action, Action::Module { name, .. } if name == "include_vars");
         for (k, v) in &outcome.facts {
+            if include_vars {
+                // Variables, not facts: they stay out of `ansible_facts`.
+                state.included.insert(k.clone(), v.clone());
+                continue;
+            }
             state.facts.insert(k.clone(), v.clone());
             // set_fact values are plain variables too.
             state.host_vars.insert(k.clone(), v.clone());
@@ -724,6 +734,7 @@ impl Runner {
         let search = Arc::new(SearchPaths {
             files: task.search_paths(play_dir, "files"),
             templates: task.search_paths(play_dir, "templates"),
+            vars: task.search_paths(play_dir, "vars"),
         });
         Ok(HostTask {
             host: host.to_string(),
@@ -787,6 +798,7 @@ impl Runner {
             role_params: role.map(|r| &r.params),
             task: &task.vars,
             include_items: &task.include_items,
+            included: state.map_or(&empty, |s| &s.included),
             host: state.map_or(&empty, |s| &s.host_vars),
             extra: &self.opts.extra_vars,
         });
@@ -812,6 +824,11 @@ impl Runner {
         search.push(scope.play.dir.display().to_string());
         search.dedup();
         vars.insert("ansible_search_path".into(), json!(search));
+        let subdir = match &task.action {
+            Action::Module { name, .. } if name == "include_vars" => "vars",
+            _ => "files",
+        };
+        vars.insert(crate::template::LOOKUP_SUBDIR_KEY.into(), json!(subdir));
         if mentions(task, "hostvars") {
             vars.insert("hostvars".into(), self.hostvars());
         }
@@ -839,6 +856,7 @@ impl Runner {
                 role_params: None,
                 task: &empty,
                 include_items: &empty,
+                included: state.map_or(&empty, |s| &s.included),
                 host: state.map_or(&empty, |s| &s.host_vars),
                 extra: &empty,
             });

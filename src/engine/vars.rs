@@ -3,8 +3,12 @@
 //!
 //! role defaults < inventory (group_vars < host_vars, see `inventory`) <
 //! facts < play `vars` < play `vars_files` < role `vars` < role params <
-//! task/block `vars` < an include loop's item < `set_fact` and `register` <
-//! extra vars (`-e`).
+//! task/block `vars` < an include loop's item < `include_vars` < `set_fact`
+//! and `register` < extra vars (`-e`).
+//!
+//! `include_vars` sits just below `set_fact`/`register` as in Ansible's list
+//! (18 and 19). Ansible puts role and include params above both; herd keeps
+//! them below task vars.
 //!
 //! This is also where herd decides which variables are data (see
 //! `template::scope`): the layers that hold what a host sent back — facts,
@@ -31,6 +35,8 @@ pub struct Layers<'a> {
     pub task: &'a Vars,
     /// The item variables of the `include_tasks` loop that loaded the task.
     pub include_items: &'a Vars,
+    /// `include_vars` values (the admin's files: trusted).
+    pub included: &'a Vars,
     pub host: &'a Vars,
     pub extra: &'a Vars,
 }
@@ -44,7 +50,7 @@ pub fn compose(layers: &Layers<'_>) -> TaskVars {
     let admin = |_: &str| false;
     let data = |_: &str| true;
     let inventory = |name: &str| layers.inventory.is_data(name);
-    let ordered: [(Option<&Vars>, &IsData); 11] = [
+    let ordered: [(Option<&Vars>, &IsData); 12] = [
         (layers.role_defaults, &admin),
         (Some(layers.inventory.as_map()), &inventory),
         (Some(layers.facts), &data),
@@ -54,6 +60,7 @@ pub fn compose(layers: &Layers<'_>) -> TaskVars {
         (layers.role_params, &admin),
         (Some(layers.task), &admin),
         (Some(layers.include_items), &data),
+        (Some(layers.included), &admin),
         (Some(layers.host), &data),
         (Some(layers.extra), &admin),
     ];
@@ -118,6 +125,7 @@ mod tests {
             role_params: None,
             task: &empty,
             include_items: &empty,
+            included: &empty,
             host: &host,
             extra: &extra,
         };
@@ -152,6 +160,7 @@ mod tests {
             role_params: None,
             task: &empty,
             include_items: &items,
+            included: &empty,
             host: &host,
             extra: &extra,
         });
@@ -167,5 +176,35 @@ mod tests {
         for admin in ["port", "out"] {
             assert!(!vars.is_data(admin), "{admin}");
         }
+    }
+
+    #[test]
+    fn include_vars_values_are_trusted_and_below_set_fact() {
+        let inventory = TaskVars::default();
+        let task = map(&[("os", json!("task"))]);
+        let included = map(&[("os", json!("{{ family }}")), ("both", json!("file"))]);
+        let host = map(&[("both", json!("set_fact"))]);
+        let empty = Vars::new();
+        let vars = compose(&Layers {
+            role_defaults: None,
+            inventory: &inventory,
+            facts: &empty,
+            play: &empty,
+            vars_files: &empty,
+            role_vars: None,
+            role_params: None,
+            task: &task,
+            include_items: &empty,
+            included: &included,
+            host: &host,
+            extra: &empty,
+        });
+        assert_eq!(vars.get("os"), Some(&json!("{{ family }}")));
+        assert!(
+            !vars.is_data("os"),
+            "the admin's vars file may hold templates"
+        );
+        assert_eq!(vars.get("both"), Some(&json!("set_fact")));
+        assert!(vars.is_data("both"));
     }
 }

@@ -32,6 +32,7 @@ mod debug;
 mod fail;
 mod fetch;
 mod file;
+mod include_vars;
 mod jinja_header;
 mod lineinfile;
 mod pause;
@@ -48,6 +49,7 @@ mod template;
 mod wait_for;
 
 pub(crate) use fetch::write_local;
+pub use include_vars::PARAMS as INCLUDE_VARS_PARAMS;
 pub use release::PARAMS as RELEASE_PARAMS;
 pub use transport::Transport;
 
@@ -71,6 +73,7 @@ pub const MODULES: &[&str] = &[
     "service",
     "debug",
     "set_fact",
+    "include_vars",
     "assert",
     "fail",
     "wait_for",
@@ -107,6 +110,36 @@ pub fn conditions_arg(name: &str) -> Option<&'static str> {
     }
 }
 
+/// The arguments of module `name` that name files on the controller
+/// (`include_vars`' `file`/`dir`). Built from host data, they must stay
+/// inside the task's search dirs: see [`inside_search`].
+pub fn controller_path_args(name: &str) -> &'static [&'static str] {
+    match short_name(name) {
+        "include_vars" => &["file", "dir", "_raw_params"],
+        _ => &[],
+    }
+}
+
+/// Whether `rel`, where found in `dirs`, lies inside one of them once
+/// symlinks and `..` are resolved (a path that is found nowhere is left
+/// to the module to report).
+pub fn inside_search(dirs: &[PathBuf], rel: &str) -> bool {
+    let Some(found) = find_source(dirs, rel).and_then(|p| p.canonicalize().ok()) else {
+        return true;
+    };
+    // An empty dir (a playbook given as `site.yml`) is the working dir.
+    dirs.iter()
+        .filter_map(|d| {
+            let d = if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            };
+            d.canonicalize().ok()
+        })
+        .any(|d| found.starts_with(d))
+}
+
 /// Runs module `name` (`copy`, `ansible.builtin.copy`, ...) with its
 /// already-templated arguments.
 pub async fn run(
@@ -132,6 +165,7 @@ pub async fn run(
         "service" => systemd::run(ctx, "service", args).await,
         "debug" => debug::run(ctx, args),
         "set_fact" => set_fact::run(ctx, args),
+        "include_vars" => include_vars::run(ctx, args),
         "assert" => assert::run(ctx, args),
         "fail" => fail::run(args),
         "wait_for" => wait_for::run(ctx, args).await,
@@ -197,6 +231,8 @@ pub struct SearchPaths {
     pub files: Vec<PathBuf>,
     /// For template sources: role templates/, task dir, play dir...
     pub templates: Vec<PathBuf>,
+    /// For include_vars files: role vars/, role dir, task dir, play dir...
+    pub vars: Vec<PathBuf>,
 }
 
 /// What a module did (or, in check mode, would do).

@@ -152,7 +152,8 @@ fn add_string(
             },
         )
     };
-    if module == "meta" {
+    if matches!(module, "meta" | "include_vars") {
+        // include_vars: a path, or a template giving one (first_found).
         whole(args, text);
         return Ok(());
     }

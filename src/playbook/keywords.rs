@@ -133,6 +133,7 @@ pub const LOOP_LOOKUPS: &[&str] = &[
     "with_list",
     "with_dict",
     "with_sequence",
+    "with_first_found",
     "with_together",
 ];
 
@@ -166,6 +167,7 @@ pub const MODULES: &[&str] = &[
     "service",
     "debug",
     "set_fact",
+    "include_vars",
     "assert",
     "fail",
     "wait_for",
@@ -362,6 +364,7 @@ pub fn module_params(module: &str) -> Option<&'static [&'static str]> {
         "service" => &["name", "state", "enabled"],
         "debug" => &["msg", "var", "verbosity"],
         "set_fact" => &["cacheable"],
+        "include_vars" => crate::modules::INCLUDE_VARS_PARAMS,
         "assert" => &["that", "fail_msg", "msg", "success_msg", "quiet"],
         "fail" => &["msg"],
         "wait_for" => &[

@@ -262,6 +262,9 @@ pub enum Loop {
     WithSequence(Value),
     /// `with_together:` — zips lists.
     WithTogether(Value),
+    /// `with_first_found:` — the first file found (see the `first_found`
+    /// lookup) as the one item.
+    WithFirstFound(Value),
 }
 
 /// `loop_control:`.

@@ -297,7 +297,7 @@ fn unsupported(name: &str, handler: bool) -> Option<String> {
         }
         "include" => "`include` was removed from Ansible; use import_tasks or include_tasks".into(),
         "import_playbook" => "import_playbook belongs at the top level of a playbook, not in a task list".into(),
-        "import_role" | "include_role" | "include_vars" | "add_host" | "group_by" => {
+        "import_role" | "include_role" | "add_host" | "group_by" => {
             format!("`{short}` is not supported by herd yet")
         }
         _ if TASK_KEYWORDS_UNSUPPORTED.contains(&short) => {
@@ -501,6 +501,7 @@ fn build(
                     "with_items" => Loop::WithItems(value),
                     "with_dict" => Loop::WithDict(value),
                     "with_sequence" => Loop::WithSequence(value),
+                    "with_first_found" => Loop::WithFirstFound(value),
                     _ => Loop::WithTogether(value),
                 });
             }

@@ -1,6 +1,6 @@
 //! Ansible's `lookup()`, `query()` and `q()` global functions, run on the
-//! controller as in Ansible: `file`, `template`, `vars`, `env`, `lines`,
-//! `pipe`, `list`, `items`.
+//! controller as in Ansible: `file`, `template`, `vars`, `env`,
+//! `first_found`, `lines`, `pipe`, `list`, `items`.
 //!
 //! `file` and `template` look for relative names under the directories of
 //! the `ansible_search_path` variable (set by the engine per task: the role,
@@ -116,6 +116,7 @@ fn run(state: &State, name: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Ve
                 })
                 .collect()
         }
+        "first_found" => first_found(state, terms, kwargs),
         "lines" | "pipe" => {
             let mut out = Vec::new();
             for command in texts() {
@@ -129,9 +130,147 @@ fn run(state: &State, name: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Ve
             Ok(out)
         }
         other => Err(fail(format!(
-            "lookup plugin `{other}` is not supported by herd; supported: file, template, vars, env, lines, pipe, list, items"
+            "lookup plugin `{other}` is not supported by herd; supported: file, template, vars, env, first_found, lines, pipe, list, items"
         ))),
     }
+}
+
+/// The variable naming the subdirectory `first_found` searches first
+/// (`vars` for include_vars, `files` otherwise, as Ansible picks by the
+/// task's action). Set by the engine; not a valid variable name.
+pub const LOOKUP_SUBDIR_KEY: &str = "herd lookup subdir";
+
+/// `first_found`: the first existing file of the terms (names, or
+/// mappings with `files`, `paths` and `skip`; `files`/`paths`/`skip` may be
+/// keyword arguments too). A name without `paths` is searched like the
+/// `file` lookup's. Nothing found is an error, unless `skip=True` or
+/// `errors='ignore'` (then no result).
+fn first_found(state: &State, terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+    let mut spec = FirstFound::default();
+    if let Some(f) = kwargs.get::<Option<Value>>("files")? {
+        spec.files.extend(split(&f, &[',', ';']));
+    }
+    if let Some(p) = kwargs.get::<Option<Value>>("paths")? {
+        spec.paths.extend(split(&p, &[',', ':', ';']));
+    }
+    spec.skip = kwargs.get::<Option<bool>>("skip")?.unwrap_or(false);
+    let errors: Option<String> = kwargs.get("errors")?;
+    spec.add_terms(terms);
+    let subdir = state
+        .lookup(LOOKUP_SUBDIR_KEY)
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "files".into());
+    let found = spec.find(&search_path(state), &subdir);
+    match found {
+        Some(path) => Ok(vec![Value::from(path.display().to_string())]),
+        None if spec.skip || errors.as_deref() == Some("ignore") => Ok(Vec::new()),
+        None => Err(fail(spec.not_found(&subdir))),
+    }
+}
+
+/// `with_first_found:` over `terms` (rendered already), with the task's
+/// variables: the found path as the one item, or no item with `skip`.
+pub fn first_found_items(
+    terms: &serde_json::Value,
+    vars: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<serde_json::Value>, String> {
+    let mut spec = FirstFound::default();
+    spec.add_terms(&[super::value::from_json(terms)]);
+    let search: Vec<String> = match vars.get("ansible_search_path") {
+        Some(serde_json::Value::Array(dirs)) => dirs
+            .iter()
+            .filter_map(|d| d.as_str().map(str::to_string))
+            .collect(),
+        _ => vec![".".to_string()],
+    };
+    let subdir = vars
+        .get(LOOKUP_SUBDIR_KEY)
+        .and_then(|v| v.as_str())
+        .unwrap_or("files");
+    match spec.find(&search, subdir) {
+        Some(path) => Ok(vec![serde_json::Value::String(path.display().to_string())]),
+        None if spec.skip => Ok(Vec::new()),
+        None => Err(spec.not_found(subdir)),
+    }
+}
+
+#[derive(Default)]
+struct FirstFound {
+    files: Vec<String>,
+    paths: Vec<String>,
+    skip: bool,
+}
+
+impl FirstFound {
+    fn add_terms(&mut self, terms: &[Value]) {
+        // `lookup('first_found', [a, b])` passes the list as one term.
+        let flat: Vec<Value> = terms
+            .iter()
+            .flat_map(|t| match t.kind() {
+                minijinja::value::ValueKind::Seq => {
+                    t.try_iter().map(|i| i.collect()).unwrap_or_default()
+                }
+                _ => vec![t.clone()],
+            })
+            .collect();
+        for term in &flat {
+            if let Some(name) = term.as_str() {
+                self.files.push(name.to_string());
+                continue;
+            }
+            let get = |k: &str| {
+                term.get_attr(k)
+                    .ok()
+                    .filter(|v| !v.is_undefined() && !v.is_none())
+            };
+            if let Some(f) = get("files") {
+                self.files.extend(split(&f, &[',', ';']));
+            }
+            if let Some(p) = get("paths") {
+                self.paths.extend(split(&p, &[',', ':', ';']));
+            }
+            if let Some(s) = get("skip") {
+                self.skip = s.is_true();
+            }
+        }
+    }
+
+    fn find(&self, search: &[String], subdir: &str) -> Option<PathBuf> {
+        self.files.iter().find_map(|file| {
+            let found = if self.paths.is_empty() {
+                find_in(search, file, subdir)
+            } else {
+                self.paths.iter().find_map(|dir| {
+                    let name = Path::new(dir).join(file).display().to_string();
+                    find_in(search, &name, subdir)
+                })
+            };
+            found.filter(|p| p.exists())
+        })
+    }
+
+    fn not_found(&self, subdir: &str) -> String {
+        format!(
+            "first_found: none of {} was found (searched {subdir}/ of the search path)",
+            self.files.join(", ")
+        )
+    }
+}
+
+/// The words of a name or a list of names, split at `seps`.
+fn split(v: &Value, seps: &[char]) -> Vec<String> {
+    let words: Vec<String> = match v.as_str() {
+        Some(s) => vec![s.to_string()],
+        None => v
+            .try_iter()
+            .map(|items| items.map(|i| text(&i)).collect())
+            .unwrap_or_default(),
+    };
+    words
+        .iter()
+        .flat_map(|w| w.split(seps).map(str::trim).map(str::to_string))
+        .filter(|w| !w.is_empty())
+        .collect()
 }
 
 fn text(v: &Value) -> String {
@@ -142,34 +281,43 @@ fn fail(message: String) -> Error {
     Error::new(ErrorKind::InvalidOperation, message)
 }
 
-/// A relative name under the task's search path (`<dir>/<subdir>/name`,
-/// then `<dir>/name`); an absolute one as it is.
-fn find(state: &State, name: &str, subdir: &str) -> Result<PathBuf, Error> {
-    if Path::new(name).is_absolute() {
-        return Ok(PathBuf::from(name));
-    }
-    let dirs: Vec<String> = state
+/// The task's `ansible_search_path`.
+fn search_path(state: &State) -> Vec<String> {
+    state
         .lookup("ansible_search_path")
         .and_then(|v| {
             v.try_iter()
                 .ok()
                 .map(|items| items.map(|i| text(&i)).collect())
         })
-        .unwrap_or_else(|| vec![".".to_string()]);
-    for dir in &dirs {
-        for candidate in [
+        .unwrap_or_else(|| vec![".".to_string()])
+}
+
+/// A relative name under the task's search path (`<dir>/<subdir>/name`,
+/// then `<dir>/name`); an absolute one as it is.
+fn find(state: &State, name: &str, subdir: &str) -> Result<PathBuf, Error> {
+    let dirs = search_path(state);
+    find_in(&dirs, name, subdir).ok_or_else(|| {
+        fail(format!(
+            "could not find `{name}` in {subdir}/ of the search path ({})",
+            dirs.join(", ")
+        ))
+    })
+}
+
+/// [`find`] over `dirs`.
+fn find_in(dirs: &[String], name: &str, subdir: &str) -> Option<PathBuf> {
+    if Path::new(name).is_absolute() {
+        return Some(PathBuf::from(name));
+    }
+    dirs.iter().find_map(|dir| {
+        [
             Path::new(dir).join(subdir).join(name),
             Path::new(dir).join(name),
-        ] {
-            if candidate.exists() {
-                return Ok(candidate);
-            }
-        }
-    }
-    Err(fail(format!(
-        "could not find `{name}` in {subdir}/ of the search path ({})",
-        dirs.join(", ")
-    )))
+        ]
+        .into_iter()
+        .find(|c| c.exists())
+    })
 }
 
 fn read(path: &Path) -> Result<String, Error> {

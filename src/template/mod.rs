@@ -37,4 +37,5 @@ mod value;
 
 pub use env::{FileOptions, OMIT, Templates, Vars, contains_template};
 pub use error::TemplateError;
+pub use lookups::{LOOKUP_SUBDIR_KEY, first_found_items};
 pub use scope::{Scope, TaskVars};
