@@ -22,6 +22,7 @@ pub mod files;
 pub mod runner;
 pub mod transport;
 
+mod assemble;
 mod assert;
 mod blockinfile;
 mod command;
@@ -63,6 +64,7 @@ pub const MODULES: &[&str] = &[
     "lineinfile",
     "blockinfile",
     "replace",
+    "assemble",
     "tempfile",
     "fetch",
     "stat",
@@ -125,6 +127,7 @@ pub async fn run(
         "lineinfile" => lineinfile::run(ctx, args).await,
         "blockinfile" => blockinfile::run(ctx, args).await,
         "replace" => replace::run(ctx, args).await,
+        "assemble" => assemble::run(ctx, args).await,
         "tempfile" => tempfile::run(ctx, args).await,
         "fetch" => fetch::run(ctx, args).await,
         "stat" => stat::run(ctx, args).await,
