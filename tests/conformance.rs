@@ -34,7 +34,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("file", "state_link.yml:124: module `user`"),
     ("find", "setup_test_user.yml:11: module `user`"),
     ("slurp", "setup_test_user.yml:11: module `user`"),
-    ("assemble", "main.yml:33: module `assemble`"),
     ("unarchive", "setup_test_user.yml:11: module `user`"),
     ("cron", "main.yml:10: module `cron`"),
     ("group", "tests.yml:3: module `group`"),

@@ -843,6 +843,93 @@ async fn replace_substitutes_with_python_templates_check_and_diff() {
 }
 
 #[tokio::test]
+async fn assemble_joins_fragments_on_host_or_controller_with_check_and_diff() {
+    let h = Host::start().await;
+    let frags = h.path("frags");
+    std::fs::create_dir_all(frags.join("sub")).unwrap();
+    // Sorted by name; a fragment without a final newline gets one before
+    // the next; directories and
+    // hidden files (when asked) are left out.
+    std::fs::write(frags.join("b.conf"), "two").unwrap();
+    std::fs::write(frags.join("a.conf"), "one\n").unwrap();
+    std::fs::write(frags.join("c.txt"), "three\n").unwrap();
+    std::fs::write(frags.join(".hidden"), "secret\n").unwrap();
+    let dest = h.p("joined");
+    let args = json!({"src": h.p("frags"), "dest": dest, "ignore_hidden": true});
+
+    let out = h.check("assemble", args.clone()).await;
+    assert!(out.changed);
+    assert!(!h.path("joined").exists());
+
+    let out = h.diff("assemble", args.clone()).await;
+    assert!(out.changed);
+    let want = "one\ntwo\nthree\n";
+    assert_eq!(read(&h.path("joined")), want);
+    assert_eq!(out.data["checksum"], json!(sha1_of(want)));
+    assert_eq!(out.data["state"], "file");
+    assert_eq!(out.data["msg"], "OK");
+    // One diff, registered as a map (Ansible's shape for assemble).
+    assert_eq!(out.data["diff"]["after"], want);
+    assert!(!h.run("assemble", args).await.changed);
+
+    // regexp picks fragments; the delimiter's escapes are decoded and a
+    // newline always follows it; the last fragment is kept as it is; a
+    // backup of the old file when asked.
+    let out = h
+        .run(
+            "assemble",
+            json!({"src": h.p("frags"), "dest": dest, "regexp": "\\.conf$",
+                   "delimiter": "# --\\t--", "backup": true, "mode": "0600"}),
+        )
+        .await;
+    assert!(out.changed);
+    assert_eq!(read(&h.path("joined")), "one\n# --\t--\ntwo");
+    assert_eq!(out.data["mode"], "0600");
+    let backup = out.data["backup_file"].as_str().unwrap();
+    assert_eq!(read(Path::new(backup)), want);
+
+    // remote_src: false reads the fragments on the controller.
+    let local = h.local.path().join("files/parts");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(local.join("2"), "second\n").unwrap();
+    std::fs::write(local.join("1"), "first").unwrap();
+    let out = h
+        .run(
+            "assemble",
+            json!({"src": "parts", "dest": dest, "remote_src": false}),
+        )
+        .await;
+    assert!(out.changed);
+    assert_eq!(read(&h.path("joined")), "first\nsecond\n");
+
+    let missing = h.p("nowhere");
+    let out = h
+        .run("assemble", json!({"src": missing, "dest": dest}))
+        .await;
+    assert!(out.failed);
+    assert_eq!(
+        out.data["msg"],
+        format!("Source ({missing}) does not exist")
+    );
+    let out = h
+        .run("assemble", json!({"src": dest, "dest": h.p("other")}))
+        .await;
+    assert_eq!(
+        out.data["msg"],
+        format!("Source ({dest}) is not a directory")
+    );
+    assert!(
+        h.error(
+            "assemble",
+            json!({"src": h.p("frags"), "dest": dest, "validate": "true"})
+        )
+        .await
+        .contains("%s")
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn tempfile_creates_files_and_directories_but_not_in_check_mode() {
     let h = Host::start().await;
     let dir = h.p("");

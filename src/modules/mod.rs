@@ -22,6 +22,7 @@ pub mod files;
 pub mod runner;
 pub mod transport;
 
+mod assemble;
 mod assert;
 mod blockinfile;
 mod command;
@@ -65,6 +66,7 @@ pub const MODULES: &[&str] = &[
     "lineinfile",
     "blockinfile",
     "replace",
+    "assemble",
     "tempfile",
     "fetch",
     "stat",
@@ -158,6 +160,7 @@ pub async fn run(
         "lineinfile" => lineinfile::run(ctx, args).await,
         "blockinfile" => blockinfile::run(ctx, args).await,
         "replace" => replace::run(ctx, args).await,
+        "assemble" => assemble::run(ctx, args).await,
         "tempfile" => tempfile::run(ctx, args).await,
         "fetch" => fetch::run(ctx, args).await,
         "stat" => stat::run(ctx, args).await,
