@@ -33,6 +33,7 @@ mod fail;
 mod fetch;
 mod file;
 mod jinja_header;
+mod known_hosts;
 mod lineinfile;
 mod pause;
 mod raw;
@@ -64,6 +65,7 @@ pub const MODULES: &[&str] = &[
     "blockinfile",
     "replace",
     "tempfile",
+    "known_hosts",
     "fetch",
     "stat",
     "systemd",
@@ -126,6 +128,7 @@ pub async fn run(
         "blockinfile" => blockinfile::run(ctx, args).await,
         "replace" => replace::run(ctx, args).await,
         "tempfile" => tempfile::run(ctx, args).await,
+        "known_hosts" => known_hosts::run(ctx, args).await,
         "fetch" => fetch::run(ctx, args).await,
         "stat" => stat::run(ctx, args).await,
         "systemd" | "systemd_service" => systemd::run(ctx, "systemd", args).await,

@@ -160,6 +160,7 @@ pub const MODULES: &[&str] = &[
     "blockinfile",
     "replace",
     "tempfile",
+    "known_hosts",
     "fetch",
     "stat",
     "systemd",
@@ -336,6 +337,7 @@ pub fn module_params(module: &str) -> Option<&'static [&'static str]> {
             "mode", "owner", "group",
         ],
         "tempfile" => &["state", "path", "prefix", "suffix"],
+        "known_hosts" => &["name", "key", "path", "hash_host", "state"],
         "fetch" => &[
             "src",
             "dest",
@@ -397,6 +399,7 @@ pub fn param_aliases(module: &str) -> &'static [(&'static str, &'static str)] {
             ("name", "path"),
             ("content", "block"),
         ],
+        "known_hosts" => &[("host", "name")],
         "systemd" => &[
             ("service", "name"),
             ("unit", "name"),
@@ -416,6 +419,7 @@ pub fn required_params(module: &str) -> &'static [&'static [&'static str]] {
         "template" => &[&["src"], &["dest"]],
         "file" | "lineinfile" | "blockinfile" | "stat" => &[&["path"]],
         "replace" => &[&["path"], &["regexp"]],
+        "known_hosts" => &[&["name"]],
         "fetch" => &[&["src"], &["dest"]],
         "assert" => &[&["that"]],
         _ => &[],
