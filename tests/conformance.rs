@@ -38,7 +38,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("cron", "main.yml:10: module `cron`"),
     ("group", "tests.yml:3: module `group`"),
     ("user", "test_create_user.yml:2: module `user`"),
-    ("known_hosts", "main.yml:28: module `known_hosts`"),
     ("get_url", "main.yml:35: module `get_url`"),
     ("uri", "main.yml:59: module `uri`"),
 ];

@@ -930,6 +930,109 @@ async fn assemble_joins_fragments_on_host_or_controller_with_check_and_diff() {
 }
 
 #[tokio::test]
+async fn known_hosts_adds_replaces_hashes_and_removes_keeping_other_lines() {
+    let h = Host::start().await;
+    let path = h.p("kh");
+    let original =
+        "# fleet\n@cert-authority *.example.org ssh-ed25519 CAKEY\nother.org ssh-rsa OTHER\n";
+    std::fs::write(h.path("kh"), original).unwrap();
+    let rsa = "example.org ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQOLD";
+    let args = json!({"name": "example.org", "key": rsa, "path": path});
+
+    // Check mode: changed, the diff says what would be, the file is untouched.
+    let out = h.check("known_hosts", args.clone()).await;
+    assert!(out.changed);
+    assert_eq!(read(&h.path("kh")), original);
+    assert_eq!(out.data["diff"]["before"], original);
+    assert_eq!(out.data["diff"]["after"], format!("{original}{rsa}\n"));
+    assert_eq!(out.data["diff"]["before_header"], path.as_str());
+
+    assert!(h.run("known_hosts", args.clone()).await.changed);
+    assert_eq!(read(&h.path("kh")), format!("{original}{rsa}\n"));
+    let again = h.run("known_hosts", args.clone()).await;
+    assert!(!again.changed);
+    assert_eq!(again.data["diff"]["before"], again.data["diff"]["after"]);
+
+    // A new key of the same type replaces the old one; the CA line stays.
+    let newer = "example.org ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQNEW";
+    let out = h
+        .run(
+            "known_hosts",
+            json!({"name": "example.org", "key": newer, "path": path, "hash_host": true}),
+        )
+        .await;
+    assert!(out.changed);
+    let text = read(&h.path("kh"));
+    let last = text.lines().last().unwrap();
+    assert!(text.starts_with(original), "{text}");
+    assert!(
+        last.starts_with("|1|") && last.ends_with(" ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQNEW"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 4, "{text}");
+    // herd's own known_hosts reader recognises the hashed name.
+    assert!(
+        !h.run(
+            "known_hosts",
+            json!({"name": "example.org", "key": newer, "path": path, "hash_host": true})
+        )
+        .await
+        .changed
+    );
+
+    // Removing another key changes nothing; removing this one restores the file.
+    let absent =
+        |key: &str| json!({"name": "example.org", "key": key, "path": path, "state": "absent"});
+    assert!(!h.run("known_hosts", absent(rsa)).await.changed);
+    assert!(h.run("known_hosts", absent(newer)).await.changed);
+    assert_eq!(read(&h.path("kh")), original);
+
+    // Ansible's argument errors, as results.
+    let out = h
+        .run(
+            "known_hosts",
+            json!({"name": "example.com", "key": rsa, "path": path}),
+        )
+        .await;
+    assert!(out.failed);
+    assert_eq!(
+        out.data["msg"],
+        "Host parameter does not match hashed host field in supplied key"
+    );
+    let out = h
+        .run(
+            "known_hosts",
+            json!({"name": "a.org,b.org", "key": rsa, "path": path}),
+        )
+        .await;
+    assert!(
+        out.failed
+            && out.data["msg"]
+                .as_str()
+                .unwrap()
+                .starts_with("Comma separated")
+    );
+    let out = h
+        .run("known_hosts", json!({"name": "example.org", "path": path}))
+        .await;
+    assert_eq!(out.data["msg"], "No key specified when adding a host");
+
+    // A missing file is created.
+    let fresh = h.p("fresh_kh");
+    let out = h
+        .run("known_hosts", json!({"name": "[example.org]:2222", "key": rsa.replace("example.org", "[example.org]:2222"), "path": fresh}))
+        .await;
+    assert!(out.changed);
+    assert_eq!(out.data["diff"]["before_header"], "/dev/null");
+    assert_eq!(
+        read(&h.path("fresh_kh")),
+        format!("{}\n", rsa.replace("example.org", "[example.org]:2222"))
+    );
+    assert_eq!(read(&h.path("kh")), original);
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn tempfile_creates_files_and_directories_but_not_in_check_mode() {
     let h = Host::start().await;
     let dir = h.p("");

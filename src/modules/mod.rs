@@ -35,6 +35,7 @@ mod fetch;
 mod file;
 mod include_vars;
 mod jinja_header;
+mod known_hosts;
 mod lineinfile;
 mod pause;
 mod raw;
@@ -68,6 +69,7 @@ pub const MODULES: &[&str] = &[
     "replace",
     "assemble",
     "tempfile",
+    "known_hosts",
     "fetch",
     "stat",
     "systemd",
@@ -162,6 +164,7 @@ pub async fn run(
         "replace" => replace::run(ctx, args).await,
         "assemble" => assemble::run(ctx, args).await,
         "tempfile" => tempfile::run(ctx, args).await,
+        "known_hosts" => known_hosts::run(ctx, args).await,
         "fetch" => fetch::run(ctx, args).await,
         "stat" => stat::run(ctx, args).await,
         "systemd" | "systemd_service" => systemd::run(ctx, "systemd", args).await,

@@ -162,6 +162,7 @@ pub const MODULES: &[&str] = &[
     "replace",
     "assemble",
     "tempfile",
+    "known_hosts",
     "fetch",
     "stat",
     "systemd",
@@ -353,6 +354,7 @@ pub fn module_params(module: &str) -> Option<&'static [&'static str]> {
             "group",
         ],
         "tempfile" => &["state", "path", "prefix", "suffix"],
+        "known_hosts" => &["name", "key", "path", "hash_host", "state"],
         "fetch" => &[
             "src",
             "dest",
@@ -415,6 +417,7 @@ pub fn param_aliases(module: &str) -> &'static [(&'static str, &'static str)] {
             ("name", "path"),
             ("content", "block"),
         ],
+        "known_hosts" => &[("host", "name")],
         "systemd" => &[
             ("service", "name"),
             ("unit", "name"),
@@ -434,6 +437,7 @@ pub fn required_params(module: &str) -> &'static [&'static [&'static str]] {
         "template" => &[&["src"], &["dest"]],
         "file" | "lineinfile" | "blockinfile" | "stat" => &[&["path"]],
         "replace" => &[&["path"], &["regexp"]],
+        "known_hosts" => &[&["name"]],
         "fetch" | "assemble" => &[&["src"], &["dest"]],
         "assert" => &[&["that"]],
         _ => &[],

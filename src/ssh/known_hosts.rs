@@ -181,8 +181,8 @@ fn entries<'a>(text: &'a [u8], name: &'a str) -> impl Iterator<Item = Entry> + '
 }
 
 /// OpenSSH's rule: a negated pattern that matches rejects the line; else
-/// any positive match accepts it.
-fn hosts_match(patterns: &str, name: &str) -> bool {
+/// any positive match accepts it. Also used by the `known_hosts` module.
+pub(crate) fn hosts_match(patterns: &str, name: &str) -> bool {
     let mut matched = false;
     for pattern in patterns.split(',') {
         if let Some(negated) = pattern.strip_prefix('!') {
@@ -209,6 +209,23 @@ fn hashed_match(pattern: &str, name: &str) -> bool {
     };
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &salt);
     ring::hmac::verify(&key, name.as_bytes(), &hash).is_ok()
+}
+
+/// `name` hashed as OpenSSH's `HashKnownHosts` writes it, with a fresh
+/// random salt: `|1|base64(salt)|base64(HMAC-SHA1(salt, name))`.
+pub(crate) fn hash_name(name: &str) -> String {
+    use ring::rand::SecureRandom;
+    let mut salt = [0u8; 20];
+    ring::rand::SystemRandom::new()
+        .fill(&mut salt)
+        .expect("the system random generator works");
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &salt);
+    let hash = ring::hmac::sign(&key, name.as_bytes());
+    format!(
+        "|1|{}|{}",
+        Base64::encode_string(&salt),
+        Base64::encode_string(hash.as_ref())
+    )
 }
 
 /// `*` and `?` wildcards, case-insensitive like OpenSSH's host matching.
