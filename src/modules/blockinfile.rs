@@ -138,13 +138,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         },
     )
     .await?;
-    // Ansible's blockinfile names the backup `backup_file`, and only when
-    // one was made (lineinfile says `backup`, always).
-    if let Some(backup) = out.data.remove("backup")
-        && backup.as_str().is_some_and(|b| !b.is_empty())
-    {
-        out.data.insert("backup_file".into(), backup);
-    }
+    edit::backup_as_backup_file(&mut out);
     Ok(out)
 }
 

@@ -134,6 +134,17 @@ pub async fn finish(ctx: &ModuleContext<'_>, edit: Edit<'_>) -> Result<ModuleOut
     Ok(out)
 }
 
+/// Renames `finish`'s `backup` result to `backup_file`, present only when a
+/// backup was made: how Ansible's blockinfile and replace report it
+/// (lineinfile says `backup`, always).
+pub fn backup_as_backup_file(out: &mut ModuleOutput) {
+    if let Some(backup) = out.data.remove("backup")
+        && backup.as_str().is_some_and(|b| !b.is_empty())
+    {
+        out.data.insert("backup_file".into(), backup);
+    }
+}
+
 /// Splits text into lines that keep their line endings (Python's
 /// `splitlines(True)` for `\n` and `\r\n`).
 pub fn split_lines_keep(text: &str) -> Vec<String> {

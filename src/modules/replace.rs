@@ -208,12 +208,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         },
     )
     .await?;
-    // replace names its backup `backup_file`, and only when it made one.
-    if let Some(backup) = out.data.remove("backup")
-        && backup.as_str().is_some_and(|b| !b.is_empty())
-    {
-        out.data.insert("backup_file".into(), backup);
-    }
+    edit::backup_as_backup_file(&mut out);
     if !out.failed {
         out.data.insert("rc".into(), json!(0));
     }
