@@ -30,6 +30,7 @@ mod command;
 mod copy;
 mod copy_local_dir;
 mod copy_remote_dir;
+mod cron;
 mod debug;
 mod fail;
 mod fetch;
@@ -72,6 +73,7 @@ pub const REGISTRY: &[&Module] = &[
     &assemble::MODULE,
     &tempfile::MODULE,
     &known_hosts::MODULE,
+    &cron::MODULE,
     &fetch::MODULE,
     &stat::MODULE,
     &systemd::SYSTEMD,
