@@ -538,3 +538,46 @@ fn cron_manages_its_jobs_and_keeps_everyone_elses_bytes() {
         .stdout_has("changed=1");
     assert!(!host1.fs_path("/etc/cron.d/herd-rotate").exists());
 }
+
+#[test]
+fn sysctl_writes_the_file_reloads_it_and_then_changes_nothing() {
+    let fleet = Fleet::builder().hosts(1).isolated(true).start();
+    let host = &fleet.hosts[0];
+    // The kernel is the machine's: set a value to what it already is, so
+    // the reload (`sysctl -p`) is real and harmless.
+    let swappiness = read("/proc/sys/vm/swappiness").trim().to_string();
+    std::fs::write(
+        host.fs_path("/etc/sysctl.d/60-herd.conf"),
+        "# tuned by hand\n  vm.swappiness = 1\nkernel.panic = 10\n",
+    )
+    .unwrap();
+    std::fs::write(
+        fleet.path("site.yml"),
+        format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n\
+             \x20   - ansible.posix.sysctl:\n        name: vm.swappiness\n        value: \"{swappiness}\"\n        sysctl_file: /etc/sysctl.d/60-herd.conf\n\
+             \x20   - sysctl:\n        name: kernel.panic\n        state: absent\n        sysctl_file: /etc/sysctl.d/60-herd.conf\n        reload: false\n"
+        ),
+    )
+    .unwrap();
+    herd(&fleet)
+        .args(["play", "site.yml", "--check"])
+        .run()
+        .success()
+        .stdout_has("changed=2");
+    assert!(read(host.fs_path("/etc/sysctl.d/60-herd.conf")).contains("vm.swappiness = 1"));
+    herd(&fleet)
+        .args(["play", "site.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=2");
+    assert_eq!(
+        read(host.fs_path("/etc/sysctl.d/60-herd.conf")),
+        format!("# tuned by hand\nvm.swappiness={swappiness}\n")
+    );
+    herd(&fleet)
+        .args(["play", "site.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=0");
+}

@@ -47,6 +47,7 @@ mod script;
 mod set_fact;
 mod setup;
 mod stat;
+mod sysctl;
 mod systemd;
 mod tempfile;
 mod template;
@@ -76,6 +77,7 @@ pub const REGISTRY: &[&Module] = &[
     &cron::MODULE,
     &fetch::MODULE,
     &stat::MODULE,
+    &sysctl::MODULE,
     &systemd::SYSTEMD,
     &systemd::SERVICE,
     &debug::MODULE,
