@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::ssh::ExecOptions;
 use crate::template::{TaskVars, Templates};
 
+pub mod accounts;
 pub mod args;
 pub mod edit;
 pub mod file_attrs;
@@ -34,6 +35,8 @@ mod debug;
 mod fail;
 mod fetch;
 mod file;
+mod getent;
+mod group;
 mod include_vars;
 mod jinja_header;
 mod known_hosts;
@@ -49,6 +52,7 @@ mod stat;
 mod systemd;
 mod tempfile;
 mod template;
+mod user;
 mod wait_for;
 
 pub(crate) use fetch::write_local;
@@ -72,6 +76,9 @@ pub const REGISTRY: &[&Module] = &[
     &assemble::MODULE,
     &tempfile::MODULE,
     &known_hosts::MODULE,
+    &user::MODULE,
+    &group::MODULE,
+    &getent::MODULE,
     &fetch::MODULE,
     &stat::MODULE,
     &systemd::SYSTEMD,
