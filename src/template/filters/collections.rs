@@ -317,6 +317,20 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn random_picks_an_item_or_a_number_in_range() {
+        for _ in 0..20 {
+            let item = render("{{ ['a', 'b', 'c'] | random }}", json!({}));
+            assert!(["a", "b", "c"].contains(&item.as_str()), "{item}");
+            let n: i64 = render("{{ 10 | random(start=4, step=2) }}", json!({}))
+                .parse()
+                .unwrap();
+            assert!([4, 6, 8].contains(&n), "{n}");
+        }
+        let seeded = "{{ 1000 | random(seed='web1') }}";
+        assert_eq!(render(seeded, json!({})), render(seeded, json!({})));
+    }
+
+    #[test]
     fn combine_follows_ansible_docs() {
         // Ansible docs: {'a':1, 'b':2} | combine({'b':3}) -> {'a':1, 'b':3}
         assert_eq!(
