@@ -202,6 +202,16 @@ const ACCOUNTS_VERIFY: &str = r#"- hosts: host1
           - getent_shadow['carol'][6] == '29281'
           - getent_shadow['carol'][3] == '90'
           - "'carol' in getent_group['adm'][2].split(',')"
+    - getent: {database: passwd, key: nosuchuser}
+      register: missing
+      ignore_errors: true
+    - getent: {database: passwd, key: nosuchuser, fail_key: false}
+      register: tolerated
+    - assert:
+        that:
+          - missing is failed
+          - missing.msg == 'One or more supplied key could not be found in the database.'
+          - tolerated is not failed and getent_passwd['nosuchuser'] is none
     - user: {name: carol, generate_ssh_key: true}
       register: key
     - assert:
