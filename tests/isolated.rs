@@ -165,6 +165,156 @@ fn a_user_a_package_and_etc_hosts_changed_on_host2_stay_on_host2() {
     assert!(!std::path::Path::new("/home/alice").exists());
 }
 
+/// The account play of `user_group_and_getent_...`: a group, a user in it
+/// with most of what `user` manages, and `getent` facts checked by asserts.
+const ACCOUNTS_PLAY: &str = r#"- hosts: host1
+  gather_facts: false
+  tasks:
+    - name: a group with a gid
+      group: {name: deploy, gid: 4242}
+    - name: a user in it
+      user:
+        name: carol
+        uid: 4300
+        group: deploy
+        groups: [adm]
+        shell: /bin/sh
+        comment: Carol Example
+        password: "$6$rounds=656000$TT4O7jz2M57npccl$33LF6FcUMSW11qrESXL1HX0BS.bsiT6aenFLLiVpsQh6hDtI9pJh5iY7x8J7ePkN4fP8hmElidHXaeD51pbGS."
+        expires: 2529881062
+        password_expire_max: 90
+        generate_ssh_key: true
+      register: carol
+"#;
+
+const ACCOUNTS_VERIFY: &str = r#"- hosts: host1
+  gather_facts: false
+  tasks:
+    - user: {name: carol}
+      register: carol
+    - getent: {database: shadow, key: carol}
+    - getent: {database: group, key: adm}
+    - assert:
+        that:
+          - carol is not changed
+          - carol.uid == 4300 and carol.group == 4242 and carol.home == '/home/carol'
+          - carol.shell == '/bin/sh' and carol.comment == 'Carol Example'
+          - getent_shadow['carol'][6] == '29281'
+          - getent_shadow['carol'][3] == '90'
+          - "'carol' in getent_group['adm'][2].split(',')"
+    - getent: {database: passwd, key: nosuchuser}
+      register: missing
+      ignore_errors: true
+    - getent: {database: passwd, key: nosuchuser, fail_key: false}
+      register: tolerated
+    - assert:
+        that:
+          - missing is failed
+          - missing.msg == 'One or more supplied key could not be found in the database.'
+          - tolerated is not failed and getent_passwd['nosuchuser'] is none
+    - user: {name: carol, generate_ssh_key: true}
+      register: key
+    - assert:
+        that:
+          - key is not changed
+          - key.ssh_public_key is search('^ssh-rsa ')
+          - key.ssh_key_file == '/home/carol/.ssh/id_rsa'
+"#;
+
+#[test]
+fn user_group_and_getent_manage_accounts_on_an_isolated_host() {
+    let fleet = Fleet::builder().hosts(2).isolated(true).start();
+    let host2_passwd = read(fleet.hosts[1].fs_path("/etc/passwd"));
+    let host1 = &fleet.hosts[0];
+    std::fs::write(fleet.path("accounts.yml"), ACCOUNTS_PLAY).unwrap();
+    std::fs::write(fleet.path("verify.yml"), ACCOUNTS_VERIFY).unwrap();
+
+    // Check mode: both would change, nothing is created.
+    herd(&fleet)
+        .args(["play", "accounts.yml", "--check"])
+        .run()
+        .success()
+        .stdout_has("changed=2");
+    assert!(!read(host1.fs_path("/etc/passwd")).contains("carol:"));
+    assert!(!read(host1.fs_path("/etc/group")).contains("deploy:"));
+
+    herd(&fleet)
+        .args(["play", "accounts.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=2");
+    let passwd = read(host1.fs_path("/etc/passwd"));
+    assert!(
+        passwd.contains("carol:x:4300:4242:Carol Example:/home/carol:/bin/sh\n"),
+        "{passwd}"
+    );
+    let shadow = read(host1.fs_path("/etc/shadow"));
+    assert!(shadow.contains("carol:$6$rounds=656000$TT4O7"), "{shadow}");
+    let key = host1.fs_path("/home/carol/.ssh/id_rsa");
+    assert!(key.exists());
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&key).unwrap().uid(), 4300);
+
+    // Again: nothing to do; the facts and fields say what the host has.
+    herd(&fleet)
+        .args(["play", "accounts.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=0");
+    herd(&fleet)
+        .args(["play", "verify.yml"])
+        .run()
+        .success()
+        .stdout_has("failed=0");
+
+    // Changes: groups emptied, password locked, expiry removed.
+    std::fs::write(
+        fleet.path("change.yml"),
+        "- hosts: host1\n  gather_facts: false\n  tasks:\n\
+         \x20   - user: {name: carol, groups: [], password_lock: true, expires: -1}\n",
+    )
+    .unwrap();
+    for expected in ["changed=1", "changed=0"] {
+        herd(&fleet)
+            .args(["play", "change.yml"])
+            .run()
+            .success()
+            .stdout_has(expected);
+    }
+    let shadow = read(host1.fs_path("/etc/shadow"));
+    let line = shadow.lines().find(|l| l.starts_with("carol:")).unwrap();
+    assert!(line.starts_with("carol:!$6$"), "{line}");
+    assert_eq!(line.split(':').nth(7), Some(""), "{line}");
+    let adm = read(host1.fs_path("/etc/group"));
+    let adm = adm.lines().find(|l| l.starts_with("adm:")).unwrap();
+    assert!(!adm.contains("carol"), "{adm}");
+
+    // A group that is a user's primary group is deleted only with force.
+    std::fs::write(
+        fleet.path("remove.yml"),
+        "- hosts: host1\n  gather_facts: false\n  tasks:\n\
+         \x20   - group: {name: deploy, state: absent}\n      register: plain\n      ignore_errors: true\n\
+         \x20   - assert: {that: [plain is failed]}\n\
+         \x20   - user: {name: carol, state: absent, remove: true}\n\
+         \x20   - group: {name: deploy, state: absent}\n",
+    )
+    .unwrap();
+    herd(&fleet)
+        .args(["play", "remove.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=2");
+    assert!(!read(host1.fs_path("/etc/passwd")).contains("carol:"));
+    assert!(!read(host1.fs_path("/etc/group")).contains("deploy:"));
+    assert!(!host1.fs_path("/home/carol").exists());
+
+    // The other host and the machine are untouched.
+    assert_eq!(read(fleet.hosts[1].fs_path("/etc/passwd")), host2_passwd);
+    // (Only carol: other runs on the machine may add accounts meanwhile.)
+    assert!(!read("/etc/passwd").contains("carol:"));
+    assert!(!read("/etc/group").contains("deploy:"));
+}
+
 #[test]
 fn dropping_an_isolated_fleet_ends_its_processes_and_mounts() {
     let fleet = Fleet::builder().hosts(2).isolated(true).start();
