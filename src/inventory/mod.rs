@@ -20,6 +20,7 @@ mod connection;
 pub mod edit;
 mod error;
 mod ini;
+mod literal;
 mod model;
 mod pattern;
 mod range;
