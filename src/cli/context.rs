@@ -19,6 +19,21 @@ impl Context {
     pub fn new(cli_inventory: Vec<PathBuf>) -> anyhow::Result<Context> {
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         let project = Project::discover(&cwd)?;
+        if let Some(line) = project.describe() {
+            tracing::info!("{line}");
+        }
+        if let Some(cfg) = &project.ansible_cfg {
+            for warning in &cfg.warnings {
+                tracing::warn!("{warning}");
+            }
+            for note in &cfg.notes {
+                tracing::info!("{}: {note}", cfg.path.display());
+            }
+            crate::playbook::set_config_role_paths(
+                cfg.roles_path.clone(),
+                cfg.collections_path.clone(),
+            );
+        }
         Ok(Context {
             project,
             inventory_sources: cli_inventory,
@@ -48,7 +63,8 @@ impl Context {
         if let Some(secs) = self.project.file.inventory_script_timeout {
             limits.timeout = std::time::Duration::from_secs(secs);
         }
-        let inv = Inventory::load_with(&sources, &limits)?;
+        let mut inv = Inventory::load_with(&sources, &limits)?;
+        inv.set_connection_defaults(self.project.connection_defaults());
         Ok(self.inventory.get_or_init(|| Arc::new(inv)))
     }
 }

@@ -688,7 +688,9 @@ impl Runner {
     ) -> Result<HostTask, EngineError> {
         let vars = self.vars_for(scope, task, host);
         let conn = self.inventory.connection(host)?;
-        let local = task.delegate_to.is_some() || scope.play.connection.as_deref() == Some("local");
+        let local = task.delegate_to.is_some()
+            || scope.play.connection.as_deref() == Some("local")
+            || conn.connection == crate::inventory::ConnectionKind::Local;
         let via = if local {
             Via::Local
         } else {
