@@ -182,12 +182,10 @@ impl AnsibleCfg {
                     cfg.become_ = Some(boolean(value).map_err(bad)?)
                 }
                 ("privilege_escalation", "become_user") => cfg.become_user = non_empty(value),
-                ("privilege_escalation", "become_method") => {
-                    if !value.is_empty() && value != "sudo" {
-                        return Err(bad(format!(
-                            "herd escalates with sudo only, found `{value}`; set `become_method = sudo` or remove the line (a play can still say `become_method: su`)"
-                        )));
-                    }
+                ("privilege_escalation", "become_method") if !value.is_empty() && value != "sudo" => {
+                    return Err(bad(format!(
+                        "herd escalates with sudo only, found `{value}`; set `become_method = sudo` or remove the line (a play can still say `become_method: su`)"
+                    )));
                 }
                 ("ssh_connection", "ssh_args") => {
                     read_ssh_args(value, &mut cfg).map_err(bad)?;

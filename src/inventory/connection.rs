@@ -235,10 +235,13 @@ fn truthy(value: &Value) -> Option<bool> {
     }
 }
 
+/// `-o` options as (key, value), and the other flags as written.
+pub type SshArgs = (Vec<(String, String)>, Vec<String>);
+
 /// Splits ssh arguments as a shell would and collects `-o Key=Value`,
 /// `-oKey=Value` and `-o "Key Value"`; other flags (with their argument)
 /// come back as written, for the caller to warn about.
-pub fn split_ssh_args(text: &str) -> Result<(Vec<(String, String)>, Vec<String>), String> {
+pub fn split_ssh_args(text: &str) -> Result<SshArgs, String> {
     let mut words = words::split(text)
         .map_err(|(_, message)| message)?
         .into_iter()

@@ -305,7 +305,10 @@ impl Parser<'_> {
         }
         let clean = digits.replace('_', "");
         // `007` is a syntax error in Python 3; `000` is fine.
-        if radix == 10 && clean.len() > 1 && clean.starts_with('0') && clean.trim_matches('0') != ""
+        if radix == 10
+            && clean.len() > 1
+            && clean.starts_with('0')
+            && !clean.trim_matches('0').is_empty()
         {
             return None;
         }

@@ -215,7 +215,11 @@ fn find(name: &str, play_dir: &Path, dependent_of: Option<&Path>) -> Result<Path
 }
 
 fn not_found(name: &str, looked: &[PathBuf], location: Location) -> PlaybookError {
-    let looked: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
+    let looked: Vec<String> = looked
+        .iter()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .map(|p| p.display().to_string())
+        .collect();
     let hint = if super::role_paths::collection_role(name).is_some() {
         " (a collection role: install its collection with ansible-galaxy, or set collections_path)"
     } else {
