@@ -243,7 +243,7 @@ fn roles_are_found_where_ansible_looks() {
             base,
             &format!("{name}/tasks/main.yml"),
             &format!(
-                "- copy: {{content: \"{{{{ role_name }}}}\\n\", dest: \"{{{{ root_dir }}}}/{name}\"}}\n"
+                "- copy: {{content: \"{{{{ ansible_role_name }}}} {{{{ ansible_play_role_names | join(',') }}}} {{{{ ansible_version.full is version('2.9', '>=') }}}} {{{{ ansible_version.major }}}}\\n\", dest: \"{{{{ root_dir }}}}/{name}\"}}\n"
             ),
         );
     };
@@ -263,7 +263,11 @@ fn roles_are_found_where_ansible_looks() {
         .run()
         .success();
     let root = &fleet.hosts[0].root;
-    assert!(root.join("from_cfg").exists());
+    // Magic variables roles test: ansible_version, the role names.
+    assert_eq!(
+        std::fs::read_to_string(root.join("from_cfg")).unwrap(),
+        "from_cfg from_cfg,galaxy_role,acme.tools.motd True 2\n"
+    );
     assert!(root.join("galaxy_role").exists());
     assert!(root.join("motd").exists());
 
