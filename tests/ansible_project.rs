@@ -286,3 +286,76 @@ fn roles_are_found_where_ansible_looks() {
         .stderr_has(&dir.join("shared-roles/nowhere").display().to_string())
         .stderr_has(&home.join(".ansible/roles/nowhere").display().to_string());
 }
+
+#[test]
+fn unsupported_modules_behind_a_dynamic_include_fail_only_the_hosts_that_reach_them() {
+    let fleet = Fleet::builder().hosts(2).start();
+    let dir = ansible_project(&fleet, "", "[web:vars]\nflavor=Debian\n");
+    write(
+        &dir,
+        "roles/os/tasks/main.yml",
+        "- include_tasks: \"setup-{{ flavor }}.yml\"\n- include_tasks: redhat.yml\n  when: inventory_hostname == 'host1'\n- copy: {content: \"went on\\n\", dest: \"{{ root_dir }}/went-on\"}\n",
+    );
+    write(
+        &dir,
+        "roles/os/tasks/setup-Debian.yml",
+        "- copy: {content: \"debian\\n\", dest: \"{{ root_dir }}/setup\"}\n",
+    );
+    write(
+        &dir,
+        "roles/os/tasks/setup-RedHat.yml",
+        "- name: install httpd\n  yum: name=httpd\n",
+    );
+    write(&dir, "roles/os/tasks/redhat.yml", "- dnf: name=httpd\n");
+    write(
+        &dir,
+        "site.yml",
+        "- hosts: web\n  gather_facts: false\n  roles: [os]\n",
+    );
+    let out = Herd::in_dir(&dir)
+        .args(["play", "site.yml"])
+        .run()
+        .code(3)
+        // Warned at load: file:line, and the include with its condition.
+        .stderr_has("roles/os/tasks/setup-RedHat.yml:2:3: module `yum` is not supported by herd")
+        .stderr_has("roles/os/tasks/redhat.yml:1:3: module `dnf` is not supported by herd")
+        .stderr_has("when: inventory_hostname == 'host1'")
+        // The host that reaches it fails with the same message.
+        .stdout_has(
+            "failed: host1 => roles/os/tasks/redhat.yml:1:3: module `dnf` is not supported by herd",
+        );
+    assert!(
+        !out.stdout.contains("yum"),
+        "no host included setup-RedHat.yml: {}",
+        out.stdout
+    );
+    let (h1, h2) = (&fleet.hosts[0], &fleet.hosts[1]);
+    assert!(h1.root.join("setup").exists() && h2.root.join("setup").exists());
+    assert!(!h1.root.join("went-on").exists());
+    assert_eq!(
+        std::fs::read_to_string(h2.root.join("went-on")).unwrap(),
+        "went on\n"
+    );
+
+    // A static import and the play's own tasks still fail at load.
+    write(
+        &dir,
+        "static.yml",
+        "- hosts: web\n  tasks:\n    - import_tasks: roles/os/tasks/redhat.yml\n",
+    );
+    Herd::in_dir(&dir)
+        .args(["play", "static.yml"])
+        .run()
+        .code(2)
+        .stderr_has("redhat.yml:1:3: module `dnf` is not supported by herd");
+    write(
+        &dir,
+        "own.yml",
+        "- hosts: web\n  tasks:\n    - yum: name=httpd\n      when: false\n",
+    );
+    Herd::in_dir(&dir)
+        .args(["play", "own.yml"])
+        .run()
+        .code(2)
+        .stderr_has("own.yml:3:7: module `yum` is not supported by herd");
+}

@@ -12,6 +12,7 @@
 //! templates unrendered: the engine renders them per host.
 
 mod args;
+mod dynamic;
 mod error;
 mod extra_vars;
 mod inherit;
