@@ -359,3 +359,23 @@ fn unsupported_modules_behind_a_dynamic_include_fail_only_the_hosts_that_reach_t
         .code(2)
         .stderr_has("own.yml:3:7: module `yum` is not supported by herd");
 }
+
+#[test]
+fn without_any_inventory_a_localhost_play_runs_on_the_implicit_localhost() {
+    let (_t, dir) = scratch();
+    let target = dir.join("made-here");
+    write(
+        &dir,
+        "local.yml",
+        &format!(
+            "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - copy: {{content: \"{{{{ inventory_hostname }}}}\\n\", dest: {}}}\n",
+            target.display()
+        ),
+    );
+    Herd::in_dir(&dir)
+        .args(["play", "local.yml"])
+        .run()
+        .success()
+        .stderr_has("only the implicit localhost is available");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "localhost\n");
+}

@@ -52,6 +52,26 @@ impl Context {
         Ok(self.project.inventory_sources(&self.inventory_sources)?)
     }
 
+    /// [`Context::inventory`], or, when none is given anywhere, an empty
+    /// one (with a warning): as in Ansible, a play on `localhost` then
+    /// still runs, on the implicit localhost.
+    pub fn inventory_or_empty(&self) -> anyhow::Result<&Arc<Inventory>> {
+        match self.inventory() {
+            Err(err)
+                if matches!(
+                    err.downcast_ref::<crate::project::ProjectError>(),
+                    Some(crate::project::ProjectError::NoInventory)
+                ) =>
+            {
+                tracing::warn!("no inventory given: only the implicit localhost is available");
+                let mut inv = Inventory::empty();
+                inv.set_connection_defaults(self.project.connection_defaults());
+                Ok(self.inventory.get_or_init(|| Arc::new(inv)))
+            }
+            other => other,
+        }
+    }
+
     /// The inventory, loaded on first call (shared: the engine keeps a
     /// handle for the whole run).
     pub fn inventory(&self) -> anyhow::Result<&Arc<Inventory>> {

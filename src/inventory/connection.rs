@@ -303,6 +303,58 @@ mod tests {
     }
 
     #[test]
+    fn ansible_cfg_defaults_fill_what_the_host_leaves_open() {
+        let defaults = ConnectionDefaults {
+            user: Some("deploy".into()),
+            private_key_file: Some("/keys/cfg".into()),
+            become_: true,
+            become_user: Some("admin".into()),
+            ssh_options: vec![
+                ("StrictHostKeyChecking".into(), "no".into()),
+                ("Port".into(), "2200".into()),
+            ],
+        };
+        let vars = json!({"ansible_user": "own", "ansible_ssh_common_args": "-o port=22"});
+        let c = from_vars("web1", vars.as_object().unwrap(), &defaults).unwrap();
+        assert_eq!(c.user.as_deref(), Some("own"));
+        assert_eq!(c.private_key_file, Some(PathBuf::from("/keys/cfg")));
+        assert!(c.become_.enabled);
+        assert_eq!(c.become_.user.as_deref(), Some("admin"));
+        // The host's own -o options win; the config's fill the rest.
+        assert_eq!(
+            c.ssh_options,
+            vec![
+                ("port".to_string(), "22".to_string()),
+                ("StrictHostKeyChecking".to_string(), "no".to_string()),
+            ]
+        );
+        let vars = json!({"ansible_become": false});
+        let c = from_vars("web1", vars.as_object().unwrap(), &defaults).unwrap();
+        assert!(!c.become_.enabled);
+    }
+
+    #[test]
+    fn connection_is_ssh_or_local_else_an_error_naming_the_host() {
+        assert_eq!(conn(json!({})).unwrap().connection, ConnectionKind::Ssh);
+        assert_eq!(
+            conn(json!({"ansible_connection": "smart"}))
+                .unwrap()
+                .connection,
+            ConnectionKind::Ssh
+        );
+        assert_eq!(
+            conn(json!({"ansible_connection": "local"}))
+                .unwrap()
+                .connection,
+            ConnectionKind::Local
+        );
+        let err = conn(json!({"ansible_connection": "winrm"}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("web1") && err.contains("winrm"), "{err}");
+    }
+
+    #[test]
     fn defaults_to_the_inventory_name() {
         let c = conn(json!({})).unwrap();
         assert_eq!((c.address.as_str(), c.port, c.user), ("web1", None, None));

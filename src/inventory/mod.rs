@@ -112,6 +112,11 @@ impl Inventory {
         Inventory::build(graph, &bases)
     }
 
+    /// No hosts at all: Ansible's "only implicit localhost is available".
+    pub fn empty() -> Inventory {
+        Inventory::build(Graph::new(), &[]).expect("an empty inventory is valid")
+    }
+
     /// A YAML inventory from text, with `group_vars/`/`host_vars/` beside
     /// `path` if they exist (`path` also names the file in errors).
     pub fn from_yaml_str(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
