@@ -11,6 +11,7 @@
 //! which calls `load_tasks_file` when it runs. Values stay JSON with their
 //! templates unrendered: the engine renders them per host.
 
+pub mod actions;
 mod args;
 mod dynamic;
 mod error;
@@ -27,10 +28,10 @@ mod roles;
 mod source;
 mod task;
 
+pub use actions::module_names;
 pub use error::PlaybookError;
 pub use extra_vars::parse_extra_vars;
 pub use inherit::Inherited;
-pub use keywords::{MODULES, module_params};
 pub use listing::TaskEntry;
 pub use load::{load_playbook, load_tasks_file};
 pub use model::*;
