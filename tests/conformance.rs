@@ -38,8 +38,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("cron", "main.yml:10: module `cron`"),
     ("group", "tests.yml:3: module `group`"),
     ("user", "test_create_user.yml:2: module `user`"),
-    ("get_url", "main.yml:35: module `get_url`"),
-    ("uri", "main.yml:59: module `uri`"),
 ];
 
 #[test]

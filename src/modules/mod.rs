@@ -34,6 +34,8 @@ mod debug;
 mod fail;
 mod fetch;
 mod file;
+mod get_url;
+mod http;
 mod include_vars;
 mod jinja_header;
 mod known_hosts;
@@ -49,6 +51,7 @@ mod stat;
 mod systemd;
 mod tempfile;
 mod template;
+mod uri;
 mod wait_for;
 
 pub(crate) use fetch::write_local;
@@ -73,6 +76,8 @@ pub const REGISTRY: &[&Module] = &[
     &tempfile::MODULE,
     &known_hosts::MODULE,
     &fetch::MODULE,
+    &get_url::MODULE,
+    &uri::MODULE,
     &stat::MODULE,
     &systemd::SYSTEMD,
     &systemd::SERVICE,
