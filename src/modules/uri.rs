@@ -95,8 +95,10 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     let dest = args.str("dest")?;
     let status_codes = match args.list("status_code")? {
         None => vec![200],
+        // "200, 201" is a list too, as Ansible splits a string on commas.
         Some(codes) => codes
             .iter()
+            .flat_map(|c| c.split(','))
             .map(|c| c.trim().parse::<i64>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| {
