@@ -113,6 +113,11 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Seen>>, counter: &AtomicUsize) {
             vec!["Content-Disposition: attachment; filename=\"../report.csv\"".into()],
             "a,b\n".into(),
         ),
+        "/dotdot" => (
+            "200 OK",
+            vec!["Content-Disposition: attachment; filename=\"..\"".into()],
+            "d\n".into(),
+        ),
         "/changing" => {
             let n = counter.fetch_add(1, Ordering::SeqCst);
             ("200 OK", vec![], format!("version {n}\n"))
@@ -236,10 +241,21 @@ impl Host {
     }
 
     async fn run_mode(&self, name: &str, args: Value, check: bool) -> ModuleOutput {
+        self.run_exec(name, args, check, ExecOptions::default())
+            .await
+    }
+
+    async fn run_exec(
+        &self,
+        name: &str,
+        args: Value,
+        check: bool,
+        exec: ExecOptions,
+    ) -> ModuleOutput {
         let ctx = ModuleContext {
             host: "host1",
             transport: &self.transport,
-            exec: ExecOptions::default(),
+            exec,
             check_mode: check,
             diff: false,
             templates: &self.templates,
@@ -395,6 +411,23 @@ async fn get_url_downloads_once_verifies_checksums_and_respects_check_mode() {
     assert_eq!(
         std::fs::read_to_string(host.path("downloads/report.csv")).unwrap(),
         "a,b\n"
+    );
+
+    // A server's ".." is no name: the URL's is used.
+    let out = host
+        .run(
+            "get_url",
+            json!({"url": server.url("/dotdot"), "dest": host.p("downloads")}),
+        )
+        .await;
+    assert_eq!(
+        out.data["dest"],
+        json!(host.p("downloads/dotdot")),
+        "{out:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.path("downloads/dotdot")).unwrap(),
+        "d\n"
     );
 
     // force and backup: new content replaces the old, which is kept.
@@ -605,6 +638,23 @@ async fn uri_returns_status_headers_json_and_bounded_content() {
     assert_eq!(
         std::fs::metadata(host.path("big.txt")).unwrap().len(),
         5 << 20
+    );
+
+    // A host without python3: the task fails and says why.
+    let no_python = ExecOptions {
+        env: vec![("PATH".into(), "/nonexistent".into())],
+        ..ExecOptions::default()
+    };
+    let out = host
+        .run_exec("uri", json!({"url": server.url("/json")}), false, no_python)
+        .await;
+    assert!(out.failed, "{out:?}");
+    assert!(
+        out.data["msg"]
+            .as_str()
+            .unwrap()
+            .contains("uri needs python3 on the host"),
+        "{out:?}"
     );
 
     // Check mode: skipped, as Ansible's.

@@ -278,9 +278,13 @@ def save(p, resp, reader, meta):
     s = p["save"]
     dest = os.path.expanduser(s["dest"])
     if os.path.isdir(dest):
-        name = filename_from(resp) or (
-            url_filename(meta["url"]) if s.get("name_from_url") else "index.html"
-        )
+        # Names from the server: a base name, never "." or ".." (which would
+        # land outside or on the directory itself).
+        name = filename_from(resp)
+        if name in (None, ".", ".."):
+            name = url_filename(meta["url"]) if s.get("name_from_url") else "index.html"
+        if name in (".", ".."):
+            name = "index.html"
         dest = os.path.join(dest, name)
     meta["dest"] = dest
     tmp_dir = s.get("tmp_dir")
