@@ -8,7 +8,7 @@ mod fleet;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -53,6 +53,24 @@ impl Server {
         Server { base, seen }
     }
 
+    /// The same routes on a Unix socket at `path` (uri's `unix_socket`).
+    fn start_unix(path: &std::path::Path) -> Server {
+        let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            let counter = Arc::new(AtomicUsize::new(0));
+            for stream in listener.incoming().flatten() {
+                let (log, counter) = (log.clone(), counter.clone());
+                std::thread::spawn(move || serve(stream, &log, &counter));
+            }
+        });
+        Server {
+            base: "http://localhost".into(),
+            seen,
+        }
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -63,8 +81,11 @@ impl Server {
     }
 }
 
-fn serve(stream: TcpStream, log: &Mutex<Vec<Seen>>, counter: &AtomicUsize) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
+fn serve<S>(stream: S, log: &Mutex<Vec<Seen>>, counter: &AtomicUsize)
+where
+    for<'a> &'a S: Read + Write,
+{
+    let mut reader = BufReader::new(&stream);
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
         return;
@@ -171,7 +192,7 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Seen>>, counter: &AtomicUsize) {
         ),
         _ => ("404 Not Found", vec![], "no such page\n".into()),
     };
-    let mut stream = stream;
+    let mut stream = &stream;
     let mut head = format!(
         "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
@@ -639,6 +660,19 @@ async fn uri_returns_status_headers_json_and_bounded_content() {
         std::fs::metadata(host.path("big.txt")).unwrap().len(),
         5 << 20
     );
+
+    // unix_socket: the request goes to a socket on the host.
+    let socket = host.path("http.sock");
+    let unix = Server::start_unix(&socket);
+    let out = host
+        .run(
+            "uri",
+            json!({"url": unix.url("/json"), "unix_socket": socket.display().to_string()}),
+        )
+        .await;
+    assert!(!out.failed, "{out:?}");
+    assert_eq!(out.data["json"]["a"], json!(1));
+    assert_eq!(unix.requests("/json").len(), 1);
 
     // A host without python3: the task fails and says why.
     let no_python = ExecOptions {

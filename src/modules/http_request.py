@@ -148,7 +148,7 @@ def open_request(p):
             context.verify_mode = ssl.CERT_NONE
         handlers.append(urllib.request.HTTPSHandler(context=context))
     if p.get("unix_socket"):
-        handlers.append(unix_handler(p["unix_socket"]))
+        handlers.append(unix_handler(os.path.expanduser(p["unix_socket"])))
     handlers.append(redirect_handler(p.get("follow_redirects", "urllib2"), p["method"]))
     headers = dict(p.get("headers") or {})
     lower = [k.lower() for k in headers]
@@ -167,6 +167,7 @@ def open_request(p):
     if p.get("decompress", True) and "accept-encoding" not in lower:
         headers["Accept-Encoding"] = "gzip"
     since = p.get("if_modified_since")
+    since = since and os.path.expanduser(since)
     if since and not p.get("force") and os.path.isfile(since):
         stamp = email.utils.formatdate(os.path.getmtime(since), usegmt=True)
         headers["If-Modified-Since"] = stamp
@@ -350,9 +351,9 @@ def save(p, resp, reader, meta):
 
 
 def op_request(p):
-    if p.get("creates") and os.path.exists(p["creates"]):
+    if p.get("creates") and os.path.exists(os.path.expanduser(p["creates"])):
         answer({"skipped": "skipped, since '%s' exists" % p["creates"]})
-    if p.get("removes") and not os.path.exists(p["removes"]):
+    if p.get("removes") and not os.path.exists(os.path.expanduser(p["removes"])):
         answer({"skipped": "skipped, since '%s' does not exist" % p["removes"]})
     try:
         encode_body(p)
