@@ -37,8 +37,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("unarchive", "test_tar.yml:7: module `unarchive`"),
     // Green once `find` is in (its skeleton test cleans up with find).
     ("user", "test_create_user_home.yml:211: module `find`"),
-    ("get_url", "main.yml:35: module `get_url`"),
-    ("uri", "main.yml:59: module `uri`"),
 ];
 
 #[test]

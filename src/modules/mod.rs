@@ -36,8 +36,10 @@ mod debug;
 mod fail;
 mod fetch;
 mod file;
+mod get_url;
 mod getent;
 mod group;
+mod http;
 mod include_vars;
 mod jinja_header;
 mod known_hosts;
@@ -54,6 +56,7 @@ mod sysctl;
 mod systemd;
 mod tempfile;
 mod template;
+mod uri;
 mod user;
 mod wait_for;
 
@@ -83,6 +86,8 @@ pub const REGISTRY: &[&Module] = &[
     &group::MODULE,
     &getent::MODULE,
     &fetch::MODULE,
+    &get_url::MODULE,
+    &uri::MODULE,
     &stat::MODULE,
     &sysctl::MODULE,
     &systemd::SYSTEMD,
