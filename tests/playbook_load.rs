@@ -162,7 +162,9 @@ fn include_tasks_stays_dynamic() {
 
     // What the engine does when the include runs.
     let path = herd::playbook::find_tasks_file("tasks/site.yml", &include.dir, None);
-    let tasks = load_tasks_file(&path, None, &Inherited::for_include(include)).unwrap();
+    let tasks = load_tasks_file(&path, &play.dir, None, &Inherited::for_include(include))
+        .unwrap()
+        .tasks;
     assert_eq!(module(&tasks[0]).0, "copy");
     assert_eq!(tasks[0].become_, None);
 }
@@ -565,8 +567,9 @@ fn conformance_targets() {
             continue;
         }
         let name = entry.file_name().to_string_lossy().into_owned();
-        match load_tasks_file(&main, None, &Inherited::default()) {
-            Ok(tasks) => println!("ok    {name} ({} tasks)", tasks.len()),
+        let suite = root.parent().unwrap();
+        match load_tasks_file(&main, suite, None, &Inherited::default()) {
+            Ok(loaded) => println!("ok    {name} ({} tasks)", loaded.tasks.len()),
             Err(e) => println!(
                 "FAIL  {name}: {}",
                 e.to_string().replace(&format!("{}/", root.display()), "")
@@ -605,7 +608,9 @@ fn conformance_tasks_one_by_one() {
                 .join(format!("{}.yml", rel.replace('/', "__")));
             std::fs::write(&path, chunk).unwrap();
             total += 1;
-            if let Err(e) = load_tasks_file(&path, None, &Inherited::default()) {
+            if let Err(e) =
+                load_tasks_file(&path, root.parent().unwrap(), None, &Inherited::default())
+            {
                 let message = e.to_string();
                 if message.contains("not found") {
                     continue;

@@ -147,8 +147,8 @@ pub const META_ACTIONS: &[&str] = &[
 ];
 
 /// Modules herd implements, by canonical (short) name. The task-level
-/// `include_tasks`/`import_tasks`/`meta` are listed because they are
-/// written like modules.
+/// `include_tasks`/`import_tasks`/`include_role`/`import_role`/`meta` are
+/// listed because they are written like modules.
 pub const MODULES: &[&str] = &[
     "command",
     "shell",
@@ -179,6 +179,8 @@ pub const MODULES: &[&str] = &[
     "meta",
     "include_tasks",
     "import_tasks",
+    "include_role",
+    "import_role",
 ];
 
 /// Other names for modules: `systemd_service` is `systemd` (as in
@@ -400,6 +402,18 @@ pub fn module_params(module: &str) -> Option<&'static [&'static str]> {
         "setup" => &["gather_subset", "filter"],
         "release" => crate::modules::RELEASE_PARAMS,
         "include_tasks" | "import_tasks" => &["file", "_raw_params"],
+        "include_role" | "import_role" => &[
+            "name",
+            "role",
+            "tasks_from",
+            "vars_from",
+            "defaults_from",
+            "handlers_from",
+            "apply",
+            "public",
+            "allow_duplicates",
+            "rolespec_validate",
+        ],
         "meta" => &["_raw_params"],
         _ => return None,
     })

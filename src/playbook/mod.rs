@@ -7,8 +7,9 @@
 //!
 //! Static constructs (`import_playbook`, `import_tasks`, `roles:` and role
 //! dependencies, blocks) are expanded and their keywords pushed down into
-//! each task (`inherit.rs`); `include_tasks` stays a task for the engine,
-//! which calls `load_tasks_file` when it runs. Values stay JSON with their
+//! each task (`inherit.rs`); `include_tasks` and `include_role` stay tasks
+//! for the engine, which calls `load_tasks_file` / `load_role_include` when
+//! they run. Values stay JSON with their
 //! templates unrendered: the engine renders them per host.
 
 mod args;
@@ -21,6 +22,7 @@ mod listing;
 mod load;
 pub mod located;
 pub mod model;
+mod role_include;
 mod roles;
 mod source;
 mod task;
@@ -30,6 +32,6 @@ pub use extra_vars::parse_extra_vars;
 pub use inherit::Inherited;
 pub use keywords::{MODULES, module_params};
 pub use listing::TaskEntry;
-pub use load::{load_playbook, load_tasks_file};
+pub use load::{Loaded, load_playbook, load_role_include, load_tasks_file};
 pub use model::*;
 pub use task::find_tasks_file;
