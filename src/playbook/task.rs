@@ -711,7 +711,15 @@ fn seconds(key: &Key, value: &Node, source: &Source) -> Result<u64, PlaybookErro
 }
 
 fn loop_control(key: &Key, value: &Node, source: &Source) -> Result<LoopControl, PlaybookError> {
-    const KEYS: &[&str] = &["loop_var", "index_var", "label", "extended", "pause"];
+    const KEYS: &[&str] = &[
+        "loop_var",
+        "index_var",
+        "label",
+        "extended",
+        "extended_allitems",
+        "pause",
+        "break_when",
+    ];
     let Some(entries) = value.as_map() else {
         return Err(source.expected(key, value, "a mapping"));
     };
@@ -722,6 +730,8 @@ fn loop_control(key: &Key, value: &Node, source: &Source) -> Result<LoopControl,
             "index_var" => control.index_var = Some(variable_name(k, v, source)?),
             "label" => control.label = Some(source.string(k, v)?),
             "extended" => control.extended = source.boolean(k, v)?,
+            "extended_allitems" => control.without_allitems = !source.boolean(k, v)?,
+            "break_when" => control.break_when = conditions(k, v, source)?,
             "pause" => {
                 control.pause = Some(match &v.kind {
                     Kind::Int(i) if *i >= 0 => *i as f64,
