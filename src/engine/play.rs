@@ -7,7 +7,6 @@
 //! changes shared state (facts, registered vars, stats, notifications) is
 //! applied here, between tasks, so no locks are needed.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -906,16 +905,15 @@ impl Runner {
         let empty = Vars::new();
         let inventory = self.inventory.host_scope(host).unwrap_or_default();
         let role = task.role.as_deref();
-        // Every public role's defaults and vars, then the task's own role's.
-        let role_defaults = layer(&scope.public_defaults, role.map(|r| &r.defaults));
-        let role_vars = layer(&scope.public_vars, role.map(|r| &r.vars));
         let mut vars = compose(&Layers {
-            role_defaults: Some(&role_defaults),
+            public_defaults: &scope.public_defaults,
+            public_vars: &scope.public_vars,
+            role_defaults: role.map(|r| &r.defaults),
             inventory: &inventory,
             facts: state.map_or(&empty, |s| &s.facts),
             play: &scope.play.vars,
             vars_files: &scope.vars_files,
-            role_vars: Some(&role_vars),
+            role_vars: role.map(|r| &r.vars),
             role_params: role.map(|r| &r.params),
             task: &task.vars,
             include_items: &task.include_items,
@@ -979,6 +977,8 @@ impl Runner {
             let inventory = self.inventory.host_scope(host).unwrap_or_default();
             let state = self.hosts.get(host);
             let own = compose(&Layers {
+                public_defaults: &empty,
+                public_vars: &empty,
                 role_defaults: None,
                 inventory: &inventory,
                 facts: state.map_or(&empty, |s| &s.facts),
@@ -1078,18 +1078,6 @@ impl Runner {
         (wants("tagged") && !tags.is_empty())
             || (wants("untagged") && tags.is_empty())
             || tags.iter().any(|t| wants(t))
-    }
-}
-
-/// Every public role's defaults (or vars) with the task's own role's on top.
-fn layer<'a>(public: &'a Vars, own: Option<&Vars>) -> Cow<'a, Vars> {
-    match own {
-        None => Cow::Borrowed(public),
-        Some(own) => {
-            let mut merged = public.clone();
-            merged.extend(own.clone());
-            Cow::Owned(merged)
-        }
     }
 }
 
