@@ -907,6 +907,7 @@ fn a_role_imported_from_an_included_role_sees_its_defaults_and_vars() {
     assert_eq!(inner.name, "inner");
     assert_eq!(inner.defaults["d"], "outer");
     assert_eq!(inner.vars["v"], "outer");
+    assert_eq!(inner.params["ansible_parent_role_names"], json!(["outer"]));
     let names: Vec<(&str, bool)> = loaded
         .roles
         .iter()

@@ -204,6 +204,21 @@ pub(crate) fn load(
     vars.extend(vars_of(&files("vars", &call.from.vars)?, "vars")?);
     let mut params = call.parent.map(|p| p.params.clone()).unwrap_or_default();
     params.extend(call.params);
+    if let Some(parent) = call.parent {
+        // Ansible's chain of including roles, nearest first.
+        let absolute = std::path::absolute(&parent.path).unwrap_or_else(|_| parent.path.clone());
+        let path = serde_json::Value::String(absolute.display().to_string());
+        for (key, value) in [
+            ("ansible_parent_role_names", parent.name.clone().into()),
+            ("ansible_parent_role_paths", path),
+        ] {
+            let mut chain = vec![value];
+            if let Some(serde_json::Value::Array(outer)) = params.get(key) {
+                chain.extend(outer.iter().cloned());
+            }
+            params.insert(key.to_string(), serde_json::Value::Array(chain));
+        }
+    }
     let role = Arc::new(Role {
         name: role_name(call.name),
         defaults,
