@@ -148,3 +148,38 @@ fn a_missing_role_stops_the_play_before_any_host_is_touched() {
         .stderr_has("site.yml:5:7: role `nowhere` not found; looked in ");
     assert!(!fleet.hosts[0].root.join("touched").exists());
 }
+
+#[test]
+fn a_public_include_shares_its_vars_and_allow_duplicates_false_runs_once() {
+    let fleet = Fleet::builder().hosts(1).start();
+    write(
+        &fleet,
+        &[
+            ("roles/count/vars/main.yml", "counted: from the role\n"),
+            (
+                "roles/count/tasks/main.yml",
+                "- shell: echo run >> {{ root_dir }}/runs\n",
+            ),
+            (
+                "site.yml",
+                "- hosts: all\n  gather_facts: false\n  tasks:\n\
+                 \x20   - include_role:\n        name: count\n        public: true\n        apply:\n          tags: [x]\n      tags: [x]\n\
+                 \x20   - include_role:\n        name: count\n        allow_duplicates: false\n        apply:\n          tags: [x]\n      tags: [x]\n\
+                 \x20   - include_role: {name: count}\n\
+                 \x20   - copy:\n        content: \"{{ counted }}\"\n        dest: \"{{ root_dir }}/public\"\n      tags: [x]\n",
+            ),
+        ],
+    );
+    let out = Herd::in_dir(&fleet.dir)
+        .args(["play", "site.yml", "--tags", "x"])
+        .run()
+        .success();
+    let root = &fleet.hosts[0].root;
+    // `apply` tags the role's tasks; the untagged include is not selected.
+    let runs = std::fs::read_to_string(root.join("runs")).unwrap();
+    assert_eq!(runs, "run\n", "{}", out.stdout);
+    assert_eq!(
+        std::fs::read_to_string(root.join("public")).unwrap(),
+        "from the role"
+    );
+}

@@ -95,8 +95,8 @@ struct PlayScope<'p> {
     public_vars: Vars,
     /// Handlers of roles included at run time, after the play's.
     included_handlers: Vec<Task>,
-    /// (host, role dir) of `include_role`s with `allow_duplicates: false`
-    /// that ran.
+    /// (host, role dir) of the roles `include_role` ran, for a later
+    /// `allow_duplicates: false`.
     roles_run: HashSet<(String, PathBuf)>,
 }
 
@@ -521,18 +521,18 @@ impl Runner {
                         &inherited,
                         &task.location,
                     )?;
-                    if !include.allow_duplicates
-                        && let Some(role) = loaded.roles.last()
-                    {
-                        // Not again on a host it ran on (Ansible's has_run).
-                        let path = role.path.clone();
+                    if let Some(path) = &loaded.role_path {
+                        // `allow_duplicates: false`: not again on a host
+                        // where it ran (Ansible's has_run).
                         let ran: Vec<String> = group
                             .iter()
                             .filter(|h| !scope.roles_run.insert(((*h).clone(), path.clone())))
                             .cloned()
                             .collect();
-                        group.retain(|h| !ran.contains(h));
-                        entered.extend(ran);
+                        if !include.allow_duplicates {
+                            group.retain(|h| !ran.contains(h));
+                            entered.extend(ran);
+                        }
                     }
                     loaded
                 }

@@ -40,6 +40,8 @@ pub struct Loaded {
     pub tasks: Vec<Task>,
     pub roles: Vec<Arc<Role>>,
     pub handlers: Vec<Task>,
+    /// The directory of the role an `include_role` loaded.
+    pub role_path: Option<PathBuf>,
 }
 
 impl Loaded {
@@ -48,6 +50,7 @@ impl Loaded {
             tasks,
             roles: parts.roles.into_inner(),
             handlers: parts.handlers.into_inner(),
+            role_path: None,
         }
     }
 }
@@ -75,9 +78,9 @@ pub fn load_tasks_file(
 
 /// Loads the role of an `include_role` for the engine at run time, its
 /// name and `*_from` files rendered for the host; `public` is the
-/// include's. `parent` is the role of
-/// the include task, `inherited` what the include gives the role's tasks
-/// (`Inherited::for_include` with `apply`).
+/// include's. `parent` is the role of the include task, `inherited` what
+/// the include gives the role's tasks (`Inherited::for_include` with
+/// `apply`).
 pub fn load_role_include(
     name: &str,
     from: &RoleFrom,
@@ -88,7 +91,7 @@ pub fn load_role_include(
     location: &Location,
 ) -> Result<Loaded, PlaybookError> {
     let parts = PlayParts::new(play_dir);
-    let tasks = super::role_include::load(
+    let (tasks, path) = super::role_include::load(
         name,
         from,
         parent,
@@ -99,7 +102,10 @@ pub fn load_role_include(
         location,
         &mut Vec::new(),
     )?;
-    Ok(Loaded::from_parts(tasks, parts))
+    Ok(Loaded {
+        role_path: Some(path),
+        ..Loaded::from_parts(tasks, parts)
+    })
 }
 
 /// What an `import_playbook` entry passes to the plays it imports.

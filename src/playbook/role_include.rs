@@ -9,6 +9,8 @@
 //! `rolespec_validate` is accepted and ignored (herd does not validate
 //! `meta/argument_specs.yml`).
 
+use std::path::PathBuf;
+
 use serde_json::Value;
 
 use super::error::PlaybookError;
@@ -153,7 +155,7 @@ pub(crate) fn import(
     } else {
         Once::Always
     };
-    load(
+    let (tasks, _) = load(
         &include.name,
         &include.from,
         ctx.role.as_deref(),
@@ -163,7 +165,8 @@ pub(crate) fn import(
         inherited,
         &location,
         stack,
-    )
+    )?;
+    Ok(tasks)
 }
 
 /// Checks an `include_role` at load time as far as it can without a host:
@@ -210,7 +213,7 @@ pub(crate) fn check(
 }
 
 /// Finds the role `name` (from the play's directory, or beside `parent`'s
-/// directory) and loads it into `parts`; returns its tasks.
+/// directory) and loads it into `parts`; returns its tasks and directory.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn load(
     name: &str,
@@ -222,13 +225,13 @@ pub(crate) fn load(
     inherited: &Inherited,
     location: &Location,
     stack: &mut Stack,
-) -> Result<Vec<Task>, PlaybookError> {
+) -> Result<(Vec<Task>, PathBuf), PlaybookError> {
     let dependent_of = parent.map(|r| r.path.as_path());
     let path = roles::find(name, &parts.dir, dependent_of)
         .map_err(|looked| roles::not_found(name, &looked, location.clone()))?;
     let call = RoleCall {
         name,
-        path,
+        path: path.clone(),
         params: Vars::new(),
         from,
         public,
@@ -238,5 +241,6 @@ pub(crate) fn load(
     };
     // As in Ansible, the role's handlers inherit the import's keywords too
     // (a handler of a role imported with `delegate_to` is delegated).
-    roles::load(call, parts, inherited, inherited, stack)
+    let tasks = roles::load(call, parts, inherited, inherited, stack)?;
+    Ok((tasks, path))
 }
