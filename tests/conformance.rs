@@ -26,7 +26,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("find", "setup_test_user.yml:11: module `user`"),
     ("slurp", "setup_test_user.yml:11: module `user`"),
     ("unarchive", "setup_test_user.yml:11: module `user`"),
-    ("cron", "main.yml:10: module `cron`"),
     ("group", "tests.yml:3: module `group`"),
     ("user", "test_create_user.yml:2: module `user`"),
     ("get_url", "main.yml:35: module `get_url`"),

@@ -467,3 +467,74 @@ fn a_killed_test_process_takes_its_isolated_hosts_along() {
         }
     }
 }
+
+#[test]
+fn cron_manages_its_jobs_and_keeps_everyone_elses_bytes() {
+    let fleet = Fleet::builder().hosts(2).isolated(true).start();
+    let host1 = &fleet.hosts[0];
+    // Someone else's job, with a Latin-1 byte, already in root's crontab.
+    let foreign = b"# caf\xe9\n0 4 * * * /usr/local/bin/nightly\n";
+    std::fs::write(fleet.path("foreign.cron"), foreign).unwrap();
+    let installed = host1.sh(&format!("crontab {}", fleet.path("foreign.cron").display()));
+    assert!(installed.status.success(), "{installed:?}");
+    std::fs::write(
+        fleet.path("site.yml"),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n\
+         \x20   - name: nightly backup\n      cron:\n        name: backup\n        minute: \"30\"\n        hour: \"2\"\n        job: /usr/local/bin/backup --all\n\
+         \x20   - name: MAILTO for the backup\n      cron:\n        name: MAILTO\n        env: true\n        job: ops@example.org\n\
+         \x20   - name: a system job file\n      cron:\n        name: rotate\n        cron_file: herd-rotate\n        user: root\n        special_time: daily\n        job: /usr/sbin/logrotate /etc/logrotate.conf\n",
+    )
+    .unwrap();
+
+    // Check mode changes nothing.
+    herd(&fleet)
+        .args(["play", "site.yml", "--check"])
+        .run()
+        .success()
+        .stdout_has("changed=3");
+    let crontab = |h: &fleet::FleetHost| h.sh("crontab -l").stdout;
+    assert_eq!(crontab(host1), foreign);
+
+    herd(&fleet)
+        .args(["play", "site.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=3");
+    let mut expected = b"MAILTO=\"ops@example.org\"\n".to_vec();
+    expected.extend_from_slice(foreign);
+    expected.extend_from_slice(b"#Ansible: backup\n30 2 * * * /usr/local/bin/backup --all\n");
+    assert_eq!(
+        String::from_utf8_lossy(&crontab(host1)),
+        String::from_utf8_lossy(&expected)
+    );
+    assert_eq!(
+        crontab(host1),
+        expected,
+        "the foreign bytes are kept exactly"
+    );
+    for host in &fleet.hosts {
+        assert_eq!(
+            read(host.fs_path("/etc/cron.d/herd-rotate")),
+            "#Ansible: rotate\n@daily root /usr/sbin/logrotate /etc/logrotate.conf\n"
+        );
+    }
+
+    // A rerun changes nothing; removing the last job removes the file.
+    herd(&fleet)
+        .args(["play", "site.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=0");
+    std::fs::write(
+        fleet.path("remove.yml"),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n\
+         \x20   - cron:\n        name: rotate\n        cron_file: herd-rotate\n        state: absent\n",
+    )
+    .unwrap();
+    herd(&fleet)
+        .args(["play", "remove.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=1");
+    assert!(!host1.fs_path("/etc/cron.d/herd-rotate").exists());
+}

@@ -858,7 +858,7 @@ fn role_include_errors_name_the_task() {
     let err = site_error("- hosts: all\n  tasks:\n    - include_role: {tasks_from: x}\n");
     assert_eq!(
         err,
-        "site.yml:3:7: include_role: `name` (the role) is required"
+        "site.yml:3:7: include_role: missing required parameter `name` (name is required)"
     );
     let err = load_error(&[
         (

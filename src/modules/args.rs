@@ -5,32 +5,31 @@
 
 use serde_json::Value;
 
+use super::spec::Module;
 use super::{ModuleError, Vars};
 
 /// One module's arguments.
 pub struct Args<'a> {
     pub module: &'static str,
+    spec: &'static Module,
     vars: &'a Vars,
 }
 
 impl<'a> Args<'a> {
-    /// Checks that every key is one of `known` (aliases included).
-    pub fn new(
-        module: &'static str,
-        vars: &'a Vars,
-        known: &[&str],
-    ) -> Result<Args<'a>, ModuleError> {
+    /// Checks that every key is a parameter `spec` declares (aliases
+    /// included).
+    pub fn new(spec: &'static Module, vars: &'a Vars) -> Result<Args<'a>, ModuleError> {
         let mut unknown: Vec<&str> = vars
             .keys()
             .map(String::as_str)
-            .filter(|k| !known.contains(k))
+            .filter(|k| !spec.any_names && spec.canonical_param(k).is_none())
             .collect();
         if !unknown.is_empty() {
             unknown.sort_unstable();
-            let mut supported: Vec<&str> = known.to_vec();
+            let mut supported: Vec<&str> = spec.all_param_names().collect();
             supported.sort_unstable();
             return Err(ModuleError::Args {
-                module: module.into(),
+                module: spec.name.into(),
                 message: format!(
                     "unsupported parameter{} {} (supported: {})",
                     if unknown.len() > 1 { "s" } else { "" },
@@ -39,7 +38,11 @@ impl<'a> Args<'a> {
                 ),
             });
         }
-        Ok(Args { module, vars })
+        Ok(Args {
+            module: spec.name,
+            spec,
+            vars,
+        })
     }
 
     /// An argument error for this module.
@@ -50,14 +53,29 @@ impl<'a> Args<'a> {
         }
     }
 
-    /// The raw value of the first of `names` that is set (aliases); null
-    /// counts as unset.
+    /// The raw value of the first of `names` that is set, each under its
+    /// name or one of its declared aliases; null counts as unset.
     pub fn value(&self, names: &[&str]) -> Option<(&'a str, &'a Value)> {
         names.iter().find_map(|n| {
-            self.vars
-                .get_key_value(*n)
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.as_str(), v))
+            let param = self
+                .spec
+                .canonical_param(n)
+                .and_then(|c| self.spec.param(c));
+            debug_assert!(
+                param.is_some() || self.spec.any_names,
+                "{} reads `{n}`, which it does not declare",
+                self.module
+            );
+            let aliases = param.map_or(&[][..], |p| p.aliases);
+            let names = param.map_or(*n, |p| p.name);
+            std::iter::once(names)
+                .chain(aliases.iter().copied())
+                .find_map(|name| {
+                    self.vars
+                        .get_key_value(name)
+                        .filter(|(_, v)| !v.is_null())
+                        .map(|(k, v)| (k.as_str(), v))
+                })
         })
     }
 
@@ -182,27 +200,41 @@ pub fn to_bool(v: &Value) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::modules::spec::{alias, p};
     use serde_json::json;
 
     fn vars(v: Value) -> Vars {
         v.as_object().unwrap().clone()
     }
 
+    const M: Module = Module {
+        name: "m",
+        params: &[p("path"), p("a"), p("b"), p("n"), alias("l", &["list"])],
+        ..Module::DEFAULT
+    };
+
     #[test]
     fn unknown_parameters_are_named() {
         let v = vars(json!({"path": "/x", "bogus": 1}));
-        let err = Args::new("stat", &v, &["path"]).err().unwrap().to_string();
+        let err = Args::new(&M, &v).err().unwrap().to_string();
         assert!(err.contains("bogus"), "{err}");
     }
 
     #[test]
     fn loose_types() {
         let v = vars(json!({"a": "yes", "b": "off", "n": "30", "l": "x"}));
-        let a = Args::new("m", &v, &["a", "b", "n", "l"]).unwrap();
+        let a = Args::new(&M, &v).unwrap();
         assert!(a.bool("a", false).unwrap());
         assert!(!a.bool("b", true).unwrap());
         assert_eq!(a.int("n").unwrap(), Some(30));
         assert_eq!(a.list("l").unwrap(), Some(vec!["x".to_string()]));
         assert!(a.choice("l", &["y"], None).is_err());
+    }
+
+    #[test]
+    fn a_parameter_is_read_under_its_aliases() {
+        let v = vars(json!({"list": "x"}));
+        let a = Args::new(&M, &v).unwrap();
+        assert_eq!(a.str("l").unwrap().as_deref(), Some("x"));
     }
 }

@@ -17,28 +17,40 @@ use super::args::Args;
 use super::copy::{InstallOptions, install};
 use super::file_attrs::Attrs;
 use super::files;
+use super::spec::{BoxFuture, Module, Run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
-const PARAMS: &[&str] = &[
-    "src",
-    "dest",
-    "delimiter",
-    "regexp",
-    "ignore_hidden",
-    "remote_src",
-    "validate",
-    "backup",
-    "mode",
-    "owner",
-    "group",
-    "unsafe_writes",
-    // Vault decryption; herd has no vault, so there is nothing to decrypt.
-    "decrypt",
-];
+/// assemble, as a task writes it.
+pub const MODULE: Module = Module {
+    name: "assemble",
+    params: &[
+        p("src"),
+        p("dest"),
+        p("delimiter"),
+        p("regexp"),
+        p("ignore_hidden"),
+        p("remote_src"),
+        p("validate"),
+        p("backup"),
+        // Vault decryption; herd has no vault, so there is nothing to decrypt.
+        p("decrypt"),
+        p("mode"),
+        p("owner"),
+        p("group"),
+        p("unsafe_writes"),
+    ],
+    required: &[&["src"], &["dest"]],
+    run: Run::Async(boxed),
+    ..Module::DEFAULT
+};
+
+fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, args))
+}
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
-    let args = Args::new("assemble", vars, PARAMS)?;
+    let args = Args::new(&MODULE, vars)?;
     let src = args.required(&["src"])?;
     let dest = args.required(&["dest"])?;
     let delimiter = args.str("delimiter")?.map(|d| escape_decode(&d));

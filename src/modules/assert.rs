@@ -3,15 +3,28 @@
 
 use serde_json::{Value, json};
 
+/// assert, as a task writes it.
+pub const MODULE: Module = Module {
+    name: "assert",
+    params: &[
+        p("that"),
+        p("fail_msg"),
+        p("msg"),
+        p("success_msg"),
+        p("quiet"),
+    ],
+    required: &[&["that"]],
+    conditions_arg: Some("that"),
+    run: Run::Sync(run),
+    ..Module::DEFAULT
+};
+
 use super::args::Args;
+use super::spec::{Module, Run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
 pub fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
-    let args = Args::new(
-        "assert",
-        vars,
-        &["that", "fail_msg", "msg", "success_msg", "quiet"],
-    )?;
+    let args = Args::new(&MODULE, vars)?;
     let that: Vec<String> = match args.value(&["that"]) {
         None => return Err(args.error("conditional required in \"that\" string")),
         Some((_, Value::Array(items))) => items

@@ -7,31 +7,40 @@ use super::args::Args;
 use super::edit::{self, Edit, split_lines_keep};
 use super::file_attrs::Attrs;
 use super::files;
+use super::spec::{BoxFuture, Module, Run, alias, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
-const PARAMS: &[&str] = &[
-    "path",
-    "dest",
-    "destfile",
-    "name",
-    "block",
-    "content",
-    "marker",
-    "marker_begin",
-    "marker_end",
-    "state",
-    "insertafter",
-    "insertbefore",
-    "create",
-    "backup",
-    "mode",
-    "owner",
-    "group",
-    "validate",
-    "append_newline",
-    "prepend_newline",
-    "unsafe_writes",
-];
+/// blockinfile, as a task writes it.
+pub const MODULE: Module = Module {
+    name: "blockinfile",
+    params: &[
+        alias("path", &["dest", "destfile", "name"]),
+        alias("block", &["content"]),
+        p("marker"),
+        p("marker_begin"),
+        p("marker_end"),
+        p("state"),
+        p("insertafter"),
+        p("insertbefore"),
+        p("create"),
+        p("backup"),
+        p("mode"),
+        p("owner"),
+        p("group"),
+        p("validate"),
+        p("append_newline"),
+        p("prepend_newline"),
+        p("unsafe_writes"),
+    ],
+    required: &[&["path"]],
+    exclusive: &[("insertafter", "insertbefore")],
+    run: Run::Async(boxed),
+    ..Module::DEFAULT
+};
+
+fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, args))
+}
 
 #[derive(Debug)]
 pub(crate) struct Params {
@@ -53,7 +62,7 @@ pub(crate) struct Params {
 }
 
 fn parse(vars: &Vars) -> Result<Params, ModuleError> {
-    let args = Args::new("blockinfile", vars, PARAMS)?;
+    let args = Args::new(&MODULE, vars)?;
     let path = args.required(&["path", "dest", "destfile", "name"])?;
     let marker = args
         .str("marker")?

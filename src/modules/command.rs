@@ -9,34 +9,66 @@ use serde_json::{Value, json};
 
 use super::args::Args;
 use super::runner::{self, Prelude};
+use super::spec::{BoxFuture, Module, Run, StringArgs, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
-const COMMAND_PARAMS: &[&str] = &[
-    "_raw_params",
-    "cmd",
-    "argv",
-    "chdir",
-    "creates",
-    "removes",
-    "stdin",
-    "stdin_add_newline",
-    "strip_empty_ends",
-    "executable",
-    "expand_argument_vars",
-];
+/// The `key=value` words a free-form command line may carry.
+const FREE_FORM: StringArgs =
+    StringArgs::FreeForm(&["chdir", "creates", "removes", "executable", "stdin"]);
 
-const SHELL_PARAMS: &[&str] = &[
-    "_raw_params",
-    "cmd",
-    "chdir",
-    "creates",
-    "removes",
-    "stdin",
-    "stdin_add_newline",
-    "strip_empty_ends",
-    "executable",
-];
+/// command, as a task writes it.
+pub const COMMAND: Module = Module {
+    name: "command",
+    params: &[
+        p("_raw_params"),
+        p("cmd"),
+        p("argv"),
+        p("chdir"),
+        p("creates"),
+        p("removes"),
+        p("stdin"),
+        p("stdin_add_newline"),
+        p("strip_empty_ends"),
+        p("executable"),
+        p("expand_argument_vars"),
+    ],
+    string_args: FREE_FORM,
+    required: &[&["_raw_params", "cmd", "argv"]],
+    exclusive: &[("_raw_params", "argv"), ("cmd", "argv")],
+    run: Run::Async(boxed_command),
+    ..Module::DEFAULT
+};
+
+/// shell, as a task writes it.
+pub const SHELL: Module = Module {
+    name: "shell",
+    params: &[
+        p("_raw_params"),
+        p("cmd"),
+        p("chdir"),
+        p("creates"),
+        p("removes"),
+        p("stdin"),
+        p("stdin_add_newline"),
+        p("strip_empty_ends"),
+        p("executable"),
+        // Refused when run, as Ansible's shell does (see `parse`).
+        p("expand_argument_vars"),
+    ],
+    string_args: FREE_FORM,
+    required: &[&["_raw_params", "cmd"]],
+    run: Run::Async(boxed_shell),
+    ..Module::DEFAULT
+};
+
+fn boxed_command<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, false, args))
+}
+
+fn boxed_shell<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, true, args))
+}
 
 /// What to run.
 #[derive(Debug)]
@@ -64,11 +96,6 @@ struct Params {
 }
 
 fn parse(shell: bool, vars: &Vars) -> Result<Params, ModuleError> {
-    let (name, known) = if shell {
-        ("shell", SHELL_PARAMS)
-    } else {
-        ("command", COMMAND_PARAMS)
-    };
     if shell && vars.contains_key("expand_argument_vars") {
         // The loader accepts it (shell shares command's parameters) but, as
         // Ansible's shell action does, shell refuses it when run, in
@@ -77,7 +104,7 @@ fn parse(shell: bool, vars: &Vars) -> Result<Params, ModuleError> {
             "Unsupported parameters for (shell) module: expand_argument_vars".into(),
         ));
     }
-    let args = Args::new(name, vars, known)?;
+    let args = Args::new(if shell { &SHELL } else { &COMMAND }, vars)?;
     let raw = args
         .str_any(&["_raw_params", "cmd"])?
         .filter(|s| !s.trim().is_empty());

@@ -14,29 +14,42 @@ use serde_json::json;
 use super::args::Args;
 use super::file_attrs::{Attrs, Mode};
 use super::files::{self, FileInfo, MAX_DIFF_SIZE, Want, WriteSpec};
+use super::spec::{BoxFuture, Module, Run, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
-const PARAMS: &[&str] = &[
-    "src",
-    "content",
-    "dest",
-    "mode",
-    "owner",
-    "group",
-    "backup",
-    "force",
-    "remote_src",
-    "directory_mode",
-    "validate",
-    "follow",
-    "local_follow",
-    // Vault decryption; herd has no vault, so there is nothing to decrypt.
-    "decrypt",
-];
+/// copy, as a task writes it.
+pub const MODULE: Module = Module {
+    name: "copy",
+    params: &[
+        p("src"),
+        p("content"),
+        p("dest"),
+        p("mode"),
+        p("owner"),
+        p("group"),
+        p("backup"),
+        p("force"),
+        p("remote_src"),
+        p("directory_mode"),
+        p("validate"),
+        p("follow"),
+        p("local_follow"),
+        // Vault decryption; herd has no vault, so there is nothing to decrypt.
+        p("decrypt"),
+    ],
+    required: &[&["dest"], &["src", "content"]],
+    exclusive: &[("src", "content")],
+    run: Run::Async(boxed),
+    ..Module::DEFAULT
+};
+
+fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, args))
+}
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
-    let args = Args::new("copy", vars, PARAMS)?;
+    let args = Args::new(&MODULE, vars)?;
     // An empty `src` counts as none (Ansible says "src (or content) is required").
     let src = args.str("src")?.filter(|s| !s.is_empty());
     let content = args.str("content")?;

@@ -3,11 +3,22 @@
 
 use serde_json::{Value, json};
 
+/// debug, as a task writes it.
+pub const MODULE: Module = Module {
+    name: "debug",
+    params: &[p("msg"), p("var"), p("verbosity")],
+    exclusive: &[("msg", "var")],
+    expression_arg: Some("var"),
+    run: Run::Sync(run),
+    ..Module::DEFAULT
+};
+
 use super::args::Args;
+use super::spec::{Module, Run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
 pub fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
-    let args = Args::new("debug", vars, &["msg", "var", "verbosity"])?;
+    let args = Args::new(&MODULE, vars)?;
     if args.has("msg") && args.has("var") {
         return Err(args.error("parameters are mutually exclusive: msg, var"));
     }

@@ -14,18 +14,30 @@ use tokio::io::AsyncWriteExt;
 
 use super::args::Args;
 use super::files::{self, Want};
+use super::spec::{BoxFuture, Module, Run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
-const PARAMS: &[&str] = &[
-    "src",
-    "dest",
-    "flat",
-    "fail_on_missing",
-    "validate_checksum",
-];
+/// fetch, as a task writes it.
+pub const MODULE: Module = Module {
+    name: "fetch",
+    params: &[
+        p("src"),
+        p("dest"),
+        p("flat"),
+        p("fail_on_missing"),
+        p("validate_checksum"),
+    ],
+    required: &[&["src"], &["dest"]],
+    run: Run::Async(boxed),
+    ..Module::DEFAULT
+};
+
+fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, args))
+}
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
-    let args = Args::new("fetch", vars, PARAMS)?;
+    let args = Args::new(&MODULE, vars)?;
     let src = args.required(&["src"])?;
     let dest = args.required(&["dest"])?;
     let flat = args.bool("flat", false)?;

@@ -10,31 +10,41 @@ use serde_json::json;
 use super::args::Args;
 use super::file_attrs::{Attrs, Mode};
 use super::files::{self, FileInfo, Want};
+use super::spec::{BoxFuture, Module, Run, alias, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
-const PARAMS: &[&str] = &[
-    "path",
-    "dest",
-    "name",
-    "state",
-    "mode",
-    "owner",
-    "group",
-    "src",
-    "recurse",
-    "force",
-    "follow",
-    "access_time",
-    "modification_time",
-    "access_time_format",
-    "modification_time_format",
-];
+/// file, as a task writes it.
+pub const MODULE: Module = Module {
+    name: "file",
+    params: &[
+        alias("path", &["dest", "name"]),
+        p("state"),
+        p("mode"),
+        p("owner"),
+        p("group"),
+        p("src"),
+        p("recurse"),
+        p("force"),
+        p("follow"),
+        p("access_time"),
+        p("modification_time"),
+        p("access_time_format"),
+        p("modification_time_format"),
+    ],
+    required: &[&["path"]],
+    run: Run::Async(boxed),
+    ..Module::DEFAULT
+};
+
+fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, args))
+}
 
 const STATES: &[&str] = &["file", "directory", "link", "hard", "absent", "touch"];
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
-    let args = Args::new("file", vars, PARAMS)?;
+    let args = Args::new(&MODULE, vars)?;
     let path = args.required(&["path", "dest", "name"])?;
     let state = args.choice("state", STATES, None)?;
     let attrs = Attrs::from_args(&args)?;

@@ -14,22 +14,31 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use serde_json::Value;
 
+use super::spec::{Module, Run, StringArgs, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars, find_source};
 use crate::template::Scope;
 
-/// Parameters, as Ansible's include_vars.
-pub const PARAMS: &[&str] = &[
-    "_raw_params",
-    "file",
-    "dir",
-    "depth",
-    "files_matching",
-    "ignore_files",
-    "extensions",
-    "ignore_unknown_extensions",
-    "name",
-    "hash_behaviour",
-];
+/// include_vars, as a task writes it: parameters as Ansible's.
+pub const MODULE: Module = Module {
+    name: "include_vars",
+    params: &[
+        p("_raw_params"),
+        p("file"),
+        p("dir"),
+        p("depth"),
+        p("files_matching"),
+        p("ignore_files"),
+        p("extensions"),
+        p("ignore_unknown_extensions"),
+        p("name"),
+        p("hash_behaviour"),
+    ],
+    // A path, or a template giving one (first_found).
+    string_args: StringArgs::Whole,
+    controller_paths: &["file", "dir", "_raw_params"],
+    run: Run::Sync(run),
+    ..Module::DEFAULT
+};
 
 /// Guard against a directory tree that loops through symlinks.
 const MAX_DEPTH: usize = 64;

@@ -13,10 +13,28 @@ use serde_json::json;
 use super::args::Args;
 use super::edit::{self, decode_exact, encode_exact};
 use super::files::{self, WriteSpec};
+use super::spec::{BoxFuture, Module, Run, alias, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::known_hosts::{hash_name, hosts_match};
 
-const PARAMS: &[&str] = &["name", "host", "key", "path", "hash_host", "state"];
+/// known_hosts, as a task writes it.
+pub const MODULE: Module = Module {
+    name: "known_hosts",
+    params: &[
+        alias("name", &["host"]),
+        p("key"),
+        p("path"),
+        p("hash_host"),
+        p("state"),
+    ],
+    required: &[&["name"]],
+    run: Run::Async(boxed),
+    ..Module::DEFAULT
+};
+
+fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, args))
+}
 
 #[derive(Debug)]
 struct Params {
@@ -28,7 +46,7 @@ struct Params {
 }
 
 fn parse(vars: &Vars) -> Result<Result<Params, String>, ModuleError> {
-    let args = Args::new("known_hosts", vars, PARAMS)?;
+    let args = Args::new(&MODULE, vars)?;
     // Ansible looks the name up in lower case.
     let name = args.required(&["name", "host"])?.to_lowercase();
     let key = args.str("key")?.filter(|k| !k.trim().is_empty());

@@ -13,31 +13,39 @@ use super::args::Args;
 use super::edit::{self, Edit, split_lines_keep, strip_eol};
 use super::file_attrs::Attrs;
 use super::files;
+use super::spec::{BoxFuture, Module, Run, alias, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
-const PARAMS: &[&str] = &[
-    "path",
-    "dest",
-    "destfile",
-    "name",
-    "line",
-    "value",
-    "regexp",
-    "regex",
-    "search_string",
-    "state",
-    "insertafter",
-    "insertbefore",
-    "create",
-    "backup",
-    "backrefs",
-    "mode",
-    "owner",
-    "group",
-    "firstmatch",
-    "validate",
-    "unsafe_writes",
-];
+/// lineinfile, as a task writes it.
+pub const MODULE: Module = Module {
+    name: "lineinfile",
+    params: &[
+        alias("path", &["dest", "destfile", "name"]),
+        alias("line", &["value"]),
+        alias("regexp", &["regex"]),
+        p("search_string"),
+        p("state"),
+        p("insertafter"),
+        p("insertbefore"),
+        p("create"),
+        p("backup"),
+        p("backrefs"),
+        p("mode"),
+        p("owner"),
+        p("group"),
+        p("firstmatch"),
+        p("validate"),
+        p("unsafe_writes"),
+    ],
+    required: &[&["path"]],
+    exclusive: &[("insertafter", "insertbefore")],
+    run: Run::Async(boxed),
+    ..Module::DEFAULT
+};
+
+fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, args))
+}
 
 /// Where to insert a line that is not there yet.
 #[derive(Debug, Clone)]
@@ -74,7 +82,7 @@ pub(crate) struct Params {
 }
 
 fn parse(vars: &Vars) -> Result<Params, ModuleError> {
-    let args = Args::new("lineinfile", vars, PARAMS)?;
+    let args = Args::new(&MODULE, vars)?;
     let path = args.required(&["path", "dest", "destfile", "name"])?;
     let present = args
         .choice("state", &["present", "absent"], Some("present"))?

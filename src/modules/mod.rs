@@ -20,6 +20,7 @@ pub mod edit;
 pub mod file_attrs;
 pub mod files;
 pub mod runner;
+pub mod spec;
 pub mod transport;
 
 mod assemble;
@@ -29,6 +30,7 @@ mod command;
 mod copy;
 mod copy_local_dir;
 mod copy_remote_dir;
+mod cron;
 mod debug;
 mod fail;
 mod fetch;
@@ -51,46 +53,46 @@ mod template;
 mod wait_for;
 
 pub(crate) use fetch::write_local;
-pub use include_vars::PARAMS as INCLUDE_VARS_PARAMS;
-pub use release::PARAMS as RELEASE_PARAMS;
 pub use transport::Transport;
 
-/// Every module name [`run`] knows, canonical spelling.
-pub const MODULES: &[&str] = &[
-    "command",
-    "shell",
-    "raw",
-    "script",
-    "copy",
-    "template",
-    "file",
-    "lineinfile",
-    "blockinfile",
-    "replace",
-    "assemble",
-    "tempfile",
-    "known_hosts",
-    "fetch",
-    "stat",
-    "systemd",
-    "systemd_service",
-    "service",
-    "debug",
-    "set_fact",
-    "include_vars",
-    "assert",
-    "fail",
-    "wait_for",
-    "pause",
-    "setup",
-    "release",
+use spec::{Module, Run};
+
+/// Every module herd runs, one line each: a module declares itself in its
+/// own file (see [`spec`]).
+pub const REGISTRY: &[&Module] = &[
+    &command::COMMAND,
+    &command::SHELL,
+    &raw::MODULE,
+    &script::MODULE,
+    &copy::MODULE,
+    &template::MODULE,
+    &file::MODULE,
+    &lineinfile::MODULE,
+    &blockinfile::MODULE,
+    &replace::MODULE,
+    &assemble::MODULE,
+    &tempfile::MODULE,
+    &known_hosts::MODULE,
+    &cron::MODULE,
+    &fetch::MODULE,
+    &stat::MODULE,
+    &systemd::SYSTEMD,
+    &systemd::SERVICE,
+    &debug::MODULE,
+    &set_fact::MODULE,
+    &include_vars::MODULE,
+    &assert::MODULE,
+    &fail::MODULE,
+    &wait_for::MODULE,
+    &pause::MODULE,
+    &setup::MODULE,
+    &release::MODULE,
 ];
 
-/// `copy` for `copy`, `ansible.builtin.copy` and `ansible.legacy.copy`.
-fn short_name(name: &str) -> &str {
-    name.strip_prefix("ansible.builtin.")
-        .or_else(|| name.strip_prefix("ansible.legacy."))
-        .unwrap_or(name)
+/// The module `name` names (`copy`, `ansible.builtin.copy`,
+/// `systemd_service`), if herd has it.
+pub fn lookup(name: &str) -> Option<&'static Module> {
+    REGISTRY.iter().copied().find(|m| m.answers_to(name))
 }
 
 /// The argument module `name` evaluates as an expression after the engine
@@ -98,30 +100,21 @@ fn short_name(name: &str) -> &str {
 /// from data (see `template::scope`): host output would be evaluated as
 /// code on the controller.
 pub fn expression_arg(name: &str) -> Option<&'static str> {
-    match short_name(name) {
-        "debug" => Some("var"),
-        _ => None,
-    }
+    lookup(name)?.expression_arg
 }
 
 /// The argument module `name` reads as conditions, which reach it
 /// unrendered (`assert`'s `that`): they are rendered the way `when:` is
 /// (`Templates::eval_bool`), so host data in them stays a value.
 pub fn conditions_arg(name: &str) -> Option<&'static str> {
-    match short_name(name) {
-        "assert" => Some("that"),
-        _ => None,
-    }
+    lookup(name)?.conditions_arg
 }
 
 /// The arguments of module `name` that name files on the controller
 /// (`include_vars`' `file`/`dir`). Built from host data, they must stay
 /// inside the task's search dirs: see [`inside_search`].
 pub fn controller_path_args(name: &str) -> &'static [&'static str] {
-    match short_name(name) {
-        "include_vars" => &["file", "dir", "_raw_params"],
-        _ => &[],
-    }
+    lookup(name).map_or(&[], |m| m.controller_paths)
 }
 
 /// Whether `rel`, where found in `dirs`, lies inside one of them once
@@ -151,34 +144,10 @@ pub async fn run(
     ctx: &ModuleContext<'_>,
     args: &Vars,
 ) -> Result<ModuleOutput, ModuleError> {
-    match short_name(name) {
-        "command" => command::run(ctx, false, args).await,
-        "shell" => command::run(ctx, true, args).await,
-        "raw" => raw::run(ctx, args).await,
-        "script" => script::run(ctx, args).await,
-        "copy" => copy::run(ctx, args).await,
-        "template" => template::run(ctx, args).await,
-        "file" => file::run(ctx, args).await,
-        "lineinfile" => lineinfile::run(ctx, args).await,
-        "blockinfile" => blockinfile::run(ctx, args).await,
-        "replace" => replace::run(ctx, args).await,
-        "assemble" => assemble::run(ctx, args).await,
-        "tempfile" => tempfile::run(ctx, args).await,
-        "known_hosts" => known_hosts::run(ctx, args).await,
-        "fetch" => fetch::run(ctx, args).await,
-        "stat" => stat::run(ctx, args).await,
-        "systemd" | "systemd_service" => systemd::run(ctx, "systemd", args).await,
-        "service" => systemd::run(ctx, "service", args).await,
-        "debug" => debug::run(ctx, args),
-        "set_fact" => set_fact::run(ctx, args),
-        "include_vars" => include_vars::run(ctx, args),
-        "assert" => assert::run(ctx, args),
-        "fail" => fail::run(args),
-        "wait_for" => wait_for::run(ctx, args).await,
-        "pause" => pause::run(ctx, args).await,
-        "setup" | "gather_facts" => setup::run(ctx, args).await,
-        "release" => release::run(ctx, args).await,
-        _ => Err(ModuleError::Unknown(name.to_string())),
+    match lookup(name).map(|m| m.run) {
+        Some(Run::Async(run)) => run(ctx, args).await,
+        Some(Run::Sync(run)) => run(ctx, args),
+        Some(Run::Engine) | None => Err(ModuleError::Unknown(name.to_string())),
     }
 }
 
@@ -278,8 +247,17 @@ pub enum ModuleError {
     Transport(String),
     #[error("{0}")]
     Local(String),
-    #[error("unknown module `{0}` (herd supports: {modules})", modules = MODULES.join(", "))]
+    #[error("unknown module `{0}` (herd supports: {modules})", modules = module_names())]
     Unknown(String),
+}
+
+/// Every module's name, for messages.
+fn module_names() -> String {
+    REGISTRY
+        .iter()
+        .map(|m| m.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl ModuleOutput {

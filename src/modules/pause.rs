@@ -4,12 +4,26 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+/// pause, as a task writes it.
+pub const MODULE: Module = Module {
+    name: "pause",
+    params: &[p("seconds"), p("minutes"), p("prompt"), p("echo")],
+    exclusive: &[("seconds", "minutes")],
+    run: Run::Async(boxed),
+    ..Module::DEFAULT
+};
+
+fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, args))
+}
+
 use super::args::Args;
 use super::runner::timestamp;
+use super::spec::{BoxFuture, Module, Run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
-    let args = Args::new("pause", vars, &["seconds", "minutes", "prompt", "echo"])?;
+    let args = Args::new(&MODULE, vars)?;
     if args.has("prompt") {
         return Err(args.error("prompt is not supported (herd does not read from the terminal during a run); use seconds or minutes"));
     }

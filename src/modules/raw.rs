@@ -2,13 +2,28 @@
 //! No quoting, no prelude: the escape hatch for hosts where nothing else
 //! works. Not run in check mode (it cannot say what it would change).
 
+/// raw, as a task writes it.
+pub const MODULE: Module = Module {
+    name: "raw",
+    params: &[p("_raw_params"), p("executable")],
+    string_args: StringArgs::FreeForm(&["executable"]),
+    required: &[&["_raw_params"]],
+    run: Run::Async(boxed),
+    ..Module::DEFAULT
+};
+
+fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, args))
+}
+
 use super::args::Args;
 use super::runner;
+use super::spec::{BoxFuture, Module, Run, StringArgs, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
-    let args = Args::new("raw", vars, &["_raw_params", "executable"])?;
+    let args = Args::new(&MODULE, vars)?;
     let line = args
         .str("_raw_params")?
         .filter(|s| !s.trim().is_empty())

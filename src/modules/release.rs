@@ -21,29 +21,40 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::args::Args;
+use super::spec::{BoxFuture, Module, Run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars, find_source};
 use crate::release::{self, Artifact, Health, Layout, Plan, Probe, Report, Status, Step};
 
 /// Parameters, also listed in `playbook::keywords` for load-time checks.
-pub const PARAMS: &[&str] = &[
-    "src",
-    "service",
-    "version",
-    "root",
-    "restart",
-    "keep",
-    "state",
-    "health_cmd",
-    "health_tcp",
-    "health_http",
-    "health_expect",
-    "health_retries",
-    "health_delay",
-    "health_timeout",
-];
+/// release, as a task writes it.
+pub const MODULE: Module = Module {
+    name: "release",
+    params: &[
+        p("src"),
+        p("service"),
+        p("version"),
+        p("root"),
+        p("restart"),
+        p("keep"),
+        p("state"),
+        p("health_cmd"),
+        p("health_tcp"),
+        p("health_http"),
+        p("health_expect"),
+        p("health_retries"),
+        p("health_delay"),
+        p("health_timeout"),
+    ],
+    run: Run::Async(boxed),
+    ..Module::DEFAULT
+};
+
+fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, args))
+}
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
-    let args = Args::new("release", vars, PARAMS)?;
+    let args = Args::new(&MODULE, vars)?;
     let service = args.str("service")?;
     let root = match (args.str("root")?, &service) {
         (Some(root), _) => root,

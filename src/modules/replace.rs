@@ -13,25 +13,34 @@ use super::args::Args;
 use super::edit::{self, Edit};
 use super::file_attrs::Attrs;
 use super::files::{self, Want};
+use super::spec::{BoxFuture, Module, Run, alias, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
-const PARAMS: &[&str] = &[
-    "path",
-    "dest",
-    "destfile",
-    "name",
-    "regexp",
-    "replace",
-    "after",
-    "before",
-    "backup",
-    "encoding",
-    "validate",
-    "mode",
-    "owner",
-    "group",
-    "unsafe_writes",
-];
+/// replace, as a task writes it.
+pub const MODULE: Module = Module {
+    name: "replace",
+    params: &[
+        alias("path", &["dest", "destfile", "name"]),
+        p("regexp"),
+        p("replace"),
+        p("after"),
+        p("before"),
+        p("backup"),
+        p("encoding"),
+        p("validate"),
+        p("mode"),
+        p("owner"),
+        p("group"),
+        p("unsafe_writes"),
+    ],
+    required: &[&["path"], &["regexp"]],
+    run: Run::Async(boxed),
+    ..Module::DEFAULT
+};
+
+fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, args))
+}
 
 /// How the file's bytes are read as text and written back.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -86,7 +95,7 @@ struct Params {
 }
 
 fn parse(vars: &Vars) -> Result<Params, ModuleError> {
-    let args = Args::new("replace", vars, PARAMS)?;
+    let args = Args::new(&MODULE, vars)?;
     let path = args.required(&["path", "dest", "destfile", "name"])?;
     let regexp = args.required(&["regexp"])?;
     let encoding_name = args.str("encoding")?.unwrap_or_else(|| "utf-8".into());

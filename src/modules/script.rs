@@ -8,20 +8,33 @@ use serde_json::json;
 
 use super::args::Args;
 use super::runner::{self, Prelude};
+use super::spec::{BoxFuture, Module, Run, StringArgs, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::{PutOptions, shell_quote};
 
-const PARAMS: &[&str] = &[
-    "_raw_params",
-    "cmd",
-    "chdir",
-    "creates",
-    "removes",
-    "executable",
-];
+/// script, as a task writes it.
+pub const MODULE: Module = Module {
+    name: "script",
+    params: &[
+        p("_raw_params"),
+        p("cmd"),
+        p("chdir"),
+        p("creates"),
+        p("removes"),
+        p("executable"),
+    ],
+    string_args: StringArgs::FreeForm(&["chdir", "creates", "removes", "executable"]),
+    required: &[&["_raw_params", "cmd"]],
+    run: Run::Async(boxed),
+    ..Module::DEFAULT
+};
+
+fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, args))
+}
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
-    let args = Args::new("script", vars, PARAMS)?;
+    let args = Args::new(&MODULE, vars)?;
     let line = args
         .str_any(&["_raw_params", "cmd"])?
         .filter(|s| !s.trim().is_empty())

@@ -5,6 +5,16 @@
 
 use serde_json::Value;
 
+/// set_fact, as a task writes it: any variable name, and `cacheable`.
+pub const MODULE: Module = Module {
+    name: "set_fact",
+    params: &[p("cacheable")],
+    any_names: true,
+    run: Run::Sync(run),
+    ..Module::DEFAULT
+};
+
+use super::spec::{Module, Run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
 pub fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {

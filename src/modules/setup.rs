@@ -5,7 +5,26 @@
 use serde_json::{Map, Value, json};
 
 use super::args::Args;
+use super::spec::{BoxFuture, Module, Run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
+
+/// setup (also `gather_facts`), as a task writes it.
+pub const MODULE: Module = Module {
+    name: "setup",
+    aliases: &["gather_facts"],
+    params: &[
+        p("gather_subset"),
+        p("filter"),
+        p("gather_timeout"),
+        p("fact_path"),
+    ],
+    run: Run::Async(boxed),
+    ..Module::DEFAULT
+};
+
+fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, args))
+}
 
 const SCRIPT: &str = r#"
 echo "hostname=$(uname -n | cut -d. -f1)"
@@ -40,11 +59,7 @@ exit 0
 "#;
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
-    let args = Args::new(
-        "setup",
-        vars,
-        &["gather_subset", "filter", "gather_timeout", "fact_path"],
-    )?;
+    let args = Args::new(&MODULE, vars)?;
     let filter = args.list("filter")?.unwrap_or_default();
     args.list("gather_subset")?;
     args.int("gather_timeout")?;

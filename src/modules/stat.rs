@@ -7,29 +7,32 @@ use serde_json::{Value, json};
 use super::args::Args;
 use super::file_attrs::mode_string;
 use super::files::{self, FileInfo, Want};
+use super::spec::{BoxFuture, Module, Run, alias, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
-const PARAMS: &[&str] = &[
-    "path",
-    "dest",
-    "name",
-    "get_checksum",
-    "checksum_algorithm",
-    "checksum_algo",
-    "checksum",
-    "get_mime",
-    "mime",
-    "mime_type",
-    "mime-type",
-    "get_attributes",
-    "attr",
-    "attributes",
-    "follow",
-    "get_md5",
-];
+/// stat, as a task writes it.
+pub const MODULE: Module = Module {
+    name: "stat",
+    params: &[
+        alias("path", &["dest", "name"]),
+        p("get_checksum"),
+        alias("checksum_algorithm", &["checksum_algo", "checksum"]),
+        alias("get_mime", &["mime", "mime_type", "mime-type"]),
+        alias("get_attributes", &["attr", "attributes"]),
+        p("follow"),
+        p("get_md5"),
+    ],
+    required: &[&["path"]],
+    run: Run::Async(boxed),
+    ..Module::DEFAULT
+};
+
+fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, args))
+}
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
-    let args = Args::new("stat", vars, PARAMS)?;
+    let args = Args::new(&MODULE, vars)?;
     let path = args.required(&["path", "dest", "name"])?;
     let get_checksum = args.bool("get_checksum", true)?;
     let algorithm = args

@@ -5,24 +5,44 @@
 use serde_json::{Value, json};
 
 use super::args::Args;
+use super::spec::{BoxFuture, Module, Run, alias, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
-const SYSTEMD_PARAMS: &[&str] = &[
-    "name",
-    "unit",
-    "service",
-    "state",
-    "enabled",
-    "daemon_reload",
-    "daemon-reload",
-    "daemon_reexec",
-    "masked",
-    "scope",
-    "no_block",
-    "force",
-];
-const SERVICE_PARAMS: &[&str] = &["name", "state", "enabled", "use"];
+/// systemd (also `systemd_service`), as a task writes it.
+pub const SYSTEMD: Module = Module {
+    name: "systemd",
+    aliases: &["systemd_service"],
+    params: &[
+        alias("name", &["unit", "service"]),
+        p("state"),
+        p("enabled"),
+        alias("daemon_reload", &["daemon-reload"]),
+        alias("daemon_reexec", &["daemon-reexec"]),
+        p("masked"),
+        p("scope"),
+        p("no_block"),
+        p("force"),
+    ],
+    run: Run::Async(boxed_systemd),
+    ..Module::DEFAULT
+};
+
+/// service, as a task writes it: systemd underneath.
+pub const SERVICE: Module = Module {
+    name: "service",
+    params: &[p("name"), p("state"), p("enabled"), p("use")],
+    run: Run::Async(boxed_service),
+    ..Module::DEFAULT
+};
+
+fn boxed_systemd<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, "systemd", args))
+}
+
+fn boxed_service<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, "service", args))
+}
 const STATES: &[&str] = &["started", "stopped", "restarted", "reloaded"];
 const NO_SYSTEMCTL: &str = "herd-no-systemctl";
 
@@ -40,12 +60,14 @@ struct Params {
 }
 
 fn parse(module: &'static str, vars: &Vars) -> Result<Params, ModuleError> {
-    let known = if module == "service" {
-        SERVICE_PARAMS
-    } else {
-        SYSTEMD_PARAMS
-    };
-    let args = Args::new(module, vars, known)?;
+    let args = Args::new(
+        if module == "service" {
+            &SERVICE
+        } else {
+            &SYSTEMD
+        },
+        vars,
+    )?;
     let name = args.str_any(&["name", "unit", "service"])?;
     let state = args.choice("state", STATES, None)?;
     let enabled = args.opt_bool("enabled")?;

@@ -6,13 +6,24 @@ use serde_json::json;
 
 use super::args::Args;
 use super::files::{self, Want};
+use super::spec::{BoxFuture, Module, Run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
-const PARAMS: &[&str] = &["state", "path", "prefix", "suffix"];
+/// tempfile, as a task writes it.
+pub const MODULE: Module = Module {
+    name: "tempfile",
+    params: &[p("state"), p("path"), p("prefix"), p("suffix")],
+    run: Run::Async(boxed),
+    ..Module::DEFAULT
+};
+
+fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, args))
+}
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
-    let args = Args::new("tempfile", vars, PARAMS)?;
+    let args = Args::new(&MODULE, vars)?;
     let directory = args
         .choice("state", &["file", "directory"], Some("file"))?
         .as_deref()

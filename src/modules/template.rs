@@ -11,33 +11,45 @@ use super::args::Args;
 use super::copy::{InstallOptions, install, local_mode};
 use super::file_attrs::{Attrs, Mode};
 use super::files;
+use super::spec::{BoxFuture, Module, Run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::template::FileOptions;
 
-const PARAMS: &[&str] = &[
-    "src",
-    "dest",
-    "mode",
-    "owner",
-    "group",
-    "backup",
-    "force",
-    "validate",
-    "trim_blocks",
-    "lstrip_blocks",
-    "newline_sequence",
-    "follow",
-    "output_encoding",
-    "block_start_string",
-    "block_end_string",
-    "variable_start_string",
-    "variable_end_string",
-    "comment_start_string",
-    "comment_end_string",
-];
+/// template, as a task writes it.
+pub const MODULE: Module = Module {
+    name: "template",
+    params: &[
+        p("src"),
+        p("dest"),
+        p("mode"),
+        p("owner"),
+        p("group"),
+        p("backup"),
+        p("force"),
+        p("validate"),
+        p("trim_blocks"),
+        p("lstrip_blocks"),
+        p("newline_sequence"),
+        p("follow"),
+        p("output_encoding"),
+        p("block_start_string"),
+        p("block_end_string"),
+        p("variable_start_string"),
+        p("variable_end_string"),
+        p("comment_start_string"),
+        p("comment_end_string"),
+    ],
+    required: &[&["src"], &["dest"]],
+    run: Run::Async(boxed),
+    ..Module::DEFAULT
+};
+
+fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, args))
+}
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
-    let args = Args::new("template", vars, PARAMS)?;
+    let args = Args::new(&MODULE, vars)?;
     let src = args.required(&["src"])?;
     let dest = args.required(&["dest"])?;
     let path = super::locate_source(&ctx.search.templates, &src)?;
@@ -61,7 +73,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             }
         }
     }
-    let args = Args::new("template", &merged, PARAMS)?;
+    let args = Args::new(&MODULE, &merged)?;
     let source = header.body;
     let mut attrs = Attrs::from_args(&args)?;
     let opts = InstallOptions {

@@ -12,28 +12,39 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::args::Args;
+use super::spec::{BoxFuture, Module, Run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
-const PARAMS: &[&str] = &[
-    "host",
-    "port",
-    "path",
-    "search_regex",
-    "state",
-    "timeout",
-    "delay",
-    "sleep",
-    "msg",
-    "connect_timeout",
-];
+/// wait_for, as a task writes it.
+pub const MODULE: Module = Module {
+    name: "wait_for",
+    params: &[
+        p("host"),
+        p("port"),
+        p("path"),
+        p("search_regex"),
+        p("state"),
+        p("timeout"),
+        p("delay"),
+        p("sleep"),
+        p("msg"),
+        p("connect_timeout"),
+    ],
+    run: Run::Async(boxed),
+    ..Module::DEFAULT
+};
+
+fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
+    Box::pin(run(ctx, args))
+}
 const STATES: &[&str] = &["started", "stopped", "present", "absent"];
 const OK: &str = "herd-wait-ok";
 const TIMEOUT: &str = "herd-wait-timeout";
 const NO_PROBE: &str = "herd-wait-no-probe";
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
-    let args = Args::new("wait_for", vars, PARAMS)?;
+    let args = Args::new(&MODULE, vars)?;
     let host = args.str("host")?.unwrap_or_else(|| "127.0.0.1".into());
     let port = args.int("port")?;
     let path = args.str("path")?;

@@ -5,15 +5,13 @@
 
 use serde_json::Value;
 
+use super::actions::{canonical_module, lookup, module_names};
 use super::error::{PlaybookError, did_you_mean};
-use super::keywords::{
-    canonical_module, exclusive_params, free_form_keys, module_params, param_aliases,
-    required_params,
-};
 use super::kv;
 use super::located::{Key, Kind, Mark, Node};
 use super::model::Vars;
 use super::source::{Source, scalar_text};
+use crate::modules::spec::{Module, StringArgs};
 
 /// `action: copy src=a dest=b` or `action: {module: copy, src: a}`: the
 /// module and its arguments as if written `copy: ...`.
@@ -57,7 +55,7 @@ pub(crate) fn action<'k>(
             value.mark,
             format!(
                 "unknown module `{name}`{}",
-                did_you_mean(&name, super::keywords::MODULES.iter().copied())
+                did_you_mean(&name, module_names())
             ),
         )
     })?;
@@ -80,6 +78,7 @@ pub(crate) fn parse(
     extra: Option<&Node>,
     source: &Source,
 ) -> Result<Vars, PlaybookError> {
+    let module: &Module = lookup(module).expect("the caller names a declared module");
     let mut args: Vec<Arg> = Vec::new();
     if let Some(extra) = extra {
         match &extra.kind {
@@ -99,7 +98,10 @@ pub(crate) fn parse(
         Kind::Seq(_) => {
             return Err(source.error(
                 value.mark,
-                format!("{module}: arguments must be a mapping or a string, found a list"),
+                format!(
+                    "{}: arguments must be a mapping or a string, found a list",
+                    module.name
+                ),
             ));
         }
         _ => {
@@ -137,7 +139,7 @@ fn add_map(args: &mut Vec<Arg>, entries: &[(Key, Node)]) {
 /// line for free-form modules, `key=value` words for the others.
 fn add_string(
     args: &mut Vec<Arg>,
-    module: &str,
+    spec: &Module,
     text: &str,
     mark: Mark,
     source: &Source,
@@ -152,27 +154,29 @@ fn add_string(
             },
         )
     };
-    if matches!(module, "meta" | "include_vars") {
-        // include_vars: a path, or a template giving one (first_found).
-        whole(args, text);
-        return Ok(());
-    }
-    if matches!(module, "include_tasks" | "import_tasks") {
-        // `include_tasks: x.yml` or the key=value form `file=x.yml`.
-        match text.trim().strip_prefix("file=") {
-            Some(file) => upsert(
-                args,
-                Arg {
-                    name: "file".into(),
-                    mark,
-                    value: Value::String(file.trim().to_string()),
-                },
-            ),
-            None => whole(args, text),
+    let module = spec.name;
+    let free_form_keys = match spec.string_args {
+        StringArgs::FreeForm(keys) => Some(keys),
+        StringArgs::KeyValue => None,
+        StringArgs::Whole => {
+            // `include_tasks: x.yml` or the key=value form `file=x.yml`;
+            // include_vars: a path, or a template giving one (first_found).
+            let file = text.trim().strip_prefix("file=");
+            match file.filter(|_| spec.param("file").is_some()) {
+                Some(file) => upsert(
+                    args,
+                    Arg {
+                        name: "file".into(),
+                        mark,
+                        value: Value::String(file.trim().to_string()),
+                    },
+                ),
+                None => whole(args, text),
+            }
+            return Ok(());
         }
-        return Ok(());
-    }
-    if text.trim_start().starts_with("{{") && free_form_keys(module).is_none() {
+    };
+    if text.trim_start().starts_with("{{") && free_form_keys.is_none() {
         return Err(source.error(
             mark,
             format!(
@@ -180,12 +184,12 @@ fn add_string(
             ),
         ));
     }
-    let parsed = kv::parse(text, free_form_keys(module));
+    let parsed = kv::parse(text, free_form_keys);
     for (name, value) in parsed.args {
         upsert(args, Arg { name, mark, value });
     }
     if !parsed.raw.is_empty() {
-        if free_form_keys(module).is_none() {
+        if free_form_keys.is_none() {
             return Err(source.error(
                 mark,
                 format!(
@@ -208,14 +212,19 @@ fn add_string(
     Ok(())
 }
 
-fn rename_aliases(args: &mut [Arg], module: &str, source: &Source) -> Result<(), PlaybookError> {
-    for (alias, canonical) in param_aliases(module) {
-        if let Some(i) = args.iter().position(|a| a.name == *alias) {
+fn rename_aliases(args: &mut [Arg], module: &Module, source: &Source) -> Result<(), PlaybookError> {
+    let aliases = module
+        .params
+        .iter()
+        .flat_map(|p| p.aliases.iter().map(move |a| (*a, p.name)));
+    for (alias, canonical) in aliases {
+        if let Some(i) = args.iter().position(|a| a.name == alias) {
             if args.iter().any(|a| a.name == *canonical) {
                 return Err(source.error(
                     args[i].mark,
                     format!(
-                        "{module}: `{alias}` and `{canonical}` are the same parameter; keep one"
+                        "{}: `{alias}` and `{canonical}` are the same parameter; keep one",
+                        module.name
                     ),
                 ));
             }
@@ -226,14 +235,14 @@ fn rename_aliases(args: &mut [Arg], module: &str, source: &Source) -> Result<(),
 }
 
 /// Unknown, missing and conflicting parameters.
-fn check(args: &[Arg], module: &str, key: &Key, source: &Source) -> Result<(), PlaybookError> {
-    let known = module_params(module).unwrap_or_default();
+fn check(args: &[Arg], spec: &Module, key: &Key, source: &Source) -> Result<(), PlaybookError> {
+    let module = spec.name;
     let has = |name: &str| args.iter().any(|a| a.name == name);
     for arg in args {
-        if known.contains(&arg.name.as_str()) {
+        if spec.param(&arg.name).is_some() {
             continue;
         }
-        if module == "set_fact" {
+        if spec.any_names {
             // Names may be templated (`result_{{ item }}`), checked when set.
             if !valid_name(&arg.name) && !arg.name.contains("{{") {
                 return Err(source.error(
@@ -249,11 +258,7 @@ fn check(args: &[Arg], module: &str, key: &Key, source: &Source) -> Result<(), P
                 format!("{module} takes no free-form argument; write key: value parameters"),
             ));
         }
-        let names = known
-            .iter()
-            .copied()
-            .chain(param_aliases(module).iter().map(|(a, _)| *a))
-            .filter(|n| *n != "_raw_params");
+        let names = spec.all_param_names().filter(|n| *n != "_raw_params");
         return Err(source.error(
             arg.mark,
             format!(
@@ -263,7 +268,7 @@ fn check(args: &[Arg], module: &str, key: &Key, source: &Source) -> Result<(), P
             ),
         ));
     }
-    for group in required_params(module) {
+    for group in spec.required {
         if group.iter().any(|name| has(name)) {
             continue;
         }
@@ -283,7 +288,7 @@ fn check(args: &[Arg], module: &str, key: &Key, source: &Source) -> Result<(), P
         } else {
             let names: Vec<_> = group.iter().map(|n| format!("`{n}`")).collect();
             // With Ansible's wording, which playbooks and tests match on.
-            let ansible = match group {
+            let ansible = match *group {
                 [one] => format!("{one} is required"),
                 // copy's own wording
                 ["src", "content"] => "src (or content) is required".to_string(),
@@ -296,7 +301,7 @@ fn check(args: &[Arg], module: &str, key: &Key, source: &Source) -> Result<(), P
         };
         return Err(source.error(key.mark, message));
     }
-    for (a, b) in exclusive_params(module) {
+    for (a, b) in spec.exclusive {
         if has(a)
             && let Some(second) = args.iter().find(|arg| arg.name == *b)
         {
@@ -323,4 +328,64 @@ fn valid_name(name: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::REGISTRY;
+
+    /// Loads `{module: args}` from a file, as a task's module key.
+    fn load(module: &str, args: &serde_json::Map<String, Value>) -> Result<Vars, PlaybookError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("task.yml");
+        let text = serde_json::to_string(&serde_json::json!({ module: args })).unwrap();
+        std::fs::write(&path, text).unwrap();
+        let (source, node) = Source::read(&path, None).unwrap();
+        let Kind::Map(entries) = &node.kind else {
+            panic!("a mapping")
+        };
+        let (key, value) = &entries[0];
+        parse(module, key, value, None, &source)
+    }
+
+    #[test]
+    fn the_loader_accepts_exactly_what_each_module_declares() {
+        for module in REGISTRY {
+            // The first parameter of each required group.
+            let mut base = serde_json::Map::new();
+            for group in module.required {
+                base.insert(group[0].into(), Value::String("x".into()));
+            }
+            if module.any_names {
+                base.insert("some_variable".into(), Value::from(1));
+            }
+            for name in module.all_param_names() {
+                let canonical = module.canonical_param(name).unwrap();
+                let mut args = base.clone();
+                // A parameter excluding a required one stands in for it
+                // (`argv` for `_raw_params`).
+                args.retain(|k, _| {
+                    !module
+                        .exclusive
+                        .iter()
+                        .any(|(a, b)| (a == k && *b == canonical) || (b == k && *a == canonical))
+                });
+                if module.name == "pause" && canonical == "prompt" {
+                    args.insert("seconds".into(), Value::from(1));
+                }
+                args.remove(canonical);
+                args.insert(name.into(), Value::String("x".into()));
+                let parsed = load(module.name, &args)
+                    .unwrap_or_else(|e| panic!("{}: `{name}` refused: {e}", module.name));
+                assert!(parsed.contains_key(canonical), "{}: {name}", module.name);
+            }
+            if !module.any_names {
+                let mut args = base.clone();
+                args.insert("no_such_parameter".into(), Value::Bool(true));
+                let err = load(module.name, &args).unwrap_err().to_string();
+                assert!(err.contains("unknown parameter"), "{}: {err}", module.name);
+            }
+        }
+    }
 }

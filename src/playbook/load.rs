@@ -4,11 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::actions::{canonical_module, module_names};
 use super::error::{PlaybookError, did_you_mean};
 use super::inherit::Inherited;
-use super::keywords::{
-    MODULES, PLAY_KEYWORDS, PLAY_KEYWORDS_UNSUPPORTED, TASK_KEYWORDS, canonical_module,
-};
+use super::keywords::{PLAY_KEYWORDS, PLAY_KEYWORDS_UNSUPPORTED, TASK_KEYWORDS};
 use super::located::{Key, Kind, Node};
 use super::model::{
     Location, Play, Playbook, Role, RoleFrom, Section, SectionKind, Serial, Task, Vars,
@@ -369,9 +368,7 @@ fn check_play_keys(map: &[(Key, Node)], source: &Source) -> Result<(), PlaybookE
             format!("`{name}` is a task keyword, not a play keyword; tasks go under `tasks:`")
         } else {
             let close = did_you_mean(name, PLAY_KEYWORDS.iter().copied());
-            if close.is_empty()
-                && crate::inventory::did_you_mean(name, MODULES.iter().copied()).is_some()
-            {
+            if close.is_empty() && crate::inventory::did_you_mean(name, module_names()).is_some() {
                 format!("unknown play keyword `{name}`; tasks go under `tasks:`")
             } else {
                 format!("unknown play keyword `{name}`{close}")

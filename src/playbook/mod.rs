@@ -12,6 +12,7 @@
 //! they run. Values stay JSON with their
 //! templates unrendered: the engine renders them per host.
 
+pub mod actions;
 mod args;
 mod error;
 mod extra_vars;
@@ -27,10 +28,10 @@ mod roles;
 mod source;
 mod task;
 
+pub use actions::module_names;
 pub use error::PlaybookError;
 pub use extra_vars::parse_extra_vars;
 pub use inherit::Inherited;
-pub use keywords::{MODULES, module_params};
 pub use listing::TaskEntry;
 pub use load::{Loaded, load_playbook, load_role_include, load_tasks_file};
 pub use model::*;

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::actions::{canonical_module, module_names};
 use super::args;
 use super::error::{PlaybookError, did_you_mean};
 use super::inherit::Inherited;
 use super::keywords::{
-    BLOCK_INHERITED, BLOCK_KEYWORDS, HANDLER_KEYWORDS, LOOP_LOOKUPS, META_ACTIONS, MODULES,
-    TASK_KEYWORDS, TASK_KEYWORDS_UNSUPPORTED, canonical_module,
+    BLOCK_INHERITED, BLOCK_KEYWORDS, HANDLER_KEYWORDS, LOOP_LOOKUPS, META_ACTIONS, TASK_KEYWORDS,
+    TASK_KEYWORDS_UNSUPPORTED,
 };
 use super::located::{Key, Kind, Node};
 use super::model::{Action, Loop, LoopControl, Role, Task};
@@ -137,7 +138,10 @@ fn parse_task(
         (None, None) => {
             return Err(source.error(
                 node.mark,
-                format!("task has no module; herd's modules: {}", MODULES.join(", ")),
+                format!(
+                    "task has no module; herd's modules: {}",
+                    module_names().join(", ")
+                ),
             ));
         }
     };
@@ -336,7 +340,7 @@ fn classify<'n>(entries: &'n [(Key, Node)], ctx: &Context) -> Result<Keys<'n>, P
             .copied();
         // Without a module, the unknown key is most likely the module.
         let keyword = crate::inventory::did_you_mean(name, keywords);
-        let module = crate::inventory::did_you_mean(name, MODULES.iter().copied());
+        let module = crate::inventory::did_you_mean(name, module_names());
         let message = match (keys.module.is_some(), keyword, module) {
             (false, _, Some(m)) | (true, None, Some(m)) => {
                 format!("unknown module `{name}` (did you mean `{m}`?)")
@@ -345,7 +349,7 @@ fn classify<'n>(entries: &'n [(Key, Node)], ctx: &Context) -> Result<Keys<'n>, P
             (true, None, None) => format!("unknown task keyword `{name}`"),
             (false, None, None) => format!(
                 "module `{name}` is not supported by herd; herd's modules: {}",
-                MODULES.join(", ")
+                module_names().join(", ")
             ),
         };
         return Err(source.error(key.mark, message));
