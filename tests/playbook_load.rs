@@ -162,7 +162,9 @@ fn include_tasks_stays_dynamic() {
 
     // What the engine does when the include runs.
     let path = herd::playbook::find_tasks_file("tasks/site.yml", &include.dir, None);
-    let tasks = load_tasks_file(&path, None, &Inherited::for_include(include)).unwrap();
+    let tasks = load_tasks_file(&path, &play.dir, None, &Inherited::for_include(include))
+        .unwrap()
+        .tasks;
     assert_eq!(module(&tasks[0]).0, "copy");
     assert_eq!(tasks[0].become_, None);
 }
@@ -565,8 +567,9 @@ fn conformance_targets() {
             continue;
         }
         let name = entry.file_name().to_string_lossy().into_owned();
-        match load_tasks_file(&main, None, &Inherited::default()) {
-            Ok(tasks) => println!("ok    {name} ({} tasks)", tasks.len()),
+        let suite = root.parent().unwrap();
+        match load_tasks_file(&main, suite, None, &Inherited::default()) {
+            Ok(loaded) => println!("ok    {name} ({} tasks)", loaded.tasks.len()),
             Err(e) => println!(
                 "FAIL  {name}: {}",
                 e.to_string().replace(&format!("{}/", root.display()), "")
@@ -605,7 +608,9 @@ fn conformance_tasks_one_by_one() {
                 .join(format!("{}.yml", rel.replace('/', "__")));
             std::fs::write(&path, chunk).unwrap();
             total += 1;
-            if let Err(e) = load_tasks_file(&path, None, &Inherited::default()) {
+            if let Err(e) =
+                load_tasks_file(&path, root.parent().unwrap(), None, &Inherited::default())
+            {
                 let message = e.to_string();
                 if message.contains("not found") {
                     continue;
@@ -714,4 +719,199 @@ fn role_parameters_and_dedup() {
     assert_eq!(play.roles.len(), 2);
     assert_eq!(play.roles[1].params["port"], 81);
     assert_eq!(play.sections[0].tasks.len(), 2);
+}
+
+/// Writes `files` into a fresh directory and loads its `site.yml`.
+fn load_files(files: &[(&str, &str)]) -> (tempfile::TempDir, Playbook) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let book = load_playbook(&dir.path().join("site.yml")).unwrap_or_else(|e| panic!("{e}"));
+    (dir, book)
+}
+
+#[test]
+fn import_role_expands_with_its_keywords_and_the_role_joins_the_play() {
+    let (_dir, book) = load_files(&[
+        (
+            "site.yml",
+            "- hosts: all\n  tasks:\n    - import_role:\n        name: web\n        tasks_from: sub/entry.yml\n        vars_from: other\n      when: go\n      tags: [w]\n      vars: {v: 1}\n",
+        ),
+        ("roles/web/tasks/main.yml", "- debug: msg=main\n"),
+        ("roles/web/tasks/sub/entry.yml", "- debug: msg=sub\n"),
+        ("roles/web/defaults/main/00.yml", "a: 1\nb: 1\n"),
+        ("roles/web/defaults/main/01.yml", "b: 2\n"),
+        ("roles/web/defaults/main/02.yml", ""),
+        ("roles/web/vars/main.yml", "flavour: main\n"),
+        ("roles/web/vars/other.yml", "flavour: other\n"),
+        (
+            "roles/web/handlers/main.yml",
+            "- name: restart\n  debug: msg=r\n",
+        ),
+    ]);
+    let play = &book.plays[0];
+    let tasks = &play.sections[0].tasks;
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(module(&tasks[0]).1["msg"], "sub");
+    assert_eq!(tasks[0].when, ["go"]);
+    assert_eq!(tasks[0].tags, ["w"]);
+    assert_eq!(tasks[0].vars["v"], 1);
+    assert_eq!(tasks[0].display_name(), "web : debug");
+    let role = tasks[0].role.as_ref().unwrap();
+    assert!(role.public, "an imported role is public");
+    assert_eq!(role.defaults["a"], 1);
+    assert_eq!(role.defaults["b"], 2, "later files of defaults/main/ win");
+    assert_eq!(
+        role.vars["flavour"], "other",
+        "vars_from replaces vars/main"
+    );
+    assert_eq!(play.roles.len(), 1);
+    assert_eq!(play.handlers.len(), 1);
+    assert_eq!(play.handlers[0].when, ["go"], "handlers inherit the import");
+}
+
+#[test]
+fn include_role_stays_dynamic_and_is_checked_at_load() {
+    let (_dir, book) = load_files(&[
+        (
+            "site.yml",
+            "- hosts: all\n  tasks:\n    - include_role:\n        name: \"{{ item }}\"\n        public: yes\n        apply: {tags: [x], become: true}\n      loop: [web]\n    - include_role: {name: web, tasks_from: \"{{ f }}\", allow_duplicates: false, rolespec_validate: false}\n",
+        ),
+        ("roles/web/tasks/main.yml", "- debug: msg=main\n"),
+    ]);
+    let play = &book.plays[0];
+    assert!(play.roles.is_empty(), "included roles join when they run");
+    let tasks = &play.sections[0].tasks;
+    let Action::IncludeRole(first) = &tasks[0].action else {
+        panic!("{:?}", tasks[0].action)
+    };
+    assert_eq!(first.name, "{{ item }}");
+    assert!(first.public && first.allow_duplicates);
+    assert_eq!(first.apply.tags, ["x"]);
+    assert_eq!(first.apply.become_, Some(true));
+    assert!(tasks[0].loop_.is_some());
+    let Action::IncludeRole(second) = &tasks[1].action else {
+        panic!("{:?}", tasks[1].action)
+    };
+    assert_eq!(second.from.tasks.as_deref(), Some("{{ f }}"));
+    assert!(!second.public && !second.allow_duplicates);
+}
+
+#[test]
+fn role_include_errors_name_the_task() {
+    let err = site_error("- hosts: all\n  tasks:\n    - include_role: {name: nope}\n");
+    assert!(
+        err.starts_with("site.yml:3:7: role `nope` not found; looked in "),
+        "{err}"
+    );
+    assert!(err.contains("roles/nope"), "{err}");
+    let role = ("roles/web/tasks/main.yml", "- debug: msg=main\n");
+    let err = load_error(&[
+        (
+            "site.yml",
+            "- hosts: all\n  tasks:\n    - import_role: {name: web, tasks_from: missing.yml}\n",
+        ),
+        role,
+    ]);
+    assert!(
+        err.starts_with("site.yml:3:7: role `web`: `tasks_from: missing.yml` not found"),
+        "{err}"
+    );
+    let err = load_error(&[
+        (
+            "site.yml",
+            "- hosts: all\n  tasks:\n    - import_role: {name: web, tasks_from: ../../x.yml}\n",
+        ),
+        role,
+    ]);
+    assert!(err.contains("outside the role's tasks/ directory"), "{err}");
+    let err = load_error(&[
+        (
+            "site.yml",
+            "- hosts: all\n  tasks:\n    - import_role: {name: web}\n      loop: [1]\n",
+        ),
+        role,
+    ]);
+    assert_eq!(
+        err,
+        "site.yml:4:7: `loop` cannot be used on import_role (a static import); use include_role"
+    );
+    let err = load_error(&[
+        (
+            "site.yml",
+            "- hosts: all\n  tasks:\n    - import_role: {name: \"{{ r }}\"}\n",
+        ),
+        role,
+    ]);
+    assert!(err.contains("cannot be templated"), "{err}");
+    let err = load_error(&[
+        (
+            "site.yml",
+            "- hosts: all\n  tasks:\n    - import_role: {name: web, apply: {tags: x}}\n",
+        ),
+        role,
+    ]);
+    assert!(err.contains("`apply` is for include_role"), "{err}");
+    let err = site_error("- hosts: all\n  tasks:\n    - include_role: {tasks_from: x}\n");
+    assert_eq!(
+        err,
+        "site.yml:3:7: include_role: missing required parameter `name` (name is required)"
+    );
+    let err = load_error(&[
+        (
+            "site.yml",
+            "- hosts: all\n  tasks:\n    - include_role: {name: web}\n",
+        ),
+        ("roles/web/tasks/main.yml", "- shel: ls\n"),
+    ]);
+    assert_eq!(
+        err,
+        "roles/web/tasks/main.yml:1:3: unknown module `shel` (did you mean `shell`?)"
+    );
+}
+
+#[test]
+fn a_role_imported_from_an_included_role_sees_its_defaults_and_vars() {
+    let (dir, book) = load_files(&[
+        (
+            "site.yml",
+            "- hosts: all\n  tasks:\n    - include_role: {name: outer}\n",
+        ),
+        ("roles/outer/defaults/main.yml", "d: outer\n"),
+        ("roles/outer/vars/main.yml", "v: outer\n"),
+        (
+            "roles/outer/tasks/main.yml",
+            "- import_role: {name: inner}\n",
+        ),
+        (
+            "roles/inner/tasks/main.yml",
+            "- debug: msg={{ d }}{{ v }}\n",
+        ),
+    ]);
+    let include = &book.plays[0].sections[0].tasks[0];
+    let loaded = herd::playbook::load_role_include(
+        "outer",
+        &Default::default(),
+        false,
+        dir.path(),
+        None,
+        &Inherited::for_include(include),
+        &include.location,
+    )
+    .unwrap();
+    assert_eq!(loaded.tasks.len(), 1);
+    let inner = loaded.tasks[0].role.as_ref().unwrap();
+    assert_eq!(inner.name, "inner");
+    assert_eq!(inner.defaults["d"], "outer");
+    assert_eq!(inner.vars["v"], "outer");
+    assert_eq!(inner.params["ansible_parent_role_names"], json!(["outer"]));
+    let names: Vec<(&str, bool)> = loaded
+        .roles
+        .iter()
+        .map(|r| (r.name.as_str(), r.public))
+        .collect();
+    assert_eq!(names, [("outer", false), ("inner", true)]);
 }

@@ -151,6 +151,7 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
         // Facts set by earlier items (set_fact in a loop) are seen by later ones.
         vars.extend(facts.clone());
         let item_vars = loops::item_vars(control, &loop_var, index, &all_items);
+        let loop_info = item_vars.get("ansible_loop").cloned();
         if items_are_data {
             vars.extend(item_vars);
         } else {
@@ -219,8 +220,32 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
             if let Some(index_var) = &control.index_var {
                 map.insert(index_var.clone(), json!(index));
             }
+            if let Some(info) = loop_info {
+                map.insert("ansible_loop".into(), info);
+            }
         }
+        // `break_when` sees the item's variables and, registered, its result.
+        let stop = if control.break_when.is_empty() {
+            Ok(false)
+        } else {
+            if let Some(name) = &task.register {
+                vars.insert(name.clone(), registered.clone());
+            }
+            job.templates
+                .eval_all(&control.break_when, &vars)
+                .map_err(|e| format!("break_when: {e}"))
+        };
         results.push(registered);
+        match stop {
+            Ok(false) => {}
+            Ok(true) => break,
+            Err(msg) => {
+                all_skipped = false;
+                any_failed = true;
+                labels.push(msg);
+                break;
+            }
+        }
         if let Some(pause) = control.pause {
             tokio::time::sleep(Duration::from_secs_f64(pause)).await;
         }

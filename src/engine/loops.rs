@@ -19,8 +19,9 @@ pub fn loop_var(control: &LoopControl, templates: &Templates, vars: &impl Scope)
 }
 
 /// The variables iteration `index` of `items` adds: the loop var (`item`),
-/// the `index_var` and, with `extended`, `ansible_loop` (with `allitems`,
-/// and `previtem`/`nextitem` where there is one).
+/// the `index_var` and, with `extended`, `ansible_loop` (with `allitems`
+/// unless `extended_allitems: false`, and `previtem`/`nextitem` where there
+/// is one).
 pub fn item_vars(control: &LoopControl, loop_var: &str, index: usize, items: &[Value]) -> Vars {
     let mut vars = Vars::new();
     vars.insert(loop_var.to_string(), items[index].clone());
@@ -31,9 +32,12 @@ pub fn item_vars(control: &LoopControl, loop_var: &str, index: usize, items: &[V
     }
     if control.extended {
         let total = items.len();
-        let mut info = json!({"allitems": items, "index": index + 1, "index0": index,
+        let mut info = json!({"index": index + 1, "index0": index,
             "first": index == 0, "last": index + 1 == total, "length": total,
             "revindex": total - index, "revindex0": total - index - 1});
+        if !control.without_allitems {
+            info["allitems"] = json!(items);
+        }
         if index > 0 {
             info["previtem"] = items[index - 1].clone();
         }
@@ -255,6 +259,13 @@ mod tests {
         assert_eq!(v["ansible_loop"]["revindex"], 2);
         let v = item_vars(&control, "it", 0, &items);
         assert!(v["ansible_loop"].get("previtem").is_none());
+        assert_eq!(v["ansible_loop"]["allitems"], json!(items));
+        let control = LoopControl {
+            without_allitems: true,
+            ..control
+        };
+        let v = item_vars(&control, "it", 0, &items);
+        assert!(v["ansible_loop"].get("allitems").is_none());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -25,7 +25,8 @@ use super::vars::{Layers, compose};
 use crate::inventory::Inventory;
 use crate::modules::SearchPaths;
 use crate::playbook::{
-    self, Action, Inherited, Location, Play, Playbook, SectionKind, Serial, Task, Vars,
+    self, Action, Inherited, Location, Play, Playbook, Role, RoleFrom, SectionKind, Serial, Task,
+    Vars,
 };
 use crate::ssh::{Become, ExecOptions, HostSpec, Pool, Resolver, Secret, Target};
 use crate::template::{Scope, TaskVars, Templates};
@@ -88,6 +89,44 @@ struct PlayScope<'p> {
     notified: HashMap<String, Vec<String>>,
     /// Set when the play must stop (reason for the output).
     abort: Option<String>,
+    /// Defaults and vars of the play's public roles, in load order: every
+    /// task sees them (below its own role's).
+    public_defaults: Vars,
+    public_vars: Vars,
+    /// Handlers of roles included at run time, after the play's.
+    included_handlers: Vec<Task>,
+    /// (host, role dir) of the roles `include_role` ran, for a later
+    /// `allow_duplicates: false`.
+    roles_run: HashSet<(String, PathBuf)>,
+}
+
+impl PlayScope<'_> {
+    /// A public role's defaults and vars join the play's.
+    fn add_public(&mut self, role: &Role) {
+        if role.public {
+            self.public_defaults.extend(role.defaults.clone());
+            self.public_vars.extend(role.vars.clone());
+        }
+    }
+
+    /// What a run-time include brought: public roles and role handlers
+    /// (each handler once, however often its role is included).
+    fn add_roles(&mut self, loaded: &playbook::Loaded) {
+        for role in &loaded.roles {
+            self.add_public(role);
+        }
+        for handler in &loaded.handlers {
+            let known = self
+                .play
+                .handlers
+                .iter()
+                .chain(&self.included_handlers)
+                .any(|h| h.location == handler.location);
+            if !known {
+                self.included_handlers.push(handler.clone());
+            }
+        }
+    }
 }
 
 pub struct Runner {
@@ -191,7 +230,14 @@ impl Runner {
             ended: HashSet::new(),
             notified: HashMap::new(),
             abort: None,
+            public_defaults: Vars::new(),
+            public_vars: Vars::new(),
+            included_handlers: Vec::new(),
+            roles_run: HashSet::new(),
         };
+        for role in &play.roles {
+            scope.add_public(role);
+        }
         for batch in batches(&hosts, &play.serial) {
             scope.batch = batch.clone();
             let mut active = batch.clone();
@@ -261,8 +307,8 @@ impl Runner {
                         rescue,
                         always,
                     } => self.run_block(scope, block, rescue, always, active).await?,
-                    Action::IncludeTasks { file } => {
-                        self.run_include(scope, task, file, active).await?
+                    Action::IncludeTasks { .. } | Action::IncludeRole(_) => {
+                        self.run_include(scope, task, active).await?
                     }
                     Action::Meta(what) => self.run_meta(scope, task, what, active).await?,
                     Action::Module { .. } => {
@@ -339,16 +385,34 @@ impl Runner {
         Ok(hosts.into_iter().filter(|h| going.contains(h)).collect())
     }
 
+    /// `include_tasks` and `include_role`: per host (and loop item), render
+    /// what to load, then load and run it for each group of hosts that
+    /// rendered the same.
     async fn run_include(
         &mut self,
         scope: &mut PlayScope<'_>,
         task: &Task,
-        file: &str,
         hosts: Vec<String>,
     ) -> Result<Vec<String>, EngineError> {
-        // The file name (and, with a loop, the item) may differ per host:
-        // group hosts by what the file renders to and the item's variables.
-        let mut by_file: IndexMap<(String, String, bool), (Vars, Vec<String>)> = IndexMap::new();
+        // The templated names: the file, or the role and its `*_from` files.
+        let (what, names): (&str, Vec<Option<String>>) = match &task.action {
+            Action::IncludeTasks { file } => ("include_tasks", vec![Some(file.clone())]),
+            Action::IncludeRole(include) => (
+                "include_role",
+                vec![
+                    Some(include.name.clone()),
+                    include.from.tasks.clone(),
+                    include.from.vars.clone(),
+                    include.from.defaults.clone(),
+                    include.from.handlers.clone(),
+                ],
+            ),
+            _ => unreachable!("run_include runs includes"),
+        };
+        // The names (and, with a loop, the item) may differ per host: group
+        // hosts by what the names render to and the item's variables.
+        type Group = (Vars, Vec<Option<String>>, Vec<String>);
+        let mut groups: IndexMap<(String, String, bool), Group> = IndexMap::new();
         let mut skipped = Vec::new();
         for host in &hosts {
             let vars = self.vars_for(scope, task, host);
@@ -360,7 +424,7 @@ impl Runner {
                     let items = loops::items(spec, &self.templates, &vars).map_err(|e| {
                         EngineError::Play {
                             location: task.location.clone(),
-                            message: format!("include_tasks loop: {e}"),
+                            message: format!("{what} loop: {e}"),
                         }
                     })?;
                     let name = loops::loop_var(&task.loop_control, &self.templates, &vars);
@@ -382,28 +446,36 @@ impl Runner {
                 {
                     continue;
                 }
-                let rendered = match self
-                    .templates
-                    .render_value(&Value::String(file.to_string()), &vars)
-                {
-                    Ok(Value::String(s)) => s,
-                    Ok(other) => other.to_string(),
-                    Err(e) => {
-                        return Err(EngineError::Play {
-                            location: task.location.clone(),
-                            message: format!("include_tasks: {e}"),
-                        });
-                    }
-                };
+                let mut rendered = Vec::new();
+                for name in &names {
+                    let Some(name) = name else {
+                        rendered.push(None);
+                        continue;
+                    };
+                    let text = match self
+                        .templates
+                        .render_value(&Value::String(name.clone()), &vars)
+                    {
+                        Ok(Value::String(s)) => s,
+                        Ok(other) => other.to_string(),
+                        Err(e) => {
+                            return Err(EngineError::Play {
+                                location: task.location.clone(),
+                                message: format!("{what}: {e}"),
+                            });
+                        }
+                    };
+                    rendered.push(Some(text));
+                }
                 let key = (
-                    rendered,
+                    json!(rendered).to_string(),
                     Value::Object(extra.clone()).to_string(),
                     items_are_data,
                 );
-                by_file
+                groups
                     .entry(key)
-                    .or_insert_with(|| (extra, Vec::new()))
-                    .1
+                    .or_insert_with(|| (extra, rendered, Vec::new()))
+                    .2
                     .push(host.clone());
                 included = true;
             }
@@ -414,12 +486,12 @@ impl Runner {
         // A host that fails in one inclusion takes no part in the next.
         let mut dropped: HashSet<String> = HashSet::new();
         let mut entered: HashSet<String> = HashSet::new();
-        for ((file, _, items_are_data), (extra, group)) in by_file {
-            let group: Vec<String> = group.into_iter().filter(|h| !dropped.contains(h)).collect();
+        for ((_, _, items_are_data), (extra, rendered, group)) in groups {
+            let mut group: Vec<String> =
+                group.into_iter().filter(|h| !dropped.contains(h)).collect();
             if group.is_empty() {
                 continue;
             }
-            let path = playbook::find_tasks_file(&file, &task.dir, task.role.as_deref());
             let mut inherited = Inherited::for_include(task);
             if items_are_data {
                 inherited.include_items.extend(extra);
@@ -430,8 +502,52 @@ impl Runner {
                     .retain(|k, _| !extra.contains_key(k));
                 inherited.vars.extend(extra);
             }
-            let tasks = playbook::load_tasks_file(&path, task.role.clone(), &inherited)?;
-            let survivors = self.run_tasks(scope, &tasks, group.clone()).await?;
+            let name = rendered[0].clone().unwrap_or_default();
+            let loaded = match &task.action {
+                Action::IncludeRole(include) => {
+                    let from = RoleFrom {
+                        tasks: rendered[1].clone(),
+                        vars: rendered[2].clone(),
+                        defaults: rendered[3].clone(),
+                        handlers: rendered[4].clone(),
+                    };
+                    let inherited = inherited.with(&include.apply);
+                    let loaded = playbook::load_role_include(
+                        &name,
+                        &from,
+                        include.public,
+                        &scope.play.dir,
+                        task.role.as_deref(),
+                        &inherited,
+                        &task.location,
+                    )?;
+                    if let Some(path) = &loaded.role_path {
+                        // `allow_duplicates: false`: not again on a host
+                        // where it ran (Ansible's has_run).
+                        let ran: Vec<String> = group
+                            .iter()
+                            .filter(|h| !scope.roles_run.insert(((*h).clone(), path.clone())))
+                            .cloned()
+                            .collect();
+                        if !include.allow_duplicates {
+                            group.retain(|h| !ran.contains(h));
+                            entered.extend(ran);
+                        }
+                    }
+                    loaded
+                }
+                _ => {
+                    let path = playbook::find_tasks_file(&name, &task.dir, task.role.as_deref());
+                    playbook::load_tasks_file(
+                        &path,
+                        &scope.play.dir,
+                        task.role.clone(),
+                        &inherited,
+                    )?
+                }
+            };
+            scope.add_roles(&loaded);
+            let survivors = self.run_tasks(scope, &loaded.tasks, group.clone()).await?;
             for host in group {
                 if !survivors.contains(&host) {
                     dropped.insert(host.clone());
@@ -496,7 +612,8 @@ impl Runner {
         }
         let notified = std::mem::take(&mut scope.notified);
         let mut going = hosts.clone();
-        for handler in &scope.play.handlers {
+        let included = scope.included_handlers.clone();
+        for handler in scope.play.handlers.iter().chain(&included) {
             let names: Vec<&str> = handler
                 .name
                 .iter()
@@ -791,6 +908,8 @@ impl Runner {
         let inventory = self.inventory.host_scope(host).unwrap_or_default();
         let role = task.role.as_deref();
         let mut vars = compose(&Layers {
+            public_defaults: &scope.public_defaults,
+            public_vars: &scope.public_vars,
             role_defaults: role.map(|r| &r.defaults),
             inventory: &inventory,
             facts: state.map_or(&empty, |s| &s.facts),
@@ -822,6 +941,17 @@ impl Runner {
         }
         vars.insert("ansible_play_role_names".into(), json!(role_names));
         vars.insert("ansible_role_names".into(), json!(role_names));
+        if let Some(delegate) = &task.delegate_to {
+            // The delegated host's connection, as Ansible gives it.
+            vars.insert(
+                "ansible_delegated_vars".into(),
+                json!({ delegate.as_str(): {
+                    "inventory_hostname": delegate,
+                    "ansible_host": delegate,
+                    "ansible_connection": "local",
+                }}),
+            );
+        }
         if let Some(role) = role {
             vars.insert("role_name".into(), json!(role.name));
             vars.insert("ansible_role_name".into(), json!(role.name));
@@ -859,6 +989,8 @@ impl Runner {
             let inventory = self.inventory.host_scope(host).unwrap_or_default();
             let state = self.hosts.get(host);
             let own = compose(&Layers {
+                public_defaults: &empty,
+                public_vars: &empty,
                 role_defaults: None,
                 inventory: &inventory,
                 facts: state.map_or(&empty, |s| &s.facts),
@@ -1084,6 +1216,7 @@ fn failed_task_value(task: &Task) -> Value {
         Action::Module { name, .. } => name.clone(),
         Action::Block { .. } => "block".into(),
         Action::IncludeTasks { .. } => "include_tasks".into(),
+        Action::IncludeRole(_) => "include_role".into(),
         Action::Meta(_) => "meta".into(),
     };
     json!({

@@ -1,8 +1,10 @@
 //! Variable precedence for a task on a host, lowest first, as Ansible's for
 //! what herd supports:
 //!
-//! role defaults < inventory (group_vars < host_vars, see `inventory`) <
-//! facts < play `vars` < play `vars_files` < role `vars` < role params <
+//! role defaults (every public role's, then the task's own role's) <
+//! inventory (group_vars < host_vars, see `inventory`) < facts < play
+//! `vars` < play `vars_files` < role `vars` (every public role's, then the
+//! task's own role's) < role params <
 //! task/block `vars` < an include loop's item < `include_vars` < `set_fact`
 //! and `register` < extra vars (`-e`).
 //!
@@ -24,6 +26,10 @@ use crate::template::{Scope, TaskVars};
 
 /// The layers, borrowed from wherever they live.
 pub struct Layers<'a> {
+    /// Defaults and vars of the play's public roles (`roles:`,
+    /// `import_role`, `include_role` with `public: true`), merged.
+    pub public_defaults: &'a Vars,
+    pub public_vars: &'a Vars,
     pub role_defaults: Option<&'a Vars>,
     /// With the names an inventory script set marked as data.
     pub inventory: &'a TaskVars,
@@ -50,12 +56,14 @@ pub fn compose(layers: &Layers<'_>) -> TaskVars {
     let admin = |_: &str| false;
     let data = |_: &str| true;
     let inventory = |name: &str| layers.inventory.is_data(name);
-    let ordered: [(Option<&Vars>, &IsData); 12] = [
+    let ordered: [(Option<&Vars>, &IsData); 14] = [
+        (Some(layers.public_defaults), &admin),
         (layers.role_defaults, &admin),
         (Some(layers.inventory.as_map()), &inventory),
         (Some(layers.facts), &data),
         (Some(layers.play), &admin),
         (Some(layers.vars_files), &admin),
+        (Some(layers.public_vars), &admin),
         (layers.role_vars, &admin),
         (layers.role_params, &admin),
         (Some(layers.task), &admin),
@@ -116,6 +124,8 @@ mod tests {
         let host = map(&[("port", json!(4))]);
         let extra = map(&[("port", json!(5))]);
         let layers = Layers {
+            public_defaults: &empty,
+            public_vars: &empty,
             role_defaults: Some(&defaults),
             inventory: &inventory,
             facts: &facts,
@@ -151,6 +161,8 @@ mod tests {
         let extra = map(&[("out", json!("-e wins"))]);
         let empty = Vars::new();
         let vars = compose(&Layers {
+            public_defaults: &empty,
+            public_vars: &empty,
             role_defaults: None,
             inventory: &inventory,
             facts: &facts,
@@ -186,6 +198,8 @@ mod tests {
         let host = map(&[("both", json!("set_fact"))]);
         let empty = Vars::new();
         let vars = compose(&Layers {
+            public_defaults: &empty,
+            public_vars: &empty,
             role_defaults: None,
             inventory: &inventory,
             facts: &empty,

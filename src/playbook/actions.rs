@@ -1,9 +1,10 @@
 //! What a task's module key may name: the modules of the registry
 //! (`crate::modules::REGISTRY`) and the task-level actions the engine
-//! carries out itself (`include_tasks`, `import_tasks`, `meta`), which are
-//! written like modules and declared the same way here.
+//! carries out itself (`include_tasks`, `import_tasks`, `include_role`,
+//! `import_role`, `meta`), which are written like modules and declared the
+//! same way here.
 
-use crate::modules::spec::{Module, StringArgs, p};
+use crate::modules::spec::{Module, StringArgs, alias, p};
 
 /// `include_tasks: x.yml` / `include_tasks: {file: x.yml}`.
 const INCLUDE_TASKS: Module = Module {
@@ -18,6 +19,29 @@ const IMPORT_TASKS: Module = Module {
     ..INCLUDE_TASKS
 };
 
+/// `include_role: {name: web, tasks_from: x.yml}` (see `role_include.rs`).
+const INCLUDE_ROLE: Module = Module {
+    name: "include_role",
+    params: &[
+        alias("name", &["role"]),
+        p("tasks_from"),
+        p("vars_from"),
+        p("defaults_from"),
+        p("handlers_from"),
+        p("apply"),
+        p("public"),
+        p("allow_duplicates"),
+        p("rolespec_validate"),
+    ],
+    required: &[&["name"]],
+    ..Module::DEFAULT
+};
+
+const IMPORT_ROLE: Module = Module {
+    name: "import_role",
+    ..INCLUDE_ROLE
+};
+
 /// `meta: flush_handlers` (see `keywords::META_ACTIONS`).
 const META: Module = Module {
     name: "meta",
@@ -27,7 +51,13 @@ const META: Module = Module {
 };
 
 /// Task-level actions, by canonical name.
-const TASK_ACTIONS: &[&Module] = &[&INCLUDE_TASKS, &IMPORT_TASKS, &META];
+const TASK_ACTIONS: &[&Module] = &[
+    &INCLUDE_TASKS,
+    &IMPORT_TASKS,
+    &INCLUDE_ROLE,
+    &IMPORT_ROLE,
+    &META,
+];
 
 /// The module or task action a task key names (`copy`,
 /// `ansible.builtin.copy`, `systemd_service`...), None when herd has none.

@@ -9,8 +9,10 @@ use super::error::{PlaybookError, did_you_mean};
 use super::inherit::Inherited;
 use super::keywords::{PLAY_KEYWORDS, PLAY_KEYWORDS_UNSUPPORTED, TASK_KEYWORDS};
 use super::located::{Key, Kind, Node};
-use super::model::{Location, Play, Playbook, Role, Section, SectionKind, Serial, Task, Vars};
-use super::roles::Roles;
+use super::model::{
+    Location, Play, Playbook, Role, RoleFrom, Section, SectionKind, Serial, Task, Vars,
+};
+use super::roles::{Once, PlayParts};
 use super::source::{Source, scalar_text};
 use super::task::{self, Context, Stack};
 
@@ -30,23 +32,83 @@ pub fn load_playbook(path: &Path) -> Result<Playbook, PlaybookError> {
     })
 }
 
+/// What a run-time include loaded: its tasks, and the roles and role
+/// handlers the play gains with them (from `import_role`s inside).
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub tasks: Vec<Task>,
+    pub roles: Vec<Arc<Role>>,
+    pub handlers: Vec<Task>,
+    /// The directory of the role an `include_role` loaded.
+    pub role_path: Option<PathBuf>,
+}
+
+impl Loaded {
+    fn from_parts(tasks: Vec<Task>, parts: PlayParts) -> Loaded {
+        Loaded {
+            tasks,
+            roles: parts.roles.into_inner(),
+            handlers: parts.handlers.into_inner(),
+            role_path: None,
+        }
+    }
+}
+
 /// Loads a tasks file for the engine's `include_tasks` at run time (with
-/// `Inherited::for_include`); see `dynamic` for what it may contain.
+/// `Inherited::for_include`); `play_dir` is where roles are looked up. See
+/// `dynamic` for what an included file may contain.
 pub fn load_tasks_file(
     path: &Path,
+    play_dir: &Path,
     role: Option<Arc<Role>>,
     inherited: &super::Inherited,
-) -> Result<Vec<Task>, PlaybookError> {
+) -> Result<Loaded, PlaybookError> {
     let (source, node) = Source::read(path, None)?;
+    let parts = PlayParts::new(play_dir);
     let ctx = Context {
         source: &source,
         role,
         handler: false,
+        parts: &parts,
     };
     let mut stack = vec![path.to_path_buf()];
     // Only the engine's include_tasks reads files through here.
     let _inside = super::dynamic::enter(format!("include_tasks of {}", path.display()));
-    task::parse_list(&node, &ctx, inherited, &mut stack)
+    let tasks = task::parse_list(&node, &ctx, inherited, &mut stack)?;
+    Ok(Loaded::from_parts(tasks, parts))
+}
+
+/// Loads the role of an `include_role` for the engine at run time, its
+/// name and `*_from` files rendered for the host; `public` is the
+/// include's. `parent` is the role of the include task, `inherited` what
+/// the include gives the role's tasks (`Inherited::for_include` with
+/// `apply`).
+pub fn load_role_include(
+    name: &str,
+    from: &RoleFrom,
+    public: bool,
+    play_dir: &Path,
+    parent: Option<&Role>,
+    inherited: &super::Inherited,
+    location: &Location,
+) -> Result<Loaded, PlaybookError> {
+    let parts = PlayParts::new(play_dir);
+    let _inside = super::dynamic::enter(format!("include_role of {name}"));
+    let (tasks, path) = super::role_include::load(
+        name,
+        from,
+        parent,
+        Once::Never,
+        public,
+        &parts,
+        inherited,
+        location,
+        &mut Vec::new(),
+    )?;
+    Ok(Loaded {
+        role_path: Some(path),
+        ..Loaded::from_parts(tasks, parts)
+    })
 }
 
 /// What an `import_playbook` entry passes to the plays it imports.
@@ -238,15 +300,17 @@ fn parse_play(
         tags: play.tags.clone(),
         ..Inherited::default()
     };
+    let parts = PlayParts::new(&source.dir);
     let ctx = Context {
         source,
         role: None,
         handler: false,
+        parts: &parts,
     };
-    let mut roles = Roles::default();
-    if let Some(list) = node.get("roles") {
-        roles.load_list(list, source, &source.dir, None, &inherited, stack)?;
-    }
+    let role_tasks = match node.get("roles") {
+        Some(list) => super::roles::load_list(list, source, &parts, None, &inherited, stack)?,
+        None => Vec::new(),
+    };
     let section = |kind, name: &str, stack: &mut Stack| -> Result<Option<Section>, PlaybookError> {
         let tasks = match node.get(name) {
             Some(list) => task::parse_list(list, &ctx, &inherited, stack)?,
@@ -257,9 +321,9 @@ fn parse_play(
     let pre_tasks = section(SectionKind::PreTasks, "pre_tasks", stack)?;
     let tasks = section(SectionKind::Tasks, "tasks", stack)?;
     let post_tasks = section(SectionKind::PostTasks, "post_tasks", stack)?;
-    let roles_section = (!roles.tasks.is_empty()).then(|| Section {
+    let roles_section = (!role_tasks.is_empty()).then_some(Section {
         kind: SectionKind::Roles,
-        tasks: std::mem::take(&mut roles.tasks),
+        tasks: role_tasks,
     });
     play.sections = [pre_tasks, roles_section, tasks, post_tasks]
         .into_iter()
@@ -267,12 +331,13 @@ fn parse_play(
         .collect();
 
     // Role handlers come first, as in Ansible.
-    play.handlers = roles.handlers;
+    play.handlers = parts.handlers.take();
     if let Some(list) = node.get("handlers") {
         let handler_ctx = Context {
             source,
             role: None,
             handler: true,
+            parts: &parts,
         };
         play.handlers.extend(task::parse_list(
             list,
@@ -281,7 +346,9 @@ fn parse_play(
             stack,
         )?);
     }
-    play.roles = roles.roles;
+    // Handlers of roles imported by a handler (rare) join the others.
+    play.handlers.extend(parts.handlers.take());
+    play.roles = parts.roles.take();
     Ok(play)
 }
 

@@ -7,8 +7,9 @@
 //!
 //! Static constructs (`import_playbook`, `import_tasks`, `roles:` and role
 //! dependencies, blocks) are expanded and their keywords pushed down into
-//! each task (`inherit.rs`); `include_tasks` stays a task for the engine,
-//! which calls `load_tasks_file` when it runs. Values stay JSON with their
+//! each task (`inherit.rs`); `include_tasks` and `include_role` stay tasks
+//! for the engine, which calls `load_tasks_file` / `load_role_include` when
+//! they run. Values stay JSON with their
 //! templates unrendered: the engine renders them per host.
 
 pub mod actions;
@@ -23,6 +24,7 @@ mod listing;
 mod load;
 pub mod located;
 pub mod model;
+mod role_include;
 mod role_paths;
 mod roles;
 mod source;
@@ -33,7 +35,7 @@ pub use error::PlaybookError;
 pub use extra_vars::parse_extra_vars;
 pub use inherit::Inherited;
 pub use listing::TaskEntry;
-pub use load::{load_playbook, load_tasks_file};
+pub use load::{Loaded, load_playbook, load_role_include, load_tasks_file};
 pub use model::*;
 pub use role_paths::set_config_role_paths;
 pub use task::find_tasks_file;

@@ -3,7 +3,8 @@
 //!
 //! The loader builds this from YAML; static constructs (`import_playbook`,
 //! `import_tasks`, `roles:`) are already expanded here, dynamic ones
-//! (`include_tasks`) stay as tasks the engine expands at run time.
+//! (`include_tasks`, `include_role`) stay as tasks the engine expands at
+//! run time.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -131,6 +132,10 @@ pub struct Role {
     /// Tags of the role and its enclosing levels: they apply to every task
     /// of the role, also to tasks it includes at run time.
     pub tags: Vec<String>,
+    /// Its defaults and vars are seen by every task of the play, not only
+    /// its own: roles of `roles:` and `import_role` are public, those of
+    /// `include_role` private unless `public: true` (as in Ansible).
+    pub public: bool,
 }
 
 impl Role {
@@ -203,6 +208,7 @@ impl Task {
             (None, Action::Module { name, .. }) => name.clone(),
             (None, Action::Block { .. }) => "block".into(),
             (None, Action::IncludeTasks { .. }) => "include_tasks".into(),
+            (None, Action::IncludeRole(include)) => format!("include_role : {}", include.name),
             (None, Action::Meta(m)) => format!("meta: {m}"),
         };
         match &self.role {
@@ -245,8 +251,37 @@ pub enum Action {
     /// Dynamic include, loaded when the task runs (path may be templated,
     /// relative to the task's `dir`).
     IncludeTasks { file: String },
+    /// `include_role`: a role loaded when the task runs, per host (its
+    /// name and `*_from` files may be templated).
+    IncludeRole(Box<RoleInclude>),
     /// `meta: flush_handlers`, `meta: end_play`, `meta: noop`, ...
     Meta(String),
+}
+
+/// The arguments of an `include_role` (an `import_role` is expanded at
+/// load time and leaves none).
+#[derive(Debug, Clone)]
+pub struct RoleInclude {
+    /// As written (may be templated): a role name or a path.
+    pub name: String,
+    /// `tasks_from`, `vars_from`, `defaults_from`, `handlers_from`.
+    pub from: RoleFrom,
+    /// `public: true`: the role's defaults and vars are seen by the rest
+    /// of the play once it was included.
+    pub public: bool,
+    /// `allow_duplicates: false`: not run again on a host it ran on.
+    pub allow_duplicates: bool,
+    /// `apply:` keywords given to the role's tasks (tags, when, become...).
+    pub apply: crate::playbook::Inherited,
+}
+
+/// Which files of a role to read instead of `main` (`tasks_from: x.yml`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct RoleFrom {
+    pub tasks: Option<String>,
+    pub vars: Option<String>,
+    pub defaults: Option<String>,
+    pub handlers: Option<String>,
 }
 
 /// `loop:` and the `with_*` lookups we support.
@@ -277,6 +312,11 @@ pub struct LoopControl {
     pub label: Option<String>,
     /// `ansible_loop` with index, first, last, length...
     pub extended: bool,
+    /// `extended_allitems: false` leaves `ansible_loop.allitems` out.
+    pub without_allitems: bool,
+    /// `break_when`: conditions checked after each item; the loop stops
+    /// at the first item for which they all hold.
+    pub break_when: Vec<String>,
     /// Seconds to pause between items.
     pub pause: Option<f64>,
 }

@@ -1,17 +1,20 @@
 //! `roles:` of a play: find each role's directory, read its defaults,
 //! vars, meta dependencies, tasks and handlers, and expand dependencies
-//! first. As in Ansible, a role runs once per play unless it is listed
-//! again with different parameters or its meta says `allow_duplicates`.
+//! first. As in Ansible, a role of `roles:` runs once per play unless it
+//! is listed again with different parameters or its meta says
+//! `allow_duplicates`. `import_role` and `include_role` load roles through
+//! `load` too (`role_include.rs`).
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::{PlaybookError, did_you_mean};
 use super::inherit::Inherited;
 use super::located::{Key, Kind, Node};
-use super::model::{Location, Role, Task, Vars};
+use super::model::{Location, Role, RoleFrom, Task, Vars};
 use super::source::{Source, scalar_text};
-use super::task::{self, Context, Stack};
+use super::task::{self, FileContext, Stack};
 
 /// Keywords of a `roles:` entry; other keys are role parameters.
 const ENTRY_KEYWORDS: &[&str] = &[
@@ -40,112 +43,213 @@ const META_KEYS: &[&str] = &[
     "argument_specs",
 ];
 
-/// The roles of one play, expanded.
-#[derive(Default)]
-pub(crate) struct Roles {
-    /// In run order, dependencies first.
-    pub roles: Vec<Arc<Role>>,
-    pub tasks: Vec<Task>,
-    pub handlers: Vec<Task>,
-    /// (role dir, params) already run in this play.
-    seen: Vec<(PathBuf, Vars)>,
+/// What loading a play's task lists finds besides tasks: its roles (for
+/// their defaults and vars) and their handlers. Every tasks file of the play
+/// adds to it (`roles:`, `import_role` anywhere, `include_role` at run
+/// time), so it is shared behind `RefCell`s, each borrowed only briefly.
+#[derive(Debug, Default)]
+pub(crate) struct PlayParts {
+    /// The playbook's directory: role names are looked up from here.
+    pub dir: PathBuf,
+    /// In load order, dependencies first.
+    pub roles: RefCell<Vec<Arc<Role>>>,
+    pub handlers: RefCell<Vec<Task>>,
+    /// (role dir, params) already loaded by a run-once load (`roles:`,
+    /// dependencies, `allow_duplicates: false`).
+    seen: RefCell<Vec<(PathBuf, Vars)>>,
+    /// Role handler files already added: a role's handlers are added once.
+    handler_files: RefCell<Vec<PathBuf>>,
 }
 
-impl Roles {
-    /// Adds every entry of a `roles:` list.
-    pub fn load_list(
-        &mut self,
-        list: &Node,
-        source: &Source,
-        play_dir: &Path,
-        dependent_of: Option<&Path>,
-        parent: &Inherited,
-        stack: &mut Stack,
-    ) -> Result<(), PlaybookError> {
-        let items = match &list.kind {
-            Kind::Null => return Ok(()),
-            Kind::Seq(items) => items,
-            _ => {
-                return Err(source.error(
-                    list.mark,
-                    format!("`roles` must be a list, found {}", list.type_name()),
-                ));
-            }
-        };
-        for entry in items {
-            self.load_entry(entry, source, play_dir, dependent_of, parent, stack)?;
+impl PlayParts {
+    pub fn new(dir: &Path) -> PlayParts {
+        PlayParts {
+            dir: dir.to_path_buf(),
+            ..PlayParts::default()
         }
-        Ok(())
     }
+}
 
-    fn load_entry(
-        &mut self,
-        entry: &Node,
-        source: &Source,
-        play_dir: &Path,
-        dependent_of: Option<&Path>,
-        parent: &Inherited,
-        stack: &mut Stack,
-    ) -> Result<(), PlaybookError> {
+/// One role to load, however it was asked for.
+pub(crate) struct RoleCall<'a> {
+    /// As written: the name shown in output is its last part.
+    pub name: &'a str,
+    /// The role's directory (see `find`).
+    pub path: PathBuf,
+    pub params: Vars,
+    pub from: &'a RoleFrom,
+    pub public: bool,
+    /// The role whose task imports or includes this one: its defaults,
+    /// vars and params are seen underneath this role's own (Ansible's
+    /// dependency chain).
+    pub parent: Option<&'a Role>,
+    /// Run once per play for the same parameters unless the role's meta
+    /// says `allow_duplicates` (`roles:` and dependencies), or at most once
+    /// whatever the meta says (`allow_duplicates: false` on an import).
+    pub once: Once,
+    /// Where the role was named, for errors about its files.
+    pub location: Location,
+}
+
+/// When a role already loaded in this play is skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Once {
+    /// Never (`import_role`/`include_role` by default).
+    Never,
+    /// Unless its meta has `allow_duplicates: true` (`roles:`).
+    UnlessMetaAllows,
+    /// Always (`allow_duplicates: false`).
+    Always,
+}
+
+/// Adds every entry of a `roles:` list (or of a role's meta
+/// dependencies); returns their tasks in run order.
+pub(crate) fn load_list(
+    list: &Node,
+    source: &Source,
+    parts: &PlayParts,
+    dependent_of: Option<&Path>,
+    parent: &Inherited,
+    stack: &mut Stack,
+) -> Result<Vec<Task>, PlaybookError> {
+    let items = match &list.kind {
+        Kind::Null => return Ok(Vec::new()),
+        Kind::Seq(items) => items,
+        _ => {
+            return Err(source.error(
+                list.mark,
+                format!("`roles` must be a list, found {}", list.type_name()),
+            ));
+        }
+    };
+    let mut tasks = Vec::new();
+    for entry in items {
         let (name, own, params) = parse_entry(entry, source)?;
-        let path = find(&name, play_dir, dependent_of)
+        let path = find(&name, &parts.dir, dependent_of)
             .map_err(|looked| not_found(&name, &looked, source.at(entry.mark)))?;
         let inherited = parent.with(&own);
-        let meta = read_vars_file(&path, "meta")?;
-        let allow_duplicates = match &meta {
-            Some((meta_source, node)) => check_meta(node, meta_source)?,
-            None => false,
-        };
-        if !allow_duplicates && self.seen.iter().any(|(p, v)| *p == path && *v == params) {
-            return Ok(());
-        }
-        self.seen.push((path.clone(), params.clone()));
-        if let Some((meta_source, node)) = &meta
-            && let Some(deps) = node.get("dependencies")
-        {
-            if stack.contains(&path) {
-                return Err(
-                    meta_source.error(deps.mark, format!("role `{name}` depends on itself"))
-                );
-            }
-            stack.push(path.clone());
-            let result =
-                self.load_list(deps, meta_source, play_dir, Some(&path), &inherited, stack);
-            stack.pop();
-            result?;
-        }
-        let role = Arc::new(Role {
-            name: role_name(&name),
-            defaults: vars_of(&path, "defaults")?,
-            vars: vars_of(&path, "vars")?,
+        let call = RoleCall {
+            name: &name,
+            path,
             params,
-            path: path.clone(),
-            tags: inherited.tags.clone(),
-        });
-        self.roles.push(role.clone());
-        if let Some(file) = main_file(&path, "tasks") {
-            let ctx = Context {
-                source,
-                role: Some(role.clone()),
-                handler: false,
-            };
-            let tasks = task::load_file(&file, &ctx, &inherited, stack, None)?;
-            self.tasks.extend(tasks);
-        }
-        let handlers_known = self.roles[..self.roles.len() - 1]
-            .iter()
-            .any(|r| r.path == path);
-        if !handlers_known && let Some(file) = main_file(&path, "handlers") {
-            let ctx = Context {
-                source,
-                role: Some(role),
-                handler: true,
-            };
-            let handlers = task::load_file(&file, &ctx, &Inherited::default(), stack, None)?;
-            self.handlers.extend(handlers);
-        }
-        Ok(())
+            from: &RoleFrom::default(),
+            public: true,
+            parent: None,
+            once: Once::UnlessMetaAllows,
+            location: source.at(entry.mark),
+        };
+        tasks.extend(load(call, parts, &inherited, &Inherited::default(), stack)?);
     }
+    Ok(tasks)
+}
+
+/// Loads one role: its meta dependencies first, then its defaults, vars,
+/// tasks and handlers. Returns the tasks (dependencies' first); the role
+/// and its handlers go to `parts`.
+pub(crate) fn load(
+    call: RoleCall,
+    parts: &PlayParts,
+    inherited: &Inherited,
+    handler_inherited: &Inherited,
+    stack: &mut Stack,
+) -> Result<Vec<Task>, PlaybookError> {
+    let path = call.path.clone();
+    let meta = read_vars_file(&path, "meta")?;
+    let allow_duplicates = match &meta {
+        Some((meta_source, node)) => check_meta(node, meta_source)?,
+        None => false,
+    };
+    let skip_seen = match call.once {
+        Once::Never => false,
+        Once::UnlessMetaAllows => !allow_duplicates,
+        Once::Always => true,
+    };
+    let key = (path.clone(), call.params.clone());
+    if skip_seen && parts.seen.borrow().contains(&key) {
+        return Ok(Vec::new());
+    }
+    parts.seen.borrow_mut().push(key);
+    let mut tasks = Vec::new();
+    if let Some((meta_source, node)) = &meta
+        && let Some(deps) = node.get("dependencies")
+    {
+        if stack.contains(&path) {
+            return Err(
+                meta_source.error(deps.mark, format!("role `{}` depends on itself", call.name))
+            );
+        }
+        stack.push(path.clone());
+        let result = load_list(deps, meta_source, parts, Some(&path), inherited, stack);
+        stack.pop();
+        tasks.extend(result?);
+    }
+    let files = |dir: &str, from: &Option<String>| {
+        role_files(
+            &path,
+            dir,
+            from.as_deref(),
+            dir != "tasks" && dir != "handlers",
+        )
+        .map_err(|message| PlaybookError::Invalid {
+            location: call.location.clone(),
+            message: format!("role `{}`: {message}", call.name),
+        })
+    };
+    let mut defaults = call.parent.map(|p| p.defaults.clone()).unwrap_or_default();
+    defaults.extend(vars_of(
+        &files("defaults", &call.from.defaults)?,
+        "defaults",
+    )?);
+    let mut vars = call.parent.map(|p| p.vars.clone()).unwrap_or_default();
+    vars.extend(vars_of(&files("vars", &call.from.vars)?, "vars")?);
+    let mut params = call.parent.map(|p| p.params.clone()).unwrap_or_default();
+    params.extend(call.params);
+    if let Some(parent) = call.parent {
+        // Ansible's chain of including roles, nearest first.
+        let absolute = std::path::absolute(&parent.path).unwrap_or_else(|_| parent.path.clone());
+        let path = serde_json::Value::String(absolute.display().to_string());
+        for (key, value) in [
+            ("ansible_parent_role_names", parent.name.clone().into()),
+            ("ansible_parent_role_paths", path),
+        ] {
+            let mut chain = vec![value];
+            if let Some(serde_json::Value::Array(outer)) = params.get(key) {
+                chain.extend(outer.iter().cloned());
+            }
+            params.insert(key.to_string(), serde_json::Value::Array(chain));
+        }
+    }
+    let role = Arc::new(Role {
+        name: role_name(call.name),
+        defaults,
+        vars,
+        params,
+        path: path.clone(),
+        tags: inherited.tags.clone(),
+        public: call.public,
+    });
+    parts.roles.borrow_mut().push(role.clone());
+    if let Some(file) = files("tasks", &call.from.tasks)?.first() {
+        let file_ctx = FileContext {
+            role: Some(role.clone()),
+            handler: false,
+            parts,
+        };
+        tasks.extend(task::load_file(file, &file_ctx, inherited, stack, None)?);
+    }
+    if let Some(file) = files("handlers", &call.from.handlers)?.first()
+        && !parts.handler_files.borrow().contains(file)
+    {
+        parts.handler_files.borrow_mut().push(file.clone());
+        let file_ctx = FileContext {
+            role: Some(role),
+            handler: true,
+            parts,
+        };
+        let handlers = task::load_file(file, &file_ctx, handler_inherited, stack, None)?;
+        parts.handlers.borrow_mut().extend(handlers);
+    }
+    Ok(tasks)
 }
 
 /// `- nginx` or `- {role: nginx, vars: {...}, when: ..., port: 80}`: the
@@ -210,11 +314,15 @@ fn parse_entry(entry: &Node, source: &Source) -> Result<(String, Inherited, Vars
 }
 
 /// The role directory (see `role_paths`). Err: the places looked in.
-fn find(name: &str, play_dir: &Path, dependent_of: Option<&Path>) -> Result<PathBuf, Vec<PathBuf>> {
+pub(crate) fn find(
+    name: &str,
+    play_dir: &Path,
+    dependent_of: Option<&Path>,
+) -> Result<PathBuf, Vec<PathBuf>> {
     super::role_paths::find(name, play_dir, dependent_of)
 }
 
-fn not_found(name: &str, looked: &[PathBuf], location: Location) -> PlaybookError {
+pub(crate) fn not_found(name: &str, looked: &[PathBuf], location: Location) -> PlaybookError {
     let looked: Vec<String> = looked
         .iter()
         .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
@@ -235,7 +343,7 @@ fn not_found(name: &str, looked: &[PathBuf], location: Location) -> PlaybookErro
 }
 
 /// The name shown in output: the last part of a path-like role name.
-fn role_name(name: &str) -> String {
+pub(crate) fn role_name(name: &str) -> String {
     name.trim_end_matches('/')
         .rsplit('/')
         .next()
@@ -258,25 +366,124 @@ fn read_vars_file(role: &Path, dir: &str) -> Result<Option<(Source, Node)>, Play
     }
 }
 
-/// defaults/main.yml or vars/main.yml as variables.
-fn vars_of(role: &Path, dir: &str) -> Result<Vars, PlaybookError> {
-    let Some((source, node)) = read_vars_file(role, dir)? else {
-        return Ok(Vars::new());
+/// The files of `<role>/<dir>/` to read, as Ansible finds them: `main`
+/// with `.yml`, `.yaml`, `.json` or no extension, or the `*_from` name as
+/// written, then with those extensions. A directory of that name (vars and
+/// defaults only, `allow_dir`) gives its files, sorted, recursively. Err: a
+/// `*_from` file that is missing or outside `<role>/<dir>/`.
+pub(crate) fn role_files(
+    role: &Path,
+    dir: &str,
+    from: Option<&str>,
+    allow_dir: bool,
+) -> Result<Vec<PathBuf>, String> {
+    const EXTENSIONS: [&str; 3] = [".yml", ".yaml", ".json"];
+    let base = role.join(dir);
+    let (name, extensions): (&str, Vec<&str>) = match from {
+        None => ("main", EXTENSIONS.iter().copied().chain([""]).collect()),
+        Some(from) => {
+            if escapes(from) {
+                return Err(format!(
+                    "`{dir}_from: {from}` is outside the role's {dir}/ directory"
+                ));
+            }
+            (from, [""].into_iter().chain(EXTENSIONS).collect())
+        }
     };
-    if !matches!(node.kind, Kind::Map(_) | Kind::Null) {
-        return Err(source.error(
-            node.mark,
-            format!(
-                "{dir}/main.yml must be a mapping of variables, found {}",
-                node.type_name()
-            ),
-        ));
+    if base.is_dir() {
+        for ext in &extensions {
+            let candidate = base.join(format!("{name}{ext}"));
+            if candidate.is_dir() {
+                if allow_dir {
+                    let mut found = Vec::new();
+                    dir_files(&candidate, &mut found);
+                    return Ok(found);
+                }
+                continue;
+            }
+            if candidate.is_file() {
+                return Ok(vec![candidate]);
+            }
+        }
     }
-    let key = Key {
-        name: dir.to_string(),
-        mark: node.mark,
+    match from {
+        Some(from) => Err(format!(
+            "`{dir}_from: {from}` not found; looked for {} (with .yml, .yaml, .json)",
+            base.join(from).display()
+        )),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Whether a relative name climbs out of its directory (`../x`, `/etc/x`).
+fn escapes(name: &str) -> bool {
+    let mut depth = 0i32;
+    for part in Path::new(name).components() {
+        match part {
+            std::path::Component::Normal(_) => depth += 1,
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            _ => return true,
+        }
+    }
+    false
+}
+
+/// The vars files of a `defaults/main/` directory: sorted, recursively,
+/// hidden files, backups (`x~`) and other extensions left out.
+fn dir_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
     };
-    source.vars(&key, &node)
+    let mut names: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    names.sort();
+    for path in names {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.starts_with('.') || name.ends_with('~') {
+            continue;
+        }
+        let ext = path.extension().map(|e| e.to_string_lossy().into_owned());
+        match ext {
+            None if path.is_dir() => dir_files(&path, out),
+            None => out.push(path),
+            Some(ext) if path.is_file() && ["yml", "yaml", "json"].contains(&ext.as_str()) => {
+                out.push(path)
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// Variables of defaults/ or vars/ files, later files winning.
+fn vars_of(files: &[PathBuf], dir: &str) -> Result<Vars, PlaybookError> {
+    let mut vars = Vars::new();
+    for file in files {
+        let (source, node) = Source::read(file, None)?;
+        if !matches!(node.kind, Kind::Map(_) | Kind::Null) {
+            return Err(source.error(
+                node.mark,
+                format!(
+                    "{} must be a mapping of variables, found {}",
+                    file.display(),
+                    node.type_name()
+                ),
+            ));
+        }
+        let key = Key {
+            name: dir.to_string(),
+            mark: node.mark,
+        };
+        vars.extend(source.vars(&key, &node)?);
+    }
+    Ok(vars)
 }
 
 /// Validates meta/main.yml; returns `allow_duplicates`.

@@ -1,8 +1,9 @@
 //! One task mapping -> Task: which key is the module, the keywords, the
-//! arguments. Blocks recurse; `import_tasks` is expanded here (static);
-//! `include_tasks` stays a task for the engine (dynamic) but its file is
-//! loaded once now, when its name is not templated, so its mistakes are
-//! found before any host is touched too.
+//! arguments. Blocks recurse; `import_tasks` and `import_role` are expanded
+//! here (static); `include_tasks` and `include_role` stay tasks for the
+//! engine (dynamic) but their files are loaded once now, when their names
+//! are not templated, so their mistakes are found before any host is
+//! touched too.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,6 +20,8 @@ use super::keywords::{
 };
 use super::located::{Key, Kind, Node};
 use super::model::{Action, Loop, LoopControl, Role, Task};
+use super::role_include;
+use super::roles::PlayParts;
 use super::source::{Source, scalar_text};
 
 /// What the tasks of one file share.
@@ -27,6 +30,25 @@ pub(crate) struct Context<'a> {
     pub role: Option<Arc<Role>>,
     /// Parsing a `handlers:` list: `listen` is allowed.
     pub handler: bool,
+    /// The play's roles and handlers, where `import_role` adds its own.
+    pub parts: &'a PlayParts,
+}
+
+/// What a tasks file about to be read inherits from whoever reads it.
+pub(crate) struct FileContext<'a> {
+    pub role: Option<Arc<Role>>,
+    pub handler: bool,
+    pub parts: &'a PlayParts,
+}
+
+impl Context<'_> {
+    fn for_file(&self) -> FileContext<'_> {
+        FileContext {
+            role: self.role.clone(),
+            handler: self.handler,
+            parts: self.parts,
+        }
+    }
 }
 
 /// Files being imported or included, outermost first: stops cycles.
@@ -174,7 +196,7 @@ fn parse_task(
             let inherited = parent.with(&own);
             let tasks = load_file(
                 &path,
-                ctx,
+                &ctx.for_file(),
                 &inherited,
                 stack,
                 Some(source.at(module_key.mark)),
@@ -190,9 +212,15 @@ fn parse_task(
             if !file.contains("{{") {
                 let path = find_tasks_file(&file, &source.dir, ctx.role.as_deref());
                 if !stack.contains(&path) {
-                    // Checked now, loaded again by the engine when it runs.
+                    // Checked now, loaded again by the engine when it runs
+                    // (the roles it imports join the play then).
+                    let scratch = PlayParts::new(&ctx.parts.dir);
+                    let file_ctx = FileContext {
+                        parts: &scratch,
+                        ..ctx.for_file()
+                    };
                     let _inside = super::dynamic::enter(origin);
-                    load_file(&path, ctx, &Inherited::default(), stack, Some(at))?;
+                    load_file(&path, &file_ctx, &Inherited::default(), stack, Some(at))?;
                 }
             } else {
                 // Each file the name could render to, as the tree has them
@@ -203,10 +231,19 @@ fn parse_task(
                     if stack.contains(&path) {
                         continue;
                     }
+                    let scratch = PlayParts::new(&ctx.parts.dir);
+                    let file_ctx = FileContext {
+                        parts: &scratch,
+                        ..ctx.for_file()
+                    };
                     let _inside = super::dynamic::enter(origin.clone());
-                    if let Err(err) =
-                        load_file(&path, ctx, &Inherited::default(), stack, Some(at.clone()))
-                    {
+                    if let Err(err) = load_file(
+                        &path,
+                        &file_ctx,
+                        &Inherited::default(),
+                        stack,
+                        Some(at.clone()),
+                    ) {
                         super::dynamic::warn_once(
                             &path.display().to_string(),
                             &format!(
@@ -217,6 +254,47 @@ fn parse_task(
                 }
             }
             let action = Action::IncludeTasks { file };
+            out.push(build(node, action, &keys.keywords, &own, ctx, parent)?);
+            return Ok(());
+        }
+        "import_role" => {
+            for (k, _) in &keys.keywords {
+                if !BLOCK_INHERITED.contains(&k.name.as_str()) {
+                    return Err(source.error(
+                        k.mark,
+                        format!(
+                            "`{}` cannot be used on import_role (a static import); use include_role",
+                            k.name
+                        ),
+                    ));
+                }
+            }
+            let include = role_include::arguments(
+                module,
+                &module_args,
+                module_key,
+                &module_value,
+                extra_args,
+                source,
+            )?;
+            let inherited = parent.with(&own);
+            let location = source.at(module_key.mark);
+            out.extend(role_include::import(
+                &include, location, ctx, &inherited, stack,
+            )?);
+            return Ok(());
+        }
+        "include_role" => {
+            let include = role_include::arguments(
+                module,
+                &module_args,
+                module_key,
+                &module_value,
+                extra_args,
+                source,
+            )?;
+            role_include::check(&include, source.at(module_key.mark), ctx, stack)?;
+            let action = Action::IncludeRole(Box::new(include));
             out.push(build(node, action, &keys.keywords, &own, ctx, parent)?);
             return Ok(());
         }
@@ -358,7 +436,7 @@ fn unsupported(name: &str, handler: bool) -> Option<String> {
         }
         "include" => "`include` was removed from Ansible; use import_tasks or include_tasks".into(),
         "import_playbook" => "import_playbook belongs at the top level of a playbook, not in a task list".into(),
-        "import_role" | "include_role" | "add_host" | "group_by" => {
+        "add_host" | "group_by" => {
             format!("`{short}` is not supported by herd yet")
         }
         _ if TASK_KEYWORDS_UNSUPPORTED.contains(&short) => {
@@ -408,7 +486,7 @@ pub fn find_tasks_file(file: &str, dir: &Path, role: Option<&Role>) -> PathBuf {
 /// passes down.
 pub(crate) fn load_file(
     path: &Path,
-    ctx: &Context,
+    ctx: &FileContext,
     inherited: &Inherited,
     stack: &mut Stack,
     from: Option<super::model::Location>,
@@ -430,6 +508,7 @@ pub(crate) fn load_file(
         source: &source,
         role: ctx.role.clone(),
         handler: ctx.handler,
+        parts: ctx.parts,
     };
     let tasks = parse_list(&node, &inner, inherited, stack);
     stack.pop();
@@ -473,7 +552,10 @@ fn parse_block(
 }
 
 /// The keywords of this level that nested tasks inherit.
-fn own_inherited(keywords: &[(&Key, &Node)], source: &Source) -> Result<Inherited, PlaybookError> {
+pub(crate) fn own_inherited(
+    keywords: &[(&Key, &Node)],
+    source: &Source,
+) -> Result<Inherited, PlaybookError> {
     let mut own = Inherited::default();
     for (key, value) in keywords {
         match key.name.as_str() {
@@ -699,7 +781,15 @@ fn seconds(key: &Key, value: &Node, source: &Source) -> Result<u64, PlaybookErro
 }
 
 fn loop_control(key: &Key, value: &Node, source: &Source) -> Result<LoopControl, PlaybookError> {
-    const KEYS: &[&str] = &["loop_var", "index_var", "label", "extended", "pause"];
+    const KEYS: &[&str] = &[
+        "loop_var",
+        "index_var",
+        "label",
+        "extended",
+        "extended_allitems",
+        "pause",
+        "break_when",
+    ];
     let Some(entries) = value.as_map() else {
         return Err(source.expected(key, value, "a mapping"));
     };
@@ -710,6 +800,8 @@ fn loop_control(key: &Key, value: &Node, source: &Source) -> Result<LoopControl,
             "index_var" => control.index_var = Some(variable_name(k, v, source)?),
             "label" => control.label = Some(source.string(k, v)?),
             "extended" => control.extended = source.boolean(k, v)?,
+            "extended_allitems" => control.without_allitems = !source.boolean(k, v)?,
+            "break_when" => control.break_when = conditions(k, v, source)?,
             "pause" => {
                 control.pause = Some(match &v.kind {
                     Kind::Int(i) if *i >= 0 => *i as f64,
