@@ -39,6 +39,7 @@ mod include_vars;
 mod jinja_header;
 mod known_hosts;
 mod lineinfile;
+mod mount;
 mod pause;
 mod raw;
 mod release;
@@ -78,6 +79,7 @@ pub const REGISTRY: &[&Module] = &[
     &fetch::MODULE,
     &stat::MODULE,
     &sysctl::MODULE,
+    &mount::MODULE,
     &systemd::SYSTEMD,
     &systemd::SERVICE,
     &debug::MODULE,
