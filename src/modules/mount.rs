@@ -382,9 +382,8 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             } else {
                 format!("mkdir -p -- {q_path} 2>&1 || exit 1; ")
             };
-            if mounted && p.state == "ephemeral" {
-                (Some(format!("{mkdir}{}", remount_script(&p))), true)
-            } else if mounted && fstab_changed {
+            // An ephemeral mount is remounted each time, as Ansible does.
+            if mounted && (p.state == "ephemeral" || fstab_changed) {
                 (Some(format!("{mkdir}{}", remount_script(&p))), true)
             } else if mounted {
                 (None, false)
