@@ -731,3 +731,66 @@ fn sysctl_writes_the_file_reloads_it_and_then_changes_nothing() {
         .success()
         .stdout_has("changed=0");
 }
+
+#[test]
+fn mount_writes_fstab_mounts_and_unmounts() {
+    let fleet = Fleet::builder().hosts(1).isolated(true).start();
+    let host = &fleet.hosts[0];
+    let fstab_before = read(host.fs_path("/etc/fstab"));
+    let play = |state: &str, opts: &str| {
+        format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n\
+             \x20   - ansible.posix.mount:\n        path: /mnt/herd data\n        src: tmpfs\n        fstype: tmpfs\n        opts: {opts}\n        state: {state}\n"
+        )
+    };
+    let mounted = |h: &fleet::FleetHost| {
+        h.sh("mountpoint -q '/mnt/herd data' && echo yes || echo no")
+            .stdout
+    };
+    std::fs::write(fleet.path("site.yml"), play("mounted", "size=1m")).unwrap();
+    herd(&fleet)
+        .args(["play", "site.yml", "--check"])
+        .run()
+        .success()
+        .stdout_has("changed=1");
+    assert_eq!(mounted(host), b"no\n");
+    herd(&fleet)
+        .args(["play", "site.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=1");
+    assert_eq!(mounted(host), b"yes\n");
+    assert_eq!(
+        read(host.fs_path("/etc/fstab")),
+        format!("{fstab_before}tmpfs /mnt/herd\\040data tmpfs size=1m 0 0\n")
+    );
+    herd(&fleet)
+        .args(["play", "site.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=0");
+
+    // New options: the line changes and the mount is remounted with them.
+    std::fs::write(fleet.path("site.yml"), play("mounted", "size=2m")).unwrap();
+    herd(&fleet)
+        .args(["play", "site.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=1");
+    let options = host.sh("findmnt -no OPTIONS '/mnt/herd data'").stdout;
+    assert!(
+        String::from_utf8_lossy(&options).contains("size=2048k"),
+        "{}",
+        String::from_utf8_lossy(&options)
+    );
+
+    std::fs::write(fleet.path("site.yml"), play("absent", "size=2m")).unwrap();
+    herd(&fleet)
+        .args(["play", "site.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=1");
+    assert_eq!(mounted(host), b"no\n");
+    assert_eq!(read(host.fs_path("/etc/fstab")), fstab_before);
+    assert!(!host.fs_path("/mnt/herd data").exists());
+}

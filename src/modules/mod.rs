@@ -44,6 +44,7 @@ mod include_vars;
 mod jinja_header;
 mod known_hosts;
 mod lineinfile;
+mod mount;
 mod pause;
 mod raw;
 mod release;
@@ -90,6 +91,7 @@ pub const REGISTRY: &[&Module] = &[
     &uri::MODULE,
     &stat::MODULE,
     &sysctl::MODULE,
+    &mount::MODULE,
     &systemd::SYSTEMD,
     &systemd::SERVICE,
     &debug::MODULE,
