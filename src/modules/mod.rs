@@ -23,6 +23,8 @@ pub mod runner;
 pub mod spec;
 pub mod transport;
 
+mod apt;
+mod apt_repository;
 mod assemble;
 mod assert;
 mod blockinfile;
@@ -30,6 +32,7 @@ mod command;
 mod copy;
 mod copy_local_dir;
 mod copy_remote_dir;
+mod deb822_repository;
 mod debug;
 mod fail;
 mod fetch;
@@ -38,6 +41,7 @@ mod include_vars;
 mod jinja_header;
 mod known_hosts;
 mod lineinfile;
+mod package;
 mod pause;
 mod raw;
 mod release;
@@ -72,6 +76,10 @@ pub const REGISTRY: &[&Module] = &[
     &assemble::MODULE,
     &tempfile::MODULE,
     &known_hosts::MODULE,
+    &apt::MODULE,
+    &package::MODULE,
+    &apt_repository::MODULE,
+    &deb822_repository::MODULE,
     &fetch::MODULE,
     &stat::MODULE,
     &systemd::SYSTEMD,
