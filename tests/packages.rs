@@ -495,8 +495,8 @@ fn a_failing_host_leaves_the_others_alone() {
             .unwrap_or_else(|| panic!("no recap for {host}: {stdout}"))
             .to_string()
     };
-    assert!(recap("host1").contains("failed=1"), "{stdout}");
-    assert!(recap("host2").contains("failed=1"), "{stdout}");
+    // The recap folds hosts with the same counts: host1 and host2 failed.
+    assert!(recap("host[1-2]").contains("failed=1"), "{stdout}");
     let host3 = recap("host3");
     assert!(
         host3.contains("changed=2") && host3.contains("failed=0"),
