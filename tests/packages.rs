@@ -331,13 +331,22 @@ async fn update_cache_cache_valid_time_latest_and_purge() {
         .await;
     assert!(!out.changed, "{out:?}");
 
-    // A .deb already on the host.
+    // A .deb already on the host, installed while policy-rc.d answers 42
+    // (the host's own policy-rc.d, if any, comes back afterwards).
     let deb = fleet::apt::build_deb(h.fleet.apt_repo.as_ref().unwrap(), "herd-local", "3.1");
+    let policy = h.fleet.hosts[0].fs_path("/usr/sbin/policy-rc.d");
+    let policy_before = std::fs::read(&policy).ok();
     let out = h
-        .run("apt", json!({"deb": deb.display().to_string()}))
+        .run(
+            "apt",
+            json!({"deb": deb.display().to_string(), "policy_rc_d": 42}),
+        )
         .await;
     assert!(out.changed && !out.failed, "{out:?}");
     assert_eq!(h.version("herd-local").as_deref(), Some("3.1"));
+    let answered = h.fleet.hosts[0].fs_path("/var/tmp/herd-local.policy-rc.d");
+    assert_eq!(std::fs::read_to_string(answered).unwrap(), "42\n");
+    assert_eq!(std::fs::read(&policy).ok(), policy_before);
     let out = h
         .run("apt", json!({"deb": deb.display().to_string()}))
         .await;

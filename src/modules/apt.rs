@@ -49,6 +49,17 @@ pub const MODULE: Module = Module {
         p("lock_timeout"),
         p("policy_rc_d"),
     ],
+    // Ansible's required_one_of and mutually_exclusive.
+    required: &[&[
+        "name",
+        "deb",
+        "update_cache",
+        "upgrade",
+        "autoremove",
+        "autoclean",
+        "clean",
+    ]],
+    exclusive: &[("name", "deb"), ("name", "upgrade"), ("deb", "upgrade")],
     run: Run::Async(boxed),
     ..Module::DEFAULT
 };

@@ -138,7 +138,9 @@ pub fn index(dir: &Path) {
 
 /// Builds a tiny package of our own into `dir` with `dpkg-deb` (no
 /// network): `name` at `version`, installing /usr/share/NAME/version and
-/// the config file /etc/NAME.conf (so purging differs from removing).
+/// the config file /etc/NAME.conf (so purging differs from removing). Its
+/// postinst records what /usr/sbin/policy-rc.d answered (the exit code
+/// that allows or denies service starts) in /var/tmp/NAME.policy-rc.d.
 /// Call [`index`] after.
 pub fn build_deb(dir: &Path, name: &str, version: &str) -> PathBuf {
     let work = tempfile::tempdir().expect("deb work dir");
@@ -155,6 +157,20 @@ pub fn build_deb(dir: &Path, name: &str, version: &str) -> PathBuf {
     )
     .unwrap();
     std::fs::write(root.join("DEBIAN/conffiles"), format!("/etc/{name}.conf\n")).unwrap();
+    let postinst = root.join("DEBIAN/postinst");
+    std::fs::write(
+        &postinst,
+        format!(
+            "#!/bin/sh\nrc=none\nif [ -x /usr/sbin/policy-rc.d ]; then /usr/sbin/policy-rc.d x start; rc=$?; fi\n\
+             echo $rc > /var/tmp/{name}.policy-rc.d\nexit 0\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &postinst,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     std::fs::write(root.join(format!("etc/{name}.conf")), "setting = 1\n").unwrap();
     std::fs::write(
         root.join(format!("usr/share/{name}/version")),
