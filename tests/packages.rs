@@ -146,6 +146,13 @@ async fn apt_installs_once_reports_ok_after_and_removes() {
     );
     assert_eq!(h.version("hello"), None, "check mode installed hello");
 
+    // only_upgrade leaves a package that is not installed alone.
+    let out = h
+        .run("apt", json!({"name": "hello", "only_upgrade": true}))
+        .await;
+    assert!(!out.changed && !out.failed, "{out:?}");
+    assert_eq!(h.version("hello"), None);
+
     // Two names in one apt-get run.
     let out = h
         .run_as("apt", json!({"name": ["hello", "tree"]}), false, true)
@@ -302,6 +309,17 @@ async fn update_cache_cache_valid_time_latest_and_purge() {
     assert!(out.changed && !out.failed, "{out:?}");
     assert_eq!(h.version("herd-demo").as_deref(), Some("1.0"));
 
+    // upgrade: check mode plans it, then apt-get upgrade brings 2.0 back.
+    let plan = h.run_as("apt", json!({"upgrade": "yes"}), true, true).await;
+    assert!(plan.changed && !plan.failed, "{plan:?}");
+    assert_eq!(plan.diffs[0].after.as_deref(), Some("herd-demo 2.0\n"));
+    assert_eq!(h.version("herd-demo").as_deref(), Some("1.0"));
+    let out = h.run("apt", json!({"upgrade": "dist"})).await;
+    assert!(out.changed && !out.failed, "{out:?}");
+    assert_eq!(h.version("herd-demo").as_deref(), Some("2.0"));
+    let out = h.run("apt", json!({"upgrade": "safe"})).await;
+    assert!(!out.changed && !out.failed, "{out:?}");
+
     // Removing keeps the config file (dpkg's `rc`); purge removes it.
     let conf = h.fleet.hosts[0].fs_path("/etc/herd-demo.conf");
     let out = h
@@ -351,6 +369,19 @@ async fn update_cache_cache_valid_time_latest_and_purge() {
         .run("apt", json!({"deb": deb.display().to_string()}))
         .await;
     assert!(!out.changed && !out.failed, "{out:?}");
+    // A URL is downloaded by the host (curl reads file:// too).
+    let newer = fleet::apt::build_deb(h.fleet.apt_repo.as_ref().unwrap(), "herd-local", "3.2");
+    let url = format!("file://{}", newer.display());
+    let out = h.run("apt", json!({"deb": url})).await;
+    assert!(out.changed && !out.failed, "{out:?}");
+    assert_eq!(h.version("herd-local").as_deref(), Some("3.2"));
+    let out = h.run("apt", json!({"deb": url})).await;
+    assert!(!out.changed && !out.failed, "{out:?}");
+    let missing = h.run("apt", json!({"deb": "/nonexistent/x.deb"})).await;
+    assert!(
+        failed_msg(&missing).contains("/nonexistent/x.deb"),
+        "{missing:?}"
+    );
     h.stop().await;
 }
 
