@@ -343,7 +343,7 @@ fn probe_script(opts: &Options, names: &[&str], with_packages: bool) -> String {
         let quoted: Vec<String> = names.iter().map(|n| shell_quote(n)).collect();
         let quoted = quoted.join(" ");
         s.push_str(&format!(
-            "echo '{MARK} dpkg'; dpkg-query -W -f='${{Package}}\\t${{db:Status-Abbrev}}\\t${{Version}}\\n' -- {quoted} 2>/dev/null; \
+            "echo '{MARK} dpkg'; dpkg-query -W -f='${{binary:Package}}\\t${{db:Status-Abbrev}}\\t${{Version}}\\n' -- {quoted} 2>/dev/null; \
              echo '{MARK} policy'; apt-cache{} policy -- {quoted} 2>/dev/null; ",
             release_option(opts)
         ));
@@ -407,7 +407,8 @@ fn parse_probe(text: &str, names: &[&str]) -> Probe {
             "dpkg" => {
                 let fields: Vec<&str> = line.split('\t').collect();
                 if let [name, status, version] = fields.as_slice()
-                    && let Some(p) = probe.packages.get_mut(*name)
+                    && let Some(key) = key_for(&probe.packages, name)
+                    && let Some(p) = probe.packages.get_mut(&key)
                 {
                     match status.get(..2) {
                         Some("ii") | Some("hi") => p.installed = Some(version.to_string()),
@@ -418,10 +419,7 @@ fn parse_probe(text: &str, names: &[&str]) -> Probe {
             }
             "policy" => {
                 if !line.starts_with(' ') && line.ends_with(':') {
-                    let name = line.trim_end_matches(':');
-                    // `hello:amd64:` on multi-arch hosts.
-                    let name = name.split(':').next().unwrap_or(name);
-                    current = probe.packages.contains_key(name).then(|| name.to_string());
+                    current = key_for(&probe.packages, line.trim_end_matches(':'));
                     in_table = false;
                     if let Some(p) = current.as_ref().and_then(|n| probe.packages.get_mut(n)) {
                         p.known = true;
@@ -453,6 +451,17 @@ fn parse_probe(text: &str, names: &[&str]) -> Probe {
         }
     }
     probe
+}
+
+/// The asked-for name `reported` (from dpkg or apt) stands for: itself
+/// (`foo:i386` asked as such), or without its architecture (`libc6:amd64`
+/// asked as `libc6`).
+fn key_for(packages: &BTreeMap<String, Package>, reported: &str) -> Option<String> {
+    if packages.contains_key(reported) {
+        return Some(reported.to_string());
+    }
+    let bare = reported.split(':').next().unwrap_or(reported);
+    packages.contains_key(bare).then(|| bare.to_string())
 }
 
 /// A finished apt-get run.
@@ -997,7 +1006,7 @@ mod tests {
     #[test]
     fn probe_reads_dpkg_and_policy() {
         let text = format!(
-            "{MARK} manager apt-get\n{MARK} time 100 200\n{MARK} dpkg\nhello\tii \t2.10-2\ntree\trc \t2.1.0-1\n\
+            "{MARK} manager apt-get\n{MARK} time 100 200\n{MARK} dpkg\nhello:amd64\tii \t2.10-2\ntree\trc \t2.1.0-1\n\
              {MARK} policy\nhello:\n  Installed: 2.10-2\n  Candidate: 2.10-3\n  Version table:\n     2.10-3 500\n        500 file:/r ./ Packages\n *** 2.10-2 100\n        100 /var/lib/dpkg/status\n\
              tree:\n  Installed: (none)\n  Candidate: (none)\n  Version table:\n"
         );
