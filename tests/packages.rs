@@ -457,6 +457,19 @@ async fn apt_repository_and_deb822_repository_write_sources() {
     assert_eq!(out.data["sources_removed"], json!([list]));
     assert!(!fs(list).exists());
 
+    // A source apt cannot read: the update fails and the file goes again.
+    let broken = h
+        .run(
+            "apt_repository",
+            json!({"repo": "deb [trusted=yes] file:/nonexistent-herd ./"}),
+        )
+        .await;
+    assert!(
+        failed_msg(&broken).starts_with("Failed to update apt cache: "),
+        "{broken:?}"
+    );
+    assert!(!fs("/etc/apt/sources.list.d/file_nonexistent_herd.list").exists());
+
     // deb822: the whole file from the fields, in Ansible's order.
     let args = json!({
         "name": "Herd Local",
