@@ -17,49 +17,64 @@ use super::spec::{BoxFuture, Module, Run, alias, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
+/// apt's parameters, with `extra` ones after them: `package` passes its
+/// arguments on to apt, so it takes them all (plus `use`).
+macro_rules! apt_params {
+    ($($extra:expr),*) => {
+        &[
+            alias("name", &["package", "pkg"]),
+            p("state"),
+            alias("update_cache", &["update-cache"]),
+            p("cache_valid_time"),
+            p("update_cache_retries"),
+            p("update_cache_retry_max_delay"),
+            alias("install_recommends", &["install-recommends"]),
+            p("purge"),
+            p("autoremove"),
+            p("autoclean"),
+            p("clean"),
+            p("deb"),
+            p("force"),
+            alias("allow_unauthenticated", &["allow-unauthenticated"]),
+            alias(
+                "allow_downgrade",
+                &["allow-downgrade", "allow_downgrades", "allow-downgrades"],
+            ),
+            p("allow_change_held_packages"),
+            p("upgrade"),
+            p("dpkg_options"),
+            alias("default_release", &["default-release"]),
+            p("only_upgrade"),
+            p("fail_on_autoremove"),
+            p("force_apt_get"),
+            p("lock_timeout"),
+            p("policy_rc_d"),
+            $($extra),*
+        ]
+    };
+}
+pub(super) use apt_params;
+
+/// Ansible's required_one_of for apt.
+pub const REQUIRED: &[&[&str]] = &[&[
+    "name",
+    "deb",
+    "update_cache",
+    "upgrade",
+    "autoremove",
+    "autoclean",
+    "clean",
+]];
+
+/// Ansible's mutually_exclusive for apt.
+pub const EXCLUSIVE: &[(&str, &str)] = &[("name", "deb"), ("name", "upgrade"), ("deb", "upgrade")];
+
 /// apt, as a task writes it.
 pub const MODULE: Module = Module {
     name: "apt",
-    params: &[
-        alias("name", &["package", "pkg"]),
-        p("state"),
-        alias("update_cache", &["update-cache"]),
-        p("cache_valid_time"),
-        p("update_cache_retries"),
-        p("update_cache_retry_max_delay"),
-        alias("install_recommends", &["install-recommends"]),
-        p("purge"),
-        p("autoremove"),
-        p("autoclean"),
-        p("clean"),
-        p("deb"),
-        p("force"),
-        alias("allow_unauthenticated", &["allow-unauthenticated"]),
-        alias(
-            "allow_downgrade",
-            &["allow-downgrade", "allow_downgrades", "allow-downgrades"],
-        ),
-        p("allow_change_held_packages"),
-        p("upgrade"),
-        p("dpkg_options"),
-        alias("default_release", &["default-release"]),
-        p("only_upgrade"),
-        p("fail_on_autoremove"),
-        p("force_apt_get"),
-        p("lock_timeout"),
-        p("policy_rc_d"),
-    ],
-    // Ansible's required_one_of and mutually_exclusive.
-    required: &[&[
-        "name",
-        "deb",
-        "update_cache",
-        "upgrade",
-        "autoremove",
-        "autoclean",
-        "clean",
-    ]],
-    exclusive: &[("name", "deb"), ("name", "upgrade"), ("deb", "upgrade")],
+    params: apt_params!(),
+    required: REQUIRED,
+    exclusive: EXCLUSIVE,
     run: Run::Async(boxed),
     ..Module::DEFAULT
 };
@@ -182,7 +197,7 @@ impl Options {
 
 /// Package specs herd can act on: `name` or `name=version`, and `*` alone
 /// with `latest` (upgrade everything).
-pub fn check_names(names: &[String], state: &str) -> Result<(), String> {
+fn check_names(names: &[String], state: &str) -> Result<(), String> {
     for name in names {
         if name.matches('=').count() > 1 {
             return Err(format!("invalid package spec: {name}"));
