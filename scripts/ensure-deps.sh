@@ -25,6 +25,15 @@ command -v ping >/dev/null || need+=(iputils-ping)
 # Isolated test hosts: unshare/nsenter (namespaces), dpkg-deb (the fleet's
 # local apt repository index).
 command -v unshare >/dev/null && command -v nsenter >/dev/null || need+=(util-linux)
+# Host tools the conformance suite's targets use (see its README): crontab
+# (cron), unarchive's zip/unzip/zstd, chattr (file), python3 (get_url/uri
+# serve files with http.server; group runs Python scripts).
+command -v crontab >/dev/null || need+=(cron)
+command -v zip >/dev/null || need+=(zip)
+command -v unzip >/dev/null || need+=(unzip)
+command -v zstd >/dev/null || need+=(zstd)
+command -v chattr >/dev/null || need+=(e2fsprogs)
+command -v python3 >/dev/null || need+=(python3)
 if ((${#need[@]})); then
   echo "installing ${need[*]}..." >&2
   sudo_cmd=()

@@ -5,6 +5,7 @@
 //! and results flow to sinks (terminal, JSON, the SQLite store).
 
 pub mod alerts;
+pub mod ansible_cfg;
 pub mod atomic;
 pub mod audit;
 pub mod backup;

@@ -19,10 +19,19 @@
 //! Inventory precedence: `-i PATH` > `HERD_INVENTORY` > `herd.toml`'s
 //! `inventory`. Without a project file, state lives in `$HERD_STATE_DIR` or
 //! `~/.local/state/herd`.
+//!
+//! Without a herd.toml, an Ansible project's ansible.cfg (found as Ansible
+//! finds it, see `ansible_cfg`) stands in for it: its inventory, forks,
+//! timeout and host_key_checking fill the same settings, and its
+//! connection defaults (remote_user, private_key_file, become, ssh_args)
+//! and roles_path are kept in [`Project::ansible_cfg`]. herd.toml wins
+//! when both exist: it is herd's own file.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::ansible_cfg::{AnsibleCfg, CfgError};
 
 /// The file name herd looks for.
 pub const PROJECT_FILE: &str = "herd.toml";
@@ -42,9 +51,11 @@ pub enum ProjectError {
         message: String,
     },
     #[error(
-        "no inventory given: pass -i PATH, set HERD_INVENTORY, or set `inventory = \"...\"` in a {PROJECT_FILE} in this directory or a parent"
+        "no inventory given: pass -i PATH, set HERD_INVENTORY, set `inventory = \"...\"` in a {PROJECT_FILE} in this directory or a parent, or `inventory = ...` under [defaults] in an ansible.cfg"
     )]
     NoInventory,
+    #[error(transparent)]
+    AnsibleCfg(#[from] CfgError),
     #[error("cannot create state directory {path}: {source}")]
     StateDir {
         path: PathBuf,
@@ -96,6 +107,8 @@ pub struct Project {
     pub root: Option<PathBuf>,
     pub file: ProjectFile,
     pub state_dir: PathBuf,
+    /// The ansible.cfg read when there is no herd.toml.
+    pub ansible_cfg: Option<AnsibleCfg>,
 }
 
 impl Project {
@@ -105,14 +118,60 @@ impl Project {
             .ancestors()
             .map(|dir| dir.join(PROJECT_FILE))
             .find(|candidate| candidate.is_file());
-        match found {
-            Some(path) => Project::load(&path),
-            None => Ok(Project {
-                root: None,
-                file: ProjectFile::default(),
-                state_dir: default_state_dir(),
-            }),
+        if let Some(path) = found {
+            return Project::load(&path);
         }
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let cfg = crate::ansible_cfg::find(start, home.as_deref())
+            .map(|path| AnsibleCfg::load(&path, home.as_deref()))
+            .transpose()?;
+        Ok(Project::from_ansible_cfg(cfg))
+    }
+
+    /// A project without herd.toml, set up from an ansible.cfg if any.
+    fn from_ansible_cfg(cfg: Option<AnsibleCfg>) -> Project {
+        let mut file = ProjectFile::default();
+        if let Some(cfg) = &cfg {
+            file.forks = cfg.forks;
+            file.ssh.connect_timeout = cfg.timeout;
+            // True leaves it to the ssh config (Ansible passes nothing then).
+            if cfg.host_key_checking == Some(false) {
+                file.ssh.host_key_checking = Some(HostKeyChecking::Off);
+            }
+        }
+        Project {
+            root: None,
+            file,
+            state_dir: default_state_dir(),
+            ansible_cfg: cfg,
+        }
+    }
+
+    /// The connection defaults of the ansible.cfg (empty without one).
+    pub fn connection_defaults(&self) -> crate::inventory::ConnectionDefaults {
+        let Some(cfg) = &self.ansible_cfg else {
+            return Default::default();
+        };
+        crate::inventory::ConnectionDefaults {
+            user: cfg.remote_user.clone(),
+            private_key_file: cfg.private_key_file.clone(),
+            become_: cfg.become_.unwrap_or(false),
+            become_user: cfg.become_user.clone(),
+            ssh_options: cfg.ssh_options.clone(),
+        }
+    }
+
+    /// Which settings file is in use, for `-v`.
+    pub fn describe(&self) -> Option<String> {
+        if let Some(root) = &self.root {
+            return Some(format!(
+                "using {} as project file",
+                root.join(PROJECT_FILE).display()
+            ));
+        }
+        self.ansible_cfg
+            .as_ref()
+            .map(|cfg| format!("using {} as config file", cfg.path.display()))
     }
 
     /// Reads a specific project file.
@@ -149,6 +208,7 @@ impl Project {
             state_dir: root.join(".herd"),
             root: Some(root),
             file,
+            ansible_cfg: None,
         })
     }
 
@@ -158,11 +218,13 @@ impl Project {
         if !cli.is_empty() {
             return Ok(cli.to_vec());
         }
-        self.file
-            .inventory
-            .clone()
-            .map(|p| vec![p])
-            .ok_or(ProjectError::NoInventory)
+        if let Some(p) = &self.file.inventory {
+            return Ok(vec![p.clone()]);
+        }
+        match &self.ansible_cfg {
+            Some(cfg) if !cfg.inventory.is_empty() => Ok(cfg.inventory.clone()),
+            _ => Err(ProjectError::NoInventory),
+        }
     }
 
     /// The state directory, created (0700) on first use.

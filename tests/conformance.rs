@@ -31,15 +31,12 @@ const NOT_YET: &[(&str, &str)] = &[
         "test_import_role.yml:7: module `import_role`",
     ),
     ("roles", "data_integrity.yml:4: module `import_role`"),
-    ("file", "state_link.yml:124: module `user`"),
-    ("find", "setup_test_user.yml:11: module `user`"),
-    ("slurp", "setup_test_user.yml:11: module `user`"),
-    ("unarchive", "setup_test_user.yml:11: module `user`"),
-    ("cron", "main.yml:10: module `cron`"),
-    ("group", "tests.yml:3: module `group`"),
-    ("user", "test_create_user.yml:2: module `user`"),
-    ("get_url", "main.yml:35: module `get_url`"),
-    ("uri", "main.yml:59: module `uri`"),
+    ("file", "diff_peek.yml:4: file parameter `_diff_peek`"),
+    ("find", "main.yml:61: module `find`"),
+    ("slurp", "main.yml:28: module `slurp`"),
+    ("unarchive", "test_tar.yml:7: module `unarchive`"),
+    // Green once `find` is in (its skeleton test cleans up with find).
+    ("user", "test_create_user_home.yml:211: module `find`"),
 ];
 
 #[test]

@@ -168,7 +168,7 @@ fn show_merges_group_vars_host_vars_and_masks_secrets() {
     assert_eq!(vars["ansible_port"], 2222);
     assert_eq!(vars["db_password"], "********");
     assert_eq!(vars["http_port"], 80); // INI host values are typed
-    assert_eq!(vars["halon_system_timeout"], "30"); // [group:vars] values are strings
+    assert_eq!(vars["halon_system_timeout"], 30); // [group:vars] values are typed too (2.19)
     assert_eq!(vars["ntp_server"], "default-time.example.com");
     assert_eq!(
         vars["group_names"],

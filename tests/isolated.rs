@@ -165,6 +165,156 @@ fn a_user_a_package_and_etc_hosts_changed_on_host2_stay_on_host2() {
     assert!(!std::path::Path::new("/home/alice").exists());
 }
 
+/// The account play of `user_group_and_getent_...`: a group, a user in it
+/// with most of what `user` manages, and `getent` facts checked by asserts.
+const ACCOUNTS_PLAY: &str = r#"- hosts: host1
+  gather_facts: false
+  tasks:
+    - name: a group with a gid
+      group: {name: deploy, gid: 4242}
+    - name: a user in it
+      user:
+        name: carol
+        uid: 4300
+        group: deploy
+        groups: [adm]
+        shell: /bin/sh
+        comment: Carol Example
+        password: "$6$rounds=656000$TT4O7jz2M57npccl$33LF6FcUMSW11qrESXL1HX0BS.bsiT6aenFLLiVpsQh6hDtI9pJh5iY7x8J7ePkN4fP8hmElidHXaeD51pbGS."
+        expires: 2529881062
+        password_expire_max: 90
+        generate_ssh_key: true
+      register: carol
+"#;
+
+const ACCOUNTS_VERIFY: &str = r#"- hosts: host1
+  gather_facts: false
+  tasks:
+    - user: {name: carol}
+      register: carol
+    - getent: {database: shadow, key: carol}
+    - getent: {database: group, key: adm}
+    - assert:
+        that:
+          - carol is not changed
+          - carol.uid == 4300 and carol.group == 4242 and carol.home == '/home/carol'
+          - carol.shell == '/bin/sh' and carol.comment == 'Carol Example'
+          - getent_shadow['carol'][6] == '29281'
+          - getent_shadow['carol'][3] == '90'
+          - "'carol' in getent_group['adm'][2].split(',')"
+    - getent: {database: passwd, key: nosuchuser}
+      register: missing
+      ignore_errors: true
+    - getent: {database: passwd, key: nosuchuser, fail_key: false}
+      register: tolerated
+    - assert:
+        that:
+          - missing is failed
+          - missing.msg == 'One or more supplied key could not be found in the database.'
+          - tolerated is not failed and getent_passwd['nosuchuser'] is none
+    - user: {name: carol, generate_ssh_key: true}
+      register: key
+    - assert:
+        that:
+          - key is not changed
+          - key.ssh_public_key is search('^ssh-rsa ')
+          - key.ssh_key_file == '/home/carol/.ssh/id_rsa'
+"#;
+
+#[test]
+fn user_group_and_getent_manage_accounts_on_an_isolated_host() {
+    let fleet = Fleet::builder().hosts(2).isolated(true).start();
+    let host2_passwd = read(fleet.hosts[1].fs_path("/etc/passwd"));
+    let host1 = &fleet.hosts[0];
+    std::fs::write(fleet.path("accounts.yml"), ACCOUNTS_PLAY).unwrap();
+    std::fs::write(fleet.path("verify.yml"), ACCOUNTS_VERIFY).unwrap();
+
+    // Check mode: both would change, nothing is created.
+    herd(&fleet)
+        .args(["play", "accounts.yml", "--check"])
+        .run()
+        .success()
+        .stdout_has("changed=2");
+    assert!(!read(host1.fs_path("/etc/passwd")).contains("carol:"));
+    assert!(!read(host1.fs_path("/etc/group")).contains("deploy:"));
+
+    herd(&fleet)
+        .args(["play", "accounts.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=2");
+    let passwd = read(host1.fs_path("/etc/passwd"));
+    assert!(
+        passwd.contains("carol:x:4300:4242:Carol Example:/home/carol:/bin/sh\n"),
+        "{passwd}"
+    );
+    let shadow = read(host1.fs_path("/etc/shadow"));
+    assert!(shadow.contains("carol:$6$rounds=656000$TT4O7"), "{shadow}");
+    let key = host1.fs_path("/home/carol/.ssh/id_rsa");
+    assert!(key.exists());
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&key).unwrap().uid(), 4300);
+
+    // Again: nothing to do; the facts and fields say what the host has.
+    herd(&fleet)
+        .args(["play", "accounts.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=0");
+    herd(&fleet)
+        .args(["play", "verify.yml"])
+        .run()
+        .success()
+        .stdout_has("failed=0");
+
+    // Changes: groups emptied, password locked, expiry removed.
+    std::fs::write(
+        fleet.path("change.yml"),
+        "- hosts: host1\n  gather_facts: false\n  tasks:\n\
+         \x20   - user: {name: carol, groups: [], password_lock: true, expires: -1}\n",
+    )
+    .unwrap();
+    for expected in ["changed=1", "changed=0"] {
+        herd(&fleet)
+            .args(["play", "change.yml"])
+            .run()
+            .success()
+            .stdout_has(expected);
+    }
+    let shadow = read(host1.fs_path("/etc/shadow"));
+    let line = shadow.lines().find(|l| l.starts_with("carol:")).unwrap();
+    assert!(line.starts_with("carol:!$6$"), "{line}");
+    assert_eq!(line.split(':').nth(7), Some(""), "{line}");
+    let adm = read(host1.fs_path("/etc/group"));
+    let adm = adm.lines().find(|l| l.starts_with("adm:")).unwrap();
+    assert!(!adm.contains("carol"), "{adm}");
+
+    // A group that is a user's primary group is deleted only with force.
+    std::fs::write(
+        fleet.path("remove.yml"),
+        "- hosts: host1\n  gather_facts: false\n  tasks:\n\
+         \x20   - group: {name: deploy, state: absent}\n      register: plain\n      ignore_errors: true\n\
+         \x20   - assert: {that: [plain is failed]}\n\
+         \x20   - user: {name: carol, state: absent, remove: true}\n\
+         \x20   - group: {name: deploy, state: absent}\n",
+    )
+    .unwrap();
+    herd(&fleet)
+        .args(["play", "remove.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=2");
+    assert!(!read(host1.fs_path("/etc/passwd")).contains("carol:"));
+    assert!(!read(host1.fs_path("/etc/group")).contains("deploy:"));
+    assert!(!host1.fs_path("/home/carol").exists());
+
+    // The other host and the machine are untouched.
+    assert_eq!(read(fleet.hosts[1].fs_path("/etc/passwd")), host2_passwd);
+    // (Only carol: other runs on the machine may add accounts meanwhile.)
+    assert!(!read("/etc/passwd").contains("carol:"));
+    assert!(!read("/etc/group").contains("deploy:"));
+}
+
 #[test]
 fn dropping_an_isolated_fleet_ends_its_processes_and_mounts() {
     let fleet = Fleet::builder().hosts(2).isolated(true).start();
@@ -466,4 +616,118 @@ fn a_killed_test_process_takes_its_isolated_hosts_along() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+#[test]
+fn cron_manages_its_jobs_and_keeps_everyone_elses_bytes() {
+    let fleet = Fleet::builder().hosts(2).isolated(true).start();
+    let host1 = &fleet.hosts[0];
+    // Someone else's job, with a Latin-1 byte, already in root's crontab.
+    let foreign = b"# caf\xe9\n0 4 * * * /usr/local/bin/nightly\n";
+    std::fs::write(fleet.path("foreign.cron"), foreign).unwrap();
+    let installed = host1.sh(&format!("crontab {}", fleet.path("foreign.cron").display()));
+    assert!(installed.status.success(), "{installed:?}");
+    std::fs::write(
+        fleet.path("site.yml"),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n\
+         \x20   - name: nightly backup\n      cron:\n        name: backup\n        minute: \"30\"\n        hour: \"2\"\n        job: /usr/local/bin/backup --all\n\
+         \x20   - name: MAILTO for the backup\n      cron:\n        name: MAILTO\n        env: true\n        job: ops@example.org\n\
+         \x20   - name: a system job file\n      cron:\n        name: rotate\n        cron_file: herd-rotate\n        user: root\n        special_time: daily\n        job: /usr/sbin/logrotate /etc/logrotate.conf\n",
+    )
+    .unwrap();
+
+    // Check mode changes nothing.
+    herd(&fleet)
+        .args(["play", "site.yml", "--check"])
+        .run()
+        .success()
+        .stdout_has("changed=3");
+    let crontab = |h: &fleet::FleetHost| h.sh("crontab -l").stdout;
+    assert_eq!(crontab(host1), foreign);
+
+    herd(&fleet)
+        .args(["play", "site.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=3");
+    let mut expected = b"MAILTO=\"ops@example.org\"\n".to_vec();
+    expected.extend_from_slice(foreign);
+    expected.extend_from_slice(b"#Ansible: backup\n30 2 * * * /usr/local/bin/backup --all\n");
+    assert_eq!(
+        String::from_utf8_lossy(&crontab(host1)),
+        String::from_utf8_lossy(&expected)
+    );
+    assert_eq!(
+        crontab(host1),
+        expected,
+        "the foreign bytes are kept exactly"
+    );
+    for host in &fleet.hosts {
+        assert_eq!(
+            read(host.fs_path("/etc/cron.d/herd-rotate")),
+            "#Ansible: rotate\n@daily root /usr/sbin/logrotate /etc/logrotate.conf\n"
+        );
+    }
+
+    // A rerun changes nothing; removing the last job removes the file.
+    herd(&fleet)
+        .args(["play", "site.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=0");
+    std::fs::write(
+        fleet.path("remove.yml"),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n\
+         \x20   - cron:\n        name: rotate\n        cron_file: herd-rotate\n        state: absent\n",
+    )
+    .unwrap();
+    herd(&fleet)
+        .args(["play", "remove.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=1");
+    assert!(!host1.fs_path("/etc/cron.d/herd-rotate").exists());
+}
+
+#[test]
+fn sysctl_writes_the_file_reloads_it_and_then_changes_nothing() {
+    let fleet = Fleet::builder().hosts(1).isolated(true).start();
+    let host = &fleet.hosts[0];
+    // The kernel is the machine's: set a value to what it already is, so
+    // the reload (`sysctl -p`) is real and harmless.
+    let swappiness = read("/proc/sys/vm/swappiness").trim().to_string();
+    std::fs::write(
+        host.fs_path("/etc/sysctl.d/60-herd.conf"),
+        "# tuned by hand\n  vm.swappiness = 1\nkernel.panic = 10\n",
+    )
+    .unwrap();
+    std::fs::write(
+        fleet.path("site.yml"),
+        format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n\
+             \x20   - ansible.posix.sysctl:\n        name: vm.swappiness\n        value: \"{swappiness}\"\n        sysctl_file: /etc/sysctl.d/60-herd.conf\n\
+             \x20   - sysctl:\n        name: kernel.panic\n        state: absent\n        sysctl_file: /etc/sysctl.d/60-herd.conf\n        reload: false\n"
+        ),
+    )
+    .unwrap();
+    herd(&fleet)
+        .args(["play", "site.yml", "--check"])
+        .run()
+        .success()
+        .stdout_has("changed=2");
+    assert!(read(host.fs_path("/etc/sysctl.d/60-herd.conf")).contains("vm.swappiness = 1"));
+    herd(&fleet)
+        .args(["play", "site.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=2");
+    assert_eq!(
+        read(host.fs_path("/etc/sysctl.d/60-herd.conf")),
+        format!("# tuned by hand\nvm.swappiness={swappiness}\n")
+    );
+    herd(&fleet)
+        .args(["play", "site.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=0");
 }

@@ -100,6 +100,12 @@ impl ConnectArgs {
         let mut fleet = Vec::with_capacity(hosts.len());
         for host in hosts {
             let conn = inventory.connection(host)?;
+            if conn.connection == crate::inventory::ConnectionKind::Local {
+                return Err(BadInput(format!(
+                    "host `{host}` has ansible_connection=local: this command reaches hosts over ssh, only `herd play` runs on this machine; leave it out with --limit '!{host}'"
+                ))
+                .into());
+            }
             for warning in &conn.warnings {
                 tracing::warn!(host = %host, "{warning}");
             }

@@ -91,7 +91,7 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
         return Ok(crate::exit::OK);
     }
     apply_become_flags(&mut playbook, &args);
-    let inventory = ctx.inventory()?.clone();
+    let inventory = ctx.inventory_or_empty()?.clone();
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let mut extra_vars = Vars::new();
     for arg in &args.extra_vars {

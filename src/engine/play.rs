@@ -688,7 +688,9 @@ impl Runner {
     ) -> Result<HostTask, EngineError> {
         let vars = self.vars_for(scope, task, host);
         let conn = self.inventory.connection(host)?;
-        let local = task.delegate_to.is_some() || scope.play.connection.as_deref() == Some("local");
+        let local = task.delegate_to.is_some()
+            || scope.play.connection.as_deref() == Some("local")
+            || conn.connection == crate::inventory::ConnectionKind::Local;
         let via = if local {
             Via::Local
         } else {
@@ -811,8 +813,18 @@ impl Runner {
         vars.insert("ansible_diff_mode".into(), json!(self.opts.diff));
         vars.insert("playbook_dir".into(), json!(self.playbook_dir));
         vars.insert("omit".into(), json!(crate::template::OMIT));
+        vars.insert("ansible_version".into(), ansible_version());
+        let mut role_names: Vec<&str> = Vec::new();
+        for r in &scope.play.roles {
+            if !role_names.contains(&r.name.as_str()) {
+                role_names.push(&r.name);
+            }
+        }
+        vars.insert("ansible_play_role_names".into(), json!(role_names));
+        vars.insert("ansible_role_names".into(), json!(role_names));
         if let Some(role) = role {
             vars.insert("role_name".into(), json!(role.name));
+            vars.insert("ansible_role_name".into(), json!(role.name));
             vars.insert("role_path".into(), json!(absolute(&role.path)));
         }
         // Ansible's magic variable; the file/template lookups search it.
@@ -983,6 +995,17 @@ fn absolute(path: &Path) -> String {
         Some(trimmed) if !trimmed.is_empty() => trimmed.to_string(),
         _ => text,
     }
+}
+
+/// The ansible-core release whose behaviour herd follows (its conformance
+/// suite passes on it); roles test `ansible_version.full is version(...)`.
+pub const ANSIBLE_COMPAT_VERSION: (u64, u64, u64) = (2, 19, 14);
+
+/// `ansible_version`, shaped as Ansible's.
+fn ansible_version() -> Value {
+    let (major, minor, revision) = ANSIBLE_COMPAT_VERSION;
+    let full = format!("{major}.{minor}.{revision}");
+    json!({"full": full, "string": full, "major": major, "minor": minor, "revision": revision})
 }
 
 /// `groups`: every group's hosts, as Ansible's magic variable.

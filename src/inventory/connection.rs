@@ -11,6 +11,13 @@
 //! | become pass | `ansible_become_password`, `ansible_become_pass`                   |
 //!
 //! `ansible_become_method` must be `sudo` (the only method herd has).
+//! `ansible_connection` is `ssh` (or unset, `smart`, `paramiko`) or `local`
+//! (this machine, no ssh: Ansible's `localhost ansible_connection=local`);
+//! other plugins (docker, winrm, ...) are an error naming the host.
+//!
+//! An ansible.cfg's remote_user, private_key_file, become, become_user and
+//! ssh_args options are [`ConnectionDefaults`]: used where a host's vars
+//! say nothing.
 //! `ansible_ssh_common_args` then `ansible_ssh_extra_args` contribute their
 //! `-o Key=Value` options; other ssh flags are reported as warnings, not
 //! silently used or dropped.
@@ -21,11 +28,34 @@ use serde_json::Value;
 
 use super::{InventoryError, Vars, words};
 
+/// How a host is reached (`ansible_connection`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConnectionKind {
+    #[default]
+    Ssh,
+    /// This machine: commands run here with `sh -c`, no ssh.
+    Local,
+}
+
+/// Connection settings for every host that does not set its own (from
+/// ansible.cfg).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectionDefaults {
+    pub user: Option<String>,
+    pub private_key_file: Option<PathBuf>,
+    pub become_: bool,
+    pub become_user: Option<String>,
+    /// `-o` options, after the host's own (which win).
+    pub ssh_options: Vec<(String, String)>,
+}
+
 /// Everything the SSH layer needs to connect to one host and escalate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostConnection {
     /// The inventory name (what the user typed and what results are keyed by).
     pub name: String,
+    /// ssh, or this machine.
+    pub connection: ConnectionKind,
     /// What to connect to: an IP or DNS name (may differ from `name`).
     pub address: String,
     /// `None` leaves the choice to ~/.ssh/config, then 22.
@@ -58,7 +88,11 @@ pub struct BecomeSettings {
 /// mistaken for the next flag when reporting ignored ones.
 const FLAGS_WITH_ARGUMENT: &str = "BbcDEeFIiJLlmOpQRSWw";
 
-pub(crate) fn from_vars(host: &str, vars: &Vars) -> Result<HostConnection, InventoryError> {
+pub(crate) fn from_vars(
+    host: &str,
+    vars: &Vars,
+    defaults: &ConnectionDefaults,
+) -> Result<HostConnection, InventoryError> {
     let bad = |var: &str, message: String| InventoryError::BadVar {
         host: host.to_string(),
         var: var.to_string(),
@@ -79,16 +113,32 @@ pub(crate) fn from_vars(host: &str, vars: &Vars) -> Result<HostConnection, Inven
     let address = string(&["herd_host", "ansible_host", "ansible_ssh_host"])?
         .unwrap_or_else(|| host.to_string());
     let port = port(vars, &bad)?;
-    let user = string(&["herd_user", "ansible_user", "ansible_ssh_user"])?;
+    let connection = match string(&["ansible_connection"])?.as_deref() {
+        None | Some("ssh" | "smart" | "paramiko" | "paramiko_ssh" | "ansible.builtin.ssh") => {
+            ConnectionKind::Ssh
+        }
+        Some("local" | "ansible.builtin.local") => ConnectionKind::Local,
+        Some(other) => {
+            return Err(bad(
+                "ansible_connection",
+                format!(
+                    "is `{other}`, but herd connects with `ssh` (or `local` for this machine); reach the host over ssh or leave it out of herd's runs"
+                ),
+            ));
+        }
+    };
+    let user = string(&["herd_user", "ansible_user", "ansible_ssh_user"])?
+        .or_else(|| defaults.user.clone());
     let private_key_file = string(&[
         "herd_key",
         "ansible_ssh_private_key_file",
         "ansible_private_key_file",
     ])?
-    .map(|p| expand_home(&p));
+    .map(|p| expand_home(&p))
+    .or_else(|| defaults.private_key_file.clone());
 
     let enabled = match vars.get("ansible_become") {
-        None | Some(Value::Null) => false,
+        None | Some(Value::Null) => defaults.become_,
         Some(v) => truthy(v).ok_or_else(|| {
             bad(
                 "ansible_become",
@@ -106,7 +156,7 @@ pub(crate) fn from_vars(host: &str, vars: &Vars) -> Result<HostConnection, Inven
     }
     let become_ = BecomeSettings {
         enabled,
-        user: string(&["ansible_become_user"])?,
+        user: string(&["ansible_become_user"])?.or_else(|| defaults.become_user.clone()),
         password: string(&["ansible_become_password", "ansible_become_pass"])?,
     };
 
@@ -114,19 +164,28 @@ pub(crate) fn from_vars(host: &str, vars: &Vars) -> Result<HostConnection, Inven
     let mut warnings = Vec::new();
     for var in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
         if let Some(args) = string(&[var])? {
-            let words = words::split(&args).map_err(|(_, message)| bad(var, message))?;
-            parse_ssh_args(
-                words.into_iter().map(|w| w.text),
-                var,
-                &mut ssh_options,
-                &mut warnings,
-            )
-            .map_err(|message| bad(var, message))?;
+            let (options, ignored) = split_ssh_args(&args).map_err(|message| bad(var, message))?;
+            ssh_options.extend(options);
+            warnings.extend(
+                ignored
+                    .into_iter()
+                    .map(|flag| format!("{var}: ignoring `{flag}` (herd only uses -o options)")),
+            );
+        }
+    }
+
+    for (key, value) in &defaults.ssh_options {
+        if !ssh_options
+            .iter()
+            .any(|(k, _): &(String, String)| k.eq_ignore_ascii_case(key))
+        {
+            ssh_options.push((key.clone(), value.clone()));
         }
     }
 
     Ok(HostConnection {
         name: host.to_string(),
+        connection,
         address,
         port,
         user,
@@ -176,14 +235,19 @@ fn truthy(value: &Value) -> Option<bool> {
     }
 }
 
-/// Collects `-o Key=Value`, `-oKey=Value` and `-o "Key Value"`; other flags
-/// (with their argument) become warnings.
-fn parse_ssh_args(
-    mut words: impl Iterator<Item = String>,
-    var: &str,
-    options: &mut Vec<(String, String)>,
-    warnings: &mut Vec<String>,
-) -> Result<(), String> {
+/// `-o` options as (key, value), and the other flags as written.
+pub type SshArgs = (Vec<(String, String)>, Vec<String>);
+
+/// Splits ssh arguments as a shell would and collects `-o Key=Value`,
+/// `-oKey=Value` and `-o "Key Value"`; other flags (with their argument)
+/// come back as written, for the caller to warn about.
+pub fn split_ssh_args(text: &str) -> Result<SshArgs, String> {
+    let mut words = words::split(text)
+        .map_err(|(_, message)| message)?
+        .into_iter()
+        .map(|w| w.text);
+    let mut options = Vec::new();
+    let mut ignored = Vec::new();
     while let Some(word) = words.next() {
         let option = if word == "-o" {
             words
@@ -192,19 +256,17 @@ fn parse_ssh_args(
         } else if let Some(rest) = word.strip_prefix("-o") {
             rest.to_string()
         } else {
-            let mut ignored = word.clone();
             let takes_argument = word.len() == 2
                 && word.starts_with('-')
                 && word
                     .chars()
                     .nth(1)
                     .is_some_and(|c| FLAGS_WITH_ARGUMENT.contains(c));
-            if takes_argument && let Some(argument) = words.next() {
-                ignored = format!("{word} {argument}");
+            let argument = if takes_argument { words.next() } else { None };
+            match argument {
+                Some(argument) => ignored.push(format!("{word} {argument}")),
+                None => ignored.push(word),
             }
-            warnings.push(format!(
-                "{var}: ignoring `{ignored}` (herd only uses -o options)"
-            ));
             continue;
         };
         let option = option.trim();
@@ -217,7 +279,7 @@ fn parse_ssh_args(
         );
         options.push((key.to_string(), value.to_string()));
     }
-    Ok(())
+    Ok((options, ignored))
 }
 
 fn expand_home(path: &str) -> PathBuf {
@@ -233,7 +295,63 @@ mod tests {
     use serde_json::json;
 
     fn conn(vars: serde_json::Value) -> Result<HostConnection, InventoryError> {
-        from_vars("web1", vars.as_object().unwrap())
+        from_vars(
+            "web1",
+            vars.as_object().unwrap(),
+            &ConnectionDefaults::default(),
+        )
+    }
+
+    #[test]
+    fn ansible_cfg_defaults_fill_what_the_host_leaves_open() {
+        let defaults = ConnectionDefaults {
+            user: Some("deploy".into()),
+            private_key_file: Some("/keys/cfg".into()),
+            become_: true,
+            become_user: Some("admin".into()),
+            ssh_options: vec![
+                ("StrictHostKeyChecking".into(), "no".into()),
+                ("Port".into(), "2200".into()),
+            ],
+        };
+        let vars = json!({"ansible_user": "own", "ansible_ssh_common_args": "-o port=22"});
+        let c = from_vars("web1", vars.as_object().unwrap(), &defaults).unwrap();
+        assert_eq!(c.user.as_deref(), Some("own"));
+        assert_eq!(c.private_key_file, Some(PathBuf::from("/keys/cfg")));
+        assert!(c.become_.enabled);
+        assert_eq!(c.become_.user.as_deref(), Some("admin"));
+        // The host's own -o options win; the config's fill the rest.
+        assert_eq!(
+            c.ssh_options,
+            vec![
+                ("port".to_string(), "22".to_string()),
+                ("StrictHostKeyChecking".to_string(), "no".to_string()),
+            ]
+        );
+        let vars = json!({"ansible_become": false});
+        let c = from_vars("web1", vars.as_object().unwrap(), &defaults).unwrap();
+        assert!(!c.become_.enabled);
+    }
+
+    #[test]
+    fn connection_is_ssh_or_local_else_an_error_naming_the_host() {
+        assert_eq!(conn(json!({})).unwrap().connection, ConnectionKind::Ssh);
+        assert_eq!(
+            conn(json!({"ansible_connection": "smart"}))
+                .unwrap()
+                .connection,
+            ConnectionKind::Ssh
+        );
+        assert_eq!(
+            conn(json!({"ansible_connection": "local"}))
+                .unwrap()
+                .connection,
+            ConnectionKind::Local
+        );
+        let err = conn(json!({"ansible_connection": "winrm"}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("web1") && err.contains("winrm"), "{err}");
     }
 
     #[test]

@@ -2,10 +2,13 @@
 //!
 //! - Hosts before any section are ungrouped; `[name]` lists hosts,
 //!   `[name:children]` lists child groups, `[name:vars]` sets group vars.
-//! - Host lines are `name[:port] key=value ...`. As in Ansible, unquoted
-//!   values are typed like Python literals (`22` is a number, `True` a
-//!   bool, `[1, 2]` a list); a quoted value (`port="22"`) stays a string.
-//! - `[name:vars]` values are always strings (surrounding quotes removed).
+//! - Host lines are `name[:port] key=value ...`, split like a shell line
+//!   (quotes group words and are removed, as Python's shlex does).
+//! - Values on host lines and in `[name:vars]` are typed as Ansible 2.19
+//!   types them: Python literals (`22` is a number, `True` a bool, `[1, 2]`
+//!   a list, `'22'` a string; see `literal`), else the text as written
+//!   (`true`, `yes`, `web-1`). On a host line the shell quotes are gone
+//!   first, so `port="22"` is the number 22 and `v="'22'"` the string.
 //! - `#` and `;` start comment lines.
 //! - A child group or `:vars` section must name a group defined somewhere
 //!   (in this file or an earlier source), else it is an error naming the
@@ -107,10 +110,9 @@ pub(crate) fn load(text: &str, path: &Path, graph: &mut Graph) -> Result<(), Inv
                         format!("expected `name=value` in a :vars section, found `{line}`"),
                     ));
                 };
-                graph.group_vars_mut(g).insert(
-                    key.trim().to_string(),
-                    Value::String(unquote(value.trim()).to_string()),
-                );
+                graph
+                    .group_vars_mut(g)
+                    .insert(key.trim().to_string(), python_literal(value.trim()));
             }
         }
     }
@@ -166,12 +168,7 @@ fn host_line(
                 ),
             ));
         };
-        let value = if word.quoted {
-            Value::String(value.to_string())
-        } else {
-            python_literal(value)
-        };
-        vars.push((key.to_string(), value));
+        vars.push((key.to_string(), python_literal(value)));
     }
     for (host, port) in hosts {
         let h = graph.host(&host);
@@ -185,30 +182,9 @@ fn host_line(
     Ok(())
 }
 
-/// Ansible types unquoted INI host values as Python literals; anything
-/// that is not one stays a string.
+/// An INI value as Ansible types it: a Python literal, else the text.
 pub(crate) fn python_literal(text: &str) -> Value {
-    match text {
-        "True" => return Value::Bool(true),
-        "False" => return Value::Bool(false),
-        "None" => return Value::Null,
-        _ => {}
-    }
-    if let Ok(n) = text.parse::<i64>() {
-        return n.into();
-    }
-    if text.contains(['.', 'e', 'E'])
-        && let Ok(f) = text.parse::<f64>()
-        && f.is_finite()
-    {
-        return f.into();
-    }
-    if text.starts_with(['[', '{'])
-        && let Ok(v) = serde_json::from_str(text)
-    {
-        return v;
-    }
-    Value::String(text.to_string())
+    super::literal::eval(text).unwrap_or_else(|| Value::String(text.to_string()))
 }
 
 /// Drops a trailing ` # comment` / ` ; comment`.
@@ -222,15 +198,6 @@ fn strip_comment(text: &str) -> &str {
     text[..cut].trim_end()
 }
 
-pub(crate) fn unquote(text: &str) -> &str {
-    for quote in ['"', '\''] {
-        if text.len() >= 2 && text.starts_with(quote) && text.ends_with(quote) {
-            return &text[1..text.len() - 1];
-        }
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,9 +209,9 @@ mod tests {
     }
 
     #[test]
-    fn host_values_are_typed_and_group_vars_are_strings() {
+    fn values_are_typed_as_ansible_2_19_types_them() {
         let g = graph(
-            "[web]\nw1 port=22 on=True ratio=0.5 name=\"x y\" quoted='22' list=[1,2] word=yes\n[web:vars]\nretries=3\nmotd=\"hello there\"\n",
+            "[web]\nw1 port=22 on=True ratio=0.5 name=\"x y\" quoted='22' str=\"'22'\" list=[1,2] word=yes\n[web:vars]\nretries=3\nmotd=\"hello there\"\nflag=true\nFlag=True\nid='7'\n",
         )
         .unwrap();
         let w1 = &g.hosts["w1"];
@@ -252,11 +219,17 @@ mod tests {
         assert_eq!(w1["on"], true);
         assert_eq!(w1["ratio"], 0.5);
         assert_eq!(w1["name"], "x y");
-        assert_eq!(w1["quoted"], "22");
+        // Shell quotes go first, then the value is a Python literal.
+        assert_eq!(w1["quoted"], 22);
+        assert_eq!(w1["str"], "22");
         assert_eq!(w1["list"], serde_json::json!([1, 2]));
         assert_eq!(w1["word"], "yes");
-        assert_eq!(g.groups["web"].vars["retries"], "3");
-        assert_eq!(g.groups["web"].vars["motd"], "hello there");
+        let vars = &g.groups["web"].vars;
+        assert_eq!(vars["retries"], 3);
+        assert_eq!(vars["motd"], "hello there");
+        assert_eq!(vars["flag"], "true");
+        assert_eq!(vars["Flag"], true);
+        assert_eq!(vars["id"], "7");
     }
 
     #[test]

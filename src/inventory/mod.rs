@@ -19,7 +19,9 @@
 mod connection;
 pub mod edit;
 mod error;
+mod implicit;
 mod ini;
+mod literal;
 mod model;
 mod pattern;
 mod range;
@@ -35,7 +37,9 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
-pub use connection::{BecomeSettings, HostConnection};
+pub use connection::{
+    BecomeSettings, ConnectionDefaults, ConnectionKind, HostConnection, split_ssh_args,
+};
 pub use error::{InventoryError, PatternError};
 pub(crate) use range::check_host_name;
 pub use script::ScriptLimits;
@@ -61,6 +65,8 @@ pub struct Inventory {
     layers: Vec<VarsLayer>,
     /// The variables inventory scripts set: data, never templates.
     data: model::DataVars,
+    /// Connection settings for hosts that set none (ansible.cfg).
+    defaults: ConnectionDefaults,
 }
 
 /// One group in the tree printed by `herd inventory graph`.
@@ -106,6 +112,11 @@ impl Inventory {
         Inventory::build(graph, &bases)
     }
 
+    /// No hosts at all: Ansible's "only implicit localhost is available".
+    pub fn empty() -> Inventory {
+        Inventory::build(Graph::new(), &[]).expect("an empty inventory is valid")
+    }
+
     /// A YAML inventory from text, with `group_vars/`/`host_vars/` beside
     /// `path` if they exist (`path` also names the file in errors).
     pub fn from_yaml_str(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
@@ -141,6 +152,7 @@ impl Inventory {
             host_groups: finished.host_groups,
             layers,
             data: finished.data,
+            defaults: ConnectionDefaults::default(),
         })
     }
 
@@ -160,9 +172,31 @@ impl Inventory {
         self.groups.keys().map(String::as_str)
     }
 
+    /// Connection settings for every host whose vars do not set them.
+    pub fn set_connection_defaults(&mut self, defaults: ConnectionDefaults) {
+        self.defaults = defaults;
+    }
+
     /// Hosts matching an Ansible host pattern, narrowed by `--limit`, in
     /// inventory order. See the `pattern` module for the syntax.
+    ///
+    /// As in Ansible, a pattern that is just `localhost` (or 127.0.0.1,
+    /// ::1) when the inventory has no such host selects the implicit
+    /// localhost: this machine, reached without ssh, in no group.
     pub fn select(&self, pattern: &str, limit: Option<&str>) -> Result<Vec<String>, PatternError> {
+        let name = pattern.trim();
+        if implicit::is_localhost(name) && !self.contains_host(name) {
+            let limited = match limit {
+                None => true,
+                Some(limit) => limit
+                    .split([',', ':'])
+                    .any(|term| term.trim() == name || term.trim() == "all"),
+            };
+            if limited {
+                implicit::warn_once(name);
+                return Ok(vec![name.to_string()]);
+            }
+        }
         pattern::select(self, pattern, limit)
     }
 
@@ -177,7 +211,11 @@ impl Inventory {
     /// script set marked as data (see `template::scope`): what templates
     /// should render with.
     pub fn host_scope(&self, host: &str) -> Option<TaskVars> {
-        self.hosts.get_index_of(host).map(|h| vars::merged(self, h))
+        match self.hosts.get_index_of(host) {
+            Some(h) => Some(vars::merged(self, h)),
+            None if implicit::is_localhost(host) => Some(vars::implicit_localhost(self, host)),
+            None => None,
+        }
     }
 
     /// Every group the host is in, ancestors, `all` and `ungrouped`
@@ -197,7 +235,7 @@ impl Inventory {
         let vars = self
             .host_vars(host)
             .ok_or_else(|| self.unknown_host(host))?;
-        connection::from_vars(host, &vars)
+        connection::from_vars(host, &vars, &self.defaults)
     }
 
     /// The error for a host name that is not in the inventory, with a

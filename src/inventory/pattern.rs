@@ -335,7 +335,8 @@ fn no_match(inventory: &Inventory, term: String) -> PatternError {
             .groups
             .keys()
             .chain(inventory.hosts.keys())
-            .map(String::as_str),
+            .map(String::as_str)
+            .filter(|name| *name != bare),
     )
     .map(str::to_string);
     PatternError::NoMatch {

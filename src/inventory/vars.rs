@@ -71,6 +71,26 @@ pub(crate) fn merged(inventory: &Inventory, h: usize) -> TaskVars {
     vars
 }
 
+/// The implicit localhost (see `implicit`): the `all` group's vars (the
+/// inventory's, then group_vars/all) and a local connection. It is in no
+/// group, so `group_names` is empty.
+pub(crate) fn implicit_localhost(inventory: &Inventory, name: &str) -> TaskVars {
+    let no_data = BTreeSet::new();
+    let mut vars = TaskVars::default();
+    let data = inventory.data.groups.get(&ALL).unwrap_or(&no_data);
+    extend(&mut vars, &inventory.groups[ALL].vars, data);
+    for layer in &inventory.layers {
+        if let Some(file_vars) = layer.groups.get(&ALL) {
+            extend(&mut vars, file_vars, &no_data);
+        }
+    }
+    vars.set_trusted("ansible_connection".into(), "local".into());
+    vars.insert("inventory_hostname".into(), name.into());
+    vars.insert("inventory_hostname_short".into(), name.into());
+    vars.insert("group_names".into(), Value::Array(Vec::new()));
+    vars
+}
+
 /// Replace, never deep-merge: Ansible's default `hash_behaviour`. The names
 /// in `data` are data.
 fn extend(into: &mut TaskVars, from: &Vars, data: &BTreeSet<String>) {

@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::ssh::ExecOptions;
 use crate::template::{TaskVars, Templates};
 
+pub mod accounts;
 pub mod args;
 pub mod edit;
 pub mod file_attrs;
@@ -32,11 +33,16 @@ mod command;
 mod copy;
 mod copy_local_dir;
 mod copy_remote_dir;
+mod cron;
 mod deb822_repository;
 mod debug;
 mod fail;
 mod fetch;
 mod file;
+mod get_url;
+mod getent;
+mod group;
+mod http;
 mod include_vars;
 mod jinja_header;
 mod known_hosts;
@@ -50,9 +56,12 @@ mod script;
 mod set_fact;
 mod setup;
 mod stat;
+mod sysctl;
 mod systemd;
 mod tempfile;
 mod template;
+mod uri;
+mod user;
 mod wait_for;
 
 pub(crate) use fetch::write_local;
@@ -76,12 +85,19 @@ pub const REGISTRY: &[&Module] = &[
     &assemble::MODULE,
     &tempfile::MODULE,
     &known_hosts::MODULE,
+    &cron::MODULE,
+    &user::MODULE,
+    &group::MODULE,
+    &getent::MODULE,
     &apt::MODULE,
     &package::MODULE,
     &apt_repository::MODULE,
     &deb822_repository::MODULE,
     &fetch::MODULE,
+    &get_url::MODULE,
+    &uri::MODULE,
     &stat::MODULE,
+    &sysctl::MODULE,
     &systemd::SYSTEMD,
     &systemd::SERVICE,
     &debug::MODULE,

@@ -30,8 +30,8 @@ pub fn load_playbook(path: &Path) -> Result<Playbook, PlaybookError> {
     })
 }
 
-/// Loads a tasks file: `import_tasks` while loading, and the engine's
-/// `include_tasks` at run time (with `Inherited::for_include`).
+/// Loads a tasks file for the engine's `include_tasks` at run time (with
+/// `Inherited::for_include`); see `dynamic` for what it may contain.
 pub fn load_tasks_file(
     path: &Path,
     role: Option<Arc<Role>>,
@@ -44,6 +44,8 @@ pub fn load_tasks_file(
         handler: false,
     };
     let mut stack = vec![path.to_path_buf()];
+    // Only the engine's include_tasks reads files through here.
+    let _inside = super::dynamic::enter(format!("include_tasks of {}", path.display()));
     task::parse_list(&node, &ctx, inherited, &mut stack)
 }
 

@@ -13,6 +13,7 @@
 
 pub mod actions;
 mod args;
+mod dynamic;
 mod error;
 mod extra_vars;
 mod inherit;
@@ -22,6 +23,7 @@ mod listing;
 mod load;
 pub mod located;
 pub mod model;
+mod role_paths;
 mod roles;
 mod source;
 mod task;
@@ -33,4 +35,5 @@ pub use inherit::Inherited;
 pub use listing::TaskEntry;
 pub use load::{load_playbook, load_tasks_file};
 pub use model::*;
+pub use role_paths::set_config_role_paths;
 pub use task::find_tasks_file;

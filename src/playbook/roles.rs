@@ -209,46 +209,26 @@ fn parse_entry(entry: &Node, source: &Source) -> Result<(String, Inherited, Vars
     Ok((name, own, params))
 }
 
-/// The role directory: a path as written (with `/`), else `roles/<name>`
-/// beside the playbook, a sibling of the role depending on it, the
-/// playbook's own directory, then `ANSIBLE_ROLES_PATH`. Err: the places
-/// looked in.
+/// The role directory (see `role_paths`). Err: the places looked in.
 fn find(name: &str, play_dir: &Path, dependent_of: Option<&Path>) -> Result<PathBuf, Vec<PathBuf>> {
-    let mut candidates = Vec::new();
-    if name.contains('/') {
-        candidates.push(play_dir.join(name));
-    } else {
-        candidates.push(play_dir.join("roles").join(name));
-        if let Some(siblings) = dependent_of.and_then(Path::parent) {
-            candidates.push(siblings.join(name));
-        }
-        candidates.push(play_dir.join(name));
-        if let Ok(paths) = std::env::var("ANSIBLE_ROLES_PATH") {
-            candidates.extend(
-                std::env::split_paths(&paths)
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .map(|p| p.join(name)),
-            );
-        }
-    }
-    candidates.dedup();
-    match candidates.iter().find(|c| c.is_dir()) {
-        Some(found) => Ok(found.clone()),
-        None => Err(candidates),
-    }
+    super::role_paths::find(name, play_dir, dependent_of)
 }
 
 fn not_found(name: &str, looked: &[PathBuf], location: Location) -> PlaybookError {
-    let looked: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
-    let collection = if name.matches('.').count() >= 2 {
-        "; roles from collections are not supported by herd"
+    let looked: Vec<String> = looked
+        .iter()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .map(|p| p.display().to_string())
+        .collect();
+    let hint = if super::role_paths::collection_role(name).is_some() {
+        " (a collection role: install its collection with ansible-galaxy, or set collections_path)"
     } else {
-        ""
+        " (install it there, or set roles_path in ansible.cfg or ANSIBLE_ROLES_PATH)"
     };
     PlaybookError::Invalid {
         location,
         message: format!(
-            "role `{name}` not found; looked in {}{collection}",
+            "role `{name}` not found; looked in {}{hint}",
             looked.join(", ")
         ),
     }

@@ -60,6 +60,9 @@ pub(crate) fn parse_list(
 struct Keys<'n> {
     keywords: Vec<(&'n Key, &'n Node)>,
     module: Option<(&'n Key, &'static str, &'n Node)>,
+    /// An unsupported module in a dynamically included file (see
+    /// `dynamic`): the error a host that reaches the task fails with.
+    deferred: Option<(&'n Key, String)>,
 }
 
 fn parse_task(
@@ -104,6 +107,21 @@ fn parse_task(
         }
     }
 
+    if let Some((key, message)) = &keys.deferred {
+        let mut args = super::model::Vars::new();
+        args.insert("msg".into(), Value::String(message.clone()));
+        let own = own_inherited(&keys.keywords, source)?;
+        let action = Action::Module {
+            name: "fail".into(),
+            args,
+        };
+        let mut task = build(node, action, &keys.keywords, &own, ctx, parent)?;
+        if get("name").is_none() {
+            task.name = Some(key.name.clone());
+        }
+        out.push(task);
+        return Ok(());
+    }
     let (module_key, module, module_value) = match (keys.module, get("action")) {
         (Some(_), Some((action, _))) => {
             return Err(source.error(
@@ -166,17 +184,36 @@ fn parse_task(
         }
         "include_tasks" => {
             let file = include_file(&module_args, module_key, source)?;
+            let at = source.at(module_key.mark);
+            let when: Vec<String> = parent.when.iter().chain(&own.when).cloned().collect();
+            let origin = super::dynamic::describe(&at.to_string(), &when);
             if !file.contains("{{") {
                 let path = find_tasks_file(&file, &source.dir, ctx.role.as_deref());
                 if !stack.contains(&path) {
                     // Checked now, loaded again by the engine when it runs.
-                    load_file(
-                        &path,
-                        ctx,
-                        &Inherited::default(),
-                        stack,
-                        Some(source.at(module_key.mark)),
-                    )?;
+                    let _inside = super::dynamic::enter(origin);
+                    load_file(&path, ctx, &Inherited::default(), stack, Some(at))?;
+                }
+            } else {
+                // Each file the name could render to, as the tree has them
+                // now: a host may include any of them.
+                let mut dirs = vec![source.dir.clone()];
+                dirs.extend(ctx.role.as_ref().map(|r| r.path.join("tasks")));
+                for path in super::dynamic::candidates(&file, &dirs) {
+                    if stack.contains(&path) {
+                        continue;
+                    }
+                    let _inside = super::dynamic::enter(origin.clone());
+                    if let Err(err) =
+                        load_file(&path, ctx, &Inherited::default(), stack, Some(at.clone()))
+                    {
+                        super::dynamic::warn_once(
+                            &path.display().to_string(),
+                            &format!(
+                                "{err}\n  (a candidate for `{file}` at {at}: a host that includes it fails)"
+                            ),
+                        );
+                    }
                 }
             }
             let action = Action::IncludeTasks { file };
@@ -235,6 +272,7 @@ fn classify<'n>(entries: &'n [(Key, Node)], ctx: &Context) -> Result<Keys<'n>, P
     let mut keys = Keys {
         keywords: Vec::new(),
         module: None,
+        deferred: None,
     };
     let mut unknown: Vec<&Key> = Vec::new();
     for (key, value) in entries {
@@ -283,6 +321,25 @@ fn classify<'n>(entries: &'n [(Key, Node)], ctx: &Context) -> Result<Keys<'n>, P
                 module_names().join(", ")
             ),
         };
+        // In a dynamically included file, Ansible meets the module only
+        // when a host runs the task.
+        if keys.module.is_none()
+            && let Some(origin) = super::dynamic::origin()
+        {
+            let at = source.at(key.mark).to_string();
+            super::dynamic::warn_once(
+                &at,
+                &format!(
+                    "{at}: {}\n  (only a host that reaches it fails: {origin})",
+                    message
+                        .split("; herd's modules:")
+                        .next()
+                        .unwrap_or(&message)
+                ),
+            );
+            keys.deferred = Some((key, format!("{at}: {message}")));
+            return Ok(keys);
+        }
         return Err(source.error(key.mark, message));
     }
     Ok(keys)

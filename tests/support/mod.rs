@@ -17,7 +17,9 @@ impl Herd {
         let mut command = Command::new(env!("CARGO_BIN_EXE_herd"));
         command.current_dir(dir);
         for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("HERD_") {
+            // ANSIBLE_CONFIG, ANSIBLE_ROLES_PATH...: herd reads them too.
+            let key_text = key.to_string_lossy();
+            if key_text.starts_with("HERD_") || key_text.starts_with("ANSIBLE_") {
                 command.env_remove(&key);
             }
         }

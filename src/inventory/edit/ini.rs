@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::lines::Lines;
 use super::{Edit, EditError, Editor};
-use crate::inventory::ini::{python_literal, unquote};
+use crate::inventory::ini::python_literal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -133,7 +133,7 @@ fn first_word(line: &str) -> &str {
 }
 
 /// A host-line value as written: bare, or double-quoted when it holds
-/// spaces, quotes, `#` or backslashes (quoted values stay strings).
+/// spaces, quotes, `#` or backslashes.
 fn render_host_value(value: &str) -> String {
     let needs_quotes = value.is_empty()
         || value
@@ -147,13 +147,13 @@ fn render_host_value(value: &str) -> String {
 }
 
 /// What a value written by this editor reads back as.
+/// On a host line the shell quotes [`render_host_value`] adds are gone
+/// before the value is typed, so both places type the text the same way.
 pub(super) fn written_value(on_host: bool, value: &str) -> Value {
-    if !on_host {
-        Value::String(unquote(value.trim()).to_string())
-    } else if render_host_value(value).starts_with('"') {
-        Value::String(value.to_string())
-    } else {
+    if on_host {
         python_literal(value)
+    } else {
+        python_literal(value.trim())
     }
 }
 
@@ -646,6 +646,7 @@ tier=front
     fn values_read_back_as_written() {
         assert_eq!(written_value(true, "22"), Value::from(22));
         assert_eq!(written_value(true, "a b"), Value::from("a b"));
-        assert_eq!(written_value(false, "22"), Value::from("22"));
+        assert_eq!(written_value(false, "22"), Value::from(22));
+        assert_eq!(written_value(false, "true"), Value::from("true"));
     }
 }
