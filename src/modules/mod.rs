@@ -24,6 +24,8 @@ pub mod runner;
 pub mod spec;
 pub mod transport;
 
+mod apt;
+mod apt_repository;
 mod assemble;
 mod assert;
 mod blockinfile;
@@ -32,6 +34,7 @@ mod copy;
 mod copy_local_dir;
 mod copy_remote_dir;
 mod cron;
+mod deb822_repository;
 mod debug;
 mod fail;
 mod fetch;
@@ -45,6 +48,7 @@ mod jinja_header;
 mod known_hosts;
 mod lineinfile;
 mod mount;
+mod package;
 mod pause;
 mod raw;
 mod release;
@@ -86,6 +90,10 @@ pub const REGISTRY: &[&Module] = &[
     &user::MODULE,
     &group::MODULE,
     &getent::MODULE,
+    &apt::MODULE,
+    &package::MODULE,
+    &apt_repository::MODULE,
+    &deb822_repository::MODULE,
     &fetch::MODULE,
     &get_url::MODULE,
     &uri::MODULE,

@@ -48,6 +48,13 @@ echo "env_HOME=$HOME"; echo "env_PATH=$PATH"; echo "env_USER=${USER:-$(id -un)}"
 echo "epoch=$(date +%s)"; echo "date=$(date +%Y-%m-%d)"; echo "time=$(date +%H:%M:%S)"
 echo "iso8601=$(date -u +%Y-%m-%dT%H:%M:%SZ)"; echo "tz=$(date +%Z)"
 echo "year=$(date +%Y)"; echo "month=$(date +%m)"; echo "day=$(date +%d)"; echo "hour=$(date +%H)"; echo "minute=$(date +%M)"; echo "second=$(date +%S)"; echo "weekday=$(date +%A)"
+for c in apt-get dnf5 dnf yum zypper apk pacman pkg; do if command -v $c >/dev/null 2>&1; then echo "pkg_mgr=$c"; break; fi; done
+echo "proc1=$(cat /proc/1/comm 2>/dev/null)"
+if [ -d /run/systemd/system ] || [ -d /dev/.run/systemd ] || [ -d /dev/.systemd ]; then echo "systemd_running=1"; fi
+if command -v initctl >/dev/null 2>&1 && [ -d /etc/init ]; then echo "upstart=1"; fi
+if [ -e /sbin/openrc ]; then echo "openrc=1"; fi
+case "$(readlink /sbin/init 2>/dev/null)" in *systemd*) echo "systemd_init=1";; esac
+if [ -d /etc/init.d ]; then echo "initd=1"; fi
 if [ -d /sys/class/net ]; then echo "interfaces=$(ls /sys/class/net | tr '\n' ' ')"; fi
 if command -v ip >/dev/null 2>&1; then
   echo "default_route=$(ip -4 route get 1.0.0.0 2>/dev/null | head -n1)"
@@ -128,6 +135,46 @@ fn distribution(id: &str, name: &str) -> String {
     }
 }
 
+/// Ansible's `ansible_pkg_mgr` for the first package tool found.
+fn pkg_mgr(tool: &str) -> &'static str {
+    match tool {
+        "apt-get" => "apt",
+        "dnf5" => "dnf5",
+        "dnf" => "dnf",
+        "yum" => "yum",
+        "zypper" => "zypper",
+        "apk" => "apk",
+        "pacman" => "pacman",
+        "pkg" => "pkgng",
+        _ => "unknown",
+    }
+}
+
+/// Ansible's `ansible_service_mgr`: PID 1's name when it says, else what
+/// the filesystem shows (`/run/systemd/system`, `/etc/init.d`...).
+fn service_mgr(proc1: &str, has: &dyn Fn(&str) -> bool) -> &'static str {
+    match proc1 {
+        "systemd" => return "systemd",
+        "runit" | "runit-init" => return "runit",
+        "openrc-init" => return "openrc",
+        "upstart" => return "upstart",
+        _ => {}
+    }
+    if has("systemd_running") {
+        "systemd"
+    } else if has("upstart") {
+        "upstart"
+    } else if has("openrc") {
+        "openrc"
+    } else if has("systemd_init") {
+        "systemd"
+    } else if has("initd") {
+        "sysvinit"
+    } else {
+        "service"
+    }
+}
+
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     c.next()
@@ -175,6 +222,11 @@ fn parse(text: &str) -> Map<String, Value> {
     );
     put("distribution_release", json!(get("os_codename")));
     put("os_family", json!(os_family(&id, &like)));
+    put("pkg_mgr", json!(pkg_mgr(&get("pkg_mgr"))));
+    put(
+        "service_mgr",
+        json!(service_mgr(&get("proc1"), &|k: &str| !get(k).is_empty())),
+    );
     let vcpus = num("vcpus").max(1);
     put("processor_vcpus", json!(vcpus));
     put("processor_count", json!(num("sockets").max(1)));
@@ -268,5 +320,11 @@ mod tests {
         assert_eq!(f["ansible_default_ipv4"]["address"], "10.0.0.5");
         assert_eq!(f["ansible_default_ipv4"]["gateway"], "10.0.0.1");
         assert_eq!(os_family("rocky", "rhel centos fedora"), "RedHat");
+        assert_eq!(f["ansible_pkg_mgr"], "unknown");
+        let f = parse("pkg_mgr=apt-get\nproc1=sh\nsystemd_running=1\ninitd=1\n");
+        assert_eq!(f["ansible_pkg_mgr"], "apt");
+        assert_eq!(f["ansible_service_mgr"], "systemd");
+        let f = parse("proc1=sh\ninitd=1\n");
+        assert_eq!(f["ansible_service_mgr"], "sysvinit");
     }
 }

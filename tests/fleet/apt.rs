@@ -90,15 +90,29 @@ pub fn ensure_cached(packages: &[&str]) -> Vec<PathBuf> {
 /// Builds a flat apt repository in `dir` from the cached .debs of
 /// `packages`: the files and a `Packages` index.
 pub fn build_repo(dir: &Path, packages: &[&str]) {
-    use sha2::Digest as _;
     std::fs::create_dir_all(dir).expect("apt repo dir");
-    let mut index = String::new();
     for deb in ensure_cached(packages) {
-        let name = deb.file_name().expect("deb name").to_owned();
-        let target = dir.join(&name);
+        let target = dir.join(deb.file_name().expect("deb name"));
         if std::fs::hard_link(&deb, &target).is_err() {
             std::fs::copy(&deb, &target).expect("copy .deb");
         }
+    }
+    index(dir);
+}
+
+/// (Re)writes the repository's `Packages` index from every .deb in `dir`:
+/// after adding a package, hosts see it once their lists are updated.
+pub fn index(dir: &Path) {
+    use sha2::Digest as _;
+    let mut debs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("apt repo dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "deb"))
+        .collect();
+    debs.sort();
+    let mut index = String::new();
+    for deb in debs {
         let control = Command::new("dpkg-deb")
             .arg("--field")
             .arg(&deb)
@@ -114,10 +128,66 @@ pub fn build_repo(dir: &Path, packages: &[&str]) {
         let _ = write!(
             index,
             "\nFilename: ./{}\nSize: {}\nSHA256: {:x}\n\n",
-            name.to_string_lossy(),
+            deb.file_name().expect("deb name").to_string_lossy(),
             bytes.len(),
             sha2::Sha256::digest(&bytes)
         );
     }
     std::fs::write(dir.join("Packages"), index).expect("write Packages");
+}
+
+/// Builds a tiny package of our own into `dir` with `dpkg-deb` (no
+/// network): `name` at `version`, installing /usr/share/NAME/version and
+/// the config file /etc/NAME.conf (so purging differs from removing). Its
+/// postinst records what /usr/sbin/policy-rc.d answered (the exit code
+/// that allows or denies service starts) in /var/tmp/NAME.policy-rc.d.
+/// Call [`index`] after.
+pub fn build_deb(dir: &Path, name: &str, version: &str) -> PathBuf {
+    let work = tempfile::tempdir().expect("deb work dir");
+    let root = work.path();
+    std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(root.join(format!("usr/share/{name}"))).unwrap();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(
+        root.join("DEBIAN/control"),
+        format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: herd tests <herd@localhost>\n\
+             Description: herd test package\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(root.join("DEBIAN/conffiles"), format!("/etc/{name}.conf\n")).unwrap();
+    let postinst = root.join("DEBIAN/postinst");
+    std::fs::write(
+        &postinst,
+        format!(
+            "#!/bin/sh\nrc=none\nif [ -x /usr/sbin/policy-rc.d ]; then /usr/sbin/policy-rc.d x start; rc=$?; fi\n\
+             echo $rc > /var/tmp/{name}.policy-rc.d\nexit 0\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &postinst,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(root.join(format!("etc/{name}.conf")), "setting = 1\n").unwrap();
+    std::fs::write(
+        root.join(format!("usr/share/{name}/version")),
+        format!("{version}\n"),
+    )
+    .unwrap();
+    let deb = dir.join(format!("{name}_{version}_all.deb"));
+    let out = Command::new("dpkg-deb")
+        .args(["--root-owner-group", "--build"])
+        .arg(root)
+        .arg(&deb)
+        .output()
+        .expect("run dpkg-deb --build");
+    assert!(
+        out.status.success(),
+        "dpkg-deb --build failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    deb
 }
