@@ -88,6 +88,12 @@ struct PlayScope<'p> {
     notified: HashMap<String, Vec<String>>,
     /// Set when the play must stop (reason for the output).
     abort: Option<String>,
+    /// Every role's defaults, merged in load order (dependencies first):
+    /// Ansible shows them to every task of the play, below the task's own
+    /// role's defaults (its default `private_role_vars = False`).
+    roles_defaults: Vars,
+    /// Every role's vars/main.yml the same way, below the own role's vars.
+    roles_vars: Vars,
 }
 
 pub struct Runner {
@@ -191,6 +197,8 @@ impl Runner {
             ended: HashSet::new(),
             notified: HashMap::new(),
             abort: None,
+            roles_defaults: merged(play.roles.iter().map(|r| &r.defaults)),
+            roles_vars: merged(play.roles.iter().map(|r| &r.vars)),
         };
         for batch in batches(&hosts, &play.serial) {
             scope.batch = batch.clone();
@@ -410,6 +418,16 @@ impl Runner {
             if !included {
                 skipped.push(host.clone());
             }
+        }
+        // Ansible's recap counts the include itself as a task: ok for each
+        // host that includes a file, skipped for one its `when` leaves out.
+        for host in &hosts {
+            let stats = self.stats.entry(host.clone()).or_default();
+            stats.count(if skipped.contains(host) {
+                TaskStatus::Skipped
+            } else {
+                TaskStatus::Ok
+            });
         }
         // A host that fails in one inclusion takes no part in the next.
         let mut dropped: HashSet<String> = HashSet::new();
@@ -788,13 +806,20 @@ impl Runner {
         let empty = Vars::new();
         let inventory = self.inventory.host_scope(host).unwrap_or_default();
         let role = task.role.as_deref();
+        // The task's own role wins over the other roles of the play.
+        let own_on_top = |all: &Vars, own: Option<&Vars>| match own {
+            Some(own) => merged([all, own]),
+            None => all.clone(),
+        };
+        let role_defaults = own_on_top(&scope.roles_defaults, role.map(|r| &r.defaults));
+        let role_vars = own_on_top(&scope.roles_vars, role.map(|r| &r.vars));
         let mut vars = compose(&Layers {
-            role_defaults: role.map(|r| &r.defaults),
+            role_defaults: Some(&role_defaults),
             inventory: &inventory,
             facts: state.map_or(&empty, |s| &s.facts),
             play: &scope.play.vars,
             vars_files: &scope.vars_files,
-            role_vars: role.map(|r| &r.vars),
+            role_vars: Some(&role_vars),
             role_params: role.map(|r| &r.params),
             task: &task.vars,
             include_items: &task.include_items,
@@ -1067,6 +1092,15 @@ fn failed_task_value(task: &Task) -> Value {
         "name": task.name.clone().unwrap_or_else(|| action.clone()),
         "action": action,
     })
+}
+
+/// Maps merged in order, a later key replacing an earlier one whole.
+fn merged<'a>(maps: impl IntoIterator<Item = &'a Vars>) -> Vars {
+    let mut out = Vars::new();
+    for map in maps {
+        out.extend(map.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    out
 }
 
 #[cfg(test)]
