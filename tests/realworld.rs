@@ -90,7 +90,7 @@ fn resolv_conf_role_renders_the_file_and_a_rerun_changes_nothing() {
         let text = std::fs::read_to_string(host.root.join("resolv.conf")).unwrap();
         assert_eq!(
             text,
-            "#\n# Ansible managed\n#\n\n\
+            "#\n# Ansible managed\n#\n\
              nameserver dns1.example.com\n\
              nameserver dns2.example.com\n\
              search example.com sub.example.com\n",
@@ -145,11 +145,11 @@ fn environment_role_sets_variables_and_a_rerun_changes_nothing() {
     let (h1, h2) = (&fleet.hosts[0], &fleet.hosts[1]);
     assert_eq!(
         std::fs::read_to_string(h1.root.join("environment")).unwrap(),
-        "PATH=\"/usr/bin:/bin\"\nLC_ALL='C'\n"
+        "PATH=\"/usr/bin:/bin\"\nLC_ALL=C\n"
     );
     assert_eq!(
         std::fs::read_to_string(h2.root.join("environment")).unwrap(),
-        "LC_ALL='C'\n"
+        "LC_ALL=C\n"
     );
     assert_eq!(mode(&h2.root.join("environment")) & 0o200, 0o200);
 

@@ -108,7 +108,7 @@ fn the_role_suite_ends_the_same_with_herd_and_ansible_and_a_rerun_changes_nothin
             .isolated(true)
             .apt_packages(PACKAGES)
             .start();
-        prepare(&fleet, &server);
+        prepare(&fleet, &server, true);
         fleet
     };
     let clock = std::time::Instant::now();
@@ -182,17 +182,50 @@ fn the_role_suite_ends_the_same_with_herd_and_ansible_and_a_rerun_changes_nothin
     }
 }
 
+/// The whole suite, pending roles too, with Ansible alone: twice, the
+/// second run changing nothing. Checks the suite itself (run it when
+/// editing a role: `cargo test --test role_parity -- --ignored`), so a
+/// pending role is right before herd is asked to match it.
+#[test]
+#[ignore = "checks the fixtures, not herd: run when editing tests/data/roles"]
+fn ansible_runs_the_whole_suite_and_a_rerun_changes_nothing() {
+    let Some(ansible_bin) = ansible::playbook_command() else {
+        return;
+    };
+    let server = HttpServer::start(release_tarball());
+    let fleet = Fleet::builder()
+        .hosts(1)
+        .isolated(true)
+        .apt_packages(PACKAGES)
+        .start();
+    prepare(&fleet, &server, false);
+    let run = || {
+        ansible::run_playbook(
+            &ansible_bin,
+            &fleet.dir,
+            &fleet.known_hosts,
+            "site.yml",
+            &[],
+        )
+    };
+    run();
+    let again = run();
+    for (host, counts) in ansible::recap_counts(&again) {
+        assert_eq!(counts["changed"], 0, "{host} changed on a rerun:\n{again}");
+    }
+}
+
 /// The suite copied into the fleet's directory, with site.yml cut down to
-/// the enabled roles and the release download pointed at `server`.
-fn prepare(fleet: &Fleet, server: &HttpServer) {
+/// the enabled roles if `enabled_only`, and the release download pointed
+/// at `server`.
+fn prepare(fleet: &Fleet, server: &HttpServer, enabled_only: bool) {
     let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/roles");
     copy_dir(&suite, &fleet.dir);
     let site = fleet.dir.join("site.yml");
-    std::fs::write(
-        &site,
-        enabled_only(&std::fs::read_to_string(&site).unwrap()),
-    )
-    .unwrap();
+    if enabled_only {
+        let text = std::fs::read_to_string(&site).unwrap();
+        std::fs::write(&site, only_enabled(&text)).unwrap();
+    }
     std::fs::create_dir_all(fleet.dir.join("group_vars")).unwrap();
     std::fs::write(
         fleet.dir.join("group_vars/all.yml"),
@@ -206,7 +239,7 @@ fn prepare(fleet: &Fleet, server: &HttpServer) {
 
 /// site.yml without the pending roles: each play's `roles` list keeps the
 /// entries (a name, or a mapping with `role:`) named in [`ENABLED`].
-fn enabled_only(site: &str) -> String {
+fn only_enabled(site: &str) -> String {
     let mut plays: Vec<Value> = serde_saphyr::from_str(site).expect("site.yml parses");
     for play in &mut plays {
         if let Some(Value::Array(roles)) = play.get_mut("roles") {
