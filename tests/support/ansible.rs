@@ -51,7 +51,7 @@ pub fn write_config(dir: &Path, known_hosts: &Path) -> PathBuf {
     std::fs::write(
         &config,
         format!(
-            "[defaults]\nhost_key_checking = True\ninterpreter_python = /usr/bin/python3\nretry_files_enabled = False\n\
+            "[defaults]\nhost_key_checking = True\ninterpreter_python = /usr/bin/python3\nretry_files_enabled = False\ntimeout = 60\n\
              [ssh_connection]\npipelining = True\ncontrol_path_dir = {cp}\n\
              ssh_args = -o ControlMaster=auto -o ControlPersist=30s -o UserKnownHostsFile={kh} -o GlobalKnownHostsFile=/dev/null -o IdentitiesOnly=yes\n",
             cp = dir.join(".cp").display(),
