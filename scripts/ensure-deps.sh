@@ -6,7 +6,8 @@
 # `herd report --html` and `herd serve` pages in it, headless),
 # prometheus (promtool checks `herd serve`'s /metrics, and a real
 # Prometheus scrapes it) and util-linux's unshare and nsenter (isolated
-# test hosts).
+# test hosts), python3 with venv (the parity tests' pinned ansible-core,
+# scripts/ensure-ansible.sh).
 # Idempotent; quiet when everything is there.
 set -euo pipefail
 
@@ -34,6 +35,11 @@ command -v unzip >/dev/null || need+=(unzip)
 command -v zstd >/dev/null || need+=(zstd)
 command -v chattr >/dev/null || need+=(e2fsprogs)
 command -v python3 >/dev/null || need+=(python3)
+# The parity tests run ansible-playbook from a venv (ansible-core needs
+# python >= 3.11: Debian 12's python3); the hosts run its modules with
+# /usr/bin/python3.
+
+/usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 if ((${#need[@]})); then
   echo "installing ${need[*]}..." >&2
   sudo_cmd=()
@@ -44,10 +50,12 @@ if ((${#need[@]})); then
 fi
 # The isolated fleet's apt repository is built from .debs fetched once with
 # `apt-get download` (tests/fleet/apt.rs): the package lists must know them.
-if [[ $(id -u) == 0 ]] && ! apt-cache show hello tree cowsay >/dev/null 2>&1; then
-  echo "apt-get update (the isolated test fleet downloads hello, tree, cowsay)..." >&2
+if [[ $(id -u) == 0 ]] && ! apt-cache show hello tree cowsay figlet >/dev/null 2>&1; then
+  echo "apt-get update (the isolated test fleet downloads hello, tree, cowsay, figlet)..." >&2
   apt-get update -qq
 fi
+# The pinned ansible-core the parity tests compare with (never skipped in CI).
+HERD_PYTHON=${HERD_PYTHON:-/usr/bin/python3} "$(dirname "$0")/ensure-ansible.sh"
 if ! command -v cargo >/dev/null; then
   echo "cargo is missing: install a Rust toolchain >= 1.89 (https://rustup.rs), then run this again" >&2
   exit 1

@@ -483,6 +483,16 @@ impl Runner {
                 skipped.push(host.clone());
             }
         }
+        // Ansible's recap counts the include itself as a task: ok for each
+        // host that includes a file, skipped for one its `when` leaves out.
+        for host in &hosts {
+            let stats = self.stats.entry(host.clone()).or_default();
+            stats.count(if skipped.contains(host) {
+                TaskStatus::Skipped
+            } else {
+                TaskStatus::Ok
+            });
+        }
         // A host that fails in one inclusion takes no part in the next.
         let mut dropped: HashSet<String> = HashSet::new();
         let mut entered: HashSet<String> = HashSet::new();

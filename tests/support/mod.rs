@@ -2,6 +2,8 @@
 //! see. Shared by several test binaries, so not every item is used by each.
 #![allow(dead_code)]
 
+pub mod ansible;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
