@@ -32,17 +32,17 @@ const ENABLED: &[&str] = &[
     "resolv_conf",
     "greeting",
     "logrotate_config",
+    "accounts",
+    "tools",
+    "ssh_server",
+    "kernel_tuning",
+    "cron_jobs",
 ];
 
 /// Roles of site.yml left out for now, with the modules they wait for.
 const PENDING: &[(&str, &str)] = &[
-    ("accounts", "group, user"),
-    ("tools", "apt, package"),
-    ("ssh_server", "package"),
-    ("app_release", "get_url, unarchive, user, group"),
-    ("kernel_tuning", "sysctl, mount"),
-    ("cron_jobs", "cron"),
-    ("sudo", "package, find"),
+    ("app_release", "unarchive"),
+    ("sudo", "find"),
 ];
 
 /// Packages the roles install, served by the fleets' offline apt repository.
