@@ -34,6 +34,7 @@ mod debug;
 mod fail;
 mod fetch;
 mod file;
+mod find;
 mod include_vars;
 mod jinja_header;
 mod known_hosts;
@@ -45,10 +46,12 @@ mod replace;
 mod script;
 mod set_fact;
 mod setup;
+mod slurp;
 mod stat;
 mod systemd;
 mod tempfile;
 mod template;
+mod unarchive;
 mod wait_for;
 
 pub(crate) use fetch::write_local;
@@ -74,6 +77,9 @@ pub const REGISTRY: &[&Module] = &[
     &known_hosts::MODULE,
     &fetch::MODULE,
     &stat::MODULE,
+    &find::MODULE,
+    &slurp::MODULE,
+    &unarchive::MODULE,
     &systemd::SYSTEMD,
     &systemd::SERVICE,
     &debug::MODULE,
