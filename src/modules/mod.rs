@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::ssh::ExecOptions;
 use crate::template::{TaskVars, Templates};
 
+pub mod accounts;
 pub mod args;
 pub mod edit;
 pub mod file_attrs;
@@ -35,6 +36,8 @@ mod fail;
 mod fetch;
 mod file;
 mod find;
+mod getent;
+mod group;
 mod include_vars;
 mod jinja_header;
 mod known_hosts;
@@ -52,6 +55,7 @@ mod systemd;
 mod tempfile;
 mod template;
 mod unarchive;
+mod user;
 mod wait_for;
 
 pub(crate) use fetch::write_local;
@@ -75,6 +79,9 @@ pub const REGISTRY: &[&Module] = &[
     &assemble::MODULE,
     &tempfile::MODULE,
     &known_hosts::MODULE,
+    &user::MODULE,
+    &group::MODULE,
+    &getent::MODULE,
     &fetch::MODULE,
     &stat::MODULE,
     &find::MODULE,

@@ -19,6 +19,50 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("difference", difference);
     env.add_filter("symmetric_difference", symmetric_difference);
     env.add_filter("extract", extract);
+    env.add_filter("random", random);
+}
+
+/// A random number from the OS-seeded hasher std gives every map; with a
+/// `seed`, the same number for the same seed (Ansible's `seed=`).
+fn random_u64(seed: Option<&str>) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    match seed {
+        Some(seed) => {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            seed.hash(&mut h);
+            h.finish()
+        }
+        None => std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish(),
+    }
+}
+
+/// `list | random`: one item; `n | random(start=0, step=1)`: a number in
+/// `range(start, n, step)`, as Ansible's.
+pub fn random(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
+    let seed = kwargs.get::<Option<Value>>("seed")?.map(|s| s.to_string());
+    let start = kwargs.get::<Option<i64>>("start")?.unwrap_or(0);
+    let step = kwargs.get::<Option<i64>>("step")?.unwrap_or(1);
+    kwargs.assert_all_used()?;
+    let r = random_u64(seed.as_deref());
+    if let Some(end) = value.as_i64() {
+        if step <= 0 || end <= start {
+            return Err(invalid(format!(
+                "random: empty range from {start} to {end} by {step}"
+            )));
+        }
+        let count = ((end - start) + step - 1) / step;
+        return Ok(Value::from(start + (r % count as u64) as i64 * step));
+    }
+    let items: Vec<Value> = value
+        .try_iter()
+        .map_err(|_| invalid(format!("random: cannot pick from {value}")))?
+        .collect();
+    if items.is_empty() {
+        return Err(invalid("random: the sequence is empty"));
+    }
+    Ok(items[(r % items.len() as u64) as usize].clone())
 }
 
 /// How `combine` merges two lists found under the same key.
