@@ -33,8 +33,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("roles", "data_integrity.yml:4: module `import_role`"),
     ("file", "state_link.yml:124: module `user`"),
     ("find", "setup_test_user.yml:11: module `user`"),
-    ("slurp", "setup_test_user.yml:11: module `user`"),
-    ("unarchive", "setup_test_user.yml:11: module `user`"),
     ("cron", "main.yml:10: module `cron`"),
     ("group", "tests.yml:3: module `group`"),
     ("user", "test_create_user.yml:2: module `user`"),

@@ -156,6 +156,8 @@ if os.path.getsize(src) == 0:
 if not os.path.isdir(dest):
     fail("Destination '%s' is not a directory" % a["dest"])
 res.update(dest=a["dest"], src=src)
+if not os.path.isabs(a["dest"]):
+    res["warnings"] = ["Relative destination path '%s' was resolved to absolute path '%s'." % (a["dest"], dest)]
 
 # Which tool reads it, and what is in it.
 handler, files, tar, flag = None, [], None, None
@@ -195,7 +197,10 @@ else:
                 if not excluded(line):
                     files.append(line)
             break
-        reasons.append('Command "%s" could not handle archive: %s' % (tar, err.strip()))
+        if rc == 0:
+            reasons.append('Command "%s" found no files in archive. Empty archive files are not supported.' % tar)
+        else:
+            reasons.append('Command "%s" could not handle archive: Unable to list files in the archive: %s' % (tar, err.strip()))
     if handler is None:
         fail("Failed to find handler for \"%s\". Make sure the required command to extract the file is installed.\n%s" % (src, "\n".join(sorted(set(reasons)))))
     if a["check_mode"]:
