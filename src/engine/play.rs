@@ -722,6 +722,7 @@ impl Runner {
                 .clone()
                 .or(task.become_user.clone())
                 .or(scope.play.become_user.clone())
+                .map(|user| render_text(&self.templates, &user, &vars))
                 .or(conn.become_.user.clone())
                 .unwrap_or_else(|| "root".into()),
             password: self
@@ -1100,5 +1101,18 @@ mod tests {
         let sizes: Vec<usize> = b.iter().map(Vec::len).collect();
         assert_eq!(sizes, [3, 3, 3, 1]);
         assert_eq!(batches(&names(3), &[]).len(), 1);
+    }
+}
+
+/// A keyword's text rendered for the host (`become_user: "{{ name }}"`);
+/// left as written when it does not render.
+fn render_text(templates: &Templates, text: &str, vars: &TaskVars) -> String {
+    if !text.contains("{{") {
+        return text.to_string();
+    }
+    match templates.render_value(&Value::String(text.to_string()), vars) {
+        Ok(Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => text.to_string(),
     }
 }
