@@ -1084,6 +1084,19 @@ fn failed_task_value(task: &Task) -> Value {
     })
 }
 
+/// A keyword's text rendered for the host (`become_user: "{{ name }}"`);
+/// left as written when it does not render.
+fn render_text(templates: &Templates, text: &str, vars: &TaskVars) -> String {
+    if !text.contains("{{") {
+        return text.to_string();
+    }
+    match templates.render_value(&Value::String(text.to_string()), vars) {
+        Ok(Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => text.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1101,18 +1114,5 @@ mod tests {
         let sizes: Vec<usize> = b.iter().map(Vec::len).collect();
         assert_eq!(sizes, [3, 3, 3, 1]);
         assert_eq!(batches(&names(3), &[]).len(), 1);
-    }
-}
-
-/// A keyword's text rendered for the host (`become_user: "{{ name }}"`);
-/// left as written when it does not render.
-fn render_text(templates: &Templates, text: &str, vars: &TaskVars) -> String {
-    if !text.contains("{{") {
-        return text.to_string();
-    }
-    match templates.render_value(&Value::String(text.to_string()), vars) {
-        Ok(Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => text.to_string(),
     }
 }
