@@ -1432,3 +1432,299 @@ async fn fetch_keeps_dotdot_in_src_inside_dest() {
     assert_eq!(read(&inside), "log line\n");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn slurp_returns_base64_and_fails_on_missing_files_and_directories() {
+    let h = Host::start().await;
+    std::fs::write(h.path("café.txt"), "We are at the café").unwrap();
+    std::fs::write(h.path("bin"), [0u8, 159, 146, 150, 255]).unwrap();
+    let out = h.run("slurp", json!({"src": h.p("café.txt")})).await;
+    assert!(!out.changed && !out.failed);
+    assert_eq!(out.data["encoding"], "base64");
+    assert_eq!(out.data["source"], h.p("café.txt"));
+    assert_eq!(out.data["content"], "V2UgYXJlIGF0IHRoZSBjYWbDqQ==");
+    // `path` is an alias; binary content survives.
+    let out = h.check("slurp", json!({"path": h.p("bin")})).await;
+    assert_eq!(out.data["content"], "AJ+Slv8=");
+
+    let out = h.run("slurp", json!({"src": h.p("missing")})).await;
+    assert!(out.failed && !out.changed);
+    assert_eq!(
+        out.data["msg"],
+        format!("File not found: {}", h.p("missing"))
+    );
+    let out = h.run("slurp", json!({"src": h.p("")})).await;
+    assert!(out.failed);
+    assert!(
+        out.data["msg"].as_str().unwrap().contains("is a directory"),
+        "{out:?}"
+    );
+    let out = h.run("slurp", json!({"src": h.p("bin/below")})).await;
+    assert!(out.failed);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn find_matches_names_contents_age_size_mode_and_depth() {
+    let h = Host::start().await;
+    let root = h.path("t");
+    for dir in ["a/b/c", "e/f"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for (file, text) in [
+        ("a/1.txt", "data"),
+        ("a/b/2.jpg", "data"),
+        ("a/b/c/3.xml", "data"),
+        ("e/5.json", "hello\nworld OK"),
+        ("e/.hidden", "x"),
+        ("e/f/big.log", "0123456789"),
+    ] {
+        std::fs::write(root.join(file), text).unwrap();
+    }
+    let t = h.p("t");
+    let paths = |out: &ModuleOutput| -> Vec<String> {
+        let mut v: Vec<String> = out.data["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                f["path"]
+                    .as_str()
+                    .unwrap()
+                    .strip_prefix(&t)
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+
+    // Directories, recursively; `examined` counts every entry seen.
+    let out = h
+        .run(
+            "find",
+            json!({"paths": t, "file_type": "directory", "recurse": true}),
+        )
+        .await;
+    assert!(!out.changed);
+    assert_eq!(paths(&out), ["/a", "/a/b", "/a/b/c", "/e", "/e/f"]);
+    assert_eq!(out.data["matched"], 5);
+    assert_eq!(out.data["examined"], 11);
+    assert_eq!(out.data["msg"], "All paths examined");
+    assert_eq!(out.data["files"][0]["isdir"], true);
+    assert!(out.data["files"][0]["pw_name"].is_string());
+
+    // Globs, a comma list, hidden files, excludes and regexes.
+    let out = h
+        .run(
+            "find",
+            json!({"paths": t, "patterns": "*.xml,*.jpg", "recurse": true}),
+        )
+        .await;
+    assert_eq!(paths(&out), ["/a/b/2.jpg", "/a/b/c/3.xml"]);
+    let out = h
+        .run("find", json!({"paths": h.p("t/e"), "hidden": true}))
+        .await;
+    assert_eq!(paths(&out), ["/e/.hidden", "/e/5.json"]);
+    let out = h
+        .run(
+            "find",
+            json!({"paths": t, "recurse": true, "use_regex": true, "excludes": [r".*\.(txt|jpg|xml)"]}),
+        )
+        .await;
+    assert_eq!(paths(&out), ["/e/5.json", "/e/f/big.log"]);
+
+    // Contents, line by line or whole; sizes; depth; mode.
+    let out = h
+        .run(
+            "find",
+            json!({"paths": t, "recurse": true, "contains": "OK$", "read_whole_file": true}),
+        )
+        .await;
+    assert_eq!(paths(&out), ["/e/5.json"]);
+    let out = h
+        .run(
+            "find",
+            json!({"paths": t, "recurse": true, "contains": "hello\nworld"}),
+        )
+        .await;
+    assert_eq!(out.data["matched"], 0);
+    let out = h
+        .run(
+            "find",
+            json!({"paths": t, "recurse": true, "size": "10", "get_checksum": true}),
+        )
+        .await;
+    assert_eq!(paths(&out), ["/e/5.json", "/e/f/big.log"]);
+    assert_eq!(
+        out.data["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["size"] == 10)
+            .unwrap()["checksum"],
+        sha1_of("0123456789")
+    );
+    let out = h
+        .run(
+            "find",
+            json!({"paths": t, "recurse": true, "depth": 2, "file_type": "any"}),
+        )
+        .await;
+    assert_eq!(
+        paths(&out),
+        ["/a", "/a/1.txt", "/a/b", "/e", "/e/5.json", "/e/f"]
+    );
+    std::fs::set_permissions(
+        root.join("a/1.txt"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let out = h
+        .run(
+            "find",
+            json!({"paths": t, "recurse": true, "mode": "u=rw", "exact_mode": true}),
+        )
+        .await;
+    assert_eq!(paths(&out), ["/a/1.txt"]);
+    let out = h
+        .run("find", json!({"paths": t, "recurse": true, "age": "1d"}))
+        .await;
+    assert_eq!(out.data["matched"], 0);
+
+    // A missing path is skipped and said so; bad arguments are errors.
+    let out = h.run("find", json!({"paths": [h.p("nope"), t]})).await;
+    assert!(!out.failed);
+    assert_eq!(
+        out.data["msg"],
+        "Not all paths examined, check warnings for details"
+    );
+    assert_eq!(
+        out.data["skipped_paths"][h.p("nope")],
+        format!("'{}' is not a directory", h.p("nope"))
+    );
+    let err = h.error("find", json!({"paths": t, "age": "3y"})).await;
+    assert!(err.contains("failed to process age"), "{err}");
+    h.stop().await;
+}
+
+/// Makes `name` in `dir` with `tar`/`zip` on this machine (the hosts are
+/// this machine too).
+fn archive(dir: &Path, command: &str) {
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{command}");
+}
+
+#[tokio::test]
+async fn unarchive_tar_and_zip_idempotent_with_check_mode_and_attributes() {
+    let h = Host::start().await;
+    let work = h.path("work");
+    std::fs::create_dir_all(work.join("tree/sub")).unwrap();
+    std::fs::write(work.join("tree/a.txt"), "alpha\n").unwrap();
+    std::fs::write(work.join("tree/sub/b.txt"), "beta\n").unwrap();
+    archive(
+        &work,
+        "tar czf t.tar.gz -C tree . && tar cJf t.tar.xz -C tree a.txt",
+    );
+    archive(&work.join("tree"), "zip -qr ../t.zip a.txt sub");
+    std::fs::create_dir_all(h.path("out")).unwrap();
+    let out_dir = h.p("out");
+
+    // tar.gz on the host: changed, then not; check mode is skipped as
+    // Ansible's (gtar has no check mode).
+    let args = json!({"src": h.p("work/t.tar.gz"), "dest": out_dir, "remote_src": true, "list_files": true});
+    let out = h.run("unarchive", args.clone()).await;
+    assert!(out.changed && !out.failed, "{out:?}");
+    assert_eq!(out.data["handler"], "TgzArchive");
+    assert!(
+        out.data["files"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("./sub/b.txt"))
+    );
+    assert_eq!(read(&h.path("out/sub/b.txt")), "beta\n");
+    let out = h.run("unarchive", args.clone()).await;
+    assert!(!out.changed && !out.failed, "{out:?}");
+    let out = h.check("unarchive", args.clone()).await;
+    assert!(out.skipped && !out.changed);
+    // A changed file is put back.
+    std::fs::write(h.path("out/a.txt"), "changed\n").unwrap();
+    let out = h.run("unarchive", args.clone()).await;
+    assert!(out.changed);
+    assert_eq!(read(&h.path("out/a.txt")), "alpha\n");
+
+    // creates: nothing to do.
+    let out = h
+        .run(
+            "unarchive",
+            json!({"src": h.p("work/t.tar.xz"), "dest": out_dir, "remote_src": true, "creates": h.p("out/a.txt")}),
+        )
+        .await;
+    assert!(out.skipped && !out.changed, "{out:?}");
+
+    // zip from the controller: check mode first (zip has one), then the
+    // mode on every file, then no change.
+    std::fs::copy(work.join("t.zip"), h.local.path().join("files/t.zip")).unwrap();
+    std::fs::create_dir_all(h.path("zout")).unwrap();
+    let args =
+        json!({"src": "t.zip", "dest": h.p("zout"), "mode": "u=rw,g=r,o=", "list_files": true});
+    let out = h.check("unarchive", args.clone()).await;
+    assert!(out.changed && !out.failed, "{out:?}");
+    assert!(!h.path("zout/a.txt").exists());
+    let out = h.run("unarchive", args.clone()).await;
+    assert!(out.changed && !out.failed, "{out:?}");
+    assert_eq!(out.data["handler"], "ZipArchive");
+    assert_eq!(mode_of(&h.path("zout/sub/b.txt")), 0o640);
+    let out = h.run("unarchive", args.clone()).await;
+    assert!(!out.changed, "{out:?}");
+    // The upload was cleaned up.
+    assert!(
+        !std::fs::read_dir("/tmp").unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with("-t.zip"))
+    );
+
+    // Failures with Ansible's messages.
+    let out = h
+        .run(
+            "unarchive",
+            json!({"src": h.p("work/none.tgz"), "dest": out_dir, "remote_src": true}),
+        )
+        .await;
+    assert!(out.failed);
+    assert_eq!(
+        out.data["msg"],
+        format!("Source '{}' does not exist", h.p("work/none.tgz"))
+    );
+    let out = h
+        .run(
+            "unarchive",
+            json!({"src": h.p("work/t.zip"), "dest": h.p("work/t.zip"), "remote_src": true}),
+        )
+        .await;
+    assert_eq!(
+        out.data["msg"],
+        format!("Destination '{}' is not a directory", h.p("work/t.zip"))
+    );
+    let out = h
+        .run(
+            "unarchive",
+            json!({"src": h.p("work/t.zip"), "dest": out_dir, "remote_src": true, "mode": "ao=r"}),
+        )
+        .await;
+    assert!(out.failed);
+    assert_eq!(
+        out.data["details"],
+        "bad symbolic permission for mode: ao=r"
+    );
+    h.stop().await;
+}

@@ -414,3 +414,38 @@ fn include_vars_picks_the_first_found_vars_file_of_a_role_per_host() {
     assert_eq!(pkg(0), "herd-deb Debian.yml herd-deb");
     assert_eq!(pkg(1), "generic default.yml generic");
 }
+
+#[test]
+fn become_user_templates_and_become_variables_in_task_vars_pick_the_user() {
+    // As Ansible: `become_user: "{{ who }}"` is rendered per host, and
+    // `ansible_become`/`ansible_become_user` in a task's vars turn become on.
+    let fleet = Fleet::builder().hosts(1).start();
+    std::fs::write(
+        fleet.path("site.yml"),
+        r#"- hosts: all
+  gather_facts: false
+  vars:
+    who: nobody
+  tasks:
+    - command: id -un
+      become: true
+      become_user: "{{ who }}"
+      register: keyword
+    - command: id -un
+      vars:
+        ansible_become: true
+        ansible_become_user: "{{ who }}"
+      register: variables
+    - copy:
+        content: "{{ keyword.stdout }}|{{ variables.stdout }}"
+        dest: "{{ root_dir }}/users"
+"#,
+    )
+    .unwrap();
+    Herd::in_dir(&fleet.dir)
+        .args(["play", "site.yml"])
+        .run()
+        .success();
+    let users = std::fs::read_to_string(fleet.hosts[0].root.join("users")).unwrap();
+    assert_eq!(users, "nobody|nobody");
+}

@@ -40,10 +40,7 @@ const ENABLED: &[&str] = &[
 ];
 
 /// Roles of site.yml left out for now, with the modules they wait for.
-const PENDING: &[(&str, &str)] = &[
-    ("app_release", "unarchive"),
-    ("sudo", "find"),
-];
+const PENDING: &[(&str, &str)] = &[("app_release", "unarchive"), ("sudo", "find")];
 
 /// Packages the roles install, served by the fleets' offline apt repository.
 const PACKAGES: &[&str] = &["tree", "figlet", "hello"];

@@ -823,8 +823,22 @@ impl Runner {
         } else {
             Via::Ssh(Box::new(self.target(host, &conn)?))
         };
-        let become_enabled = task
-            .become_
+        // `ansible_become`/`ansible_become_user` in a task's `vars:` beat
+        // the keywords, as Ansible's connection variables do.
+        let from_task_vars = |name: &str| {
+            task.vars.get(name).map(|v| {
+                self.templates
+                    .render_value(v, &vars)
+                    .unwrap_or_else(|_| v.clone())
+            })
+        };
+        let var_become = from_task_vars("ansible_become")
+            .as_ref()
+            .and_then(crate::modules::args::to_bool);
+        let var_become_user =
+            from_task_vars("ansible_become_user").and_then(|v| v.as_str().map(String::from));
+        let become_enabled = var_become
+            .or(task.become_)
             .or(scope.play.become_)
             .unwrap_or(conn.become_.enabled);
         let become_ = become_enabled.then(|| Become {
@@ -833,10 +847,11 @@ impl Runner {
                 .as_deref()
                 .or(scope.play.become_method.as_deref())
                 == Some("su"),
-            user: task
-                .become_user
+            user: var_become_user
                 .clone()
+                .or(task.become_user.clone())
                 .or(scope.play.become_user.clone())
+                .map(|user| render_text(&self.templates, &user, &vars))
                 .or(conn.become_.user.clone())
                 .unwrap_or_else(|| "root".into()),
             password: self
@@ -1233,6 +1248,19 @@ fn failed_task_value(task: &Task) -> Value {
         "name": task.name.clone().unwrap_or_else(|| action.clone()),
         "action": action,
     })
+}
+
+/// A keyword's text rendered for the host (`become_user: "{{ name }}"`);
+/// left as written when it does not render.
+fn render_text(templates: &Templates, text: &str, vars: &TaskVars) -> String {
+    if !text.contains("{{") {
+        return text.to_string();
+    }
+    match templates.render_value(&Value::String(text.to_string()), vars) {
+        Ok(Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => text.to_string(),
+    }
 }
 
 #[cfg(test)]

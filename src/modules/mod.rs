@@ -39,6 +39,7 @@ mod debug;
 mod fail;
 mod fetch;
 mod file;
+mod find;
 mod get_url;
 mod getent;
 mod group;
@@ -56,11 +57,13 @@ mod replace;
 mod script;
 mod set_fact;
 mod setup;
+mod slurp;
 mod stat;
 mod sysctl;
 mod systemd;
 mod tempfile;
 mod template;
+mod unarchive;
 mod uri;
 mod user;
 mod wait_for;
@@ -100,6 +103,9 @@ pub const REGISTRY: &[&Module] = &[
     &stat::MODULE,
     &sysctl::MODULE,
     &mount::MODULE,
+    &find::MODULE,
+    &slurp::MODULE,
+    &unarchive::MODULE,
     &systemd::SYSTEMD,
     &systemd::SERVICE,
     &debug::MODULE,
