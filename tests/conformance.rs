@@ -27,8 +27,6 @@ const NOT_YET: &[(&str, &str)] = &[
         "find",
         "main.yml:212: Python's `%` string formatting in an assert (then main.yml:513: copy to `~/` as the become user)",
     ),
-    // Green once `find` is in (its skeleton test cleans up with find).
-    ("user", "test_create_user_home.yml:211: module `find`"),
 ];
 
 #[test]

@@ -83,14 +83,18 @@ impl<'a> Args<'a> {
         self.value(&[name]).is_some()
     }
 
-    /// A string argument; numbers and booleans are written out.
+    /// A string argument; numbers, booleans, lists and mappings are
+    /// written out.
     pub fn str_any(&self, names: &[&str]) -> Result<Option<String>, ModuleError> {
         match self.value(names) {
             None => Ok(None),
             Some((_, Value::String(s))) => Ok(Some(s.clone())),
             Some((_, Value::Number(n))) => Ok(Some(n.to_string())),
             Some((_, Value::Bool(b))) => Ok(Some(if *b { "True" } else { "False" }.into())),
-            Some((name, _)) => Err(self.error(format!("{name} must be a string"))),
+            // Ansible's `str()` of a list or mapping, as its type='str'
+            // and type='path' conversions do (`path: "{{ item }}"` over
+            // find's results names a path that does not exist).
+            Some((_, v)) => Ok(Some(minijinja::Value::from(minijinja::value::Serde(v)).to_string())),
         }
     }
 
