@@ -94,7 +94,9 @@ impl<'a> Args<'a> {
             // Ansible's `str()` of a list or mapping, as its type='str'
             // and type='path' conversions do (`path: "{{ item }}"` over
             // find's results names a path that does not exist).
-            Some((_, v)) => Ok(Some(minijinja::Value::from(minijinja::value::Serde(v)).to_string())),
+            Some((_, v)) => Ok(Some(
+                minijinja::Value::from(minijinja::value::Serde(v)).to_string(),
+            )),
         }
     }
 

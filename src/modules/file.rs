@@ -31,6 +31,9 @@ pub const MODULE: Module = Module {
         p("modification_time"),
         p("access_time_format"),
         p("modification_time_format"),
+        alias("attributes", &["attr"]),
+        // Asked by Ansible's diff machinery: is the file binary?
+        p("_diff_peek"),
     ],
     required: &[&["path"]],
     run: Run::Async(boxed),
@@ -74,6 +77,10 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     if let Some(Mode::Preserve) = attrs.mode {
         return Err(args.error("mode=preserve is only valid for copy and template"));
     }
+    if args.has("_diff_peek") {
+        return diff_peek(ctx, &path).await;
+    }
+    let attributes = args.str("attributes")?;
 
     let link_like = matches!(
         state.as_deref(),
@@ -146,6 +153,11 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             } else {
                 info.is_link() && info.link_target.as_deref() == Some(src.as_str())
             };
+            if !same && !hard && !force && !link_source_exists(ctx, &path, &src).await? {
+                return Ok(ModuleOutput::failed(format!(
+                    "src file does not exist, use \"force=yes\" if you really want to create the link: {src}"
+                )));
+            }
             if !same {
                 if info.exists && !info.is_link() && !force && !hard {
                     return Ok(ModuleOutput::failed(format!(
@@ -189,6 +201,9 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             &time_format,
             &state,
         ));
+        if let Some(wanted) = &attributes {
+            commands.extend(chattr_command(ctx, &path, wanted).await?);
+        }
     }
     let changed = !commands.is_empty();
 
@@ -241,6 +256,78 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         out.data.insert("src".into(), json!(src));
     }
     Ok(out)
+}
+
+/// `chattr` for `attributes` (`+A`, `-A`, `=A` or `A`), when Ansible
+/// would run it: the flags differ from `lsattr`'s, or they are removed.
+async fn chattr_command(
+    ctx: &ModuleContext<'_>,
+    path: &str,
+    wanted: &str,
+) -> Result<Option<String>, ModuleError> {
+    let (op, flags) = match wanted.strip_prefix(['+', '-']) {
+        Some(flags) => (&wanted[..1], flags),
+        None => ("=", wanted),
+    };
+    if flags.is_empty() {
+        return Ok(None);
+    }
+    let probe = format!("lsattr -d -- {} 2>/dev/null", shell_quote(path));
+    let out = ctx.transport.exec(&probe, &ctx.exec).await?;
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let existing = listed
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .replace('-', "");
+    if existing == flags && op != "-" {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "chattr {} -- {}",
+        shell_quote(&format!("{op}{flags}")),
+        shell_quote(path)
+    )))
+}
+
+/// Whether a symlink's `src` exists, relative to the link's directory.
+async fn link_source_exists(
+    ctx: &ModuleContext<'_>,
+    path: &str,
+    src: &str,
+) -> Result<bool, ModuleError> {
+    let dir = match path.rsplit_once('/') {
+        Some(("", _)) => "/",
+        Some((dir, _)) => dir,
+        None => ".",
+    };
+    let check = format!(
+        "cd -- {} 2>/dev/null && [ -e {} ]",
+        shell_quote(dir),
+        shell_quote(src)
+    );
+    let out = ctx.transport.exec(&check, &ctx.exec).await?;
+    Ok(out.exit_code == Some(0))
+}
+
+/// `_diff_peek`: whether the file looks binary (a NUL in its first 8 KiB).
+async fn diff_peek(ctx: &ModuleContext<'_>, path: &str) -> Result<ModuleOutput, ModuleError> {
+    let probe = format!(
+        "head -c 8192 -- {} 2>/dev/null | tr -dc '\\000' | wc -c",
+        shell_quote(path)
+    );
+    let out = ctx.transport.exec(&probe, &ctx.exec).await?;
+    let nuls: u64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    let mut data = Vars::new();
+    data.insert("path".into(), json!(path));
+    data.insert("appears_binary".into(), json!(nuls > 0));
+    Ok(ModuleOutput {
+        data,
+        ..ModuleOutput::default()
+    })
 }
 
 fn new_info(mode: u32) -> FileInfo {
