@@ -64,15 +64,13 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     if recurse && state.as_deref() != Some("directory") {
         return Err(args.error("recurse option requires state to be 'directory'"));
     }
-    if matches!(state.as_deref(), Some("link") | Some("hard")) && src.is_none() {
-        return Err(args.error(format!(
-            "src is required for creating {} links",
-            if state.as_deref() == Some("hard") {
-                "hard"
-            } else {
-                "symbolic"
-            }
-        )));
+    if src.is_some() && !matches!(state.as_deref(), Some("link") | Some("hard")) {
+        return Ok(ModuleOutput::failed(
+            "src option requires state to be 'link' or 'hard'",
+        ));
+    }
+    if state.as_deref() == Some("hard") && src.is_none() {
+        return Err(args.error("src is required for creating hard links"));
     }
     if let Some(Mode::Preserve) = attrs.mode {
         return Err(args.error("mode=preserve is only valid for copy and template"));
@@ -106,6 +104,8 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     let mut commands: Vec<String> = Vec::new();
     // Attributes are applied to what will be there afterwards.
     let mut target = info.clone();
+    // The link target a `link` task ends with.
+    let mut src_used = src.clone().unwrap_or_default();
 
     match state.as_str() {
         "absent" => {
@@ -116,9 +116,11 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         }
         "file" => {
             if !info.exists {
-                return Ok(ModuleOutput::failed(format!(
-                    "file ({path}) is absent, cannot continue"
-                )));
+                let mut failed =
+                    ModuleOutput::failed(format!("file ({path}) is absent, cannot continue"));
+                failed.data.insert("path".into(), json!(path));
+                failed.data.insert("state".into(), json!("absent"));
+                return Ok(failed);
             }
             if info.is_dir() {
                 return Ok(ModuleOutput::failed(format!(
@@ -146,7 +148,17 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             }
         }
         "link" | "hard" => {
-            let src = src.clone().expect("checked above");
+            // Without src, an existing symlink keeps its target.
+            let src = match (&src, info.link_target.as_ref()) {
+                (Some(src), _) => src.clone(),
+                (None, Some(link)) if info.is_link() => link.clone(),
+                (None, _) => {
+                    return Ok(ModuleOutput::failed(
+                        "src is required for creating new symlinks",
+                    ));
+                }
+            };
+            src_used = src.clone();
             let hard = state == "hard";
             let same = if hard {
                 info.exists && same_file(ctx, &path, &src).await?
@@ -166,9 +178,16 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
                     )));
                 }
                 if info.is_dir() && !info.is_link() {
-                    return Ok(ModuleOutput::failed(format!(
-                        "{path} is a directory; remove it first to make a link there"
-                    )));
+                    if hard || !force {
+                        return Ok(ModuleOutput::failed(format!(
+                            "{path} is a directory; remove it first to make a link there"
+                        )));
+                    }
+                    // force: an empty directory gives way to the link.
+                    commands.push(format!(
+                        "rmdir -- {q} 2>/dev/null || {{ echo 'the directory {} is not empty, refusing to convert it' >&2; exit 1; }}",
+                        path.replace('\'', "")
+                    ));
                 }
                 let flag = if hard { "-f" } else { "-sfn" };
                 commands.push(format!("ln {flag} -- {} {q}", shell_quote(&src)));
@@ -185,22 +204,52 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
                 commands.extend(attrs.fix_commands(&path, &FileInfo::default(), true));
             }
         } else if state == "link" {
-            // Ownership of the link itself; its mode does not matter.
+            // Ownership of the link itself; a mode goes to the file it
+            // points at when following links (chmod follows them), as
+            // Ansible does.
             let owner_only = Attrs {
                 mode: None,
                 ..attrs.clone()
             };
             commands.extend(owner_only.fix_commands(&path, &target, false));
+            if follow && attrs.mode.is_some() {
+                let pointed = files::probe(
+                    ctx,
+                    &link_target_path(&path, &src_used),
+                    Want {
+                        follow: true,
+                        ..Want::default()
+                    },
+                )
+                .await?;
+                if pointed.exists {
+                    let mode_only = Attrs {
+                        mode: attrs.mode.clone(),
+                        ..Attrs::default()
+                    };
+                    let mut as_target = pointed.clone();
+                    as_target.link_target = None;
+                    for chmod in mode_only.fix_commands(&path, &as_target, false) {
+                        commands.push(chmod);
+                    }
+                }
+            }
         } else {
             commands.extend(attrs.fix_commands(&path, &target, false));
         }
-        commands.extend(time_commands(
-            &q,
-            atime.as_deref(),
-            mtime.as_deref(),
-            &time_format,
-            &state,
-        ));
+        commands.extend(
+            time_commands(
+                ctx,
+                &q,
+                [
+                    (atime.as_deref(), info.atime),
+                    (mtime.as_deref(), info.mtime),
+                ],
+                &time_format,
+                &state,
+            )
+            .await?,
+        );
         if let Some(wanted) = &attributes {
             commands.extend(chattr_command(ctx, &path, wanted).await?);
         }
@@ -290,6 +339,17 @@ async fn chattr_command(
     )))
 }
 
+/// Where a symlink at `path` to `src` points (relative to its directory).
+fn link_target_path(path: &str, src: &str) -> String {
+    if src.starts_with('/') {
+        return src.to_string();
+    }
+    match path.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/{src}"),
+        None => src.to_string(),
+    }
+}
+
 /// Whether a symlink's `src` exists, relative to the link's directory.
 async fn link_source_exists(
     ctx: &ModuleContext<'_>,
@@ -342,28 +402,43 @@ fn new_info(mode: u32) -> FileInfo {
 
 /// `touch` commands for `access_time`/`modification_time` (`now`,
 /// `preserve`, or a time in `format`).
-fn time_commands(
+/// `touch` commands for `access_time`/`modification_time` (each with
+/// the file's current value): a given time is set only when the file's
+/// differs, judged in the host's time zone as `touch -t` reads it.
+async fn time_commands(
+    ctx: &ModuleContext<'_>,
     q: &str,
-    atime: Option<&str>,
-    mtime: Option<&str>,
+    times: [(Option<&str>, i64); 2],
     format: &str,
     state: &str,
-) -> Vec<String> {
+) -> Result<Vec<String>, ModuleError> {
     let mut out = Vec::new();
-    for (value, flag) in [(atime, "-a"), (mtime, "-m")] {
+    for ((value, current), flag) in times.into_iter().zip(["-a", "-m"]) {
         match value {
             None | Some("preserve") => {}
             Some("now") if state == "touch" => {}
             Some("now") => out.push(format!("touch -c {flag} -- {q}")),
             Some(t) => {
-                let stamp = jiff::civil::DateTime::strptime(format, t)
-                    .map(|d| d.strftime("%Y%m%d%H%M.%S").to_string())
-                    .unwrap_or_else(|_| t.to_string());
-                out.push(format!("touch -c {flag} -t {} -- {q}", shell_quote(&stamp)));
+                let Ok(when) = jiff::civil::DateTime::strptime(format, t) else {
+                    return Err(ModuleError::Args {
+                        module: "file".into(),
+                        message: format!("time {t:?} does not match the format {format:?}"),
+                    });
+                };
+                let probe = format!(
+                    "date -d {} +%s",
+                    shell_quote(&when.strftime("%Y-%m-%d %H:%M:%S").to_string())
+                );
+                let epoch = ctx.transport.exec(&probe, &ctx.exec).await?;
+                let epoch: Option<i64> = String::from_utf8_lossy(&epoch.stdout).trim().parse().ok();
+                if epoch != Some(current) {
+                    let stamp = when.strftime("%Y%m%d%H%M.%S").to_string();
+                    out.push(format!("touch -c {flag} -t {} -- {q}", shell_quote(&stamp)));
+                }
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// Whether two paths are the same file (hard links).
