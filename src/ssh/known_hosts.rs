@@ -210,7 +210,8 @@ impl Index {
                 continue;
             };
             let at = index.lines.len();
-            let plain = !line.patterns.contains(['*', '?', '!']) && !line.patterns.starts_with("|1|")
+            let plain = !line.patterns.contains(['*', '?', '!'])
+                && !line.patterns.starts_with("|1|")
                 && !line.patterns.contains(",|1|");
             if plain {
                 for name in line.patterns.split(',') {

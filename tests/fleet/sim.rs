@@ -27,7 +27,9 @@
 //! `exit N`, `echo` of plain words, `uname`/`uname -a`/`uname -n`,
 //! `hostname`, `id -un`, `pwd`, each optionally behind herd's own prefix
 //! that reports the shell's pid (the fast path reports pid 0, which herd
-//! reads as "nothing to kill"). Anything else goes to the real shell, so the
+//! reads as "nothing to kill"), herd's command-module check that the
+//! program exists, or `sh -c '...'` (herd's shell module, pyinfra); and
+//! herd collect's built-in script (see [`collect_builtin`]). Anything else goes to the real shell, so the
 //! fast path changes speed, never results. Every tool in a comparison talks
 //! to the same simulator, so none gets a shortcut the others lack.
 //!
@@ -125,6 +127,12 @@ struct Shared {
     stats: Arc<SimStats>,
     uname: String,
     user: String,
+    /// `HERD_SIM_LOG=1`: print every command on stderr (to see what a tool
+    /// sends, e.g. to extend the fast path).
+    log_commands: bool,
+    /// herd collect's built-in script, as herd sends it.
+    collect_script: String,
+    df: tokio::sync::Mutex<(Option<std::time::Instant>, String)>,
 }
 
 /// Host i's address: `first` + i, skipping .0 and .255 last octets.
@@ -204,6 +212,12 @@ impl SimFleet {
             stats: fleet.stats.clone(),
             uname: uname(),
             user,
+            log_commands: std::env::var_os("HERD_SIM_LOG").is_some(),
+            collect_script: format!(
+                "{HERD_PID_PREFIX}{}",
+                herd::collect::remote::script(&Default::default())
+            ),
+            df: Default::default(),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
         let hosts = fleet.hosts.clone();
@@ -543,6 +557,14 @@ async fn serve_channel(mut channel: Channel<Msg>, host: Arc<SimHost>, shared: Ar
             None => return,
         }
     };
+    if shared.log_commands {
+        let text = command.as_deref().map(String::from_utf8_lossy);
+        eprintln!(
+            "simfleet: {}: {}",
+            host.name,
+            text.as_deref().unwrap_or("(shell)")
+        );
+    }
     if shared.fast_path
         && let Some(answer) = command
             .as_deref()
@@ -687,6 +709,7 @@ fn fast_path(command: &[u8], host: &SimHost, shared: &Shared) -> Option<Answer> 
         Some(rest) => (b"HERD-PID:0\n".to_vec(), rest),
         None => (Vec::new(), text),
     };
+    let rest = strip_wrappers(rest);
     let plain = |s: &str| {
         s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b" -_.,:=+@%/".contains(&b))
@@ -715,7 +738,95 @@ fn fast_path(command: &[u8], host: &SimHost, shared: &Shared) -> Option<Answer> 
     })
 }
 
+/// The command names the fast path answers.
+const FAST_COMMANDS: &[&str] = &[
+    "true", ":", "false", "exit", "echo", "uname", "hostname", "id", "whoami", "pwd",
+];
+
+/// Peels what tools wrap around a command, when what is inside is for the
+/// fast path: herd's command-module check that the program exists
+/// (`command -v -- NAME >/dev/null 2>&1 || { ...; exit 2; }; `, which
+/// always passes for these), and `sh -c '...'` / `/bin/sh -c '...'`
+/// (herd's shell module, pyinfra) around text without quotes.
+fn strip_wrappers(mut rest: &str) -> &str {
+    if let Some(after) = rest.strip_prefix("command -v -- ")
+        && let Some((name, _)) = after.split_once(' ')
+        && FAST_COMMANDS.contains(&name)
+        && let Some((_, inner)) = after.split_once("; }; ")
+    {
+        rest = inner;
+    }
+    for shell in ["sh -c '", "/bin/sh -c '"] {
+        if let Some(inner) = rest
+            .strip_prefix(shell)
+            .and_then(|r| r.strip_suffix('\''))
+            .filter(|inner| !inner.contains('\''))
+        {
+            return inner;
+        }
+    }
+    rest
+}
+
+/// herd collect's built-in script (no services, collectors or probes),
+/// answered in-process: the same /proc files read directly, `df -P` run at
+/// most every 10 s, the script's half-second pause between its two reads
+/// of /proc/stat kept (as a timer, not a process). A config with more
+/// than the built-in metrics sends another script, which goes to the shell.
+async fn collect_builtin(shared: &Shared) -> Answer {
+    const MARK: &str = "@@herd-collect@@";
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let first_line = |path: &str| format!("{}\n", read(path).lines().next().unwrap_or(""));
+    let mut out = String::new();
+    let section = |out: &mut String, name: &str, body: &str| {
+        let _ = write!(out, "\n{MARK} {name}\n{body}");
+    };
+    section(&mut out, "stat", &first_line("/proc/stat"));
+    section(&mut out, "loadavg", &read("/proc/loadavg"));
+    section(&mut out, "meminfo", &read("/proc/meminfo"));
+    section(&mut out, "uptime", &read("/proc/uptime"));
+    let procs = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    section(&mut out, "procs", &format!("{procs}\n"));
+    section(&mut out, "netdev", &read("/proc/net/dev"));
+    section(&mut out, "df", &shared.df().await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    section(&mut out, "stat2", &first_line("/proc/stat"));
+    section(&mut out, "end", "");
+    Answer {
+        stdout: out.into_bytes(),
+        stderr: b"HERD-PID:0\n".to_vec(),
+        code: 0,
+    }
+}
+
 impl Shared {
+    /// `df -P`, at most 10 s old.
+    async fn df(&self) -> String {
+        let mut cached = self.df.lock().await;
+        if cached
+            .0
+            .is_none_or(|at| at.elapsed() > Duration::from_secs(10))
+        {
+            let out = tokio::process::Command::new("df").arg("-P").output().await;
+            cached.1 = out
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            cached.0 = Some(std::time::Instant::now());
+        }
+        cached.1.clone()
+    }
+
     fn uname_a(&self, host: &str) -> String {
         // `uname -a` with the virtual host's name as the node name.
         let mut words: Vec<&str> = self.uname.split(' ').collect();
