@@ -71,6 +71,13 @@ pub struct SimOptions {
     pub fast_path: bool,
     /// Real shells running at once.
     pub max_shells: usize,
+    /// Derive the keys from this seed (a fleet served by several
+    /// processes shares one); `None`: a random seed.
+    pub seed: Option<[u8; 32]>,
+    /// Serve only these hosts (indexes); `None`: all of them.
+    pub serve: Option<std::ops::Range<usize>>,
+    /// Write the client files (for every host, served here or not).
+    pub write_files: bool,
 }
 
 impl SimOptions {
@@ -82,6 +89,9 @@ impl SimOptions {
             dir: dir.to_path_buf(),
             fast_path: true,
             max_shells: 32,
+            seed: None,
+            serve: None,
+            write_files: true,
         }
     }
 }
@@ -135,6 +145,30 @@ struct Shared {
     df: tokio::sync::Mutex<(Option<std::time::Instant>, String)>,
 }
 
+/// 32 random bytes, for [`SimOptions::seed`].
+pub fn random_seed() -> std::io::Result<[u8; 32]> {
+    let mut seed = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed))?;
+    Ok(seed)
+}
+
+/// The open-file hard limit: a process serves at most (limit - 512) / 2
+/// hosts (a listener and a connection each).
+pub fn nofile_hard_limit() -> u64 {
+    // SAFETY: getrlimit with a valid, initialized struct.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        #[allow(clippy::unnecessary_cast)]
+        let hard = limit.rlim_max as u64;
+        hard
+    }
+}
+
 /// Host i's address: `first` + i, skipping .0 and .255 last octets.
 pub fn host_addr(first: Ipv4Addr, i: usize) -> Ipv4Addr {
     let mut n = u32::from(first);
@@ -152,7 +186,11 @@ impl SimFleet {
     /// a runtime of its own (a thread), until dropped.
     pub fn start(options: SimOptions) -> std::io::Result<SimFleet> {
         let n = options.hosts;
-        raise_nofile_limit(2 * n as u64 + 512)?;
+        let serve = options.serve.clone().unwrap_or(0..n);
+        if serve.end > n {
+            return Err(std::io::Error::other(format!("hosts {serve:?} of {n}")));
+        }
+        raise_nofile_limit(2 * serve.len() as u64 + 512)?;
         std::fs::create_dir_all(options.dir.join("hosts"))?;
         let dir = std::fs::canonicalize(&options.dir)?;
         let user = current_user();
@@ -173,13 +211,18 @@ impl SimFleet {
                 })
                 .collect()
         };
-        let (port, listeners) = bind_all(&hosts, options.port)?;
+        let (port, listeners) = if serve.is_empty() {
+            (options.port, Vec::new())
+        } else {
+            bind_all(&hosts[serve.clone()], options.port)?
+        };
 
         // Keys: one random seed per start, a host key per host derived
         // from it (cheap), and the client key.
-        let mut seed = [0u8; 32];
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed))?;
+        let seed = match options.seed {
+            Some(seed) => seed,
+            None => random_seed()?,
+        };
         let derive = |label: &str| -> PrivateKey {
             let mut h = sha2::Sha256::new();
             h.update(seed);
@@ -203,7 +246,12 @@ impl SimFleet {
             stop: None,
             thread: None,
         };
-        fleet.write_client_files(&client, &host_keys)?;
+        if options.write_files {
+            fleet.write_client_files(&client, &host_keys)?;
+        }
+        if serve.is_empty() {
+            return Ok(fleet);
+        }
 
         let shared = Arc::new(Shared {
             client_key: client.public_key().clone(),
@@ -220,7 +268,8 @@ impl SimFleet {
             df: Default::default(),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-        let hosts = fleet.hosts.clone();
+        let hosts = fleet.hosts[serve.clone()].to_vec();
+        let host_keys: Vec<PrivateKey> = host_keys.into_iter().skip(serve.start).collect();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("simfleet".into())
