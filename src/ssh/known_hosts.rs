@@ -158,8 +158,10 @@ struct Line {
 /// What identifies one version of a file.
 type Stamp = (u64, u64, std::time::SystemTime);
 
-static INDEXES: Mutex<Option<std::collections::HashMap<PathBuf, (Stamp, std::sync::Arc<Index>)>>> =
-    Mutex::new(None);
+/// Each file read so far, with the version it was read at.
+type Indexes = std::collections::HashMap<PathBuf, (Stamp, std::sync::Arc<Index>)>;
+
+static INDEXES: Mutex<Option<Indexes>> = Mutex::new(None);
 
 /// The index of `path`, read afresh if the file changed; `None` if there
 /// is no such file.
