@@ -23,6 +23,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
 PEER_BENCH="${PEER_BENCH:-$repo/../shared/peer-bench}"
+[[ -d $PEER_BENCH ]] || PEER_BENCH="$repo/../../shared/peer-bench" # from a worktree
 export BENCH_QUIET_WAIT="${BENCH_QUIET_WAIT:-5}"
 export BENCH_RESULTS="${BENCH_RESULTS:-$here/run/scale.jsonl}"
 # shellcheck source=/dev/null
@@ -35,7 +36,8 @@ PEER_MAX="${BENCH_PEER_MAX:-100000}"
 SSH_P="${BENCH_SSH_P:-500}"
 mkdir -p "$here/run"
 
-(cd "$repo" && cargo build --release --quiet --locked --bin herd --example simfleet)
+# BENCH_NO_BUILD=1: use the release binaries as they are.
+[[ -n ${BENCH_NO_BUILD:-} ]] || (cd "$repo" && cargo build --release --quiet --locked --bin herd --example simfleet)
 HERD="$repo/target/release/herd"
 SIM="$repo/target/release/examples/simfleet"
 [[ $PEERS == *pyinfra* ]] && ensure_venv
