@@ -70,6 +70,15 @@ fn herd_runs_and_plays_on_300_simulated_hosts() {
     }
     assert!(sim.stats.shell_execs.load(Ordering::Relaxed) >= shells_before + 2 * HOSTS as u64);
 
+    // collect's built-in script is answered by the fast path.
+    let fast_before = sim.stats.fast_execs.load(Ordering::Relaxed);
+    Herd::in_dir(&sim.dir)
+        .args(["collect", "all"])
+        .run()
+        .success()
+        .stdout_has("from 300 of 300 hosts");
+    assert!(sim.stats.fast_execs.load(Ordering::Relaxed) >= fast_before + HOSTS as u64);
+
     let shown = Herd::in_dir(&sim.dir)
         .args(["runs", "show", "last"])
         .run()

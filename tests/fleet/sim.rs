@@ -614,11 +614,13 @@ async fn serve_channel(mut channel: Channel<Msg>, host: Arc<SimHost>, shared: Ar
             text.as_deref().unwrap_or("(shell)")
         );
     }
-    if shared.fast_path
-        && let Some(answer) = command
-            .as_deref()
-            .and_then(|c| fast_path(c, &host, &shared))
-    {
+    let collect = shared.fast_path && command.as_deref() == Some(shared.collect_script.as_bytes());
+    let answer = match &command {
+        _ if collect => Some(collect_builtin(&shared).await),
+        Some(c) if shared.fast_path => fast_path(c, &host, &shared),
+        _ => None,
+    };
+    if let Some(answer) = answer {
         shared.stats.fast_execs.fetch_add(1, Ordering::Relaxed);
         if !answer.stderr.is_empty() {
             let _ = channel.extended_data_bytes(1, answer.stderr).await;
