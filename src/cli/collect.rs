@@ -101,7 +101,8 @@ pub fn execute(ctx: &Context, args: CollectArgs) -> anyhow::Result<u8> {
     let hosts = args
         .connect
         .select(inventory, args.pattern.as_deref().unwrap_or("all"))?;
-    let options = args.connect.ssh_options(ctx);
+    let mut options = args.connect.ssh_options(ctx);
+    options.scale_to(hosts.len());
     let become_password = args.connect.become_password()?;
     let fleet =
         args.connect

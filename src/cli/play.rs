@@ -97,7 +97,7 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
     for arg in &args.extra_vars {
         extra_vars.extend(playbook::parse_extra_vars(arg, &cwd)?);
     }
-    let options = args.connect.ssh_options(ctx);
+    let mut options = args.connect.ssh_options(ctx);
     let resolver =
         Resolver::new(&options).map_err(|reason| BadInput(format!("ssh config: {reason}")))?;
     let become_password = args.connect.become_password()?;
@@ -171,9 +171,7 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    if let Err(err) = crate::ssh::raise_nofile_limit() {
-        tracing::warn!("cannot raise the open-file limit: {err}");
-    }
+    options.scale_to(host_count);
     let pool = Pool::new(options);
     let outcome = runtime.block_on(async {
         let (tx, mut rx) = mpsc::unbounded_channel();

@@ -105,7 +105,8 @@ pub fn execute(ctx: &Context, args: RunArgs) -> anyhow::Result<u8> {
         )
     });
 
-    let options = args.connect.ssh_options(ctx);
+    let mut options = args.connect.ssh_options(ctx);
+    options.scale_to(hosts.len());
     let become_password = args.connect.become_password()?;
     let jobs = host_jobs(
         inventory,

@@ -141,6 +141,9 @@ pub struct Runner {
     /// Per-host totals, in the order hosts were first seen.
     pub stats: IndexMap<String, HostStats>,
     groups: Value,
+    /// Whether any inventory variable mentions a fleet-sized magic variable
+    /// (see [`FLEET_SIZED`]); computed on first use.
+    inventory_mentions_fleet: std::sync::OnceLock<bool>,
     started_at_task: bool,
     playbook_dir: String,
 }
@@ -168,6 +171,7 @@ impl Runner {
             targets: HashMap::new(),
             stats: IndexMap::new(),
             groups,
+            inventory_mentions_fleet: std::sync::OnceLock::new(),
             started_at_task,
             playbook_dir: String::new(),
         }
@@ -948,11 +952,16 @@ impl Runner {
             host: state.map_or(&empty, |s| &s.host_vars),
             extra: &self.opts.extra_vars,
         });
-        vars.insert("groups".into(), self.groups.clone());
-        vars.insert("play_hosts".into(), json!(scope.play_hosts));
-        vars.insert("ansible_play_hosts".into(), json!(scope.play_hosts));
-        vars.insert("ansible_play_hosts_all".into(), json!(scope.play_hosts));
-        vars.insert("ansible_play_batch".into(), json!(scope.batch));
+        // Each of these lists every host: copied into every host's vars on
+        // a 10,000-host play they would take gigabytes. Added where the
+        // task or a variable it may expand can name them.
+        if self.fleet_vars_wanted(scope, task, state) {
+            vars.insert("groups".into(), self.groups.clone());
+            vars.insert("play_hosts".into(), json!(scope.play_hosts));
+            vars.insert("ansible_play_hosts".into(), json!(scope.play_hosts));
+            vars.insert("ansible_play_hosts_all".into(), json!(scope.play_hosts));
+            vars.insert("ansible_play_batch".into(), json!(scope.batch));
+        }
         vars.insert("ansible_check_mode".into(), json!(self.opts.check));
         vars.insert("ansible_diff_mode".into(), json!(self.opts.diff));
         vars.insert("playbook_dir".into(), json!(self.playbook_dir));
@@ -1000,6 +1009,40 @@ impl Runner {
             vars.insert("hostvars".into(), self.hostvars());
         }
         vars
+    }
+
+    /// Whether a task may read `groups`, `play_hosts` and the like: the
+    /// task's own text, or any variable it could expand (play, vars files,
+    /// role, extra, included and inventory variables) names them. Small
+    /// plays always get them: the test only saves memory on big ones.
+    fn fleet_vars_wanted(
+        &self,
+        scope: &PlayScope<'_>,
+        task: &Task,
+        state: Option<&HostState>,
+    ) -> bool {
+        if scope.play_hosts.len() <= 200 || FLEET_SIZED.iter().any(|w| mentions(task, w)) {
+            return true;
+        }
+        let named = |vars: &Vars| {
+            vars.values().any(|v| {
+                let text = v.to_string();
+                FLEET_SIZED.iter().any(|w| text.contains(w))
+            })
+        };
+        let role = task.role.as_deref();
+        named(&scope.play.vars)
+            || named(&scope.vars_files)
+            || named(&self.opts.extra_vars)
+            || role.is_some_and(|r| named(&r.defaults) || named(&r.vars) || named(&r.params))
+            || state.is_some_and(|s| named(&s.included) || named(&s.host_vars))
+            || *self.inventory_mentions_fleet.get_or_init(|| {
+                self.inventory.host_names().any(|h| {
+                    self.inventory
+                        .host_scope(h)
+                        .is_some_and(|v| named(v.as_map()))
+                })
+            })
     }
 
     /// `hostvars`: every host's inventory vars, facts and registered vars.
@@ -1117,6 +1160,10 @@ impl Runner {
             || tags.iter().any(|t| wants(t))
     }
 }
+
+/// Magic variables whose value lists every host of the play or inventory
+/// (`ansible_play_hosts` and the like contain `play_hosts`).
+const FLEET_SIZED: &[&str] = &["groups", "play_hosts", "play_batch"];
 
 /// Does the task's text mention `word` (cheap test before building big magic vars)?
 fn mentions(task: &Task, word: &str) -> bool {

@@ -102,6 +102,16 @@ impl Default for SshOptions {
 }
 
 impl SshOptions {
+    /// Sized for a run over `hosts` hosts: more handshakes in flight for a
+    /// large fleet (64 up to ~1,000 hosts, then one per 16 hosts, at most
+    /// 512), so 10,000 hosts 50 ms away do not queue behind 64 slots, while
+    /// a small run never floods; and the open-file limit raised to a socket
+    /// per host.
+    pub fn scale_to(&mut self, hosts: usize) {
+        self.max_handshakes = handshake_slots(hosts);
+        super::ensure_open_files(hosts);
+    }
+
     /// Options that read nothing from the environment or the user's home:
     /// `home` is `home`, no agent, no passphrase, no prompts. For tests and
     /// for callers that want full control.
@@ -134,6 +144,12 @@ impl SshOptions {
     pub fn expand_tilde(&self, path: &str) -> PathBuf {
         expand_tilde(path, &self.home)
     }
+}
+
+/// Handshakes in flight for a run over `hosts` hosts (see
+/// [`SshOptions::scale_to`]).
+pub fn handshake_slots(hosts: usize) -> usize {
+    (hosts / 16).clamp(64, 512)
 }
 
 pub(crate) fn expand_tilde(path: &str, home: &Path) -> PathBuf {
@@ -314,6 +330,14 @@ fn parse_strict(value: &str) -> Result<HostKeyChecking, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handshakes_in_flight_grow_with_the_fleet_within_bounds() {
+        assert_eq!(handshake_slots(10), 64);
+        assert_eq!(handshake_slots(1_000), 64);
+        assert_eq!(handshake_slots(4_000), 250);
+        assert_eq!(handshake_slots(10_000), 512);
+    }
 
     fn config(text: &str) -> SshConfig {
         parse_config(&mut text.as_bytes(), Path::new("/home/u")).unwrap()

@@ -56,20 +56,11 @@ pub fn check(
     let name = super::target::known_hosts_name(host, port);
     let mut changed = None;
     for file in files {
-        let text = match std::fs::read(file) {
-            Ok(text) => text,
+        let Some(index) = index_of(file)? else {
             // Like OpenSSH, a file that is not there does not count.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-                ) =>
-            {
-                continue;
-            }
-            Err(e) => return Err(e),
+            continue;
         };
-        match check_text(&text, &name, key) {
+        match check_entries(index.entries(&name), key) {
             Some(Verdict::Known) => return Ok(HostKeyStatus::Known),
             Some(Verdict::Revoked(line)) => {
                 return Ok(HostKeyStatus::Revoked {
@@ -96,8 +87,8 @@ pub fn known_algorithms(files: &[PathBuf], host: &str, port: u16) -> Vec<russh::
     let name = super::target::known_hosts_name(host, port);
     let mut algorithms = Vec::new();
     for file in files {
-        if let Ok(text) = std::fs::read(file) {
-            for entry in entries(&text, &name).filter(|e| !e.revoked) {
+        if let Ok(Some(index)) = index_of(file) {
+            for entry in index.entries(&name).into_iter().filter(|e| !e.revoked) {
                 let alg = entry.key.algorithm();
                 if !algorithms.contains(&alg) {
                     algorithms.push(alg);
@@ -114,9 +105,9 @@ enum Verdict {
     Other(usize, String),
 }
 
-fn check_text(text: &[u8], name: &str, key: &PublicKey) -> Option<Verdict> {
+fn check_entries(entries: Vec<Entry>, key: &PublicKey) -> Option<Verdict> {
     let mut other = None;
-    for entry in entries(text, name) {
+    for entry in entries {
         let same = entry.key.key_data() == key.key_data();
         if entry.revoked {
             if same {
@@ -143,41 +134,156 @@ pub fn algorithm_name(key: &PublicKey) -> String {
     }
 }
 
-/// The lines of `text` whose host patterns match `name` (1-based line
-/// numbers). `@cert-authority` lines are skipped: herd does not offer host
-/// certificates, so they can never vouch for a plain key. So is a line
-/// that is not UTF-8, as any other line that cannot be parsed.
-fn entries<'a>(text: &'a [u8], name: &'a str) -> impl Iterator<Item = Entry> + 'a {
-    text.split(|&b| b == b'\n')
-        .enumerate()
-        .filter_map(move |(index, line)| {
-            let line_no = index + 1;
-            let line = std::str::from_utf8(line).ok()?;
-            let mut fields = line.split_whitespace();
-            let mut first = fields.next()?;
-            if first.starts_with('#') {
-                return None;
-            }
-            let mut revoked = false;
-            if let Some(marker) = first.strip_prefix('@') {
-                match marker {
-                    "revoked" => revoked = true,
-                    _ => return None,
+/// A known_hosts file read once per process (and again when it changes):
+/// every host connects through it, and with 10,000 hosts listed, scanning
+/// the whole file for each of 10,000 connects would cost seconds of CPU.
+/// Lines whose patterns are all plain names are found by name; only
+/// wildcard, negated and hashed lines are matched one by one.
+struct Index {
+    lines: Vec<Line>,
+    /// Lowercased plain name -> indexes into `lines`.
+    by_name: std::collections::HashMap<String, Vec<usize>>,
+    /// Lines that need pattern matching.
+    patterned: Vec<usize>,
+}
+
+/// One usable line: its key is parsed only when a host asks for it.
+struct Line {
+    line: usize,
+    revoked: bool,
+    patterns: Box<str>,
+    key: Box<str>,
+}
+
+/// What identifies one version of a file.
+type Stamp = (u64, u64, std::time::SystemTime);
+
+/// Each file read so far, with the version it was read at.
+type Indexes = std::collections::HashMap<PathBuf, (Stamp, std::sync::Arc<Index>)>;
+
+static INDEXES: Mutex<Option<Indexes>> = Mutex::new(None);
+
+/// The index of `path`, read afresh if the file changed; `None` if there
+/// is no such file.
+fn index_of(path: &Path) -> std::io::Result<Option<std::sync::Arc<Index>>> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let stamp = (meta.ino(), meta.len(), meta.modified()?);
+    let mut cache = INDEXES.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = cache.get_or_insert_with(Default::default);
+    if let Some((seen, index)) = cache.get(path)
+        && *seen == stamp
+    {
+        return Ok(Some(index.clone()));
+    }
+    let text = match std::fs::read(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let index = std::sync::Arc::new(Index::new(&text));
+    cache.insert(path.to_path_buf(), (stamp, index.clone()));
+    Ok(Some(index))
+}
+
+impl Index {
+    /// `@cert-authority` lines are skipped: herd does not offer host
+    /// certificates, so they can never vouch for a plain key. So is a line
+    /// that is not UTF-8, as any other line that cannot be parsed.
+    fn new(text: &[u8]) -> Index {
+        let mut index = Index {
+            lines: Vec::new(),
+            by_name: Default::default(),
+            patterned: Vec::new(),
+        };
+        for (number, line) in text.split(|&b| b == b'\n').enumerate() {
+            let Some(line) = Self::parse(number + 1, line) else {
+                continue;
+            };
+            let at = index.lines.len();
+            let plain = !line.patterns.contains(['*', '?', '!'])
+                && !line.patterns.starts_with("|1|")
+                && !line.patterns.contains(",|1|");
+            if plain {
+                for name in line.patterns.split(',') {
+                    index
+                        .by_name
+                        .entry(name.to_ascii_lowercase())
+                        .or_default()
+                        .push(at);
                 }
-                first = fields.next()?;
+            } else {
+                index.patterned.push(at);
             }
-            if !hosts_match(first, name) {
-                return None;
+            index.lines.push(line);
+        }
+        index
+    }
+
+    fn parse(number: usize, line: &[u8]) -> Option<Line> {
+        let line = std::str::from_utf8(line).ok()?;
+        let mut fields = line.split_whitespace();
+        let mut first = fields.next()?;
+        if first.starts_with('#') {
+            return None;
+        }
+        let mut revoked = false;
+        if let Some(marker) = first.strip_prefix('@') {
+            match marker {
+                "revoked" => revoked = true,
+                _ => return None,
             }
-            let key_type = fields.next()?;
-            let key_data = fields.next()?;
-            let key = PublicKey::from_openssh(&format!("{key_type} {key_data}")).ok()?;
-            Some(Entry {
-                line: line_no,
-                revoked,
-                key,
-            })
+            first = fields.next()?;
+        }
+        let key_type = fields.next()?;
+        let key_data = fields.next()?;
+        Some(Line {
+            line: number,
+            revoked,
+            patterns: first.into(),
+            key: format!("{key_type} {key_data}").into(),
         })
+    }
+
+    /// The lines whose host patterns match `name`, in file order (1-based
+    /// line numbers); lines whose key cannot be parsed are skipped.
+    fn entries(&self, name: &str) -> Vec<Entry> {
+        let mut found: Vec<usize> = self
+            .by_name
+            .get(&name.to_ascii_lowercase())
+            .map(|v| v.to_vec())
+            .unwrap_or_default();
+        found.extend(
+            self.patterned
+                .iter()
+                .copied()
+                .filter(|&i| hosts_match(&self.lines[i].patterns, name)),
+        );
+        found.sort_unstable();
+        found.dedup();
+        found
+            .into_iter()
+            .filter_map(|i| {
+                let line = &self.lines[i];
+                Some(Entry {
+                    line: line.line,
+                    revoked: line.revoked,
+                    key: PublicKey::from_openssh(&line.key).ok()?,
+                })
+            })
+            .collect()
+    }
 }
 
 /// OpenSSH's rule: a negated pattern that matches rejects the line; else

@@ -41,6 +41,7 @@
 pub mod apt;
 pub mod isolated;
 pub mod proxy;
+pub mod sim;
 
 use std::fmt::Write as _;
 use std::io::Read as _;
