@@ -37,10 +37,12 @@ const ENABLED: &[&str] = &[
     "ssh_server",
     "kernel_tuning",
     "cron_jobs",
+    "app_release",
+    "sudo",
 ];
 
 /// Roles of site.yml left out for now, with the modules they wait for.
-const PENDING: &[(&str, &str)] = &[("app_release", "unarchive"), ("sudo", "find")];
+const PENDING: &[(&str, &str)] = &[];
 
 /// Packages the roles install, served by the fleets' offline apt repository.
 const PACKAGES: &[&str] = &["tree", "figlet", "hello"];

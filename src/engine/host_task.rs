@@ -252,7 +252,9 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
     }
     let status = if any_failed {
         TaskStatus::Failed
-    } else if all_skipped && total > 0 {
+    } else if all_skipped {
+        // Every item skipped, or no items at all (Ansible: "No items in
+        // the list").
         TaskStatus::Skipped
     } else if any_changed {
         TaskStatus::Changed
@@ -269,6 +271,9 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
     }
     if status == TaskStatus::Skipped {
         registered["skipped"] = json!(true);
+        if total == 0 {
+            registered["skipped_reason"] = json!("No items in the list");
+        }
     }
     finish(&job, started, status, msg, registered, facts, diffs, labels)
 }
