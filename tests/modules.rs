@@ -656,10 +656,17 @@ async fn file_states_modes_links_and_check_mode() {
             .await
             .contains("state")
     );
+    // As in Ansible, a link without src fails the task (an existing link
+    // would keep its target).
+    let no_src = h.run("file", json!({"path": f, "state": "link"})).await;
+    assert!(no_src.failed, "{no_src:?}");
     assert!(
-        h.error("file", json!({"path": f, "state": "link"}))
-            .await
-            .contains("src")
+        no_src
+            .msg
+            .as_deref()
+            .unwrap_or_default()
+            .contains("src is required"),
+        "{no_src:?}"
     );
     h.stop().await;
 }
