@@ -292,10 +292,10 @@ fn unknown_module_suggests_the_close_one() {
 
 #[test]
 fn unsupported_module_lists_the_supported_ones() {
-    let err = site_error("- hosts: all\n  tasks:\n    - apt: name=nginx\n");
+    let err = site_error("- hosts: all\n  tasks:\n    - dnf: name=nginx\n");
     assert!(
         err.starts_with(
-            "site.yml:3:7: module `apt` is not supported by herd; herd's modules: command,"
+            "site.yml:3:7: module `dnf` is not supported by herd; herd's modules: command,"
         ),
         "{err}"
     );
