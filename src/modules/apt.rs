@@ -253,7 +253,10 @@ pub async fn apply(ctx: &ModuleContext<'_>, opts: &Options, module: &str) -> Out
     };
     let mut packages = probe.packages;
     if opts.update_cache {
-        let stale = probe.now - probe.cache_time > opts.cache_valid_time;
+        // Without cache_valid_time the lists are always refreshed (also
+        // within the second of the last update), as Ansible does.
+        let stale =
+            opts.cache_valid_time <= 0 || probe.now - probe.cache_time > opts.cache_valid_time;
         if stale {
             if ctx.check_mode {
                 report.cache_updated = true;
