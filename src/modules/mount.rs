@@ -423,10 +423,6 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     }
     let mut failed = ModuleOutput::failed(format!("Error {what} {}: {output}", p.path));
     failed.data.extend(result(&p, false, &backup_file).data);
-    failed.data.insert(
-        "msg".into(),
-        json!(format!("Error {what} {}: {output}", p.path)),
-    );
     Ok(failed)
 }
 

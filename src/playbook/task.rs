@@ -174,17 +174,7 @@ fn parse_task(
     let own = own_inherited(&keys.keywords, source)?;
     match module {
         "import_tasks" => {
-            for (k, _) in &keys.keywords {
-                if !BLOCK_INHERITED.contains(&k.name.as_str()) {
-                    return Err(source.error(
-                        k.mark,
-                        format!(
-                            "`{}` cannot be used on import_tasks (a static import); use include_tasks",
-                            k.name
-                        ),
-                    ));
-                }
-            }
+            static_import_keywords(&keys, source, "import_tasks", "include_tasks")?;
             let file = include_file(&module_args, module_key, source)?;
             if file.contains("{{") {
                 return Err(source.error(
@@ -258,17 +248,7 @@ fn parse_task(
             return Ok(());
         }
         "import_role" => {
-            for (k, _) in &keys.keywords {
-                if !BLOCK_INHERITED.contains(&k.name.as_str()) {
-                    return Err(source.error(
-                        k.mark,
-                        format!(
-                            "`{}` cannot be used on import_role (a static import); use include_role",
-                            k.name
-                        ),
-                    ));
-                }
-            }
+            static_import_keywords(&keys, source, "import_role", "include_role")?;
             let include = role_include::arguments(
                 module,
                 &module_args,
@@ -421,6 +401,28 @@ fn classify<'n>(entries: &'n [(Key, Node)], ctx: &Context) -> Result<Keys<'n>, P
         return Err(source.error(key.mark, message));
     }
     Ok(keys)
+}
+
+/// A static import (`import_tasks`, `import_role`) takes only the keywords
+/// a block passes down; others need the dynamic `include`.
+fn static_import_keywords(
+    keys: &Keys,
+    source: &Source,
+    import: &str,
+    include: &str,
+) -> Result<(), PlaybookError> {
+    for (k, _) in &keys.keywords {
+        if !BLOCK_INHERITED.contains(&k.name.as_str()) {
+            return Err(source.error(
+                k.mark,
+                format!(
+                    "`{}` cannot be used on {import} (a static import); use {include}",
+                    k.name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The message for keys Ansible knows and herd does not run.
