@@ -196,6 +196,27 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(&err)
     }
 
+    /// A write transaction that takes the write lock at its start
+    /// (IMMEDIATE): a concurrent writer then waits in the busy handler
+    /// instead of failing half-way with "database is locked". Returned with
+    /// the error mapper the caller needs for its statements.
+    fn write_tx(
+        &mut self,
+    ) -> Result<
+        (
+            rusqlite::Transaction<'_>,
+            impl Fn(rusqlite::Error) -> StoreError + use<>,
+        ),
+        StoreError,
+    > {
+        let err = self.sql_err();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        Ok((tx, err))
+    }
+
     fn sql_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + use<> {
         let path = self.path.clone();
         move |error| StoreError::Sqlite {
