@@ -20,6 +20,8 @@ pub mod args;
 pub mod edit;
 pub mod file_attrs;
 pub mod files;
+#[cfg(test)]
+pub mod replay;
 pub mod runner;
 pub mod spec;
 pub mod transport;
