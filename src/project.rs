@@ -183,7 +183,7 @@ impl Project {
         let mut file: ProjectFile = toml::from_str(&text).map_err(|e| {
             let (line, column) = e
                 .span()
-                .map(|span| line_column(&text, span.start))
+                .map(|span| crate::yaml::line_column(&text, span.start))
                 .unwrap_or((0, 0));
             ProjectError::Parse {
                 path: path.to_path_buf(),
@@ -259,14 +259,6 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         .mode(0o700)
         .create(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-}
-
-/// 1-based line and column of byte `offset` in `text`.
-pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 #[cfg(test)]
