@@ -73,7 +73,7 @@ impl Store {
             action,
             source,
         };
-        crate::project::create_private_dir(state_dir).map_err(|source| StoreError::Io {
+        crate::atomic::create_private_dir(state_dir).map_err(|source| StoreError::Io {
             path: state_dir.to_path_buf(),
             action: "create the state directory",
             source,
