@@ -256,8 +256,9 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     edit::backup_as_backup_file(&mut out);
     let message = edit::encode_exact(&message);
     let message = String::from_utf8_lossy(&message).into_owned();
-    out.msg = Some(message.trim_end().to_string()).filter(|m| !m.is_empty());
+    // Ansible's msg is the line, newline included.
     out.data.insert("msg".into(), json!(message));
+    out.msg = Some(message);
     Ok(out)
 }
 
