@@ -18,8 +18,7 @@ fn play(fleet: &Fleet, args: &[&str]) -> Outcome {
 }
 
 fn read(path: impl AsRef<std::path::Path>) -> Vec<u8> {
-    std::fs::read(path.as_ref())
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.as_ref().display()))
+    std::fs::read(path.as_ref()).unwrap_or_else(|e| panic!("read {}: {e}", path.as_ref().display()))
 }
 
 fn text(path: impl AsRef<std::path::Path>) -> String {
@@ -81,11 +80,16 @@ fn ini_file_sets_options_byte_exactly_and_then_changes_nothing() {
     assert_eq!(read(host.fs_path("/etc/herd/app.ini")), before);
     assert!(!host.fs_path("/etc/herd/conf.d").exists());
 
-    play(&fleet, &["site.yml"]).success().stdout_has("changed=4");
+    play(&fleet, &["site.yml"])
+        .success()
+        .stdout_has("changed=4");
     let after: &[u8] = b"; app config\n[server]\nhost = 0.0.0.0\nport = 8080\n\n\
         [drinks]\nfav = coke\nnote = caf\xe9\nfav = pepsi\n";
     assert_eq!(read(host.fs_path("/etc/herd/app.ini")), after);
-    assert_eq!(text(host.fs_path("/etc/herd/conf.d/global.ini")), "user=bob\n\n");
+    assert_eq!(
+        text(host.fs_path("/etc/herd/conf.d/global.ini")),
+        "user=bob\n\n"
+    );
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(host.fs_path("/etc/herd/app.ini"))
         .unwrap()
@@ -101,14 +105,19 @@ fn ini_file_sets_options_byte_exactly_and_then_changes_nothing() {
     assert_eq!(backups.len(), 1, "{backups:?}");
     assert_eq!(read(backups[0].path()), before);
 
-    play(&fleet, &["site.yml"]).success().stdout_has("changed=0");
+    play(&fleet, &["site.yml"])
+        .success()
+        .stdout_has("changed=0");
 
     // --diff shows the line that would change.
-    play(&fleet, &["site.yml", "--check", "--diff", "-e", "port=9090"])
-        .success()
-        .stdout_has("changed=1")
-        .stdout_has("-port = 8080")
-        .stdout_has("+port = 9090");
+    play(
+        &fleet,
+        &["site.yml", "--check", "--diff", "-e", "port=9090"],
+    )
+    .success()
+    .stdout_has("changed=1")
+    .stdout_has("-port = 8080")
+    .stdout_has("+port = 9090");
     assert_eq!(read(host.fs_path("/etc/herd/app.ini")), after);
 
     // Bad input: Ansible's failures.
@@ -132,9 +141,7 @@ fn ini_file_sets_options_byte_exactly_and_then_changes_nothing() {
         ),
     )
     .unwrap();
-    play(&fleet, &["bad.yml"])
-        .success()
-        .stdout_has("failed=0");
+    play(&fleet, &["bad.yml"]).success().stdout_has("failed=0");
     assert!(!host.fs_path("/etc/herd/missing.ini").exists());
 }
 
@@ -177,17 +184,24 @@ fn pam_limits_appends_or_raises_a_limit_and_then_changes_nothing() {
         .stdout_has("changed=2");
     assert_eq!(text(host.fs_path(dest)), before);
 
-    play(&fleet, &["site.yml"]).success().stdout_has("changed=2");
+    play(&fleet, &["site.yml"])
+        .success()
+        .stdout_has("changed=2");
     assert_eq!(
         text(host.fs_path(dest)),
         "# herd test limits\n@web\thard\tnproc\t100\t# workers\njoe\tsoft\tnofile\t64000\n"
     );
-    play(&fleet, &["site.yml"]).success().stdout_has("changed=0");
-
-    play(&fleet, &["site.yml", "--check", "--diff", "-e", "nofile=1024"])
+    play(&fleet, &["site.yml"])
         .success()
-        .stdout_has("changed=1")
-        .stdout_has("+joe\tsoft\tnofile\t1024");
+        .stdout_has("changed=0");
+
+    play(
+        &fleet,
+        &["site.yml", "--check", "--diff", "-e", "nofile=1024"],
+    )
+    .success()
+    .stdout_has("changed=1")
+    .stdout_has("+joe\tsoft\tnofile\t1024");
 
     // A value limits.conf(5) does not take fails before anything changes.
     std::fs::write(
@@ -200,7 +214,9 @@ fn pam_limits_appends_or_raises_a_limit_and_then_changes_nothing() {
     play(&fleet, &["bad.yml"])
         .code(3)
         .stdout_has("Value of \"lots\" for item \"nofile\" is invalid");
-    play(&fleet, &["site.yml"]).success().stdout_has("changed=0");
+    play(&fleet, &["site.yml"])
+        .success()
+        .stdout_has("changed=0");
     assert_eq!(read("/etc/security/limits.conf"), machine_limits);
 }
 
@@ -247,7 +263,9 @@ fn timezone_links_localtime_and_writes_etc_timezone() {
     let date = host.sh("date +%Z");
     assert_eq!(String::from_utf8_lossy(&date.stdout), "JST\n");
 
-    play(&fleet, &["site.yml"]).success().stdout_has("changed=0");
+    play(&fleet, &["site.yml"])
+        .success()
+        .stdout_has("changed=0");
 
     // Only the link points elsewhere: that is a change too.
     host.sh("ln -sf /usr/share/zoneinfo/Europe/Paris /etc/localtime");
@@ -255,8 +273,12 @@ fn timezone_links_localtime_and_writes_etc_timezone() {
         .success()
         .stdout_has("changed=1")
         .stdout_has("-name: Europe/Paris");
-    play(&fleet, &["site.yml"]).success().stdout_has("changed=1");
-    play(&fleet, &["site.yml"]).success().stdout_has("changed=0");
+    play(&fleet, &["site.yml"])
+        .success()
+        .stdout_has("changed=1");
+    play(&fleet, &["site.yml"])
+        .success()
+        .stdout_has("changed=0");
 
     // A zone the host does not have fails and changes nothing.
     play(&fleet, &["site.yml", "-e", "zone=Mars/Olympus_Mons"])
@@ -271,7 +293,8 @@ fn timezone_links_localtime_and_writes_etc_timezone() {
 fn locale_gen_builds_and_removes_a_locale() {
     let fleet = Fleet::builder().hosts(1).isolated(true).start();
     let host = &fleet.hosts[0];
-    let locales = |h: &fleet::FleetHost| String::from_utf8_lossy(&h.sh("locale -a").stdout).into_owned();
+    let locales =
+        |h: &fleet::FleetHost| String::from_utf8_lossy(&h.sh("locale -a").stdout).into_owned();
     assert!(
         !locales(host).contains("de_CH.utf8"),
         "the test machine must not have de_CH.UTF-8 built for this test"
@@ -305,7 +328,9 @@ fn locale_gen_builds_and_removes_a_locale() {
         .stdout_has("+de_CH.UTF-8 UTF-8");
     assert!(locales(host).contains("de_CH.utf8\n"), "{}", locales(host));
     assert!(text(host.fs_path("/etc/locale.gen")).contains("\nde_CH.UTF-8 UTF-8\n"));
-    play(&fleet, &["site.yml"]).success().stdout_has("changed=0");
+    play(&fleet, &["site.yml"])
+        .success()
+        .stdout_has("changed=0");
 
     play(&fleet, &["site.yml", "-e", "state=absent"])
         .success()
