@@ -120,6 +120,28 @@ fn ini_file_sets_options_byte_exactly_and_then_changes_nothing() {
     .stdout_has("+port = 9090");
     assert_eq!(read(host.fs_path("/etc/herd/app.ini")), after);
 
+    // follow: the file a link points to is edited; the link stays.
+    std::fs::write(host.fs_path("/etc/herd/real.ini"), "[a]\n").unwrap();
+    std::os::unix::fs::symlink("real.ini", host.fs_path("/etc/herd/link.ini")).unwrap();
+    std::fs::write(
+        fleet.path("follow.yml"),
+        playbook("    - ini_file: {path: /etc/herd/link.ini, section: a, option: x, value: 1, follow: true}\n"),
+    )
+    .unwrap();
+    play(&fleet, &["follow.yml"])
+        .success()
+        .stdout_has("changed=1");
+    assert_eq!(text(host.fs_path("/etc/herd/real.ini")), "[a]\nx = 1\n");
+    assert!(
+        std::fs::symlink_metadata(host.fs_path("/etc/herd/link.ini"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    play(&fleet, &["follow.yml"])
+        .success()
+        .stdout_has("changed=0");
+
     // Bad input: Ansible's failures.
     std::fs::write(
         fleet.path("bad.yml"),

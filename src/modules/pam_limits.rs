@@ -220,7 +220,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         ));
     }
     if let Err(msg) = check_value(&p.item, &p.value, "") {
-        return Ok(ModuleOutput::failed(msg));
+        return Ok(ModuleOutput::failed(msg.trim_start()));
     }
     let info = edit::read(ctx, &p.dest).await?;
     if !info.exists {

@@ -89,15 +89,19 @@ struct State {
     rtc: bool,
 }
 
+/// Picks `timedatectl status`'s zone and RTC lines as `zone:` and
+/// `rtc-local:` lines.
+const STATUS_FILTER: &str = "sed -n \
+    -e 's/^[[:space:]]*Time \\{0,1\\}zone[[:space:]]*:[[:space:]]*\\([^[:space:]]*\\).*/zone:\\1/p' \
+    -e 's/^[[:space:]]*RTC in local TZ[[:space:]]*:[[:space:]]*\\([^[:space:]]*\\).*/rtc-local:\\1/p'";
+
 fn probe_script(zone: &str) -> String {
     let z = shell_quote(zone);
     format!(
         "export LC_ALL=C LANGUAGE=C; z={z}; zi={ZONEINFO}; \
          if [ -n \"$z\" ] && [ -f \"$zi/$z\" ]; then echo zone-exists; fi; \
          if t=$(command -v timedatectl) && s=$(timedatectl status 2>/dev/null); then \
-           echo \"timedatectl:$t\"; printf '%s\\n' \"$s\" | sed -n \
-             -e 's/^[[:space:]]*Time \\{{0,1\\}}zone[[:space:]]*:[[:space:]]*\\([^[:space:]]*\\).*/zone:\\1/p' \
-             -e 's/^[[:space:]]*RTC in local TZ[[:space:]]*:[[:space:]]*\\([^[:space:]]*\\).*/rtc-local:\\1/p'; \
+           echo \"timedatectl:$t\"; printf '%s\\n' \"$s\" | {STATUS_FILTER}; \
          else \
            if [ -f {TIMEZONE_FILE} ]; then \
              sed -n 's/^\\([^[:space:]]\\{{1,\\}}\\).*/zone:\\1/p' {TIMEZONE_FILE} | head -n 1; fi; \
@@ -451,6 +455,25 @@ mod tests {
         let s =
             parse_probe("timedatectl:/usr/bin/timedatectl\nzone:Asia/Tokyo\nrtc-local:no\nrtc\n");
         assert_eq!(current_zone(&s, "Asia/Tokyo"), "Asia/Tokyo");
+        assert_eq!(current_hwclock(&s), "UTC");
+    }
+
+    #[test]
+    fn timedatectl_status_is_read() {
+        let status = "               Local time: Sat 2026-12-05 07:00:00 JST\n\
+                      \x20          Time zone: Asia/Tokyo (JST, +0900)\n\
+                      \x20    RTC in local TZ: no\n";
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf '%s' \"$0\" | {STATUS_FILTER}"))
+            .arg(status)
+            .output()
+            .unwrap();
+        let s = parse_probe(&format!(
+            "timedatectl:/usr/bin/timedatectl\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        ));
+        assert_eq!(s.zone.as_deref(), Some("Asia/Tokyo"));
         assert_eq!(current_hwclock(&s), "UTC");
     }
 
