@@ -46,9 +46,14 @@ struct Params {
 
 fn parse(vars: &Vars) -> Result<Params, ModuleError> {
     let args = Args::new(&MODULE, vars)?;
-    let names = args
+    // A string with commas is a list, as Ansible's type='list' reads it.
+    let names: Vec<String> = args
         .list("name")?
-        .ok_or_else(|| args.error("missing required argument: name"))?;
+        .ok_or_else(|| args.error("missing required argument: name"))?
+        .iter()
+        .flat_map(|n| n.split(','))
+        .map(|n| n.trim().to_string())
+        .collect();
     if let Some(bad) = names
         .iter()
         .find(|n| n.is_empty() || n.chars().any(char::is_whitespace))
@@ -304,6 +309,14 @@ mod tests {
             installed: vec!["C".into(), "C.utf8".into(), "en_US.utf8".into()],
             supported: supported.iter().map(|s| s.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn names_are_a_list_or_a_comma_separated_string() {
+        let vars = json!({"name": "de_CH.UTF-8, fr_FR.UTF-8"});
+        let p = parse(vars.as_object().unwrap()).unwrap();
+        assert_eq!(p.names, ["de_CH.UTF-8", "fr_FR.UTF-8"]);
+        assert!(parse(json!({"name": "de CH"}).as_object().unwrap()).is_err());
     }
 
     #[test]
