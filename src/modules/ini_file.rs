@@ -15,7 +15,7 @@ use super::args::Args;
 use super::edit::{self, Edit, split_lines_keep, strip_eol};
 use super::file_attrs::Attrs;
 use super::files::{self, Want};
-use super::spec::{BoxFuture, Module, Run, alias, p};
+use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
@@ -46,13 +46,9 @@ pub const MODULE: Module = Module {
     ],
     required: &[&["path"]],
     exclusive: &[("value", "values")],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 /// A `section_has_values` entry: the section must set `option` (to one of
 /// `values`, when any are given).

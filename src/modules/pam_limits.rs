@@ -10,7 +10,7 @@ use serde_json::json;
 use super::args::Args;
 use super::edit::{self, Edit, split_lines_keep, strip_eol};
 use super::file_attrs::Attrs;
-use super::spec::{BoxFuture, Module, Run, p};
+use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
@@ -30,13 +30,9 @@ pub const MODULE: Module = Module {
         p("comment"),
     ],
     required: &[&["domain"], &["limit_type"], &["limit_item"], &["value"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 const TYPES: &[&str] = &["hard", "soft", "-"];
 const ITEMS: &[&str] = &[

@@ -19,7 +19,7 @@ use super::args::Args;
 use super::edit::{self, split_lines_keep};
 use super::file_attrs::Attrs;
 use super::files::{self, WriteSpec};
-use super::spec::{BoxFuture, Module, Run, alias, p};
+use super::spec::{Module, alias, async_run, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
@@ -29,13 +29,9 @@ pub const MODULE: Module = Module {
     aliases: &["community.general.timezone"],
     params: &[p("name"), alias("hwclock", &["rtc"])],
     required: &[&["name", "hwclock"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 const ZONEINFO: &str = "/usr/share/zoneinfo";
 const TIMEZONE_FILE: &str = "/etc/timezone";
