@@ -20,7 +20,7 @@ use crate::report::run::{RunOutput, RunPrinter};
 use crate::report::sink::Sink;
 use crate::report::text::TextOptions;
 use crate::ssh::{ExecOptions, Pool, SshOptions};
-use crate::store::{NewRun, RunId, Store};
+use crate::store::{NewRun, ResultWriter, RunId, Store};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -123,7 +123,7 @@ pub fn execute(ctx: &Context, args: RunArgs) -> anyhow::Result<u8> {
         pattern: &pattern_text,
         host_count: hosts.len(),
     })?;
-    let writer = StoreWriter::start(store, run_id);
+    let writer = ResultWriter::start(store, run_id);
 
     let started = Instant::now();
     let terminal = std::io::stdout().is_terminal();
@@ -144,7 +144,9 @@ pub fn execute(ctx: &Context, args: RunArgs) -> anyhow::Result<u8> {
     } else {
         RunOutcome::from_results(&results)
     };
-    writer.finish(outcome)?;
+    writer
+        .finish(outcome)
+        .context("cannot record the run in the store")?;
     printer.summary(&results, hosts.len(), started.elapsed(), outcome, run_id)?;
     Ok(outcome.exit_code())
 }
@@ -275,7 +277,7 @@ fn drive(
     jobs: Vec<HostJob>,
     forks: usize,
     printer: &mut RunPrinter<impl std::io::Write>,
-    writer: &StoreWriter,
+    writer: &ResultWriter,
 ) -> anyhow::Result<(Vec<HostResult>, bool)> {
     crate::engine::fanout::block_on(async move {
         let pool = Pool::new(options);
@@ -308,68 +310,4 @@ fn drive(
         Ok((results, interrupted))
     })
     .context("cannot start the async runtime")?
-}
-
-/// Writes results to the store from its own thread, in batches, so a slow
-/// disk never stalls the network side and a crash loses at most a moment.
-struct StoreWriter {
-    tx: std::sync::mpsc::Sender<WriterMsg>,
-    handle: std::thread::JoinHandle<anyhow::Result<()>>,
-}
-
-enum WriterMsg {
-    Result(Box<HostResult>),
-    Finish(RunOutcome),
-}
-
-impl StoreWriter {
-    fn start(mut store: Store, run: RunId) -> StoreWriter {
-        let (tx, rx) = std::sync::mpsc::channel::<WriterMsg>();
-        let handle = std::thread::spawn(move || -> anyhow::Result<()> {
-            let mut batch = Vec::new();
-            let mut finish = None;
-            while finish.is_none() {
-                // Wait briefly for a message, then take whatever else is queued,
-                // so results land in the store in batches, soon after they come.
-                let mut messages = Vec::new();
-                match rx.recv_timeout(Duration::from_millis(250)) {
-                    Ok(msg) => messages.push(msg),
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    // The run went away without saying how it ended.
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                        finish = Some(RunOutcome::Interrupted)
-                    }
-                }
-                messages.extend(rx.try_iter());
-                for msg in messages {
-                    match msg {
-                        WriterMsg::Result(r) => batch.push(*r),
-                        WriterMsg::Finish(outcome) => finish = Some(outcome),
-                    }
-                }
-                if !batch.is_empty() {
-                    store.record_results(run, &batch)?;
-                    batch.clear();
-                }
-            }
-            if let Some(outcome) = finish {
-                store.finish_run(run, outcome)?;
-            }
-            Ok(())
-        });
-        StoreWriter { tx, handle }
-    }
-
-    fn send(&self, result: HostResult) {
-        let _ = self.tx.send(WriterMsg::Result(Box::new(result)));
-    }
-
-    fn finish(self, outcome: RunOutcome) -> anyhow::Result<()> {
-        let _ = self.tx.send(WriterMsg::Finish(outcome));
-        drop(self.tx);
-        self.handle
-            .join()
-            .map_err(|_| anyhow::anyhow!("the store writer thread panicked"))?
-            .context("cannot record the run in the store")
-    }
 }

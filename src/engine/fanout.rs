@@ -82,9 +82,16 @@ impl Interrupt {
     /// Watches Ctrl-C from now on; call it inside the runtime.
     pub fn ctrl_c() -> Interrupt {
         let (tx, pressed) = watch::channel(false);
+        // The watcher ends with the last copy of the `Interrupt` (a
+        // server runs many rounds).
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = tx.send(true);
+            tokio::select! {
+                pressed = tokio::signal::ctrl_c() => {
+                    if pressed.is_ok() {
+                        let _ = tx.send(true);
+                    }
+                }
+                () = tx.closed() => {}
             }
         });
         Interrupt { pressed }
@@ -259,25 +266,19 @@ mod tests {
 
     use super::*;
 
-    fn names(n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("h{i}")).collect()
+    /// Jobs for hosts h0..h{n-1}, job i from `work(i)`.
+    fn jobs<Fut>(n: usize, work: impl Fn(usize) -> Fut) -> Vec<(String, Fut)> {
+        (0..n).map(|i| (format!("h{i}"), work(i))).collect()
     }
 
     #[tokio::test]
     async fn a_panicking_job_is_that_hosts_failure_and_the_others_finish() {
-        let jobs = names(3)
-            .into_iter()
-            .enumerate()
-            .map(|(i, host)| {
-                let work = async move {
-                    if i == 1 {
-                        panic!("boom");
-                    }
-                    i
-                };
-                (host, work)
-            })
-            .collect();
+        let jobs = jobs(3, |i| async move {
+            if i == 1 {
+                panic!("boom");
+            }
+            i
+        });
         let outcomes = fan_out(jobs, 2, &Interrupt::never(), |_| {}).await;
         assert!(matches!(outcomes[0], Outcome::Done(0)));
         match &outcomes[1] {
@@ -291,18 +292,11 @@ mod tests {
 
     #[tokio::test]
     async fn outcomes_come_back_in_the_order_given_whatever_order_jobs_end() {
-        let jobs = names(5)
-            .into_iter()
-            .enumerate()
-            .map(|(i, host)| {
-                let work = async move {
-                    // The first job ends last.
-                    tokio::time::sleep(Duration::from_millis(10 * (5 - i as u64))).await;
-                    i
-                };
-                (host, work)
-            })
-            .collect();
+        let jobs = jobs(5, |i| async move {
+            // The first job ends last.
+            tokio::time::sleep(Duration::from_millis(10 * (5 - i as u64))).await;
+            i
+        });
         let mut ended = Vec::new();
         let outcomes = fan_out(jobs, 5, &Interrupt::never(), |p| {
             if let Progress::Finished(i, _) = p {
@@ -325,19 +319,15 @@ mod tests {
     async fn no_more_than_forks_jobs_run_at_once_and_each_starts_before_it_ends() {
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
-        let jobs = names(12)
-            .into_iter()
-            .map(|host| {
-                let (running, most) = (running.clone(), most.clone());
-                let work = async move {
-                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                    most.fetch_max(now, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    running.fetch_sub(1, Ordering::SeqCst);
-                };
-                (host, work)
-            })
-            .collect();
+        let jobs = jobs(12, |_| {
+            let (running, most) = (running.clone(), most.clone());
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+            }
+        });
         let mut events = Vec::new();
         fan_out(jobs, 3, &Interrupt::never(), |p| {
             events.push(match p {
@@ -357,19 +347,12 @@ mod tests {
     async fn ctrl_c_reports_the_unfinished_hosts_as_interrupted() {
         let (press, pressed) = watch::channel(false);
         let interrupt = Interrupt { pressed };
-        let jobs = names(3)
-            .into_iter()
-            .enumerate()
-            .map(|(i, host)| {
-                let work = async move {
-                    if i > 0 {
-                        tokio::time::sleep(Duration::from_secs(60)).await;
-                    }
-                    i
-                };
-                (host, work)
-            })
-            .collect();
+        let jobs = jobs(3, |i| async move {
+            if i > 0 {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+            i
+        });
         let outcomes = fan_out(jobs, 3, &interrupt, |p| {
             if let Progress::Finished(0, _) = p {
                 let _ = press.send(true);
