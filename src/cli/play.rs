@@ -17,9 +17,9 @@ use super::{BadInput, Context, Format};
 use crate::engine::events::{HostStats, PlayEvent, TaskResult};
 use crate::engine::fanout::{Interrupt, block_on};
 use crate::engine::play::{PlayOptions, Runner};
-use crate::engine::{HostResult, HostStatus, RunOutcome};
+use crate::engine::{HostResult, RunOutcome};
 use crate::playbook::{self, Action, Playbook, Task, Vars};
-use crate::report::play::{PlayOutput, PlayPrinter, recap_counts};
+use crate::report::play::{PlayOutput, PlayPrinter, recap_counts, write_task_list};
 use crate::report::sink::Sink;
 use crate::ssh::{Pool, Resolver};
 use crate::store::{NewRun, RunId, Store, TaskRecord};
@@ -137,7 +137,7 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
             if args.list_tasks {
                 writeln!(out, "    tasks:")?;
                 for section in &play.sections {
-                    list_tasks(&mut out, &section.tasks, 6)?;
+                    write_task_list(&mut out, &section.tasks, 6)?;
                 }
             }
         }
@@ -223,7 +223,7 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
             log.store.finish_run(run_id, RunOutcome::Failed)?;
             return Err(err.into());
         }
-        Ok(completed) => play_outcome(&stats, completed),
+        Ok(completed) => HostStats::outcome(stats.values(), completed),
     };
     printer.recap(&stats, started.elapsed())?;
     log.store
@@ -244,16 +244,6 @@ fn apply_become_flags(playbook: &mut Playbook, args: &PlayArgs) {
     }
 }
 
-fn play_outcome(stats: &IndexMap<String, HostStats>, completed: bool) -> RunOutcome {
-    if stats.values().any(|s| s.unreachable > 0) {
-        RunOutcome::Unreachable
-    } else if !completed || stats.values().any(|s| s.failed > 0) {
-        RunOutcome::Failed
-    } else {
-        RunOutcome::Ok
-    }
-}
-
 /// One row per host for the store's host_results: the recap counts. After
 /// Ctrl-C, a host that had not failed is recorded as interrupted (its play
 /// did not finish), as `herd run` and the other commands do.
@@ -262,15 +252,7 @@ fn host_results(stats: &IndexMap<String, HostStats>, interrupted: bool) -> Vec<H
         .iter()
         .map(|(host, s)| HostResult {
             host: host.clone(),
-            status: if s.unreachable > 0 {
-                HostStatus::Unreachable
-            } else if s.failed > 0 {
-                HostStatus::Failed
-            } else if interrupted {
-                HostStatus::Interrupted
-            } else {
-                HostStatus::Ok
-            },
+            status: s.status(interrupted),
             exit_code: None,
             stdout: recap_counts(s),
             stderr: String::new(),
@@ -300,31 +282,6 @@ fn count_tasks(playbook: &Playbook) -> usize {
         .iter()
         .map(|p| p.sections.iter().map(|s| count(&s.tasks)).sum::<usize>())
         .sum()
-}
-
-fn list_tasks(out: &mut impl Write, tasks: &[Task], indent: usize) -> std::io::Result<()> {
-    for task in tasks {
-        match &task.action {
-            Action::Block {
-                block,
-                rescue,
-                always,
-            } => {
-                list_tasks(out, block, indent)?;
-                list_tasks(out, rescue, indent)?;
-                list_tasks(out, always, indent)?;
-            }
-            _ => {
-                let tags = if task.tags.is_empty() {
-                    String::new()
-                } else {
-                    format!("\tTAGS: [{}]", task.tags.join(", "))
-                };
-                writeln!(out, "{:indent$}{}{tags}", "", task.display_name())?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Records each task's results in the store as the task ends.

@@ -13,6 +13,7 @@ use super::escape::for_terminal;
 use super::hostlist::compress;
 use super::sink::Sink;
 use crate::engine::events::{HostStats, PlayEvent, TaskResult, TaskStatus};
+use crate::playbook::{Action, Task};
 
 /// How play output looks.
 #[derive(Debug, Clone, Copy, Default)]
@@ -184,6 +185,32 @@ pub fn recap_counts(s: &HostStats) -> String {
         "ok={} changed={} unreachable={} failed={} skipped={} rescued={} ignored={}",
         s.ok, s.changed, s.unreachable, s.failed, s.skipped, s.rescued, s.ignored
     )
+}
+
+/// `--list-tasks`: each task's name (and tags), blocks flattened.
+pub fn write_task_list(out: &mut impl Write, tasks: &[Task], indent: usize) -> io::Result<()> {
+    for task in tasks {
+        match &task.action {
+            Action::Block {
+                block,
+                rescue,
+                always,
+            } => {
+                write_task_list(out, block, indent)?;
+                write_task_list(out, rescue, indent)?;
+                write_task_list(out, always, indent)?;
+            }
+            _ => {
+                let tags = if task.tags.is_empty() {
+                    String::new()
+                } else {
+                    format!("\tTAGS: [{}]", task.tags.join(", "))
+                };
+                writeln!(out, "{:indent$}{}{tags}", "", task.display_name())?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `TASK [name] ******` padded to 79 columns, as Ansible prints.
