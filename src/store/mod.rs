@@ -21,6 +21,7 @@ mod runs;
 mod schema;
 mod tasks;
 mod truncate;
+mod writer;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,7 @@ pub use runs::NewRun;
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use tasks::TaskRecord;
 pub use truncate::{OUTPUT_CAP, cap_output, mark_capture_cut};
+pub use writer::ResultWriter;
 
 /// The database file's name inside the state directory.
 pub const DB_FILE: &str = "herd.db";
