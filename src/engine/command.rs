@@ -135,7 +135,7 @@ async fn run_on_host(pool: &Pool, job: &HostJob) -> HostResult {
             let text = |bytes: &[u8], cut: bool| {
                 let mut text = String::from_utf8_lossy(bytes).into_owned();
                 if cut {
-                    crate::store::mark_capture_cut(&mut text, limit);
+                    super::result::mark_capture_cut(&mut text, limit);
                 }
                 text
             };

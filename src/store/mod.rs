@@ -38,7 +38,7 @@ pub use releases::StepRecord;
 pub use runs::NewRun;
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use tasks::TaskRecord;
-pub use truncate::{OUTPUT_CAP, cap_output, mark_capture_cut};
+pub use truncate::{OUTPUT_CAP, cap_output};
 pub use writer::ResultWriter;
 
 /// The database file's name inside the state directory.
