@@ -35,6 +35,9 @@ command -v unzip >/dev/null || need+=(unzip)
 command -v zstd >/dev/null || need+=(zstd)
 command -v chattr >/dev/null || need+=(e2fsprogs)
 command -v python3 >/dev/null || need+=(python3)
+# The git and pip modules' tests run git on the hosts (clones of a local
+# bare repository) and pip in a venv (python3-venv below brings pip).
+command -v git >/dev/null || need+=(git)
 # The parity tests run ansible-playbook from a venv (ansible-core needs
 # python >= 3.11: Debian 12's python3); the hosts run its modules with
 # /usr/bin/python3.

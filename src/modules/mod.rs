@@ -42,6 +42,7 @@ mod file;
 mod find;
 mod get_url;
 mod getent;
+mod git;
 mod group;
 mod http;
 mod include_vars;
@@ -51,6 +52,8 @@ mod lineinfile;
 mod mount;
 mod package;
 mod pause;
+mod pip;
+mod pip_requirement;
 mod raw;
 mod release;
 mod replace;
@@ -93,6 +96,8 @@ pub const REGISTRY: &[&Module] = &[
     &user::MODULE,
     &group::MODULE,
     &getent::MODULE,
+    &git::MODULE,
+    &pip::MODULE,
     &apt::MODULE,
     &package::MODULE,
     &apt_repository::MODULE,
