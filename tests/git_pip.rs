@@ -6,6 +6,7 @@
 //! and failures.
 
 mod fleet;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +17,7 @@ use herd::modules::{self, ModuleContext, ModuleOutput, SearchPaths, Transport, V
 use herd::ssh::{ExecOptions, HostSpec, Pool, SshOptions, Target};
 use herd::template::Templates;
 use serde_json::{Value, json};
+use support::Herd;
 
 /// One fleet host, driven module by module.
 struct Host {
@@ -358,6 +360,74 @@ async fn git_shallow_bare_and_missing_git() {
     h.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn git_checks_out_submodules_and_tracks_them_when_asked() {
+    let h = Host::start().await;
+    let local = tempfile::tempdir().unwrap();
+    let dir = local.path();
+    let origin = make_origin(dir);
+    let sub = dir.join("sub.git");
+    sh(
+        dir,
+        "git init -q -b main subwork && cd subwork && echo s1 > s.txt && git add s.txt \
+         && git commit -q -m s1 && git clone -q --bare . ../sub.git && git remote add origin ../sub.git",
+    );
+    sh(
+        &dir.join("work"),
+        &format!(
+            "git -c protocol.file.allow=always submodule add -q file://{} lib && git commit -q -m lib && git push -q origin main",
+            sub.display()
+        ),
+    );
+    // git >= 2.38.1 refuses file:// submodules unless allowed (as any
+    // host's git config could).
+    let allow = [
+        ("GIT_CONFIG_COUNT", "1"),
+        ("GIT_CONFIG_KEY_0", "protocol.file.allow"),
+        ("GIT_CONFIG_VALUE_0", "always"),
+    ];
+    let repo = origin.display().to_string();
+    let args = json!({"repo": repo, "dest": h.p("app")});
+    let out = h.run_env("git", args.clone(), false, &allow).await;
+    assert!(ok(&out).changed);
+    assert_eq!(
+        std::fs::read_to_string(h.path("app/lib/s.txt")).unwrap(),
+        "s1\n"
+    );
+    let out = h.run_env("git", args.clone(), false, &allow).await;
+    assert!(!ok(&out).changed, "{out:?}");
+
+    // A new submodule commit: only track_submodules follows it.
+    sh(
+        &dir.join("subwork"),
+        "echo s2 > s.txt && git commit -q -am s2 && git push -q origin main",
+    );
+    let out = h.run_env("git", args.clone(), false, &allow).await;
+    assert!(!ok(&out).changed, "{out:?}");
+    let tracking = json!({"repo": repo, "dest": h.p("app"), "track_submodules": true});
+    let out = h.run_env("git", tracking.clone(), false, &allow).await;
+    assert!(ok(&out).changed, "{out:?}");
+    assert_eq!(out.data["submodules_changed"], json!(true));
+    assert_eq!(
+        std::fs::read_to_string(h.path("app/lib/s.txt")).unwrap(),
+        "s2\n"
+    );
+    let out = h.run_env("git", tracking, false, &allow).await;
+    assert!(!ok(&out).changed, "{out:?}");
+    // recursive: no leaves submodules alone.
+    let out = h
+        .run_env(
+            "git",
+            json!({"repo": repo, "dest": h.p("plain"), "recursive": false}),
+            false,
+            &allow,
+        )
+        .await;
+    assert!(ok(&out).changed);
+    assert!(!h.path("plain/lib/s.txt").exists());
+    h.stop().await;
+}
+
 /// The python the hosts run (the loopback fleet's sessions get sshd's
 /// default PATH).
 fn python() -> &'static str {
@@ -597,4 +667,61 @@ async fn pip_installs_upgrades_removes_in_a_virtualenv_offline() {
         "{msg}"
     );
     h.stop().await;
+}
+
+#[test]
+fn a_playbook_checks_out_on_every_host_once_and_refuses_archive_at_load() {
+    let fleet = Fleet::builder().hosts(2).start();
+    let origin = make_origin(&fleet.dir);
+    let commit = sh(&fleet.dir.join("work"), "git rev-parse HEAD");
+    let site = format!(
+        "- hosts: all\n  tasks:\n\
+         \x20   - ansible.builtin.git:\n        repo: {}\n        dest: \"{}/{{{{ inventory_hostname }}}}\"\n      register: r\n\
+         \x20   - debug:\n        msg: \"at={{{{ r.after }}}} was={{{{ r.before }}}}\"\n",
+        origin.display(),
+        fleet.dir.join("co").display()
+    );
+    std::fs::write(fleet.dir.join("site.yml"), &site).unwrap();
+    let first = Herd::in_dir(&fleet.dir)
+        .args(["play", "site.yml"])
+        .run()
+        .success();
+    assert!(
+        first.stdout.contains(&format!("at={commit} was=None")),
+        "{}",
+        first.stdout
+    );
+    for host in ["host1", "host2"] {
+        assert!(fleet.dir.join("co").join(host).join("app.txt").exists());
+    }
+    let again = Herd::in_dir(&fleet.dir)
+        .args(["play", "site.yml"])
+        .run()
+        .success();
+    assert!(
+        again.stdout.contains(&format!("at={commit} was={commit}")),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again
+            .stdout
+            .lines()
+            .filter(|l| l.contains("ok="))
+            .all(|l| l.contains("changed=0")),
+        "{}",
+        again.stdout
+    );
+
+    // archive is not supported: refused before any host is touched.
+    std::fs::write(
+        fleet.dir.join("archive.yml"),
+        "- hosts: all\n  tasks:\n    - git:\n        repo: /x\n        dest: /y\n        archive: /z.tar\n",
+    )
+    .unwrap();
+    Herd::in_dir(&fleet.dir)
+        .args(["play", "archive.yml"])
+        .run()
+        .code(2)
+        .stderr_has("archive");
 }

@@ -422,10 +422,16 @@ impl<'a> Git<'a> {
         if self.want.bare {
             return Ok(false);
         }
+        // A tracked submodule ahead of the recorded commit is this
+        // module's doing, not a local modification.
+        let mut args = vec!["status", "--porcelain"];
+        if self.want.track_submodules {
+            args.push("--ignore-submodules=all");
+        }
         let out = self
             .must(
                 Some(self.dest()),
-                &["status", "--porcelain"],
+                &args,
                 "Failed to read the work tree's status",
             )
             .await?;
@@ -462,18 +468,22 @@ impl<'a> Git<'a> {
         Ok(true)
     }
 
-    /// `ls-remote` of `remote` for `refs`, in dest when there is one.
-    async fn ls_remote(&self, in_dest: bool, kind: &str, pattern: &str) -> Step<String> {
+    /// `ls-remote` for `pattern` (of `kind`, `--heads` or `--tags`): of the
+    /// remote in dest, or of `repo` before there is a clone.
+    async fn ls_remote(&self, in_dest: bool, kind: Option<&str>, pattern: &str) -> Step<String> {
         let remote = if in_dest {
             self.want.remote.clone()
         } else {
             self.want.repo.clone()
         };
         let dir = in_dest.then(|| self.dest());
+        let mut args = vec!["ls-remote", remote.as_str()];
+        args.extend(kind);
+        args.push(pattern);
         let out = self
             .must(
                 dir,
-                &["ls-remote", &remote, kind, pattern],
+                &args,
                 &format!("Failed to list the remote's refs ({remote})"),
             )
             .await?;
@@ -483,7 +493,7 @@ impl<'a> Git<'a> {
     async fn is_remote_branch(&self, in_dest: bool) -> Step<bool> {
         let v = &self.want.version;
         let out = self
-            .ls_remote(in_dest, "--heads", &format!("refs/heads/{v}"))
+            .ls_remote(in_dest, Some("--heads"), &format!("refs/heads/{v}"))
             .await?;
         Ok(out.contains(v.as_str()))
     }
@@ -491,7 +501,7 @@ impl<'a> Git<'a> {
     async fn is_remote_tag(&self, in_dest: bool) -> Step<bool> {
         let v = &self.want.version;
         let out = self
-            .ls_remote(in_dest, "--tags", &format!("refs/tags/{v}"))
+            .ls_remote(in_dest, Some("--tags"), &format!("refs/tags/{v}"))
             .await?;
         Ok(out.contains(v.as_str()))
     }
@@ -503,29 +513,18 @@ impl<'a> Git<'a> {
         let (kind, pattern, tag) = if v == "HEAD" {
             if in_dest {
                 let branch = self.head_branch().await?;
-                ("--heads", format!("refs/heads/{branch}"), false)
+                (Some("--heads"), format!("refs/heads/{branch}"), false)
             } else {
-                ("", "HEAD".to_string(), false)
+                (None, "HEAD".to_string(), false)
             }
         } else if self.is_remote_branch(in_dest).await? {
-            ("--heads", format!("refs/heads/{v}"), false)
+            (Some("--heads"), format!("refs/heads/{v}"), false)
         } else if self.is_remote_tag(in_dest).await? {
-            ("--tags", format!("refs/tags/{v}*"), true)
+            (Some("--tags"), format!("refs/tags/{v}*"), true)
         } else {
             return Ok(v);
         };
-        let out = if kind.is_empty() {
-            let remote = self.want.repo.clone();
-            self.must(
-                None,
-                &["ls-remote", &remote, &pattern],
-                &format!("Failed to list the remote's refs ({remote})"),
-            )
-            .await
-            .map(|o| text(&o.stdout))?
-        } else {
-            self.ls_remote(in_dest, kind, &pattern).await?
-        };
+        let out = self.ls_remote(in_dest, kind, &pattern).await?;
         let mut line = out.lines().next().unwrap_or("").to_string();
         if tag {
             // An annotated tag: the commit it points to (`^{}`).
@@ -740,9 +739,14 @@ impl<'a> Git<'a> {
             )
             .await?;
         // ' ' is checked out as recorded; '-' not initialised, '+' other.
+        // A tracked submodule is judged against its remote instead.
         let mut changed = text(&status.stdout)
             .lines()
-            .any(|l| !l.is_empty() && !l.starts_with(' '));
+            .any(|l| match l.chars().next() {
+                None | Some(' ') => false,
+                Some('+') => !self.want.track_submodules,
+                Some(_) => true,
+            });
         if !changed && self.want.track_submodules {
             let exe = self.exe.clone();
             self.must(
