@@ -626,6 +626,42 @@ async fn pip_installs_upgrades_removes_in_a_virtualenv_offline() {
     let out = h.run("pip", req).await;
     assert!(!ok(&out).changed, "{out:?}");
 
+    // A second virtualenv with the system's site-packages, made by the
+    // python asked for, under a umask.
+    let out = h
+        .run_env(
+            "pip",
+            json!({
+                "name": "herdpkg",
+                "virtualenv": h.p("venv2"),
+                "virtualenv_site_packages": true,
+                "virtualenv_python": "python3",
+                "umask": "0077",
+            }),
+            false,
+            &env,
+        )
+        .await;
+    assert!(ok(&out).changed, "{out:?}");
+    let cfg = std::fs::read_to_string(h.path("venv2/pyvenv.cfg")).unwrap();
+    assert!(cfg.contains("include-system-site-packages = true"), "{cfg}");
+    let init = sh(
+        &h.path("."),
+        "stat -c %a venv2/lib/python3*/site-packages/herdpkg/__init__.py",
+    );
+    assert_eq!(init, "600");
+    let msg = failed_msg(
+        &h.run(
+            "pip",
+            json!({"name": "herdpkg", "virtualenv": "v", "chdir": h.p("nowhere")}),
+        )
+        .await,
+    );
+    assert!(
+        msg.starts_with("Unable to change directory to") && msg.ends_with("on host1"),
+        "{msg}"
+    );
+
     // Argument conflicts fail as Ansible's do.
     let msg = failed_msg(
         &h.run(

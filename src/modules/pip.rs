@@ -289,13 +289,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     let dir = chdir
         .as_deref()
         .map_or_else(|| "\"${TMPDIR:-/tmp}\"".to_string(), path_word);
-    prelude.push_str(&format!(
-        "cd -- {dir} || {{ echo 'Unable to change directory to {}' >&2; exit 1; }}; ",
-        chdir
-            .as_deref()
-            .unwrap_or("the temporary directory")
-            .replace('\'', "")
-    ));
+    prelude.push_str(&format!("cd -- {dir} || exit 1; "));
     if let Some(env) = &env {
         // Programs installed in the virtualenv are found by what pip builds.
         prelude.push_str(&format!(
@@ -309,6 +303,15 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         stdout: String::new(),
         stderr: String::new(),
     };
+
+    if let Some(dir) = &chdir
+        && pip.shell("echo here").await? != "here"
+    {
+        return failed(
+            format!("Unable to change directory to {dir} on {}", ctx.host),
+            &data,
+        );
+    }
 
     let mut venv_created = false;
     let mut venv_cmd: Vec<String> = Vec::new();
