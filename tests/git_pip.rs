@@ -428,6 +428,50 @@ async fn git_checks_out_submodules_and_tracks_them_when_asked() {
     h.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn git_over_ssh_uses_the_key_and_the_host_key_policy() {
+    let h = Host::start().await;
+    let local = tempfile::tempdir().unwrap();
+    let origin = make_origin(local.path());
+    // The host clones from its own sshd: a loopback address.
+    let host = &h.fleet.hosts[0];
+    let url = format!(
+        "ssh://{}@{}:{}{}",
+        h.fleet.user,
+        host.addr,
+        host.port,
+        origin.display()
+    );
+    let key = h.fleet.client_key.display().to_string();
+    let dest = h.p("viassh");
+
+    // Unknown host key, no prompt (BatchMode): the clone fails.
+    let out = h
+        .run("git", json!({"repo": url, "dest": dest, "key_file": key}))
+        .await;
+    let msg = failed_msg(&out);
+    assert!(msg.contains("Host key verification failed"), "{msg}");
+    assert!(!h.path("viassh").exists());
+
+    let out = h
+        .run(
+            "git",
+            json!({"repo": url, "dest": dest, "key_file": key, "accept_hostkey": true}),
+        )
+        .await;
+    assert!(ok(&out).changed);
+    assert!(h.path("viassh/app.txt").exists());
+    // The host key is known now; ssh_opts reach ssh too.
+    let out = h
+        .run(
+            "git",
+            json!({"repo": url, "dest": dest, "key_file": key, "ssh_opts": "-o ConnectTimeout=5"}),
+        )
+        .await;
+    assert!(!ok(&out).changed, "{out:?}");
+    h.stop().await;
+}
+
 /// The python the hosts run (the loopback fleet's sessions get sshd's
 /// default PATH).
 fn python() -> &'static str {
