@@ -423,31 +423,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
                 ..ModuleOutput::default()
             });
         }
-        let (list_cmd, listed) = match pip.packages(&pip_argv).await? {
-            Ok(found) => found,
-            Err(out) => return Ok(merge(out, &data)),
-        };
-        let installed: Vec<(&str, &str)> = listed
-            .lines()
-            .filter_map(|l| l.trim().split_once("=="))
-            .collect();
-        let changed = packages.iter().any(|p| {
-            let present = installed.iter().any(|(n, v)| p.satisfied_by(n, v));
-            match state.as_str() {
-                "present" => !present,
-                "absent" => present,
-                // forcereinstall always reinstalls.
-                _ => true,
-            }
-        });
-        data.insert("cmd".into(), json!(list_cmd));
-        data.insert("stdout".into(), json!(format!("{}{listed}", pip.stdout)));
-        data.insert("stderr".into(), json!(pip.stderr));
-        return Ok(ModuleOutput {
-            changed,
-            data,
-            ..ModuleOutput::default()
-        });
+        return plan(&pip, &pip_argv, &packages, &state, data).await;
     }
 
     let before = if requirements.is_some() || has_vcs {
@@ -483,6 +459,42 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     data.insert("stderr".into(), json!(pip.stderr));
     Ok(ModuleOutput {
         changed: changed || venv_created,
+        data,
+        ..ModuleOutput::default()
+    })
+}
+
+/// Check mode for named requirements: whether `state` would change any of
+/// them, judged by the installed set.
+async fn plan(
+    pip: &Pip<'_>,
+    pip_argv: &[String],
+    packages: &[Requirement],
+    state: &str,
+    mut data: Vars,
+) -> Result<ModuleOutput, ModuleError> {
+    let (list_cmd, listed) = match pip.packages(pip_argv).await? {
+        Ok(found) => found,
+        Err(out) => return Ok(merge(out, &data)),
+    };
+    let installed: Vec<(&str, &str)> = listed
+        .lines()
+        .filter_map(|l| l.trim().split_once("=="))
+        .collect();
+    let changed = packages.iter().any(|p| {
+        let present = installed.iter().any(|(n, v)| p.satisfied_by(n, v));
+        match state {
+            "present" => !present,
+            "absent" => present,
+            // forcereinstall always reinstalls.
+            _ => true,
+        }
+    });
+    data.insert("cmd".into(), json!(list_cmd));
+    data.insert("stdout".into(), json!(format!("{}{listed}", pip.stdout)));
+    data.insert("stderr".into(), json!(pip.stderr));
+    Ok(ModuleOutput {
+        changed,
         data,
         ..ModuleOutput::default()
     })
