@@ -40,6 +40,9 @@ command -v python3 >/dev/null || need+=(python3)
 # locale sources and locale-gen.
 [[ -f /usr/share/zoneinfo/Asia/Tokyo ]] || need+=(tzdata)
 command -v locale-gen >/dev/null && [[ -f /usr/share/i18n/SUPPORTED ]] || need+=(locales)
+# The git and pip modules' tests run git on the hosts (clones of a local
+# bare repository) and pip in a venv (python3-venv below brings pip).
+command -v git >/dev/null || need+=(git)
 # The parity tests run ansible-playbook from a venv (ansible-core needs
 # python >= 3.11: Debian 12's python3); the hosts run its modules with
 # /usr/bin/python3.

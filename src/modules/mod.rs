@@ -44,6 +44,7 @@ mod file;
 mod find;
 mod get_url;
 mod getent;
+mod git;
 mod group;
 mod http;
 mod include_vars;
@@ -56,6 +57,8 @@ mod mount;
 mod package;
 mod pam_limits;
 mod pause;
+mod pip;
+mod pip_requirement;
 mod raw;
 mod release;
 mod replace;
@@ -99,6 +102,8 @@ pub const REGISTRY: &[&Module] = &[
     &user::MODULE,
     &group::MODULE,
     &getent::MODULE,
+    &git::MODULE,
+    &pip::MODULE,
     &apt::MODULE,
     &package::MODULE,
     &apt_repository::MODULE,
