@@ -602,6 +602,19 @@ impl Runner {
                 }
                 Ok(going)
             }
+            "reset_connection" => {
+                // The next task on the host logs in afresh (a group added
+                // to the login user takes effect, as in Ansible).
+                for host in &hosts {
+                    let vars = self.vars_for(scope, task, host);
+                    let wanted = task.when.is_empty()
+                        || self.templates.eval_all(&task.when, &vars).unwrap_or(false);
+                    if let (true, Some(target)) = (wanted, self.targets.get(host)) {
+                        self.pool.reset(target).await;
+                    }
+                }
+                Ok(hosts)
+            }
             "clear_facts" => {
                 for host in &hosts {
                     if let Some(state) = self.hosts.get_mut(host) {

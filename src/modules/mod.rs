@@ -50,11 +50,13 @@ mod known_hosts;
 mod lineinfile;
 mod mount;
 mod package;
+mod package_facts;
 mod pause;
 mod raw;
 mod release;
 mod replace;
 mod script;
+mod service_facts;
 mod set_fact;
 mod setup;
 mod slurp;
@@ -116,6 +118,8 @@ pub const REGISTRY: &[&Module] = &[
     &wait_for::MODULE,
     &pause::MODULE,
     &setup::MODULE,
+    &package_facts::MODULE,
+    &service_facts::MODULE,
     &release::MODULE,
 ];
 

@@ -144,4 +144,5 @@ pub const META_ACTIONS: &[&str] = &[
     "end_host",
     "noop",
     "clear_facts",
+    "reset_connection",
 ];
