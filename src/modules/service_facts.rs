@@ -23,7 +23,8 @@ fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
 
 /// Prints sections `#sysv`, `#units` and `#unit-files`. Without `service`
 /// (a minimal image) the scripts in /etc/init.d are asked directly, the
-/// way `service --status-all` asks them. Ansible skips the SysV listing
+/// way Debian's `service --status-all` asks them (running: status exits 0
+/// and says something). Ansible skips the SysV listing
 /// where chkconfig or OpenRC manage the scripts.
 const QUERY: &str = r#"LC_ALL=C; export LC_ALL
 if ! command -v chkconfig >/dev/null 2>&1 && ! command -v rc-status >/dev/null 2>&1; then
@@ -35,11 +36,11 @@ if ! command -v chkconfig >/dev/null 2>&1 && ! command -v rc-status >/dev/null 2
       n=${s##*/}
       case "$n" in README|skeleton|rc|rcS|functions|halt|reboot|single|*.sh|*.dpkg-*) continue;; esac
       [ -f "$s" ] && [ -x "$s" ] || continue
-      if grep -q status "$s" 2>/dev/null; then
-        if "$s" status >/dev/null 2>&1 </dev/null; then echo " [ + ]  $n"; else echo " [ - ]  $n"; fi
-      else
-        echo " [ ? ]  $n"
-      fi
+      out=$("$s" status 2>&1 </dev/null); rc=$?
+      case "$out" in
+        *[Uu]sage:*) echo " [ ? ]  $n" ;;
+        *) if [ $rc = 0 ] && [ -n "$out" ]; then echo " [ + ]  $n"; else echo " [ - ]  $n"; fi ;;
+      esac
     done
   fi
 fi

@@ -272,7 +272,11 @@ mod tests {
         .unwrap();
         assert_eq!((p.scope_flag, p.enabled), ("--user ", Some(true)));
         assert!(parse("systemd", &vars(json!({"daemon_reload": true}))).is_ok());
-        assert!(parse("systemd", &vars(json!({"daemon-reload": true}))).unwrap().daemon_reload);
+        assert!(
+            parse("systemd", &vars(json!({"daemon-reload": true})))
+                .unwrap()
+                .daemon_reload
+        );
         // service passes daemon_reload on and drops sleep, as Ansible's
         // service action does on a systemd host.
         let p = parse(
