@@ -806,7 +806,13 @@ fn package_facts_service_facts_and_setup_report_the_host_as_ansible_does() {
     assert!(gone.status.success(), "{gone:?}");
     std::fs::write(
         fleet.path("site.yml"),
-        r#"- hosts: all
+        r#"- hosts: host1
+  gather_subset: "!all"
+  tasks:
+    - copy:
+        dest: /tmp/min
+        content: "{{ ansible_hostname is defined }} {{ ansible_mounts is defined }} {{ ansible_virtualization_type is defined }}"
+- hosts: all
   tasks:
     - package_facts:
         manager: auto
@@ -849,6 +855,8 @@ fn package_facts_service_facts_and_setup_report_the_host_as_ansible_does() {
         .run()
         .success()
         .stdout_has("failed=0");
+    // A play's `gather_subset` reaches the gathering: minimal facts only.
+    assert_eq!(read(fleet.hosts[0].fs_path("/tmp/min")), "True False False");
     for (i, host) in fleet.hosts.iter().enumerate() {
         let facts: serde_json::Value =
             serde_json::from_str(&read(host.fs_path("/tmp/facts.json"))).unwrap();

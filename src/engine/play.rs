@@ -246,7 +246,12 @@ impl Runner {
             scope.batch = batch.clone();
             let mut active = batch.clone();
             if play.gather_facts {
-                let gather = synthetic_task("Gathering Facts", "setup", play);
+                let mut gather = synthetic_task("Gathering Facts", "setup", play);
+                if let (Action::Module { args, .. }, false) =
+                    (&mut gather.action, play.gather_subset.is_empty())
+                {
+                    args.insert("gather_subset".into(), json!(play.gather_subset));
+                }
                 active = self
                     .run_tasks(&mut scope, std::slice::from_ref(&gather), active)
                     .await?;
