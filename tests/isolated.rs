@@ -798,10 +798,11 @@ fn mount_writes_fstab_mounts_and_unmounts() {
 #[test]
 fn package_facts_service_facts_and_setup_report_the_host_as_ansible_does() {
     let fleet = Fleet::builder().hosts(2).isolated(true).start();
-    // host2 has no Python at all: its Python facts are simply absent.
+    // host2 has no Python at all: its Python facts are simply absent. Nor
+    // has it `service`: service_facts asks the init.d scripts itself.
     let gone = fleet.hosts[1].sh(
-        "rm -rf /usr/bin/python3 /usr/bin/python3.* /usr/bin/python /root/.pyenv; \
-         ! command -v python3",
+        "rm -rf /usr/bin/python3 /usr/bin/python3.* /usr/bin/python /root/.pyenv /usr/sbin/service; \
+         ! command -v python3 && ! command -v service",
     );
     assert!(gone.status.success(), "{gone:?}");
     std::fs::write(
