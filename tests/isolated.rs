@@ -878,7 +878,8 @@ fn package_facts_service_facts_and_setup_report_the_host_as_ansible_does() {
         );
         assert_eq!(facts["down"]["state"], "stopped");
         // Mounts: those /proc/mounts lists with a device path, measured.
-        let listed = host.sh("awk '$1 ~ /^\\// && $3 != \"none\" {print $2}' /proc/mounts");
+        let listed =
+            host.sh("awk '$1 ~ /^\\// && $3 != \"none\" && !seen[$2]++ {print $2}' /proc/mounts");
         let listed: Vec<String> = String::from_utf8_lossy(&listed.stdout)
             .lines()
             .map(String::from)

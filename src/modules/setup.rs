@@ -342,11 +342,19 @@ fn parse(text: &str) -> Map<String, Value> {
         .filter(|(k, _)| k == "uuid")
         .filter_map(|(_, v)| v.split_once(' '))
         .collect();
-    let mounts: Vec<Value> = raw
+    // One entry per mount point, as Ansible keys them: a point mounted
+    // over keeps its place and takes the later mount's details.
+    let mut mounts: Vec<Value> = Vec::new();
+    for entry in raw
         .iter()
         .filter(|(k, _)| k == "mount")
         .filter_map(|(_, v)| mount(v, &uuids))
-        .collect();
+    {
+        match mounts.iter_mut().find(|m| m["mount"] == entry["mount"]) {
+            Some(earlier) => *earlier = entry,
+            None => mounts.push(entry),
+        }
+    }
     if raw.iter().any(|(k, _)| k == "mount") {
         put("mounts", json!(mounts));
     }
@@ -643,7 +651,8 @@ mod tests {
             virt_container=none\nvirt_vm=kvm\nvirt_product=\n\
             uuid=/dev/vda 1234-abcd\n\
             mount=/dev/vda\t/srv/my\\040data\text4\trw,relatime\t0\t0\t4096 4096 1000 250 500 100\n\
-            mount=/dev/vdb\t/gone\text4\trw\t0\t2\n";
+            mount=/dev/vdb\t/gone\text4\trw\t0\t2\n\
+            mount=/dev/vdc\t/srv/my\\040data\txfs\tro\t0\t0\n";
         let f = parse(text);
         assert_eq!(
             f["ansible_memory_mb"]["real"],
@@ -666,11 +675,22 @@ mod tests {
         assert_eq!(f["ansible_virtualization_role"], "guest");
         let m = &f["ansible_mounts"][0];
         assert_eq!(m["mount"], "/srv/my data");
+        assert_eq!(
+            m["fstype"], "xfs",
+            "mounted over: the later mount, in the first's place"
+        );
+        let m = mount(
+            "/dev/vda\t/srv/my\\040data\text4\trw,relatime\t0\t0\t4096 4096 1000 250 500 100",
+            &[("/dev/vda", "1234-abcd")],
+        )
+        .unwrap();
+        assert_eq!(m["mount"], "/srv/my data");
         assert_eq!(m["uuid"], "1234-abcd");
         assert_eq!(m["size_total"], 4096 * 1000);
         assert_eq!(m["size_available"], 4096 * 250);
         assert_eq!(m["block_used"], 750);
         assert_eq!(m["inode_used"], 400);
+        assert_eq!(f["ansible_mounts"].as_array().unwrap().len(), 2);
         let m = &f["ansible_mounts"][1];
         assert_eq!(
             (m["uuid"].as_str(), m.get("size_total")),
