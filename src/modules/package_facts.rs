@@ -7,20 +7,16 @@
 use serde_json::{Map, Value, json};
 
 use super::args::Args;
-use super::spec::{BoxFuture, Module, Run, p};
+use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
 /// package_facts, as a task writes it.
 pub const MODULE: Module = Module {
     name: "package_facts",
     params: &[p("manager"), p("strategy")],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 /// The managers Ansible knows (with its aliases); herd reads only apt's.
 const KNOWN: &[&str] = &[

@@ -7,19 +7,15 @@
 use serde_json::{Map, Value, json};
 
 use super::args::Args;
-use super::spec::{BoxFuture, Module, Run};
+use super::spec::{Module, async_run};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
 /// service_facts, as a task writes it (it takes no parameters).
 pub const MODULE: Module = Module {
     name: "service_facts",
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 /// Prints sections `#sysv`, `#units` and `#unit-files`. Without `service`
 /// (a minimal image) the scripts in /etc/init.d are asked directly, the
