@@ -794,3 +794,185 @@ fn mount_writes_fstab_mounts_and_unmounts() {
     assert_eq!(read(host.fs_path("/etc/fstab")), fstab_before);
     assert!(!host.fs_path("/mnt/herd data").exists());
 }
+
+#[test]
+fn package_facts_service_facts_and_setup_report_the_host_as_ansible_does() {
+    let fleet = Fleet::builder().hosts(2).isolated(true).start();
+    // host2 has no Python at all: its Python facts are simply absent. Nor
+    // has it `service`: service_facts asks the init.d scripts itself.
+    let gone = fleet.hosts[1].sh(
+        "rm -rf /usr/bin/python3 /usr/bin/python3.* /usr/bin/python /root/.pyenv /usr/sbin/service; \
+         ! command -v python3 && ! command -v service",
+    );
+    assert!(gone.status.success(), "{gone:?}");
+    std::fs::write(
+        fleet.path("site.yml"),
+        r#"- hosts: host1
+  gather_subset: "!all"
+  tasks:
+    - copy:
+        dest: /tmp/min
+        content: "{{ ansible_hostname is defined }} {{ ansible_mounts is defined }} {{ ansible_virtualization_type is defined }}"
+- hosts: all
+  tasks:
+    - package_facts:
+        manager: auto
+    - name: a SysV script whose service runs, and one whose service is stopped
+      copy:
+        dest: "/etc/init.d/herd-{{ item }}"
+        mode: "0755"
+        content: |
+          #!/bin/sh
+          case "$1" in
+            status)
+              if [ -e /run/herd-{{ item }}.up ]; then echo "herd-{{ item }} is running"
+              else echo "herd-{{ item }} is not running"; exit 3; fi ;;
+            *) exit 0 ;;
+          esac
+      loop: [up, down]
+    - file:
+        path: /run/herd-up.up
+        state: touch
+        setype: var_run_t
+        seuser: system_u
+    - service_facts:
+    - command:
+        cmd: "true"
+        warn: false
+      register: warned
+    - copy:
+        dest: /tmp/facts.json
+        content: "{{ {'dpkg': ansible_facts.packages['dpkg'], 'up': ansible_facts.services['herd-up'], 'down': ansible_facts.services['herd-down'], 'mounts': ansible_mounts, 'selinux': ansible_selinux, 'memory': ansible_memory_mb, 'fips': ansible_fips, 'python': ansible_python | default('none'), 'python_version': ansible_python_version | default('none'), 'virt': [ansible_virtualization_type, ansible_virtualization_role], 'warnings': warned.warnings} | to_json }}"
+    - name: decided on the packages
+      copy:
+        dest: /tmp/no-nginx
+        content: "no nginx here"
+      when: "'nginx' not in ansible_facts.packages and 'dpkg' in packages"
+"#,
+    )
+    .unwrap();
+    herd(&fleet)
+        .args(["play", "site.yml"])
+        .run()
+        .success()
+        .stdout_has("failed=0");
+    // A play's `gather_subset` reaches the gathering: minimal facts only.
+    assert_eq!(read(fleet.hosts[0].fs_path("/tmp/min")), "True False False");
+    for (i, host) in fleet.hosts.iter().enumerate() {
+        let facts: serde_json::Value =
+            serde_json::from_str(&read(host.fs_path("/tmp/facts.json"))).unwrap();
+        assert!(host.fs_path("/tmp/no-nginx").exists(), "{}", host.name);
+        // The packages, as dpkg knows them.
+        let dpkg = host.sh("dpkg-query -W -f='${Version} ${Architecture} ${Section}' dpkg");
+        let dpkg = String::from_utf8_lossy(&dpkg.stdout).to_string();
+        let words: Vec<&str> = dpkg.split(' ').collect();
+        assert_eq!(
+            facts["dpkg"],
+            serde_json::json!([{"name": "dpkg", "version": words[0], "arch": words[1],
+                "category": words[2], "origin": "", "source": "apt"}])
+        );
+        // The SysV services, by their scripts' status.
+        assert_eq!(
+            facts["up"],
+            serde_json::json!({"name": "herd-up", "state": "running", "source": "sysv"})
+        );
+        assert_eq!(facts["down"]["state"], "stopped");
+        // Mounts: those /proc/mounts lists with a device path, measured.
+        let listed =
+            host.sh("awk '$1 ~ /^\\// && $3 != \"none\" && !seen[$2]++ {print $2}' /proc/mounts");
+        let listed: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .map(String::from)
+            .collect();
+        let mounts = facts["mounts"].as_array().unwrap();
+        let points: Vec<String> = mounts
+            .iter()
+            .map(|m| m["mount"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(points, listed, "{}", host.name);
+        for m in mounts {
+            assert!(m["device"].as_str().unwrap().starts_with('/'), "{m}");
+            assert!(
+                m["size_total"].as_u64() >= m["size_available"].as_u64(),
+                "{m}"
+            );
+            assert!(m["block_total"].as_u64().unwrap() > 0, "{m}");
+        }
+        assert_eq!(facts["selinux"], serde_json::json!({"status": "disabled"}));
+        assert_eq!(facts["fips"], false);
+        let meminfo_kb: i64 = read("/proc/meminfo")
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(facts["memory"]["real"]["total"], meminfo_kb / 1024);
+        assert!(facts["memory"]["nocache"]["free"].as_i64().unwrap() > 0);
+        let role = facts["virt"][1].as_str().unwrap();
+        assert!(["guest", "host", "NA"].contains(&role), "{}", facts["virt"]);
+        assert!(!facts["virt"][0].as_str().unwrap().is_empty());
+        assert!(facts["warnings"][0].as_str().unwrap().contains("'warn'"));
+        if i == 0 {
+            // The interpreter Ansible would discover: /usr/bin/python3.
+            let version = String::from_utf8_lossy(
+                &host
+                    .sh("/usr/bin/python3 -c 'import platform; print(platform.python_version())'")
+                    .stdout,
+            )
+            .trim()
+            .to_string();
+            assert_eq!(facts["python_version"], version.as_str());
+            assert_eq!(facts["python"]["type"], "cpython");
+            assert!(
+                facts["python"]["executable"]
+                    .as_str()
+                    .unwrap()
+                    .contains("python")
+            );
+        } else {
+            assert_eq!(facts["python"], "none");
+            assert_eq!(facts["python_version"], "none");
+        }
+    }
+}
+
+#[test]
+fn reset_connection_logs_in_again_for_the_next_task() {
+    let fleet = Fleet::builder().hosts(1).isolated(true).start();
+    let host = &fleet.hosts[0];
+    // `$PPID` of a task's shell is sshd's process for the connection: the
+    // same for every task until the reset, a new one after it.
+    std::fs::write(
+        fleet.path("site.yml"),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n\
+         \x20   - shell: echo $PPID\n      register: first\n\
+         \x20   - shell: echo $PPID\n      register: second\n\
+         \x20   - meta: reset_connection\n\
+         \x20   - shell: echo $PPID\n      register: third\n\
+         \x20   - copy:\n        dest: /tmp/sessions\n        content: \"{{ first.stdout }} {{ second.stdout }} {{ third.stdout }}\"\n",
+    )
+    .unwrap();
+    let logins = |h: &fleet::FleetHost| h.log_text().matches("Accepted publickey").count();
+    let before = logins(host);
+    herd(&fleet)
+        .args(["play", "site.yml"])
+        .run()
+        .success()
+        .stdout_has("failed=0");
+    let sessions = read(host.fs_path("/tmp/sessions"));
+    let pids: Vec<&str> = sessions.split_whitespace().collect();
+    assert_eq!(pids.len(), 3, "{sessions}");
+    assert_eq!(
+        pids[0], pids[1],
+        "one connection until the reset: {sessions}"
+    );
+    assert_ne!(pids[1], pids[2], "a new connection after it: {sessions}");
+    assert_eq!(
+        logins(host) - before,
+        2,
+        "one login before the reset, one after"
+    );
+}

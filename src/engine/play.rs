@@ -252,7 +252,12 @@ impl Runner {
             scope.batch = batch.clone();
             let mut active = batch.clone();
             if play.gather_facts {
-                let gather = synthetic_task("Gathering Facts", "setup", play);
+                let mut gather = synthetic_task("Gathering Facts", "setup", play);
+                if let (Action::Module { args, .. }, false) =
+                    (&mut gather.action, play.gather_subset.is_empty())
+                {
+                    args.insert("gather_subset".into(), json!(play.gather_subset));
+                }
                 active = self
                     .run_tasks(&mut scope, std::slice::from_ref(&gather), active)
                     .await?;
@@ -609,6 +614,19 @@ impl Runner {
                     }
                 }
                 Ok(going)
+            }
+            "reset_connection" => {
+                // The next task on the host logs in afresh (a group added
+                // to the login user takes effect, as in Ansible).
+                for host in &hosts {
+                    let vars = self.vars_for(scope, task, host);
+                    let wanted = task.when.is_empty()
+                        || self.templates.eval_all(&task.when, &vars).unwrap_or(false);
+                    if let (true, Some(target)) = (wanted, self.targets.get(host)) {
+                        self.pool.reset(target).await;
+                    }
+                }
+                Ok(hosts)
             }
             "clear_facts" => {
                 for host in &hosts {

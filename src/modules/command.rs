@@ -15,7 +15,7 @@ use crate::ssh::shell_quote;
 
 /// The `key=value` words a free-form command line may carry.
 const FREE_FORM: StringArgs =
-    StringArgs::FreeForm(&["chdir", "creates", "removes", "executable", "stdin"]);
+    StringArgs::FreeForm(&["chdir", "creates", "removes", "executable", "stdin", "warn"]);
 
 /// command, as a task writes it.
 pub const COMMAND: Module = Module {
@@ -32,6 +32,8 @@ pub const COMMAND: Module = Module {
         p("strip_empty_ends"),
         p("executable"),
         p("expand_argument_vars"),
+        // Removed in Ansible 2.14: accepted and ignored (see `parse`).
+        p("warn"),
     ],
     string_args: FREE_FORM,
     required: &[&["_raw_params", "cmd", "argv"]],
@@ -55,6 +57,7 @@ pub const SHELL: Module = Module {
         p("executable"),
         // Refused when run, as Ansible's shell does (see `parse`).
         p("expand_argument_vars"),
+        p("warn"),
     ],
     string_args: FREE_FORM,
     required: &[&["_raw_params", "cmd"]],
@@ -129,6 +132,14 @@ fn parse(shell: bool, vars: &Vars) -> Result<Params, ModuleError> {
         warnings.push(
             "As of Ansible 2.4, the parameter 'executable' is no longer supported with the 'command' module. Not using '...'."
                 .replace("...", executable.as_deref().unwrap_or_default()),
+        );
+    }
+    if args.has("warn") {
+        // Older roles still write `warn: false`; ansible-core 2.14 dropped
+        // the parameter. herd runs the task and says so.
+        warnings.push(
+            "The 'warn' parameter of command and shell was removed in Ansible 2.14; herd ignores it."
+                .into(),
         );
     }
     let expand = !shell && args.bool("expand_argument_vars", true)?;
@@ -366,5 +377,7 @@ mod tests {
         }
         let p = parse(false, &vars(json!({"cmd": "ls", "executable": "/bogus"}))).unwrap();
         assert!(p.warnings[0].contains("no longer supported"));
+        let p = parse(true, &vars(json!({"cmd": "ls", "warn": false}))).unwrap();
+        assert!(p.warnings[0].contains("'warn' parameter"));
     }
 }

@@ -32,6 +32,12 @@ pub const MODULE: Module = Module {
         p("access_time_format"),
         p("modification_time_format"),
         alias("attributes", &["attr"]),
+        // SELinux contexts: accepted and ignored (herd sets none; see
+        // docs/ansible-differences.md).
+        p("setype"),
+        p("seuser"),
+        p("serole"),
+        p("selevel"),
         // Asked by Ansible's diff machinery: is the file binary?
         p("_diff_peek"),
     ],

@@ -55,6 +55,7 @@ mod lineinfile;
 mod locale_gen;
 mod mount;
 mod package;
+mod package_facts;
 mod pam_limits;
 mod pause;
 mod pip;
@@ -63,6 +64,7 @@ mod raw;
 mod release;
 mod replace;
 mod script;
+mod service_facts;
 mod set_fact;
 mod setup;
 mod slurp;
@@ -131,6 +133,8 @@ pub const REGISTRY: &[&Module] = &[
     &wait_for::MODULE,
     &pause::MODULE,
     &setup::MODULE,
+    &package_facts::MODULE,
+    &service_facts::MODULE,
     &release::MODULE,
 ];
 

@@ -28,10 +28,24 @@ pub const SYSTEMD: Module = Module {
     ..Module::DEFAULT
 };
 
-/// service, as a task writes it: systemd underneath.
+/// service, as a task writes it: systemd underneath. As Ansible's service
+/// action does for a systemd host, it passes `daemon_reload` and
+/// `daemon_reexec` on to systemd and drops the SysV-only `sleep`,
+/// `pattern`, `runlevel` and `arguments`.
 pub const SERVICE: Module = Module {
     name: "service",
-    params: &[p("name"), p("state"), p("enabled"), p("use")],
+    params: &[
+        p("name"),
+        p("state"),
+        p("enabled"),
+        p("use"),
+        alias("daemon_reload", &["daemon-reload"]),
+        alias("daemon_reexec", &["daemon-reexec"]),
+        p("sleep"),
+        p("pattern"),
+        p("runlevel"),
+        alias("arguments", &["args"]),
+    ],
     run: Run::Async(boxed_service),
     ..Module::DEFAULT
 };
@@ -68,7 +82,8 @@ fn parse(module: &'static str, vars: &Vars) -> Result<Params, ModuleError> {
         },
         vars,
     )?;
-    let name = args.str_any(&["name", "unit", "service"])?;
+    // Aliases (systemd's `unit`, `service`) are resolved by the declaration.
+    let name = args.str("name")?;
     let state = args.choice("state", STATES, None)?;
     let enabled = args.opt_bool("enabled")?;
     let masked = if module == "service" {
@@ -76,17 +91,19 @@ fn parse(module: &'static str, vars: &Vars) -> Result<Params, ModuleError> {
     } else {
         args.opt_bool("masked")?
     };
-    let daemon_reload = args.bool("daemon_reload", false)? || args.bool("daemon-reload", false)?;
+    let daemon_reload = args.bool("daemon_reload", false)?;
     let daemon_reexec = args.bool("daemon_reexec", false)?;
-    if module == "service" {
+    let (scope, no_block) = if module == "service" {
         args.str("use")?;
+        (Some("system".to_string()), false)
     } else {
         args.bool("force", false)?;
-    }
-    let scope_flag = match args
-        .choice("scope", &["system", "user", "global"], Some("system"))?
-        .as_deref()
-    {
+        (
+            args.choice("scope", &["system", "user", "global"], Some("system"))?,
+            args.bool("no_block", false)?,
+        )
+    };
+    let scope_flag = match scope.as_deref() {
         Some("user") => "--user ",
         Some("global") => "--global ",
         _ => "",
@@ -108,7 +125,7 @@ fn parse(module: &'static str, vars: &Vars) -> Result<Params, ModuleError> {
         masked,
         daemon_reload,
         daemon_reexec,
-        no_block: args.bool("no_block", false)?,
+        no_block,
         scope_flag,
     })
 }
@@ -255,5 +272,19 @@ mod tests {
         .unwrap();
         assert_eq!((p.scope_flag, p.enabled), ("--user ", Some(true)));
         assert!(parse("systemd", &vars(json!({"daemon_reload": true}))).is_ok());
+        assert!(
+            parse("systemd", &vars(json!({"daemon-reload": true})))
+                .unwrap()
+                .daemon_reload
+        );
+        // service passes daemon_reload on and drops sleep, as Ansible's
+        // service action does on a systemd host.
+        let p = parse(
+            "service",
+            &vars(json!({"name": "x", "state": "restarted", "sleep": 3, "daemon_reload": true})),
+        )
+        .unwrap();
+        assert!(p.daemon_reload);
+        assert!(parse("service", &vars(json!({"daemon_reload": "yes"}))).is_ok());
     }
 }

@@ -13,6 +13,7 @@ pub const PLAY_KEYWORDS: &[&str] = &[
     "become_user",
     "become_method",
     "gather_facts",
+    "gather_subset",
     "serial",
     "max_fail_percentage",
     "any_errors_fatal",
@@ -39,7 +40,6 @@ pub const PLAY_KEYWORDS_UNSUPPORTED: &[&str] = &[
     "diff",
     "fact_path",
     "force_handlers",
-    "gather_subset",
     "gather_timeout",
     "ignore_unreachable",
     "module_defaults",
@@ -144,4 +144,5 @@ pub const META_ACTIONS: &[&str] = &[
     "end_host",
     "noop",
     "clear_facts",
+    "reset_connection",
 ];

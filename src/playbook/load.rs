@@ -241,6 +241,7 @@ fn parse_play(
         become_user: None,
         become_method: None,
         gather_facts: true,
+        gather_subset: Vec::new(),
         serial: Vec::new(),
         max_fail_percentage: None,
         any_errors_fatal: false,
@@ -266,6 +267,8 @@ fn parse_play(
             "become_user" => play.become_user = Some(source.string(key, value)?),
             "become_method" => play.become_method = Some(task::become_method(key, value, source)?),
             "gather_facts" => play.gather_facts = source.boolean(key, value)?,
+            // A list or a comma-separated string, like tags.
+            "gather_subset" => play.gather_subset = task::tags(key, value, source)?,
             "serial" => play.serial = serial(key, value, source)?,
             "max_fail_percentage" => {
                 play.max_fail_percentage = Some(percentage(key, value, source)?)

@@ -82,6 +82,9 @@ pub struct Play {
     pub become_method: Option<String>,
     /// Default true, as Ansible.
     pub gather_facts: bool,
+    /// The play's `gather_subset`, passed to the facts gathering (empty:
+    /// setup's default, `all`).
+    pub gather_subset: Vec<String>,
     /// Empty: one batch of all hosts. The last entry repeats.
     pub serial: Vec<Serial>,
     pub max_fail_percentage: Option<f64>,

@@ -139,6 +139,19 @@ impl Pool {
         slots.remove(&target.pool_key());
     }
 
+    /// Closes the connection to `target`, if one is open, and forgets it:
+    /// the next `connect` logs in again (`meta: reset_connection`).
+    pub async fn reset(&self, target: &Target) {
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.remove(&target.pool_key())
+        };
+        if let Some(Ok(conn)) = slot.as_ref().and_then(|s| s.get()) {
+            tracing::debug!("{}: connection reset", target.name);
+            conn.disconnect().await;
+        }
+    }
+
     fn slot(&self, key: &str) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots.entry(key.to_string()).or_default().clone()
