@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::args::Args;
 use super::runner::{self, Prelude};
-use super::spec::{BoxFuture, Module, Run, StringArgs, p};
+use super::spec::{Module, StringArgs, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
@@ -38,7 +38,7 @@ pub const COMMAND: Module = Module {
     string_args: FREE_FORM,
     required: &[&["_raw_params", "cmd", "argv"]],
     exclusive: &[("_raw_params", "argv"), ("cmd", "argv")],
-    run: Run::Async(boxed_command),
+    run: async_run!(run, false),
     ..Module::DEFAULT
 };
 
@@ -61,17 +61,9 @@ pub const SHELL: Module = Module {
     ],
     string_args: FREE_FORM,
     required: &[&["_raw_params", "cmd"]],
-    run: Run::Async(boxed_shell),
+    run: async_run!(run, true),
     ..Module::DEFAULT
 };
-
-fn boxed_command<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, false, args))
-}
-
-fn boxed_shell<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, true, args))
-}
 
 /// What to run.
 #[derive(Debug)]

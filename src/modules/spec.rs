@@ -28,17 +28,18 @@ pub enum Run {
     Engine,
 }
 
-/// `Run::Async` for a module's `async fn run(ctx, vars)`: boxes its
+/// `Run::Async` for a module's `async fn run(ctx, vars)` (or
+/// `run(ctx, extra.., vars)` with `async_run!(run, extra..)`): boxes its
 /// future so the registry can hold it. (A closure cannot do this in a
 /// `const`: the future's `Send` is checked inside its defining scope.)
 macro_rules! async_run {
-    ($run:path) => {
+    ($run:path $(, $extra:expr)*) => {
         $crate::modules::spec::Run::Async({
             fn boxed<'a>(
                 ctx: &'a $crate::modules::ModuleContext<'a>,
                 args: &'a $crate::modules::Vars,
             ) -> $crate::modules::spec::BoxFuture<'a> {
-                Box::pin($run(ctx, args))
+                Box::pin($run(ctx, $($extra,)* args))
             }
             boxed
         })

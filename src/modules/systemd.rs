@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::args::Args;
-use super::spec::{BoxFuture, Module, Run, alias, p};
+use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
@@ -24,7 +24,7 @@ pub const SYSTEMD: Module = Module {
         p("no_block"),
         p("force"),
     ],
-    run: Run::Async(boxed_systemd),
+    run: async_run!(run, "systemd"),
     ..Module::DEFAULT
 };
 
@@ -46,17 +46,10 @@ pub const SERVICE: Module = Module {
         p("runlevel"),
         alias("arguments", &["args"]),
     ],
-    run: Run::Async(boxed_service),
+    run: async_run!(run, "service"),
     ..Module::DEFAULT
 };
 
-fn boxed_systemd<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, "systemd", args))
-}
-
-fn boxed_service<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, "service", args))
-}
 const STATES: &[&str] = &["started", "stopped", "restarted", "reloaded"];
 const NO_SYSTEMCTL: &str = "herd-no-systemctl";
 
