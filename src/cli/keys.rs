@@ -142,10 +142,9 @@ fn select(ctx: &Context, pattern: &str, connect: &ConnectArgs) -> anyhow::Result
         .into());
     }
     let inventory = ctx.inventory()?;
-    let names = connect.select(inventory, pattern)?;
-    let options = connect.ssh_options(ctx);
-    let hosts = connect.fleet_hosts(inventory, &names, &options, None)?;
-    let files = names
+    let fleet = ctx.fleet(connect, pattern)?;
+    let files = fleet
+        .names
         .iter()
         .map(|name| {
             let vars = inventory.host_vars(name).unwrap_or_default();
@@ -154,10 +153,10 @@ fn select(ctx: &Context, pattern: &str, connect: &ConnectArgs) -> anyhow::Result
         })
         .collect();
     Ok(Selection {
-        hosts,
+        hosts: fleet.hosts,
         files: Arc::new(files),
-        options,
-        forks: connect.forks(ctx),
+        options: fleet.options,
+        forks: fleet.forks,
     })
 }
 

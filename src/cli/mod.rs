@@ -30,7 +30,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use context::Context;
+pub use context::{Connection, Context, Fleet};
 
 use crate::exit;
 

@@ -16,7 +16,7 @@ use crate::backup::remote;
 use crate::backup::{BackupError, Backups, Entry, Kind, manifest};
 use crate::engine::RunOutcome;
 use crate::engine::fanout;
-use crate::ssh::{Connection, ExecOptions, Pool, PutOptions};
+use crate::ssh::{Connection, ExecOptions, PutOptions};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -74,22 +74,13 @@ pub fn execute(ctx: &Context, args: RestoreArgs) -> anyhow::Result<u8> {
     let all = backups.manifest(&summary)?;
     let entries = select(&all, &args.paths, &summary.id)?;
 
-    let options = args.connect.ssh_options(ctx);
-    let become_password = args.connect.become_password()?;
-    let host = args
-        .connect
-        .fleet_hosts(
-            inventory,
-            std::slice::from_ref(&args.host),
-            &options,
-            become_password.as_deref(),
-        )?
-        .remove(0);
+    let mut fleet = ctx.fleet_of(&args.connect, inventory, vec![args.host.clone()])?;
+    let pool = fleet.pool();
+    let host = fleet.hosts.remove(0);
     let mut out = crate::secrets::redact::stdout();
     let name = args.host.as_str();
 
     fanout::block_on(async {
-        let pool = Pool::new(options);
         let result = async {
             let conn = match pool.connect(&host.target).await {
                 Ok(conn) => conn,
