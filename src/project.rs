@@ -269,6 +269,8 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+crate::exit::bad_input!(ProjectError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

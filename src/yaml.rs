@@ -120,6 +120,8 @@ fn first_line(message: &str) -> String {
     }
 }
 
+crate::exit::bad_input!(YamlError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

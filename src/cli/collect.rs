@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::connect::ConnectArgs;
-use super::{BadInput, Context, Format};
+use super::{Context, Format};
 use crate::collect::config::CONFIG_FILE;
 use crate::collect::{CollectConfig, HostCollect, retention, when};
 use crate::exit;
@@ -188,7 +188,7 @@ fn load_config(ctx: &Context, given: Option<&PathBuf>) -> anyhow::Result<Collect
             path
         }
     };
-    CollectConfig::load(&path).map_err(|e| BadInput(e.to_string()).into())
+    Ok(CollectConfig::load(&path)?)
 }
 
 fn write_text(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {

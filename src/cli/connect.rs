@@ -111,7 +111,7 @@ impl ConnectArgs {
             }
             let target = resolver
                 .resolve(host, &HostSpec::from(&conn))
-                .map_err(|e| BadInput(e.to_string()))?;
+                .map_err(Unresolvable)?;
             let become_ = (self.become_ || conn.become_.enabled).then(|| Become {
                 su: false,
                 user: self
@@ -135,3 +135,11 @@ impl ConnectArgs {
         Ok(fleet)
     }
 }
+
+/// A host whose connection settings cannot be used (its ssh config or
+/// ProxyJump): the admin's to fix, so bad input.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Unresolvable(pub crate::ssh::ConnectError);
+
+crate::exit::bad_input!(Unresolvable);

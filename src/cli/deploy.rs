@@ -234,10 +234,9 @@ impl PlanTemplate<'_> {
 pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
     // Everything about the input is checked before any host is touched.
     let artifact = match &args.binary {
-        Some(path) if !args.rollback => Some(
-            Artifact::load(path, args.release_version.as_deref())
-                .map_err(|e| BadInput(e.to_string()))?,
-        ),
+        Some(path) if !args.rollback => {
+            Some(Artifact::load(path, args.release_version.as_deref())?)
+        }
         _ => None,
     };
     args.target.check()?;

@@ -243,7 +243,7 @@ pub fn editable(ctx: &Context, arg: &FileArg) -> anyhow::Result<InventoryFile> {
             }
         }
     };
-    Ok(InventoryFile::open(&path).map_err(|e| BadInput(e.to_string()))?)
+    Ok(InventoryFile::open(&path)?)
 }
 
 /// `KEY=VALUE` from the command line.

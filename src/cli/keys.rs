@@ -202,7 +202,7 @@ fn revoke(ctx: &Context, args: RevokeArgs) -> anyhow::Result<u8> {
 /// Adds `args.key` to every host's authorized_keys, or with `revoke`
 /// (`Some(force)`) removes it.
 fn edit_authorized(ctx: &Context, args: &KeyArgs, revoke: Option<bool>) -> anyhow::Result<u8> {
-    let key = Arc::new(AuthorizedKey::read(&args.key).map_err(|e| BadInput(e.to_string()))?);
+    let key = Arc::new(AuthorizedKey::read(&args.key)?);
     let sel = select(ctx, &args.pattern, &args.connect)?;
     let pool = Pool::new(sel.options.clone());
     let files = sel.files.clone();

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use super::connect::ConnectArgs;
 use super::{BadInput, Context};
 use crate::backup::remote;
-use crate::backup::{BackupError, Backups, Entry, Kind, manifest};
+use crate::backup::{Backups, Entry, Kind, manifest};
 use crate::engine::RunOutcome;
 use crate::engine::fanout;
 use crate::ssh::{Connection, ExecOptions, PutOptions};
@@ -65,12 +65,7 @@ pub fn execute(ctx: &Context, args: RestoreArgs) -> anyhow::Result<u8> {
         .into());
     }
     let backups = Backups::new(&ctx.project.state_dir);
-    let summary = backups
-        .find(&args.host, &args.backup)
-        .map_err(|e| match e {
-            BackupError::NotFound { .. } => anyhow::Error::new(BadInput(e.to_string())),
-            other => other.into(),
-        })?;
+    let summary = backups.find(&args.host, &args.backup)?;
     let all = backups.manifest(&summary)?;
     let entries = select(&all, &args.paths, &summary.id)?;
 

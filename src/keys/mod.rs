@@ -9,6 +9,12 @@ use std::path::PathBuf;
 /// Why a key could not be read, made or installed.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The admin's key file cannot be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: {action}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -21,4 +27,13 @@ pub enum KeyError {
     Generate(String),
     #[error("{host}: {reason}")]
     Remote { host: String, reason: String },
+}
+
+impl crate::exit::Code for KeyError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            KeyError::Read { .. } | KeyError::NotAPublicKey { .. } => crate::exit::BAD_INPUT,
+            _ => crate::exit::ERROR,
+        }
+    }
 }

@@ -105,6 +105,8 @@ fn compress(bytes: &[u8]) -> Option<Vec<u8>> {
     encoder.finish().ok()
 }
 
+crate::exit::bad_input!(ArtifactError);
+
 #[cfg(test)]
 mod tests {
     use super::*;
