@@ -19,6 +19,7 @@ mod archive;
 mod local;
 pub mod manifest;
 pub mod remote;
+pub mod restore;
 
 use std::path::PathBuf;
 

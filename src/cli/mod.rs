@@ -291,6 +291,7 @@ fn code_of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
         code::<crate::alerts::EvalError>,
         code::<crate::serve::ServeError>,
         code::<crate::backup::BackupError>,
+        code::<crate::backup::restore::RestoreError>,
         code::<crate::keys::KeyError>,
         code::<crate::collect::config::ConfigFileError>,
         code::<crate::release::artifact::ArtifactError>,
