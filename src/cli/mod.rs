@@ -293,6 +293,7 @@ fn code_of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
         code::<crate::backup::BackupError>,
         code::<crate::backup::restore::RestoreError>,
         code::<crate::keys::KeyError>,
+        code::<crate::keys::rotate::RotateError>,
         code::<crate::collect::config::ConfigFileError>,
         code::<crate::release::artifact::ArtifactError>,
     ];

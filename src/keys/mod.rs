@@ -3,6 +3,7 @@
 
 pub mod authorized;
 pub mod generate;
+pub mod rotate;
 
 use std::path::PathBuf;
 
@@ -27,6 +28,38 @@ pub enum KeyError {
     Generate(String),
     #[error("{host}: {reason}")]
     Remote { host: String, reason: String },
+}
+
+/// One host's result line in `herd keys`: a short tag, details, and the
+/// exit code it implies.
+pub struct Report {
+    pub tag: &'static str,
+    pub message: String,
+    pub code: u8,
+}
+
+impl Report {
+    pub fn ok(tag: &'static str, message: impl Into<String>) -> Report {
+        Report {
+            tag,
+            message: message.into(),
+            code: crate::exit::OK,
+        }
+    }
+    pub fn failed(message: impl Into<String>) -> Report {
+        Report {
+            tag: "failed",
+            message: message.into(),
+            code: crate::exit::FAILED,
+        }
+    }
+    pub fn unreachable(message: impl Into<String>) -> Report {
+        Report {
+            tag: "unreachable",
+            message: message.into(),
+            code: crate::exit::UNREACHABLE,
+        }
+    }
 }
 
 impl crate::exit::Code for KeyError {
