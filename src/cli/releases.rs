@@ -7,8 +7,8 @@ use super::connect::ConnectArgs;
 use super::deploy::{PlanTemplate, ReleaseTarget};
 use super::{BadInput, Context, Format};
 use crate::engine::fanout::{self, Outcome};
-use crate::modules::Transport;
 use crate::release::{Health, State, layout};
+use crate::remote::Transport;
 use crate::store::RunId;
 
 #[derive(Debug, clap::Args)]
