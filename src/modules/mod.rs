@@ -45,11 +45,14 @@ mod getent;
 mod group;
 mod http;
 mod include_vars;
+mod ini_file;
 mod jinja_header;
 mod known_hosts;
 mod lineinfile;
+mod locale_gen;
 mod mount;
 mod package;
+mod pam_limits;
 mod pause;
 mod raw;
 mod release;
@@ -63,6 +66,7 @@ mod sysctl;
 mod systemd;
 mod tempfile;
 mod template;
+mod timezone;
 mod unarchive;
 mod uri;
 mod user;
@@ -101,6 +105,10 @@ pub const REGISTRY: &[&Module] = &[
     &uri::MODULE,
     &stat::MODULE,
     &sysctl::MODULE,
+    &ini_file::MODULE,
+    &pam_limits::MODULE,
+    &timezone::MODULE,
+    &locale_gen::MODULE,
     &mount::MODULE,
     &find::MODULE,
     &slurp::MODULE,

@@ -2,6 +2,8 @@
 //! SSH connection or this machine, behind one [`Transport`] with its own
 //! error type. Below modules/ and release/, above ssh/.
 
+#[cfg(test)]
+pub mod replay;
 mod transport;
 
 pub use transport::{Transport, TransportError};

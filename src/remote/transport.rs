@@ -32,6 +32,9 @@ pub enum Transport {
     Ssh(Arc<Connection>),
     /// The machine herd runs on: commands run with `sh -c`.
     Local,
+    /// A scripted host for module fixtures (see `super::replay`; tests only).
+    #[cfg(test)]
+    Replay(Arc<super::replay::Replay>),
 }
 
 impl Transport {
@@ -40,6 +43,8 @@ impl Transport {
         match self {
             Transport::Ssh(conn) => conn.name(),
             Transport::Local => "localhost",
+            #[cfg(test)]
+            Transport::Replay(_) => "fixture-host",
         }
     }
 
@@ -49,6 +54,8 @@ impl Transport {
         match self {
             Transport::Ssh(conn) => conn.is_lost().await,
             Transport::Local => false,
+            #[cfg(test)]
+            Transport::Replay(_) => false,
         }
     }
 
@@ -64,6 +71,8 @@ impl Transport {
                 .await
                 .map_err(|e| TransportError::Ssh(e.to_string())),
             Transport::Local => local_exec(command, opts).await,
+            #[cfg(test)]
+            Transport::Replay(replay) => replay.exec(command, opts),
         }
     }
 
@@ -95,6 +104,16 @@ impl Transport {
                     TransportError::Local(format!("reading upload for {path}: {e}"))
                 })?;
                 local_put(&bytes, path, opts).await
+            }
+            #[cfg(test)]
+            Transport::Replay(replay) => {
+                let mut bytes = Vec::new();
+                let _ = reader.read_to_end(&mut bytes).await;
+                let put = ExecOptions {
+                    stdin: Some(bytes),
+                    ..ExecOptions::default()
+                };
+                replay.exec(&format!("put {path}"), &put).map(|_| ())
             }
         }
     }
@@ -136,6 +155,12 @@ impl Transport {
                 local.write_all(&out.stdout).await.map_err(reading)?;
                 Ok(out.stdout.len() as u64)
             }
+            #[cfg(test)]
+            Transport::Replay(replay) => {
+                let out = replay.exec(&format!("get {path}"), opts)?;
+                local.write_all(&out.stdout).await.map_err(reading)?;
+                Ok(out.stdout.len() as u64)
+            }
         }
     }
 
@@ -163,6 +188,8 @@ impl Transport {
                     is_file: meta.is_file(),
                 }))
             }
+            #[cfg(test)]
+            Transport::Replay(replay) => replay.stat(path),
         }
     }
 
@@ -180,6 +207,12 @@ impl Transport {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                     Err(e) => Err(TransportError::Local(format!("reading {path}: {e}"))),
                 }
+            }
+            #[cfg(test)]
+            Transport::Replay(replay) => {
+                let out = replay.exec(&format!("sha256 {path}"), &ExecOptions::default())?;
+                let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                Ok(out.success().then_some(text))
             }
         }
     }
