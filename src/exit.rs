@@ -13,3 +13,23 @@ pub const FAILED: u8 = 3;
 pub const UNREACHABLE: u8 = 4;
 /// Interrupted by Ctrl-C (128 + SIGINT, as shells report it).
 pub const INTERRUPTED: u8 = 130;
+
+/// An error that decides which exit code it means: [`BAD_INPUT`] when the
+/// admin can fix their input, [`ERROR`] when herd itself failed. Every
+/// typed error that can reach the command line implements it, next to
+/// its definition; the binary's edge asks each cause of a failure.
+pub trait Code: std::error::Error {
+    fn exit_code(&self) -> u8;
+}
+
+/// Implements [`Code`] for error types that are always bad input.
+macro_rules! bad_input {
+    ($($ty:ty),+ $(,)?) => {
+        $(impl $crate::exit::Code for $ty {
+            fn exit_code(&self) -> u8 {
+                $crate::exit::BAD_INPUT
+            }
+        })+
+    };
+}
+pub(crate) use bad_input;

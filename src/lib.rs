@@ -19,6 +19,7 @@ pub mod modules;
 pub mod playbook;
 pub mod project;
 pub mod release;
+pub mod remote;
 pub mod report;
 pub mod secrets;
 pub mod serve;

@@ -249,6 +249,8 @@ fn default_state_dir() -> PathBuf {
     home.join(".local/state/herd")
 }
 
+crate::exit::bad_input!(ProjectError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -128,6 +128,8 @@ fn first_line(message: &str) -> String {
     }
 }
 
+crate::exit::bad_input!(YamlError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

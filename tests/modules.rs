@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fleet::Fleet;
-use herd::modules::{self, ModuleContext, ModuleError, ModuleOutput, SearchPaths, Transport, Vars};
+use herd::modules::{self, ModuleContext, ModuleError, ModuleOutput, SearchPaths, Vars};
+use herd::remote::Transport;
 use herd::ssh::{ExecOptions, HostSpec, Pool, SshOptions, Target};
 use herd::template::Templates;
 use serde_json::{Value, json};

@@ -303,6 +303,8 @@ impl AlertsConfig {
     }
 }
 
+crate::exit::bad_input!(ConfigError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -263,3 +263,12 @@ pub fn event_json(evaluation: &Evaluation, event: Event, now: i64) -> serde_json
         "message": message(evaluation, event, evaluation.step.transition.is_some()),
     })
 }
+
+impl crate::exit::Code for EvalError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            EvalError::Hosts { .. } => crate::exit::BAD_INPUT,
+            EvalError::Store(_) => crate::exit::ERROR,
+        }
+    }
+}

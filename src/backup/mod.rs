@@ -19,6 +19,7 @@ mod archive;
 mod local;
 pub mod manifest;
 pub mod remote;
+pub mod restore;
 
 use std::path::PathBuf;
 
@@ -40,8 +41,8 @@ pub enum BackupError {
     Corrupt { path: PathBuf, message: String },
     #[error("no backup {id} of {host} (see `herd backup list {host}`)")]
     NotFound { host: String, id: String },
-    /// Not transparent: the exit code mapping finds the SecretsError in
-    /// the chain (a missing identity is bad input).
+    /// A missing identity is bad input: the exit code is the
+    /// SecretsError's.
     #[error("{0}")]
     Secrets(#[from] crate::secrets::SecretsError),
 }
@@ -61,5 +62,15 @@ impl BackupError {
 
     pub(crate) fn archive(source: std::io::Error) -> Self {
         BackupError::Archive(source)
+    }
+}
+
+impl crate::exit::Code for BackupError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            BackupError::NotFound { .. } => crate::exit::BAD_INPUT,
+            BackupError::Secrets(e) => crate::exit::Code::exit_code(e),
+            _ => crate::exit::ERROR,
+        }
     }
 }

@@ -59,7 +59,7 @@ fn parse_time(text: &str) -> Result<i64, String> {
 }
 
 pub fn execute(ctx: &Context, args: AlertsArgs) -> anyhow::Result<u8> {
-    let store = Store::open(ctx.project.ensure_state_dir()?)?;
+    let store = ctx.store()?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let result = match args.command {
         Some(AlertsCommand::Log(log)) => show_log(&mut out, &store, &log),

@@ -13,8 +13,7 @@ use super::{BadInput, Context, Format};
 use crate::audit::{self, Finding, Status};
 use crate::engine::fanout::{self, Outcome};
 use crate::engine::{HostStatus, RunOutcome};
-use crate::ssh::Pool;
-use crate::store::{AuditRow, Store};
+use crate::store::AuditRow;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  herd audit all\n  \
@@ -65,21 +64,15 @@ pub fn execute(ctx: &Context, args: AuditArgs) -> anyhow::Result<u8> {
             .clone()
             .map(|ports| ports.into_iter().collect::<BTreeSet<u16>>()),
     };
-    let state_dir = ctx.project.ensure_state_dir()?.to_path_buf();
-    let inventory = ctx.inventory()?;
-    let hosts = args.connect.select(inventory, &args.pattern)?;
-    let ssh = args.connect.ssh_options(ctx);
-    let become_password = args.connect.become_password()?;
-    let fleet = args
-        .connect
-        .fleet_hosts(inventory, &hosts, &ssh, become_password.as_deref())?;
+    let mut store = ctx.store()?;
+    let fleet = ctx.fleet(&args.connect, &args.pattern)?;
 
     let script = Arc::new(audit::script(&options));
     let options = Arc::new(options);
     let outcomes = fanout::block_on(fanout::for_each_host(
-        Pool::new(ssh),
-        &fleet,
-        args.connect.forks(ctx),
+        fleet.pool(),
+        &fleet.hosts,
+        fleet.forks,
         move |pool, host| {
             let (script, options) = (script.clone(), options.clone());
             async move {
@@ -133,7 +126,6 @@ pub fn execute(ctx: &Context, args: AuditArgs) -> anyhow::Result<u8> {
         }
     }
 
-    let mut store = Store::open(&state_dir)?;
     let stored: Vec<AuditRow> = rows
         .iter()
         .map(|r| AuditRow {
@@ -143,7 +135,7 @@ pub fn execute(ctx: &Context, args: AuditArgs) -> anyhow::Result<u8> {
             detail: r.detail.clone(),
         })
         .collect();
-    let id = store.record_audit(&args.pattern, hosts.len(), &stored)?;
+    let id = store.record_audit(&args.pattern, fleet.names.len(), &stored)?;
 
     let mut out = crate::secrets::redact::stdout();
     match args.format {
@@ -172,7 +164,7 @@ pub fn execute(ctx: &Context, args: AuditArgs) -> anyhow::Result<u8> {
                 out,
                 "audit {}: {} hosts, {} pass, {} warn, {} fail, {} info",
                 id.0,
-                hosts.len(),
+                fleet.names.len(),
                 count(Status::Pass),
                 count(Status::Warn),
                 count(Status::Fail),

@@ -86,13 +86,7 @@ pub fn execute(ctx: &Context, args: BackupArgs) -> anyhow::Result<u8> {
         None
     };
     let state_dir = ctx.project.ensure_state_dir()?.to_path_buf();
-    let inventory = ctx.inventory()?;
-    let hosts = args.connect.select(inventory, pattern)?;
-    let options = args.connect.ssh_options(ctx);
-    let become_password = args.connect.become_password()?;
-    let fleet =
-        args.connect
-            .fleet_hosts(inventory, &hosts, &options, become_password.as_deref())?;
+    let fleet = ctx.fleet(&args.connect, pattern)?;
 
     let job = Arc::new(Job {
         state_dir,
@@ -101,11 +95,10 @@ pub fn execute(ctx: &Context, args: BackupArgs) -> anyhow::Result<u8> {
         keys,
         keep: args.keep.map(|k| k as usize),
     });
-    let pool = Pool::new(options);
     let outcomes = fanout::block_on(fanout::for_each_host(
-        pool,
-        &fleet,
-        args.connect.forks(ctx),
+        fleet.pool(),
+        &fleet.hosts,
+        fleet.forks,
         move |pool, host| {
             let job = job.clone();
             async move { job.run(pool, host).await }

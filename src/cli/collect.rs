@@ -9,13 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::connect::ConnectArgs;
-use super::{BadInput, Context, Format};
+use super::{Context, Format};
 use crate::collect::config::CONFIG_FILE;
 use crate::collect::{CollectConfig, HostCollect, retention, when};
 use crate::exit;
 use crate::report::hostlist;
-use crate::ssh::Pool;
-use crate::store::{Pruned, Reach, Sample, Store};
+use crate::store::{Pruned, Reach, Sample};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -79,7 +78,7 @@ struct Unreached {
 }
 
 pub fn execute(ctx: &Context, args: CollectArgs) -> anyhow::Result<u8> {
-    let mut store = Store::open(ctx.project.ensure_state_dir()?)?;
+    let mut store = ctx.store()?;
     let now = jiff::Timestamp::now().as_second();
     if args.prune {
         let keep = args.keep.expect("clap requires --keep with --prune");
@@ -97,24 +96,15 @@ pub fn execute(ctx: &Context, args: CollectArgs) -> anyhow::Result<u8> {
     }
 
     let config = Arc::new(load_config(ctx, args.config.as_ref())?);
-    let inventory = ctx.inventory()?;
-    let hosts = args
-        .connect
-        .select(inventory, args.pattern.as_deref().unwrap_or("all"))?;
-    let mut options = args.connect.ssh_options(ctx);
-    options.scale_to(hosts.len());
-    let become_password = args.connect.become_password()?;
-    let fleet =
-        args.connect
-            .fleet_hosts(inventory, &hosts, &options, become_password.as_deref())?;
-    let forks = args.connect.forks(ctx);
+    let fleet = ctx.fleet(&args.connect, args.pattern.as_deref().unwrap_or("all"))?;
+    let hosts = &fleet.names;
 
     let collection = store.begin_collection(now, hosts.len())?;
     let timeout = Duration::from_secs(args.timeout);
     let results = crate::engine::fanout::block_on(crate::collect::collect(
-        Pool::new(options),
-        &fleet,
-        forks,
+        fleet.pool(),
+        &fleet.hosts,
+        fleet.forks,
         config,
         timeout,
     ))?;
@@ -198,7 +188,7 @@ fn load_config(ctx: &Context, given: Option<&PathBuf>) -> anyhow::Result<Collect
             path
         }
     };
-    CollectConfig::load(&path).map_err(|e| BadInput(e.to_string()).into())
+    Ok(CollectConfig::load(&path)?)
 }
 
 fn write_text(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {

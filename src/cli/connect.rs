@@ -50,7 +50,7 @@ pub struct ConnectArgs {
 
 impl ConnectArgs {
     /// herd-wide SSH settings: defaults < herd.toml's `[ssh]` < command line.
-    pub fn ssh_options(&self, ctx: &Context) -> SshOptions {
+    pub(super) fn ssh_options(&self, ctx: &Context) -> SshOptions {
         let mut options = SshOptions::default();
         options.apply_settings(&ctx.project.file.ssh);
         if let Some(mode) = self.host_key_checking {
@@ -63,14 +63,14 @@ impl ConnectArgs {
     }
 
     /// `-f`, else herd.toml's `forks`, else [`DEFAULT_FORKS`].
-    pub fn forks(&self, ctx: &Context) -> usize {
+    pub(super) fn forks(&self, ctx: &Context) -> usize {
         self.forks
             .or(ctx.project.file.forks)
             .unwrap_or(DEFAULT_FORKS)
     }
 
     /// The sudo password, asked once on the terminal when `-K` is given.
-    pub fn become_password(&self) -> anyhow::Result<Option<String>> {
+    pub(super) fn become_password(&self) -> anyhow::Result<Option<String>> {
         if !self.ask_become_pass {
             return Ok(None);
         }
@@ -88,7 +88,7 @@ impl ConnectArgs {
     /// Each host's connection target and exec options (become from the
     /// command line, else the inventory). That host key checking is off is
     /// said by the transport, once per run, for every command.
-    pub fn fleet_hosts(
+    pub(super) fn fleet_hosts(
         &self,
         inventory: &Inventory,
         hosts: &[String],
@@ -111,7 +111,7 @@ impl ConnectArgs {
             }
             let target = resolver
                 .resolve(host, &HostSpec::from(&conn))
-                .map_err(|e| BadInput(e.to_string()))?;
+                .map_err(Unresolvable)?;
             let become_ = (self.become_ || conn.become_.enabled).then(|| Become {
                 su: false,
                 user: self
@@ -135,3 +135,11 @@ impl ConnectArgs {
         Ok(fleet)
     }
 }
+
+/// A host whose connection settings cannot be used (its ssh config or
+/// ProxyJump): the admin's to fix, so bad input.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Unresolvable(pub crate::ssh::ConnectError);
+
+crate::exit::bad_input!(Unresolvable);

@@ -1,13 +1,18 @@
-//! What every subcommand needs: the project, and the inventory loaded once
-//! on first use.
+//! What every subcommand needs, turned from command-line options into
+//! ready parts once: the project, the inventory (loaded on first use), the
+//! results store, and the fleet a command reaches.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
 
+use super::connect::ConnectArgs;
+use crate::engine::fanout::FleetHost;
 use crate::inventory::{Inventory, ScriptLimits};
 use crate::project::Project;
+use crate::ssh::{Pool, SshOptions};
+use crate::store::Store;
 
 pub struct Context {
     pub project: Project,
@@ -86,5 +91,81 @@ impl Context {
         let mut inv = Inventory::load_with(&sources, &limits)?;
         inv.set_connection_defaults(self.project.connection_defaults());
         Ok(self.inventory.get_or_init(|| Arc::new(inv)))
+    }
+}
+
+/// How to reach hosts, from `ConnectArgs` and herd.toml.
+pub struct Connection {
+    pub options: SshOptions,
+    /// Asked once on the terminal with `-K`.
+    pub become_password: Option<String>,
+    pub forks: usize,
+}
+
+/// The hosts a command reaches, resolved once from the command line, the
+/// inventory and herd.toml: who, how to connect, how many at once.
+pub struct Fleet {
+    /// The selected host names, in inventory order.
+    pub names: Vec<String>,
+    /// Each host's connection target and exec options (become).
+    pub hosts: Vec<FleetHost>,
+    /// SSH settings, scaled to the fleet's size.
+    pub options: SshOptions,
+    pub forks: usize,
+}
+
+impl Fleet {
+    /// A connection pool for this fleet.
+    pub fn pool(&self) -> Arc<Pool> {
+        Pool::new(self.options.clone())
+    }
+}
+
+impl Context {
+    /// The results store in the project's state directory (created on
+    /// first use).
+    pub fn store(&self) -> anyhow::Result<Store> {
+        Ok(Store::open(self.project.ensure_state_dir()?)?)
+    }
+
+    /// The hosts PATTERN (narrowed by `--limit`) selects, ready to reach.
+    pub fn fleet(&self, connect: &ConnectArgs, pattern: &str) -> anyhow::Result<Fleet> {
+        let inventory = self.inventory()?;
+        let names = connect.select(inventory, pattern)?;
+        self.fleet_of(connect, inventory, names)
+    }
+
+    /// The hosts `names` of `inventory` (already selected), ready to reach:
+    /// SSH options, the sudo password (asked once with `-K`), each host's
+    /// target, and forks.
+    pub fn fleet_of(
+        &self,
+        connect: &ConnectArgs,
+        inventory: &Inventory,
+        names: Vec<String>,
+    ) -> anyhow::Result<Fleet> {
+        let Connection {
+            mut options,
+            become_password,
+            forks,
+        } = self.connection(connect)?;
+        options.scale_to(names.len());
+        let hosts = connect.fleet_hosts(inventory, &names, &options, become_password.as_deref())?;
+        Ok(Fleet {
+            names,
+            hosts,
+            options,
+            forks,
+        })
+    }
+
+    /// SSH settings (defaults < herd.toml < command line), the sudo
+    /// password and forks.
+    pub fn connection(&self, connect: &ConnectArgs) -> anyhow::Result<Connection> {
+        Ok(Connection {
+            options: connect.ssh_options(self),
+            become_password: connect.become_password()?,
+            forks: connect.forks(self),
+        })
     }
 }

@@ -15,15 +15,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::connect::ConnectArgs;
-use super::{BadInput, Context, Format};
+use super::{BadInput, Context, Fleet, Format};
 use crate::engine::fanout::{self, FleetHost, Outcome};
 use crate::engine::rollout::Rollout;
 use crate::engine::{HostResult, HostStatus, RunOutcome};
 use crate::inventory::Inventory;
-use crate::modules::Transport;
 use crate::playbook::Serial;
 use crate::release::health::parse_tcp;
 use crate::release::{self, Artifact, Health, Layout, Plan, Probe, Report, Status, Step, StepKind};
+use crate::remote::Transport;
 use crate::ssh::Pool;
 use crate::store::{NewRun, RunId, Store};
 use crate::template::Templates;
@@ -235,10 +235,9 @@ impl PlanTemplate<'_> {
 pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
     // Everything about the input is checked before any host is touched.
     let artifact = match &args.binary {
-        Some(path) if !args.rollback => Some(
-            Artifact::load(path, args.release_version.as_deref())
-                .map_err(|e| BadInput(e.to_string()))?,
-        ),
+        Some(path) if !args.rollback => {
+            Some(Artifact::load(path, args.release_version.as_deref())?)
+        }
         _ => None,
     };
     args.target.check()?;
@@ -248,8 +247,7 @@ pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
     let serial = parse_serial(args.serial.as_deref())?;
     let health = health_gate(&args)?;
 
-    let state_dir = ctx.project.ensure_state_dir()?;
-    let mut store = Store::open(state_dir)?;
+    let mut store = ctx.store()?;
     let inventory = ctx.inventory()?;
     let hosts = args.connect.select(inventory, &args.target.pattern)?;
     let binary = match &artifact {
@@ -266,12 +264,12 @@ pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
         keep: args.keep.max(1),
     }
     .render(inventory, &hosts)?;
-    let options = args.connect.ssh_options(ctx);
-    let become_password = args.connect.become_password()?;
-    let fleet =
-        args.connect
-            .fleet_hosts(inventory, &hosts, &options, become_password.as_deref())?;
-    let forks = args.connect.forks(ctx);
+    let Fleet {
+        hosts: fleet,
+        options,
+        forks,
+        ..
+    } = ctx.fleet_of(&args.connect, inventory, hosts.clone())?;
 
     let rollout = Rollout {
         serial,

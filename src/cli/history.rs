@@ -59,7 +59,7 @@ pub fn execute(ctx: &Context, args: HistoryArgs) -> anyhow::Result<u8> {
     if since > until {
         return Err(BadInput("--since is after --until: nothing in between".into()).into());
     }
-    let store = Store::open(ctx.project.ensure_state_dir()?)?;
+    let store = ctx.store()?;
     let hosts = ctx.inventory()?.select(&args.target, None)?;
     let samples = store.samples(&hosts, &args.metric, since, until)?;
     if samples.is_empty() {

@@ -9,7 +9,6 @@ use super::{BadInput, Context};
 use crate::exit;
 use crate::inventory::edit::{Edit, InventoryFile, VarTarget, check_name};
 use crate::project::HostKeyChecking;
-use crate::ssh::Pool;
 
 #[derive(Debug, clap::Args)]
 pub struct FileArg {
@@ -244,7 +243,7 @@ pub fn editable(ctx: &Context, arg: &FileArg) -> anyhow::Result<InventoryFile> {
             }
         }
     };
-    Ok(InventoryFile::open(&path).map_err(|e| BadInput(e.to_string()))?)
+    Ok(InventoryFile::open(&path)?)
 }
 
 /// `KEY=VALUE` from the command line.
@@ -275,10 +274,9 @@ fn check_ssh(
         connect_timeout,
         ..ConnectArgs::default()
     };
-    let options = connect.ssh_options(ctx);
-    let fleet = connect.fleet_hosts(&inventory, &[host.to_string()], &options, None)?;
-    let target = fleet[0].target.clone();
-    let pool = Pool::new(options);
+    let fleet = ctx.fleet_of(&connect, &inventory, vec![host.to_string()])?;
+    let target = fleet.hosts[0].target.clone();
+    let pool = fleet.pool();
     let reached = crate::engine::fanout::block_on(async move {
         let result = pool.connect(&target).await.map(|_| ());
         pool.close_all().await;

@@ -1,11 +1,6 @@
 //! `herd keys push|revoke|rotate|scan`: the login keys in the hosts'
-//! authorized_keys, and the hosts' own keys in known_hosts.
-//!
-//! Rotation never locks the admin out: the new key is installed beside the
-//! old one and must log in on a fresh connection on its own before the
-//! inventory is switched to it and only then is the old key removed. A
-//! host where any step fails keeps its old key (the new one is taken out
-//! again), and the inventory is not changed for it.
+//! authorized_keys, and the hosts' own keys in known_hosts. Rotation (never
+//! locking the admin out) is `crate::keys::rotate`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -16,11 +11,11 @@ use super::inventory_edit::{FileArg, editable};
 use super::{BadInput, Context};
 use crate::engine::fanout::{FleetHost, Outcome, block_on, for_each_host};
 use crate::exit;
-use crate::inventory::edit::{Edit, VarTarget};
-use crate::keys::authorized::{self, AuthorizedKey, Change, FILE_VAR};
-use crate::keys::generate;
+use crate::keys::Report;
+use crate::keys::authorized::{self, AuthorizedKey, FILE_VAR};
+use crate::keys::rotate::{Rotated, Rotation};
 use crate::ssh::known_hosts::{self, HostKeyStatus, Learned, algorithm_name};
-use crate::ssh::{Pool, SshOptions, Target};
+use crate::ssh::{Pool, SshOptions};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum KeysCommand {
@@ -93,38 +88,6 @@ pub fn execute(ctx: &Context, cmd: KeysCommand) -> anyhow::Result<u8> {
     }
 }
 
-/// One host's result line: a short tag, details, and the exit code it
-/// implies.
-struct Report {
-    tag: &'static str,
-    message: String,
-    code: u8,
-}
-
-impl Report {
-    fn ok(tag: &'static str, message: impl Into<String>) -> Report {
-        Report {
-            tag,
-            message: message.into(),
-            code: exit::OK,
-        }
-    }
-    fn failed(message: impl Into<String>) -> Report {
-        Report {
-            tag: "failed",
-            message: message.into(),
-            code: exit::FAILED,
-        }
-    }
-    fn unreachable(message: impl Into<String>) -> Report {
-        Report {
-            tag: "unreachable",
-            message: message.into(),
-            code: exit::UNREACHABLE,
-        }
-    }
-}
-
 /// The selected hosts, ready to reach.
 struct Selection {
     hosts: Vec<FleetHost>,
@@ -142,10 +105,9 @@ fn select(ctx: &Context, pattern: &str, connect: &ConnectArgs) -> anyhow::Result
         .into());
     }
     let inventory = ctx.inventory()?;
-    let names = connect.select(inventory, pattern)?;
-    let options = connect.ssh_options(ctx);
-    let hosts = connect.fleet_hosts(inventory, &names, &options, None)?;
-    let files = names
+    let fleet = ctx.fleet(connect, pattern)?;
+    let files = fleet
+        .names
         .iter()
         .map(|name| {
             let vars = inventory.host_vars(name).unwrap_or_default();
@@ -154,10 +116,10 @@ fn select(ctx: &Context, pattern: &str, connect: &ConnectArgs) -> anyhow::Result
         })
         .collect();
     Ok(Selection {
-        hosts,
+        hosts: fleet.hosts,
         files: Arc::new(files),
-        options,
-        forks: connect.forks(ctx),
+        options: fleet.options,
+        forks: fleet.forks,
     })
 }
 
@@ -203,7 +165,7 @@ fn revoke(ctx: &Context, args: RevokeArgs) -> anyhow::Result<u8> {
 /// Adds `args.key` to every host's authorized_keys, or with `revoke`
 /// (`Some(force)`) removes it.
 fn edit_authorized(ctx: &Context, args: &KeyArgs, revoke: Option<bool>) -> anyhow::Result<u8> {
-    let key = Arc::new(AuthorizedKey::read(&args.key).map_err(|e| BadInput(e.to_string()))?);
+    let key = Arc::new(AuthorizedKey::read(&args.key)?);
     let sel = select(ctx, &args.pattern, &args.connect)?;
     let pool = Pool::new(sel.options.clone());
     let files = sel.files.clone();
@@ -297,24 +259,6 @@ fn scan(ctx: &Context, args: ScanArgs) -> anyhow::Result<u8> {
     Ok(finish(results))
 }
 
-/// `target` logging in with only the key at `key`: no agent, no other
-/// identity, no certificate.
-fn with_only_key(target: &Target, key: &std::path::Path) -> Target {
-    Target {
-        identity_files: vec![key.to_path_buf()],
-        certificate_files: Vec::new(),
-        identities_only: true,
-        agent_socket: None,
-        ..target.clone()
-    }
-}
-
-/// A host where the new key is installed and logs in on its own.
-struct Installed {
-    host: FleetHost,
-    old: AuthorizedKey,
-}
-
 fn rotate(ctx: &Context, args: RotateArgs) -> anyhow::Result<u8> {
     if args.key_type != "ed25519" {
         return Err(BadInput(format!(
@@ -324,236 +268,33 @@ fn rotate(ctx: &Context, args: RotateArgs) -> anyhow::Result<u8> {
         .into());
     }
     let sel = select(ctx, &args.pattern, &args.connect)?;
-    let inventory = ctx.inventory()?;
     let file = editable(ctx, &args.file)?;
     let state = ctx.project.ensure_state_dir()?;
     let stamp = jiff::Timestamp::now()
         .strftime("%Y%m%dT%H%M%SZ")
         .to_string();
     let key_path = std::path::absolute(state.join("keys").join(format!("herd_ed25519_{stamp}")))?;
-    // The variable herd reads the key from: `herd_key` wins when set.
-    let var_of = |host: &str| {
-        let vars = inventory.host_vars(host).unwrap_or_default();
-        if vars.contains_key("herd_key") {
-            "herd_key"
-        } else {
-            "ansible_ssh_private_key_file"
-        }
+    let rotation = Rotation {
+        hosts: &sel.hosts,
+        files: sel.files.clone(),
+        options: sel.options.clone(),
+        forks: sel.forks,
+        inventory: ctx.inventory()?,
+        file: &file,
+        key_path,
+        comment: format!("herd-rotate-{stamp}"),
     };
-    let switch = |hosts: &[String]| -> Vec<Edit> {
-        hosts
-            .iter()
-            .map(|h| Edit::SetVar {
-                target: VarTarget::Host(h.clone()),
-                key: var_of(h).to_string(),
-                value: key_path.display().to_string(),
-            })
-            .collect()
-    };
-    // Refuse before touching any host if the inventory cannot take the change.
-    let names: Vec<String> = sel.hosts.iter().map(|h| h.name().to_string()).collect();
-    switch_inventory(&file, &switch(&names), &names, &key_path, false)?;
-
-    let pair = generate::ed25519(&key_path, &format!("herd-rotate-{stamp}"))?;
-    let new_key = Arc::new(AuthorizedKey::new(&pair.public));
-    eprintln!("new key {} ({})", key_path.display(), new_key.fingerprint());
-
-    // 1. Install the new key beside the old one; log in with it alone.
-    let pool = Pool::new(sel.options.clone());
-    let files = sel.files.clone();
-    let verify_options = SshOptions {
-        agent_socket: None,
-        ..sel.options.clone()
-    };
-    let installed = block_on(for_each_host(pool, &sel.hosts, sel.forks, |pool, host| {
-        let (new_key, file) = (new_key.clone(), files[host.name()].clone());
-        let (key_path, verify_options) = (key_path.clone(), verify_options.clone());
-        async move {
-            let conn = match pool.connect(&host.target).await {
-                Ok(conn) => conn,
-                Err(e) => return Err(Report::unreachable(e.to_string())),
-            };
-            let old = AuthorizedKey::new(conn.login_key());
-            let change = match authorized::add(&conn, &file, &new_key).await {
-                Ok(change) => change,
-                Err(e) => return Err(Report::failed(format!("installing the new key: {e}"))),
-            };
-            let fresh = Pool::new(verify_options);
-            let verified = fresh.connect(&with_only_key(&host.target, &key_path)).await;
-            fresh.close_all().await;
-            if let Err(e) = verified {
-                let undo = if change == Change::Added {
-                    match authorized::remove(&conn, &file, &new_key).await {
-                        Ok(_) => "the new key was removed again".to_string(),
-                        Err(e) => format!("removing the new key again failed too: {e}"),
-                    }
-                } else {
-                    "the new key was already listed and is left as it was".to_string()
-                };
-                return Err(Report::failed(format!(
-                    "a login with only the new key failed ({e}); the old key is kept and {undo}"
-                )));
+    match rotation.run()? {
+        Rotated::Interrupted => Ok(exit::INTERRUPTED),
+        Rotated::Done { reports, switched } => {
+            if switched > 0 {
+                println!(
+                    "{} now uses {} for {switched} host(s)",
+                    file.path.display(),
+                    rotation.key_path.display(),
+                );
             }
-            Ok(Installed { host, old })
-        }
-    }))?;
-    let mut reports: HashMap<String, Outcome<Report>> = HashMap::new();
-    let mut ready: Vec<Installed> = Vec::new();
-    for (name, outcome) in installed {
-        match outcome {
-            Outcome::Done(Ok(done)) => ready.push(done),
-            Outcome::Done(Err(report)) => {
-                reports.insert(name, Outcome::Done(report));
-            }
-            Outcome::Interrupted => {
-                reports.insert(name, Outcome::Interrupted);
-            }
-            Outcome::Panicked(why) => {
-                reports.insert(name, Outcome::Panicked(why));
-            }
+            Ok(finish(reports))
         }
     }
-
-    // Ctrl-C: switch nothing, take the new key out where it went in.
-    if reports.values().any(|o| matches!(o, Outcome::Interrupted)) {
-        undo_install(&sel, &ready, &new_key)?;
-        generate::discard(&pair);
-        eprintln!("herd: interrupted: no host was switched to the new key");
-        return Ok(exit::INTERRUPTED);
-    }
-
-    // 2. Switch the inventory for the hosts that passed, in one write.
-    let switched: Vec<String> = ready.iter().map(|i| i.host.name().to_string()).collect();
-    let written = if switched.is_empty() {
-        Ok(())
-    } else {
-        switch_inventory(&file, &switch(&switched), &switched, &key_path, true)
-    };
-    if let Err(why) = written {
-        undo_install(&sel, &ready, &new_key)?;
-        generate::discard(&pair);
-        return Err(why.context(
-            "the inventory could not be switched to the new key; every host keeps its old key",
-        ));
-    }
-    if ready.is_empty() {
-        generate::discard(&pair);
-    }
-
-    // 3. Remove the old key, over a connection made with the new one.
-    let pool = Pool::new(verify_options);
-    let hosts: Vec<FleetHost> = ready
-        .iter()
-        .map(|i| FleetHost {
-            target: with_only_key(&i.host.target, &key_path),
-            exec: i.host.exec.clone(),
-        })
-        .collect();
-    let olds: Arc<HashMap<String, AuthorizedKey>> = Arc::new(
-        ready
-            .into_iter()
-            .map(|i| (i.host.name().to_string(), i.old))
-            .collect(),
-    );
-    let done = block_on(for_each_host(pool, &hosts, sel.forks, |pool, host| {
-        let (file, old) = (files[host.name()].clone(), olds[host.name()].clone());
-        let new_key = new_key.clone();
-        async move {
-            let switched = format!("now {}", new_key.fingerprint());
-            if old.blob == new_key.blob {
-                return Report::ok("rotated", switched);
-            }
-            let removed = match pool.connect(&host.target).await {
-                Ok(conn) => authorized::remove(&conn, &file, &old).await,
-                Err(e) => Err(crate::keys::KeyError::Remote {
-                    host: host.name().to_string(),
-                    reason: e.to_string(),
-                }),
-            };
-            match removed {
-                Ok(_) => Report::ok(
-                    "rotated",
-                    format!("{switched}; old key {} removed", old.fingerprint()),
-                ),
-                Err(e) => Report::failed(format!(
-                    "{switched} and the inventory uses it, but the old key {} could not be removed: {e}",
-                    old.fingerprint()
-                )),
-            }
-        }
-    }))?;
-    reports.extend(done);
-    let ordered = sel
-        .hosts
-        .iter()
-        .filter_map(|h| reports.remove_entry(h.name()))
-        .collect();
-    if !switched.is_empty() {
-        println!(
-            "{} now uses {} for {} host(s)",
-            file.path.display(),
-            key_path.display(),
-            switched.len()
-        );
-    }
-    Ok(finish(ordered))
-}
-
-/// Checks that after `edits` each host would connect with `key` (a
-/// `host_vars/` file could override it), and writes the edit if `write`.
-fn switch_inventory(
-    file: &crate::inventory::edit::InventoryFile,
-    edits: &[Edit],
-    hosts: &[String],
-    key: &std::path::Path,
-    write: bool,
-) -> anyhow::Result<()> {
-    let text = file.apply(edits)?;
-    let inventory = file.load(&text)?;
-    for host in hosts {
-        let uses = inventory.connection(host)?.private_key_file;
-        if uses.as_deref() != Some(key) {
-            return Err(BadInput(format!(
-                "{host} would still connect with {} after the switch (set in host_vars/?); change that first",
-                uses.map_or("its ssh config's key".into(), |p| p.display().to_string())
-            ))
-            .into());
-        }
-    }
-    if write {
-        file.write(&text)?;
-    }
-    Ok(())
-}
-
-/// Takes the new key out of the hosts where it was installed.
-fn undo_install(
-    sel: &Selection,
-    ready: &[Installed],
-    key: &Arc<AuthorizedKey>,
-) -> anyhow::Result<()> {
-    let hosts: Vec<FleetHost> = ready.iter().map(|i| i.host.clone()).collect();
-    let pool = Pool::new(sel.options.clone());
-    let files = sel.files.clone();
-    let results = block_on(for_each_host(pool, &hosts, sel.forks, |pool, host| {
-        let (key, file) = (key.clone(), files[host.name()].clone());
-        async move {
-            let conn = pool
-                .connect(&host.target)
-                .await
-                .map_err(|e| e.to_string())?;
-            authorized::remove(&conn, &file, &key)
-                .await
-                .map_err(|e| e.to_string())
-        }
-    }))?;
-    for (host, outcome) in results {
-        if !matches!(outcome, Outcome::Done(Ok(_))) {
-            eprintln!(
-                "herd: WARNING: {host}: the unused new key {} is still in its authorized_keys",
-                key.fingerprint()
-            );
-        }
-    }
-    Ok(())
 }

@@ -30,7 +30,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use context::Context;
+pub use context::{Connection, Context, Fleet};
 
 use crate::exit;
 
@@ -254,35 +254,14 @@ fn render_error(err: &anyhow::Error) -> String {
     text
 }
 
-/// Bad input (inventory, pattern, project file, arguments) exits 2; anything
-/// else is herd's own failure and exits 1.
+/// The exit code a failure means: bad input (2) when any of its causes
+/// says so (each error type decides, see [`exit::Code`]); anything else is
+/// herd's own failure (1).
 fn exit_code_for(err: &anyhow::Error) -> u8 {
-    let bad_input = err.chain().any(|cause| {
-        cause.is::<crate::inventory::InventoryError>()
-            || cause.is::<crate::inventory::PatternError>()
-            || cause.is::<crate::project::ProjectError>()
-            || cause.is::<crate::yaml::YamlError>()
-            || cause.is::<crate::playbook::PlaybookError>()
-            || cause.is::<crate::engine::play::EngineError>()
-            || cause.is::<crate::secrets::SecretsError>()
-            || cause.is::<crate::alerts::config::ConfigError>()
-            || matches!(
-                cause.downcast_ref(),
-                Some(crate::alerts::EvalError::Hosts { .. })
-            )
-            || cause.is::<BadInput>()
-            || matches!(
-                cause.downcast_ref(),
-                Some(
-                    crate::serve::ServeError::NeedsToken { .. }
-                        | crate::serve::ServeError::WeakToken { .. }
-                        | crate::serve::ServeError::TokenFile { .. }
-                )
-            )
-            || cause
-                .downcast_ref::<crate::inventory::edit::EditError>()
-                .is_some_and(|e| !matches!(e, crate::inventory::edit::EditError::Io { .. }))
-    });
+    let bad_input = err
+        .chain()
+        .filter_map(code_of)
+        .any(|code| code == exit::BAD_INPUT);
     if bad_input {
         exit::BAD_INPUT
     } else {
@@ -290,10 +269,43 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
     }
 }
 
+/// The code `cause` decides, if its type has one. Stable Rust cannot ask a
+/// `dyn Error` for a trait, so the typed errors that reach this edge are
+/// named once here; what each means is its own [`exit::Code`].
+fn code_of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    fn code<E: exit::Code + 'static>(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+        cause.downcast_ref::<E>().map(exit::Code::exit_code)
+    }
+    const CODED: &[fn(&(dyn std::error::Error + 'static)) -> Option<u8>] = &[
+        code::<BadInput>,
+        code::<connect::Unresolvable>,
+        code::<crate::inventory::InventoryError>,
+        code::<crate::inventory::PatternError>,
+        code::<crate::inventory::edit::EditError>,
+        code::<crate::project::ProjectError>,
+        code::<crate::yaml::YamlError>,
+        code::<crate::playbook::PlaybookError>,
+        code::<crate::engine::play::EngineError>,
+        code::<crate::secrets::SecretsError>,
+        code::<crate::alerts::config::ConfigError>,
+        code::<crate::alerts::EvalError>,
+        code::<crate::serve::ServeError>,
+        code::<crate::backup::BackupError>,
+        code::<crate::backup::restore::RestoreError>,
+        code::<crate::keys::KeyError>,
+        code::<crate::keys::rotate::RotateError>,
+        code::<crate::collect::config::ConfigFileError>,
+        code::<crate::release::artifact::ArtifactError>,
+    ];
+    CODED.iter().find_map(|code| code(cause))
+}
+
 /// A usage mistake found after clap's parsing (e.g. conflicting options).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct BadInput(pub String);
+
+exit::bad_input!(BadInput);
 
 #[cfg(test)]
 mod tests {
@@ -308,6 +320,35 @@ mod tests {
     fn words(line: &str) -> String {
         let argv: Vec<String> = line.split(' ').map(String::from).collect();
         words_from(&argv, "play").join(" ")
+    }
+
+    #[test]
+    fn each_error_decides_its_exit_code_through_context() {
+        let missing = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let not_found = crate::backup::BackupError::NotFound {
+            host: "web1".into(),
+            id: "x".into(),
+        };
+        let bad = anyhow::Error::new(not_found).context("restore");
+        assert_eq!(exit_code_for(&bad), exit::BAD_INPUT);
+        let io = crate::backup::BackupError::Io {
+            path: "/x".into(),
+            action: "write",
+            source: missing(),
+        };
+        assert_eq!(exit_code_for(&anyhow::Error::new(io)), exit::ERROR);
+        let write = crate::inventory::edit::EditError::Io {
+            path: "/x".into(),
+            action: "cannot write",
+            source: missing(),
+        };
+        assert_eq!(exit_code_for(&anyhow::Error::new(write)), exit::ERROR);
+        let read = crate::inventory::edit::EditError::Read {
+            path: "/x".into(),
+            source: missing(),
+        };
+        assert_eq!(exit_code_for(&anyhow::Error::new(read)), exit::BAD_INPUT);
+        assert_eq!(exit_code_for(&anyhow::anyhow!("plain")), exit::ERROR);
     }
 
     #[test]

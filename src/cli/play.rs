@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 use tokio::sync::mpsc;
 
 use super::connect::ConnectArgs;
-use super::{BadInput, Context, Format};
+use super::{BadInput, Connection, Context, Format};
 use crate::engine::events::{HostStats, PlayEvent, TaskResult};
 use crate::engine::fanout::{Interrupt, block_on};
 use crate::engine::play::{PlayOptions, Runner};
@@ -97,10 +97,13 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
     for arg in &args.extra_vars {
         extra_vars.extend(playbook::parse_extra_vars(arg, &cwd)?);
     }
-    let mut options = args.connect.ssh_options(ctx);
+    let Connection {
+        mut options,
+        become_password,
+        forks,
+    } = ctx.connection(&args.connect)?;
     let resolver =
         Resolver::new(&options).map_err(|reason| BadInput(format!("ssh config: {reason}")))?;
-    let become_password = args.connect.become_password()?;
     let play_options = PlayOptions {
         check: args.check,
         diff: args.diff,
@@ -108,7 +111,7 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
         skip_tags: args.skip_tags.clone(),
         limit: args.connect.limit.clone(),
         extra_vars,
-        forks: args.connect.forks(ctx),
+        forks,
         become_password,
         start_at_task: args.start_at_task.clone(),
     };
@@ -144,8 +147,7 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
         return Ok(crate::exit::OK);
     }
 
-    let state_dir = ctx.project.ensure_state_dir()?;
-    let mut store = Store::open(state_dir)?;
+    let mut store = ctx.store()?;
     let command = super::subcommand_words("play").join(" ");
     let pattern = args.connect.limit.clone().unwrap_or_else(|| {
         playbook

@@ -7,10 +7,9 @@ use super::connect::ConnectArgs;
 use super::deploy::{PlanTemplate, ReleaseTarget};
 use super::{BadInput, Context, Format};
 use crate::engine::fanout::{self, Outcome};
-use crate::modules::Transport;
 use crate::release::{Health, State, layout};
-use crate::ssh::Pool;
-use crate::store::{RunId, Store};
+use crate::remote::Transport;
+use crate::store::RunId;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Example:\n  herd releases web --service api")]
@@ -50,16 +49,11 @@ pub fn execute(ctx: &Context, args: ReleasesArgs) -> anyhow::Result<u8> {
         keep: 1,
     }
     .render(inventory, &hosts)?;
-    let options = args.connect.ssh_options(ctx);
-    let become_password = args.connect.become_password()?;
-    let fleet =
-        args.connect
-            .fleet_hosts(inventory, &hosts, &options, become_password.as_deref())?;
-    let pool = Pool::new(options);
+    let fleet = ctx.fleet_of(&args.connect, inventory, hosts)?;
     let outcomes = fanout::block_on(fanout::for_each_host(
-        pool,
-        &fleet,
-        args.connect.forks(ctx),
+        fleet.pool(),
+        &fleet.hosts,
+        fleet.forks,
         |pool, host| {
             let layout = plans[host.name()].layout.clone();
             async move {
@@ -76,7 +70,13 @@ pub fn execute(ctx: &Context, args: ReleasesArgs) -> anyhow::Result<u8> {
 
     let mut out = crate::secrets::redact::stdout();
     let mut failed = false;
-    let width = hosts.iter().map(String::len).max().unwrap_or(4).max(4);
+    let width = fleet
+        .names
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap_or(4)
+        .max(4);
     if args.format == Format::Text {
         writeln!(
             out,
@@ -123,7 +123,7 @@ pub fn execute(ctx: &Context, args: ReleasesArgs) -> anyhow::Result<u8> {
 
 /// The recorded steps of deploy run `run` (an id or `last`) on `hosts`.
 fn show_steps(ctx: &Context, run: &str, hosts: &[String], format: Format) -> anyhow::Result<u8> {
-    let store = Store::open(ctx.project.ensure_state_dir()?)?;
+    let store = ctx.store()?;
     let id = match run {
         "last" => store
             .last_run_id(Some("deploy"))?

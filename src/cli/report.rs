@@ -26,7 +26,7 @@ pub struct ReportArgs {
 }
 
 pub fn execute(ctx: &Context, args: ReportArgs) -> anyhow::Result<u8> {
-    let store = Store::open(ctx.project.ensure_state_dir()?)?;
+    let store = ctx.store()?;
     let now = jiff::Timestamp::now().as_second();
     let since = now - args.since.0;
 

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use super::connect::ConnectArgs;
-use super::{BadInput, Context, Format};
+use super::{BadInput, Context, Fleet, Format};
 use crate::engine::command::{Event, HostJob, run_command};
-use crate::engine::fanout::Interrupt;
+use crate::engine::fanout::{FleetHost, Interrupt};
 use crate::engine::{HostResult, RunOutcome};
 use crate::inventory::Inventory;
 use crate::report::run::{RunOutput, RunPrinter};
@@ -77,8 +77,7 @@ pub enum Module {
 }
 
 pub fn execute(ctx: &Context, args: RunArgs) -> anyhow::Result<u8> {
-    let state_dir = ctx.project.ensure_state_dir()?;
-    let mut store = Store::open(state_dir)?;
+    let mut store = ctx.store()?;
     let inventory = ctx.inventory()?;
 
     let (mut command, rerun) = match &args.rerun_failed {
@@ -105,18 +104,13 @@ pub fn execute(ctx: &Context, args: RunArgs) -> anyhow::Result<u8> {
         )
     });
 
-    let mut options = args.connect.ssh_options(ctx);
-    options.scale_to(hosts.len());
-    let become_password = args.connect.become_password()?;
-    let jobs = host_jobs(
-        inventory,
-        &hosts,
-        &args,
-        &options,
-        &command,
-        become_password.as_deref(),
-    )?;
-    let forks = args.connect.forks(ctx);
+    let Fleet {
+        hosts: fleet,
+        options,
+        forks,
+        ..
+    } = ctx.fleet_of(&args.connect, inventory, hosts.clone())?;
+    let jobs = host_jobs(fleet, &args, &command);
     let run_id = store.begin_run(&NewRun {
         kind: "run",
         command: &command,
@@ -245,18 +239,8 @@ fn select_hosts(
 
 /// Each host's job: its connection target and exec options, plus the
 /// command and its timeout.
-fn host_jobs(
-    inventory: &Inventory,
-    hosts: &[String],
-    args: &RunArgs,
-    options: &SshOptions,
-    command: &str,
-    become_password: Option<&str>,
-) -> anyhow::Result<Vec<HostJob>> {
-    let fleet = args
-        .connect
-        .fleet_hosts(inventory, hosts, options, become_password)?;
-    Ok(fleet
+fn host_jobs(fleet: Vec<FleetHost>, args: &RunArgs, command: &str) -> Vec<HostJob> {
+    fleet
         .into_iter()
         .map(|host| HostJob {
             target: host.target,
@@ -266,7 +250,7 @@ fn host_jobs(
             },
             command: command.to_string(),
         })
-        .collect())
+        .collect()
 }
 
 /// Runs the engine on a tokio runtime until every host is done or Ctrl-C;

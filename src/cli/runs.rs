@@ -62,7 +62,7 @@ fn parse_run_ref(text: &str) -> Result<RunRef, String> {
 }
 
 pub fn execute(ctx: &Context, args: RunsArgs) -> anyhow::Result<u8> {
-    let store = Store::open(ctx.project.ensure_state_dir()?)?;
+    let store = ctx.store()?;
     let color = super::color_enabled(std::io::stdout().is_terminal());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = match args.command {

@@ -10,7 +10,6 @@ use crate::collect::when::format_age;
 use crate::exit;
 use crate::report::fleet::{HostStatus, fleet_status};
 use crate::report::table;
-use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
@@ -24,7 +23,7 @@ pub struct StatusArgs {
 }
 
 pub fn execute(ctx: &Context, args: StatusArgs) -> anyhow::Result<u8> {
-    let store = Store::open(ctx.project.ensure_state_dir()?)?;
+    let store = ctx.store()?;
     let hosts = ctx
         .inventory()?
         .select(args.pattern.as_deref().unwrap_or("all"), None)?;

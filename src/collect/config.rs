@@ -334,6 +334,8 @@ fn is_word(s: &str, extra: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
 }
 
+crate::exit::bad_input!(ConfigFileError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

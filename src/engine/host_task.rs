@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 
 use super::events::{TaskResult, TaskStatus};
 use super::loops;
-use crate::modules::{self, ModuleContext, ModuleOutput, SearchPaths, Transport};
+use crate::modules::{self, ModuleContext, ModuleOutput, SearchPaths};
 use crate::playbook::{Action, Task, Vars};
+use crate::remote::Transport;
 use crate::ssh::{ExecOptions, Pool, Target};
 use crate::template::{TaskVars, Templates};
 

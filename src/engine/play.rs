@@ -44,7 +44,13 @@ pub enum EngineError {
     Inventory(#[from] crate::inventory::InventoryError),
     #[error("{0}")]
     Pattern(#[from] crate::inventory::PatternError),
+    /// A host whose connection settings cannot be used (the error names
+    /// the host).
+    #[error("{0}")]
+    Host(crate::ssh::ConnectError),
 }
+
+crate::exit::bad_input!(EngineError);
 
 /// What the admin asked for on the command line.
 #[derive(Debug, Clone, Default)]
@@ -942,14 +948,7 @@ impl Runner {
         let target = self
             .resolver
             .resolve(host, &spec)
-            .map_err(|e| EngineError::Play {
-                location: Location {
-                    file: Arc::new(host.into()),
-                    line: 0,
-                    column: 0,
-                },
-                message: e.to_string(),
-            })?;
+            .map_err(EngineError::Host)?;
         self.targets.insert(host.to_string(), target.clone());
         Ok(target)
     }

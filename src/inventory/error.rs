@@ -139,3 +139,5 @@ fn suggestion_suffix(suggestion: &Option<String>) -> String {
         None => String::new(),
     }
 }
+
+crate::exit::bad_input!(InventoryError, PatternError);

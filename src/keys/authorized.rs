@@ -52,9 +52,8 @@ impl AuthorizedKey {
     /// be a second key installed under the first one's name, so a file
     /// with several keys or a control character is refused.
     pub fn read(path: &Path) -> Result<AuthorizedKey, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
             path: path.to_path_buf(),
-            action: "cannot read",
             source,
         })?;
         let not_a_key = |reason: String| KeyError::NotAPublicKey {

@@ -3,12 +3,19 @@
 
 pub mod authorized;
 pub mod generate;
+pub mod rotate;
 
 use std::path::PathBuf;
 
 /// Why a key could not be read, made or installed.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The admin's key file cannot be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: {action}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -21,4 +28,45 @@ pub enum KeyError {
     Generate(String),
     #[error("{host}: {reason}")]
     Remote { host: String, reason: String },
+}
+
+/// One host's result line in `herd keys`: a short tag, details, and the
+/// exit code it implies.
+pub struct Report {
+    pub tag: &'static str,
+    pub message: String,
+    pub code: u8,
+}
+
+impl Report {
+    pub fn ok(tag: &'static str, message: impl Into<String>) -> Report {
+        Report {
+            tag,
+            message: message.into(),
+            code: crate::exit::OK,
+        }
+    }
+    pub fn failed(message: impl Into<String>) -> Report {
+        Report {
+            tag: "failed",
+            message: message.into(),
+            code: crate::exit::FAILED,
+        }
+    }
+    pub fn unreachable(message: impl Into<String>) -> Report {
+        Report {
+            tag: "unreachable",
+            message: message.into(),
+            code: crate::exit::UNREACHABLE,
+        }
+    }
+}
+
+impl crate::exit::Code for KeyError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            KeyError::Read { .. } | KeyError::NotAPublicKey { .. } => crate::exit::BAD_INPUT,
+            _ => crate::exit::ERROR,
+        }
+    }
 }

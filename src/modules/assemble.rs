@@ -116,7 +116,7 @@ impl Fragment {
     async fn read(self, ctx: &ModuleContext<'_>) -> Result<Vec<u8>, ModuleError> {
         match self {
             Fragment::Local(bytes) => Ok(bytes),
-            Fragment::Remote(path) => ctx.transport.get(&path, &ctx.exec).await,
+            Fragment::Remote(path) => Ok(ctx.transport.get(&path, &ctx.exec).await?),
         }
     }
 }

@@ -431,7 +431,7 @@ async fn remote_copy(
             let (dir, name) = files::split_path(dest);
             let tmp = shell_quote(&format!(
                 "{dir}/.{name}.herd-new-{}",
-                super::transport::nonce()
+                crate::remote::nonce()
             ));
             let mut c = format!("cp -- {} {tmp}", shell_quote(src));
             if let Some(v) = &opts.validate {

@@ -140,7 +140,7 @@ fn file_sums(path: &Path) -> std::io::Result<Sums> {
         md5.consume(&buf[..n]);
     }
     Ok(Sums {
-        sha1: super::transport::hex(&sha1.finalize()),
+        sha1: crate::remote::hex(&sha1.finalize()),
         md5: format!("{:x}", md5.finalize()),
     })
 }
@@ -163,7 +163,7 @@ impl TempFile {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        let path = dest.with_file_name(format!(".{name}.herd-tmp-{}", super::transport::nonce()));
+        let path = dest.with_file_name(format!(".{name}.herd-tmp-{}", crate::remote::nonce()));
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -231,7 +231,7 @@ pub(crate) fn write_local(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.herd-tmp-{}", super::transport::nonce()));
+    let tmp = path.with_file_name(format!(".{name}.herd-tmp-{}", crate::remote::nonce()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);

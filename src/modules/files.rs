@@ -228,7 +228,7 @@ pub async fn probe(
 /// Lower-case hex SHA-1 (Ansible's `checksum`).
 pub fn sha1_hex(bytes: &[u8]) -> String {
     use sha1::Digest;
-    super::transport::hex(&sha1::Sha1::digest(bytes))
+    crate::remote::hex(&sha1::Sha1::digest(bytes))
 }
 
 /// Lower-case hex MD5 (Ansible's `md5sum`).
@@ -263,6 +263,12 @@ pub enum WriteFailure {
 impl From<ModuleError> for WriteFailure {
     fn from(e: ModuleError) -> Self {
         WriteFailure::Other(e)
+    }
+}
+
+impl From<crate::remote::TransportError> for WriteFailure {
+    fn from(e: crate::remote::TransportError) -> Self {
+        WriteFailure::Other(e.into())
     }
 }
 
@@ -310,7 +316,7 @@ pub async fn write(
     }
     // Upload beside the destination, then validate/backup/rename in one go.
     let (dir, name) = split_path(spec.path);
-    let tmp = format!("{dir}/.{name}.herd-new-{}", super::transport::nonce());
+    let tmp = format!("{dir}/.{name}.herd-new-{}", crate::remote::nonce());
     ctx.transport.put(spec.content, &tmp, &put).await?;
     let (q_tmp, q_dest) = (shell_quote(&tmp), shell_quote(spec.path));
     let mut script = String::new();

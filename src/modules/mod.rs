@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::remote::{Transport, TransportError};
 use crate::ssh::ExecOptions;
 use crate::template::{TaskVars, Templates};
 
@@ -20,11 +21,8 @@ pub mod args;
 pub mod edit;
 pub mod file_attrs;
 pub mod files;
-#[cfg(test)]
-pub mod replay;
 pub mod runner;
 pub mod spec;
-pub mod transport;
 
 mod apt;
 mod apt_repository;
@@ -80,7 +78,6 @@ mod user;
 mod wait_for;
 
 pub(crate) use fetch::write_local;
-pub use transport::Transport;
 
 use spec::{Module, Run};
 
@@ -298,6 +295,15 @@ pub enum ModuleError {
     Local(String),
     #[error("unknown module `{0}` (herd supports: {modules})", modules = module_names())]
     Unknown(String),
+}
+
+impl From<TransportError> for ModuleError {
+    fn from(e: TransportError) -> ModuleError {
+        match e {
+            TransportError::Ssh(message) => ModuleError::Transport(message),
+            TransportError::Local(message) => ModuleError::Local(message),
+        }
+    }
 }
 
 /// Every module's name, for messages.

@@ -91,7 +91,7 @@ pub fn prelude_outcome(out: &ExecOutput, marker: &str) -> Prelude {
 
 /// A unique marker for one command's prelude.
 pub fn marker() -> String {
-    format!("herd-prelude-{}-", super::transport::nonce())
+    format!("herd-prelude-{}-", crate::remote::nonce())
 }
 
 /// Local time as Ansible prints `start`/`end`.

@@ -85,7 +85,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
 
     let bytes = std::fs::read(&local)
         .map_err(|e| ModuleError::Local(format!("reading {}: {e}", local.display())))?;
-    let tmp = format!("/tmp/.herd-script-{}", super::transport::nonce());
+    let tmp = format!("/tmp/.herd-script-{}", crate::remote::nonce());
     let put = PutOptions {
         mode: Some(0o700),
         become_: ctx.exec.become_.clone(),

@@ -107,7 +107,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "archive".into());
-        let remote = format!("/tmp/.herd-unarchive-{}-{name}", super::transport::nonce());
+        let remote = format!("/tmp/.herd-unarchive-{}-{name}", crate::remote::nonce());
         upload(ctx, &local, &remote).await?;
         cleanup.push(remote.clone());
         remote
@@ -196,7 +196,7 @@ async fn upload(ctx: &ModuleContext<'_>, local: &Path, remote: &str) -> Result<(
         become_: ctx.exec.become_.clone(),
         ..PutOptions::default()
     };
-    ctx.transport.put_reader(file, remote, &put).await
+    Ok(ctx.transport.put_reader(file, remote, &put).await?)
 }
 
 /// `mode` for the worker: permission bits, or a symbolic text checked here

@@ -392,7 +392,7 @@ async fn exec(
     ctx: &ModuleContext<'_>,
     command: &str,
 ) -> Result<crate::ssh::ExecOutput, ModuleError> {
-    ctx.transport.exec(command, &ctx.exec).await
+    Ok(ctx.transport.exec(command, &ctx.exec).await?)
 }
 
 /// The account as the host has it.

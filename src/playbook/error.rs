@@ -53,3 +53,5 @@ pub(crate) fn did_you_mean<'a>(
         None => String::new(),
     }
 }
+
+crate::exit::bad_input!(PlaybookError);

@@ -6,7 +6,7 @@
 //! a missing link.
 
 use super::{Layout, ReleaseError};
-use crate::modules::Transport;
+use crate::remote::Transport;
 use crate::ssh::{ExecOptions, shell_quote};
 
 /// Points `current` at `current` and `previous` at `previous` (removed when

@@ -63,7 +63,7 @@ impl Artifact {
         bytes: Vec<u8>,
         version: Option<&str>,
     ) -> Result<Artifact, ArtifactError> {
-        let sha256 = crate::modules::transport::hex(&Sha256::digest(&bytes));
+        let sha256 = crate::remote::hex(&Sha256::digest(&bytes));
         let id = match version {
             Some(v) if is_plain_name(v) => v.to_string(),
             Some(v) => return Err(ArtifactError::BadVersion(v.to_string())),
@@ -104,6 +104,8 @@ fn compress(bytes: &[u8]) -> Option<Vec<u8>> {
     encoder.write_all(bytes).ok()?;
     encoder.finish().ok()
 }
+
+crate::exit::bad_input!(ArtifactError);
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use super::{Layout, ReleaseError};
-use crate::modules::Transport;
+use crate::remote::Transport;
 use crate::ssh::{ExecOptions, shell_quote};
 
 /// What to ask the host.

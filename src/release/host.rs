@@ -9,7 +9,7 @@ use super::transfer::{self, Upload};
 use super::{
     Artifact, Health, Layout, ReleaseError, State, Step, StepKind, StepLog, health, layout, prune,
 };
-use crate::modules::Transport;
+use crate::remote::Transport;
 use crate::ssh::ExecOptions;
 
 /// How to release on one host (after per-host templating).

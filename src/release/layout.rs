@@ -2,7 +2,7 @@
 //! round trip.
 
 use super::ReleaseError;
-use crate::modules::Transport;
+use crate::remote::Transport;
 use crate::ssh::{ExecOptions, shell_quote};
 
 /// Paths under a release root. The root may be relative: it is then

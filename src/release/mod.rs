@@ -37,7 +37,7 @@ pub use layout::{Layout, State};
 pub enum ReleaseError {
     /// The connection failed or a command could not run.
     #[error("{0}")]
-    Transport(#[from] crate::modules::ModuleError),
+    Transport(#[from] crate::remote::TransportError),
     /// A step ran on the host and failed.
     #[error("{step} failed on {host}: {reason}")]
     Remote {

@@ -2,7 +2,7 @@
 //! previous releases are never removed whatever their age.
 
 use super::{Layout, ReleaseError, State};
-use crate::modules::Transport;
+use crate::remote::Transport;
 use crate::ssh::{ExecOptions, shell_quote};
 
 /// The releases to remove from `state` (newest first) to keep `keep`.

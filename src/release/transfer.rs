@@ -5,8 +5,8 @@
 //! binary at the final path: the release is there whole or not at all.
 
 use super::{Artifact, Layout, ReleaseError, State};
-use crate::modules::Transport;
-use crate::modules::transport::nonce;
+use crate::remote::Transport;
+use crate::remote::nonce;
 use crate::ssh::{ExecOptions, PutOptions, shell_quote};
 
 /// What the upload did.

@@ -81,3 +81,5 @@ impl SecretsError {
         }
     }
 }
+
+crate::exit::bad_input!(SecretsError);

@@ -21,8 +21,8 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
 use super::error::TemplateError;
 use super::filters;
+use super::jinja_tests;
 use super::scope::{DATA_KEY, Scope};
-use super::tests as jinja_tests;
 use super::value::{from_json, to_json};
 
 /// Variables a template sees; the same shape as the inventory's variables.

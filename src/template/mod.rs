@@ -22,17 +22,17 @@
 //!
 //! Tests: minijinja provides `defined`, `undefined`, `none`, `string`,
 //! `number`, `mapping`, `iterable`, `sequence`, `in`, `eq`... ; ours are in
-//! [`tests`].
+//! [`jinja_tests`].
 
 mod chains;
 mod conditional;
 mod env;
 mod error;
 pub mod filters;
+pub mod jinja_tests;
 mod lookups;
 mod now;
 mod scope;
-pub mod tests;
 mod value;
 
 pub use env::{FileOptions, OMIT, Templates, Vars, contains_template};

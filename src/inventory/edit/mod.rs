@@ -76,6 +76,12 @@ pub enum EditError {
     },
     #[error("{}: the edited inventory does not show the change ({what}), nothing was written; please report this", path.display())]
     Unverified { path: PathBuf, what: String },
+    /// The file to edit cannot be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: {action}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -164,9 +170,8 @@ impl InventoryFile {
                 "is a directory: choose the file to edit with --file DIR/FILE".into(),
             ));
         }
-        let bytes = std::fs::read(path).map_err(|source| EditError::Io {
+        let bytes = std::fs::read(path).map_err(|source| EditError::Read {
             path: path.to_path_buf(),
-            action: "cannot read",
             source,
         })?;
         if super::script::is_script(path, &bytes) {
@@ -439,6 +444,15 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
         ))
     } else {
         Ok(())
+    }
+}
+
+impl crate::exit::Code for EditError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            EditError::Io { .. } => crate::exit::ERROR,
+            _ => crate::exit::BAD_INPUT,
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! Where a module's work happens: a pooled SSH connection, or this machine
+//! Where a module's or a release step's work happens: a pooled SSH connection, or this machine
 //! (`delegate_to: localhost`).
 //!
 //! Both sides speak the same POSIX shell, so modules build one shell
@@ -14,7 +14,17 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::ssh::{Connection, ExecOptions, ExecOutput, PutOptions, RemoteStat, shell_quote};
 
-use super::ModuleError;
+/// Why a command or a file transfer could not be done (the words are the
+/// admin's: they end up in the task's or step's error).
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// Over SSH: the connection, the channel or the transfer failed.
+    #[error("{0}")]
+    Ssh(String),
+    /// On this machine: the shell or a file could not be used.
+    #[error("{0}")]
+    Local(String),
+}
 
 /// A module's way to a host.
 #[derive(Debug, Clone)]
@@ -22,7 +32,7 @@ pub enum Transport {
     Ssh(Arc<Connection>),
     /// The machine herd runs on: commands run with `sh -c`.
     Local,
-    /// A scripted host for module fixtures (see `super::replay`).
+    /// A scripted host for module fixtures (see `super::replay`; tests only).
     #[cfg(test)]
     Replay(Arc<super::replay::Replay>),
 }
@@ -50,12 +60,16 @@ impl Transport {
     }
 
     /// Runs a shell command (with become, env and stdin from `opts`).
-    pub async fn exec(&self, command: &str, opts: &ExecOptions) -> Result<ExecOutput, ModuleError> {
+    pub async fn exec(
+        &self,
+        command: &str,
+        opts: &ExecOptions,
+    ) -> Result<ExecOutput, TransportError> {
         match self {
             Transport::Ssh(conn) => conn
                 .exec(command, opts)
                 .await
-                .map_err(|e| ModuleError::Transport(e.to_string())),
+                .map_err(|e| TransportError::Ssh(e.to_string())),
             Transport::Local => local_exec(command, opts).await,
             #[cfg(test)]
             Transport::Replay(replay) => replay.exec(command, opts),
@@ -68,7 +82,7 @@ impl Transport {
         bytes: &[u8],
         path: &str,
         opts: &PutOptions,
-    ) -> Result<(), ModuleError> {
+    ) -> Result<(), TransportError> {
         self.put_reader(bytes, path, opts).await
     }
 
@@ -78,18 +92,17 @@ impl Transport {
         mut reader: impl AsyncRead + Unpin + Send,
         path: &str,
         opts: &PutOptions,
-    ) -> Result<(), ModuleError> {
+    ) -> Result<(), TransportError> {
         match self {
             Transport::Ssh(conn) => conn
                 .put(reader, path, opts)
                 .await
-                .map_err(|e| ModuleError::Transport(e.to_string())),
+                .map_err(|e| TransportError::Ssh(e.to_string())),
             Transport::Local => {
                 let mut bytes = Vec::new();
-                reader
-                    .read_to_end(&mut bytes)
-                    .await
-                    .map_err(|e| ModuleError::Local(format!("reading upload for {path}: {e}")))?;
+                reader.read_to_end(&mut bytes).await.map_err(|e| {
+                    TransportError::Local(format!("reading upload for {path}: {e}"))
+                })?;
                 local_put(&bytes, path, opts).await
             }
             #[cfg(test)]
@@ -106,7 +119,7 @@ impl Transport {
     }
 
     /// A file's content (`become` from `opts`), in memory: for small files.
-    pub async fn get(&self, path: &str, opts: &ExecOptions) -> Result<Vec<u8>, ModuleError> {
+    pub async fn get(&self, path: &str, opts: &ExecOptions) -> Result<Vec<u8>, TransportError> {
         let mut buf = Vec::new();
         self.get_into(path, &mut buf, opts).await?;
         Ok(buf)
@@ -120,13 +133,13 @@ impl Transport {
         path: &str,
         local: &mut (dyn AsyncWrite + Unpin + Send),
         opts: &ExecOptions,
-    ) -> Result<u64, ModuleError> {
-        let reading = |e: std::io::Error| ModuleError::Local(format!("reading {path}: {e}"));
+    ) -> Result<u64, TransportError> {
+        let reading = |e: std::io::Error| TransportError::Local(format!("reading {path}: {e}"));
         match self {
             Transport::Ssh(conn) => conn
                 .get_with(path, local, opts)
                 .await
-                .map_err(|e| ModuleError::Transport(e.to_string())),
+                .map_err(|e| TransportError::Ssh(e.to_string())),
             Transport::Local if opts.become_.is_none() => {
                 let mut file = tokio::fs::File::open(path).await.map_err(reading)?;
                 tokio::io::copy(&mut file, local).await.map_err(reading)
@@ -134,7 +147,7 @@ impl Transport {
             Transport::Local => {
                 let out = local_exec(&format!("cat -- {}", shell_quote(path)), opts).await?;
                 if !out.success() {
-                    return Err(ModuleError::Local(format!(
+                    return Err(TransportError::Local(format!(
                         "reading {path}: {}",
                         String::from_utf8_lossy(&out.stderr).trim()
                     )));
@@ -152,18 +165,18 @@ impl Transport {
     }
 
     /// Metadata of `path` (symlinks followed); `None` if missing.
-    pub async fn stat(&self, path: &str) -> Result<Option<RemoteStat>, ModuleError> {
+    pub async fn stat(&self, path: &str) -> Result<Option<RemoteStat>, TransportError> {
         match self {
             Transport::Ssh(conn) => conn
                 .stat(path)
                 .await
-                .map_err(|e| ModuleError::Transport(e.to_string())),
+                .map_err(|e| TransportError::Ssh(e.to_string())),
             Transport::Local => {
                 use std::os::unix::fs::{MetadataExt, PermissionsExt};
                 let meta = match std::fs::metadata(path) {
                     Ok(m) => m,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                    Err(e) => return Err(ModuleError::Local(format!("stat {path}: {e}"))),
+                    Err(e) => return Err(TransportError::Local(format!("stat {path}: {e}"))),
                 };
                 Ok(Some(RemoteStat {
                     size: meta.len(),
@@ -181,18 +194,18 @@ impl Transport {
     }
 
     /// Hex SHA-256 of a regular file; `None` if missing.
-    pub async fn sha256(&self, path: &str) -> Result<Option<String>, ModuleError> {
+    pub async fn sha256(&self, path: &str) -> Result<Option<String>, TransportError> {
         match self {
             Transport::Ssh(conn) => conn
                 .sha256(path)
                 .await
-                .map_err(|e| ModuleError::Transport(e.to_string())),
+                .map_err(|e| TransportError::Ssh(e.to_string())),
             Transport::Local => {
                 use sha2::Digest;
                 match std::fs::read(path) {
                     Ok(bytes) => Ok(Some(hex(&sha2::Sha256::digest(&bytes)))),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(ModuleError::Local(format!("reading {path}: {e}"))),
+                    Err(e) => Err(TransportError::Local(format!("reading {path}: {e}"))),
                 }
             }
             #[cfg(test)]
@@ -223,7 +236,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 /// `sh -c` on this machine, with become through `sudo -n` (a password
 /// prompt is not supported locally).
-async fn local_exec(command: &str, opts: &ExecOptions) -> Result<ExecOutput, ModuleError> {
+async fn local_exec(command: &str, opts: &ExecOptions) -> Result<ExecOutput, TransportError> {
     let mut line = String::new();
     for (name, value) in &opts.env {
         line.push_str(&format!("export {name}={}; ", shell_quote(value)));
@@ -246,7 +259,7 @@ async fn local_exec(command: &str, opts: &ExecOptions) -> Result<ExecOutput, Mod
             c
         }
         Some(_) => {
-            return Err(ModuleError::Local(
+            return Err(TransportError::Local(
                 "become with a password is not supported with delegate_to localhost (use passwordless sudo)"
                     .into(),
             ));
@@ -258,7 +271,7 @@ async fn local_exec(command: &str, opts: &ExecOptions) -> Result<ExecOutput, Mod
         .kill_on_drop(true);
     let mut child = cmd
         .spawn()
-        .map_err(|e| ModuleError::Local(format!("cannot run /bin/sh: {e}")))?;
+        .map_err(|e| TransportError::Local(format!("cannot run /bin/sh: {e}")))?;
     let mut stdin = child.stdin.take().expect("piped stdin");
     let input = opts.stdin.clone().unwrap_or_default();
     let feed = async move {
@@ -271,11 +284,11 @@ async fn local_exec(command: &str, opts: &ExecOptions) -> Result<ExecOutput, Mod
     };
     let out = match opts.timeout {
         Some(limit) => tokio::time::timeout(limit, work).await.map_err(|_| {
-            ModuleError::Local(format!("command timed out after {}s", limit.as_secs_f64()))
+            TransportError::Local(format!("command timed out after {}s", limit.as_secs_f64()))
         })?,
         None => work.await,
     }
-    .map_err(|e| ModuleError::Local(format!("running /bin/sh: {e}")))?;
+    .map_err(|e| TransportError::Local(format!("running /bin/sh: {e}")))?;
     use std::os::unix::process::ExitStatusExt;
     Ok(ExecOutput {
         exit_code: out.status.code(),
@@ -289,7 +302,7 @@ async fn local_exec(command: &str, opts: &ExecOptions) -> Result<ExecOutput, Mod
 
 /// Temp file beside `path`, mode/owner/group, rename. With become the same
 /// steps run through `sudo` in a shell.
-async fn local_put(bytes: &[u8], path: &str, opts: &PutOptions) -> Result<(), ModuleError> {
+async fn local_put(bytes: &[u8], path: &str, opts: &PutOptions) -> Result<(), TransportError> {
     let mode = opts.mode.unwrap_or(0o644);
     let dir = match path.rsplit_once('/') {
         Some(("", _)) => "/".to_string(),
@@ -316,7 +329,7 @@ async fn local_put(bytes: &[u8], path: &str, opts: &PutOptions) -> Result<(), Mo
         };
         let out = local_exec(&script, &exec).await?;
         if !out.success() {
-            return Err(ModuleError::Local(format!(
+            return Err(TransportError::Local(format!(
                 "writing {path}: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
@@ -324,10 +337,10 @@ async fn local_put(bytes: &[u8], path: &str, opts: &PutOptions) -> Result<(), Mo
         return Ok(());
     }
     crate::atomic::write_via_temp(Path::new(&tmp), Path::new(path), bytes, mode)
-        .map_err(|e| ModuleError::Local(format!("writing {path}: {e}")))
+        .map_err(|e| TransportError::Local(format!("writing {path}: {e}")))
 }
 
-pub(crate) fn chown_spec(opts: &PutOptions) -> Option<String> {
+fn chown_spec(opts: &PutOptions) -> Option<String> {
     match (&opts.owner, &opts.group) {
         (Some(o), Some(g)) => Some(format!("{o}:{g}")),
         (Some(o), None) => Some(o.clone()),

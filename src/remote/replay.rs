@@ -35,7 +35,7 @@ use std::sync::Mutex;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::ModuleError;
+use super::TransportError;
 use crate::ssh::{ExecOptions, ExecOutput, RemoteStat};
 
 /// One recorded exchange: what the command must contain, what came back.
@@ -68,7 +68,7 @@ impl Replay {
     }
 
     /// Answers `command` with the next exchange, if it is the one expected.
-    pub fn exec(&self, command: &str, opts: &ExecOptions) -> Result<ExecOutput, ModuleError> {
+    pub fn exec(&self, command: &str, opts: &ExecOptions) -> Result<ExecOutput, TransportError> {
         let mut sent = command.to_string();
         if let Some(stdin) = &opts.stdin {
             sent.push_str("\n<stdin>\n");
@@ -77,12 +77,12 @@ impl Replay {
         self.sent.lock().unwrap().push(sent.clone());
         let next = self.script.lock().unwrap().pop_front();
         let Some(exchange) = next else {
-            return Err(ModuleError::Transport(format!(
+            return Err(TransportError::Ssh(format!(
                 "fixture: unexpected command (the script is over):\n{sent}"
             )));
         };
         if let Some(missing) = exchange.sends.iter().find(|s| !sent.contains(s.as_str())) {
-            return Err(ModuleError::Transport(format!(
+            return Err(TransportError::Ssh(format!(
                 "fixture: the command lacks {missing:?}:\n{sent}"
             )));
         }
@@ -96,13 +96,13 @@ impl Replay {
 
     /// `stat PATH`, answered `SIZE MODE(octal) OWNER GROUP MTIME f|d`, or
     /// a non-zero rc for a missing file.
-    pub fn stat(&self, path: &str) -> Result<Option<RemoteStat>, ModuleError> {
+    pub fn stat(&self, path: &str) -> Result<Option<RemoteStat>, TransportError> {
         let out = self.exec(&format!("stat {path}"), &ExecOptions::default())?;
         if !out.success() {
             return Ok(None);
         }
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let bad = || ModuleError::Transport(format!("fixture: bad stat answer {text:?}"));
+        let bad = || TransportError::Ssh(format!("fixture: bad stat answer {text:?}"));
         let f: Vec<&str> = text.split_whitespace().collect();
         let [size, mode, owner, group, mtime, kind] = f[..] else {
             return Err(bad());
@@ -136,8 +136,8 @@ mod tests {
 
     use super::*;
     use crate::modules::spec::Run;
-    use crate::modules::transport::Transport;
     use crate::modules::{ModuleContext, SearchPaths, Vars};
+    use crate::remote::Transport;
     use crate::template::{TaskVars, Templates};
 
     #[derive(Debug, Deserialize)]
