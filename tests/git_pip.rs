@@ -13,7 +13,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use fleet::Fleet;
-use herd::modules::{self, ModuleContext, ModuleOutput, SearchPaths, Transport, Vars};
+use herd::modules::{self, ModuleContext, ModuleOutput, SearchPaths, Vars};
+use herd::remote::Transport;
 use herd::ssh::{ExecOptions, HostSpec, Pool, SshOptions, Target};
 use herd::template::Templates;
 use serde_json::{Value, json};

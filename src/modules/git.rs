@@ -60,6 +60,12 @@ impl From<ModuleError> for Stop {
     }
 }
 
+impl From<crate::remote::TransportError> for Stop {
+    fn from(e: crate::remote::TransportError) -> Stop {
+        Stop::Err(e.into())
+    }
+}
+
 type Step<T> = Result<T, Stop>;
 
 /// What the task asks for.
@@ -212,7 +218,7 @@ impl<'a> Git<'a> {
         let mut exec = self.ctx.exec.clone();
         // git's messages are read: the C locale, as Ansible.
         exec.env.push(("LC_ALL".into(), "C".into()));
-        self.ctx.transport.exec(&command, &exec).await
+        Ok(self.ctx.transport.exec(&command, &exec).await?)
     }
 
     /// Runs git and fails the task with `what` unless it exits 0.

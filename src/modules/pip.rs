@@ -61,7 +61,7 @@ impl Pip<'_> {
         let command = format!("{}exec {}", self.prelude, words.join(" "));
         let mut exec = self.ctx.exec.clone();
         exec.env.push(("LC_ALL".into(), "C".into()));
-        self.ctx.transport.exec(&command, &exec).await
+        Ok(self.ctx.transport.exec(&command, &exec).await?)
     }
 
     /// Shell text after the prelude (probes).
