@@ -582,7 +582,7 @@ fn finish(
     diffs: Vec<crate::modules::FileDiff>,
     items: Vec<String>,
 ) -> HostTaskOutcome {
-    let secret = job.task.no_log;
+    let secret = no_log(job);
     let ignored = status == TaskStatus::Failed && ignore_errors(job);
     let result = TaskResult {
         host: job.host.clone(),
@@ -602,6 +602,25 @@ fn finish(
         result,
         registered,
         facts,
+    }
+}
+
+/// Whether the task's output is hidden: `no_log` rendered for the host. A
+/// template that does not render to a boolean hides it too: better a
+/// hidden result than a leaked secret.
+pub(crate) fn no_log(job: &HostTask) -> bool {
+    let Some(text) = &job.task.no_log else {
+        return false;
+    };
+    match text.as_str() {
+        "false" => false,
+        "true" => true,
+        _ => job
+            .templates
+            .render_value(&Value::String(text.clone()), &job.vars)
+            .ok()
+            .and_then(|v| modules::args::to_bool(&v))
+            .unwrap_or(true),
     }
 }
 

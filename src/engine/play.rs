@@ -400,7 +400,7 @@ impl Runner {
     ) -> Result<Vec<String>, EngineError> {
         // The templated names: the file, or the role and its `*_from` files.
         let (what, names): (&str, Vec<Option<String>>) = match &task.action {
-            Action::IncludeTasks { file } => ("include_tasks", vec![Some(file.clone())]),
+            Action::IncludeTasks { file, .. } => ("include_tasks", vec![Some(file.clone())]),
             Action::IncludeRole(include) => (
                 "include_role",
                 vec![
@@ -550,15 +550,16 @@ impl Runner {
                     }
                     loaded
                 }
-                _ => {
+                Action::IncludeTasks { apply, .. } => {
                     let path = playbook::find_tasks_file(&name, &task.dir, task.role.as_deref());
                     playbook::load_tasks_file(
                         &path,
                         &scope.play.dir,
                         task.role.clone(),
-                        &inherited,
+                        &inherited.with(apply),
                     )?
                 }
+                _ => unreachable!("run_include runs includes"),
             };
             scope.add_roles(&loaded);
             let survivors = self.run_tasks(scope, &loaded.tasks, group.clone()).await?;
@@ -1272,7 +1273,7 @@ fn synthetic_task(name: &str, module: &str, play: &Play) -> Task {
         delay: None,
         run_once: false,
         delegate_to: None,
-        no_log: false,
+        no_log: None,
         check_mode: Some(false),
         diff: None,
         vars: Vars::new(),

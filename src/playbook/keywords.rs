@@ -135,6 +135,8 @@ pub const LOOP_LOOKUPS: &[&str] = &[
     "with_sequence",
     "with_first_found",
     "with_together",
+    "with_subelements",
+    "with_flattened",
 ];
 
 /// `meta:` actions herd implements.
