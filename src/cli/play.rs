@@ -400,7 +400,11 @@ impl PlaySink {
             groups
                 .entry((r.status, r.msg.clone(), r.items.clone()))
                 .or_default()
-                .push(r.host.clone());
+                .push(match &r.delegated_to {
+                    // Ansible's `host -> delegate`.
+                    Some(delegate) => format!("{} -> {delegate}", r.host),
+                    None => r.host.clone(),
+                });
         }
         for ((status, msg, items), hosts) in groups {
             let color = match status {

@@ -21,11 +21,16 @@ pub enum Via {
     Ssh(Box<Target>),
     /// `delegate_to: localhost` / `connection: local`.
     Local,
+    /// The task cannot run on this host (a `delegate_to` that does not
+    /// render): it fails with this message.
+    Failed(String),
 }
 
 /// Everything one host needs to run one task.
 pub struct HostTask {
     pub host: String,
+    /// `delegate_to`, rendered: where the task runs for `host`.
+    pub delegate: Option<String>,
     pub task: Arc<Task>,
     pub vars: TaskVars,
     pub via: Via,
@@ -59,6 +64,7 @@ impl HostTaskOutcome {
                 msg: Some(why),
                 diffs: Vec::new(),
                 items: Vec::new(),
+                delegated_to: None,
                 duration_ms: 0,
             },
             facts: Vars::new(),
@@ -78,6 +84,17 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
         Action::Module { name, args } => (name.clone(), args.clone()),
         _ => unreachable!("the play runner handles blocks, includes and meta"),
     };
+    if let Via::Failed(why) = &job.via {
+        return failed(&job, started, why.clone());
+    }
+    // A delegated task whose condition is false skips without reaching the
+    // delegate, as in Ansible.
+    if job.delegate.is_some()
+        && task.loop_.is_none()
+        && condition(&job, &task.when, &job.vars) == Ok(false)
+    {
+        return skipped(&job, started);
+    }
     let transport = match connect(&job).await {
         Ok(t) => t,
         Err(message) => {
@@ -540,6 +557,7 @@ async fn connect(job: &HostTask) -> Result<Transport, String> {
             .await
             .map(Transport::Ssh)
             .map_err(|e| e.to_string()),
+        Via::Failed(why) => Err(why.clone()),
     }
 }
 
@@ -594,6 +612,7 @@ fn finish(
         },
         diffs: if secret { Vec::new() } else { diffs },
         items: if secret { Vec::new() } else { items },
+        delegated_to: job.delegate.clone(),
         duration_ms: started.elapsed().as_millis() as u64,
     };
     // no_log hides output from every sink; the registered value stays whole

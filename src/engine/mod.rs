@@ -3,6 +3,7 @@
 //! playbooks (`herd play`).
 
 pub mod command;
+pub mod delegate;
 pub mod events;
 pub mod fanout;
 pub mod host_task;

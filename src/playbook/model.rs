@@ -182,8 +182,11 @@ pub struct Task {
     pub until: Option<Vec<String>>,
     pub delay: Option<u64>,
     pub run_once: bool,
-    /// Only `localhost` (or 127.0.0.1) is supported.
+    /// The host the task runs on instead (a name or a template), with the
+    /// current host's variables (see `engine::delegate`).
     pub delegate_to: Option<String>,
+    /// `delegate_facts: true`: facts the task sets go to the delegate.
+    pub delegate_facts: bool,
     /// `no_log`: `true`/`false`, or a template rendered per host (`"{{ hide }}"`).
     pub no_log: Option<String>,
     pub check_mode: Option<bool>,

@@ -631,6 +631,7 @@ fn build(
         delay: None,
         run_once: all.run_once.unwrap_or(false),
         delegate_to: all.delegate_to,
+        delegate_facts: false,
         no_log: all.no_log,
         check_mode: all.check_mode,
         diff: all.diff,
@@ -650,6 +651,7 @@ fn build(
             "retries" => task.retries = Some(retries(key, value, source)?),
             "delay" => task.delay = Some(seconds(key, value, source)?),
             "loop_control" => task.loop_control = loop_control(key, value, source)?,
+            "delegate_facts" => task.delegate_facts = source.boolean(key, value)?,
             name if name == "loop" || LOOP_LOOKUPS.contains(&name) => {
                 if task.loop_.is_some() {
                     return Err(
@@ -756,15 +758,14 @@ pub(crate) fn no_log(key: &Key, value: &Node, source: &Source) -> Result<String,
     }
 }
 
+/// `delegate_to:` a host name (inventory or not) or a template rendering
+/// to one.
 fn delegate_to(key: &Key, value: &Node, source: &Source) -> Result<String, PlaybookError> {
     let target = source.string(key, value)?;
-    if !matches!(target.as_str(), "localhost" | "127.0.0.1") {
-        return Err(source.error(
-            value.mark,
-            format!("delegate_to `{target}`: herd only supports delegate_to: localhost"),
-        ));
+    if target.trim().is_empty() {
+        return Err(source.error(value.mark, "delegate_to needs a host name"));
     }
-    Ok(target)
+    Ok(target.trim().to_string())
 }
 
 fn identifier(key: &Key, value: &Node, source: &Source) -> Result<String, PlaybookError> {

@@ -9,8 +9,8 @@
 //!   `union`, `intersect`, `difference`, `symmetric_difference`, `extract`
 //! - [`paths`]: `basename`, `dirname`, `splitext`, `path_join`
 //! - [`hashing`]: `hash`, `md5`, `sha1`, `checksum`, `to_uuid`
-//! - [`crypt`]: `password_hash`
-//! - [`shuffle`]: `shuffle`
+//! - [`crypt`]: the `password_hash` filter
+//! - [`shuffle`]: the `shuffle` filter
 //! - [`regex`]: `regex_replace`, `regex_search`, `regex_findall`, `regex_escape`
 
 use minijinja::Environment;
