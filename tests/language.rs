@@ -241,3 +241,82 @@ fn password_hash_shuffle_and_varnames_in_a_play() {
          app_port,app_user\n"
     );
 }
+
+#[test]
+fn herd_and_ansible_agree_on_delegation_subelements_and_apply() {
+    let Some(ansible) = support::ansible::playbook_command() else {
+        return;
+    };
+    let playbook = r#"- hosts: web
+  gather_facts: false
+  vars:
+    users:
+      - {name: alice, ssh_keys: [a1, a2]}
+      - {name: bob, ssh_keys: [b1]}
+      - {name: carol}
+  tasks:
+    - shell: echo "$SSH_CONNECTION" | cut -d' ' -f3
+      delegate_to: "{{ groups['db'][0] }}"
+      register: where
+    - copy:
+        content: "{{ inventory_hostname }} {{ ansible_delegated_vars['host3'].root_dir == hostvars['host3'].root_dir }}"
+        dest: "{{ hostvars['host3'].root_dir }}/from_{{ inventory_hostname }}"
+      delegate_to: host3
+    - set_fact:
+        told: "by {{ groups['web'] | length }}"
+      delegate_to: host3
+      delegate_facts: true
+    - command: echo "{{ item.0.name }}={{ item.1 }} {{ item.0.ssh_keys is defined }}"
+      with_subelements:
+        - "{{ users }}"
+        - ssh_keys
+        - skip_missing: true
+      register: pairs
+    - include_tasks:
+        file: inc.yml
+        apply:
+          vars:
+            greeting: hi
+          when: inventory_hostname == 'host1'
+    - copy:
+        content: "{{ where.stdout }}|{{ pairs.results | map(attribute='stdout') | join(',') }}|{{ told | default('none') }}|{{ [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] | shuffle(seed=inventory_hostname) | join(',') }}"
+        dest: "{{ root_dir }}/out"
+- hosts: db
+  gather_facts: false
+  tasks:
+    - copy:
+        content: "{{ told }}"
+        dest: "{{ root_dir }}/told"
+"#;
+    let inc = "- copy:\n    content: \"{{ greeting }}\"\n    dest: \"{{ root_dir }}/greeting\"\n";
+    let by_herd = Fleet::builder().hosts(3).start();
+    let by_ansible = Fleet::builder().hosts(3).start();
+    for fleet in [&by_herd, &by_ansible] {
+        std::fs::write(fleet.path("site.yml"), playbook).unwrap();
+        std::fs::write(fleet.path("inc.yml"), inc).unwrap();
+    }
+    let herd = Herd::in_dir(&by_herd.dir)
+        .args(["play", "site.yml"])
+        .run()
+        .success();
+    let ansible_text = support::ansible::run_playbook(
+        &ansible,
+        &by_ansible.dir,
+        &by_ansible.known_hosts,
+        "site.yml",
+        &[],
+    );
+    assert_eq!(
+        support::ansible::recap_text(&herd.stdout),
+        support::ansible::recap_text(&ansible_text),
+        "herd:\n{}\nansible:\n{ansible_text}",
+        herd.stdout
+    );
+    // The same files (both fleets use the same addresses, on other ports).
+    for (i, name) in ["host1", "host2", "host3"].iter().enumerate() {
+        for file in ["out", "from_host1", "from_host2", "told", "greeting"] {
+            let read = |fleet: &Fleet| std::fs::read_to_string(fleet.hosts[i].root.join(file)).ok();
+            assert_eq!(read(&by_herd), read(&by_ansible), "{name}/{file}");
+        }
+    }
+}
