@@ -104,6 +104,34 @@ fn delegate_to_runs_on_the_other_host_and_the_result_is_the_current_hosts() {
 }
 
 #[test]
+fn a_delegate_per_loop_item_is_a_clear_error_unless_the_task_is_skipped() {
+    let fleet = Fleet::builder().hosts(2).start();
+    std::fs::write(
+        fleet.path("site.yml"),
+        r#"- hosts: host1
+  gather_facts: false
+  tasks:
+    - command: "true"
+      loop: [host2]
+      delegate_to: "{{ item }}"
+      when: false
+    - command: "true"
+      loop: [host2]
+      delegate_to: "{{ item }}"
+      ignore_errors: true
+"#,
+    )
+    .unwrap();
+    let out = Herd::in_dir(&fleet.dir)
+        .args(["play", "site.yml"])
+        .run()
+        .success()
+        .stdout_has("skipped: host1")
+        .stdout_has("a delegate per loop item is not supported");
+    assert!(out.stdout.contains("ignored: host1"), "{}", out.stdout);
+}
+
+#[test]
 fn include_tasks_apply_gives_its_keywords_to_every_included_task() {
     let fleet = Fleet::builder().hosts(2).start();
     std::fs::write(

@@ -23,12 +23,24 @@ pub struct Delegate {
     pub connection: HostConnection,
 }
 
-/// `delegate_to` rendered for the host, or why it cannot be.
-pub fn render_name(templates: &Templates, expr: &str, vars: &TaskVars) -> Result<String, String> {
+/// `delegate_to` rendered for the host, or why it cannot be. `looped`:
+/// the task has a loop, whose items the name cannot use (herd renders it
+/// once per host).
+pub fn render_name(
+    templates: &Templates,
+    expr: &str,
+    vars: &TaskVars,
+    looped: bool,
+) -> Result<String, String> {
     let name = match templates.render_value(&Value::String(expr.to_string()), vars) {
         Ok(Value::String(s)) => s,
         Ok(Value::Null) => String::new(),
         Ok(other) => other.to_string(),
+        Err(e) if looped => {
+            return Err(format!(
+                "delegate_to: {e} (herd renders delegate_to once per host, before the loop: a delegate per loop item is not supported)"
+            ));
+        }
         Err(e) => return Err(format!("delegate_to: {e}")),
     };
     let name = name.trim().to_string();

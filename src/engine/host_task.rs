@@ -85,6 +85,11 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
         _ => unreachable!("the play runner handles blocks, includes and meta"),
     };
     if let Via::Failed(why) = &job.via {
+        // As for a loop that does not render: no error when the task is
+        // skipped anyway.
+        if condition(&job, &task.when, &job.vars) == Ok(false) {
+            return skipped(&job, started);
+        }
         return failed(&job, started, why.clone());
     }
     // A delegated task whose condition is false skips without reaching the

@@ -832,10 +832,12 @@ impl Runner {
         let mut vars = self.vars_for(scope, task, host);
         let delegate = match &task.delegate_to {
             None => None,
-            Some(expr) => match delegate::render_name(&self.templates, expr, &vars) {
-                Ok(name) => Some(self.delegate(&name)?),
-                Err(why) => return Ok(self.host_task_failing(scope, task, host, vars, why)),
-            },
+            Some(expr) => {
+                match delegate::render_name(&self.templates, expr, &vars, task.loop_.is_some()) {
+                    Ok(name) => Some(self.delegate(&name)?),
+                    Err(why) => return Ok(self.host_task_failing(scope, task, host, vars, why)),
+                }
+            }
         };
         let conn = match &delegate {
             Some(d) => {
