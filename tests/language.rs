@@ -53,8 +53,9 @@ fn delegate_to_runs_on_the_other_host_and_the_result_is_the_current_hosts() {
         content: "{{ inventory_hostname }} {{ ansible_delegated_vars[groups['db'][0]].root_dir == hostvars['host3'].root_dir }}"
         dest: "{{ hostvars[groups['db'][0]].root_dir }}/from_{{ inventory_hostname }}"
       delegate_to: host3
-    - set_fact:
-        told_by: "{{ inventory_hostname }}"
+    - block:
+        - set_fact:
+            told_by: "{{ inventory_hostname }}"
       delegate_to: host3
       delegate_facts: true
     - copy:

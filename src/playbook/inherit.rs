@@ -21,6 +21,7 @@ pub struct Inherited {
     pub ignore_errors: Option<String>,
     pub run_once: Option<bool>,
     pub delegate_to: Option<String>,
+    pub delegate_facts: Option<bool>,
     /// `true`/`false` or a template (see `Task::no_log`).
     pub no_log: Option<String>,
     pub check_mode: Option<bool>,
@@ -51,6 +52,7 @@ impl Inherited {
             ignore_errors: inner.ignore_errors.clone().or(self.ignore_errors.clone()),
             run_once: inner.run_once.or(self.run_once),
             delegate_to: inner.delegate_to.clone().or(self.delegate_to.clone()),
+            delegate_facts: inner.delegate_facts.or(self.delegate_facts),
             no_log: inner.no_log.clone().or(self.no_log.clone()),
             check_mode: inner.check_mode.or(self.check_mode),
             diff: inner.diff.or(self.diff),
@@ -81,6 +83,7 @@ impl Inherited {
             ignore_errors: task.ignore_errors.clone(),
             run_once: Some(task.run_once).filter(|r| *r),
             delegate_to: task.delegate_to.clone(),
+            delegate_facts: Some(task.delegate_facts).filter(|d| *d),
             no_log: task.no_log.clone(),
             check_mode: task.check_mode,
             diff: task.diff,

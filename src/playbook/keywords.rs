@@ -101,6 +101,7 @@ pub const BLOCK_INHERITED: &[&str] = &[
     "ignore_errors",
     "run_once",
     "delegate_to",
+    "delegate_facts",
     "no_log",
     "check_mode",
     "diff",

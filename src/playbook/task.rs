@@ -586,6 +586,7 @@ pub(crate) fn own_inherited(
             "ignore_errors" => own.ignore_errors = Some(source.string(key, value)?),
             "run_once" => own.run_once = Some(source.boolean(key, value)?),
             "delegate_to" => own.delegate_to = Some(delegate_to(key, value, source)?),
+            "delegate_facts" => own.delegate_facts = Some(source.boolean(key, value)?),
             "no_log" => own.no_log = Some(no_log(key, value, source)?),
             "check_mode" => own.check_mode = Some(source.boolean(key, value)?),
             "diff" => own.diff = Some(source.boolean(key, value)?),
@@ -631,7 +632,7 @@ fn build(
         delay: None,
         run_once: all.run_once.unwrap_or(false),
         delegate_to: all.delegate_to,
-        delegate_facts: false,
+        delegate_facts: all.delegate_facts.unwrap_or(false),
         no_log: all.no_log,
         check_mode: all.check_mode,
         diff: all.diff,
@@ -651,7 +652,6 @@ fn build(
             "retries" => task.retries = Some(retries(key, value, source)?),
             "delay" => task.delay = Some(seconds(key, value, source)?),
             "loop_control" => task.loop_control = loop_control(key, value, source)?,
-            "delegate_facts" => task.delegate_facts = source.boolean(key, value)?,
             name if name == "loop" || LOOP_LOOKUPS.contains(&name) => {
                 if task.loop_.is_some() {
                     return Err(
