@@ -35,6 +35,11 @@ command -v unzip >/dev/null || need+=(unzip)
 command -v zstd >/dev/null || need+=(zstd)
 command -v chattr >/dev/null || need+=(e2fsprogs)
 command -v python3 >/dev/null || need+=(python3)
+# Isolated test hosts are copies of this machine: the timezone and
+# locale_gen tests (tests/system_modules.rs) need its zone files and glibc's
+# locale sources and locale-gen.
+[[ -f /usr/share/zoneinfo/Asia/Tokyo ]] || need+=(tzdata)
+command -v locale-gen >/dev/null && [[ -f /usr/share/i18n/SUPPORTED ]] || need+=(locales)
 # The parity tests run ansible-playbook from a venv (ansible-core needs
 # python >= 3.11: Debian 12's python3); the hosts run its modules with
 # /usr/bin/python3.

@@ -1,7 +1,8 @@
-//! Replacing a local file atomically: the bytes go to a temp file beside
-//! it (created 0600, so nothing is readable before its mode is set), which
-//! is then renamed over it. Readers see the old file or the new one, never
-//! half of it.
+//! Local files written safely. Replacing a file atomically: the bytes go
+//! to a temp file beside it (created 0600, so nothing is readable before
+//! its mode is set), which is then renamed over it; readers see the old
+//! file or the new one, never half of it. Directories that hold results,
+//! keys or secrets are created private (0700).
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -25,4 +26,18 @@ pub fn write_via_temp(tmp: &Path, path: &Path, bytes: &[u8], mode: u32) -> std::
         let _ = std::fs::remove_file(tmp);
     }
     result
+}
+
+/// Creates `dir` and its parents; the leaf gets mode 0700 because it holds
+/// results and learned keys.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }

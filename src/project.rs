@@ -183,7 +183,7 @@ impl Project {
         let mut file: ProjectFile = toml::from_str(&text).map_err(|e| {
             let (line, column) = e
                 .span()
-                .map(|span| line_column(&text, span.start))
+                .map(|span| crate::yaml::line_column(&text, span.start))
                 .unwrap_or((0, 0));
             ProjectError::Parse {
                 path: path.to_path_buf(),
@@ -229,9 +229,11 @@ impl Project {
 
     /// The state directory, created (0700) on first use.
     pub fn ensure_state_dir(&self) -> Result<&Path, ProjectError> {
-        create_private_dir(&self.state_dir).map_err(|source| ProjectError::StateDir {
-            path: self.state_dir.clone(),
-            source,
+        crate::atomic::create_private_dir(&self.state_dir).map_err(|source| {
+            ProjectError::StateDir {
+                path: self.state_dir.clone(),
+                source,
+            }
         })?;
         Ok(&self.state_dir)
     }
@@ -245,28 +247,6 @@ fn default_state_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/state/herd")
-}
-
-/// Creates `dir` and its parents; the leaf gets mode 0700 because it holds
-/// results and learned keys.
-pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-}
-
-/// 1-based line and column of byte `offset` in `text`.
-pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 #[cfg(test)]

@@ -7,6 +7,14 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+/// 1-based line and column of byte `offset` in `text`.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
 /// A YAML document that could not be read, with where and why.
 #[derive(Debug, thiserror::Error)]
 pub struct YamlError {

@@ -117,7 +117,7 @@ impl Backups {
             });
         }
         let host_dir = self.root.join(host);
-        crate::project::create_private_dir(&host_dir)
+        crate::atomic::create_private_dir(&host_dir)
             .map_err(BackupError::io(&host_dir, "create backup directory"))?;
         // IDs must keep sorting in time order, also after pruning: a new
         // ID sorts after the newest kept one (same second: `-N`; a clock
@@ -145,7 +145,7 @@ impl Backups {
             std::fs::remove_dir_all(&partial)
                 .map_err(BackupError::io(&partial, "remove an unfinished backup"))?;
         }
-        crate::project::create_private_dir(&partial)
+        crate::atomic::create_private_dir(&partial)
             .map_err(BackupError::io(&partial, "create backup directory"))?;
         Ok(Pending {
             id: final_id.clone(),

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use super::connect::ConnectArgs;
 use super::{BadInput, Context, Format};
 use crate::engine::fanout::{self, FleetHost, Outcome};
+use crate::engine::rollout::Rollout;
 use crate::engine::{HostResult, HostStatus, RunOutcome};
 use crate::inventory::Inventory;
 use crate::modules::Transport;
@@ -272,7 +273,12 @@ pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
             .fleet_hosts(inventory, &hosts, &options, become_password.as_deref())?;
     let forks = args.connect.forks(ctx);
 
-    let batches = plan_batches(&fleet, &serial, args.canary);
+    let rollout = Rollout {
+        serial,
+        canary: args.canary,
+        max_fail_percentage: Some(args.max_fail_percentage),
+    };
+    let batches = rollout.batches(&fleet);
     let command = match &artifact {
         Some(a) => format!("deploy {} ({} sha256 {})", a.id, a.name, &a.sha256[..12]),
         None => "deploy --rollback".to_string(),
@@ -312,14 +318,14 @@ pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
         if interrupted {
             break;
         }
-        let percent = failed.len() as f64 * 100.0 / batch.len().max(1) as f64;
-        if !failed.is_empty() && percent > args.max_fail_percentage {
+        if let Some(stopped) = rollout.stops(failed.len(), batch.len()) {
             let left: usize = batches[index + 1..].iter().map(Vec::len).sum();
             stop = Some(format!(
-                "rollout stopped: {} of {} hosts in batch {} failed ({percent:.0}%), above --max-fail-percentage {}; {left} host(s) not started",
-                failed.len(),
-                batch.len(),
+                "rollout stopped: {} of {} hosts in batch {} failed ({:.0}%), above --max-fail-percentage {}; {left} host(s) not started",
+                stopped.failed,
+                stopped.batch,
                 index + 1,
+                stopped.percent,
                 args.max_fail_percentage
             ));
             let deployed: Vec<FleetHost> = batch
@@ -404,20 +410,6 @@ fn health_gate(args: &DeployArgs) -> anyhow::Result<Health> {
         delay: Duration::from_secs_f64(args.health_delay),
         timeout: Duration::from_secs(args.health_timeout.max(1)),
     })
-}
-
-/// The batches, in order: with `canary`, the first host alone first.
-fn plan_batches(fleet: &[FleetHost], serial: &[Serial], canary: bool) -> Vec<Vec<FleetHost>> {
-    let (first, rest) = match canary && fleet.len() > 1 {
-        true => (vec![vec![fleet[0].clone()]], &fleet[1..]),
-        false => (Vec::new(), fleet),
-    };
-    let names: Vec<String> = rest.iter().map(|h| h.name().to_string()).collect();
-    let by_name: HashMap<&str, &FleetHost> = rest.iter().map(|h| (h.name(), h)).collect();
-    let batches = crate::engine::play::batches(&names, serial)
-        .into_iter()
-        .map(|b| b.iter().map(|n| by_name[n.as_str()].clone()).collect());
-    first.into_iter().chain(batches).collect()
 }
 
 /// What each host of a batch does.

@@ -5,7 +5,6 @@
 //! then a PLAY RECAP folds hosts with the same counts. Every task result per
 //! host is recorded in the store (`herd runs show ID`).
 
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
@@ -15,12 +14,13 @@ use tokio::sync::mpsc;
 
 use super::connect::ConnectArgs;
 use super::{BadInput, Context, Format};
-use crate::engine::events::{HostStats, PlayEvent, TaskResult, TaskStatus};
+use crate::engine::events::{HostStats, PlayEvent, TaskResult};
+use crate::engine::fanout::{Interrupt, block_on};
 use crate::engine::play::{PlayOptions, Runner};
-use crate::engine::{HostResult, HostStatus, RunOutcome};
+use crate::engine::{HostResult, RunOutcome};
 use crate::playbook::{self, Action, Playbook, Task, Vars};
-use crate::report::escape::for_terminal;
-use crate::report::hostlist::compress;
+use crate::report::play::{PlayOutput, PlayPrinter, recap_counts, write_task_list};
+use crate::report::sink::Sink;
 use crate::ssh::{Pool, Resolver};
 use crate::store::{NewRun, RunId, Store, TaskRecord};
 
@@ -121,6 +121,7 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
             resolver,
             play_options,
             tx,
+            Interrupt::never(),
         );
         let mut out = crate::secrets::redact::stdout();
         writeln!(out, "playbook: {}", args.playbook.display())?;
@@ -136,7 +137,7 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
             if args.list_tasks {
                 writeln!(out, "    tasks:")?;
                 for section in &play.sections {
-                    list_tasks(&mut out, &section.tasks, 6)?;
+                    write_task_list(&mut out, &section.tasks, 6)?;
                 }
             }
         }
@@ -166,53 +167,68 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
     })?;
 
     let started = Instant::now();
-    let mut sink = PlaySink::new(args.format, args.diff, store, run_id);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let terminal = std::io::stdout().is_terminal();
+    let mut printer = PlayPrinter::new(
+        crate::secrets::redact::live_stdout(),
+        PlayOutput {
+            json: args.format == Format::Json,
+            diff: args.diff,
+            color: super::color_enabled(terminal),
+            terminal,
+        },
+    );
+    let mut log = TaskLog::new(store, run_id);
     options.scale_to(host_count);
     let pool = Pool::new(options);
-    let outcome = runtime.block_on(async {
+    let (result, interrupted, stats) = block_on(async {
+        let interrupt = Interrupt::ctrl_c();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let mut runner = Runner::new(inventory, pool.clone(), resolver, play_options, tx);
+        let mut runner = Runner::new(
+            inventory,
+            pool.clone(),
+            resolver,
+            play_options,
+            tx,
+            interrupt.clone(),
+        );
+        let mut show = |event: &PlayEvent| -> anyhow::Result<()> {
+            log.event(event)?;
+            printer.event(event)?;
+            Ok(())
+        };
         let result = {
             let engine = runner.run(&playbook);
             tokio::pin!(engine);
-            let ctrl_c = tokio::signal::ctrl_c();
-            tokio::pin!(ctrl_c);
             loop {
                 tokio::select! {
-                    Some(event) = rx.recv() => sink.event(&event)?,
-                    result = &mut engine => break Some(result),
-                    _ = &mut ctrl_c => break None,
+                    Some(event) = rx.recv() => show(&event)?,
+                    result = &mut engine => break result,
                 }
             }
         };
         // Events sent just before the engine finished.
         while let Ok(event) = rx.try_recv() {
-            sink.event(&event)?;
+            show(&event)?;
         }
         pool.close_all().await;
-        anyhow::Ok((result, runner.stats.clone()))
-    })?;
-    let (result, stats) = outcome;
+        anyhow::Ok((result, interrupt.is_set(), runner.stats.clone()))
+    })
+    .context("cannot start the async runtime")??;
     let outcome = match result {
-        None => {
+        _ if interrupted => {
             eprintln!("herd: interrupted: connections closed, the run is recorded as interrupted");
             RunOutcome::Interrupted
         }
-        Some(Err(err)) => {
-            sink.store.finish_run(run_id, RunOutcome::Failed)?;
+        Err(err) => {
+            log.store.finish_run(run_id, RunOutcome::Failed)?;
             return Err(err.into());
         }
-        Some(Ok(completed)) => play_outcome(&stats, completed),
+        Ok(completed) => HostStats::outcome(stats.values(), completed),
     };
-    sink.recap(&stats, started.elapsed())?;
-    let interrupted = outcome == RunOutcome::Interrupted;
-    sink.store
+    printer.recap(&stats, started.elapsed())?;
+    log.store
         .record_results(run_id, &host_results(&stats, interrupted))?;
-    sink.store.finish_run(run_id, outcome)?;
+    log.store.finish_run(run_id, outcome)?;
     Ok(outcome.exit_code())
 }
 
@@ -228,16 +244,6 @@ fn apply_become_flags(playbook: &mut Playbook, args: &PlayArgs) {
     }
 }
 
-fn play_outcome(stats: &IndexMap<String, HostStats>, completed: bool) -> RunOutcome {
-    if stats.values().any(|s| s.unreachable > 0) {
-        RunOutcome::Unreachable
-    } else if !completed || stats.values().any(|s| s.failed > 0) {
-        RunOutcome::Failed
-    } else {
-        RunOutcome::Ok
-    }
-}
-
 /// One row per host for the store's host_results: the recap counts. After
 /// Ctrl-C, a host that had not failed is recorded as interrupted (its play
 /// did not finish), as `herd run` and the other commands do.
@@ -246,15 +252,7 @@ fn host_results(stats: &IndexMap<String, HostStats>, interrupted: bool) -> Vec<H
         .iter()
         .map(|(host, s)| HostResult {
             host: host.clone(),
-            status: if s.unreachable > 0 {
-                HostStatus::Unreachable
-            } else if s.failed > 0 {
-                HostStatus::Failed
-            } else if interrupted {
-                HostStatus::Interrupted
-            } else {
-                HostStatus::Ok
-            },
+            status: s.status(interrupted),
             exit_code: None,
             stdout: recap_counts(s),
             stderr: String::new(),
@@ -286,46 +284,8 @@ fn count_tasks(playbook: &Playbook) -> usize {
         .sum()
 }
 
-fn list_tasks(out: &mut impl Write, tasks: &[Task], indent: usize) -> std::io::Result<()> {
-    for task in tasks {
-        match &task.action {
-            Action::Block {
-                block,
-                rescue,
-                always,
-            } => {
-                list_tasks(out, block, indent)?;
-                list_tasks(out, rescue, indent)?;
-                list_tasks(out, always, indent)?;
-            }
-            _ => {
-                let tags = if task.tags.is_empty() {
-                    String::new()
-                } else {
-                    format!("\tTAGS: [{}]", task.tags.join(", "))
-                };
-                writeln!(out, "{:indent$}{}{tags}", "", task.display_name())?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn recap_counts(s: &HostStats) -> String {
-    format!(
-        "ok={} changed={} unreachable={} failed={} skipped={} rescued={} ignored={}",
-        s.ok, s.changed, s.unreachable, s.failed, s.skipped, s.rescued, s.ignored
-    )
-}
-
-/// Prints events (text or JSON lines) and records task results.
-struct PlaySink {
-    format: Format,
-    diff: bool,
-    color: bool,
-    /// stdout is a terminal: host text (messages, items, diffs) is
-    /// escaped (see `report::escape`).
-    terminal: bool,
+/// Records each task's results in the store as the task ends.
+struct TaskLog {
     store: Store,
     run_id: RunId,
     play: String,
@@ -333,13 +293,9 @@ struct PlaySink {
     locations: Vec<String>,
 }
 
-impl PlaySink {
-    fn new(format: Format, diff: bool, store: Store, run_id: RunId) -> PlaySink {
-        PlaySink {
-            format,
-            diff,
-            color: super::color_enabled(std::io::stdout().is_terminal()),
-            terminal: std::io::stdout().is_terminal(),
+impl TaskLog {
+    fn new(store: Store, run_id: RunId) -> TaskLog {
+        TaskLog {
             store,
             run_id,
             play: String::new(),
@@ -348,97 +304,12 @@ impl PlaySink {
         }
     }
 
-    fn paint(&self, code: &str, text: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
-    }
-
     fn event(&mut self, event: &PlayEvent) -> anyhow::Result<()> {
-        if let PlayEvent::TaskStart { location, .. } = event {
-            self.locations.push(location.clone());
-        }
-        if let PlayEvent::TaskDone { name, results } = event {
-            self.record(name, results)?;
-        }
-        if let PlayEvent::PlayStart { name, .. } = event {
-            self.play = name.clone();
-        }
-        let mut out = crate::secrets::redact::stdout();
-        if self.format == Format::Json {
-            serde_json::to_writer(&mut out, event)?;
-            writeln!(out)?;
-            return Ok(());
-        }
         match event {
-            PlayEvent::PlayStart { name, hosts } => writeln!(
-                out,
-                "\n{}",
-                banner(&format!("PLAY [{name}] ({} hosts)", hosts.len()))
-            )?,
-            PlayEvent::TaskStart { name, handler, .. } => {
-                let kind = if *handler { "RUNNING HANDLER" } else { "TASK" };
-                writeln!(out, "\n{}", banner(&format!("{kind} [{name}]")))?;
-            }
-            PlayEvent::TaskDone { results, .. } => self.write_results(&mut out, results)?,
-            PlayEvent::PlayAborted { reason, .. } => writeln!(
-                out,
-                "\n{}",
-                self.paint("31", &format!("PLAY ABORTED: {reason}"))
-            )?,
-        }
-        Ok(())
-    }
-
-    /// Hosts with the same status, message and items share one line.
-    fn write_results(&self, out: &mut impl Write, results: &[TaskResult]) -> std::io::Result<()> {
-        let mut groups: BTreeMap<(TaskStatus, Option<String>, Vec<String>), Vec<String>> =
-            BTreeMap::new();
-        for r in results {
-            groups
-                .entry((r.status, r.msg.clone(), r.items.clone()))
-                .or_default()
-                .push(match &r.delegated_to {
-                    // Ansible's `host -> delegate`.
-                    Some(delegate) => format!("{} -> {delegate}", r.host),
-                    None => r.host.clone(),
-                });
-        }
-        for ((status, msg, items), hosts) in groups {
-            let color = match status {
-                TaskStatus::Ok => "32",
-                TaskStatus::Changed => "33",
-                TaskStatus::Skipped => "36",
-                TaskStatus::Failed | TaskStatus::Unreachable => "31",
-                TaskStatus::Ignored => "35",
-            };
-            let mut line = format!("{}: {}", status.as_str(), compress(&hosts));
-            if !items.is_empty() {
-                line.push_str(&format!(" (items: {})", items.join(", ")));
-            }
-            if let Some(msg) = msg {
-                line.push_str(&format!(" => {msg}"));
-            }
-            let line = for_terminal(&line, self.terminal);
-            writeln!(out, "{}", self.paint(color, &line))?;
-        }
-        if self.diff {
-            // Identical diffs (same file, same change) are printed once.
-            let mut diffs: IndexMap<String, Vec<String>> = IndexMap::new();
-            for r in results {
-                for d in &r.diffs {
-                    diffs
-                        .entry(crate::report::diff::unified(d))
-                        .or_default()
-                        .push(r.host.clone());
-                }
-            }
-            for (text, hosts) in diffs {
-                writeln!(out, "--- {} ---", compress(&hosts))?;
-                write!(out, "{}", for_terminal(&text, self.terminal))?;
-            }
+            PlayEvent::PlayStart { name, .. } => self.play = name.clone(),
+            PlayEvent::TaskStart { location, .. } => self.locations.push(location.clone()),
+            PlayEvent::TaskDone { name, results } => self.record(name, results)?,
+            PlayEvent::PlayAborted { .. } => {}
         }
         Ok(())
     }
@@ -464,53 +335,4 @@ impl PlaySink {
         self.store.record_task_results(self.run_id, &records)?;
         Ok(())
     }
-
-    fn recap(&self, stats: &IndexMap<String, HostStats>, elapsed: Duration) -> anyhow::Result<()> {
-        let mut out = crate::secrets::redact::stdout();
-        if self.format == Format::Json {
-            let hosts: serde_json::Map<String, serde_json::Value> = stats
-                .iter()
-                .map(|(h, s)| (h.clone(), serde_json::to_value(s).unwrap_or_default()))
-                .collect();
-            writeln!(
-                out,
-                "{}",
-                serde_json::json!({"event": "recap", "hosts": hosts, "elapsed": elapsed.as_secs_f64()})
-            )?;
-            return Ok(());
-        }
-        writeln!(out, "\n{}", banner("PLAY RECAP"))?;
-        let mut same: IndexMap<HostStats, Vec<String>> = IndexMap::new();
-        for (host, s) in stats {
-            same.entry(*s).or_default().push(host.clone());
-        }
-        for (s, hosts) in same {
-            let color = if s.failed > 0 || s.unreachable > 0 {
-                "31"
-            } else if s.changed > 0 {
-                "33"
-            } else {
-                "32"
-            };
-            writeln!(
-                out,
-                "{} : {}",
-                self.paint(color, &format!("{:<24}", compress(&hosts))),
-                recap_counts(&s)
-            )?;
-        }
-        writeln!(
-            out,
-            "({} hosts, {})",
-            stats.len(),
-            crate::report::text::format_duration(elapsed)
-        )?;
-        Ok(())
-    }
-}
-
-/// `TASK [name] ******` padded to 79 columns, as Ansible prints.
-fn banner(title: &str) -> String {
-    let stars = 79usize.saturating_sub(title.len() + 1).max(3);
-    format!("{title} {}", "*".repeat(stars))
 }

@@ -5,22 +5,22 @@
 //! prints each host as it finishes; `--format json` prints one JSON object per
 //! host per line. Every run is recorded in the store (`herd runs`).
 
-use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use tokio::sync::mpsc;
 
 use super::connect::ConnectArgs;
 use super::{BadInput, Context, Format};
 use crate::engine::command::{Event, HostJob, run_command};
-use crate::engine::{HostResult, HostStatus, RunOutcome};
+use crate::engine::fanout::Interrupt;
+use crate::engine::{HostResult, RunOutcome};
 use crate::inventory::Inventory;
-use crate::report;
-use crate::report::text::{Recap, TextOptions};
+use crate::report::run::{RunOutput, RunPrinter};
+use crate::report::sink::Sink;
+use crate::report::text::TextOptions;
 use crate::ssh::{ExecOptions, Pool, SshOptions};
-use crate::store::{NewRun, RunId, Store};
+use crate::store::{NewRun, ResultWriter, RunId, Store};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -123,64 +123,31 @@ pub fn execute(ctx: &Context, args: RunArgs) -> anyhow::Result<u8> {
         pattern: &pattern_text,
         host_count: hosts.len(),
     })?;
-    let writer = StoreWriter::start(store, run_id);
+    let writer = ResultWriter::start(store, run_id);
 
     let started = Instant::now();
-    let sink = Sink::new(&args, hosts.len());
-    let (results, interrupted) = drive(options, jobs, forks, sink, &writer)?;
-    let mut results = results;
-    if interrupted {
-        let finished: std::collections::HashSet<&str> =
-            results.iter().map(|r| r.host.as_str()).collect();
-        let missing: Vec<HostResult> = hosts
-            .iter()
-            .filter(|h| !finished.contains(h.as_str()))
-            .map(|h| HostResult {
-                host: h.clone(),
-                status: HostStatus::Interrupted,
-                exit_code: None,
-                stdout: String::new(),
-                stderr: String::new(),
-                truncated: false,
-                error: Some("interrupted before this host finished".into()),
-                duration: started.elapsed(),
-            })
-            .collect();
-        for r in &missing {
-            writer.send(r.clone());
-        }
-        results.extend(missing);
-    }
+    let terminal = std::io::stdout().is_terminal();
+    let output = RunOutput {
+        json: args.format == Format::Json,
+        per_host: args.per_host,
+        progress: std::io::stderr().is_terminal(),
+        text: TextOptions {
+            color: super::color_enabled(terminal),
+            per_host: false,
+            terminal,
+        },
+    };
+    let mut printer = RunPrinter::new(crate::secrets::redact::live_stdout(), output, hosts.len());
+    let (results, interrupted) = drive(options, jobs, forks, &mut printer, &writer)?;
     let outcome = if interrupted {
         RunOutcome::Interrupted
     } else {
         RunOutcome::from_results(&results)
     };
-    writer.finish(outcome)?;
-
-    // Folded output needs every result; JSON and per-host streamed already.
-    let mut out = crate::secrets::redact::stdout();
-    if args.format == Format::Text {
-        let opts = TextOptions {
-            color: color(),
-            per_host: false,
-            terminal: std::io::stdout().is_terminal(),
-        };
-        if !args.per_host {
-            report::text::write_results(&mut out, &results, opts)?;
-        }
-        report::text::write_recap(
-            &mut out,
-            &Recap::new(&results, hosts.len(), started.elapsed()),
-            opts.color,
-        )?;
-        if outcome != RunOutcome::Ok {
-            writeln!(
-                out,
-                "run {run_id}: `herd runs show {run_id}` for details, `herd run --rerun-failed` to retry failed hosts"
-            )?;
-        }
-    }
+    writer
+        .finish(outcome)
+        .context("cannot record the run in the store")?;
+    printer.summary(&results, hosts.len(), started.elapsed(), outcome, run_id)?;
     Ok(outcome.exit_code())
 }
 
@@ -302,196 +269,45 @@ fn host_jobs(
         .collect())
 }
 
-/// Runs the engine on a tokio runtime until every host is done or Ctrl-C.
-/// Returns the results in the order hosts finished, and whether it was
-/// interrupted.
+/// Runs the engine on a tokio runtime until every host is done or Ctrl-C;
+/// results go to the printer and the store as hosts finish. Returns every
+/// host's result and whether Ctrl-C stopped the run.
 fn drive(
     options: SshOptions,
     jobs: Vec<HostJob>,
     forks: usize,
-    mut sink: Sink,
-    writer: &StoreWriter,
+    printer: &mut RunPrinter<impl std::io::Write>,
+    writer: &ResultWriter,
 ) -> anyhow::Result<(Vec<HostResult>, bool)> {
     crate::engine::fanout::block_on(async move {
         let pool = Pool::new(options);
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let engine = run_command(pool.clone(), jobs, forks, tx);
-        tokio::pin!(engine);
-        // Created once, before the loop, so a Ctrl-C between two events is not lost.
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
-        let mut results = Vec::new();
-        let mut engine_done = false;
-        let interrupted = loop {
-            tokio::select! {
-                event = rx.recv() => match event {
-                    Some(Event::Started { host }) => sink.started(&host),
-                    Some(Event::Finished(result)) => {
-                        writer.send(result.clone());
-                        sink.finished(&result)?;
-                        results.push(result);
-                    }
-                    None => break false,
-                },
-                () = &mut engine, if !engine_done => engine_done = true,
-                _ = &mut ctrl_c => break true,
+        let interrupt = Interrupt::ctrl_c();
+        let mut shown = Ok(());
+        let results = run_command(pool.clone(), jobs, forks, &interrupt, |event| {
+            if let Event::Finished(result) = &event {
+                writer.send(result.clone());
             }
-        };
-        sink.done();
+            if shown.is_ok() {
+                shown = printer.event(&event);
+            }
+        })
+        .await;
+        let interrupted = interrupt.is_set();
         if interrupted {
+            printer.end_progress();
             eprintln!(
                 "herd: interrupted: closing connections and recording the run as interrupted"
             );
+            // The hosts cut short have no event: record them now.
+            for result in &results {
+                if result.status == crate::engine::HostStatus::Interrupted {
+                    writer.send(result.clone());
+                }
+            }
         }
         pool.close_all().await;
+        shown?;
         Ok((results, interrupted))
     })
     .context("cannot start the async runtime")?
-}
-
-/// Where results go while the run is in progress: a progress bar (text on a
-/// terminal), per-host blocks (--per-host) or JSON lines.
-struct Sink {
-    format: Format,
-    per_host: bool,
-    bar: Option<indicatif::ProgressBar>,
-    counts: HashMap<HostStatus, usize>,
-}
-
-impl Sink {
-    fn new(args: &RunArgs, hosts: usize) -> Sink {
-        let bar = (args.format == Format::Text && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new(hosts as u64);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
-        Sink {
-            format: args.format,
-            per_host: args.per_host,
-            bar,
-            counts: HashMap::new(),
-        }
-    }
-
-    fn started(&mut self, host: &str) {
-        tracing::debug!(host, "started");
-    }
-
-    fn finished(&mut self, result: &HostResult) -> anyhow::Result<()> {
-        *self.counts.entry(result.status).or_default() += 1;
-        let mut block = Vec::new();
-        match self.format {
-            Format::Json => report::json::write_line(&mut block, result)?,
-            Format::Text if self.per_host => {
-                let opts = TextOptions {
-                    color: color(),
-                    per_host: true,
-                    terminal: std::io::stdout().is_terminal(),
-                };
-                report::text::write_results(&mut block, std::slice::from_ref(result), opts)?
-            }
-            Format::Text => {}
-        }
-        if !block.is_empty() {
-            let text = String::from_utf8_lossy(&block);
-            let block = crate::secrets::redact::redact(&text)
-                .into_owned()
-                .into_bytes();
-            match &self.bar {
-                Some(bar) => bar.suspend(|| std::io::stdout().write_all(&block))?,
-                None => std::io::stdout().write_all(&block)?,
-            }
-        }
-        if let Some(bar) = &self.bar {
-            let count = |s| self.counts.get(&s).copied().unwrap_or(0);
-            bar.set_message(format!(
-                "{} ok, {} failed, {} unreachable",
-                count(HostStatus::Ok),
-                count(HostStatus::Failed),
-                count(HostStatus::Unreachable)
-            ));
-            bar.inc(1);
-        }
-        Ok(())
-    }
-
-    fn done(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-fn color() -> bool {
-    super::color_enabled(std::io::stdout().is_terminal())
-}
-
-/// Writes results to the store from its own thread, in batches, so a slow
-/// disk never stalls the network side and a crash loses at most a moment.
-struct StoreWriter {
-    tx: std::sync::mpsc::Sender<WriterMsg>,
-    handle: std::thread::JoinHandle<anyhow::Result<()>>,
-}
-
-enum WriterMsg {
-    Result(Box<HostResult>),
-    Finish(RunOutcome),
-}
-
-impl StoreWriter {
-    fn start(mut store: Store, run: RunId) -> StoreWriter {
-        let (tx, rx) = std::sync::mpsc::channel::<WriterMsg>();
-        let handle = std::thread::spawn(move || -> anyhow::Result<()> {
-            let mut batch = Vec::new();
-            let mut finish = None;
-            while finish.is_none() {
-                // Wait briefly for a message, then take whatever else is queued,
-                // so results land in the store in batches, soon after they come.
-                let mut messages = Vec::new();
-                match rx.recv_timeout(Duration::from_millis(250)) {
-                    Ok(msg) => messages.push(msg),
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    // The run went away without saying how it ended.
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                        finish = Some(RunOutcome::Interrupted)
-                    }
-                }
-                messages.extend(rx.try_iter());
-                for msg in messages {
-                    match msg {
-                        WriterMsg::Result(r) => batch.push(*r),
-                        WriterMsg::Finish(outcome) => finish = Some(outcome),
-                    }
-                }
-                if !batch.is_empty() {
-                    store.record_results(run, &batch)?;
-                    batch.clear();
-                }
-            }
-            if let Some(outcome) = finish {
-                store.finish_run(run, outcome)?;
-            }
-            Ok(())
-        });
-        StoreWriter { tx, handle }
-    }
-
-    fn send(&self, result: HostResult) {
-        let _ = self.tx.send(WriterMsg::Result(Box::new(result)));
-    }
-
-    fn finish(self, outcome: RunOutcome) -> anyhow::Result<()> {
-        let _ = self.tx.send(WriterMsg::Finish(outcome));
-        drop(self.tx);
-        self.handle
-            .join()
-            .map_err(|_| anyhow::anyhow!("the store writer thread panicked"))?
-            .context("cannot record the run in the store")
-    }
 }

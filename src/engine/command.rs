@@ -2,17 +2,14 @@
 //!
 //! Each host is a tokio task (not a thread), bounded by `forks` permits, so
 //! 10,000 hosts cost 10,000 small futures. Results stream out as events the
-//! moment a host finishes; sinks (terminal, JSON, store) consume them.
-//! Dropping the returned future (Ctrl-C) aborts every host task; the
-//! transport closes their channels. The fan-out is [`fan_out`], shared
+//! moment a host finishes; sinks (terminal, JSON, store) consume them. The
+//! fan-out, with its handling of panics and Ctrl-C, is [`fan_out`], shared
 //! with every other command.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
-
-use super::fanout::fan_out;
+use super::fanout::{Interrupt, Outcome, Progress, fan_out};
 use super::{HostResult, HostStatus};
 use crate::ssh::{ExecOptions, Pool, Target};
 
@@ -35,44 +32,70 @@ pub enum Event {
     Finished(HostResult),
 }
 
-/// Runs every job, at most `forks` hosts at once, and sends an event per
-/// step. Returns when every host has finished; a host whose task panicked
-/// finishes as failed with "internal error: ..." (see [`fan_out`]).
+/// Runs every job, at most `forks` hosts at once, and reports each step to
+/// `on_event`. Returns every host's result in the order of `jobs`: a host
+/// whose task panicked is failed with "internal error: ..."; on Ctrl-C the
+/// hosts not finished are interrupted (they get no `Finished` event).
 pub async fn run_command(
     pool: Arc<Pool>,
     jobs: Vec<HostJob>,
     forks: usize,
-    events: mpsc::UnboundedSender<Event>,
-) {
+    interrupt: &Interrupt,
+    mut on_event: impl FnMut(Event),
+) -> Vec<HostResult> {
+    let started = Instant::now();
     let hosts: Vec<String> = jobs.iter().map(|j| j.target.name.clone()).collect();
     let work = jobs
         .into_iter()
         .map(|job| {
-            let (pool, events) = (pool.clone(), events.clone());
+            let pool = pool.clone();
             let host = job.target.name.clone();
-            let work = async move {
-                let _ = events.send(Event::Started {
-                    host: job.target.name.clone(),
-                });
-                run_on_host(&pool, &job).await
-            };
-            (host, work)
+            (host, async move { run_on_host(&pool, &job).await })
         })
         .collect();
-    fan_out(work, forks, |index, result| {
-        let result = result.unwrap_or_else(|why| HostResult {
+    let outcomes = fan_out(work, forks, interrupt, |progress| match progress {
+        Progress::Started(index) => on_event(Event::Started {
             host: hosts[index].clone(),
-            status: HostStatus::Failed,
-            exit_code: None,
-            stdout: String::new(),
-            stderr: String::new(),
-            error: Some(why),
-            duration: Duration::ZERO,
-            truncated: false,
-        });
-        let _ = events.send(Event::Finished(result));
+        }),
+        Progress::Finished(index, outcome) => {
+            on_event(Event::Finished(result_of(&hosts[index], outcome, started)))
+        }
     })
     .await;
+    hosts
+        .iter()
+        .zip(outcomes)
+        .map(|(host, outcome)| match outcome {
+            Outcome::Done(result) => result,
+            cut => result_of(host, &cut, started),
+        })
+        .collect()
+}
+
+/// A host's result from its outcome: a panic fails the host, Ctrl-C
+/// interrupts it.
+fn result_of(host: &str, outcome: &Outcome<HostResult>, started: Instant) -> HostResult {
+    let (status, error) = match outcome {
+        Outcome::Done(result) => return result.clone(),
+        Outcome::Panicked(why) => (HostStatus::Failed, why.clone()),
+        Outcome::Interrupted => (
+            HostStatus::Interrupted,
+            "interrupted before this host finished".to_string(),
+        ),
+    };
+    HostResult {
+        host: host.to_string(),
+        status,
+        exit_code: None,
+        stdout: String::new(),
+        stderr: String::new(),
+        error: Some(error),
+        duration: match status {
+            HostStatus::Interrupted => started.elapsed(),
+            _ => Duration::ZERO,
+        },
+        truncated: false,
+    }
 }
 
 async fn run_on_host(pool: &Pool, job: &HostJob) -> HostResult {
@@ -112,7 +135,7 @@ async fn run_on_host(pool: &Pool, job: &HostJob) -> HostResult {
             let text = |bytes: &[u8], cut: bool| {
                 let mut text = String::from_utf8_lossy(bytes).into_owned();
                 if cut {
-                    crate::store::mark_capture_cut(&mut text, limit);
+                    super::result::mark_capture_cut(&mut text, limit);
                 }
                 text
             };

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::{HostStatus, RunOutcome};
 use crate::modules::FileDiff;
 
 /// How one task ended on one host (Ansible's vocabulary).
@@ -64,6 +65,37 @@ pub struct HostStats {
 }
 
 impl HostStats {
+    /// How the host ended its play: unreachable, failed, else ok; after
+    /// Ctrl-C a host that had not failed is interrupted (its play did not
+    /// finish), as in `herd run` and the other commands.
+    pub fn status(&self, interrupted: bool) -> HostStatus {
+        if self.unreachable > 0 {
+            HostStatus::Unreachable
+        } else if self.failed > 0 {
+            HostStatus::Failed
+        } else if interrupted {
+            HostStatus::Interrupted
+        } else {
+            HostStatus::Ok
+        }
+    }
+
+    /// The outcome of a playbook run from its hosts' totals: `completed`
+    /// is false when a play was aborted.
+    pub fn outcome<'a>(
+        stats: impl IntoIterator<Item = &'a HostStats>,
+        completed: bool,
+    ) -> RunOutcome {
+        let stats: Vec<&HostStats> = stats.into_iter().collect();
+        if stats.iter().any(|s| s.unreachable > 0) {
+            RunOutcome::Unreachable
+        } else if !completed || stats.iter().any(|s| s.failed > 0) {
+            RunOutcome::Failed
+        } else {
+            RunOutcome::Ok
+        }
+    }
+
     /// Counts a task result the way Ansible's recap does: `changed` tasks
     /// also count as `ok`.
     pub fn count(&mut self, status: TaskStatus) {
@@ -111,4 +143,27 @@ pub enum PlayEvent {
         name: String,
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_play_fails_on_a_failed_host_or_an_abort_and_ctrl_c_interrupts_the_others() {
+        let ok = HostStats {
+            ok: 2,
+            ..HostStats::default()
+        };
+        let failed = HostStats {
+            failed: 1,
+            ..HostStats::default()
+        };
+        assert_eq!(HostStats::outcome([&ok], true), RunOutcome::Ok);
+        assert_eq!(HostStats::outcome([&ok], false), RunOutcome::Failed);
+        assert_eq!(HostStats::outcome([&ok, &failed], true), RunOutcome::Failed);
+        assert_eq!(ok.status(true), HostStatus::Interrupted);
+        assert_eq!(failed.status(true), HostStatus::Failed);
+        assert_eq!(ok.status(false), HostStatus::Ok);
+    }
 }

@@ -3,9 +3,11 @@
 //! starts), blocks with rescue/always, handlers at the end of each section,
 //! and the failure rules (`max_fail_percentage`, `any_errors_fatal`).
 //!
-//! Per-host work runs concurrently (bounded by `forks`); everything that
-//! changes shared state (facts, registered vars, stats, notifications) is
-//! applied here, between tasks, so no locks are needed.
+//! Per-host work runs concurrently (bounded by `forks`) through the shared
+//! fan-out; everything that changes shared state (facts, registered vars,
+//! stats, notifications) is applied here, between tasks, so no locks are
+//! needed. On Ctrl-C the hosts that finished the task are applied and the
+//! run stops before the next task.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -19,15 +21,15 @@ use tokio::sync::mpsc;
 
 use super::delegate;
 use super::events::{HostStats, PlayEvent, TaskResult, TaskStatus};
-use super::fanout::fan_out;
+use super::fanout::{Interrupt, Outcome, fan_out};
 use super::host_task::{self, HostTask, HostTaskOutcome, Via};
 use super::loops;
+use super::rollout::Rollout;
 use super::vars::{Layers, compose};
 use crate::inventory::Inventory;
 use crate::modules::SearchPaths;
 use crate::playbook::{
-    self, Action, Inherited, Location, Play, Playbook, Role, RoleFrom, SectionKind, Serial, Task,
-    Vars,
+    self, Action, Inherited, Location, Play, Playbook, Role, RoleFrom, SectionKind, Task, Vars,
 };
 use crate::ssh::{Become, ExecOptions, HostSpec, Pool, Resolver, Secret, Target};
 use crate::template::{Scope, TaskVars, Templates};
@@ -137,6 +139,8 @@ pub struct Runner {
     templates: Arc<Templates>,
     opts: PlayOptions,
     events: mpsc::UnboundedSender<PlayEvent>,
+    /// Ctrl-C: the run stops between tasks.
+    interrupt: Interrupt,
     hosts: HashMap<String, HostState>,
     targets: HashMap<String, Target>,
     /// `delegate_to` targets by rendered name.
@@ -160,6 +164,7 @@ impl Runner {
         resolver: Resolver,
         opts: PlayOptions,
         events: mpsc::UnboundedSender<PlayEvent>,
+        interrupt: Interrupt,
     ) -> Runner {
         let groups = group_map(&inventory);
         let started_at_task = opts.start_at_task.is_none();
@@ -170,6 +175,7 @@ impl Runner {
             templates: Arc::new(Templates::new()),
             opts,
             events,
+            interrupt,
             hosts: HashMap::new(),
             targets: HashMap::new(),
             delegates: HashMap::new(),
@@ -201,7 +207,7 @@ impl Runner {
     }
 
     /// Runs every play. Returns false when a play was aborted (the exit code
-    /// then says failed).
+    /// then says failed) or Ctrl-C stopped the run.
     pub async fn run(&mut self, playbook: &Playbook) -> Result<bool, EngineError> {
         self.playbook_dir = absolute(playbook.path.parent().unwrap_or(Path::new("")));
         let mut completed = true;
@@ -246,7 +252,7 @@ impl Runner {
         for role in &play.roles {
             scope.add_public(role);
         }
-        for batch in batches(&hosts, &play.serial) {
+        for batch in rollout(play).batches(&hosts) {
             scope.batch = batch.clone();
             let mut active = batch.clone();
             if play.gather_facts {
@@ -269,6 +275,9 @@ impl Runner {
                     active = self.flush_handlers(&mut scope, active).await?;
                 }
             }
+            if self.interrupt.is_set() {
+                return Ok(false);
+            }
             if let Some(reason) = &scope.abort {
                 let _ = self.events.send(PlayEvent::PlayAborted {
                     name: play.name.clone(),
@@ -277,9 +286,8 @@ impl Runner {
                 return Ok(false);
             }
             let failed_in_batch = batch.iter().filter(|h| scope.failed.contains(*h)).count();
-            if !batch.is_empty()
-                && failed_in_batch == batch.len()
-                && play.max_fail_percentage.is_none()
+            if play.max_fail_percentage.is_none()
+                && rollout(play).stops(failed_in_batch, batch.len()).is_some()
             {
                 // Ansible stops the play when a whole batch failed, unless
                 // max_fail_percentage allows it.
@@ -303,7 +311,7 @@ impl Runner {
         Box::pin(async move {
             let mut active = hosts;
             for task in tasks {
-                if active.is_empty() || scope.abort.is_some() {
+                if active.is_empty() || scope.abort.is_some() || self.interrupt.is_set() {
                     break;
                 }
                 if !self.selected(task, scope.play) {
@@ -690,6 +698,9 @@ impl Runner {
         hosts: &[String],
         handler: bool,
     ) -> Result<Vec<TaskResult>, EngineError> {
+        if self.interrupt.is_set() {
+            return Ok(Vec::new());
+        }
         let name = task.display_name();
         let _ = self.events.send(PlayEvent::TaskStart {
             name: name.clone(),
@@ -711,18 +722,15 @@ impl Runner {
             let job = self.host_task(scope, &shared, host)?;
             work.push((host.clone(), host_task::run(job)));
         }
-        // A panicked host task is that host's failure, never a missing host.
-        let mut outcomes: HashMap<String, HostTaskOutcome> = HashMap::new();
-        fan_out(work, self.opts.forks, |index, outcome| {
-            let host = &run_on[index];
-            let outcome = outcome.unwrap_or_else(|why| HostTaskOutcome::internal_error(host, why));
-            outcomes.insert(host.clone(), outcome);
-        })
-        .await;
+        let outcomes = fan_out(work, self.opts.forks, &self.interrupt, |_| {}).await;
         let mut results = Vec::new();
-        for host in &run_on {
-            let Some(outcome) = outcomes.remove(host) else {
-                continue;
+        for (host, outcome) in run_on.iter().zip(outcomes) {
+            // A panicked host task is that host's failure, never a missing
+            // host; an interrupted one has no result.
+            let outcome = match outcome {
+                Outcome::Done(outcome) => outcome,
+                Outcome::Panicked(why) => HostTaskOutcome::internal_error(host, why),
+                Outcome::Interrupted => continue,
             };
             // run_once: the one result applies to every host of the batch.
             let apply_to: Vec<&String> = if task.run_once {
@@ -812,11 +820,10 @@ impl Runner {
                 .iter()
                 .filter(|h| scope.failed.contains(*h))
                 .count();
-            let percent = failed as f64 * 100.0 / scope.batch.len().max(1) as f64;
-            if percent > limit {
+            if let Some(stop) = rollout(scope.play).stops(failed, scope.batch.len()) {
                 scope.abort = Some(format!(
-                    "{failed} of {} hosts failed ({percent:.0}%), above max_fail_percentage {limit}",
-                    scope.batch.len()
+                    "{failed} of {} hosts failed ({:.0}%), above max_fail_percentage {limit}",
+                    stop.batch, stop.percent
                 ));
             }
         }
@@ -1284,26 +1291,13 @@ fn group_map(inventory: &Inventory) -> Value {
     Value::Object(map)
 }
 
-/// Splits the play's hosts into `serial` batches (the last size repeats).
-pub fn batches(hosts: &[String], serial: &[Serial]) -> Vec<Vec<String>> {
-    if serial.is_empty() || hosts.is_empty() {
-        return vec![hosts.to_vec()];
+/// The play's rollout policy: `serial` batches, `max_fail_percentage`.
+fn rollout(play: &Play) -> Rollout {
+    Rollout {
+        serial: play.serial.clone(),
+        canary: false,
+        max_fail_percentage: play.max_fail_percentage,
     }
-    let mut out = Vec::new();
-    let mut rest = hosts;
-    let mut i = 0;
-    while !rest.is_empty() {
-        let size = match serial[i.min(serial.len() - 1)] {
-            Serial::Count(n) => n,
-            Serial::Percent(p) => ((hosts.len() as f64 * p / 100.0).floor() as usize).max(1),
-        }
-        .max(1)
-        .min(rest.len());
-        out.push(rest[..size].to_vec());
-        rest = &rest[size..];
-        i += 1;
-    }
-    out
 }
 
 /// A task the engine adds itself (fact gathering).
@@ -1370,25 +1364,5 @@ fn render_text(templates: &Templates, text: &str, vars: &TaskVars) -> String {
         Ok(Value::String(s)) => s,
         Ok(other) => other.to_string(),
         Err(_) => text.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn names(n: usize) -> Vec<String> {
-        (1..=n).map(|i| format!("h{i}")).collect()
-    }
-
-    #[test]
-    fn serial_batches_repeat_the_last_size() {
-        let b = batches(&names(7), &[Serial::Count(1), Serial::Count(2)]);
-        let sizes: Vec<usize> = b.iter().map(Vec::len).collect();
-        assert_eq!(sizes, [1, 2, 2, 2]);
-        let b = batches(&names(10), &[Serial::Percent(30.0)]);
-        let sizes: Vec<usize> = b.iter().map(Vec::len).collect();
-        assert_eq!(sizes, [3, 3, 3, 1]);
-        assert_eq!(batches(&names(3), &[]).len(), 1);
     }
 }

@@ -80,7 +80,7 @@ fn add_group(
 /// Where `needle` first appears in `text`, for errors found after parsing.
 fn locate(text: &str, needle: &str) -> (usize, usize) {
     text.find(needle)
-        .map(|offset| crate::project::line_column(text, offset))
+        .map(|offset| crate::yaml::line_column(text, offset))
         .unwrap_or((0, 0))
 }
 

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::args::Args;
-use super::spec::{BoxFuture, Module, Run, alias, p};
+use super::spec::{Module, alias, async_run, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
@@ -75,13 +75,9 @@ pub const MODULE: Module = Module {
     params: apt_params!(),
     required: REQUIRED,
     exclusive: EXCLUSIVE,
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 /// apt-get's summary when it did nothing.
 const APT_GET_ZERO: &str = "\n0 upgraded, 0 newly installed, 0 to remove";

@@ -12,7 +12,7 @@ use super::args::Args;
 use super::edit::{self, Edit};
 use super::file_attrs::{Attrs, Mode};
 use super::files::FileInfo;
-use super::spec::{BoxFuture, Module, Run, alias, p};
+use super::spec::{Module, alias, async_run, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
@@ -32,13 +32,9 @@ pub const MODULE: Module = Module {
         p("codename"),
     ],
     required: &[&["repo"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 const SOURCES_LIST: &str = "/etc/apt/sources.list";
 const SOURCES_DIR: &str = "/etc/apt/sources.list.d";

@@ -7,7 +7,7 @@ use super::args::Args;
 use super::edit::{self, Edit, split_lines_keep};
 use super::file_attrs::Attrs;
 use super::files;
-use super::spec::{BoxFuture, Module, Run, alias, p};
+use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
 /// blockinfile, as a task writes it.
@@ -34,13 +34,9 @@ pub const MODULE: Module = Module {
     ],
     required: &[&["path"]],
     exclusive: &[("insertafter", "insertbefore")],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 #[derive(Debug)]
 pub(crate) struct Params {

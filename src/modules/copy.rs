@@ -14,7 +14,7 @@ use serde_json::json;
 use super::args::Args;
 use super::file_attrs::{Attrs, Mode};
 use super::files::{self, FileInfo, MAX_DIFF_SIZE, Want, WriteSpec};
-use super::spec::{BoxFuture, Module, Run, p};
+use super::spec::{Module, async_run, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
@@ -40,13 +40,9 @@ pub const MODULE: Module = Module {
     ],
     required: &[&["dest"], &["src", "content"]],
     exclusive: &[("src", "content")],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new(&MODULE, vars)?;

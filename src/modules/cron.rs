@@ -12,7 +12,7 @@ use serde_json::json;
 use super::args::Args;
 use super::edit::{self, decode_exact, encode_exact};
 use super::file_attrs::Attrs;
-use super::spec::{BoxFuture, Module, Run, alias, p};
+use super::spec::{Module, alias, async_run, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
@@ -39,13 +39,9 @@ pub const MODULE: Module = Module {
     ],
     required: &[&["name"]],
     exclusive: &[("insertafter", "insertbefore")],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 /// The comment naming the job on the next line.
 const TAG: &str = "#Ansible: ";

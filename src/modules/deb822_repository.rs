@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::args::Args;
 use super::edit::{self, Edit};
 use super::file_attrs::{Attrs, Mode};
-use super::spec::{BoxFuture, Module, Run, p};
+use super::spec::{Module, async_run, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
@@ -76,13 +76,9 @@ pub const MODULE: Module = Module {
         p("state"),
     ],
     required: &[&["name"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 const KEYRINGS: &str = "/etc/apt/keyrings";
 

@@ -14,7 +14,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::args::Args;
 use super::files::{self, Want};
-use super::spec::{BoxFuture, Module, Run, p};
+use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
 /// fetch, as a task writes it.
@@ -28,13 +28,9 @@ pub const MODULE: Module = Module {
         p("validate_checksum"),
     ],
     required: &[&["src"], &["dest"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new(&MODULE, vars)?;

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::args::Args;
 use super::file_attrs::{Attrs, Mode};
 use super::files::{self, FileInfo, Want};
-use super::spec::{BoxFuture, Module, Run, alias, p};
+use super::spec::{Module, alias, async_run, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
@@ -36,13 +36,9 @@ pub const MODULE: Module = Module {
         p("_diff_peek"),
     ],
     required: &[&["path"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 const STATES: &[&str] = &["file", "directory", "link", "hard", "absent", "touch"];
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::args::Args;
 use super::file_attrs::{Mode, apply_symbolic};
-use super::spec::{BoxFuture, Module, Run, alias, p};
+use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::{ExecOptions, shell_quote};
 
@@ -40,13 +40,9 @@ pub const MODULE: Module = Module {
         p("encoding"),
     ],
     required: &[&["paths"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 /// The walker run on the host.
 const WALKER: &str = include_str!("find.py");

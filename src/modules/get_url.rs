@@ -15,7 +15,7 @@ use super::args::Args;
 use super::file_attrs::Attrs;
 use super::files::{self, Want};
 use super::http::{self, BODY_LIMIT, Common, Reply};
-use super::spec::{BoxFuture, Module, Run, alias, p};
+use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
 /// get_url, as a task writes it.
@@ -43,13 +43,9 @@ pub const MODULE: Module = Module {
         p("unredirected_headers"),
     ],
     required: &[&["url"], &["dest"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 /// Digests Python's hashlib has on every platform.
 const ALGORITHMS: &[&str] = &[

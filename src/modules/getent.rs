@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::args::Args;
-use super::spec::{BoxFuture, Module, Run, p};
+use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
@@ -21,13 +21,9 @@ pub const MODULE: Module = Module {
         p("fail_key"),
     ],
     required: &[&["database"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 /// Databases whose fields are separated by colons; the others by blanks.
 const COLON: &[&str] = &["passwd", "shadow", "group", "gshadow"];

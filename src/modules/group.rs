@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::accounts::{self, Group};
 use super::args::Args;
-use super::spec::{BoxFuture, Module, Run, p};
+use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
@@ -26,13 +26,9 @@ pub const MODULE: Module = Module {
         p("gid_max"),
     ],
     required: &[&["name"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new(&MODULE, vars)?;

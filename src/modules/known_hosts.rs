@@ -13,7 +13,7 @@ use serde_json::json;
 use super::args::Args;
 use super::edit::{self, decode_exact, encode_exact};
 use super::files::{self, WriteSpec};
-use super::spec::{BoxFuture, Module, Run, alias, p};
+use super::spec::{Module, alias, async_run, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::known_hosts::{hash_name, hosts_match};
 
@@ -28,13 +28,9 @@ pub const MODULE: Module = Module {
         p("state"),
     ],
     required: &[&["name"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 #[derive(Debug)]
 struct Params {

@@ -20,6 +20,8 @@ pub mod args;
 pub mod edit;
 pub mod file_attrs;
 pub mod files;
+#[cfg(test)]
+pub mod replay;
 pub mod runner;
 pub mod spec;
 pub mod transport;
@@ -45,11 +47,14 @@ mod getent;
 mod group;
 mod http;
 mod include_vars;
+mod ini_file;
 mod jinja_header;
 mod known_hosts;
 mod lineinfile;
+mod locale_gen;
 mod mount;
 mod package;
+mod pam_limits;
 mod pause;
 mod raw;
 mod release;
@@ -63,6 +68,7 @@ mod sysctl;
 mod systemd;
 mod tempfile;
 mod template;
+mod timezone;
 mod unarchive;
 mod uri;
 mod user;
@@ -102,6 +108,10 @@ pub const REGISTRY: &[&Module] = &[
     &uri::MODULE,
     &stat::MODULE,
     &sysctl::MODULE,
+    &ini_file::MODULE,
+    &pam_limits::MODULE,
+    &timezone::MODULE,
+    &locale_gen::MODULE,
     &mount::MODULE,
     &find::MODULE,
     &slurp::MODULE,

@@ -13,7 +13,7 @@ use super::args::Args;
 use super::edit::{self, decode_exact, encode_exact};
 use super::file_attrs::Attrs;
 use super::files::{self, WriteFailure, WriteSpec};
-use super::spec::{BoxFuture, Module, Run, alias, p};
+use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
@@ -35,13 +35,9 @@ pub const MODULE: Module = Module {
         p("state"),
     ],
     required: &[&["path"], &["state"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 const STATES: &[&str] = &[
     "absent",

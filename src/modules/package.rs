@@ -6,7 +6,7 @@
 
 use super::apt::{self, Options, apt_params};
 use super::args::Args;
-use super::spec::{BoxFuture, Module, Run, alias, p};
+use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
 /// package, as a task writes it.
@@ -15,13 +15,9 @@ pub const MODULE: Module = Module {
     params: apt_params!(p("use")),
     required: apt::REQUIRED,
     exclusive: apt::EXCLUSIVE,
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new(&MODULE, vars)?;

@@ -9,17 +9,13 @@ pub const MODULE: Module = Module {
     name: "pause",
     params: &[p("seconds"), p("minutes"), p("prompt"), p("echo")],
     exclusive: &[("seconds", "minutes")],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
 
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
-
 use super::args::Args;
 use super::runner::timestamp;
-use super::spec::{BoxFuture, Module, Run, p};
+use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {

@@ -8,17 +8,13 @@ pub const MODULE: Module = Module {
     params: &[p("_raw_params"), p("executable")],
     string_args: StringArgs::FreeForm(&["executable"]),
     required: &[&["_raw_params"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
 
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
-
 use super::args::Args;
 use super::runner;
-use super::spec::{BoxFuture, Module, Run, StringArgs, p};
+use super::spec::{Module, StringArgs, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::args::Args;
-use super::spec::{BoxFuture, Module, Run, p};
+use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars, find_source};
 use crate::release::{self, Artifact, Health, Layout, Plan, Probe, Report, Status, Step};
 
@@ -45,13 +45,9 @@ pub const MODULE: Module = Module {
         p("health_delay"),
         p("health_timeout"),
     ],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new(&MODULE, vars)?;

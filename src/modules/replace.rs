@@ -13,7 +13,7 @@ use super::args::Args;
 use super::edit::{self, Edit};
 use super::file_attrs::Attrs;
 use super::files::{self, Want};
-use super::spec::{BoxFuture, Module, Run, alias, p};
+use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
 /// replace, as a task writes it.
@@ -34,13 +34,9 @@ pub const MODULE: Module = Module {
         p("unsafe_writes"),
     ],
     required: &[&["path"], &["regexp"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 /// How the file's bytes are read as text and written back.
 #[derive(Debug, Clone, Copy, PartialEq)]

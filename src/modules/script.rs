@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::args::Args;
 use super::runner::{self, Prelude};
-use super::spec::{BoxFuture, Module, Run, StringArgs, p};
+use super::spec::{Module, StringArgs, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::{PutOptions, shell_quote};
 
@@ -25,13 +25,9 @@ pub const MODULE: Module = Module {
     ],
     string_args: StringArgs::FreeForm(&["chdir", "creates", "removes", "executable"]),
     required: &[&["_raw_params", "cmd"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new(&MODULE, vars)?;

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::args::Args;
-use super::spec::{BoxFuture, Module, Run, p};
+use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
 /// setup (also `gather_facts`), as a task writes it.
@@ -18,13 +18,9 @@ pub const MODULE: Module = Module {
         p("gather_timeout"),
         p("fact_path"),
     ],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 const SCRIPT: &str = r#"
 echo "hostname=$(uname -n | cut -d. -f1)"

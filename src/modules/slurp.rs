@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde_json::json;
 
 use super::args::Args;
-use super::spec::{BoxFuture, Module, Run, alias};
+use super::spec::{Module, alias, async_run};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
@@ -17,13 +17,9 @@ pub const MODULE: Module = Module {
     name: "slurp",
     params: &[alias("src", &["path"])],
     required: &[&["src"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 /// The largest file slurp reads: its base64 text (4/3 of it) stays under
 /// the default 8 MiB of captured output per command.

@@ -28,6 +28,24 @@ pub enum Run {
     Engine,
 }
 
+/// `Run::Async` for a module's `async fn run(ctx, vars)`: boxes its
+/// future so the registry can hold it. (A closure cannot do this in a
+/// `const`: the future's `Send` is checked inside its defining scope.)
+macro_rules! async_run {
+    ($run:path) => {
+        $crate::modules::spec::Run::Async({
+            fn boxed<'a>(
+                ctx: &'a $crate::modules::ModuleContext<'a>,
+                args: &'a $crate::modules::Vars,
+            ) -> $crate::modules::spec::BoxFuture<'a> {
+                Box::pin($run(ctx, args))
+            }
+            boxed
+        })
+    };
+}
+pub(crate) use async_run;
+
 /// One parameter and its other names.
 #[derive(Debug, Clone, Copy)]
 pub struct Param {

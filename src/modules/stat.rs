@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::args::Args;
 use super::file_attrs::mode_string;
 use super::files::{self, FileInfo, Want};
-use super::spec::{BoxFuture, Module, Run, alias, p};
+use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
 /// stat, as a task writes it.
@@ -23,13 +23,9 @@ pub const MODULE: Module = Module {
         p("get_md5"),
     ],
     required: &[&["path"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new(&MODULE, vars)?;

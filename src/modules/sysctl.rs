@@ -10,7 +10,7 @@
 use super::args::{Args, to_bool};
 use super::edit::{self, decode_exact};
 use super::file_attrs::Attrs;
-use super::spec::{BoxFuture, Module, Run, alias, p};
+use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
@@ -28,13 +28,9 @@ pub const MODULE: Module = Module {
         p("sysctl_file"),
     ],
     required: &[&["name"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 #[derive(Debug)]
 struct Params {

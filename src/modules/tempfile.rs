@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::args::Args;
 use super::files::{self, Want};
-use super::spec::{BoxFuture, Module, Run, p};
+use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
@@ -14,13 +14,9 @@ use crate::ssh::shell_quote;
 pub const MODULE: Module = Module {
     name: "tempfile",
     params: &[p("state"), p("path"), p("prefix"), p("suffix")],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new(&MODULE, vars)?;

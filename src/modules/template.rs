@@ -11,7 +11,7 @@ use super::args::Args;
 use super::copy::{InstallOptions, install, local_mode};
 use super::file_attrs::{Attrs, Mode};
 use super::files;
-use super::spec::{BoxFuture, Module, Run, p};
+use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::template::FileOptions;
 
@@ -40,13 +40,9 @@ pub const MODULE: Module = Module {
         p("comment_end_string"),
     ],
     required: &[&["src"], &["dest"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new(&MODULE, vars)?;

@@ -22,6 +22,9 @@ pub enum Transport {
     Ssh(Arc<Connection>),
     /// The machine herd runs on: commands run with `sh -c`.
     Local,
+    /// A scripted host for module fixtures (see `super::replay`).
+    #[cfg(test)]
+    Replay(Arc<super::replay::Replay>),
 }
 
 impl Transport {
@@ -30,6 +33,8 @@ impl Transport {
         match self {
             Transport::Ssh(conn) => conn.name(),
             Transport::Local => "localhost",
+            #[cfg(test)]
+            Transport::Replay(_) => "fixture-host",
         }
     }
 
@@ -39,6 +44,8 @@ impl Transport {
         match self {
             Transport::Ssh(conn) => conn.is_lost().await,
             Transport::Local => false,
+            #[cfg(test)]
+            Transport::Replay(_) => false,
         }
     }
 
@@ -50,6 +57,8 @@ impl Transport {
                 .await
                 .map_err(|e| ModuleError::Transport(e.to_string())),
             Transport::Local => local_exec(command, opts).await,
+            #[cfg(test)]
+            Transport::Replay(replay) => replay.exec(command, opts),
         }
     }
 
@@ -82,6 +91,16 @@ impl Transport {
                     .await
                     .map_err(|e| ModuleError::Local(format!("reading upload for {path}: {e}")))?;
                 local_put(&bytes, path, opts).await
+            }
+            #[cfg(test)]
+            Transport::Replay(replay) => {
+                let mut bytes = Vec::new();
+                let _ = reader.read_to_end(&mut bytes).await;
+                let put = ExecOptions {
+                    stdin: Some(bytes),
+                    ..ExecOptions::default()
+                };
+                replay.exec(&format!("put {path}"), &put).map(|_| ())
             }
         }
     }
@@ -123,6 +142,12 @@ impl Transport {
                 local.write_all(&out.stdout).await.map_err(reading)?;
                 Ok(out.stdout.len() as u64)
             }
+            #[cfg(test)]
+            Transport::Replay(replay) => {
+                let out = replay.exec(&format!("get {path}"), opts)?;
+                local.write_all(&out.stdout).await.map_err(reading)?;
+                Ok(out.stdout.len() as u64)
+            }
         }
     }
 
@@ -150,6 +175,8 @@ impl Transport {
                     is_file: meta.is_file(),
                 }))
             }
+            #[cfg(test)]
+            Transport::Replay(replay) => replay.stat(path),
         }
     }
 
@@ -167,6 +194,12 @@ impl Transport {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                     Err(e) => Err(ModuleError::Local(format!("reading {path}: {e}"))),
                 }
+            }
+            #[cfg(test)]
+            Transport::Replay(replay) => {
+                let out = replay.exec(&format!("sha256 {path}"), &ExecOptions::default())?;
+                let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                Ok(out.success().then_some(text))
             }
         }
     }

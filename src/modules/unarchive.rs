@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::args::Args;
 use super::file_attrs::Mode;
-use super::spec::{BoxFuture, Module, Run, p};
+use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::{ExecOptions, PutOptions, shell_quote};
 
@@ -47,13 +47,9 @@ pub const MODULE: Module = Module {
     ],
     required: &[&["src"], &["dest"]],
     exclusive: &[("include", "exclude"), ("copy", "remote_src")],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 /// The worker run on the host.
 const WORKER: &str = include_str!("unarchive.py");

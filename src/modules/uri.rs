@@ -12,7 +12,7 @@ use super::args::Args;
 use super::file_attrs::Attrs;
 use super::files::{self, Want};
 use super::http::{self, BODY_LIMIT, Common};
-use super::spec::{BoxFuture, Module, Run, alias, p};
+use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
 /// uri, as a task writes it.
@@ -45,13 +45,9 @@ pub const MODULE: Module = Module {
         p("group"),
     ],
     required: &[&["url"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 /// Result keys a response header must not overwrite: the module's own, and
 /// anything the engine reads (`ansible_facts` would become host facts).

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::accounts::{self, Group, Passwd, Shadow, find_group, tagged};
 use super::args::Args;
-use super::spec::{BoxFuture, Module, Run, alias, p};
+use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
@@ -65,13 +65,9 @@ pub const MODULE: Module = Module {
         p("role"),
     ],
     required: &[&["name"]],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
-
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 
 /// The task's arguments, read once.
 struct Params {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::args::Args;
-use super::spec::{BoxFuture, Module, Run, p};
+use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 
@@ -31,13 +31,10 @@ pub const MODULE: Module = Module {
         p("msg"),
         p("connect_timeout"),
     ],
-    run: Run::Async(boxed),
+    run: async_run!(run),
     ..Module::DEFAULT
 };
 
-fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
-    Box::pin(run(ctx, args))
-}
 const STATES: &[&str] = &["started", "stopped", "present", "absent"];
 const OK: &str = "herd-wait-ok";
 const TIMEOUT: &str = "herd-wait-timeout";

@@ -397,11 +397,8 @@ fn vars_files(key: &Key, value: &Node, source: &Source) -> Result<Vec<String>, P
 
 /// `serial: 2`, `serial: "30%"` or a list of them.
 fn serial(_key: &Key, value: &Node, source: &Source) -> Result<Vec<Serial>, PlaybookError> {
-    let items: Vec<&Node> = match value.as_seq() {
-        Some(items) => items.iter().collect(),
-        None => vec![value],
-    };
-    items
+    value
+        .one_or_many()
         .into_iter()
         .map(|item| {
             let bad = || {

@@ -102,6 +102,15 @@ impl Node {
         }
     }
 
+    /// The items of a list, or the node itself as the only item (Ansible
+    /// takes `x` where it takes `[x]`).
+    pub fn one_or_many(&self) -> Vec<&Node> {
+        match &self.kind {
+            Kind::Seq(items) => items.iter().collect(),
+            _ => vec![self],
+        }
+    }
+
     pub fn is_null(&self) -> bool {
         matches!(self.kind, Kind::Null)
     }

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::error::{PlaybookError, did_you_mean};
+use super::error::PlaybookError;
 use super::inherit::Inherited;
 use super::located::{Key, Kind, Node};
 use super::model::{Location, Role, RoleFrom, Task, Vars};
@@ -506,15 +506,7 @@ fn check_meta(node: &Node, source: &Source) -> Result<bool, PlaybookError> {
         match key.name.as_str() {
             "allow_duplicates" => allow = source.boolean(key, value)?,
             "dependencies" | "galaxy_info" | "argument_specs" => {}
-            other => {
-                return Err(source.error(
-                    key.mark,
-                    format!(
-                        "role meta `{other}` is not supported by herd{}",
-                        did_you_mean(other, META_KEYS.iter().copied())
-                    ),
-                ));
-            }
+            other => return Err(source.unsupported(key.mark, "role meta", other, META_KEYS)),
         }
     }
     Ok(allow)

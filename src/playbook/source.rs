@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::error::PlaybookError;
+use super::error::{PlaybookError, did_you_mean};
 use super::located::{self, Key, Mark, Node};
 use super::model::{Location, Vars};
 
@@ -58,6 +58,17 @@ impl Source {
             location: self.at(mark),
             message: message.into(),
         }
+    }
+
+    /// "<what> `name` is not supported by herd (did you mean `x`?)".
+    pub fn unsupported(&self, mark: Mark, what: &str, name: &str, known: &[&str]) -> PlaybookError {
+        self.error(
+            mark,
+            format!(
+                "{what} `{name}` is not supported by herd{}",
+                did_you_mean(name, known.iter().copied())
+            ),
+        )
     }
 
     /// "`key` must be X, found Y".

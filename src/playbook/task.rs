@@ -693,11 +693,8 @@ pub(crate) fn conditions(
     value: &Node,
     source: &Source,
 ) -> Result<Vec<String>, PlaybookError> {
-    let items: Vec<&Node> = match value.as_seq() {
-        Some(items) => items.iter().collect(),
-        None => vec![value],
-    };
-    items
+    value
+        .one_or_many()
         .into_iter()
         .map(|item| {
             scalar_text(item).ok_or_else(|| source.expected(key, item, "a condition (a string)"))
@@ -838,15 +835,7 @@ fn loop_control(key: &Key, value: &Node, source: &Source) -> Result<LoopControl,
                     _ => return Err(source.expected(k, v, "a number of seconds")),
                 })
             }
-            other => {
-                return Err(source.error(
-                    k.mark,
-                    format!(
-                        "loop_control `{other}` is not supported by herd{}",
-                        did_you_mean(other, KEYS.iter().copied())
-                    ),
-                ));
-            }
+            other => return Err(source.unsupported(k.mark, "loop_control", other, KEYS)),
         }
     }
     Ok(control)

@@ -1,6 +1,7 @@
 //! Rendering run results for people and scripts. Every function takes
 //! results and writes text; nothing here decides about terminals, colour
-//! or where results come from (live run or the store).
+//! or where results come from (live run or the store). The live printers
+//! of `herd run` and `herd play` are [`sink::Sink`]s of the engine's events.
 
 pub mod chart;
 pub mod diff;
@@ -10,6 +11,9 @@ pub mod fold;
 pub mod hostlist;
 pub mod html;
 pub mod json;
+pub mod play;
+pub mod run;
+pub mod sink;
 pub mod sparkline;
 pub mod table;
 pub mod tasks;

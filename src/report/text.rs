@@ -1,6 +1,6 @@
 //! Human output of a run: hosts with identical results folded under one
 //! header (or each host on its own with `--per-host`), then a one-line
-//! recap. The caller decides about colour (see `crate::cli::color_enabled`).
+//! recap. The caller decides about colour (herd's CLI: `--color`, NO_COLOR).
 //!
 //! ```text
 //! ---------------- web[01-03] (3) ----------------

@@ -49,7 +49,7 @@ pub fn ensure(path: &Path) -> Result<(age::x25519::Recipient, bool), SecretsErro
         return Ok((public_key(path)?, false));
     }
     if let Some(dir) = path.parent() {
-        crate::project::create_private_dir(dir)
+        crate::atomic::create_private_dir(dir)
             .map_err(|e| SecretsError::io(dir, "cannot create directory", e))?;
     }
     let identity = age::x25519::Identity::generate();

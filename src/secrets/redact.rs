@@ -158,6 +158,28 @@ impl<W: Write> Drop for Redacted<W> {
     }
 }
 
+/// A writer that redacts each write and passes it on at once: for live
+/// output that writes each event whole, in one write (a secret split over
+/// two writes would not be caught).
+pub struct Live<W: Write>(W);
+
+impl<W: Write> Write for Live<W> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(data);
+        self.0.write_all(redact(&text).as_bytes())?;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Standard output for live printers, redacted write by write.
+pub fn live_stdout() -> Live<std::io::Stdout> {
+    Live(std::io::stdout())
+}
+
 /// Standard output, redacted.
 pub fn stdout() -> Redacted<std::io::StdoutLock<'static>> {
     Redacted::new(std::io::stdout().lock())

@@ -2,7 +2,7 @@
 //! admin was last told about it (for cooldown), and the alert log. Times
 //! are unix seconds.
 
-use rusqlite::{Row, TransactionBehavior, params};
+use rusqlite::{Row, params};
 
 use super::{Reach, Store, StoreError};
 use crate::secrets::redact::{redact, redact_opt};
@@ -67,11 +67,7 @@ impl Store {
         states: &[AlertState],
         log: &[AlertLogEntry],
     ) -> Result<(), StoreError> {
-        let err = self.sql_err();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&err)?;
+        let (tx, err) = self.write_tx()?;
         {
             let mut upsert = tx
                 .prepare_cached(

@@ -1,7 +1,7 @@
 //! `herd audit` results: each audit and every host's checks, so the
 //! admin can compare today's findings with last week's.
 
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::params;
 
 use super::{Store, StoreError, now_ms};
 
@@ -27,11 +27,7 @@ impl Store {
         host_count: usize,
         rows: &[AuditRow],
     ) -> Result<AuditId, StoreError> {
-        let err = self.sql_err();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&err)?;
+        let (tx, err) = self.write_tx()?;
         tx.execute(
             "INSERT INTO audits (pattern, started_at, host_count) VALUES (?1, ?2, ?3)",
             params![pattern, now_ms(), host_count as i64],

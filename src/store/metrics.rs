@@ -3,7 +3,7 @@
 //! reached. Times are unix seconds; a sample belongs to its collection, so
 //! collections that ran in the same second each keep theirs.
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError};
 
@@ -85,11 +85,7 @@ impl Store {
         samples: &[Sample],
         reach: &[Reach],
     ) -> Result<(), StoreError> {
-        let err = self.sql_err();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&err)?;
+        let (tx, err) = self.write_tx()?;
         {
             let mut insert = tx
                 .prepare_cached(
@@ -287,11 +283,7 @@ impl Store {
     /// Deletes samples, reach records and collections older than `before`
     /// (unix seconds) in one transaction; returns the samples deleted.
     pub fn prune_metrics(&mut self, before: i64) -> Result<usize, StoreError> {
-        let err = self.sql_err();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&err)?;
+        let (tx, err) = self.write_tx()?;
         let deleted = tx
             .execute("DELETE FROM samples WHERE ts < ?1", [before])
             .map_err(&err)?;
@@ -314,13 +306,9 @@ impl Store {
     /// its start is left alone, so repeating a pass changes nothing.
     /// Returns how many samples were merged away.
     pub fn downsample(&mut self, since: i64, until: i64, bucket: i64) -> Result<usize, StoreError> {
-        let err = self.sql_err();
         let until = until.div_euclid(bucket) * bucket;
         let since = since.div_euclid(bucket) * bucket;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&err)?;
+        let (tx, err) = self.write_tx()?;
         tx.execute_batch(
             "CREATE TEMP TABLE IF NOT EXISTS downsampled (
                  host TEXT, metric TEXT, ts INTEGER, value REAL, n INTEGER);

@@ -21,6 +21,7 @@ mod runs;
 mod schema;
 mod tasks;
 mod truncate;
+mod writer;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -37,7 +38,8 @@ pub use releases::StepRecord;
 pub use runs::NewRun;
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use tasks::TaskRecord;
-pub use truncate::{OUTPUT_CAP, cap_output, mark_capture_cut};
+pub use truncate::{OUTPUT_CAP, cap_output};
+pub use writer::ResultWriter;
 
 /// The database file's name inside the state directory.
 pub const DB_FILE: &str = "herd.db";
@@ -73,7 +75,7 @@ impl Store {
             action,
             source,
         };
-        crate::project::create_private_dir(state_dir).map_err(|source| StoreError::Io {
+        crate::atomic::create_private_dir(state_dir).map_err(|source| StoreError::Io {
             path: state_dir.to_path_buf(),
             action: "create the state directory",
             source,
@@ -194,6 +196,27 @@ impl Store {
         let mut query = self.conn.prepare_cached(sql).map_err(&err)?;
         let rows = query.query_map(params, row).map_err(&err)?;
         rows.collect::<Result<_, _>>().map_err(&err)
+    }
+
+    /// A write transaction that takes the write lock at its start
+    /// (IMMEDIATE): a concurrent writer then waits in the busy handler
+    /// instead of failing half-way with "database is locked". Returned with
+    /// the error mapper the caller needs for its statements.
+    fn write_tx(
+        &mut self,
+    ) -> Result<
+        (
+            rusqlite::Transaction<'_>,
+            impl Fn(rusqlite::Error) -> StoreError + use<>,
+        ),
+        StoreError,
+    > {
+        let err = self.sql_err();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        Ok((tx, err))
     }
 
     fn sql_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + use<> {

@@ -2,7 +2,7 @@
 //! with timings, so "which release is host X on after that interrupted
 //! rollout?" has an answer after the terminal is gone.
 
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::params;
 
 use super::{RunId, Store, StoreError};
 use crate::release::Step;
@@ -26,11 +26,7 @@ impl Store {
         run: RunId,
         steps: &[(String, Step)],
     ) -> Result<(), StoreError> {
-        let err = self.sql_err();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&err)?;
+        let (tx, err) = self.write_tx()?;
         let mut seq: i64 = tx
             .query_row(
                 "SELECT coalesce(max(seq), 0) FROM release_steps WHERE run_id = ?1",

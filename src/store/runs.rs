@@ -3,7 +3,7 @@
 //! the write lock up front, so concurrent herds wait their turn (up to the
 //! busy timeout) instead of failing half-way.
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{OUTPUT_CAP, RunId, Store, StoreError, cap_output, liveness, now_ms};
 use crate::engine::{HostResult, RunOutcome};
@@ -29,11 +29,7 @@ impl Store {
     pub fn begin_run(&mut self, run: &NewRun) -> Result<RunId, StoreError> {
         let pid = std::process::id();
         let pid_start = liveness::process_start(pid);
-        let err = self.sql_err();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&err)?;
+        let (tx, err) = self.write_tx()?;
         tx.execute(
             "INSERT INTO runs (kind, command, pattern, user, host_count, started_at, outcome, pid, pid_start)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -59,20 +55,14 @@ impl Store {
     /// twice keeps its latest result. Outputs longer than [`OUTPUT_CAP`]
     /// are cut with a visible marker and flagged as truncated.
     pub fn record_results(&mut self, run: RunId, results: &[HostResult]) -> Result<(), StoreError> {
-        let err = self.sql_err();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&err)?;
+        let path = self.path.clone();
+        let (tx, err) = self.write_tx()?;
         let exists = tx
             .query_row("SELECT 1 FROM runs WHERE id = ?1", [run.0], |_| Ok(()))
             .optional()
             .map_err(&err)?;
         if exists.is_none() {
-            return Err(StoreError::NoSuchRun {
-                path: self.path.clone(),
-                id: run,
-            });
+            return Err(StoreError::NoSuchRun { path, id: run });
         }
         let now = now_ms();
         {
@@ -111,11 +101,8 @@ impl Store {
 
     /// Records how the run ended, when, and how long it took.
     pub fn finish_run(&mut self, run: RunId, outcome: RunOutcome) -> Result<(), StoreError> {
-        let err = self.sql_err();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&err)?;
+        let path = self.path.clone();
+        let (tx, err) = self.write_tx()?;
         let changed = tx
             .execute(
                 "UPDATE runs SET outcome = ?2, finished_at = ?3, duration_ms = max(0, ?3 - started_at)
@@ -124,10 +111,7 @@ impl Store {
             )
             .map_err(&err)?;
         if changed == 0 {
-            return Err(StoreError::NoSuchRun {
-                path: self.path.clone(),
-                id: run,
-            });
+            return Err(StoreError::NoSuchRun { path, id: run });
         }
         tx.commit().map_err(&err)
     }
@@ -156,10 +140,7 @@ impl Store {
         if dead.is_empty() {
             return Ok(());
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&err)?;
+        let (tx, err) = self.write_tx()?;
         for id in dead {
             tx.execute(
                 "UPDATE runs SET outcome = 'interrupted',

@@ -1,6 +1,6 @@
 //! Task results of playbook runs: one row per task per host, in run order.
 
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::params;
 
 use super::{RunId, Store, StoreError};
 use crate::secrets::redact::{redact, redact_opt};
@@ -30,11 +30,7 @@ impl Store {
         run: RunId,
         records: &[TaskRecord],
     ) -> Result<(), StoreError> {
-        let err = self.sql_err();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&err)?;
+        let (tx, err) = self.write_tx()?;
         {
             let mut insert = tx
                 .prepare_cached(

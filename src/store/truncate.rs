@@ -27,23 +27,6 @@ pub fn cap_output(text: &str, cap: usize) -> (Cow<'_, str>, bool) {
     (Cow::Owned(capped), true)
 }
 
-/// Marks output the transport stopped reading at `limit` bytes (see
-/// `SshOptions::output_limit`): the rest never reached herd, so the marker
-/// says so in every place the text goes (terminal, JSON, store).
-pub fn mark_capture_cut(text: &mut String, limit: usize) {
-    if !text.ends_with('\n') {
-        text.push('\n');
-    }
-    let size = if limit >= 1 << 20 && limit.is_multiple_of(1 << 20) {
-        format!("{} MiB", limit >> 20)
-    } else {
-        format!("{limit} bytes")
-    };
-    text.push_str(&format!(
-        "[... truncated by herd: output past the first {size} was not kept]"
-    ));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,16 +41,6 @@ mod tests {
         let (text, cut) = cap_output("abcdefgh", 5);
         assert!(cut);
         assert_eq!(text, "abcde\n[... truncated by herd: 3 bytes omitted]");
-    }
-
-    #[test]
-    fn capture_cut_is_marked_on_its_own_line() {
-        let mut text = "abc".to_string();
-        mark_capture_cut(&mut text, 8 << 20);
-        assert_eq!(
-            text,
-            "abc\n[... truncated by herd: output past the first 8 MiB was not kept]"
-        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ use super::scope::{DATA_KEY, Scope};
 use super::tests as jinja_tests;
 use super::value::{from_json, to_json};
 
-/// Variables a template sees; the same shape as `crate::inventory::Vars`.
+/// Variables a template sees; the same shape as the inventory's variables.
 pub type Vars = serde_json::Map<String, serde_json::Value>;
 
 /// What `{{ omit }}` renders to. Like Ansible, [`Templates::render_value`]
