@@ -46,6 +46,9 @@ pub struct TaskResult {
     /// Loop item labels that changed or failed, for the output.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<String>,
+    /// `delegate_to`: the host the task ran on for `host`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delegated_to: Option<String>,
     pub duration_ms: u64,
 }
 

@@ -22,11 +22,16 @@ pub enum Via {
     Ssh(Box<Target>),
     /// `delegate_to: localhost` / `connection: local`.
     Local,
+    /// The task cannot run on this host (a `delegate_to` that does not
+    /// render): it fails with this message.
+    Failed(String),
 }
 
 /// Everything one host needs to run one task.
 pub struct HostTask {
     pub host: String,
+    /// `delegate_to`, rendered: where the task runs for `host`.
+    pub delegate: Option<String>,
     pub task: Arc<Task>,
     pub vars: TaskVars,
     pub via: Via,
@@ -60,6 +65,7 @@ impl HostTaskOutcome {
                 msg: Some(why),
                 diffs: Vec::new(),
                 items: Vec::new(),
+                delegated_to: None,
                 duration_ms: 0,
             },
             facts: Vars::new(),
@@ -79,6 +85,22 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
         Action::Module { name, args } => (name.clone(), args.clone()),
         _ => unreachable!("the play runner handles blocks, includes and meta"),
     };
+    if let Via::Failed(why) = &job.via {
+        // As for a loop that does not render: no error when the task is
+        // skipped anyway.
+        if condition(&job, &task.when, &job.vars) == Ok(false) {
+            return skipped(&job, started);
+        }
+        return failed(&job, started, why.clone());
+    }
+    // A delegated task whose condition is false skips without reaching the
+    // delegate, as in Ansible.
+    if job.delegate.is_some()
+        && task.loop_.is_none()
+        && condition(&job, &task.when, &job.vars) == Ok(false)
+    {
+        return skipped(&job, started);
+    }
     let transport = match connect(&job).await {
         Ok(t) => t,
         Err(message) => {
@@ -541,6 +563,7 @@ async fn connect(job: &HostTask) -> Result<Transport, String> {
             .await
             .map(Transport::Ssh)
             .map_err(|e| e.to_string()),
+        Via::Failed(why) => Err(why.clone()),
     }
 }
 
@@ -583,7 +606,7 @@ fn finish(
     diffs: Vec<crate::modules::FileDiff>,
     items: Vec<String>,
 ) -> HostTaskOutcome {
-    let secret = job.task.no_log;
+    let secret = no_log(job);
     let ignored = status == TaskStatus::Failed && ignore_errors(job);
     let result = TaskResult {
         host: job.host.clone(),
@@ -595,6 +618,7 @@ fn finish(
         },
         diffs: if secret { Vec::new() } else { diffs },
         items: if secret { Vec::new() } else { items },
+        delegated_to: job.delegate.clone(),
         duration_ms: started.elapsed().as_millis() as u64,
     };
     // no_log hides output from every sink; the registered value stays whole
@@ -603,6 +627,25 @@ fn finish(
         result,
         registered,
         facts,
+    }
+}
+
+/// Whether the task's output is hidden: `no_log` rendered for the host. A
+/// template that does not render to a boolean hides it too: better a
+/// hidden result than a leaked secret.
+pub(crate) fn no_log(job: &HostTask) -> bool {
+    let Some(text) = &job.task.no_log else {
+        return false;
+    };
+    match text.as_str() {
+        "false" => false,
+        "true" => true,
+        _ => job
+            .templates
+            .render_value(&Value::String(text.clone()), &job.vars)
+            .ok()
+            .and_then(|v| modules::args::to_bool(&v))
+            .unwrap_or(true),
     }
 }
 

@@ -58,7 +58,9 @@ pub fn items_are_data(spec: &Loop, templates: &Templates, vars: &impl Scope) -> 
     | Loop::WithDict(v)
     | Loop::WithSequence(v)
     | Loop::WithTogether(v)
-    | Loop::WithFirstFound(v)) = spec;
+    | Loop::WithFirstFound(v)
+    | Loop::WithSubelements(v)
+    | Loop::WithFlattened(v)) = spec;
     templates.uses_data(v, vars)
 }
 
@@ -91,6 +93,12 @@ pub fn items(spec: &Loop, templates: &Templates, vars: &impl Scope) -> Result<Ve
         },
         Loop::WithSequence(v) => sequence(&render(v)?),
         Loop::WithFirstFound(v) => crate::template::first_found_items(&render(v)?, vars.vars()),
+        Loop::WithSubelements(v) => subelements(render(v)?),
+        Loop::WithFlattened(v) => {
+            let mut out = Vec::new();
+            flatten_into(as_list(render(v)?, "with_flattened")?, &mut out);
+            Ok(out)
+        }
         Loop::WithTogether(v) => {
             let lists: Vec<Vec<Value>> = as_list(render(v)?, "with_together")?
                 .into_iter()
@@ -107,6 +115,126 @@ pub fn items(spec: &Loop, templates: &Templates, vars: &impl Scope) -> Result<Ve
                     )
                 })
                 .collect())
+        }
+    }
+}
+
+/// `with_subelements: [elements, 'key.path', {skip_missing: bool}]`: one
+/// `[element, sub-item]` pair per item of each element's sub-list. As in
+/// Ansible, the sub-list is taken out of the element (`item.0` lacks it),
+/// a dictionary of elements (a registered loop result) gives its values,
+/// and elements marked `skipped` are left out.
+fn subelements(terms: Value) -> Result<Vec<Value>, String> {
+    const USAGE: &str = "with_subelements expects a list of two or three items: a list (or dictionary) of elements, the sub-key as a string, optionally {skip_missing: true}";
+    let Value::Array(terms) = terms else {
+        return Err(USAGE.into());
+    };
+    if !(2..=3).contains(&terms.len()) {
+        return Err(USAGE.into());
+    }
+    let Some(path) = terms[1].as_str() else {
+        return Err(USAGE.into());
+    };
+    let keys: Vec<&str> = path.split('.').collect();
+    let skip_missing = match terms.get(2) {
+        None => false,
+        Some(Value::Object(flags)) => {
+            if let Some(other) = flags.keys().find(|k| *k != "skip_missing") {
+                return Err(format!(
+                    "with_subelements: unknown flag `{other}` (the only flag is skip_missing)"
+                ));
+            }
+            flags
+                .get("skip_missing")
+                .and_then(crate::modules::args::to_bool)
+                .unwrap_or(false)
+        }
+        Some(_) => return Err(USAGE.into()),
+    };
+    let elements = match &terms[0] {
+        Value::Array(items) => items.clone(),
+        Value::Object(map) if map.get("skipped").is_some_and(|s| s != &Value::Bool(false)) => {
+            return Ok(Vec::new());
+        }
+        Value::Object(map) => map.values().cloned().collect(),
+        _ => return Err(USAGE.into()),
+    };
+    let mut out = Vec::new();
+    for mut element in elements {
+        let Value::Object(map) = &element else {
+            return Err(format!(
+                "with_subelements expects each element to be a dictionary, got {element}"
+            ));
+        };
+        if map.get("skipped").is_some_and(|s| s != &Value::Bool(false)) {
+            continue;
+        }
+        let sublist = match take_sublist(&mut element, &keys, skip_missing)? {
+            Some(list) => list,
+            None => continue,
+        };
+        for sub in sublist {
+            out.push(Value::Array(vec![element.clone(), sub]));
+        }
+    }
+    Ok(out)
+}
+
+/// Removes the list at `keys` from `element` and returns it; `None` when
+/// a key is missing (or not a dictionary on the way) and `skip_missing`.
+fn take_sublist(
+    element: &mut Value,
+    keys: &[&str],
+    skip_missing: bool,
+) -> Result<Option<Vec<Value>>, String> {
+    let mut at = element;
+    for (i, key) in keys.iter().enumerate() {
+        let last = i + 1 == keys.len();
+        let Some(map) = at.as_object_mut() else {
+            unreachable!("checked to be a dictionary before descending");
+        };
+        let Some(next) = map.get(*key) else {
+            if skip_missing {
+                return Ok(None);
+            }
+            return Err(format!(
+                "with_subelements: could not find '{key}' key in iterated item {}",
+                Value::Object(map.clone())
+            ));
+        };
+        if last {
+            return match next {
+                Value::Array(_) => match map.remove(*key) {
+                    Some(Value::Array(list)) => Ok(Some(list)),
+                    _ => Ok(Some(Vec::new())),
+                },
+                other => Err(format!(
+                    "with_subelements: the key {key} should point to a list, got {other}"
+                )),
+            };
+        }
+        if !next.is_object() {
+            if skip_missing {
+                return Ok(None);
+            }
+            return Err(format!(
+                "with_subelements: the key {key} should point to a dictionary, got {next}"
+            ));
+        }
+        at = map.get_mut(*key).expect("present");
+    }
+    Ok(Some(Vec::new()))
+}
+
+/// `with_flattened`: lists inside lists, all the way down; a `None` (or
+/// null) ends its list, as in Ansible's lookup.
+fn flatten_into(items: Vec<Value>, out: &mut Vec<Value>) {
+    for item in items {
+        match item {
+            Value::Null => break,
+            Value::String(s) if s == "None" || s == "null" => break,
+            Value::Array(inner) => flatten_into(inner, out),
+            other => out.push(other),
         }
     }
 }
@@ -303,6 +431,45 @@ mod tests {
         assert_eq!(
             run(Loop::WithTogether(json!([[1, 2], ["a"]]))),
             vec![json!([1, "a"]), json!([2, null])]
+        );
+    }
+
+    #[test]
+    fn with_subelements_pairs_each_element_with_its_sub_items() {
+        let users = json!([
+            {"name": "alice", "keys": ["k1", "k2"]},
+            {"name": "bob", "keys": []},
+            {"name": "carol"},
+        ]);
+        let err = items(
+            &Loop::WithSubelements(json!([users.clone(), "keys"])),
+            &Templates::new(),
+            &Vars::new(),
+        )
+        .unwrap_err();
+        assert!(err.contains("could not find 'keys'"), "{err}");
+        assert_eq!(
+            run(Loop::WithSubelements(
+                json!([users, "keys", {"skip_missing": true}])
+            )),
+            vec![
+                json!([{"name": "alice"}, "k1"]),
+                json!([{"name": "alice"}, "k2"]),
+            ]
+        );
+        // A nested key path, and a dictionary of elements.
+        let nested = json!({"a": {"n": 1, "x": {"l": [1, 2]}}});
+        assert_eq!(
+            run(Loop::WithSubelements(json!([nested, "x.l"]))),
+            vec![json!([{"n": 1, "x": {}}, 1]), json!([{"n": 1, "x": {}}, 2])]
+        );
+    }
+
+    #[test]
+    fn with_flattened_flattens_every_level() {
+        assert_eq!(
+            run(Loop::WithFlattened(json!([1, [2, [3, [4]]], "a"]))),
+            vec![json!(1), json!(2), json!(3), json!(4), json!("a")]
         );
     }
 

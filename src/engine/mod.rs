@@ -4,6 +4,7 @@
 //! command everywhere (`herd run`); `play` runs playbooks (`herd play`).
 
 pub mod command;
+pub mod delegate;
 pub mod events;
 pub mod fanout;
 pub mod host_task;

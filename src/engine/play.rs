@@ -19,6 +19,7 @@ use indexmap::IndexMap;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use super::delegate;
 use super::events::{HostStats, PlayEvent, TaskResult, TaskStatus};
 use super::fanout::{Interrupt, Outcome, fan_out};
 use super::host_task::{self, HostTask, HostTaskOutcome, Via};
@@ -148,6 +149,8 @@ pub struct Runner {
     interrupt: Interrupt,
     hosts: HashMap<String, HostState>,
     targets: HashMap<String, Target>,
+    /// `delegate_to` targets by rendered name.
+    delegates: HashMap<String, delegate::Delegate>,
     /// Per-host totals, in the order hosts were first seen.
     pub stats: IndexMap<String, HostStats>,
     groups: Value,
@@ -181,6 +184,7 @@ impl Runner {
             interrupt,
             hosts: HashMap::new(),
             targets: HashMap::new(),
+            delegates: HashMap::new(),
             stats: IndexMap::new(),
             groups,
             inventory_mentions_fleet: std::sync::OnceLock::new(),
@@ -419,7 +423,7 @@ impl Runner {
     ) -> Result<Vec<String>, EngineError> {
         // The templated names: the file, or the role and its `*_from` files.
         let (what, names): (&str, Vec<Option<String>>) = match &task.action {
-            Action::IncludeTasks { file } => ("include_tasks", vec![Some(file.clone())]),
+            Action::IncludeTasks { file, .. } => ("include_tasks", vec![Some(file.clone())]),
             Action::IncludeRole(include) => (
                 "include_role",
                 vec![
@@ -569,15 +573,16 @@ impl Runner {
                     }
                     loaded
                 }
-                _ => {
+                Action::IncludeTasks { apply, .. } => {
                     let path = playbook::find_tasks_file(&name, &task.dir, task.role.as_deref());
                     playbook::load_tasks_file(
                         &path,
                         &scope.play.dir,
                         task.role.clone(),
-                        &inherited,
+                        &inherited.with(apply),
                     )?
                 }
+                _ => unreachable!("run_include runs includes"),
             };
             scope.add_roles(&loaded);
             let survivors = self.run_tasks(scope, &loaded.tasks, group.clone()).await?;
@@ -788,6 +793,12 @@ impl Runner {
         }
         let include_vars =
             matches!(&task.action, Action::Module { name, .. } if name == "include_vars");
+        // `delegate_facts: true`: the facts are the delegate's.
+        let facts_host = match &outcome.result.delegated_to {
+            Some(delegate) if task.delegate_facts => delegate.clone(),
+            _ => host.to_string(),
+        };
+        let state = self.hosts.entry(facts_host).or_default();
         for (k, v) in &outcome.facts {
             if include_vars {
                 // Variables, not facts: they stay out of `ansible_facts`.
@@ -798,6 +809,7 @@ impl Runner {
             // set_fact values are plain variables too.
             state.host_vars.insert(k.clone(), v.clone());
         }
+        let state = self.hosts.entry(host.to_string()).or_default();
         match outcome.result.status {
             TaskStatus::Changed if !task.notify.is_empty() => {
                 scope
@@ -848,15 +860,31 @@ impl Runner {
         task: &Arc<Task>,
         host: &str,
     ) -> Result<HostTask, EngineError> {
-        let vars = self.vars_for(scope, task, host);
-        let conn = self.inventory.connection(host)?;
-        let local = task.delegate_to.is_some()
-            || scope.play.connection.as_deref() == Some("local")
+        let mut vars = self.vars_for(scope, task, host);
+        let delegate = match &task.delegate_to {
+            None => None,
+            Some(expr) => {
+                match delegate::render_name(&self.templates, expr, &vars, task.loop_.is_some()) {
+                    Ok(name) => Some(self.delegate(&name)?),
+                    Err(why) => return Ok(self.host_task_failing(scope, task, host, vars, why)),
+                }
+            }
+        };
+        let conn = match &delegate {
+            Some(d) => {
+                let facts = self.hosts.get(&d.connection.name).map(|s| &s.facts);
+                let delegated = delegate::delegated_vars(&self.inventory, d, facts, host);
+                vars.insert("ansible_delegated_vars".into(), delegated);
+                d.connection.clone()
+            }
+            None => self.inventory.connection(host)?,
+        };
+        let local = scope.play.connection.as_deref() == Some("local")
             || conn.connection == crate::inventory::ConnectionKind::Local;
         let via = if local {
             Via::Local
         } else {
-            Via::Ssh(Box::new(self.target(host, &conn)?))
+            Via::Ssh(Box::new(self.target(&conn.name, &conn)?))
         };
         // `ansible_become`/`ansible_become_user` in a task's `vars:` beat
         // the keywords, as Ansible's connection variables do.
@@ -917,6 +945,8 @@ impl Runner {
         });
         Ok(HostTask {
             host: host.to_string(),
+            // The inventory name when the delegate is an inventory host.
+            delegate: delegate.map(|d| d.connection.name),
             task: task.clone(),
             vars,
             via,
@@ -934,6 +964,46 @@ impl Runner {
             templates: self.templates.clone(),
             pool: self.pool.clone(),
         })
+    }
+
+    /// The delegate `name` (looked up once per run: an unknown name
+    /// scans the inventory's addresses).
+    fn delegate(&mut self, name: &str) -> Result<delegate::Delegate, EngineError> {
+        if let Some(d) = self.delegates.get(name) {
+            return Ok(d.clone());
+        }
+        let d = delegate::resolve(&self.inventory, name)?;
+        self.delegates.insert(name.to_string(), d.clone());
+        Ok(d)
+    }
+
+    /// A job that fails at once with `why` (a `delegate_to` that does not
+    /// render for this host).
+    fn host_task_failing(
+        &self,
+        scope: &PlayScope<'_>,
+        task: &Arc<Task>,
+        host: &str,
+        vars: TaskVars,
+        why: String,
+    ) -> HostTask {
+        HostTask {
+            host: host.to_string(),
+            delegate: None,
+            task: task.clone(),
+            vars,
+            via: Via::Failed(why),
+            exec: ExecOptions::default(),
+            check: self.opts.check,
+            diff: self.opts.diff,
+            search: Arc::new(SearchPaths {
+                files: task.search_paths(&scope.play.dir, "files"),
+                templates: Vec::new(),
+                vars: Vec::new(),
+            }),
+            templates: self.templates.clone(),
+            pool: self.pool.clone(),
+        }
     }
 
     fn target(
@@ -999,17 +1069,6 @@ impl Runner {
         }
         vars.insert("ansible_play_role_names".into(), json!(role_names));
         vars.insert("ansible_role_names".into(), json!(role_names));
-        if let Some(delegate) = &task.delegate_to {
-            // The delegated host's connection, as Ansible gives it.
-            vars.insert(
-                "ansible_delegated_vars".into(),
-                json!({ delegate.as_str(): {
-                    "inventory_hostname": delegate,
-                    "ansible_host": delegate,
-                    "ansible_connection": "local",
-                }}),
-            );
-        }
         if let Some(role) = role {
             vars.insert("role_name".into(), json!(role.name));
             vars.insert("ansible_role_name".into(), json!(role.name));
@@ -1201,6 +1260,9 @@ fn mentions(task: &Task, word: &str) -> bool {
                     .as_ref()
                     .is_some_and(|l| format!("{l:?}").contains(word))
                 || task.vars.values().any(in_value)
+                || [&task.delegate_to, &task.no_log]
+                    .iter()
+                    .any(|k| k.as_ref().is_some_and(|t| t.contains(word)))
                 || matches!(&task.action, Action::Module { name, .. } if name == "template")
         }
         _ => task.when.iter().any(|w| w.contains(word)),
@@ -1283,7 +1345,8 @@ fn synthetic_task(name: &str, module: &str, play: &Play) -> Task {
         delay: None,
         run_once: false,
         delegate_to: None,
-        no_log: false,
+        delegate_facts: false,
+        no_log: None,
         check_mode: Some(false),
         diff: None,
         vars: Vars::new(),

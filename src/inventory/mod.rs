@@ -238,6 +238,40 @@ impl Inventory {
         connection::from_vars(host, &vars, &self.defaults)
     }
 
+    /// The inventory host a task delegated to `name` runs on, as Ansible
+    /// picks it: the host of that name, else the first whose address
+    /// (`ansible_host`) is `name`. `None` for a name the inventory does
+    /// not know (see [`Inventory::delegate_connection`]).
+    pub fn delegate_host(&self, name: &str) -> Option<String> {
+        if self.contains_host(name) {
+            return Some(name.to_string());
+        }
+        self.host_names()
+            .find(|h| self.connection(h).is_ok_and(|c| c.address == name))
+            .map(str::to_string)
+    }
+
+    /// The variables of a `delegate_to` target: its own for an inventory
+    /// host (see [`Inventory::delegate_host`]), else those the `all`
+    /// group gives every host (a local connection for localhost).
+    pub fn delegate_scope(&self, name: &str) -> TaskVars {
+        match self.delegate_host(name) {
+            Some(host) => self.host_scope(&host).unwrap_or_default(),
+            None if implicit::is_localhost(name) => vars::implicit_localhost(self, name),
+            None => vars::unlisted(self, name),
+        }
+    }
+
+    /// How to reach a `delegate_to` target: an inventory host by its
+    /// settings; a name the inventory does not know by that name, with the
+    /// `all` group's settings and the defaults, as Ansible does.
+    pub fn delegate_connection(&self, name: &str) -> Result<HostConnection, InventoryError> {
+        match self.delegate_host(name) {
+            Some(host) => self.connection(&host),
+            None => connection::from_vars(name, self.delegate_scope(name).as_map(), &self.defaults),
+        }
+    }
+
     /// The error for a host name that is not in the inventory, with a
     /// suggestion when one is close.
     pub fn unknown_host(&self, name: &str) -> InventoryError {

@@ -75,6 +75,14 @@ pub(crate) fn merged(inventory: &Inventory, h: usize) -> TaskVars {
 /// inventory's, then group_vars/all) and a local connection. It is in no
 /// group, so `group_names` is empty.
 pub(crate) fn implicit_localhost(inventory: &Inventory, name: &str) -> TaskVars {
+    let mut vars = unlisted(inventory, name);
+    vars.set_trusted("ansible_connection".into(), "local".into());
+    vars
+}
+
+/// A host that is not in the inventory (a `delegate_to` target, as
+/// Ansible's `Host(name)`): the `all` group's vars, in no group.
+pub(crate) fn unlisted(inventory: &Inventory, name: &str) -> TaskVars {
     let no_data = BTreeSet::new();
     let mut vars = TaskVars::default();
     let data = inventory.data.groups.get(&ALL).unwrap_or(&no_data);
@@ -84,7 +92,6 @@ pub(crate) fn implicit_localhost(inventory: &Inventory, name: &str) -> TaskVars 
             extend(&mut vars, file_vars, &no_data);
         }
     }
-    vars.set_trusted("ansible_connection".into(), "local".into());
     vars.insert("inventory_hostname".into(), name.into());
     vars.insert("inventory_hostname_short".into(), name.into());
     vars.insert("group_names".into(), Value::Array(Vec::new()));

@@ -6,10 +6,10 @@
 
 use crate::modules::spec::{Module, StringArgs, alias, p};
 
-/// `include_tasks: x.yml` / `include_tasks: {file: x.yml}`.
+/// `include_tasks: x.yml` / `include_tasks: {file: x.yml, apply: {...}}`.
 const INCLUDE_TASKS: Module = Module {
     name: "include_tasks",
-    params: &[p("file"), p("_raw_params")],
+    params: &[p("file"), p("_raw_params"), p("apply")],
     string_args: StringArgs::Whole,
     ..Module::DEFAULT
 };

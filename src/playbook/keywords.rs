@@ -74,6 +74,7 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "delay",
     "run_once",
     "delegate_to",
+    "delegate_facts",
     "no_log",
     "check_mode",
     "diff",
@@ -100,6 +101,7 @@ pub const BLOCK_INHERITED: &[&str] = &[
     "ignore_errors",
     "run_once",
     "delegate_to",
+    "delegate_facts",
     "no_log",
     "check_mode",
     "diff",
@@ -117,7 +119,6 @@ pub const TASK_KEYWORDS_UNSUPPORTED: &[&str] = &[
     "collections",
     "connection",
     "debugger",
-    "delegate_facts",
     "ignore_unreachable",
     "local_action",
     "module_defaults",
@@ -135,6 +136,8 @@ pub const LOOP_LOOKUPS: &[&str] = &[
     "with_sequence",
     "with_first_found",
     "with_together",
+    "with_subelements",
+    "with_flattened",
 ];
 
 /// `meta:` actions herd implements.

@@ -185,9 +185,13 @@ pub struct Task {
     pub until: Option<Vec<String>>,
     pub delay: Option<u64>,
     pub run_once: bool,
-    /// Only `localhost` (or 127.0.0.1) is supported.
+    /// The host the task runs on instead (a name or a template), with the
+    /// current host's variables (see `engine::delegate`).
     pub delegate_to: Option<String>,
-    pub no_log: bool,
+    /// `delegate_facts: true`: facts the task sets go to the delegate.
+    pub delegate_facts: bool,
+    /// `no_log`: `true`/`false`, or a template rendered per host (`"{{ hide }}"`).
+    pub no_log: Option<String>,
     pub check_mode: Option<bool>,
     pub diff: Option<bool>,
     /// Task `vars:` (with those of enclosing blocks and imports): above
@@ -253,7 +257,11 @@ pub enum Action {
     },
     /// Dynamic include, loaded when the task runs (path may be templated,
     /// relative to the task's `dir`).
-    IncludeTasks { file: String },
+    /// `apply` holds the keywords given to every included task.
+    IncludeTasks {
+        file: String,
+        apply: Box<crate::playbook::Inherited>,
+    },
     /// `include_role`: a role loaded when the task runs, per host (its
     /// name and `*_from` files may be templated).
     IncludeRole(Box<RoleInclude>),
@@ -303,6 +311,11 @@ pub enum Loop {
     /// `with_first_found:` — the first file found (see the `first_found`
     /// lookup) as the one item.
     WithFirstFound(Value),
+    /// `with_subelements: [list, 'key.path', {skip_missing: true}]` — pairs
+    /// of each element and each item of its sub-list.
+    WithSubelements(Value),
+    /// `with_flattened:` — nested lists flattened all the way.
+    WithFlattened(Value),
 }
 
 /// `loop_control:`.

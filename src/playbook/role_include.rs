@@ -93,8 +93,9 @@ pub(crate) fn arguments(
     })
 }
 
-/// `apply:` keywords, as a block would pass them down.
-fn apply(node: &Node, source: &Source) -> Result<Inherited, PlaybookError> {
+/// `apply:` keywords of `include_role`/`include_tasks`, as a block would
+/// pass them down to the included tasks.
+pub(crate) fn apply(node: &Node, source: &Source) -> Result<Inherited, PlaybookError> {
     let Some(entries) = node.as_map() else {
         return Err(source.error(
             node.mark,
@@ -110,7 +111,7 @@ fn apply(node: &Node, source: &Source) -> Result<Inherited, PlaybookError> {
             return Err(source.error(
                 key.mark,
                 format!(
-                    "`{}` cannot be applied to a role's tasks; `apply` takes {}",
+                    "`{}` cannot be applied to included tasks; `apply` takes {}",
                     key.name,
                     BLOCK_INHERITED
                         .iter()

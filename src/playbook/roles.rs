@@ -285,7 +285,7 @@ fn parse_entry(entry: &Node, source: &Source) -> Result<(String, Inherited, Vars
             "become_method" => own.become_method = Some(task::become_method(key, value, source)?),
             "environment" => own.environment = task::environment(key, value, source)?,
             "ignore_errors" => own.ignore_errors = Some(source.string(key, value)?),
-            "no_log" => own.no_log = Some(source.boolean(key, value)?),
+            "no_log" => own.no_log = Some(task::no_log(key, value, source)?),
             "check_mode" => own.check_mode = Some(source.boolean(key, value)?),
             "diff" => own.diff = Some(source.boolean(key, value)?),
             "run_once" => own.run_once = Some(source.boolean(key, value)?),

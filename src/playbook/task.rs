@@ -175,6 +175,12 @@ fn parse_task(
     match module {
         "import_tasks" => {
             static_import_keywords(&keys, source, "import_tasks", "include_tasks")?;
+            if module_args.contains_key("apply") {
+                return Err(source.error(
+                    module_key.mark,
+                    "`apply` is for include_tasks; an import's keywords apply to its tasks already",
+                ));
+            }
             let file = include_file(&module_args, module_key, source)?;
             if file.contains("{{") {
                 return Err(source.error(
@@ -243,7 +249,17 @@ fn parse_task(
                     }
                 }
             }
-            let action = Action::IncludeTasks { file };
+            let apply = match module_value
+                .get("apply")
+                .or_else(|| extra_args.and_then(|e| e.get("apply")))
+            {
+                Some(node) => role_include::apply(node, source)?,
+                None => Inherited::default(),
+            };
+            let action = Action::IncludeTasks {
+                file,
+                apply: Box::new(apply),
+            };
             out.push(build(node, action, &keys.keywords, &own, ctx, parent)?);
             return Ok(());
         }
@@ -570,7 +586,8 @@ pub(crate) fn own_inherited(
             "ignore_errors" => own.ignore_errors = Some(source.string(key, value)?),
             "run_once" => own.run_once = Some(source.boolean(key, value)?),
             "delegate_to" => own.delegate_to = Some(delegate_to(key, value, source)?),
-            "no_log" => own.no_log = Some(source.boolean(key, value)?),
+            "delegate_facts" => own.delegate_facts = Some(source.boolean(key, value)?),
+            "no_log" => own.no_log = Some(no_log(key, value, source)?),
             "check_mode" => own.check_mode = Some(source.boolean(key, value)?),
             "diff" => own.diff = Some(source.boolean(key, value)?),
             "vars" => own.vars = source.vars(key, value)?,
@@ -615,7 +632,8 @@ fn build(
         delay: None,
         run_once: all.run_once.unwrap_or(false),
         delegate_to: all.delegate_to,
-        no_log: all.no_log.unwrap_or(false),
+        delegate_facts: all.delegate_facts.unwrap_or(false),
+        no_log: all.no_log,
         check_mode: all.check_mode,
         diff: all.diff,
         vars: all.vars,
@@ -647,6 +665,8 @@ fn build(
                     "with_dict" => Loop::WithDict(value),
                     "with_sequence" => Loop::WithSequence(value),
                     "with_first_found" => Loop::WithFirstFound(value),
+                    "with_subelements" => Loop::WithSubelements(value),
+                    "with_flattened" => Loop::WithFlattened(value),
                     _ => Loop::WithTogether(value),
                 });
             }
@@ -727,15 +747,22 @@ pub(crate) fn environment(
     }
 }
 
+/// `no_log:` a boolean, or a template the engine renders per host.
+pub(crate) fn no_log(key: &Key, value: &Node, source: &Source) -> Result<String, PlaybookError> {
+    match value.as_str() {
+        Some(text) if text.contains("{{") || text.contains("{%") => Ok(text.to_string()),
+        _ => Ok(source.boolean(key, value)?.to_string()),
+    }
+}
+
+/// `delegate_to:` a host name (inventory or not) or a template rendering
+/// to one.
 fn delegate_to(key: &Key, value: &Node, source: &Source) -> Result<String, PlaybookError> {
     let target = source.string(key, value)?;
-    if !matches!(target.as_str(), "localhost" | "127.0.0.1") {
-        return Err(source.error(
-            value.mark,
-            format!("delegate_to `{target}`: herd only supports delegate_to: localhost"),
-        ));
+    if target.trim().is_empty() {
+        return Err(source.error(value.mark, "delegate_to needs a host name"));
     }
-    Ok(target)
+    Ok(target.trim().to_string())
 }
 
 fn identifier(key: &Key, value: &Node, source: &Source) -> Result<String, PlaybookError> {

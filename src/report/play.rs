@@ -109,7 +109,11 @@ impl<W: Write> PlayPrinter<W> {
             groups
                 .entry((r.status, r.msg.clone(), r.items.clone()))
                 .or_default()
-                .push(r.host.clone());
+                .push(match &r.delegated_to {
+                    // Ansible's `host -> delegate`.
+                    Some(delegate) => format!("{} -> {delegate}", r.host),
+                    None => r.host.clone(),
+                });
         }
         for ((status, msg, items), hosts) in groups {
             let color = match status {
@@ -230,6 +234,7 @@ mod tests {
             msg: msg.map(String::from),
             diffs: Vec::new(),
             items: Vec::new(),
+            delegated_to: None,
             duration_ms: 1,
         }
     }

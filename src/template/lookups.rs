@@ -1,6 +1,6 @@
 //! Ansible's `lookup()`, `query()` and `q()` global functions, run on the
 //! controller as in Ansible: `file`, `template`, `vars`, `env`,
-//! `first_found`, `lines`, `pipe`, `list`, `items`.
+//! `first_found`, `lines`, `pipe`, `list`, `items`, `varnames`.
 //!
 //! `file` and `template` look for relative names under the directories of
 //! the `ansible_search_path` variable (set by the engine per task: the role,
@@ -72,6 +72,7 @@ fn run(state: &State, name: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Ve
                 })
                 .collect()
         }
+        "varnames" => varnames(state, &texts()),
         "env" => {
             let default: Option<String> = kwargs.get("default")?;
             Ok(texts()
@@ -145,6 +146,40 @@ pub const LOOKUP_SUBDIR_KEY: &str = "herd lookup subdir";
 /// keyword arguments too). A name without `paths` is searched like the
 /// `file` lookup's. Nothing found is an error, unless `skip=True` or
 /// `errors='ignore'` (then no result).
+/// `lookup('varnames', '^prefix_.+', ...)`: the names of the variables the
+/// task sees that match any of the regular expressions (searched, as
+/// Python's `re.search`), in sorted order.
+fn varnames(state: &State, patterns: &[String]) -> Result<Vec<Value>, Error> {
+    let globals: std::collections::HashSet<&str> =
+        state.env().globals().map(|(name, _)| name).collect();
+    let mut names: Vec<String> = state
+        .known_variables()
+        .into_iter()
+        .filter(|name| {
+            !globals.contains(name.as_ref())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+        .map(|name| name.into_owned())
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut out = Vec::new();
+    for pattern in patterns {
+        let regex = regex::Regex::new(pattern).map_err(|e| {
+            fail(format!(
+                "lookup('varnames'): invalid regex `{pattern}`: {e}"
+            ))
+        })?;
+        out.extend(
+            names
+                .iter()
+                .filter(|n| regex.is_match(n))
+                .map(|n| Value::from(n.as_str())),
+        );
+    }
+    Ok(out)
+}
+
 fn first_found(state: &State, terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
     let mut spec = FirstFound::default();
     if let Some(f) = kwargs.get::<Option<Value>>("files")? {
@@ -389,4 +424,28 @@ fn shell(command: &str) -> Result<String, Error> {
         )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::template::filters::render;
+    use serde_json::json;
+
+    #[test]
+    fn varnames_lists_the_matching_variables_the_task_sees() {
+        let vars = json!({"app_port": 1, "app_user": "x", "db_app": 2, "other": 3});
+        assert_eq!(
+            render("{{ lookup('varnames', '^app_.+') }}", vars.clone()),
+            "app_port,app_user"
+        );
+        assert_eq!(
+            render(
+                "{{ query('varnames', 'app', '^oth') | join(' ') }}",
+                vars.clone()
+            ),
+            "app_port app_user db_app other"
+        );
+        // No function or internal name is a variable.
+        assert_eq!(render("{{ query('varnames', 'look|range') }}", vars), "[]");
+    }
 }

@@ -1,7 +1,7 @@
 //! Digests of strings. Supported: md5, sha1, sha224, sha256, sha384, sha512
 //! (the crates already in herd's dependency tree); Ansible's `hash` accepts
 //! whatever Python's hashlib has, so others are a clear error here.
-//! `password_hash` (crypt formats) is not provided.
+//! `password_hash` (crypt formats) is in `crypt`.
 
 use minijinja::{Environment, Error, Value};
 use sha1::Digest as _;

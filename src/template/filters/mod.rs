@@ -9,16 +9,20 @@
 //!   `union`, `intersect`, `difference`, `symmetric_difference`, `extract`
 //! - [`paths`]: `basename`, `dirname`, `splitext`, `path_join`
 //! - [`hashing`]: `hash`, `md5`, `sha1`, `checksum`, `to_uuid`
+//! - [`crypt`]: the `password_hash` filter
+//! - [`shuffle`]: the `shuffle` filter
 //! - [`regex`]: `regex_replace`, `regex_search`, `regex_findall`, `regex_escape`
 
 use minijinja::Environment;
 
 pub mod collections;
 pub mod comment;
+pub mod crypt;
 pub mod data;
 pub mod hashing;
 pub mod paths;
 pub mod regex;
+pub mod shuffle;
 pub mod strings;
 pub mod types;
 
@@ -32,6 +36,8 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     paths::register(env);
     hashing::register(env);
     regex::register(env);
+    crypt::register(env);
+    shuffle::register(env);
 }
 
 /// Renders `source` with the herd environment; shared by the filter tests.
