@@ -671,6 +671,67 @@ async fn file_states_modes_links_and_check_mode() {
     h.stop().await;
 }
 
+/// Seconds since the epoch of a local time, as the host (this machine) reads it.
+fn local_epoch(time: &str) -> i64 {
+    let out = std::process::Command::new("date")
+        .args(["-d", time, "+%s"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[tokio::test]
+async fn file_sets_access_and_modification_times_like_ansible() {
+    use std::os::unix::fs::MetadataExt;
+    let h = Host::start().await;
+    let t = h.p("t");
+    let times = |h: &Host| {
+        let m = std::fs::metadata(h.path("t")).unwrap();
+        (m.atime(), m.mtime())
+    };
+    // Explicit times, each in its own format; set once, then unchanged.
+    let explicit = json!({
+        "path": t, "state": "touch",
+        "access_time": "2020-01-01 12:00:00", "access_time_format": "%Y-%m-%d %H:%M:%S",
+        "modification_time": "202101011200.00",
+    });
+    assert!(h.run("file", explicit.clone()).await.changed);
+    let (old_a, old_m) = (local_epoch("2020-01-01 12:00:00"), local_epoch("2021-01-01 12:00:00"));
+    assert_eq!(times(&h), (old_a, old_m));
+    assert!(!h.run("file", explicit).await.changed);
+
+    // `now` on one time changes that one only, and always reports a change.
+    let out = h.run("file", json!({"path": t, "access_time": "now"})).await;
+    assert!(out.changed);
+    let (a, m) = times(&h);
+    assert!(a > old_a && m == old_m, "{a} {m}");
+    assert!(h.run("file", json!({"path": t, "access_time": "now"})).await.changed);
+
+    // touch: `now` by default, `preserve` keeps a time.
+    h.run("file", json!({"path": t, "state": "touch", "access_time": "202001011200.00", "modification_time": "preserve"}))
+        .await;
+    assert_eq!(times(&h), (old_a, old_m));
+    let out = h
+        .check("file", json!({"path": t, "state": "touch"}))
+        .await;
+    assert!(out.changed);
+    assert_eq!(times(&h), (old_a, old_m), "check mode changes nothing");
+    assert!(h.run("file", json!({"path": t, "state": "touch", "modification_time": "preserve"})).await.changed);
+    let (a, m) = times(&h);
+    assert!(a > old_a && m == old_m, "{a} {m}");
+    h.run("file", json!({"path": t, "state": "touch"})).await;
+    let (a, m) = times(&h);
+    assert!(a > old_a && m > old_m, "{a} {m}");
+
+    // Without `now`, state=file leaves times alone; a bad time is an error.
+    assert!(!h.run("file", json!({"path": t, "state": "file"})).await.changed);
+    let err = h
+        .error("file", json!({"path": t, "modification_time": "yesterday"}))
+        .await;
+    assert!(err.contains("does not match the format"), "{err}");
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn lineinfile_adds_replaces_removes_with_diffs() {
     let h = Host::start().await;

@@ -57,10 +57,10 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     let follow = args.bool("follow", true)?;
     let atime = args.str("access_time")?;
     let mtime = args.str("modification_time")?;
-    let time_format = args
-        .str("modification_time_format")?
-        .or(args.str("access_time_format")?)
-        .unwrap_or_else(|| "%Y%m%d%H%M.%S".into());
+    let format = |name| -> Result<String, ModuleError> {
+        Ok(args.str(name)?.unwrap_or_else(|| "%Y%m%d%H%M.%S".into()))
+    };
+    let formats = [format("access_time_format")?, format("modification_time_format")?];
     if recurse && state.as_deref() != Some("directory") {
         return Err(args.error("recurse option requires state to be 'directory'"));
     }
@@ -129,11 +129,10 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             }
         }
         "touch" => {
+            // Times are set below (`now` by default for touch).
             if !info.exists {
                 commands.push(format!("touch -- {q}"));
                 target = new_info(0o100000 | 0o644);
-            } else if atime.as_deref() != Some("preserve") || mtime.as_deref() != Some("preserve") {
-                commands.push(format!("touch -c -- {q}"));
             }
         }
         "directory" => {
@@ -245,8 +244,9 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
                     (atime.as_deref(), info.atime),
                     (mtime.as_deref(), info.mtime),
                 ],
-                &time_format,
+                &formats,
                 &state,
+                info.exists,
             )
             .await?,
         );
@@ -269,6 +269,14 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     }
     let mut final_info = info.clone();
     if changed && !ctx.check_mode {
+        if state == "touch" && !info.exists && commands.len() > 1 {
+            // As Ansible: a file touch created is removed again when
+            // setting its owner, mode or times fails.
+            commands = vec![format!(
+                "{{ {}; }} || {{ rc=$?; rm -f -- {q}; exit $rc; }}",
+                commands.join(" && ")
+            )];
+        }
         files::run_all(ctx, &path, &commands).await?;
         if state != "absent" {
             final_info = files::probe(
@@ -400,25 +408,36 @@ fn new_info(mode: u32) -> FileInfo {
     }
 }
 
-/// `touch` commands for `access_time`/`modification_time` (`now`,
-/// `preserve`, or a time in `format`).
-/// `touch` commands for `access_time`/`modification_time` (each with
-/// the file's current value): a given time is set only when the file's
-/// differs, judged in the host's time zone as `touch -t` reads it.
+/// `touch` commands for `access_time`/`modification_time`, each given
+/// with the file's current value and its format: `now` (the default for
+/// state `touch`) always changes the file, as Ansible's; a given time only
+/// when the file's differs (to the nanosecond, as Ansible compares
+/// `st_mtime` floats), judged in the host's time zone as `touch -t` reads
+/// it; `preserve` (the default otherwise) never. A file `touch` has just
+/// created already has both times `now`.
 async fn time_commands(
     ctx: &ModuleContext<'_>,
     q: &str,
-    times: [(Option<&str>, i64); 2],
-    format: &str,
+    times: [(Option<&str>, f64); 2],
+    formats: &[String; 2],
     state: &str,
+    existed: bool,
 ) -> Result<Vec<String>, ModuleError> {
+    let default = if state == "touch" { "now" } else { "preserve" };
+    let wanted = times.map(|(value, current)| (value.unwrap_or(default), current));
     let mut out = Vec::new();
-    for ((value, current), flag) in times.into_iter().zip(["-a", "-m"]) {
+    if wanted.iter().all(|(value, _)| *value == "now") {
+        if existed {
+            out.push(format!("touch -c -- {q}"));
+        }
+        return Ok(out);
+    }
+    for (((value, current), format), flag) in wanted.into_iter().zip(formats).zip(["-a", "-m"]) {
         match value {
-            None | Some("preserve") => {}
-            Some("now") if state == "touch" => {}
-            Some("now") => out.push(format!("touch -c {flag} -- {q}")),
-            Some(t) => {
+            "preserve" => {}
+            "now" if !existed => {}
+            "now" => out.push(format!("touch -c {flag} -- {q}")),
+            t => {
                 let Ok(when) = jiff::civil::DateTime::strptime(format, t) else {
                     return Err(ModuleError::Args {
                         module: "file".into(),
@@ -430,7 +449,7 @@ async fn time_commands(
                     shell_quote(&when.strftime("%Y-%m-%d %H:%M:%S").to_string())
                 );
                 let epoch = ctx.transport.exec(&probe, &ctx.exec).await?;
-                let epoch: Option<i64> = String::from_utf8_lossy(&epoch.stdout).trim().parse().ok();
+                let epoch: Option<f64> = String::from_utf8_lossy(&epoch.stdout).trim().parse().ok();
                 if epoch != Some(current) {
                     let stamp = when.strftime("%Y%m%d%H%M.%S").to_string();
                     out.push(format!("touch -c {flag} -t {} -- {q}", shell_quote(&stamp)));

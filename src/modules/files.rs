@@ -26,9 +26,11 @@ pub struct FileInfo {
     pub owner: String,
     pub group: String,
     pub size: u64,
-    pub atime: i64,
-    pub mtime: i64,
-    pub ctime: i64,
+    /// Times in seconds since the epoch, with the nanoseconds (Python's
+    /// `st_atime` floats).
+    pub atime: f64,
+    pub mtime: f64,
+    pub ctime: f64,
     pub dev: u64,
     pub inode: u64,
     pub nlink: u64,
@@ -117,7 +119,7 @@ fn probe_script(path: &str, want: Want) -> String {
     let l = if want.follow { "-L " } else { "" };
     let mut s = format!(
         "p={p}; if [ -e \"$p\" ] || [ -L \"$p\" ]; then \
-         stat {l}-c '%f %u %g %s %X %Y %Z %d %i %h %U %G' -- \"$p\" || exit 97; \
+         stat {l}-c '%f %u %g %s %.9X %.9Y %.9Z %d %i %h %U %G' -- \"$p\" || exit 97; \
          if [ -L \"$p\" ]; then printf 'link:%s\\n' \"$(readlink -- \"$p\")\"; fi; \
          a=; [ -r \"$p\" ] && a=r; [ -w \"$p\" ] && a=${{a}}w; [ -x \"$p\" ] && a=${{a}}x; echo \"access:$a\"; "
     );

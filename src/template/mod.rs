@@ -31,6 +31,7 @@ mod error;
 pub mod filters;
 mod lookups;
 mod now;
+mod percent;
 mod scope;
 pub mod tests;
 mod value;
