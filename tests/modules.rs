@@ -696,27 +696,41 @@ async fn file_sets_access_and_modification_times_like_ansible() {
         "modification_time": "202101011200.00",
     });
     assert!(h.run("file", explicit.clone()).await.changed);
-    let (old_a, old_m) = (local_epoch("2020-01-01 12:00:00"), local_epoch("2021-01-01 12:00:00"));
+    let (old_a, old_m) = (
+        local_epoch("2020-01-01 12:00:00"),
+        local_epoch("2021-01-01 12:00:00"),
+    );
     assert_eq!(times(&h), (old_a, old_m));
     assert!(!h.run("file", explicit).await.changed);
 
     // `now` on one time changes that one only, and always reports a change.
-    let out = h.run("file", json!({"path": t, "access_time": "now"})).await;
+    let out = h
+        .run("file", json!({"path": t, "access_time": "now"}))
+        .await;
     assert!(out.changed);
     let (a, m) = times(&h);
     assert!(a > old_a && m == old_m, "{a} {m}");
-    assert!(h.run("file", json!({"path": t, "access_time": "now"})).await.changed);
+    assert!(
+        h.run("file", json!({"path": t, "access_time": "now"}))
+            .await
+            .changed
+    );
 
     // touch: `now` by default, `preserve` keeps a time.
     h.run("file", json!({"path": t, "state": "touch", "access_time": "202001011200.00", "modification_time": "preserve"}))
         .await;
     assert_eq!(times(&h), (old_a, old_m));
-    let out = h
-        .check("file", json!({"path": t, "state": "touch"}))
-        .await;
+    let out = h.check("file", json!({"path": t, "state": "touch"})).await;
     assert!(out.changed);
     assert_eq!(times(&h), (old_a, old_m), "check mode changes nothing");
-    assert!(h.run("file", json!({"path": t, "state": "touch", "modification_time": "preserve"})).await.changed);
+    assert!(
+        h.run(
+            "file",
+            json!({"path": t, "state": "touch", "modification_time": "preserve"})
+        )
+        .await
+        .changed
+    );
     let (a, m) = times(&h);
     assert!(a > old_a && m == old_m, "{a} {m}");
     h.run("file", json!({"path": t, "state": "touch"})).await;
@@ -724,7 +738,11 @@ async fn file_sets_access_and_modification_times_like_ansible() {
     assert!(a > old_a && m > old_m, "{a} {m}");
 
     // Without `now`, state=file leaves times alone; a bad time is an error.
-    assert!(!h.run("file", json!({"path": t, "state": "file"})).await.changed);
+    assert!(
+        !h.run("file", json!({"path": t, "state": "file"}))
+            .await
+            .changed
+    );
     let err = h
         .error("file", json!({"path": t, "modification_time": "yesterday"}))
         .await;

@@ -48,7 +48,7 @@ const STATES: &[&str] = &["file", "directory", "link", "hard", "absent", "touch"
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new(&MODULE, vars)?;
-    let path = args.required(&["path", "dest", "name"])?;
+    let path = files::expand_user(ctx, &args.required(&["path", "dest", "name"])?).await?;
     let state = args.choice("state", STATES, None)?;
     let attrs = Attrs::from_args(&args)?;
     let src = args.str("src")?;
@@ -60,18 +60,10 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     let format = |name| -> Result<String, ModuleError> {
         Ok(args.str(name)?.unwrap_or_else(|| "%Y%m%d%H%M.%S".into()))
     };
-    let formats = [format("access_time_format")?, format("modification_time_format")?];
-    if recurse && state.as_deref() != Some("directory") {
-        return Err(args.error("recurse option requires state to be 'directory'"));
-    }
-    if src.is_some() && !matches!(state.as_deref(), Some("link") | Some("hard")) {
-        return Ok(ModuleOutput::failed(
-            "src option requires state to be 'link' or 'hard'",
-        ));
-    }
-    if state.as_deref() == Some("hard") && src.is_none() {
-        return Err(args.error("src is required for creating hard links"));
-    }
+    let formats = [
+        format("access_time_format")?,
+        format("modification_time_format")?,
+    ];
     if let Some(Mode::Preserve) = attrs.mode {
         return Err(args.error("mode=preserve is only valid for copy and template"));
     }
@@ -93,13 +85,24 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         },
     )
     .await?;
+    // As Ansible: the state is the path's own when not given.
     let state = state.unwrap_or_else(|| {
         if info.exists {
             info.state().to_string()
+        } else if recurse {
+            "directory".to_string()
         } else {
             "file".to_string()
         }
     });
+    if recurse && state != "directory" {
+        return Err(args.error("recurse option requires state to be 'directory'"));
+    }
+    if src.is_some() && !matches!(state.as_str(), "link" | "hard") {
+        return Ok(ModuleOutput::failed(
+            "src option requires state to be 'link' or 'hard'",
+        ));
+    }
     let q = shell_quote(&path);
     let mut commands: Vec<String> = Vec::new();
     // Attributes are applied to what will be there afterwards.
@@ -147,19 +150,24 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             }
         }
         "link" | "hard" => {
-            // Without src, an existing symlink keeps its target.
+            // Without src, an existing symlink keeps its target and an
+            // existing hard link stays as it is (only its attributes change).
+            let hard = state == "hard";
             let src = match (&src, info.link_target.as_ref()) {
                 (Some(src), _) => src.clone(),
-                (None, Some(link)) if info.is_link() => link.clone(),
+                (None, Some(link)) if !hard && info.is_link() => link.clone(),
+                (None, _) if hard && info.state() == "hard" => path.clone(),
                 (None, _) => {
-                    return Ok(ModuleOutput::failed(
-                        "src is required for creating new symlinks",
-                    ));
+                    return Ok(ModuleOutput::failed(format!(
+                        "src is required for creating new {}",
+                        if hard { "hardlinks" } else { "symlinks" }
+                    )));
                 }
             };
             src_used = src.clone();
-            let hard = state == "hard";
-            let same = if hard {
+            let same = if src == path && hard {
+                true
+            } else if hard {
                 info.exists && same_file(ctx, &path, &src).await?
             } else {
                 info.is_link() && info.link_target.as_deref() == Some(src.as_str())
@@ -266,6 +274,10 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             before: Some(format!("path: {path}\nstate: {}\n", info.state())),
             after: Some(format!("path: {path}\nstate: {state}\n")),
         });
+    }
+    if ctx.diff {
+        out.data
+            .insert("diff".into(), diff_value(ctx, &path, &info, &state).await?);
     }
     let mut final_info = info.clone();
     if changed && !ctx.check_mode {
@@ -458,6 +470,43 @@ async fn time_commands(
         }
     }
     Ok(out)
+}
+
+/// Ansible's `diff` result: the path and, when the state changes, the
+/// state before and after; removing a directory lists what it holds
+/// (`path_content`), as `os.walk` would.
+async fn diff_value(
+    ctx: &ModuleContext<'_>,
+    path: &str,
+    info: &FileInfo,
+    state: &str,
+) -> Result<serde_json::Value, ModuleError> {
+    let mut diff = json!({"before": {"path": path}, "after": {"path": path}});
+    let before = info.state();
+    if before == state {
+        return Ok(diff);
+    }
+    diff["before"]["state"] = json!(before);
+    diff["after"]["state"] = json!(state);
+    if state == "absent" && info.is_dir() {
+        // Bounded: host output is data.
+        let listing = format!(
+            "find {} -mindepth 1 \\( -type d -o -xtype d \\) -printf 'd%p\\0' -o -printf 'f%p\\0' 2>/dev/null | head -c 4194304",
+            shell_quote(path)
+        );
+        let out = ctx.transport.exec(&listing, &ctx.exec).await?;
+        let (mut directories, mut files) = (Vec::new(), Vec::new());
+        for entry in out.stdout.split(|b| *b == 0).filter(|e| !e.is_empty()) {
+            let name = String::from_utf8_lossy(&entry[1..]).into_owned();
+            if entry[0] == b'd' {
+                directories.push(name);
+            } else {
+                files.push(name);
+            }
+        }
+        diff["before"]["path_content"] = json!({"directories": directories, "files": files});
+    }
+    Ok(diff)
 }
 
 /// Whether two paths are the same file (hard links).

@@ -399,6 +399,38 @@ pub async fn run_all(
     )))
 }
 
+/// `path` with a leading `~` or `~user` expanded on the host, as Ansible
+/// expands paths: `~` is the home of the user the task runs as (the become
+/// user with become), from the password database (`$HOME` when it has
+/// none). Unchanged when there is nothing to expand or the user is unknown;
+/// no round trip unless the path starts with `~`.
+pub async fn expand_user(ctx: &ModuleContext<'_>, path: &str) -> Result<String, ModuleError> {
+    let Some(rest) = path.strip_prefix('~') else {
+        return Ok(path.to_string());
+    };
+    let (user, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let command = if user.is_empty() {
+        "h=$(getent passwd -- \"$(id -u)\" | head -n 1 | cut -d: -f6); printf '%s' \"${h:-$HOME}\""
+            .to_string()
+    } else {
+        format!(
+            "getent passwd -- {} | head -n 1 | cut -d: -f6 | tr -d '\\n'",
+            shell_quote(user)
+        )
+    };
+    let out = ctx.transport.exec(&command, &ctx.exec).await?;
+    let home = String::from_utf8_lossy(&out.stdout).to_string();
+    if !out.success() || home.is_empty() || home.contains('\n') {
+        return Ok(path.to_string());
+    }
+    let expanded = format!("{}{tail}", home.trim_end_matches('/'));
+    Ok(if expanded.is_empty() {
+        "/".into()
+    } else {
+        expanded
+    })
+}
+
 /// `(dir, name)` of a path.
 pub fn split_path(path: &str) -> (&str, &str) {
     match path.rsplit_once('/') {

@@ -33,7 +33,7 @@ fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new(&MODULE, vars)?;
-    let path = args.required(&["path", "dest", "name"])?;
+    let path = super::files::expand_user(ctx, &args.required(&["path", "dest", "name"])?).await?;
     let get_checksum = args.bool("get_checksum", true)?;
     let algorithm = args
         .str_any(&["checksum_algorithm", "checksum_algo", "checksum"])?

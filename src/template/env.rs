@@ -20,8 +20,8 @@ use minijinja::value::merge_maps;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
 use super::error::TemplateError;
-use super::percent;
 use super::filters;
+use super::percent;
 use super::scope::{DATA_KEY, Scope};
 use super::tests as jinja_tests;
 use super::value::{from_json, to_json};

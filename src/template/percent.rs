@@ -481,7 +481,11 @@ impl Spec {
         let numeric = |text: String, negative: bool| self.pad_number(text, negative);
         match self.kind {
             's' | 'r' | 'a' => {
-                let mut text = if self.kind == 's' { py_str(value) } else { py_repr(value) };
+                let mut text = if self.kind == 's' {
+                    py_str(value)
+                } else {
+                    py_repr(value)
+                };
                 if let Some(p) = self.precision {
                     text = text.chars().take(p).collect();
                 }
@@ -490,9 +494,8 @@ impl Spec {
             'd' | 'i' | 'u' => {
                 let n = match value.kind() {
                     ValueKind::Bool => i128::from(value.is_true()),
-                    ValueKind::Number if value.is_integer() => {
-                        i128::try_from(value.clone()).map_err(|_| self.not_a_number(value, "a real number"))?
-                    }
+                    ValueKind::Number if value.is_integer() => i128::try_from(value.clone())
+                        .map_err(|_| self.not_a_number(value, "a real number"))?,
                     ValueKind::Number => real(value).unwrap_or(0.0).trunc() as i128,
                     _ => return Err(self.not_a_number(value, "a real number")),
                 };
@@ -505,9 +508,8 @@ impl Spec {
             'o' | 'x' | 'X' => {
                 let n = match value.kind() {
                     ValueKind::Bool => i128::from(value.is_true()),
-                    ValueKind::Number if value.is_integer() => {
-                        i128::try_from(value.clone()).map_err(|_| self.not_a_number(value, "an integer"))?
-                    }
+                    ValueKind::Number if value.is_integer() => i128::try_from(value.clone())
+                        .map_err(|_| self.not_a_number(value, "an integer"))?,
                     _ => return Err(self.not_a_number(value, "an integer")),
                 };
                 let abs = n.unsigned_abs();
@@ -526,7 +528,12 @@ impl Spec {
             }
             'e' | 'E' | 'f' | 'F' | 'g' | 'G' => {
                 let x = real(value).ok_or_else(|| self.not_a_number(value, "a real number"))?;
-                let text = float_text(x.abs(), self.kind, self.precision.unwrap_or(6), self.alternate);
+                let text = float_text(
+                    x.abs(),
+                    self.kind,
+                    self.precision.unwrap_or(6),
+                    self.alternate,
+                );
                 Ok(numeric(text, x.is_sign_negative() && !x.is_nan()))
             }
             'c' => {
@@ -534,9 +541,10 @@ impl Spec {
                     ValueKind::String if value.as_str().map(|s| s.chars().count()) == Some(1) => {
                         value.as_str().and_then(|s| s.chars().next())
                     }
-                    ValueKind::Number if value.is_integer() => {
-                        value.as_i64().and_then(|n| u32::try_from(n).ok()).and_then(char::from_u32)
-                    }
+                    ValueKind::Number if value.is_integer() => value
+                        .as_i64()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .and_then(char::from_u32),
                     _ => None,
                 };
                 let c = c.ok_or_else(|| type_error("%c requires int or char"))?;
@@ -601,10 +609,20 @@ impl Spec {
 /// A non-negative float in `%e`, `%f` or `%g` style with `precision`.
 fn float_text(x: f64, kind: char, precision: usize, alternate: bool) -> String {
     if x.is_nan() {
-        return if kind.is_ascii_uppercase() { "NAN" } else { "nan" }.to_string();
+        return if kind.is_ascii_uppercase() {
+            "NAN"
+        } else {
+            "nan"
+        }
+        .to_string();
     }
     if x.is_infinite() {
-        return if kind.is_ascii_uppercase() { "INF" } else { "inf" }.to_string();
+        return if kind.is_ascii_uppercase() {
+            "INF"
+        } else {
+            "inf"
+        }
+        .to_string();
     }
     let text = match kind {
         'f' | 'F' => {
@@ -624,7 +642,10 @@ fn float_text(x: f64, kind: char, precision: usize, alternate: bool) -> String {
             } else {
                 // The exponent after rounding to p significant digits.
                 let e = exponent(x, p - 1, false);
-                e.rsplit('e').next().and_then(|e| e.parse::<i32>().ok()).unwrap_or(0)
+                e.rsplit('e')
+                    .next()
+                    .and_then(|e| e.parse::<i32>().ok())
+                    .unwrap_or(0)
             };
             let mut t = if exp < -4 || exp >= p as i32 {
                 exponent(x, p - 1, alternate)
@@ -742,7 +763,11 @@ fn py_float(x: f64) -> String {
 /// Python's repr of a string: single quotes unless it holds one and no
 /// double quote.
 fn py_str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -807,20 +832,47 @@ mod tests {
     #[test]
     fn strings_format_as_python_does() {
         for (expr, want) in [
-            ("'Failed to read %s/h.gbk: %s' % (dir, 'utf-8')", "Failed to read /t/h.gbk: utf-8"),
+            (
+                "'Failed to read %s/h.gbk: %s' % (dir, 'utf-8')",
+                "Failed to read /t/h.gbk: utf-8",
+            ),
             ("'%s/x' % (dir)", "/t/x"),
-            ("'%05.2f|%.3f|%f' % (3.14159, 2, 1.5)", "03.14|2.000|1.500000"),
-            ("'%d %i %5d|%-5d|%05d|%+d|% d' % (3.9, -2, 42, 42, -42, 5, 5)", "3 -2    42|42   |-0042|+5| 5"),
-            ("'%s %s %s %s' % (true, none, 1.0, 1e20)", "True None 1.0 1e+20"),
+            (
+                "'%05.2f|%.3f|%f' % (3.14159, 2, 1.5)",
+                "03.14|2.000|1.500000",
+            ),
+            (
+                "'%d %i %5d|%-5d|%05d|%+d|% d' % (3.9, -2, 42, 42, -42, 5, 5)",
+                "3 -2    42|42   |-0042|+5| 5",
+            ),
+            (
+                "'%s %s %s %s' % (true, none, 1.0, 1e20)",
+                "True None 1.0 1e+20",
+            ),
             ("'%r %r' % ('a', \"it's\")", "'a' \"it's\""),
             ("'%s' % [1, 'a', {'k': none}]", "[1, 'a', {'k': None}]"),
             ("'%s' % ((1, 2),)", "(1, 2)"),
-            ("'%(name)s is %(age)03d' % {'name': 'x', 'age': 7}", "x is 007"),
+            (
+                "'%(name)s is %(age)03d' % {'name': 'x', 'age': 7}",
+                "x is 007",
+            ),
             ("'%s' % {'a': 1}", "{'a': 1}"),
-            ("'%x %X %#x %#o %o' % (255, 255, 255, 8, 8)", "ff FF 0xff 0o10 10"),
-            ("'%e|%E|%.2e' % (12345.678, 0.5, 0)", "1.234568e+04|5.000000E-01|0.00e+00"),
-            ("'%g|%g|%g|%g|%.3g' % (0.00001234, 123456789.0, 100.0, 0.5, 2.5e-5)", "1.234e-05|1.23457e+08|100|0.5|2.5e-05"),
-            ("'%c%c|%.2s|%5s|%-3s|' % (72, 'i', 'abc', 'ab', 'x')", "Hi|ab|   ab|x  |"),
+            (
+                "'%x %X %#x %#o %o' % (255, 255, 255, 8, 8)",
+                "ff FF 0xff 0o10 10",
+            ),
+            (
+                "'%e|%E|%.2e' % (12345.678, 0.5, 0)",
+                "1.234568e+04|5.000000E-01|0.00e+00",
+            ),
+            (
+                "'%g|%g|%g|%g|%.3g' % (0.00001234, 123456789.0, 100.0, 0.5, 2.5e-5)",
+                "1.234e-05|1.23457e+08|100|0.5|2.5e-05",
+            ),
+            (
+                "'%c%c|%.2s|%5s|%-3s|' % (72, 'i', 'abc', 'ab', 'x')",
+                "Hi|ab|   ab|x  |",
+            ),
             ("'100%% of %s' % 'it'", "100% of it"),
             ("'a' ~ '%s' % 'b'", "ab"),
             ("('%s-%s' % ('a', 'b')) | upper", "A-B"),
@@ -853,14 +905,20 @@ mod tests {
             ("'%s %s' % ('a',)", "not enough arguments"),
             ("'%s' % ('a', 'b')", "not all arguments converted"),
             ("'x' % 5", "not all arguments converted"),
-            ("'%d' % 'x'", "%d format: a real number is required, not str"),
+            (
+                "'%d' % 'x'",
+                "%d format: a real number is required, not str",
+            ),
             ("'%x' % 1.5", "%x format: an integer is required, not float"),
             ("'%(a)s' % ('x',)", "format requires a mapping"),
             ("'%(a)s' % {'b': 1}", "KeyError"),
             ("'%y' % 1", "unsupported format character 'y'"),
             ("'%' % 1", "incomplete format"),
             ("1 % 0", "modulo by zero"),
-            ("[1] % 2", "unsupported operand type(s) for %: 'list' and 'int'"),
+            (
+                "[1] % 2",
+                "unsupported operand type(s) for %: 'list' and 'int'",
+            ),
         ] {
             let err = eval(expr, json!({})).unwrap_err();
             assert!(err.contains(want), "{expr}: {err}");
