@@ -26,10 +26,6 @@ const NOT_YET: &[(&str, &str)] = &[
         "file",
         "main.yml:219: state=touch with access_time=now on an existing file (atime must change)",
     ),
-    (
-        "find",
-        "main.yml:212: Python's `%` string formatting in an assert (then main.yml:513: copy to `~/` as the become user)",
-    ),
 ];
 
 #[test]

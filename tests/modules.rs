@@ -737,6 +737,20 @@ async fn file_sets_access_and_modification_times_like_ansible() {
     let (a, m) = times(&h);
     assert!(a > old_a && m > old_m, "{a} {m}");
 
+    // Check mode warns about an owner or group the host lacks, as Ansible.
+    let out = h
+        .check(
+            "file",
+            json!({"path": t, "owner": "herd-no-such-user", "group": "0"}),
+        )
+        .await;
+    assert_eq!(
+        out.data["warnings"],
+        json!([
+            "failed to look up user herd-no-such-user. Create user up to this point in real play"
+        ])
+    );
+
     // Without `now`, state=file leaves times alone; a bad time is an error.
     assert!(
         !h.run("file", json!({"path": t, "state": "file"}))

@@ -47,6 +47,58 @@ fn boxed<'a>(ctx: &'a ModuleContext<'a>, args: &'a Vars) -> BoxFuture<'a> {
 const STATES: &[&str] = &["file", "directory", "link", "hard", "absent", "touch"];
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
+    let mut out = ensure(ctx, vars).await?;
+    if ctx.check_mode {
+        let warnings = missing_owner_warnings(ctx, &Args::new(&MODULE, vars)?).await?;
+        if !warnings.is_empty() {
+            out.data.insert("warnings".into(), json!(warnings));
+        }
+    }
+    Ok(out)
+}
+
+/// In check mode, Ansible warns about an owner or group the host does not
+/// have yet (an earlier task of the real run would create it).
+async fn missing_owner_warnings(
+    ctx: &ModuleContext<'_>,
+    args: &Args<'_>,
+) -> Result<Vec<String>, ModuleError> {
+    if args.str("state")?.as_deref() == Some("absent") {
+        return Ok(Vec::new());
+    }
+    let mut probes = Vec::new();
+    for (name, db, what, id) in [
+        ("owner", "passwd", "user", "uid"),
+        ("group", "group", "group", "gid"),
+    ] {
+        if let Some(value) = args.str(name)? {
+            let numeric = value.parse::<u32>().is_ok();
+            let warning = if numeric {
+                format!(
+                    "failed to look up {what} with {id} {value}. Create {what} up to this point in real play"
+                )
+            } else {
+                format!(
+                    "failed to look up {what} {value}. Create {what} up to this point in real play"
+                )
+            };
+            probes.push((
+                format!("getent {db} -- {} >/dev/null", shell_quote(&value)),
+                warning,
+            ));
+        }
+    }
+    let mut warnings = Vec::new();
+    for (probe, warning) in probes {
+        let out = ctx.transport.exec(&probe, &ctx.exec).await?;
+        if !out.success() {
+            warnings.push(warning);
+        }
+    }
+    Ok(warnings)
+}
+
+async fn ensure(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new(&MODULE, vars)?;
     let path = files::expand_user(ctx, &args.required(&["path", "dest", "name"])?).await?;
     let state = args.choice("state", STATES, None)?;
@@ -206,9 +258,8 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
 
     if state != "absent" {
         if recurse {
-            let check = recurse_check(ctx, &path, &attrs).await?;
-            if check {
-                commands.extend(attrs.fix_commands(&path, &FileInfo::default(), true));
+            if recurse_check(ctx, &path, &attrs, follow).await? {
+                commands.extend(recurse_commands(&attrs, &path, follow));
             }
         } else if state == "link" {
             // Ownership of the link itself; a mode goes to the file it
@@ -525,11 +576,39 @@ async fn same_file(ctx: &ModuleContext<'_>, a: &str, b: &str) -> Result<bool, Mo
     Ok(out.stdout.starts_with(b"same"))
 }
 
+/// `chown -R`/`chmod -R` for `recurse`: a symbolic mode goes to chmod as
+/// given, so each file's own bits count (as in Ansible); with `follow`,
+/// links are followed into what they point at (`-L`), else a link itself
+/// is chowned and its target left alone.
+fn recurse_commands(attrs: &Attrs, path: &str, follow: bool) -> Vec<String> {
+    let q = shell_quote(path);
+    let l = if follow { "-L " } else { "" };
+    let mut out = Vec::new();
+    let owner = match (&attrs.owner, &attrs.group) {
+        (Some(o), Some(g)) => Some(format!("{o}:{g}")),
+        (Some(o), None) => Some(o.clone()),
+        (None, Some(g)) => Some(format!(":{g}")),
+        (None, None) => None,
+    };
+    if let Some(owner) = owner {
+        let h = if follow { "" } else { "-h " };
+        out.push(format!("chown -R {l}{h}-- {} {q}", shell_quote(&owner)));
+    }
+    match &attrs.mode {
+        Some(Mode::Octal(m)) => out.push(format!("chmod -R {l}-- {m:04o} {q}")),
+        Some(Mode::Symbolic(spec)) => out.push(format!("chmod -R {l}-- {} {q}", shell_quote(spec))),
+        _ => {}
+    }
+    out
+}
+
 /// With `recurse`, whether anything below `path` differs from `attrs`.
+/// With `follow`, links below `path` are followed into what they point at.
 async fn recurse_check(
     ctx: &ModuleContext<'_>,
     path: &str,
     attrs: &Attrs,
+    follow: bool,
 ) -> Result<bool, ModuleError> {
     let mut tests = Vec::new();
     if let Some(o) = &attrs.owner {
@@ -550,7 +629,8 @@ async fn recurse_check(
         .transport
         .exec(
             &format!(
-                "find {} \\( {} \\) -print 2>/dev/null | head -n 1",
+                "find {}{} \\( {} \\) -print 2>/dev/null | head -n 1",
+                if follow { "-L " } else { "" },
                 shell_quote(path),
                 tests.join(" -o ")
             ),

@@ -194,8 +194,15 @@ impl Attrs {
     }
 }
 
-/// `0644`-style text of permission bits, as Ansible reports `mode`.
+/// `0644`-style text of permission bits, as Ansible's file modules report
+/// `mode` (`'0%03o'`: a leading 0 before the sticky, setuid and setgid
+/// bits too, `01444`).
 pub fn mode_string(mode: u32) -> String {
+    format!("0{:03o}", mode & 0o7777)
+}
+
+/// The same bits as Ansible's `stat` reports them (`'%04o'`: `1444`).
+pub fn stat_mode_string(mode: u32) -> String {
     format!("{:04o}", mode & 0o7777)
 }
 
@@ -228,6 +235,8 @@ mod tests {
         assert_eq!(apply_symbolic("g+s", 0o444, false).unwrap(), 0o2444);
         assert_eq!(apply_symbolic("u+s,o+s", 0o444, false).unwrap(), 0o4444);
         assert_eq!(mode_string(0o100644), "0644");
+        assert_eq!(mode_string(0o101444), "01444");
+        assert_eq!(stat_mode_string(0o101444), "1444");
     }
 }
 

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::args::Args;
-use super::file_attrs::mode_string;
+use super::file_attrs::stat_mode_string;
 use super::files::{self, FileInfo, Want};
 use super::spec::{BoxFuture, Module, Run, alias, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
@@ -87,7 +87,7 @@ fn stat_value(path: &str, info: &FileInfo) -> Value {
     let mut s = json!({
         "exists": true,
         "path": path,
-        "mode": mode_string(m),
+        "mode": stat_mode_string(m),
         "isdir": kind == 0o040000,
         "ischr": kind == 0o020000,
         "isblk": kind == 0o060000,
