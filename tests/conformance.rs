@@ -21,12 +21,10 @@ const EXPECTED_DIFFERENCES: &[(&str, &str)] = &[];
 /// Targets that do not pass yet (the suite's second batch, issue 16), with
 /// the first thing herd stops at: gaps to close, not decisions. Listed so
 /// the rest stays guarded; remove one when it passes.
-const NOT_YET: &[(&str, &str)] = &[
-    (
-        "file",
-        "main.yml:219: state=touch with access_time=now on an existing file (atime must change)",
-    ),
-];
+const NOT_YET: &[(&str, &str)] = &[(
+    "file",
+    "main.yml:219: state=touch with access_time=now on an existing file (atime must change)",
+)];
 
 #[test]
 fn ansible_integration_targets_pass() {

@@ -751,6 +751,30 @@ async fn file_sets_access_and_modification_times_like_ansible() {
         ])
     );
 
+    // recurse with a symbolic mode changes each file's own bits; with
+    // follow, what links point at too.
+    std::fs::create_dir_all(h.path("r/sub")).unwrap();
+    for (rel, mode) in [("r/x", 0o755), ("r/sub/y", 0o644), ("outside", 0o700)] {
+        std::fs::write(h.path(rel), "").unwrap();
+        std::fs::set_permissions(
+            h.path(rel),
+            std::os::unix::fs::PermissionsExt::from_mode(mode),
+        )
+        .unwrap();
+    }
+    std::os::unix::fs::symlink(h.path("outside"), h.path("r/link")).unwrap();
+    let recurse = json!({"path": h.p("r"), "recurse": true, "mode": "go-rwx", "follow": false});
+    assert!(h.run("file", recurse.clone()).await.changed);
+    assert_eq!(mode_of(&h.path("r/x")) & 0o777, 0o700);
+    assert_eq!(mode_of(&h.path("r/sub/y")) & 0o777, 0o600);
+    assert_eq!(mode_of(&h.path("outside")) & 0o777, 0o700);
+    let mut follow = recurse;
+    follow["mode"] = json!("g+w");
+    follow["follow"] = json!(true);
+    assert!(h.run("file", follow).await.changed);
+    assert_eq!(mode_of(&h.path("r/x")) & 0o777, 0o720);
+    assert_eq!(mode_of(&h.path("outside")) & 0o777, 0o720);
+
     // Without `now`, state=file leaves times alone; a bad time is an error.
     assert!(
         !h.run("file", json!({"path": t, "state": "file"}))

@@ -576,28 +576,39 @@ async fn same_file(ctx: &ModuleContext<'_>, a: &str, b: &str) -> Result<bool, Mo
     Ok(out.stdout.starts_with(b"same"))
 }
 
-/// `chown -R`/`chmod -R` for `recurse`: a symbolic mode goes to chmod as
-/// given, so each file's own bits count (as in Ansible); with `follow`,
-/// links are followed into what they point at (`-L`), else a link itself
-/// is chowned and its target left alone.
+/// `chown`/`chmod` of `path` and all below for `recurse`: a symbolic mode
+/// goes to chmod as given, so each file's own bits count (as in Ansible);
+/// with `follow`, links are followed into what they point at (`find -L`,
+/// broken links skipped), else a link itself is chowned and its target
+/// left alone.
 fn recurse_commands(attrs: &Attrs, path: &str, follow: bool) -> Vec<String> {
     let q = shell_quote(path);
-    let l = if follow { "-L " } else { "" };
-    let mut out = Vec::new();
     let owner = match (&attrs.owner, &attrs.group) {
         (Some(o), Some(g)) => Some(format!("{o}:{g}")),
         (Some(o), None) => Some(o.clone()),
         (None, Some(g)) => Some(format!(":{g}")),
         (None, None) => None,
     };
+    let mode = match &attrs.mode {
+        Some(Mode::Octal(m)) => Some(format!("{m:04o}")),
+        Some(Mode::Symbolic(spec)) => Some(shell_quote(spec)),
+        _ => None,
+    };
+    let mut out = Vec::new();
     if let Some(owner) = owner {
-        let h = if follow { "" } else { "-h " };
-        out.push(format!("chown -R {l}{h}-- {} {q}", shell_quote(&owner)));
+        let owner = shell_quote(&owner);
+        out.push(if follow {
+            format!("find -L {q} ! -type l -exec chown -- {owner} {{}} +")
+        } else {
+            format!("chown -R -h -- {owner} {q}")
+        });
     }
-    match &attrs.mode {
-        Some(Mode::Octal(m)) => out.push(format!("chmod -R {l}-- {m:04o} {q}")),
-        Some(Mode::Symbolic(spec)) => out.push(format!("chmod -R {l}-- {} {q}", shell_quote(spec))),
-        _ => {}
+    if let Some(mode) = mode {
+        out.push(if follow {
+            format!("find -L {q} ! -type l -exec chmod -- {mode} {{}} +")
+        } else {
+            format!("chmod -R -- {mode} {q}")
+        });
     }
     out
 }
