@@ -44,6 +44,16 @@ work=$(mktemp -d /tmp/herd-conformance.XXXXXX)
 if getent passwd ansibletest0 >/dev/null; then
     userdel --remove --force ansibletest0 2>/dev/null || true
 fi
+# Likewise file's accounts (its "remove users"/"remove groups" handlers)
+# and its world-writable scratch directory: the check-mode tasks expect
+# `nonexistent` and `test_uid` not to exist yet.
+for user in nonexistent test_uid; do
+    if getent passwd "$user" >/dev/null; then userdel --remove --force "$user" 2>/dev/null || true; fi
+done
+for group in nonexistent1 test_gid; do
+    if getent group "$group" >/dev/null; then groupdel "$group" 2>/dev/null || true; fi
+done
+rm -rf /tmp/worldwritable
 fleet_started=
 # Some targets write relative paths, which land in the login directory (the
 # ssh user's passwd home, outside the fleet): after the run, remove the ones

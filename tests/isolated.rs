@@ -315,6 +315,56 @@ fn user_group_and_getent_manage_accounts_on_an_isolated_host() {
     assert!(!read("/etc/group").contains("deploy:"));
 }
 
+/// `~` in a path is the home of the user a task runs as (the become user),
+/// on the host, as in Ansible.
+const HOME_PLAY: &str = "\
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - user: {name: dora, uid: 4400, home: /home/dora, create_home: true}
+    - name: as dora
+      become: true
+      become_user: dora
+      block:
+        - copy: {content: \"a\\n\", dest: ~/a.txt, mode: '0644'}
+        - template: {src: t.j2, dest: '~/b.txt'}
+        - file: {path: ~/c, state: touch}
+        - stat: {path: ~/a.txt}
+          register: a
+        - find: {paths: ~/, patterns: '*.txt'}
+          register: found
+        - assert:
+            that:
+              - a.stat.exists and a.stat.pw_name == 'dora'
+              - found.files | map(attribute='path') | sort == ['/home/dora/a.txt', '/home/dora/b.txt']
+";
+
+#[test]
+fn a_tilde_path_is_the_become_users_home() {
+    let fleet = Fleet::builder().hosts(1).isolated(true).start();
+    std::fs::write(fleet.path("home.yml"), HOME_PLAY).unwrap();
+    std::fs::create_dir_all(fleet.path("templates")).unwrap();
+    std::fs::write(fleet.path("templates/t.j2"), "b {{ 1 + 1 }}\n").unwrap();
+    herd(&fleet)
+        .args(["play", "home.yml"])
+        .run()
+        .success()
+        .stdout_has("failed=0");
+    use std::os::unix::fs::MetadataExt;
+    let host1 = &fleet.hosts[0];
+    for (name, text) in [("a.txt", "a\n"), ("b.txt", "b 2\n"), ("c", "")] {
+        let path = host1.fs_path(&format!("/home/dora/{name}"));
+        assert_eq!(read(&path), text, "{name}");
+        assert_eq!(std::fs::metadata(&path).unwrap().uid(), 4400, "{name}");
+    }
+    // Again: nothing changes but the touch.
+    herd(&fleet)
+        .args(["play", "home.yml"])
+        .run()
+        .success()
+        .stdout_has("changed=1");
+}
+
 #[test]
 fn dropping_an_isolated_fleet_ends_its_processes_and_mounts() {
     let fleet = Fleet::builder().hosts(2).isolated(true).start();

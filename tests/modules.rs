@@ -672,6 +672,123 @@ async fn file_states_modes_links_and_check_mode() {
     h.stop().await;
 }
 
+/// Seconds since the epoch of a local time, as the host (this machine) reads it.
+fn local_epoch(time: &str) -> i64 {
+    let out = std::process::Command::new("date")
+        .args(["-d", time, "+%s"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[tokio::test]
+async fn file_sets_access_and_modification_times_like_ansible() {
+    use std::os::unix::fs::MetadataExt;
+    let h = Host::start().await;
+    let t = h.p("t");
+    let times = |h: &Host| {
+        let m = std::fs::metadata(h.path("t")).unwrap();
+        (m.atime(), m.mtime())
+    };
+    // Explicit times, each in its own format; set once, then unchanged.
+    let explicit = json!({
+        "path": t, "state": "touch",
+        "access_time": "2020-01-01 12:00:00", "access_time_format": "%Y-%m-%d %H:%M:%S",
+        "modification_time": "202101011200.00",
+    });
+    assert!(h.run("file", explicit.clone()).await.changed);
+    let (old_a, old_m) = (
+        local_epoch("2020-01-01 12:00:00"),
+        local_epoch("2021-01-01 12:00:00"),
+    );
+    assert_eq!(times(&h), (old_a, old_m));
+    assert!(!h.run("file", explicit).await.changed);
+
+    // `now` on one time changes that one only, and always reports a change.
+    let out = h
+        .run("file", json!({"path": t, "access_time": "now"}))
+        .await;
+    assert!(out.changed);
+    let (a, m) = times(&h);
+    assert!(a > old_a && m == old_m, "{a} {m}");
+    assert!(
+        h.run("file", json!({"path": t, "access_time": "now"}))
+            .await
+            .changed
+    );
+
+    // touch: `now` by default, `preserve` keeps a time.
+    h.run("file", json!({"path": t, "state": "touch", "access_time": "202001011200.00", "modification_time": "preserve"}))
+        .await;
+    assert_eq!(times(&h), (old_a, old_m));
+    let out = h.check("file", json!({"path": t, "state": "touch"})).await;
+    assert!(out.changed);
+    assert_eq!(times(&h), (old_a, old_m), "check mode changes nothing");
+    assert!(
+        h.run(
+            "file",
+            json!({"path": t, "state": "touch", "modification_time": "preserve"})
+        )
+        .await
+        .changed
+    );
+    let (a, m) = times(&h);
+    assert!(a > old_a && m == old_m, "{a} {m}");
+    h.run("file", json!({"path": t, "state": "touch"})).await;
+    let (a, m) = times(&h);
+    assert!(a > old_a && m > old_m, "{a} {m}");
+
+    // Check mode warns about an owner or group the host lacks, as Ansible.
+    let out = h
+        .check(
+            "file",
+            json!({"path": t, "owner": "herd-no-such-user", "group": "0"}),
+        )
+        .await;
+    assert_eq!(
+        out.data["warnings"],
+        json!([
+            "failed to look up user herd-no-such-user. Create user up to this point in real play"
+        ])
+    );
+
+    // recurse with a symbolic mode changes each file's own bits; with
+    // follow, what links point at too.
+    std::fs::create_dir_all(h.path("r/sub")).unwrap();
+    for (rel, mode) in [("r/x", 0o755), ("r/sub/y", 0o644), ("outside", 0o700)] {
+        std::fs::write(h.path(rel), "").unwrap();
+        std::fs::set_permissions(
+            h.path(rel),
+            std::os::unix::fs::PermissionsExt::from_mode(mode),
+        )
+        .unwrap();
+    }
+    std::os::unix::fs::symlink(h.path("outside"), h.path("r/link")).unwrap();
+    let recurse = json!({"path": h.p("r"), "recurse": true, "mode": "go-rwx", "follow": false});
+    assert!(h.run("file", recurse.clone()).await.changed);
+    assert_eq!(mode_of(&h.path("r/x")) & 0o777, 0o700);
+    assert_eq!(mode_of(&h.path("r/sub/y")) & 0o777, 0o600);
+    assert_eq!(mode_of(&h.path("outside")) & 0o777, 0o700);
+    let mut follow = recurse;
+    follow["mode"] = json!("g+w");
+    follow["follow"] = json!(true);
+    assert!(h.run("file", follow).await.changed);
+    assert_eq!(mode_of(&h.path("r/x")) & 0o777, 0o720);
+    assert_eq!(mode_of(&h.path("outside")) & 0o777, 0o720);
+
+    // Without `now`, state=file leaves times alone; a bad time is an error.
+    assert!(
+        !h.run("file", json!({"path": t, "state": "file"}))
+            .await
+            .changed
+    );
+    let err = h
+        .error("file", json!({"path": t, "modification_time": "yesterday"}))
+        .await;
+    assert!(err.contains("does not match the format"), "{err}");
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn lineinfile_adds_replaces_removes_with_diffs() {
     let h = Host::start().await;

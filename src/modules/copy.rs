@@ -52,6 +52,8 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     let dest = args
         .str("dest")?
         .ok_or_else(|| args.error("dest is required"))?;
+    // `~` is the home of the user the task runs as, on the host.
+    let dest = files::expand_user(ctx, &dest).await?;
     if src.is_some() && content.is_some() {
         return Err(args.error("parameters are mutually exclusive: src, content"));
     }

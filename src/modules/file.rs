@@ -49,8 +49,60 @@ pub const MODULE: Module = Module {
 const STATES: &[&str] = &["file", "directory", "link", "hard", "absent", "touch"];
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
+    let mut out = ensure(ctx, vars).await?;
+    if ctx.check_mode {
+        let warnings = missing_owner_warnings(ctx, &Args::new(&MODULE, vars)?).await?;
+        if !warnings.is_empty() {
+            out.data.insert("warnings".into(), json!(warnings));
+        }
+    }
+    Ok(out)
+}
+
+/// In check mode, Ansible warns about an owner or group the host does not
+/// have yet (an earlier task of the real run would create it).
+async fn missing_owner_warnings(
+    ctx: &ModuleContext<'_>,
+    args: &Args<'_>,
+) -> Result<Vec<String>, ModuleError> {
+    if args.str("state")?.as_deref() == Some("absent") {
+        return Ok(Vec::new());
+    }
+    let mut probes = Vec::new();
+    for (name, db, what, id) in [
+        ("owner", "passwd", "user", "uid"),
+        ("group", "group", "group", "gid"),
+    ] {
+        if let Some(value) = args.str(name)? {
+            let numeric = value.parse::<u32>().is_ok();
+            let warning = if numeric {
+                format!(
+                    "failed to look up {what} with {id} {value}. Create {what} up to this point in real play"
+                )
+            } else {
+                format!(
+                    "failed to look up {what} {value}. Create {what} up to this point in real play"
+                )
+            };
+            probes.push((
+                format!("getent {db} -- {} >/dev/null", shell_quote(&value)),
+                warning,
+            ));
+        }
+    }
+    let mut warnings = Vec::new();
+    for (probe, warning) in probes {
+        let out = ctx.transport.exec(&probe, &ctx.exec).await?;
+        if !out.success() {
+            warnings.push(warning);
+        }
+    }
+    Ok(warnings)
+}
+
+async fn ensure(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new(&MODULE, vars)?;
-    let path = args.required(&["path", "dest", "name"])?;
+    let path = files::expand_user(ctx, &args.required(&["path", "dest", "name"])?).await?;
     let state = args.choice("state", STATES, None)?;
     let attrs = Attrs::from_args(&args)?;
     let src = args.str("src")?;
@@ -59,21 +111,13 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     let follow = args.bool("follow", true)?;
     let atime = args.str("access_time")?;
     let mtime = args.str("modification_time")?;
-    let time_format = args
-        .str("modification_time_format")?
-        .or(args.str("access_time_format")?)
-        .unwrap_or_else(|| "%Y%m%d%H%M.%S".into());
-    if recurse && state.as_deref() != Some("directory") {
-        return Err(args.error("recurse option requires state to be 'directory'"));
-    }
-    if src.is_some() && !matches!(state.as_deref(), Some("link") | Some("hard")) {
-        return Ok(ModuleOutput::failed(
-            "src option requires state to be 'link' or 'hard'",
-        ));
-    }
-    if state.as_deref() == Some("hard") && src.is_none() {
-        return Err(args.error("src is required for creating hard links"));
-    }
+    let format = |name| -> Result<String, ModuleError> {
+        Ok(args.str(name)?.unwrap_or_else(|| "%Y%m%d%H%M.%S".into()))
+    };
+    let formats = [
+        format("access_time_format")?,
+        format("modification_time_format")?,
+    ];
     if let Some(Mode::Preserve) = attrs.mode {
         return Err(args.error("mode=preserve is only valid for copy and template"));
     }
@@ -95,13 +139,24 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         },
     )
     .await?;
+    // As Ansible: the state is the path's own when not given.
     let state = state.unwrap_or_else(|| {
         if info.exists {
             info.state().to_string()
+        } else if recurse {
+            "directory".to_string()
         } else {
             "file".to_string()
         }
     });
+    if recurse && state != "directory" {
+        return Err(args.error("recurse option requires state to be 'directory'"));
+    }
+    if src.is_some() && !matches!(state.as_str(), "link" | "hard") {
+        return Ok(ModuleOutput::failed(
+            "src option requires state to be 'link' or 'hard'",
+        ));
+    }
     let q = shell_quote(&path);
     let mut commands: Vec<String> = Vec::new();
     // Attributes are applied to what will be there afterwards.
@@ -131,11 +186,10 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             }
         }
         "touch" => {
+            // Times are set below (`now` by default for touch).
             if !info.exists {
                 commands.push(format!("touch -- {q}"));
                 target = new_info(0o100000 | 0o644);
-            } else if atime.as_deref() != Some("preserve") || mtime.as_deref() != Some("preserve") {
-                commands.push(format!("touch -c -- {q}"));
             }
         }
         "directory" => {
@@ -150,19 +204,24 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             }
         }
         "link" | "hard" => {
-            // Without src, an existing symlink keeps its target.
+            // Without src, an existing symlink keeps its target and an
+            // existing hard link stays as it is (only its attributes change).
+            let hard = state == "hard";
             let src = match (&src, info.link_target.as_ref()) {
                 (Some(src), _) => src.clone(),
-                (None, Some(link)) if info.is_link() => link.clone(),
+                (None, Some(link)) if !hard && info.is_link() => link.clone(),
+                (None, _) if hard && info.state() == "hard" => path.clone(),
                 (None, _) => {
-                    return Ok(ModuleOutput::failed(
-                        "src is required for creating new symlinks",
-                    ));
+                    return Ok(ModuleOutput::failed(format!(
+                        "src is required for creating new {}",
+                        if hard { "hardlinks" } else { "symlinks" }
+                    )));
                 }
             };
             src_used = src.clone();
-            let hard = state == "hard";
-            let same = if hard {
+            let same = if src == path && hard {
+                true
+            } else if hard {
                 info.exists && same_file(ctx, &path, &src).await?
             } else {
                 info.is_link() && info.link_target.as_deref() == Some(src.as_str())
@@ -201,9 +260,8 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
 
     if state != "absent" {
         if recurse {
-            let check = recurse_check(ctx, &path, &attrs).await?;
-            if check {
-                commands.extend(attrs.fix_commands(&path, &FileInfo::default(), true));
+            if recurse_check(ctx, &path, &attrs, follow).await? {
+                commands.extend(recurse_commands(&attrs, &path, follow));
             }
         } else if state == "link" {
             // Ownership of the link itself; a mode goes to the file it
@@ -247,8 +305,9 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
                     (atime.as_deref(), info.atime),
                     (mtime.as_deref(), info.mtime),
                 ],
-                &time_format,
+                &formats,
                 &state,
+                info.exists,
             )
             .await?,
         );
@@ -269,8 +328,20 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             after: Some(format!("path: {path}\nstate: {state}\n")),
         });
     }
+    if ctx.diff {
+        out.data
+            .insert("diff".into(), diff_value(ctx, &path, &info, &state).await?);
+    }
     let mut final_info = info.clone();
     if changed && !ctx.check_mode {
+        if state == "touch" && !info.exists && commands.len() > 1 {
+            // As Ansible: a file touch created is removed again when
+            // setting its owner, mode or times fails.
+            commands = vec![format!(
+                "{{ {}; }} || {{ rc=$?; rm -f -- {q}; exit $rc; }}",
+                commands.join(" && ")
+            )];
+        }
         files::run_all(ctx, &path, &commands).await?;
         if state != "absent" {
             final_info = files::probe(
@@ -402,25 +473,36 @@ fn new_info(mode: u32) -> FileInfo {
     }
 }
 
-/// `touch` commands for `access_time`/`modification_time` (`now`,
-/// `preserve`, or a time in `format`).
-/// `touch` commands for `access_time`/`modification_time` (each with
-/// the file's current value): a given time is set only when the file's
-/// differs, judged in the host's time zone as `touch -t` reads it.
+/// `touch` commands for `access_time`/`modification_time`, each given
+/// with the file's current value and its format: `now` (the default for
+/// state `touch`) always changes the file, as Ansible's; a given time only
+/// when the file's differs (to the nanosecond, as Ansible compares
+/// `st_mtime` floats), judged in the host's time zone as `touch -t` reads
+/// it; `preserve` (the default otherwise) never. A file `touch` has just
+/// created already has both times `now`.
 async fn time_commands(
     ctx: &ModuleContext<'_>,
     q: &str,
-    times: [(Option<&str>, i64); 2],
-    format: &str,
+    times: [(Option<&str>, f64); 2],
+    formats: &[String; 2],
     state: &str,
+    existed: bool,
 ) -> Result<Vec<String>, ModuleError> {
+    let default = if state == "touch" { "now" } else { "preserve" };
+    let wanted = times.map(|(value, current)| (value.unwrap_or(default), current));
     let mut out = Vec::new();
-    for ((value, current), flag) in times.into_iter().zip(["-a", "-m"]) {
+    if wanted.iter().all(|(value, _)| *value == "now") {
+        if existed {
+            out.push(format!("touch -c -- {q}"));
+        }
+        return Ok(out);
+    }
+    for (((value, current), format), flag) in wanted.into_iter().zip(formats).zip(["-a", "-m"]) {
         match value {
-            None | Some("preserve") => {}
-            Some("now") if state == "touch" => {}
-            Some("now") => out.push(format!("touch -c {flag} -- {q}")),
-            Some(t) => {
+            "preserve" => {}
+            "now" if !existed => {}
+            "now" => out.push(format!("touch -c {flag} -- {q}")),
+            t => {
                 let Ok(when) = jiff::civil::DateTime::strptime(format, t) else {
                     return Err(ModuleError::Args {
                         module: "file".into(),
@@ -432,7 +514,7 @@ async fn time_commands(
                     shell_quote(&when.strftime("%Y-%m-%d %H:%M:%S").to_string())
                 );
                 let epoch = ctx.transport.exec(&probe, &ctx.exec).await?;
-                let epoch: Option<i64> = String::from_utf8_lossy(&epoch.stdout).trim().parse().ok();
+                let epoch: Option<f64> = String::from_utf8_lossy(&epoch.stdout).trim().parse().ok();
                 if epoch != Some(current) {
                     let stamp = when.strftime("%Y%m%d%H%M.%S").to_string();
                     out.push(format!("touch -c {flag} -t {} -- {q}", shell_quote(&stamp)));
@@ -441,6 +523,43 @@ async fn time_commands(
         }
     }
     Ok(out)
+}
+
+/// Ansible's `diff` result: the path and, when the state changes, the
+/// state before and after; removing a directory lists what it holds
+/// (`path_content`), as `os.walk` would.
+async fn diff_value(
+    ctx: &ModuleContext<'_>,
+    path: &str,
+    info: &FileInfo,
+    state: &str,
+) -> Result<serde_json::Value, ModuleError> {
+    let mut diff = json!({"before": {"path": path}, "after": {"path": path}});
+    let before = info.state();
+    if before == state {
+        return Ok(diff);
+    }
+    diff["before"]["state"] = json!(before);
+    diff["after"]["state"] = json!(state);
+    if state == "absent" && info.is_dir() {
+        // Bounded: host output is data.
+        let listing = format!(
+            "find {} -mindepth 1 \\( -type d -o -xtype d \\) -printf 'd%p\\0' -o -printf 'f%p\\0' 2>/dev/null | head -c 4194304",
+            shell_quote(path)
+        );
+        let out = ctx.transport.exec(&listing, &ctx.exec).await?;
+        let (mut directories, mut files) = (Vec::new(), Vec::new());
+        for entry in out.stdout.split(|b| *b == 0).filter(|e| !e.is_empty()) {
+            let name = String::from_utf8_lossy(&entry[1..]).into_owned();
+            if entry[0] == b'd' {
+                directories.push(name);
+            } else {
+                files.push(name);
+            }
+        }
+        diff["before"]["path_content"] = json!({"directories": directories, "files": files});
+    }
+    Ok(diff)
 }
 
 /// Whether two paths are the same file (hard links).
@@ -459,11 +578,50 @@ async fn same_file(ctx: &ModuleContext<'_>, a: &str, b: &str) -> Result<bool, Mo
     Ok(out.stdout.starts_with(b"same"))
 }
 
+/// `chown`/`chmod` of `path` and all below for `recurse`: a symbolic mode
+/// goes to chmod as given, so each file's own bits count (as in Ansible);
+/// with `follow`, links are followed into what they point at (`find -L`,
+/// broken links skipped), else a link itself is chowned and its target
+/// left alone.
+fn recurse_commands(attrs: &Attrs, path: &str, follow: bool) -> Vec<String> {
+    let q = shell_quote(path);
+    let owner = match (&attrs.owner, &attrs.group) {
+        (Some(o), Some(g)) => Some(format!("{o}:{g}")),
+        (Some(o), None) => Some(o.clone()),
+        (None, Some(g)) => Some(format!(":{g}")),
+        (None, None) => None,
+    };
+    let mode = match &attrs.mode {
+        Some(Mode::Octal(m)) => Some(format!("{m:04o}")),
+        Some(Mode::Symbolic(spec)) => Some(shell_quote(spec)),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    if let Some(owner) = owner {
+        let owner = shell_quote(&owner);
+        out.push(if follow {
+            format!("find -L {q} ! -type l -exec chown -- {owner} {{}} +")
+        } else {
+            format!("chown -R -h -- {owner} {q}")
+        });
+    }
+    if let Some(mode) = mode {
+        out.push(if follow {
+            format!("find -L {q} ! -type l -exec chmod -- {mode} {{}} +")
+        } else {
+            format!("chmod -R -- {mode} {q}")
+        });
+    }
+    out
+}
+
 /// With `recurse`, whether anything below `path` differs from `attrs`.
+/// With `follow`, links below `path` are followed into what they point at.
 async fn recurse_check(
     ctx: &ModuleContext<'_>,
     path: &str,
     attrs: &Attrs,
+    follow: bool,
 ) -> Result<bool, ModuleError> {
     let mut tests = Vec::new();
     if let Some(o) = &attrs.owner {
@@ -484,7 +642,8 @@ async fn recurse_check(
         .transport
         .exec(
             &format!(
-                "find {} \\( {} \\) -print 2>/dev/null | head -n 1",
+                "find {}{} \\( {} \\) -print 2>/dev/null | head -n 1",
+                if follow { "-L " } else { "" },
                 shell_quote(path),
                 tests.join(" -o ")
             ),

@@ -88,7 +88,8 @@ pub fn apply_symbolic(spec: &str, mode: u32, is_dir: bool) -> Result<u32, String
             mask |= match c {
                 'u' => 0o4700,
                 'g' => 0o2070,
-                'o' => 0o0007,
+                // The sticky bit goes with o (and a), as in chmod and Ansible.
+                'o' => 0o1007,
                 _ => 0o7777,
             };
         }
@@ -193,8 +194,15 @@ impl Attrs {
     }
 }
 
-/// `0644`-style text of permission bits, as Ansible reports `mode`.
+/// `0644`-style text of permission bits, as Ansible's file modules report
+/// `mode` (`'0%03o'`: a leading 0 before the sticky, setuid and setgid
+/// bits too, `01444`).
 pub fn mode_string(mode: u32) -> String {
+    format!("0{:03o}", mode & 0o7777)
+}
+
+/// The same bits as Ansible's `stat` reports them (`'%04o'`: `1444`).
+pub fn stat_mode_string(mode: u32) -> String {
     format!("{:04o}", mode & 0o7777)
 }
 
@@ -220,7 +228,15 @@ mod tests {
         assert_eq!(apply_symbolic("go=", 0o755, false).unwrap(), 0o700);
         assert_eq!(apply_symbolic("u=rw,g=r,o=r", 0, false).unwrap(), 0o644);
         assert_eq!(apply_symbolic("+x", 0o644, false).unwrap(), 0o755);
+        // t is o's (the sticky bit), s is u's and g's, as in Ansible.
+        assert_eq!(apply_symbolic("o+t", 0o444, false).unwrap(), 0o1444);
+        assert_eq!(apply_symbolic("o-t", 0o1444, false).unwrap(), 0o444);
+        assert_eq!(apply_symbolic("u+t,g+t", 0o444, false).unwrap(), 0o444);
+        assert_eq!(apply_symbolic("g+s", 0o444, false).unwrap(), 0o2444);
+        assert_eq!(apply_symbolic("u+s,o+s", 0o444, false).unwrap(), 0o4444);
         assert_eq!(mode_string(0o100644), "0644");
+        assert_eq!(mode_string(0o101444), "01444");
+        assert_eq!(stat_mode_string(0o101444), "1444");
     }
 }
 

@@ -26,9 +26,11 @@ pub struct FileInfo {
     pub owner: String,
     pub group: String,
     pub size: u64,
-    pub atime: i64,
-    pub mtime: i64,
-    pub ctime: i64,
+    /// Times in seconds since the epoch, with the nanoseconds (Python's
+    /// `st_atime` floats).
+    pub atime: f64,
+    pub mtime: f64,
+    pub ctime: f64,
     pub dev: u64,
     pub inode: u64,
     pub nlink: u64,
@@ -117,7 +119,7 @@ fn probe_script(path: &str, want: Want) -> String {
     let l = if want.follow { "-L " } else { "" };
     let mut s = format!(
         "p={p}; if [ -e \"$p\" ] || [ -L \"$p\" ]; then \
-         stat {l}-c '%f %u %g %s %X %Y %Z %d %i %h %U %G' -- \"$p\" || exit 97; \
+         stat {l}-c '%f %u %g %s %.9X %.9Y %.9Z %d %i %h %U %G' -- \"$p\" || exit 97; \
          if [ -L \"$p\" ]; then printf 'link:%s\\n' \"$(readlink -- \"$p\")\"; fi; \
          a=; [ -r \"$p\" ] && a=r; [ -w \"$p\" ] && a=${{a}}w; [ -x \"$p\" ] && a=${{a}}x; echo \"access:$a\"; "
     );
@@ -401,6 +403,38 @@ pub async fn run_all(
         ctx.host,
         String::from_utf8_lossy(&out.stderr).trim()
     )))
+}
+
+/// `path` with a leading `~` or `~user` expanded on the host, as Ansible
+/// expands paths: `~` is the home of the user the task runs as (the become
+/// user with become), from the password database (`$HOME` when it has
+/// none). Unchanged when there is nothing to expand or the user is unknown;
+/// no round trip unless the path starts with `~`.
+pub async fn expand_user(ctx: &ModuleContext<'_>, path: &str) -> Result<String, ModuleError> {
+    let Some(rest) = path.strip_prefix('~') else {
+        return Ok(path.to_string());
+    };
+    let (user, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let command = if user.is_empty() {
+        "h=$(getent passwd -- \"$(id -u)\" | head -n 1 | cut -d: -f6); printf '%s' \"${h:-$HOME}\""
+            .to_string()
+    } else {
+        format!(
+            "getent passwd -- {} | head -n 1 | cut -d: -f6 | tr -d '\\n'",
+            shell_quote(user)
+        )
+    };
+    let out = ctx.transport.exec(&command, &ctx.exec).await?;
+    let home = String::from_utf8_lossy(&out.stdout).to_string();
+    if !out.success() || home.is_empty() || home.contains('\n') {
+        return Ok(path.to_string());
+    }
+    let expanded = format!("{}{tail}", home.trim_end_matches('/'));
+    Ok(if expanded.is_empty() {
+        "/".into()
+    } else {
+        expanded
+    })
 }
 
 /// `(dir, name)` of a path.

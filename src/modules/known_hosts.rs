@@ -236,7 +236,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         Ok(p) => p,
         Err(msg) => return Ok(ModuleOutput::failed(msg)),
     };
-    let path = expand_home(ctx, &p.path).await?;
+    let path = files::expand_user(ctx, &p.path).await?;
     let info = edit::read(ctx, &path).await?;
     let before_bytes = info.content.as_deref().unwrap_or_default();
     let before = decode_exact(before_bytes);
@@ -283,23 +283,6 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         json!(if p.present { "present" } else { "absent" }),
     );
     Ok(out)
-}
-
-/// `~` and `~/...` on the host, as Ansible's `path` type expands them.
-async fn expand_home(ctx: &ModuleContext<'_>, path: &str) -> Result<String, ModuleError> {
-    let rest = match path.strip_prefix('~') {
-        Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
-        _ => return Ok(path.to_string()),
-    };
-    let out = ctx.transport.exec("printf %s \"$HOME\"", &ctx.exec).await?;
-    let home = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !out.success() || home.is_empty() {
-        return Err(ModuleError::Transport(format!(
-            "{}: cannot find the home directory to expand {path}",
-            ctx.host
-        )));
-    }
-    Ok(format!("{home}{rest}"))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::args::Args;
-use super::file_attrs::mode_string;
+use super::file_attrs::stat_mode_string;
 use super::files::{self, FileInfo, Want};
 use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
@@ -29,7 +29,7 @@ pub const MODULE: Module = Module {
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new(&MODULE, vars)?;
-    let path = args.required(&["path", "dest", "name"])?;
+    let path = super::files::expand_user(ctx, &args.required(&["path", "dest", "name"])?).await?;
     let get_checksum = args.bool("get_checksum", true)?;
     let algorithm = args
         .str_any(&["checksum_algorithm", "checksum_algo", "checksum"])?
@@ -83,7 +83,7 @@ fn stat_value(path: &str, info: &FileInfo) -> Value {
     let mut s = json!({
         "exists": true,
         "path": path,
-        "mode": mode_string(m),
+        "mode": stat_mode_string(m),
         "isdir": kind == 0o040000,
         "ischr": kind == 0o020000,
         "isblk": kind == 0o060000,
@@ -99,9 +99,9 @@ fn stat_value(path: &str, info: &FileInfo) -> Value {
         "inode": info.inode,
         "dev": info.dev,
         "nlink": info.nlink,
-        "atime": info.atime as f64,
-        "mtime": info.mtime as f64,
-        "ctime": info.ctime as f64,
+        "atime": info.atime,
+        "mtime": info.mtime,
+        "ctime": info.ctime,
         "wusr": bit(0o200), "rusr": bit(0o400), "xusr": bit(0o100),
         "wgrp": bit(0o020), "rgrp": bit(0o040), "xgrp": bit(0o010),
         "woth": bit(0o002), "roth": bit(0o004), "xoth": bit(0o001),

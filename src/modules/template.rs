@@ -48,6 +48,8 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     let args = Args::new(&MODULE, vars)?;
     let src = args.required(&["src"])?;
     let dest = args.required(&["dest"])?;
+    // `~` is the home of the user the task runs as, on the host.
+    let dest = super::files::expand_user(ctx, &dest).await?;
     let path = super::locate_source(&ctx.search.templates, &src)?;
     let source = std::fs::read_to_string(&path)
         .map_err(|e| ModuleError::Local(format!("reading template {}: {e}", path.display())))?;

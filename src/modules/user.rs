@@ -199,11 +199,11 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     // file): `~` and `~user` expanded on the host.
     for path in [&mut p.home, &mut p.shell] {
         if let Some(value) = path.as_mut() {
-            *value = expand_user(ctx, value).await?;
+            *value = super::files::expand_user(ctx, value).await?;
         }
     }
     if let Some(key) = p.ssh.as_mut() {
-        key.file = expand_user(ctx, &key.file).await?;
+        key.file = super::files::expand_user(ctx, &key.file).await?;
     }
     let mut warnings = Vec::new();
     if let Some(password) = &p.password
@@ -461,35 +461,6 @@ async fn probe(ctx: &ModuleContext<'_>, p: &Params) -> Result<Probe, ModuleError
             .collect(),
         home_exists: flags.contains(&"home"),
         home_parent_is_dir: flags.contains(&"parent"),
-    })
-}
-
-/// `path` with a leading `~` (the connecting user's home, as the module
-/// runs) or `~user` replaced, as Python's `os.path.expanduser`: unchanged
-/// when there is nothing to expand or the user is unknown.
-async fn expand_user(ctx: &ModuleContext<'_>, path: &str) -> Result<String, ModuleError> {
-    let Some(rest) = path.strip_prefix('~') else {
-        return Ok(path.to_string());
-    };
-    let (user, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let command = if user.is_empty() {
-        "printf '%s' \"${HOME:-$(getent passwd -- \"$(id -u)\" | cut -d: -f6)}\"".to_string()
-    } else {
-        format!(
-            "getent passwd -- {} | head -n 1 | cut -d: -f6 | tr -d '\\n'",
-            shell_quote(user)
-        )
-    };
-    let out = exec(ctx, &command).await?;
-    let home = String::from_utf8_lossy(&out.stdout).to_string();
-    if !out.success() || home.is_empty() || home.contains('\n') {
-        return Ok(path.to_string());
-    }
-    let expanded = format!("{}{tail}", home.trim_end_matches('/'));
-    Ok(if expanded.is_empty() {
-        "/".into()
-    } else {
-        expanded
     })
 }
 

@@ -22,6 +22,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 use super::error::TemplateError;
 use super::filters;
 use super::jinja_tests;
+use super::percent;
 use super::scope::{DATA_KEY, Scope};
 use super::value::{from_json, to_json};
 
@@ -71,6 +72,9 @@ impl Templates {
         env.set_unknown_method_callback(python_method);
         env.add_global("omit", OMIT);
         env.add_function("now", super::now::now);
+        env.add_function(percent::FUNCTION, |l: Value, r: Value| {
+            percent::percent(&l, &r)
+        });
         super::lookups::register(&mut env);
         filters::register(&mut env);
         jinja_tests::register(&mut env);
@@ -86,9 +90,10 @@ impl Templates {
     ) -> Result<String, TemplateError> {
         let source = normalize_newlines(source);
         let fail = |e: minijinja::Error| TemplateError::from_minijinja(&e, name, &source);
+        let rewritten = percent::rewrite_template(&source, &default_syntax());
         let template = self
             .env
-            .template_from_named_str(name, &source)
+            .template_from_named_str(name, &rewritten)
             .map_err(fail)?;
         let ctx = self.context(template.undeclared_variables(false), vars)?;
         template.render(ctx).map_err(fail)
@@ -108,14 +113,19 @@ impl Templates {
         let mut env = self.env.clone();
         let source = normalize_newlines(source);
         let fail = |e: minijinja::Error| TemplateError::from_minijinja(&e, name, &source);
-        env.set_syntax(syntax(opts).map_err(fail)?);
+        let syntax = syntax(opts).map_err(fail)?;
+        env.set_syntax(syntax.clone());
+        let rewritten = percent::rewrite_template(&source, &syntax).into_owned();
         let dirs = opts.search_dirs.clone();
         env.set_loader(move |wanted: &str| {
             for dir in &dirs {
                 let path = dir.join(wanted);
                 if path.is_file() {
                     return std::fs::read_to_string(&path)
-                        .map(|text| Some(normalize_newlines(&text).into_owned()))
+                        .map(|text| {
+                            let text = normalize_newlines(&text);
+                            Some(percent::rewrite_template(&text, &syntax).into_owned())
+                        })
                         .map_err(|e| {
                             minijinja::Error::new(
                                 minijinja::ErrorKind::InvalidOperation,
@@ -126,7 +136,9 @@ impl Templates {
             }
             Ok(None)
         });
-        let template = env.template_from_named_str(name, &source).map_err(fail)?;
+        let template = env
+            .template_from_named_str(name, &rewritten)
+            .map_err(fail)?;
         let ctx = self.context(template.undeclared_variables(false), vars)?;
         template.render(ctx).map_err(fail)
     }
@@ -320,7 +332,9 @@ impl Templates {
         // Errors name the expression as written, not as guarded.
         let compiled = self
             .env
-            .compile_expression_owned(super::chains::guard_chains(expr).into_owned())
+            .compile_expression_owned(
+                percent::rewrite_expr(&super::chains::guard_chains(expr)).into_owned(),
+            )
             .map_err(|e| TemplateError::from_minijinja(&e, &name, expr))?;
         let value = compiled
             .eval(ctx.clone())
@@ -348,7 +362,11 @@ impl Templates {
         }
         let name = format!("value `{s}`");
         self.env
-            .render_named_str(&name, s, ctx.clone())
+            .render_named_str(
+                &name,
+                &percent::rewrite_template(s, &default_syntax()),
+                ctx.clone(),
+            )
             .map(serde_json::Value::String)
             .map_err(|e| TemplateError::from_minijinja(&e, &name, s))
     }
@@ -471,6 +489,14 @@ fn python_method(
         }
     }
     minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+}
+
+/// [`syntax`] with Jinja's delimiters (built once).
+pub(crate) fn default_syntax() -> SyntaxConfig {
+    static SYNTAX: std::sync::OnceLock<SyntaxConfig> = std::sync::OnceLock::new();
+    SYNTAX
+        .get_or_init(|| syntax(&FileOptions::default()).expect("the default delimiters are valid"))
+        .clone()
 }
 
 /// Ansible's template settings (trim_blocks, keep the trailing newline),

@@ -110,6 +110,8 @@ fn run(state: &State, name: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Ve
                     let source = read(&path)?;
                     let ctx = template_context(state, &source);
                     let name = path.display().to_string();
+                    let source =
+                        super::percent::rewrite_template(&source, &super::env::default_syntax());
                     state
                         .env()
                         .render_named_str(&name, &source, ctx)

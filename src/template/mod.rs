@@ -32,6 +32,7 @@ pub mod filters;
 pub mod jinja_tests;
 mod lookups;
 mod now;
+mod percent;
 mod scope;
 mod value;
 
