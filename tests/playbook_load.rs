@@ -409,7 +409,7 @@ fn missing_and_conflicting_parameters() {
     let err = site_error("- hosts: all\n  tasks:\n    - debug:\n        msg: a\n        var: b\n");
     assert_eq!(
         err,
-        "site.yml:5:9: debug: `msg` and `var` cannot be used together (parameters are mutually exclusive: msg, var)"
+        "site.yml:5:9: debug: `msg` and `var` cannot be used together (parameters are mutually exclusive: msg|var)"
     );
     let err = site_error("- hosts: all\n  tasks:\n    - pause:\n        prompt: Continue?\n");
     assert!(err.contains("herd runs non-interactively"), "{err}");

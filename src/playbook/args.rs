@@ -13,6 +13,22 @@ use super::model::Vars;
 use super::source::{Source, scalar_text};
 use crate::modules::spec::{Module, StringArgs};
 
+/// Modules whose Ansible action plugin words a missing parameter itself
+/// ("dest is required") instead of AnsibleModule's "missing required
+/// arguments: dest".
+const ACTION_PLUGINS: &[&str] = &[
+    "copy",
+    "template",
+    "fetch",
+    "assemble",
+    "unarchive",
+    "script",
+    "include_role",
+    "import_role",
+    "include_tasks",
+    "import_tasks",
+];
+
 /// `action: copy src=a dest=b` or `action: {module: copy, src: a}`: the
 /// module and its arguments as if written `copy: ...`.
 pub(crate) fn action<'k>(
@@ -272,42 +288,51 @@ fn check(args: &[Arg], spec: &Module, key: &Key, source: &Source) -> Result<(), 
         if group.iter().any(|name| has(name)) {
             continue;
         }
-        let message = if group.contains(&"_raw_params") {
+        let (message, ansible) = if group.contains(&"_raw_params") {
             let mut ways = vec!["a command line".to_string()];
             ways.extend(group.iter().skip(1).map(|n| format!("`{n}`")));
-            // Ansible's wording too, which playbooks and tests match on.
             let names: Vec<_> = group
                 .iter()
                 .map(|n| if *n == "_raw_params" { "free_form" } else { n })
                 .collect();
-            format!(
-                "{module}: nothing to run; give {} (one of the following is required: {})",
-                ways.join(" or "),
-                names.join(", ")
+            let ansible = format!("one of the following is required: {}", names.join(", "));
+            (
+                format!(
+                    "{module}: nothing to run; give {} ({ansible})",
+                    ways.join(" or ")
+                ),
+                ansible,
             )
         } else {
             let names: Vec<_> = group.iter().map(|n| format!("`{n}`")).collect();
-            // With Ansible's wording, which playbooks and tests match on.
             let ansible = match *group {
-                [one] => format!("{one} is required"),
-                // copy's own wording
+                // Action plugins' own wording (copy, template, fetch...).
                 ["src", "content"] => "src (or content) is required".to_string(),
+                [one] if ACTION_PLUGINS.contains(&module) => format!("{one} is required"),
+                // AnsibleModule's.
+                [one] => format!("missing required arguments: {one}"),
                 _ => format!("one of the following is required: {}", group.join(", ")),
             };
-            format!(
-                "{module}: missing required parameter {} ({ansible})",
-                names.join(" or ")
+            (
+                format!(
+                    "{module}: missing required parameter {} ({ansible})",
+                    names.join(" or ")
+                ),
+                ansible,
             )
         };
-        return Err(source.error(key.mark, message));
+        // Ansible's wording goes with it: playbooks and tests match on it.
+        return Err(source.argument_error(key.mark, message, ansible));
     }
     for (a, b) in spec.exclusive {
         if has(a)
             && let Some(second) = args.iter().find(|arg| arg.name == *b)
         {
-            return Err(source.error(
+            let ansible = format!("parameters are mutually exclusive: {a}|{b}");
+            return Err(source.argument_error(
                 second.mark,
-                format!("{module}: `{a}` and `{b}` cannot be used together (parameters are mutually exclusive: {a}, {b})"),
+                format!("{module}: `{a}` and `{b}` cannot be used together ({ansible})"),
+                ansible,
             ));
         }
     }

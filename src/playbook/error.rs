@@ -23,6 +23,16 @@ pub enum PlaybookError {
     #[error("{location}: {message}")]
     Invalid { location: Location, message: String },
 
+    /// A task's arguments break its module's declaration (a required one
+    /// missing, two exclusive ones). `ansible` is Ansible's own wording,
+    /// which a task that expects the failure registers as its `msg`.
+    #[error("{location}: {message}")]
+    Argument {
+        location: Location,
+        message: String,
+        ansible: String,
+    },
+
     /// A `-e` argument that cannot be read.
     #[error("-e {arg}: {message}")]
     ExtraVars { arg: String, message: String },
@@ -37,7 +47,9 @@ impl PlaybookError {
     /// Where the problem is, when it has a place in a file.
     pub fn location(&self) -> Option<&Location> {
         match self {
-            PlaybookError::Invalid { location, .. } => Some(location),
+            PlaybookError::Invalid { location, .. } | PlaybookError::Argument { location, .. } => {
+                Some(location)
+            }
             _ => None,
         }
     }

@@ -60,6 +60,20 @@ impl Source {
         }
     }
 
+    /// An argument error: herd's message, and Ansible's for `msg`.
+    pub fn argument_error(
+        &self,
+        mark: Mark,
+        message: impl Into<String>,
+        ansible: impl Into<String>,
+    ) -> PlaybookError {
+        PlaybookError::Argument {
+            location: self.at(mark),
+            message: message.into(),
+            ansible: ansible.into(),
+        }
+    }
+
     /// "<what> `name` is not supported by herd (did you mean `x`?)".
     pub fn unsupported(&self, mark: Mark, what: &str, name: &str, known: &[&str]) -> PlaybookError {
         self.error(

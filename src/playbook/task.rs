@@ -335,7 +335,11 @@ fn expects_failure(keys: &Keys) -> bool {
 /// message, so it fails (and registers) where Ansible's would.
 fn deferred(err: PlaybookError) -> (&'static str, super::model::Vars) {
     let mut args = super::model::Vars::new();
-    args.insert("msg".into(), Value::String(err.to_string()));
+    let msg = match err {
+        PlaybookError::Argument { ansible, .. } => ansible,
+        other => other.to_string(),
+    };
+    args.insert("msg".into(), Value::String(msg));
     ("fail", args)
 }
 
