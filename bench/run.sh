@@ -33,16 +33,17 @@ PY=python3   # measure.py needs only the standard library
 mkdir -p "$here/run" "$RUN"
 : >"$BENCH_RESULTS"
 
-(cd "$repo" && cargo build --release --quiet --locked --bin herd)
+# BENCH_NO_BUILD=1 with HERD=path (and FLEET=path for BENCH_RTT): use those builds.
+[[ ${BENCH_NO_BUILD:-} == 1 ]] || (cd "$repo" && cargo build --release --quiet --locked --bin herd)
 ensure_payload
-HERD="$repo/target/release/herd"
+HERD="${HERD:-$repo/target/release/herd}"
 peers="${BENCH_PEERS:-}"
 [[ $peers == *pyinfra* ]] && ensure_venv
 RTT="${BENCH_RTT:-}"
 PROXY_PID=
 if [[ -n $RTT ]]; then
-  (cd "$repo" && cargo build --release --quiet --locked --example fleet)
-  FLEET="$repo/target/release/examples/fleet"
+  [[ ${BENCH_NO_BUILD:-} == 1 ]] || (cd "$repo" && cargo build --release --quiet --locked --example fleet)
+  FLEET="${FLEET:-$repo/target/release/examples/fleet}"
 fi
 stop_proxy() {
   if [[ -n $PROXY_PID ]]; then

@@ -39,11 +39,22 @@ use super::session::ClientHandler;
 const MAX_INLINE_STDIN: usize = 64 * 1024;
 
 /// The connection's shell, when it has one.
-#[derive(Default)]
 pub(crate) struct ShellSlot {
     shell: Mutex<Option<Shell>>,
     /// Set once the shell could not start: exec channels from then on.
     unusable: AtomicBool,
+}
+
+impl Default for ShellSlot {
+    /// `HERD_SSH_SHELL=0` in the environment: exec channels only (for
+    /// comparisons, and as a way out should a host's shell misbehave).
+    fn default() -> ShellSlot {
+        let off = std::env::var_os("HERD_SSH_SHELL").is_some_and(|v| v == "0");
+        ShellSlot {
+            shell: Mutex::new(None),
+            unusable: AtomicBool::new(off),
+        }
+    }
 }
 
 /// A running `/bin/sh` on the host, reading frames from its stdin.
