@@ -250,14 +250,18 @@ impl Capture {
 impl Connection {
     /// Runs `command` and collects its output.
     pub async fn exec(&self, command: &str, opts: &ExecOptions) -> Result<ExecOutput, ExecError> {
+        let started = std::time::Instant::now();
         if let Some(result) = self.shell_exec(command, opts).await {
+            tracing::trace!("{}: shell frame in {:?}", self.name, started.elapsed());
             return result;
         }
         let input = match &opts.stdin {
             Some(bytes) => Input::Bytes(bytes),
             None => Input::Empty,
         };
-        self.run(command, opts, input, Output::Capture).await
+        let result = self.run(command, opts, input, Output::Capture).await;
+        tracing::trace!("{}: exec channel in {:?}", self.name, started.elapsed());
+        result
     }
 
     /// Runs `command` with its stdout streamed into `stdout` as it arrives
