@@ -27,12 +27,13 @@ def med(rs, key):
 BASELINE = {
     "adhoc": [("adhoc", "openssh"), ("adhoc", "pyinfra")],
     "playbook-cold": [("copy", "openssh"), ("playbook-cold", "pyinfra")],
-    "playbook-rerun": [("adhoc", "openssh"), ("playbook-rerun", "pyinfra")],
+    "playbook-rerun": [("adhoc", "openssh"), ("playbook-rerun", "pyinfra"), ("playbook-rerun", "herd-exec")],
+    "ten-rerun": [("adhoc", "openssh"), ("adhoc", "herd"), ("ten-rerun", "herd-exec")],
 }
 
 print("| workload | N | tool | runs | wall s | controller CPU ms/host | controller RSS MiB | ok hosts (min) | changed hosts (max) |")
 print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
-order = ["adhoc", "copy", "playbook-cold", "playbook-rerun"]
+order = ["adhoc", "copy", "playbook-cold", "playbook-rerun", "ten-cold", "ten-rerun"]
 for wl, n, tool in sorted(groups, key=lambda k: (k[1], order.index(k[0]) if k[0] in order else 9, k[2])):
     rs = groups[(wl, n, tool)]
     wall = med(rs, "wall_s")
@@ -53,7 +54,23 @@ for (wl, n, tool) in sorted(groups, key=lambda k: (k[1], k[0])):
         continue
     for base_wl, base_tool in BASELINE[wl]:
         base = groups.get((base_wl, n, base_tool))
-        if not base:
+        if not base or (base_wl, base_tool) == (wl, tool):
             continue
         h, b = med(groups[(wl, n, tool)], "wall_s"), med(base, "wall_s")
         print(f"| {n} | {wl} | {h:.2f} | {base_tool} {base_wl} | {b:.2f} | {h / b:.2f}x |")
+
+# Host CPU (bench/hostcpu.py: the fleet's sshd and everything they ran).
+import os
+cpu_file = os.path.join(os.path.dirname(sys.argv[1]), "hostcpu.jsonl")
+if os.path.exists(cpu_file):
+    cpu = defaultdict(list)
+    for line in open(cpu_file):
+        if line.strip():
+            r = json.loads(line)
+            cpu[(r["workload"], r["n"], r["tool"])].append(r["host_cpu_ms"] / r["n"] / r["tasks"])
+    if cpu:
+        print()
+        print("| workload | N | tool | runs | host CPU ms per host per task (median) |")
+        print("|---|---:|---|---:|---:|")
+        for (wl, n, tool), vals in sorted(cpu.items(), key=lambda kv: (kv[0][1], kv[0][0], kv[0][2])):
+            print(f"| {wl} | {n} | {tool} | {len(vals)} | {statistics.median(vals):.1f} |")

@@ -32,17 +32,19 @@ source "$PEER_BENCH/lib/common.sh"
 PY=python3   # measure.py needs only the standard library
 mkdir -p "$here/run" "$RUN"
 : >"$BENCH_RESULTS"
+: >"$here/run/hostcpu.jsonl"
 
-(cd "$repo" && cargo build --release --quiet --locked --bin herd)
+# BENCH_NO_BUILD=1 with HERD=path (and FLEET=path for BENCH_RTT): use those builds.
+[[ ${BENCH_NO_BUILD:-} == 1 ]] || (cd "$repo" && cargo build --release --quiet --locked --bin herd)
 ensure_payload
-HERD="$repo/target/release/herd"
+HERD="${HERD:-$repo/target/release/herd}"
 peers="${BENCH_PEERS:-}"
 [[ $peers == *pyinfra* ]] && ensure_venv
 RTT="${BENCH_RTT:-}"
 PROXY_PID=
 if [[ -n $RTT ]]; then
-  (cd "$repo" && cargo build --release --quiet --locked --example fleet)
-  FLEET="$repo/target/release/examples/fleet"
+  [[ ${BENCH_NO_BUILD:-} == 1 ]] || (cd "$repo" && cargo build --release --quiet --locked --example fleet)
+  FLEET="${FLEET:-$repo/target/release/examples/fleet}"
 fi
 stop_proxy() {
   if [[ -n $PROXY_PID ]]; then
@@ -98,6 +100,31 @@ for N in "${sizes[@]}"; do
       measure "tool=herd,profile=default,n=$N,run=$rep,forks=$N,workload=playbook-$phase,rtt=${RTT:-0}" "herd-pb-$phase-n$N-r$rep" \
         --count 'ok_hosts=ok=4 +changed=\d+ +unreachable=0 +failed=0' --count 'changed_hosts=changed=[1-9]' -- \
         bash -c "cd '$project' && '$HERD' play $PEER_BENCH/ansible/playbook.yml --format json | python3 $here/recap.py"
+    done
+    # The ten-task playbook (bench/playbook10.yml) cold then rerun, with the
+    # host CPU of each run (bench/hostcpu.py); BENCH_HERD_AB=1 also runs herd
+    # with exec channels only (HERD_SSH_SHELL=0) as "herd-exec".
+    variants=(1)
+    [[ ${BENCH_HERD_AB:-} == 1 ]] && variants=(1 0)
+    for shell in "${variants[@]}"; do
+      tool=herd
+      [[ $shell == 0 ]] && tool=herd-exec && reset_root_dirs
+      for phase in cold rerun; do
+        before=$(python3 "$here/hostcpu.py" "$RUN")
+        measure "tool=$tool,profile=default,n=$N,run=$rep,forks=$N,workload=ten-$phase,rtt=${RTT:-0}" "$tool-ten-$phase-n$N-r$rep" \
+          --count 'ok_hosts=ok=10 +changed=\d+ +unreachable=0 +failed=0' --count 'changed_hosts=changed=[1-9]' -- \
+          bash -c "cd '$project' && HERD_SSH_SHELL=$shell '$HERD' play $here/playbook10.yml --format json | python3 $here/recap.py"
+        sleep 1 # sessions end and are reaped after the run
+        after=$(python3 "$here/hostcpu.py" "$RUN")
+        printf '{"tool":"%s","workload":"ten-%s","n":%d,"tasks":10,"host_cpu_ms":%d}\n' "$tool" "$phase" "$N" $((after - before)) >>"$here/run/hostcpu.jsonl"
+      done
+      if [[ $shell == 0 ]]; then
+        for phase in cold rerun; do
+          measure "tool=herd-exec,profile=default,n=$N,run=$rep,forks=$N,workload=playbook-$phase,rtt=${RTT:-0}" "herd-exec-pb-$phase-n$N-r$rep" \
+            --count 'ok_hosts=ok=4 +changed=\d+ +unreachable=0 +failed=0' --count 'changed_hosts=changed=[1-9]' -- \
+            bash -c "cd '$project' && HERD_SSH_SHELL=0 '$HERD' play $PEER_BENCH/ansible/playbook.yml --format json | python3 $here/recap.py"
+        done
+      fi
     done
     if [[ $peers == *pyinfra* ]]; then
       PYI="cd $PEER_BENCH/pyinfra && $VENV/bin/pyinfra -y --parallel $N inventory.py"

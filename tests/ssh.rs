@@ -785,3 +785,170 @@ async fn a_known_hosts_line_that_is_not_utf8_is_skipped() {
     );
     pool.close_all().await;
 }
+
+/// Commands run through one long-lived shell per connection; what they
+/// print, read or do to it cannot confuse the framing.
+#[tokio::test]
+async fn commands_share_one_shell_and_hostile_output_stays_data() {
+    let fleet = Fleet::builder().hosts(1).start();
+    let pool = Pool::new(SshOptions {
+        output_limit: 1 << 20,
+        ..options(&fleet)
+    });
+    let conn = pool.connect(&target(&fleet, "host1")).await.unwrap();
+    let run = |cmd: String, opts: ExecOptions| {
+        let conn = conn.clone();
+        async move { conn.exec(&cmd, &opts).await.unwrap() }
+    };
+    let plain = ExecOptions::default;
+
+    // The same parent (the shell) for every command: no new sshd session.
+    let a = run("echo $PPID".into(), plain()).await.stdout;
+    let b = run("echo $PPID".into(), plain()).await.stdout;
+    assert_eq!(a, b);
+
+    // Markers without the nonce, the marker prefix, the frame's own text.
+    let fake = "HERD-0123456789abcdefE0\nHERD-\nprintf %s%sE%s HERD- x 0";
+    let out = run(format!("printf '%s' '{fake}'; printf 'HERD-' >&2"), plain()).await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout), fake);
+    assert_eq!(out.stderr, b"HERD-");
+
+    // Binary bytes and no trailing newline, on both streams.
+    let out = run(
+        r"printf '\000\001\377x'; printf '\377' >&2; exit 7".into(),
+        plain(),
+    )
+    .await;
+    assert_eq!(out.stdout, b"\0\x01\xffx");
+    assert_eq!(out.stderr, b"\xff");
+    assert_eq!(out.exit_code, Some(7));
+
+    // Huge output is capped and read to its end; the shell goes on.
+    let out = run("head -c 5000000 /dev/zero; echo end >&2".into(), plain()).await;
+    assert_eq!((out.stdout.len(), out.stdout_truncated), (1 << 20, true));
+    assert_eq!(out.stderr, b"end\n");
+
+    // Stdin with every awkward byte reaches the command exactly; a command
+    // reading stdin without any sees EOF and does not eat the next frame.
+    let payload: Vec<u8> = (0..=255u8)
+        .chain(b"%s\\n'\"0\n12".iter().copied())
+        .collect();
+    let with_stdin = ExecOptions {
+        stdin: Some(payload.clone()),
+        ..plain()
+    };
+    assert_eq!(run("cat".into(), with_stdin).await.stdout, payload);
+    assert_eq!(
+        run("cat; echo done".into(), plain()).await.stdout,
+        b"done\n"
+    );
+    assert_eq!(
+        run("read x; echo \"[$x]\"".into(), plain()).await.stdout,
+        b"[]\n"
+    );
+
+    // A command killed by a signal is told from one that exits 143.
+    let out = run("kill -KILL $$".into(), plain()).await;
+    assert_eq!((out.exit_code, out.signal.as_deref()), (None, Some("KILL")));
+    assert_eq!(run("exit 143".into(), plain()).await.exit_code, Some(143));
+    // A syntax error is the command's failure, not the shell's.
+    let out = run("if then fi (".into(), plain()).await;
+    assert_eq!(out.exit_code, Some(2));
+    assert_eq!(run("echo $PPID".into(), plain()).await.stdout, a);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_command_is_killed_and_the_next_runs() {
+    let fleet = Fleet::builder().hosts(1).start();
+    let pool = Pool::new(options(&fleet));
+    let conn = pool.connect(&target(&fleet, "host1")).await.unwrap();
+    let seconds = 4_000_000 + std::process::id() % 1_000_000;
+    let quick = ExecOptions {
+        timeout: Some(Duration::from_millis(300)),
+        ..ExecOptions::default()
+    };
+    for _ in 0..3 {
+        let result = conn.exec(&format!("sleep {seconds}"), &quick).await;
+        assert!(
+            matches!(result, Err(ExecError::Timeout { .. })),
+            "{result:?}"
+        );
+        let out = conn.exec("echo next", &quick).await.unwrap();
+        assert_eq!(out.stdout, b"next\n");
+    }
+    let count = format!("pgrep -f '^sleep {seconds}$' | wc -l");
+    let out = conn.exec(&count, &ExecOptions::default()).await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+}
+
+#[tokio::test]
+async fn become_with_a_password_runs_through_the_shell() {
+    use herd::ssh::Become;
+    use std::os::unix::fs::PermissionsExt;
+    let fleet = Fleet::builder().hosts(1).start();
+    let bin = fleet.hosts[0].root.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("sudo"), FAKE_SUDO).unwrap();
+    std::fs::set_permissions(bin.join("sudo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let pool = Pool::new(options(&fleet));
+    let conn = pool.connect(&target(&fleet, "host1")).await.unwrap();
+    let with = |password: &str| ExecOptions {
+        become_: Some(Become {
+            password: Some(Secret::new(password)),
+            ..Become::default()
+        }),
+        env: vec![("PATH".into(), path.clone())],
+        ..ExecOptions::default()
+    };
+    let shell = conn
+        .exec("echo $PPID", &ExecOptions::default())
+        .await
+        .unwrap();
+    // The password is not the command's stdin.
+    let out = conn
+        .exec("echo became; cat; echo warn >&2", &with("letmein"))
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "became\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "warn\n");
+    let err = conn.exec("true", &with("wrong")).await.unwrap_err();
+    assert!(matches!(err, ExecError::Become { .. }), "{err}");
+    assert!(!err.to_string().contains("wrong"), "{err}");
+    let again = conn
+        .exec("echo $PPID", &ExecOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(shell.stdout, again.stdout);
+}
+
+/// A key with a forced command: the shell cannot start, so every command
+/// takes its own exec channel and sees what `ssh host cmd` would.
+#[tokio::test]
+async fn a_forced_command_host_falls_back_to_exec_channels() {
+    use std::io::Write;
+    let fleet = Fleet::builder().hosts(1).start();
+    let home = tempfile::tempdir().unwrap();
+    let key = home.path().join("id_forced");
+    keygen(&key, "ed25519", "");
+    let line = std::fs::read_to_string(pub_path(&key)).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&fleet.hosts[0].authorized_keys)
+        .unwrap()
+        .write_all(format!("command=\"echo forced: $SSH_ORIGINAL_COMMAND\" {line}").as_bytes())
+        .unwrap();
+    let opts = bare_options(&fleet, home.path());
+    let target = Target::resolve("host1", &spec(&fleet, 0, &key), &opts).unwrap();
+    let pool = Pool::new(opts);
+    let conn = pool.connect(&target).await.unwrap();
+    for _ in 0..2 {
+        let out = conn.exec("echo hi", &ExecOptions::default()).await.unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            text.starts_with("forced: ") && text.contains("echo hi"),
+            "{text}"
+        );
+    }
+    pool.close_all().await;
+}

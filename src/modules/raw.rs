@@ -16,7 +16,7 @@ use super::args::Args;
 use super::runner;
 use super::spec::{Module, StringArgs, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
-use crate::ssh::shell_quote;
+use crate::ssh::{ExecOptions, shell_quote};
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new(&MODULE, vars)?;
@@ -36,7 +36,12 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         });
     }
     let mut data = Vars::new();
-    let out = runner::timed(ctx, &command, None, &mut data).await?;
+    // The login shell in a channel of its own, as `ssh host 'line'` does.
+    let opts = ExecOptions {
+        own_channel: true,
+        ..ctx.exec.clone()
+    };
+    let out = runner::timed_with(ctx, &command, &opts, &mut data).await?;
     // raw keeps output as it came (no stripping), like Ansible.
     let mut result = runner::finished(&out, false, data);
     if !result.failed {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
-use crate::ssh::{ExecOutput, shell_quote};
+use crate::ssh::{ExecOptions, ExecOutput, shell_quote};
 
 /// Quotes `pattern` for the shell but leaves glob characters active, so
 /// `creates: /tmp/afile.*` matches as Ansible's `glob.glob` does.
@@ -195,9 +195,19 @@ pub async fn timed(
     if stdin.is_some() {
         opts.stdin = stdin;
     }
+    timed_with(ctx, command, &opts, data).await
+}
+
+/// [`timed`] with options of the caller's own.
+pub async fn timed_with(
+    ctx: &ModuleContext<'_>,
+    command: &str,
+    opts: &ExecOptions,
+    data: &mut Vars,
+) -> Result<ExecOutput, ModuleError> {
     let started = Instant::now();
     data.insert("start".into(), json!(timestamp()));
-    let out = ctx.transport.exec(command, &opts).await?;
+    let out = ctx.transport.exec(command, opts).await?;
     data.insert("end".into(), json!(timestamp()));
     data.insert("delta".into(), json!(delta(started)));
     Ok(out)

@@ -30,6 +30,9 @@ pub struct ExecOptions {
     pub stdin: Option<Vec<u8>>,
     /// Exported for the command (names must be shell identifiers).
     pub env: Vec<(String, String)>,
+    /// Run in a channel of its own, by the login shell (`raw`), rather
+    /// than through the connection's long-lived `/bin/sh`.
+    pub own_channel: bool,
 }
 
 /// Run as another user with sudo (or `su`).
@@ -106,50 +109,50 @@ struct ChannelGuard {
     finished: bool,
 }
 
-impl ChannelGuard {
-    /// Closing the channel is not enough: sshd keeps a session (and its
-    /// MaxSessions slot) until the command exits, and a `sleep 600` never
-    /// notices the closed pipes. The `signal` channel request would do, but
-    /// sshd refuses it for root logins (no privilege separation there), so
-    /// the command's process group is killed over a second channel.
-    async fn abort(
-        handle: Arc<Handle<ClientHandler>>,
-        write: Arc<ChannelWriteHalf<Msg>>,
-        pid: u32,
-    ) {
-        // Bounded: on a wedged connection these could wait forever.
-        let closing = async {
-            let _ = write.eof().await;
-            let _ = write.close().await;
-        };
-        if tokio::time::timeout(Duration::from_secs(5), closing)
-            .await
-            .is_err()
-            || pid == 0
-            || handle.is_closed()
-        {
-            return;
-        }
-        let kill = async {
-            let channel = open_session(&handle, Duration::from_secs(5)).await.ok()?;
-            let command = format!("kill -s KILL -- -{pid} 2>/dev/null; exit 0");
-            let (mut read, write) = channel.split();
-            write.exec(false, command.into_bytes()).await.ok()?;
-            while read.wait().await.is_some() {}
-            Some(())
-        };
-        if tokio::time::timeout(Duration::from_secs(10), kill)
-            .await
-            .is_err()
-        {
-            tracing::warn!("could not stop remote process group {pid} in time");
-        }
+/// Closing the channel is not enough: sshd keeps a session (and its
+/// MaxSessions slot) until the command exits, and a `sleep 600` never
+/// notices the closed pipes. The `signal` channel request would do, but
+/// sshd refuses it for root logins (no privilege separation there), so
+/// the command's process group is killed over a second channel.
+pub(crate) async fn abort_channel(
+    handle: Arc<Handle<ClientHandler>>,
+    write: Arc<ChannelWriteHalf<Msg>>,
+    pid: u32,
+) {
+    // Bounded: on a wedged connection these could wait forever.
+    let closing = async {
+        let _ = write.eof().await;
+        let _ = write.close().await;
+    };
+    if tokio::time::timeout(Duration::from_secs(5), closing)
+        .await
+        .is_err()
+        || pid == 0
+        || handle.is_closed()
+    {
+        return;
     }
+    let kill = async {
+        let channel = open_session(&handle, Duration::from_secs(5)).await.ok()?;
+        let command = format!("kill -s KILL -- -{pid} 2>/dev/null; exit 0");
+        let (mut read, write) = channel.split();
+        write.exec(false, command.into_bytes()).await.ok()?;
+        while read.wait().await.is_some() {}
+        Some(())
+    };
+    if tokio::time::timeout(Duration::from_secs(10), kill)
+        .await
+        .is_err()
+    {
+        tracing::warn!("could not stop remote process group {pid} in time");
+    }
+}
 
+impl ChannelGuard {
     async fn finish_with_abort(&mut self) {
         self.finished = true;
         let pid = self.pid.load(Ordering::Relaxed);
-        ChannelGuard::abort(self.handle.clone(), self.write.clone(), pid).await;
+        abort_channel(self.handle.clone(), self.write.clone(), pid).await;
     }
 }
 
@@ -161,7 +164,7 @@ impl Drop for ChannelGuard {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let (handle, write) = (self.handle.clone(), self.write.clone());
             let pid = self.pid.load(Ordering::Relaxed);
-            runtime.spawn(ChannelGuard::abort(handle, write, pid));
+            runtime.spawn(abort_channel(handle, write, pid));
         }
     }
 }
@@ -172,7 +175,7 @@ impl Drop for ChannelGuard {
 /// sshd frees a closed session only once the command has exited and it has
 /// handled the rest of the packets it read in one go, so an open right
 /// after a close can find MaxSessions reached for a moment.
-async fn open_session(
+pub(crate) async fn open_session(
     handle: &Handle<ClientHandler>,
     patience: Duration,
 ) -> Result<russh::Channel<Msg>, russh::Error> {
@@ -195,13 +198,13 @@ async fn open_session(
 const PID_MARKER: &str = "HERD-PID:";
 
 /// Markers that frame sudo's password prompt and the start of the command.
-struct BecomeMarkers {
-    prompt: String,
-    ready: String,
+pub(crate) struct BecomeMarkers {
+    pub(crate) prompt: String,
+    pub(crate) ready: String,
 }
 
 impl BecomeMarkers {
-    fn new() -> BecomeMarkers {
+    pub(crate) fn new() -> BecomeMarkers {
         let nonce = nonce();
         BecomeMarkers {
             prompt: format!("[herd-sudo-{nonce}] password:"),
@@ -221,21 +224,21 @@ pub(crate) fn nonce() -> String {
 }
 
 /// Caps captured output.
-struct Capture {
-    data: Vec<u8>,
+pub(crate) struct Capture {
+    pub(crate) data: Vec<u8>,
     limit: usize,
-    truncated: bool,
+    pub(crate) truncated: bool,
 }
 
 impl Capture {
-    fn new(limit: usize) -> Capture {
+    pub(crate) fn new(limit: usize) -> Capture {
         Capture {
             data: Vec::new(),
             limit,
             truncated: false,
         }
     }
-    fn push(&mut self, bytes: &[u8]) {
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
         let room = self.limit.saturating_sub(self.data.len());
         if bytes.len() > room {
             self.truncated = true;
@@ -247,11 +250,18 @@ impl Capture {
 impl Connection {
     /// Runs `command` and collects its output.
     pub async fn exec(&self, command: &str, opts: &ExecOptions) -> Result<ExecOutput, ExecError> {
+        let started = std::time::Instant::now();
+        if let Some(result) = self.shell_exec(command, opts).await {
+            tracing::trace!("{}: shell frame in {:?}", self.name, started.elapsed());
+            return result;
+        }
         let input = match &opts.stdin {
             Some(bytes) => Input::Bytes(bytes),
             None => Input::Empty,
         };
-        self.run(command, opts, input, Output::Capture).await
+        let result = self.run(command, opts, input, Output::Capture).await;
+        tracing::trace!("{}: exec channel in {:?}", self.name, started.elapsed());
+        result
     }
 
     /// Runs `command` with its stdout streamed into `stdout` as it arrives
@@ -273,7 +283,7 @@ impl Connection {
     /// The command line sent to the server: env exports, then sudo with the
     /// exports repeated inside (sudo resets the environment; outside, PATH
     /// decides which sudo runs).
-    fn command_line(
+    pub(crate) fn command_line(
         &self,
         command: &str,
         opts: &ExecOptions,
@@ -586,7 +596,7 @@ impl Connection {
 }
 
 /// `sudo -n` that needs a password exits 1 with this message.
-fn opts_become_failed(out: &ExecOutput) -> bool {
+pub(crate) fn opts_become_failed(out: &ExecOutput) -> bool {
     out.exit_code == Some(1)
         && out.stderr.starts_with(b"sudo: ")
         && find(&out.stderr, b"password is required").is_some()
@@ -597,7 +607,7 @@ fn parse_pid(line: &[u8]) -> Option<u32> {
     text.strip_prefix(PID_MARKER)?.trim().parse().ok()
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 

@@ -27,6 +27,7 @@ pub mod known_hosts;
 mod pool;
 mod proxy_command;
 mod session;
+mod shell;
 mod target;
 mod transfer;
 

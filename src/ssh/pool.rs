@@ -39,7 +39,10 @@ pub struct Connection {
     pub(crate) name: String,
     pub(crate) handle: Arc<Handle<ClientHandler>>,
     /// Channels open at once stay below the server's MaxSessions.
-    pub(crate) channels: Semaphore,
+    pub(crate) channels: Arc<Semaphore>,
+    pub(crate) max_channels: usize,
+    /// The long-lived shell commands run through (see `shell.rs`).
+    pub(crate) shell: super::shell::ShellSlot,
     pub(crate) output_limit: usize,
     pub(crate) command_timeout: Option<Duration>,
     /// How long a write (upload data) may wait for the host to accept it.
@@ -171,7 +174,9 @@ impl Pool {
                 name: target.name.clone(),
                 handle: Arc::new(handle),
                 login_key,
-                channels: Semaphore::new(self.options.max_channels.max(1)),
+                channels: Arc::new(Semaphore::new(self.options.max_channels.max(1))),
+                max_channels: self.options.max_channels,
+                shell: Default::default(),
                 output_limit: self.options.output_limit,
                 command_timeout: self.options.command_timeout,
                 stall_timeout: super::session::stall_after(target),
