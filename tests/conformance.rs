@@ -21,9 +21,14 @@ const EXPECTED_DIFFERENCES: &[(&str, &str)] = &[];
 /// Targets that do not pass yet (the suite's second batch, issue 16), with
 /// the first thing herd stops at: gaps to close, not decisions. Listed so
 /// the rest stays guarded; remove one when it passes.
-const NOT_YET: &[(&str, &str)] = &[(
+const NOT_YET: &[(&str, &str)] = &[];
+
+/// Asserts that ansible-core 2.19 fails too, under `ignore_errors` in the
+/// suite: how many a target may have, and which.
+const FAILED_BY_ANSIBLE_TOO: &[(&str, usize, &str)] = &[(
     "file",
-    "main.yml:901: a task missing `path` (kept for run time) fails with herd's message, not Ansible's 'missing required arguments: path' (304 tasks run before it)",
+    1,
+    "directory_as_dest.yml:223 asserts `stat.isfile`, a key Ansible's stat does not return (it has `isreg`)",
 )];
 
 #[test]
@@ -55,7 +60,15 @@ fn ansible_integration_targets_pass() {
             continue;
         };
         // target tasks ok changed failed skipped ignored rescued asserts failed
-        let green = words.len() == 10 && words[4] == "0" && words[9] == "0";
+        let allowed = FAILED_BY_ANSIBLE_TOO
+            .iter()
+            .find(|(t, ..)| *t == target)
+            .map_or(0, |(_, n, _)| *n);
+        let failed_asserts: usize = words
+            .get(9)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(usize::MAX);
+        let green = words.len() == 10 && words[4] == "0" && failed_asserts <= allowed;
         let listed = EXPECTED_DIFFERENCES
             .iter()
             .chain(NOT_YET)

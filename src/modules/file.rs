@@ -157,6 +157,17 @@ async fn ensure(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, Mo
             "src option requires state to be 'link' or 'hard'",
         ));
     }
+    // A hard link asked for at a directory goes inside it, named after
+    // its source, as Ansible does.
+    let (path, info) = match &src {
+        Some(src) if state == "hard" && info.is_dir() => {
+            let name = src.rsplit('/').find(|p| !p.is_empty()).unwrap_or(src);
+            let inside = format!("{}/{name}", path.trim_end_matches('/'));
+            let info = files::probe(ctx, &inside, Want::default()).await?;
+            (inside, info)
+        }
+        _ => (path, info),
+    };
     let q = shell_quote(&path);
     let mut commands: Vec<String> = Vec::new();
     // Attributes are applied to what will be there afterwards.
@@ -226,6 +237,14 @@ async fn ensure(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, Mo
             } else {
                 info.is_link() && info.link_target.as_deref() == Some(src.as_str())
             };
+            // A hard link's src is taken as written (relative to the
+            // module's working directory), as Ansible's os.path.exists.
+            if !same && hard && !files::probe(ctx, &src, Want::default()).await?.exists {
+                let mut failed = ModuleOutput::failed("src does not exist");
+                failed.data.insert("dest".into(), json!(path));
+                failed.data.insert("src".into(), json!(src));
+                return Ok(failed);
+            }
             if !same && !hard && !force && !link_source_exists(ctx, &path, &src).await? {
                 return Ok(ModuleOutput::failed(format!(
                     "src file does not exist, use \"force=yes\" if you really want to create the link: {src}"
