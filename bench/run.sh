@@ -7,7 +7,7 @@
 #             OpenSSH copy of the file (cold) and `ssh true`-like adhoc (rerun)
 # With BENCH_PEERS=pyinfra, pyinfra too (its venv is installed on first use).
 # With BENCH_RTT=50ms every tool reaches every host through herd's fault
-# proxy (`cargo run --example fleet -- proxy`, tests/fleet/proxy.rs) adding
+# proxy (`cargo run --example fleet -- proxy`, tests/it/fleet/proxy.rs) adding
 # that round-trip time (half each way): the hosts' sshd moves to port 2223,
 # the proxies listen on 127.0.0.x:2222 where the inventories point.
 #

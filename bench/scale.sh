@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # herd at 1,000 / 5,000 / 10,000 hosts, on the simulated fleet
-# (examples/simfleet.rs, tests/fleet/sim.rs: one process answering SSH for
+# (examples/simfleet.rs, tests/it/fleet/sim.rs: one process answering SSH for
 # N virtual hosts on N loopback addresses, real key exchange, a host key
 # per host, strict known_hosts for every tool):
 #   run      `herd run all -- true`      vs OpenSSH (xargs -P) and pyinfra exec

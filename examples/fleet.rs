@@ -7,7 +7,7 @@
 //!     cargo run --example fleet -- down demo/run
 //!
 //! `--isolated` (root): each host its own machine (namespaces, copy-on-write
-//! root, hostname; see tests/fleet/isolated.rs); `--apt`: with a local apt
+//! root, hostname; see tests/it/fleet/isolated.rs); `--apt`: with a local apt
 //! repository (hello, tree, cowsay) as the hosts' only package source;
 //! `--rtt 50ms`: a proxy in front of every host adding that round-trip time
 //! (`--jitter`, `--bandwidth` too), run by a detached `fleet proxy` process.
@@ -17,7 +17,8 @@
 //! runs proxies in the foreground until killed (bench/run.sh uses it in
 //! front of the peer harness's hosts).
 
-#[path = "../tests/fleet/mod.rs"]
+#[path = "../tests/it/fleet/mod.rs"]
+#[allow(dead_code)] // the examples use part of the test harness
 mod fleet;
 
 use std::path::Path;

@@ -1,5 +1,5 @@
 //! A simulated fleet for scale tests and benchmarks: one process answering
-//! SSH for N virtual hosts on N loopback addresses (see tests/fleet/sim.rs).
+//! SSH for N virtual hosts on N loopback addresses (see tests/it/fleet/sim.rs).
 //!
 //!     cargo run --release --example simfleet -- --hosts 10000 [--dir bench/run/sim] [--port P]
 //!         [--first 127.10.0.1] [--no-fast-path] [--max-shells 32]
@@ -17,7 +17,8 @@
 //! children (`--serve FROM-TO --seed HEX --no-files`) for slices of the
 //! hosts; they die with it.
 
-#[path = "../tests/fleet/mod.rs"]
+#[path = "../tests/it/fleet/mod.rs"]
+#[allow(dead_code)] // the examples use part of the test harness
 mod fleet;
 
 use std::path::PathBuf;

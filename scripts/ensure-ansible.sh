@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the pinned ansible-core the parity tests compare herd with
-# (tests/ansible_parity.rs, tests/role_parity.rs) into a virtualenv of its
+# (tests/it/ansible_parity.rs, tests/it/role_parity.rs) into a virtualenv of its
 # own, outside the repository:
 #   $HERD_ANSIBLE_VENV, else ${XDG_CACHE_HOME:-~/.cache}/herd-tests/ansible-venv-<version>
 # The tests look in the same place. Idempotent: a rerun with the venv in

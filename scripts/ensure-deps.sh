@@ -17,7 +17,7 @@ command -v ssh-keygen >/dev/null && command -v ssh-agent >/dev/null || need+=(op
 command -v age >/dev/null || need+=(age)
 # become (sudo) is part of the conformance suite and playbook tests.
 command -v sudo >/dev/null || need+=(sudo)
-# `script` gives the -K masking test (tests/secrets.rs) a terminal.
+# `script` gives the -K masking test (tests/it/secrets.rs) a terminal.
 command -v script >/dev/null || need+=(bsdutils)
 command -v chromium >/dev/null || need+=(chromium)
 command -v promtool >/dev/null && command -v prometheus >/dev/null || need+=(prometheus)
@@ -36,7 +36,7 @@ command -v zstd >/dev/null || need+=(zstd)
 command -v chattr >/dev/null || need+=(e2fsprogs)
 command -v python3 >/dev/null || need+=(python3)
 # Isolated test hosts are copies of this machine: the timezone and
-# locale_gen tests (tests/system_modules.rs) need its zone files and glibc's
+# locale_gen tests (tests/it/system_modules.rs) need its zone files and glibc's
 # locale sources and locale-gen.
 [[ -f /usr/share/zoneinfo/Asia/Tokyo ]] || need+=(tzdata)
 command -v locale-gen >/dev/null && [[ -f /usr/share/i18n/SUPPORTED ]] || need+=(locales)
@@ -57,7 +57,7 @@ if ((${#need[@]})); then
     || { "${sudo_cmd[@]}" apt-get update -qq && "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}" >/dev/null; }
 fi
 # The isolated fleet's apt repository is built from .debs fetched once with
-# `apt-get download` (tests/fleet/apt.rs): the package lists must know them.
+# `apt-get download` (tests/it/fleet/apt.rs): the package lists must know them.
 if [[ $(id -u) == 0 ]] && ! apt-cache show hello tree cowsay figlet >/dev/null 2>&1; then
   echo "apt-get update (the isolated test fleet downloads hello, tree, cowsay, figlet)..." >&2
   apt-get update -qq
