@@ -640,7 +640,7 @@ fn a_killed_test_process_takes_its_isolated_hosts_along() {
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "helper_isolated_host_until_killed",
+            "isolated::helper_isolated_host_until_killed",
             "--ignored",
             "--nocapture",
         ])
