@@ -265,9 +265,10 @@ pub async fn apply(ctx: &ModuleContext<'_>, opts: &Options, module: &str) -> Out
                     );
                     return Ok(report.fail_with(msg, &out).finish(ctx));
                 }
-                let time = update_stamp(ctx).await?;
-                report.cache_updated = time != probe.cache_time;
-                report.cache_update_time = time;
+                // Updated, as Ansible says, even within the second of the
+                // last update (the stamp's time cannot tell).
+                report.cache_updated = true;
+                report.cache_update_time = update_stamp(ctx).await?;
             }
         }
         if opts.names.is_empty() && opts.upgrade.is_none() && opts.deb.is_none() {

@@ -993,15 +993,15 @@ fn package_facts_service_facts_and_setup_report_the_host_as_ansible_does() {
 fn reset_connection_logs_in_again_for_the_next_task() {
     let fleet = Fleet::builder().hosts(1).isolated(true).start();
     let host = &fleet.hosts[0];
-    // `$PPID` of a task's shell is sshd's process for the connection: the
+    // The client port in `$SSH_CONNECTION` names the TCP connection: the
     // same for every task until the reset, a new one after it.
     std::fs::write(
         fleet.path("site.yml"),
         "- hosts: all\n  gather_facts: false\n  tasks:\n\
-         \x20   - shell: echo $PPID\n      register: first\n\
-         \x20   - shell: echo $PPID\n      register: second\n\
+         \x20   - shell: echo $SSH_CONNECTION | cut -d' ' -f2\n      register: first\n\
+         \x20   - shell: echo $SSH_CONNECTION | cut -d' ' -f2\n      register: second\n\
          \x20   - meta: reset_connection\n\
-         \x20   - shell: echo $PPID\n      register: third\n\
+         \x20   - shell: echo $SSH_CONNECTION | cut -d' ' -f2\n      register: third\n\
          \x20   - copy:\n        dest: /tmp/sessions\n        content: \"{{ first.stdout }} {{ second.stdout }} {{ third.stdout }}\"\n",
     )
     .unwrap();
@@ -1013,13 +1013,14 @@ fn reset_connection_logs_in_again_for_the_next_task() {
         .success()
         .stdout_has("failed=0");
     let sessions = read(host.fs_path("/tmp/sessions"));
-    let pids: Vec<&str> = sessions.split_whitespace().collect();
-    assert_eq!(pids.len(), 3, "{sessions}");
+    // The client port of each task's SSH connection.
+    let ports: Vec<&str> = sessions.split_whitespace().collect();
+    assert_eq!(ports.len(), 3, "{sessions}");
     assert_eq!(
-        pids[0], pids[1],
+        ports[0], ports[1],
         "one connection until the reset: {sessions}"
     );
-    assert_ne!(pids[1], pids[2], "a new connection after it: {sessions}");
+    assert_ne!(ports[1], ports[2], "a new connection after it: {sessions}");
     assert_eq!(
         logins(host) - before,
         2,

@@ -22,6 +22,12 @@
 //! group. At most `max_shells` shells run at once (the rest wait): 10,000
 //! hosts asked at once must not fork 10,000 shells on two cores.
 //!
+//! herd's long-lived shell (`exec /bin/sh`, see src/ssh/shell.rs) is
+//! refused (exit 127 at once): a shell held open per connection would hold
+//! one of the `max_shells` slots for the whole run, and framed commands
+//! could not reach the fast path. herd then runs one exec channel per
+//! command here, as OpenSSH and pyinfra do.
+//!
 //! The fast path: a fixed set of commands benchmarks send are answered
 //! in-process, without a shell (see [`fast_path`]): `true`, `:`, `false`,
 //! `exit N`, `echo` of plain words, `uname`/`uname -a`/`uname -n`,
@@ -615,6 +621,15 @@ async fn serve_channel(mut channel: Channel<Msg>, host: Arc<SimHost>, shared: Ar
             host.name,
             text.as_deref().unwrap_or("(shell)")
         );
+    }
+    if command.as_deref() == Some(b"exec /bin/sh".as_slice()) {
+        let _ = channel
+            .extended_data_bytes(1, b"simfleet: no long-lived shells here\n".to_vec())
+            .await;
+        let _ = channel.exit_status(127).await;
+        let _ = channel.eof().await;
+        let _ = channel.close().await;
+        return;
     }
     let collect = shared.fast_path && command.as_deref() == Some(shared.collect_script.as_bytes());
     let answer = match &command {

@@ -277,11 +277,29 @@ impl Herd {
         let stdout = drain(Box::new(child.stdout.take().unwrap()));
         let stderr = drain(Box::new(child.stderr.take().unwrap()));
         let pid = child.id() as libc::pid_t;
+        // VmHWM is the high-water mark of herd's own memory. (wait4's
+        // ru_maxrss would not do: exec keeps the forking test process's
+        // resident size in it, and one test binary runs many tests.) It is
+        // read until the process exits; a high-water mark only grows.
+        let peak = std::thread::spawn(move || {
+            let mut peak = 0;
+            while let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                let Some(kib) = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                else {
+                    break; // exited (a zombie has no memory lines)
+                };
+                peak = peak.max(kib);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            peak
+        });
         let mut status = 0;
-        // SAFETY: plain out-parameters; the child is ours and not yet reaped.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
+        // SAFETY: a plain out-parameter; the child is ours and not yet reaped.
+        let reaped = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(reaped, pid, "waitpid: {}", std::io::Error::last_os_error());
         let code = if libc::WIFEXITED(status) {
             libc::WEXITSTATUS(status)
         } else {
@@ -292,6 +310,6 @@ impl Herd {
             stdout: stdout.join().unwrap(),
             stderr: stderr.join().unwrap(),
         };
-        (outcome, usage.ru_maxrss as u64)
+        (outcome, peak.join().unwrap())
     }
 }
