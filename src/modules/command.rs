@@ -261,12 +261,7 @@ fn expand_word(word: &str) -> String {
     for found in VAR.find_iter(rest) {
         let text = found.as_str();
         let name = text[1..].trim_start_matches('{').trim_end_matches('}');
-        let valid = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
+        if !crate::ssh::is_shell_name(name) {
             continue;
         }
         out.push_str(&quoted(&rest[last..found.start()]));

@@ -771,12 +771,7 @@ fn delegate_to(key: &Key, value: &Node, source: &Source) -> Result<String, Playb
 
 fn identifier(key: &Key, value: &Node, source: &Source) -> Result<String, PlaybookError> {
     let name = source.string(key, value)?;
-    let valid = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !valid {
+    if !crate::ssh::is_shell_name(&name) {
         return Err(source.error(
             value.mark,
             format!("`{}: {name}` is not a valid variable name", key.name),

@@ -6,5 +6,6 @@
 pub mod replay;
 mod transport;
 
+pub(crate) use crate::ssh::nonce;
+pub(crate) use transport::hex;
 pub use transport::{Transport, TransportError};
-pub(crate) use transport::{hex, nonce};

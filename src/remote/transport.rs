@@ -218,17 +218,6 @@ impl Transport {
     }
 }
 
-/// A string unique to this process and call, for temp file names.
-pub(crate) fn nonce() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let time = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{time:x}{:x}{n:x}", std::process::id())
-}
-
 /// Lower-case hex of a digest.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -310,7 +299,7 @@ async fn local_put(bytes: &[u8], path: &str, opts: &PutOptions) -> Result<(), Tr
         None => ".".to_string(),
     };
     let name = path.rsplit('/').next().unwrap_or(path);
-    let tmp = format!("{dir}/.{name}.herd-tmp-{}", nonce());
+    let tmp = format!("{dir}/.{name}.herd-tmp-{}", crate::ssh::nonce());
     if opts.become_.is_some() || opts.owner.is_some() || opts.group.is_some() {
         let q_tmp = shell_quote(&tmp);
         let mut script = format!("umask 077; cat > {q_tmp} && chmod {mode:o} {q_tmp}");

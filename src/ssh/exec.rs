@@ -75,6 +75,15 @@ impl ExecOutput {
     }
 }
 
+/// A name a POSIX shell takes as a variable (letters, digits, `_`; not
+/// starting with a digit).
+pub fn is_shell_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Quotes `s` for a POSIX shell.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
@@ -213,6 +222,7 @@ impl BecomeMarkers {
     }
 }
 
+/// A string unique to this process and call: temp file names, markers.
 pub(crate) fn nonce() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -291,12 +301,7 @@ impl Connection {
     ) -> Result<String, ExecError> {
         let mut exports = String::new();
         for (name, value) in &opts.env {
-            let valid = name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid {
+            if !is_shell_name(name) {
                 return Err(ExecError::BadEnv {
                     host: self.name.clone(),
                     name: name.clone(),

@@ -34,7 +34,7 @@ mod transfer;
 pub use config::{Secret, SshOptions};
 pub use error::{ConnectError, ExecError, TransferError};
 pub(crate) use exec::nonce;
-pub use exec::{Become, ExecOptions, ExecOutput, shell_quote};
+pub use exec::{Become, ExecOptions, ExecOutput, is_shell_name, shell_quote};
 pub use pool::{Connection, Pool};
 pub use target::{HostSpec, Resolver, Target};
 pub use transfer::{PutOptions, RemoteStat};
