@@ -7,54 +7,32 @@
 
 use crate::fleet;
 use crate::support;
+use crate::support::module_host::ModuleHost;
+use std::ops::Deref;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 use fleet::Fleet;
-use herd::modules::{self, ModuleContext, ModuleOutput, SearchPaths, Vars};
-use herd::remote::Transport;
-use herd::ssh::{ExecOptions, HostSpec, Pool, SshOptions, Target};
-use herd::template::Templates;
+use herd::modules::ModuleOutput;
+use herd::ssh::ExecOptions;
 use serde_json::{Value, json};
 use support::Herd;
 
-/// One fleet host, driven module by module.
-struct Host {
-    fleet: Fleet,
-    pool: Arc<Pool>,
-    transport: Transport,
-    templates: Templates,
-    search: SearchPaths,
+/// One fleet host, driven module by module (with diffs, as these modules
+/// report them).
+struct Host(ModuleHost);
+
+impl Deref for Host {
+    type Target = ModuleHost;
+    fn deref(&self) -> &ModuleHost {
+        &self.0
+    }
 }
 
 impl Host {
     async fn start() -> Host {
-        let fleet = Fleet::builder().hosts(1).start();
-        let options = SshOptions {
-            config_file: Some(fleet.ssh_config.clone()),
-            ..SshOptions::isolated(&fleet.dir)
-        };
-        let target = Target::resolve("host1", &HostSpec::default(), &options).unwrap();
-        let pool = Pool::new(options);
-        let conn = pool.connect(&target).await.unwrap();
-        Host {
-            fleet,
-            pool,
-            transport: Transport::Ssh(conn),
-            templates: Templates::new(),
-            search: SearchPaths::default(),
-        }
-    }
-
-    /// A path in the host's working directory (the test reads it directly).
-    fn path(&self, rel: &str) -> PathBuf {
-        self.fleet.hosts[0].root.join(rel)
-    }
-
-    fn p(&self, rel: &str) -> String {
-        self.path(rel).display().to_string()
+        Host(ModuleHost::connect(Fleet::builder().hosts(1).start()).await)
     }
 
     async fn run_env(
@@ -71,19 +49,7 @@ impl Host {
                 .collect(),
             ..ExecOptions::default()
         };
-        let ctx = ModuleContext {
-            host: "host1",
-            transport: &self.transport,
-            exec,
-            check_mode: check,
-            diff: true,
-            templates: &self.templates,
-            vars: &herd::template::TaskVars::trusted(Vars::new()),
-            search: &self.search,
-        };
-        modules::run(name, &ctx, args.as_object().unwrap())
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"))
+        self.run_with(exec, name, args, check, true).await
     }
 
     async fn run(&self, name: &str, args: Value) -> ModuleOutput {
@@ -95,7 +61,7 @@ impl Host {
     }
 
     async fn stop(self) {
-        self.pool.close_all().await;
+        self.0.stop().await;
     }
 }
 

@@ -5,19 +5,18 @@
 //! requests the server received.
 
 use crate::fleet;
+use crate::support::module_host::ModuleHost;
+use std::ops::Deref;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use fleet::Fleet;
-use herd::modules::{self, ModuleContext, ModuleOutput, SearchPaths, Vars};
-use herd::remote::Transport;
-use herd::ssh::{ExecOptions, HostSpec, Pool, SshOptions, Target};
-use herd::template::Templates;
+use herd::modules::ModuleOutput;
+use herd::ssh::ExecOptions;
 use serde_json::{Value, json};
 
 /// One request as the server saw it.
@@ -226,40 +225,19 @@ fn sha256_hex(text: &str) -> String {
         .to_string()
 }
 
-/// One fleet host and what a module needs to run on it.
-struct Host {
-    fleet: Fleet,
-    pool: Arc<Pool>,
-    transport: Transport,
-    templates: Templates,
-    search: SearchPaths,
+/// One fleet host, driven module by module.
+struct Host(ModuleHost);
+
+impl Deref for Host {
+    type Target = ModuleHost;
+    fn deref(&self) -> &ModuleHost {
+        &self.0
+    }
 }
 
 impl Host {
     async fn start() -> Host {
-        let fleet = Fleet::builder().hosts(1).start();
-        let options = SshOptions {
-            config_file: Some(fleet.ssh_config.clone()),
-            ..SshOptions::isolated(&fleet.dir)
-        };
-        let target = Target::resolve("host1", &HostSpec::default(), &options).unwrap();
-        let pool = Pool::new(options);
-        let conn = pool.connect(&target).await.unwrap();
-        Host {
-            fleet,
-            pool,
-            transport: Transport::Ssh(conn),
-            templates: Templates::new(),
-            search: SearchPaths::default(),
-        }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.fleet.hosts[0].root.join(rel)
-    }
-
-    fn p(&self, rel: &str) -> String {
-        self.path(rel).display().to_string()
+        Host(ModuleHost::connect(Fleet::builder().hosts(1).start()).await)
     }
 
     async fn run_mode(&self, name: &str, args: Value, check: bool) -> ModuleOutput {
@@ -274,19 +252,7 @@ impl Host {
         check: bool,
         exec: ExecOptions,
     ) -> ModuleOutput {
-        let ctx = ModuleContext {
-            host: "host1",
-            transport: &self.transport,
-            exec,
-            check_mode: check,
-            diff: false,
-            templates: &self.templates,
-            vars: &herd::template::TaskVars::trusted(Vars::new()),
-            search: &self.search,
-        };
-        modules::run(name, &ctx, args.as_object().unwrap())
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"))
+        self.run_with(exec, name, args, check, false).await
     }
 
     async fn run(&self, name: &str, args: Value) -> ModuleOutput {
@@ -298,7 +264,7 @@ impl Host {
     }
 
     async fn stop(self) {
-        self.pool.close_all().await;
+        self.0.stop().await;
     }
 }
 

@@ -3,65 +3,49 @@
 //! errors.
 
 use crate::fleet;
+use crate::support::module_host::ModuleHost;
+use std::ops::{Deref, DerefMut};
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use fleet::Fleet;
-use herd::modules::{self, ModuleContext, ModuleError, ModuleOutput, SearchPaths, Vars};
+use herd::modules::{ModuleError, ModuleOutput, SearchPaths};
 use herd::remote::Transport;
-use herd::ssh::{ExecOptions, HostSpec, Pool, SshOptions, Target};
-use herd::template::Templates;
+use herd::ssh::ExecOptions;
 use serde_json::{Value, json};
 
 /// One fleet host and everything a module needs to run on it.
 struct Host {
-    fleet: Fleet,
-    pool: Arc<Pool>,
-    transport: Transport,
-    templates: Templates,
-    vars: Vars,
-    search: SearchPaths,
+    host: ModuleHost,
     /// Local files/ and templates/ for `src:` lookups.
     local: tempfile::TempDir,
 }
 
+impl Deref for Host {
+    type Target = ModuleHost;
+    fn deref(&self) -> &ModuleHost {
+        &self.host
+    }
+}
+
+impl DerefMut for Host {
+    fn deref_mut(&mut self) -> &mut ModuleHost {
+        &mut self.host
+    }
+}
+
 impl Host {
     async fn start() -> Host {
-        let fleet = Fleet::builder().hosts(1).start();
-        let options = SshOptions {
-            config_file: Some(fleet.ssh_config.clone()),
-            ..SshOptions::isolated(&fleet.dir)
-        };
-        let target = Target::resolve("host1", &HostSpec::default(), &options).unwrap();
-        let pool = Pool::new(options);
-        let conn = pool.connect(&target).await.unwrap();
+        let mut host = ModuleHost::connect(Fleet::builder().hosts(1).start()).await;
         let local = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(local.path().join("files")).unwrap();
         std::fs::create_dir_all(local.path().join("templates")).unwrap();
-        let search = SearchPaths {
+        host.search = SearchPaths {
             files: vec![local.path().join("files")],
             templates: vec![local.path().join("templates")],
             vars: vec![local.path().join("vars")],
         };
-        Host {
-            fleet,
-            pool,
-            transport: Transport::Ssh(conn),
-            templates: Templates::new(),
-            vars: Vars::new(),
-            search,
-            local,
-        }
-    }
-
-    /// A path in the host's working directory (same machine: tests read it directly).
-    fn path(&self, rel: &str) -> PathBuf {
-        self.fleet.hosts[0].root.join(rel)
-    }
-
-    fn p(&self, rel: &str) -> String {
-        self.path(rel).display().to_string()
+        Host { host, local }
     }
 
     fn local_file(&self, rel: &str, text: &str) -> PathBuf {
@@ -70,61 +54,31 @@ impl Host {
         path
     }
 
-    async fn run_with(
-        &self,
-        transport: &Transport,
-        name: &str,
-        args: Value,
-        check: bool,
-        diff: bool,
-    ) -> Result<ModuleOutput, ModuleError> {
-        self.run_exec(transport, ExecOptions::default(), name, args, check, diff)
-            .await
-    }
-
-    async fn run_exec(
-        &self,
-        transport: &Transport,
-        exec: ExecOptions,
-        name: &str,
-        args: Value,
-        check: bool,
-        diff: bool,
-    ) -> Result<ModuleOutput, ModuleError> {
-        let ctx = ModuleContext {
-            host: "host1",
-            transport,
-            exec,
-            check_mode: check,
-            diff,
-            templates: &self.templates,
-            vars: &herd::template::TaskVars::trusted(self.vars.clone()),
-            search: &self.search,
-        };
-        modules::run(name, &ctx, args.as_object().unwrap()).await
-    }
-
     async fn run(&self, name: &str, args: Value) -> ModuleOutput {
-        self.run_with(&self.transport, name, args, false, false)
+        self.run_with(ExecOptions::default(), name, args, false, false)
             .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 
     async fn check(&self, name: &str, args: Value) -> ModuleOutput {
-        self.run_with(&self.transport, name, args, true, true)
+        self.run_with(ExecOptions::default(), name, args, true, true)
             .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 
     async fn diff(&self, name: &str, args: Value) -> ModuleOutput {
-        self.run_with(&self.transport, name, args, false, true)
+        self.run_with(ExecOptions::default(), name, args, false, true)
             .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 
     async fn error(&self, name: &str, args: Value) -> String {
         match self
-            .run_with(&self.transport, name, args, false, false)
+            .try_run_on(
+                &self.transport,
+                ExecOptions::default(),
+                name,
+                args,
+                false,
+                false,
+            )
             .await
         {
             Err(e) => e.to_string(),
@@ -133,7 +87,7 @@ impl Host {
     }
 
     async fn stop(self) {
-        self.pool.close_all().await;
+        self.host.stop().await;
     }
 }
 
@@ -424,20 +378,35 @@ async fn copy_to_the_local_machine_with_delegate_to() {
     let dest = dir.path().join("local.txt").display().to_string();
     let args = json!({"content": "here\n", "dest": dest, "mode": "0600"});
     let out = h
-        .run_with(&Transport::Local, "copy", args.clone(), false, false)
+        .try_run_on(
+            &Transport::Local,
+            ExecOptions::default(),
+            "copy",
+            args.clone(),
+            false,
+            false,
+        )
         .await
         .unwrap();
     assert!(out.changed);
     assert_eq!(read(Path::new(&dest)), "here\n");
     assert_eq!(mode_of(Path::new(&dest)), 0o600);
     let out = h
-        .run_with(&Transport::Local, "copy", args, false, false)
+        .try_run_on(
+            &Transport::Local,
+            ExecOptions::default(),
+            "copy",
+            args,
+            false,
+            false,
+        )
         .await
         .unwrap();
     assert!(!out.changed);
     let out = h
-        .run_with(
+        .try_run_on(
             &Transport::Local,
+            ExecOptions::default(),
             "stat",
             json!({"path": dest}),
             false,
@@ -1349,7 +1318,7 @@ async fn lineinfile_and_blockinfile_refuse_a_file_they_cannot_read() {
         ("blockinfile", json!({"path": path, "block": "new=1"})),
     ] {
         let result = h
-            .run_exec(&h.transport, exec.clone(), module, args, false, false)
+            .try_run_on(&h.transport, exec.clone(), module, args, false, false)
             .await;
         let message = match result {
             Err(e) => e.to_string(),
@@ -1530,8 +1499,15 @@ async fn fetch_script_setup_wait_for_and_local_modules() {
             .contains("prompt")
     );
     assert!(matches!(
-        h.run_with(&h.transport, "copyy", json!({}), false, false)
-            .await,
+        h.try_run_on(
+            &h.transport,
+            ExecOptions::default(),
+            "copyy",
+            json!({}),
+            false,
+            false
+        )
+        .await,
         Err(ModuleError::Unknown(_))
     ));
     h.stop().await;

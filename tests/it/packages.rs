@@ -8,25 +8,25 @@
 
 use crate::fleet;
 use crate::support;
+use crate::support::module_host::ModuleHost;
+use std::ops::Deref;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fleet::Fleet;
-use herd::modules::{self, ModuleContext, ModuleOutput, SearchPaths, Vars};
-use herd::remote::Transport;
-use herd::ssh::{ExecOptions, HostSpec, Pool, SshOptions, Target};
-use herd::template::Templates;
+use herd::modules::ModuleOutput;
+use herd::ssh::ExecOptions;
 use serde_json::{Value, json};
 use support::Herd;
 
 /// One isolated host with the offline repository, driven module by module.
-struct Host {
-    fleet: Fleet,
-    pool: Arc<Pool>,
-    transport: Transport,
-    templates: Templates,
-    search: SearchPaths,
+struct Host(ModuleHost);
+
+impl Deref for Host {
+    type Target = ModuleHost;
+    fn deref(&self) -> &ModuleHost {
+        &self.0
+    }
 }
 
 impl Host {
@@ -36,36 +36,12 @@ impl Host {
             .isolated(true)
             .apt_packages(packages)
             .start();
-        let options = SshOptions {
-            config_file: Some(fleet.ssh_config.clone()),
-            ..SshOptions::isolated(&fleet.dir)
-        };
-        let target = Target::resolve("host1", &HostSpec::default(), &options).unwrap();
-        let pool = Pool::new(options);
-        let conn = pool.connect(&target).await.unwrap();
-        Host {
-            fleet,
-            pool,
-            transport: Transport::Ssh(conn),
-            templates: Templates::new(),
-            search: SearchPaths::default(),
-        }
+        Host(ModuleHost::connect(fleet).await)
     }
 
     async fn run_as(&self, name: &str, args: Value, check: bool, diff: bool) -> ModuleOutput {
-        let ctx = ModuleContext {
-            host: "host1",
-            transport: &self.transport,
-            exec: ExecOptions::default(),
-            check_mode: check,
-            diff,
-            templates: &self.templates,
-            vars: &herd::template::TaskVars::trusted(Vars::new()),
-            search: &self.search,
-        };
-        modules::run(name, &ctx, args.as_object().unwrap())
+        self.run_with(ExecOptions::default(), name, args, check, diff)
             .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 
     async fn run(&self, name: &str, args: Value) -> ModuleOutput {
@@ -108,7 +84,7 @@ impl Host {
     }
 
     async fn stop(self) {
-        self.pool.close_all().await;
+        self.0.stop().await;
     }
 }
 

@@ -2,6 +2,7 @@
 //! see. Shared by several test binaries, so not every item is used by each.
 
 pub mod ansible;
+pub mod module_host;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
