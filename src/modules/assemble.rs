@@ -42,6 +42,7 @@ pub const MODULE: Module = Module {
     ],
     required: &[&["src"], &["dest"]],
     run: async_run!(run),
+    action_plugin: true,
     ..Module::DEFAULT
 };
 

@@ -41,6 +41,7 @@ pub const MODULE: Module = Module {
     required: &[&["dest"], &["src", "content"]],
     exclusive: &[("src", "content")],
     run: async_run!(run),
+    action_plugin: true,
     ..Module::DEFAULT
 };
 

@@ -29,6 +29,7 @@ pub const MODULE: Module = Module {
     ],
     required: &[&["src"], &["dest"]],
     run: async_run!(run),
+    action_plugin: true,
     ..Module::DEFAULT
 };
 

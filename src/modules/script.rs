@@ -26,6 +26,7 @@ pub const MODULE: Module = Module {
     string_args: StringArgs::FreeForm(&["chdir", "creates", "removes", "executable"]),
     required: &[&["_raw_params", "cmd"]],
     run: async_run!(run),
+    action_plugin: true,
     ..Module::DEFAULT
 };
 

@@ -102,6 +102,10 @@ pub struct Module {
     /// Arguments naming files on the controller (`include_vars`' `file`):
     /// built from host data, they must stay inside the task's search dirs.
     pub controller_paths: &'static [&'static str],
+    /// Ansible runs it through an action plugin that words a missing
+    /// parameter itself ("dest is required"), not AnsibleModule's
+    /// "missing required arguments: dest".
+    pub action_plugin: bool,
     pub run: Run,
 }
 
@@ -118,6 +122,7 @@ impl Module {
         expression_arg: None,
         conditions_arg: None,
         controller_paths: &[],
+        action_plugin: false,
         run: Run::Engine,
     };
 

@@ -48,6 +48,7 @@ pub const MODULE: Module = Module {
     required: &[&["src"], &["dest"]],
     exclusive: &[("include", "exclude"), ("copy", "remote_src")],
     run: async_run!(run),
+    action_plugin: true,
     ..Module::DEFAULT
 };
 

@@ -11,6 +11,7 @@ const INCLUDE_TASKS: Module = Module {
     name: "include_tasks",
     params: &[p("file"), p("_raw_params"), p("apply")],
     string_args: StringArgs::Whole,
+    action_plugin: true,
     ..Module::DEFAULT
 };
 
@@ -34,6 +35,7 @@ const INCLUDE_ROLE: Module = Module {
         p("rolespec_validate"),
     ],
     required: &[&["name"]],
+    action_plugin: true,
     ..Module::DEFAULT
 };
 

@@ -13,22 +13,6 @@ use super::model::Vars;
 use super::source::{Source, scalar_text};
 use crate::modules::spec::{Module, StringArgs};
 
-/// Modules whose Ansible action plugin words a missing parameter itself
-/// ("dest is required") instead of AnsibleModule's "missing required
-/// arguments: dest".
-const ACTION_PLUGINS: &[&str] = &[
-    "copy",
-    "template",
-    "fetch",
-    "assemble",
-    "unarchive",
-    "script",
-    "include_role",
-    "import_role",
-    "include_tasks",
-    "import_tasks",
-];
-
 /// `action: copy src=a dest=b` or `action: {module: copy, src: a}`: the
 /// module and its arguments as if written `copy: ...`.
 pub(crate) fn action<'k>(
@@ -308,7 +292,7 @@ fn check(args: &[Arg], spec: &Module, key: &Key, source: &Source) -> Result<(), 
             let ansible = match *group {
                 // Action plugins' own wording (copy, template, fetch...).
                 ["src", "content"] => "src (or content) is required".to_string(),
-                [one] if ACTION_PLUGINS.contains(&module) => format!("{one} is required"),
+                [one] if spec.action_plugin => format!("{one} is required"),
                 // AnsibleModule's.
                 [one] => format!("missing required arguments: {one}"),
                 _ => format!("one of the following is required: {}", group.join(", ")),
