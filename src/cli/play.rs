@@ -292,7 +292,6 @@ struct TaskLog {
     run_id: RunId,
     play: String,
     seq: u32,
-    locations: Vec<String>,
 }
 
 impl TaskLog {
@@ -302,29 +301,32 @@ impl TaskLog {
             run_id,
             play: String::new(),
             seq: 0,
-            locations: Vec::new(),
         }
     }
 
     fn event(&mut self, event: &PlayEvent) -> anyhow::Result<()> {
         match event {
             PlayEvent::PlayStart { name, .. } => self.play = name.clone(),
-            PlayEvent::TaskStart { location, .. } => self.locations.push(location.clone()),
-            PlayEvent::TaskDone { name, results } => self.record(name, results)?,
+            PlayEvent::TaskStart { .. } => {}
+            PlayEvent::TaskDone {
+                name,
+                location,
+                results,
+                ..
+            } => self.record(name, location, results)?,
             PlayEvent::PlayAborted { .. } => {}
         }
         Ok(())
     }
 
-    fn record(&mut self, task: &str, results: &[TaskResult]) -> anyhow::Result<()> {
-        let location = self.locations.last().cloned().unwrap_or_default();
+    fn record(&mut self, task: &str, location: &str, results: &[TaskResult]) -> anyhow::Result<()> {
         let records: Vec<TaskRecord> = results
             .iter()
             .map(|r| TaskRecord {
                 seq: self.seq,
                 play: self.play.clone(),
                 task: task.to_string(),
-                location: location.clone(),
+                location: location.to_string(),
                 host: r.host.clone(),
                 status: r.status.as_str().to_string(),
                 msg: r.msg.clone(),
