@@ -129,16 +129,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     if attrs.mode == Some(Mode::Preserve) {
         attrs.mode = src_path.as_deref().and_then(local_mode).map(Mode::Octal);
     }
-    let mut out = install_known(
-        ctx,
-        &dest,
-        &bytes.bytes,
-        &bytes.sha1,
-        basename.as_deref(),
-        &attrs,
-        &opts,
-    )
-    .await?;
+    let mut out = install_known(ctx, &dest, &bytes, basename.as_deref(), &attrs, &opts).await?;
     if let Some(p) = src_path {
         out.data
             .insert("src".into(), json!(p.display().to_string()));
@@ -168,16 +159,27 @@ pub(crate) fn local_mode(path: &Path) -> Option<u32> {
 }
 
 /// A local file to upload, read and hashed once per run however many hosts
-/// receive it: memory stays one copy, and the controller hashes it once.
+/// receive it: memory stays one copy, and the controller hashes it once
+/// (an MD5 of 5 MiB per host was most of a rerun's controller CPU).
 pub struct LocalSource {
     pub bytes: Vec<u8>,
     pub sha1: String,
+    md5: OnceLock<String>,
 }
 
 impl LocalSource {
     fn new(bytes: Vec<u8>) -> Arc<LocalSource> {
         let sha1 = files::sha1_hex(&bytes);
-        Arc::new(LocalSource { bytes, sha1 })
+        Arc::new(LocalSource {
+            bytes,
+            sha1,
+            md5: OnceLock::new(),
+        })
+    }
+
+    /// Ansible's `md5sum` of the content, computed on first use.
+    fn md5(&self) -> &str {
+        self.md5.get_or_init(|| files::md5_hex(&self.bytes))
     }
 }
 
@@ -217,16 +219,15 @@ pub async fn install(
     attrs: &Attrs,
     opts: &InstallOptions,
 ) -> Result<ModuleOutput, ModuleError> {
-    let checksum = files::sha1_hex(bytes);
-    install_known(ctx, dest, bytes, &checksum, basename, attrs, opts).await
+    let source = LocalSource::new(bytes.to_vec());
+    install_known(ctx, dest, &source, basename, attrs, opts).await
 }
 
-/// [`install`] with the content's SHA-1 already known.
+/// [`install`] with the content's digests known (or cached).
 async fn install_known(
     ctx: &ModuleContext<'_>,
     dest: &str,
-    bytes: &[u8],
-    checksum: &str,
+    source: &LocalSource,
     basename: Option<&str>,
     attrs: &Attrs,
     opts: &InstallOptions,
@@ -262,7 +263,7 @@ async fn install_known(
         }
         info = files::probe(ctx, &dest, want).await?;
     }
-    let checksum = checksum.to_string();
+    let (bytes, checksum) = (&source.bytes[..], source.sha1.clone());
     let content_changed =
         !info.exists || (opts.force && info.checksum.as_deref() != Some(&checksum));
     let fixes = if content_changed || !info.exists {
@@ -293,7 +294,7 @@ async fn install_known(
     let mut data = Vars::new();
     data.insert("dest".into(), json!(dest));
     data.insert("checksum".into(), json!(checksum));
-    data.insert("md5sum".into(), json!(files::md5_hex(bytes)));
+    data.insert("md5sum".into(), json!(source.md5()));
 
     let mut final_info = info.clone();
     if changed && !ctx.check_mode {
