@@ -341,10 +341,7 @@ fn not_run(p: &Params, why: Prelude, check: bool, mut data: Vars) -> ModuleOutpu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn vars(v: Value) -> Vars {
-        v.as_object().unwrap().clone()
-    }
+    use crate::modules::args::vars;
 
     #[test]
     fn argument_rules() {

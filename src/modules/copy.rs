@@ -65,12 +65,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         return Err(args.error("can not use content with a dir as dest"));
     }
     let mut attrs = Attrs::from_args(&args)?;
-    let opts = InstallOptions {
-        backup: args.bool("backup", false)?,
-        force: args.bool("force", true)?,
-        validate: args.str("validate")?,
-    };
-    files::check_validate(&opts.validate).map_err(|e| args.error(e))?;
+    let opts = InstallOptions::from_args(&args)?;
     let follow = args.bool("follow", false)?;
     let local_follow = args.bool("local_follow", true)?;
     args.bool("decrypt", true)?;
@@ -205,6 +200,19 @@ pub struct InstallOptions {
     pub backup: bool,
     pub force: bool,
     pub validate: Option<String>,
+}
+
+impl InstallOptions {
+    /// As a task gives them (`validate` checked).
+    pub fn from_args(args: &Args<'_>) -> Result<InstallOptions, ModuleError> {
+        let opts = InstallOptions {
+            backup: args.bool("backup", false)?,
+            force: args.bool("force", true)?,
+            validate: args.str("validate")?,
+        };
+        files::check_validate(&opts.validate).map_err(|e| args.error(e))?;
+        Ok(opts)
+    }
 }
 
 /// Makes `dest` hold `bytes` with `attrs`: the shared core of copy and

@@ -12,6 +12,7 @@
 
 use serde_json::json;
 
+use super::args::Args;
 use super::file_attrs::Attrs;
 use super::files::{self, ATTRS_CHANGED, FileInfo, Want, WriteSpec};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
@@ -48,6 +49,55 @@ pub async fn read(ctx: &ModuleContext<'_>, path: &str) -> Result<FileInfo, Modul
         )));
     }
     Ok(info)
+}
+
+/// The arguments of an editing module that say which file it edits and
+/// how the new text is written: `path`, `backup`, `validate`, the file's
+/// attributes. `unsafe_writes` is accepted and ignored: writes are always
+/// atomic.
+#[derive(Debug)]
+pub struct EditedFile {
+    pub path: String,
+    pub backup: bool,
+    pub validate: Option<String>,
+    pub attrs: Attrs,
+}
+
+impl EditedFile {
+    /// Reads (and checks) the arguments besides `path`, which the module
+    /// reads first under its own names.
+    pub fn from_args(args: &Args<'_>, path: String) -> Result<EditedFile, ModuleError> {
+        let validate = args.str("validate")?;
+        files::check_validate(&validate).map_err(|e| args.error(e))?;
+        args.bool("unsafe_writes", false)?;
+        Ok(EditedFile {
+            path,
+            backup: args.bool("backup", false)?,
+            validate,
+            attrs: Attrs::from_args(args)?,
+        })
+    }
+
+    /// The edit of this file from `before` (read as `info`) to `after`
+    /// (`None`: content unchanged), for [`finish`].
+    pub fn edit<'a>(
+        &'a self,
+        info: &'a FileInfo,
+        before: &'a [u8],
+        after: Option<Vec<u8>>,
+        msg: String,
+    ) -> Edit<'a> {
+        Edit {
+            path: &self.path,
+            info,
+            before,
+            after,
+            msg,
+            attrs: &self.attrs,
+            backup: self.backup,
+            validate: self.validate.as_deref(),
+        }
+    }
 }
 
 /// What an edit decided.

@@ -130,15 +130,12 @@ async fn ensure(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, Mo
         state.as_deref(),
         Some("link") | Some("hard") | Some("absent")
     );
-    let info = files::probe(
-        ctx,
-        &path,
-        Want {
-            follow: follow && !link_like,
-            ..Want::default()
-        },
-    )
-    .await?;
+    // The same view of the path before and after the change.
+    let want = Want {
+        follow: follow && !link_like,
+        ..Want::default()
+    };
+    let info = files::probe(ctx, &path, want).await?;
     // As Ansible: the state is the path's own when not given.
     let state = state.unwrap_or_else(|| {
         if info.exists {
@@ -363,15 +360,7 @@ async fn ensure(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, Mo
         }
         files::run_all(ctx, &path, &commands).await?;
         if state != "absent" {
-            final_info = files::probe(
-                ctx,
-                &path,
-                Want {
-                    follow: follow && !link_like,
-                    ..Want::default()
-                },
-            )
-            .await?;
+            final_info = files::probe(ctx, &path, want).await?;
         } else {
             final_info = FileInfo::default();
         }
