@@ -58,6 +58,7 @@ mod pam_limits;
 mod pause;
 mod pip;
 mod pip_requirement;
+mod python_worker;
 mod raw;
 mod release;
 mod replace;
