@@ -124,7 +124,7 @@ pub fn command_failed(name: &str, out: &ExecOutput) -> ModuleOutput {
     failed.data.insert("name".into(), json!(name));
     failed
         .data
-        .insert("rc".into(), json!(super::runner::rc(out)));
+        .insert("rc".into(), json!(super::command_run::rc(out)));
     failed
 }
 

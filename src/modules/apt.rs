@@ -529,7 +529,7 @@ async fn apt_get(
     let out = ctx.transport.exec(&script, &ctx.exec).await?;
     let ran = Ran {
         ok: out.success(),
-        rc: super::runner::rc(&out),
+        rc: super::command_run::rc(&out),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde_json::json;
 
 use super::args::Args;
-use super::file_attrs::{Attrs, Mode};
-use super::files::{self, FileInfo, MAX_DIFF_SIZE, Want, WriteSpec};
+use super::owner_group_mode::{Attrs, Mode};
+use super::remote_file::{self, FileInfo, MAX_DIFF_SIZE, Want, WriteSpec};
 use super::spec::{Module, async_run, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
@@ -54,7 +54,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         .str("dest")?
         .ok_or_else(|| args.error("dest is required"))?;
     // `~` is the home of the user the task runs as, on the host.
-    let dest = files::expand_user(ctx, &dest).await?;
+    let dest = remote_file::expand_user(ctx, &dest).await?;
     if src.is_some() && content.is_some() {
         return Err(args.error("parameters are mutually exclusive: src, content"));
     }
@@ -171,7 +171,7 @@ pub struct LocalSource {
 
 impl LocalSource {
     fn new(bytes: Vec<u8>) -> Arc<LocalSource> {
-        let sha1 = files::sha1_hex(&bytes);
+        let sha1 = remote_file::sha1_hex(&bytes);
         Arc::new(LocalSource { bytes, sha1 })
     }
 }
@@ -210,7 +210,7 @@ impl InstallOptions {
             force: args.bool("force", true)?,
             validate: args.str("validate")?,
         };
-        files::check_validate(&opts.validate).map_err(|e| args.error(e))?;
+        remote_file::check_validate(&opts.validate).map_err(|e| args.error(e))?;
         Ok(opts)
     }
 }
@@ -225,7 +225,7 @@ pub async fn install(
     attrs: &Attrs,
     opts: &InstallOptions,
 ) -> Result<ModuleOutput, ModuleError> {
-    let checksum = files::sha1_hex(bytes);
+    let checksum = remote_file::sha1_hex(bytes);
     install_known(ctx, dest, bytes, &checksum, basename, attrs, opts).await
 }
 
@@ -253,7 +253,7 @@ async fn install_known(
             ..FileInfo::default()
         }
     } else {
-        files::probe(ctx, &dest, want).await?
+        remote_file::probe(ctx, &dest, want).await?
     };
     if info.is_dir() {
         let Some(name) = basename else {
@@ -265,10 +265,10 @@ async fn install_known(
         dest = format!("{}/{name}", dest.trim_end_matches('/'));
         if !ctx.check_mode {
             // `dest/` may not exist yet: Ansible creates it.
-            let (dir, _) = files::split_path(&dest);
-            files::run_all(ctx, dir, &[format!("mkdir -p -- {}", shell_quote(dir))]).await?;
+            let (dir, _) = remote_file::split_path(&dest);
+            remote_file::run_all(ctx, dir, &[format!("mkdir -p -- {}", shell_quote(dir))]).await?;
         }
-        info = files::probe(ctx, &dest, want).await?;
+        info = remote_file::probe(ctx, &dest, want).await?;
     }
     let checksum = checksum.to_string();
     let content_changed =
@@ -301,7 +301,7 @@ async fn install_known(
     let mut data = Vars::new();
     data.insert("dest".into(), json!(dest));
     data.insert("checksum".into(), json!(checksum));
-    data.insert("md5sum".into(), json!(files::md5_hex(bytes)));
+    data.insert("md5sum".into(), json!(remote_file::md5_hex(bytes)));
 
     let mut final_info = info.clone();
     if changed && !ctx.check_mode {
@@ -314,18 +314,18 @@ async fn install_known(
                 validate: opts.validate.as_deref(),
                 existing: &info,
             };
-            match files::write(ctx, &spec).await {
+            match remote_file::write(ctx, &spec).await {
                 Ok(backup) => {
                     if let Some(b) = backup {
                         data.insert("backup_file".into(), json!(b));
                     }
                 }
-                Err(failure) => return files::write_failed(failure, data),
+                Err(failure) => return remote_file::write_failed(failure, data),
             }
         } else {
-            files::run_all(ctx, &dest, &fixes).await?;
+            remote_file::run_all(ctx, &dest, &fixes).await?;
         }
-        final_info = files::probe(
+        final_info = remote_file::probe(
             ctx,
             &dest,
             Want {
@@ -351,7 +351,7 @@ async fn install_known(
     }
     final_info.result_fields(&mut data);
     if !result.diffs.is_empty() {
-        data.insert("diff".into(), files::diff_value(&result.diffs));
+        data.insert("diff".into(), remote_file::diff_value(&result.diffs));
     }
     result.data = data;
     Ok(result)
@@ -367,7 +367,7 @@ async fn remote_copy(
     opts: &InstallOptions,
     follow: bool,
 ) -> Result<ModuleOutput, ModuleError> {
-    let src_info = files::probe(
+    let src_info = remote_file::probe(
         ctx,
         src,
         Want {
@@ -411,19 +411,19 @@ async fn remote_copy(
         checksum: Some("sha1sum"),
         ..Want::default()
     };
-    let mut dest_info = files::probe(ctx, dest, want).await?;
+    let mut dest_info = remote_file::probe(ctx, dest, want).await?;
     // A directory dest (or `dir/`, made if missing) gets the source's name.
     let in_dir;
     let dest = if dest.ends_with('/') || dest_info.is_dir() {
         let dir = dest.trim_end_matches('/');
         if !ctx.check_mode {
-            files::run_all(ctx, dir, &[format!("mkdir -p -- {}", shell_quote(dir))]).await?;
+            remote_file::run_all(ctx, dir, &[format!("mkdir -p -- {}", shell_quote(dir))]).await?;
         }
         in_dir = format!(
             "{dir}/{}",
             src.trim_end_matches('/').rsplit('/').next().unwrap_or(src)
         );
-        dest_info = files::probe(ctx, &in_dir, want).await?;
+        dest_info = remote_file::probe(ctx, &in_dir, want).await?;
         in_dir.as_str()
     } else {
         dest
@@ -439,7 +439,7 @@ async fn remote_copy(
     if changed && !ctx.check_mode {
         let mut commands = Vec::new();
         if content_changed {
-            let (dir, name) = files::split_path(dest);
+            let (dir, name) = remote_file::split_path(dest);
             let tmp = shell_quote(&format!(
                 "{dir}/.{name}.herd-new-{}",
                 crate::remote::nonce()
@@ -462,13 +462,13 @@ async fn remote_copy(
             commands.extend(attrs.fix_commands(dest, &copied, false));
         }
         commands.extend(fixes);
-        files::run_all(ctx, dest, &commands).await?;
+        remote_file::run_all(ctx, dest, &commands).await?;
     }
     let mut data = Vars::new();
     data.insert("dest".into(), json!(dest));
     data.insert("src".into(), json!(src));
     data.insert("checksum".into(), json!(src_info.checksum));
-    let info = files::probe(
+    let info = remote_file::probe(
         ctx,
         dest,
         Want {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::copy::InstallOptions;
-use super::file_attrs::{Attrs, Mode};
+use super::owner_group_mode::{Attrs, Mode};
 use super::{ModuleContext, ModuleError, ModuleOutput};
 use crate::ssh::shell_quote;
 

@@ -13,15 +13,15 @@
 use serde_json::json;
 
 use super::args::Args;
-use super::file_attrs::Attrs;
-use super::files::{self, ATTRS_CHANGED, FileInfo, Want, WriteSpec};
+use super::owner_group_mode::Attrs;
+use super::remote_file::{self, ATTRS_CHANGED, FileInfo, Want, WriteSpec};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 
 /// The file as it is: metadata and full content (`None` if missing). A
 /// file that exists but cannot be read is an error: editing what was not
 /// read would replace the whole file with the new line.
 pub async fn read(ctx: &ModuleContext<'_>, path: &str) -> Result<FileInfo, ModuleError> {
-    let info = files::probe(
+    let info = remote_file::probe(
         ctx,
         path,
         Want {
@@ -68,7 +68,7 @@ impl EditedFile {
     /// reads first under its own names.
     pub fn from_args(args: &Args<'_>, path: String) -> Result<EditedFile, ModuleError> {
         let validate = args.str("validate")?;
-        files::check_validate(&validate).map_err(|e| args.error(e))?;
+        remote_file::check_validate(&validate).map_err(|e| args.error(e))?;
         args.bool("unsafe_writes", false)?;
         Ok(EditedFile {
             path,
@@ -156,7 +156,7 @@ pub async fn finish(ctx: &ModuleContext<'_>, edit: Edit<'_>) -> Result<ModuleOut
                 .as_ref()
                 .map(|a| String::from_utf8_lossy(a).into_owned()),
         });
-        data.insert("diff".into(), files::diff_value(&out.diffs));
+        data.insert("diff".into(), remote_file::diff_value(&out.diffs));
     }
     let mut backup_file = String::new();
     if out.changed && !ctx.check_mode {
@@ -170,12 +170,12 @@ pub async fn finish(ctx: &ModuleContext<'_>, edit: Edit<'_>) -> Result<ModuleOut
                 validate: edit.validate,
                 existing: edit.info,
             };
-            match files::write(ctx, &spec).await {
+            match remote_file::write(ctx, &spec).await {
                 Ok(b) => backup_file = b.unwrap_or_default(),
-                Err(f) => return files::write_failed(f, data),
+                Err(f) => return remote_file::write_failed(f, data),
             }
         }
-        files::run_all(ctx, edit.path, &fixes).await?;
+        remote_file::run_all(ctx, edit.path, &fixes).await?;
     }
     data.insert("msg".into(), json!(msg));
     data.insert("backup".into(), json!(backup_file));

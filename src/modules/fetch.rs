@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use super::args::Args;
-use super::files::{self, Want};
+use super::remote_file::{self, Want};
 use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
@@ -45,7 +45,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         module: "fetch".into(),
         message,
     })?;
-    let info = files::probe(
+    let info = remote_file::probe(
         ctx,
         &src,
         Want {

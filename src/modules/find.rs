@@ -10,7 +10,7 @@
 use serde_json::{Value, json};
 
 use super::args::Args;
-use super::file_attrs::{Mode, apply_symbolic};
+use super::owner_group_mode::{Mode, apply_symbolic};
 use super::python_worker;
 use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};

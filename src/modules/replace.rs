@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::args::Args;
 use super::edit::{self, EditedFile};
-use super::files::{self, Want};
+use super::remote_file::{self, Want};
 use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
@@ -132,7 +132,7 @@ fn parse(vars: &Vars) -> Result<Params, ModuleError> {
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let p = parse(vars)?;
     // Metadata and content in one round trip, as `edit::read`.
-    let info = files::probe(
+    let info = remote_file::probe(
         ctx,
         &p.file.path,
         Want {

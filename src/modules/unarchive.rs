@@ -13,7 +13,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::args::Args;
-use super::file_attrs::Mode;
+use super::owner_group_mode::Mode;
 use super::python_worker;
 use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};

@@ -199,11 +199,11 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     // file): `~` and `~user` expanded on the host.
     for path in [&mut p.home, &mut p.shell] {
         if let Some(value) = path.as_mut() {
-            *value = super::files::expand_user(ctx, value).await?;
+            *value = super::remote_file::expand_user(ctx, value).await?;
         }
     }
     if let Some(key) = p.ssh.as_mut() {
-        key.file = super::files::expand_user(ctx, &key.file).await?;
+        key.file = super::remote_file::expand_user(ctx, &key.file).await?;
     }
     let mut warnings = Vec::new();
     if let Some(password) = &p.password
