@@ -129,6 +129,12 @@ for N in "${sizes[@]}"; do
         done
       fi
     done
+    # The same ten tasks with `strategy: free` (each host at its own pace),
+    # a rerun: no host waits for the slowest at every task.
+    sed 's/^  hosts: all$/  hosts: all\n  strategy: free/' "$here/playbook10.yml" >"$here/run/playbook10-free.yml"
+    measure "tool=herd,profile=default,n=$N,run=$rep,forks=$N,workload=ten-free-rerun,rtt=${RTT:-0}" "herd-ten-free-rerun-n$N-r$rep" \
+      --count 'ok_hosts=ok=10 +changed=0 +unreachable=0 +failed=0' --count 'changed_hosts=changed=[1-9]' -- \
+      bash -c "cd '$project' && '$HERD' play $here/run/playbook10-free.yml --format json | python3 $here/recap.py"
     if [[ $peers == *pyinfra* ]]; then
       PYI="cd $PEER_BENCH/pyinfra && $VENV/bin/pyinfra -y --parallel $N inventory.py"
       L="tool=pyinfra,profile=default,n=$N,run=$rep,forks=$N,rtt=${RTT:-0}"
@@ -142,7 +148,8 @@ for N in "${sizes[@]}"; do
       done
       for phase in cold rerun; do
         measure "$L,workload=ten-$phase" "pyinfra-ten-$phase-n$N-r$rep" \
-          --extract 'ok_hosts=a third file\s+\d+\s+(\S+)' -- bash -c "$PYI $here/deploy10.py"
+          --extract 'ok_hosts=a third file\s+(\d+)' --extract 'errors=Grand total\s+\d+\s+\S+\s+(\S+)' -- \
+          bash -c "$PYI $here/deploy10.py"
       done
     fi
     if [[ $peers == *ansible* ]]; then
