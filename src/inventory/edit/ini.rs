@@ -534,20 +534,29 @@ tier=front
 
     #[test]
     fn remove_host_and_set_vars_keep_comments() {
-        let out = edit(INVENTORY, remove_host("web1")).unwrap();
-        assert_eq!(
-            out,
-            INVENTORY.replace("web1 http_port=80   # the old one\n", "")
-        );
-        let out = edit(INVENTORY, set_host("web1", "http_port", "81")).unwrap();
-        assert_eq!(out, INVENTORY.replace("http_port=80", "http_port=81"));
-        let out = edit(INVENTORY, set_host("web1", "rack", "a1")).unwrap();
-        assert_eq!(
-            out,
-            INVENTORY.replace("http_port=80", "http_port=80 rack=a1")
-        );
-        let out = edit(INVENTORY, set_group("web", "tier", "edge")).unwrap();
-        assert_eq!(out, INVENTORY.replace("tier=front", "tier=edge"));
+        // (edit, text replaced, by what)
+        let cases = [
+            (
+                remove_host("web1"),
+                "web1 http_port=80   # the old one\n",
+                "",
+            ),
+            (
+                set_host("web1", "http_port", "81"),
+                "http_port=80",
+                "http_port=81",
+            ),
+            (
+                set_host("web1", "rack", "a1"),
+                "http_port=80",
+                "http_port=80 rack=a1",
+            ),
+            (set_group("web", "tier", "edge"), "tier=front", "tier=edge"),
+        ];
+        for (change, from, to) in cases {
+            let out = edit(INVENTORY, change.clone()).unwrap();
+            assert_eq!(out, INVENTORY.replace(from, to), "{change:?}");
+        }
         let out = edit(INVENTORY, set_group("db", "backup", "yes")).unwrap();
         assert_eq!(out, INVENTORY.to_string() + "\n[db:vars]\nbackup=yes\n");
     }
