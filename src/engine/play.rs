@@ -248,15 +248,11 @@ impl Runner {
     pub fn play_hosts(&self, play: &Play) -> Result<Vec<String>, EngineError> {
         let pattern = self
             .templates
-            .render_value(&Value::String(play.hosts.clone()), &self.opts.extra_vars)
+            .render_text(&play.hosts, &self.opts.extra_vars)
             .map_err(|e| EngineError::Play {
                 location: play.location.clone(),
                 message: format!("hosts: {e}"),
             })?;
-        let pattern = match pattern {
-            Value::String(s) => s,
-            other => other.to_string(),
-        };
         Ok(self
             .inventory
             .select(&pattern, self.opts.limit.as_deref())?)
@@ -652,19 +648,13 @@ impl Runner {
                         rendered.push(None);
                         continue;
                     };
-                    let text = match self
-                        .templates
-                        .render_value(&Value::String(name.clone()), &vars)
-                    {
-                        Ok(Value::String(s)) => s,
-                        Ok(other) => other.to_string(),
-                        Err(e) => {
-                            return Err(EngineError::Play {
+                    let text =
+                        self.templates
+                            .render_text(name, &vars)
+                            .map_err(|e| EngineError::Play {
                                 location: task.location.clone(),
                                 message: format!("{what}: {e}"),
-                            });
-                        }
-                    };
+                            })?;
                     rendered.push(Some(text));
                 }
                 let key = (
@@ -1349,19 +1339,13 @@ impl Runner {
         let mut context = play.vars.clone();
         context.extend(self.opts.extra_vars.clone());
         for file in &play.vars_files {
-            let rendered = match self
-                .templates
-                .render_value(&Value::String(file.clone()), &context)
-            {
-                Ok(Value::String(s)) => s,
-                Ok(other) => other.to_string(),
-                Err(e) => {
-                    return Err(EngineError::Play {
+            let rendered =
+                self.templates
+                    .render_text(file, &context)
+                    .map_err(|e| EngineError::Play {
                         location: play.location.clone(),
                         message: format!("vars_files: {e}"),
-                    });
-                }
-            };
+                    })?;
             let path = play.dir.join(&rendered);
             let (text, encrypted) =
                 crate::secrets::read_vars_text(&path).map_err(|e| EngineError::Play {
@@ -1552,9 +1536,7 @@ fn render_text(templates: &Templates, text: &str, vars: &TaskVars) -> String {
     if !text.contains("{{") {
         return text.to_string();
     }
-    match templates.render_value(&Value::String(text.to_string()), vars) {
-        Ok(Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => text.to_string(),
-    }
+    templates
+        .render_text(text, vars)
+        .unwrap_or_else(|_| text.to_string())
 }
