@@ -45,14 +45,11 @@ pub async fn run_command(
 ) -> Vec<HostResult> {
     let started = Instant::now();
     let hosts: Vec<String> = jobs.iter().map(|j| j.target.name.clone()).collect();
-    let work = jobs
-        .into_iter()
-        .map(|job| {
-            let pool = pool.clone();
-            let host = job.target.name.clone();
-            (host, async move { run_on_host(&pool, &job).await })
-        })
-        .collect();
+    let work = jobs.into_iter().map(|job| {
+        let pool = pool.clone();
+        let host = job.target.name.clone();
+        (host, async move { run_on_host(&pool, &job).await })
+    });
     let outcomes = fan_out(work, forks, interrupt, |progress| match progress {
         Progress::Started(index) => on_event(Event::Started {
             host: hosts[index].clone(),

@@ -125,11 +125,12 @@ impl Interrupt {
 /// (dropping a job drops its channels) and comes back as interrupted.
 ///
 /// A job does not start before it has a fork slot, so a job may report
-/// its own start. In debug builds, `HERD_TEST_PANIC_HOST=NAME` makes the
+/// its own start. Jobs are taken from `jobs` as they are spawned, so a lazy
+/// iterator never holds every host's unstarted job at once. In debug builds, `HERD_TEST_PANIC_HOST=NAME` makes the
 /// job of host NAME panic as it starts (the fault suite's way to inject a
 /// bug; release builds ignore it).
 pub async fn fan_out<T, Fut>(
-    jobs: Vec<(String, Fut)>,
+    jobs: impl IntoIterator<Item = (String, Fut)>,
     forks: usize,
     interrupt: &Interrupt,
     mut progress: impl FnMut(Progress<'_, T>),
@@ -142,9 +143,12 @@ where
     let (started_tx, mut started) = mpsc::unbounded_channel();
     let mut tasks = JoinSet::new();
     let mut index_of = std::collections::HashMap::new();
-    let mut outcomes: Vec<Option<Outcome<T>>> = Vec::with_capacity(jobs.len());
+    let mut outcomes: Vec<Option<Outcome<T>>> = Vec::new();
     for (index, (host, work)) in jobs.into_iter().enumerate() {
         let (forks, started_tx) = (forks.clone(), started_tx.clone());
+        // Boxed: an async block keeps a future it captures and the same
+        // future being awaited in two places, doubling every host's task.
+        let work = Box::pin(work);
         let handle = tasks.spawn(async move {
             let _permit = forks.acquire_owned().await;
             let _ = started_tx.send(index);
@@ -233,7 +237,7 @@ where
     let jobs = hosts
         .iter()
         .map(|host| (host.name().to_string(), job(pool.clone(), host.clone())))
-        .collect();
+        .collect::<Vec<_>>();
     let interrupt = Interrupt::ctrl_c();
     let outcomes = fan_out(jobs, forks, &interrupt, |_| {}).await;
     if interrupt.is_set() {

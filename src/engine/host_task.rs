@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::events::{TaskResult, TaskStatus};
 use super::loops;
 use crate::modules::{self, ModuleContext, ModuleOutput, SearchPaths};
-use crate::playbook::{Action, Task, Vars};
+use crate::playbook::{Action, Loop, Task, Vars};
 use crate::remote::Transport;
 use crate::ssh::{ExecOptions, Pool, Target};
 use crate::template::{TaskVars, Templates};
@@ -19,7 +19,8 @@ use crate::template::{TaskVars, Templates};
 /// Where a task runs.
 #[derive(Debug, Clone)]
 pub enum Via {
-    Ssh(Box<Target>),
+    /// Shared: resolved once per host for the whole run.
+    Ssh(Arc<Target>),
     /// `delegate_to: localhost` / `connection: local`.
     Local,
     /// The task cannot run on this host (a `delegate_to` that does not
@@ -139,13 +140,31 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
         );
     };
 
+    // Boxed: a loop's state would otherwise make every host's task future
+    // larger, looped or not.
+    Box::pin(run_loop(
+        &job, &transport, &module, &raw_args, spec, started,
+    ))
+    .await
+}
+
+/// A task with a loop: the module once per item, then one result.
+async fn run_loop(
+    job: &HostTask,
+    transport: &Transport,
+    module: &str,
+    raw_args: &Vars,
+    spec: &Loop,
+    started: Instant,
+) -> HostTaskOutcome {
+    let task = &job.task;
     let items = match loops::items(spec, &job.templates, &job.vars) {
         Ok(items) => items,
         // As in Ansible, a loop that cannot be rendered is no error when
         // the condition (without the item) is false: the task is skipped.
-        Err(_) if condition(&job, &task.when, &job.vars) == Ok(false) => {
+        Err(_) if condition(job, &task.when, &job.vars) == Ok(false) => {
             return finish(
-                &job,
+                job,
                 started,
                 TaskStatus::Skipped,
                 None,
@@ -156,7 +175,7 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
             );
         }
         Err(msg) => {
-            return failed(&job, started, msg);
+            return failed(job, started, msg);
         }
     };
     let control = &task.loop_control;
@@ -182,7 +201,7 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
         }
         // What happened to the item: its registered value, and the message
         // and whether it counts for the task's output.
-        let (mut registered, failure, changed) = match condition(&job, &task.when, &vars) {
+        let (mut registered, failure, changed) = match condition(job, &task.when, &vars) {
             Ok(false) => (
                 json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False"}),
                 None,
@@ -193,7 +212,7 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
                 (json!({"failed": true, "msg": msg}), Some(Some(msg)), false)
             }
             Ok(true) => {
-                let one = run_item(&job, &transport, &module, &raw_args, &vars).await;
+                let one = run_item(job, transport, module, raw_args, &vars).await;
                 all_skipped = false;
                 facts.extend(one.facts);
                 diffs.extend(one.output.diffs);
@@ -297,7 +316,7 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
             registered["skipped_reason"] = json!("No items in the list");
         }
     }
-    finish(&job, started, status, msg, registered, facts, diffs, labels)
+    finish(job, started, status, msg, registered, facts, diffs, labels)
 }
 
 /// The result of one module call (one loop item).

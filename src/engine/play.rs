@@ -198,7 +198,8 @@ pub struct Runner {
     /// Ctrl-C: the run stops between tasks.
     interrupt: Interrupt,
     hosts: HashMap<String, HostState>,
-    targets: HashMap<String, Target>,
+    /// Resolved once per host and shared by every task's job.
+    targets: HashMap<String, Arc<Target>>,
     /// `delegate_to` targets by rendered name.
     delegates: HashMap<String, delegate::Delegate>,
     /// Per-host totals, in the order hosts were first seen.
@@ -904,11 +905,20 @@ impl Runner {
             hosts.to_vec()
         };
         let shared = Arc::new(task.clone());
-        let mut work = Vec::new();
+        let play_dir = &scope.play.dir;
+        let search = Arc::new(SearchPaths {
+            files: task.search_paths(play_dir, "files"),
+            templates: task.search_paths(play_dir, "templates"),
+            vars: task.search_paths(play_dir, "vars"),
+        });
+        let mut jobs = Vec::with_capacity(run_on.len());
         for host in &run_on {
-            let job = self.host_task(scope, &shared, host)?;
-            work.push((host.clone(), host_task::run(job)));
+            jobs.push(self.host_task(scope, &shared, &search, host)?);
         }
+        // Each host's future is made as it is spawned, not all up front.
+        let work = jobs
+            .into_iter()
+            .map(|job| (job.host.clone(), host_task::run(job)));
         let outcomes = fan_out(work, self.opts.forks, &self.interrupt, |_| {}).await;
         let mut results = Vec::new();
         for (host, outcome) in run_on.iter().zip(outcomes) {
@@ -1023,6 +1033,7 @@ impl Runner {
         &mut self,
         scope: &PlayScope<'_>,
         task: &Arc<Task>,
+        search: &Arc<SearchPaths>,
         host: &str,
     ) -> Result<HostTask, EngineError> {
         let mut vars = self.vars_for(scope, task, host);
@@ -1049,7 +1060,7 @@ impl Runner {
         let via = if local {
             Via::Local
         } else {
-            Via::Ssh(Box::new(self.target(&conn.name, &conn)?))
+            Via::Ssh(self.target(&conn.name, &conn)?)
         };
         // `ansible_become`/`ansible_become_user` in a task's `vars:` beat
         // the keywords, as Ansible's connection variables do.
@@ -1102,12 +1113,6 @@ impl Runner {
             env.retain(|(key, _)| key != k);
             env.push((k.clone(), text));
         }
-        let play_dir = &scope.play.dir;
-        let search = Arc::new(SearchPaths {
-            files: task.search_paths(play_dir, "files"),
-            templates: task.search_paths(play_dir, "templates"),
-            vars: task.search_paths(play_dir, "vars"),
-        });
         Ok(HostTask {
             host: host.to_string(),
             // The inventory name when the delegate is an inventory host.
@@ -1125,7 +1130,7 @@ impl Runner {
                 .or(scope.play.check_mode)
                 .unwrap_or(self.opts.check),
             diff: task.diff.unwrap_or(self.opts.diff),
-            search,
+            search: search.clone(),
             templates: self.templates.clone(),
             pool: self.pool.clone(),
         })
@@ -1175,15 +1180,16 @@ impl Runner {
         &mut self,
         host: &str,
         conn: &crate::inventory::HostConnection,
-    ) -> Result<Target, EngineError> {
+    ) -> Result<Arc<Target>, EngineError> {
         if let Some(t) = self.targets.get(host) {
             return Ok(t.clone());
         }
         let spec = HostSpec::from(conn);
-        let target = self
-            .resolver
-            .resolve(host, &spec)
-            .map_err(EngineError::Host)?;
+        let target = Arc::new(
+            self.resolver
+                .resolve(host, &spec)
+                .map_err(EngineError::Host)?,
+        );
         self.targets.insert(host.to_string(), target.clone());
         Ok(target)
     }
@@ -1256,6 +1262,7 @@ impl Runner {
         if mentions(task, "hostvars") {
             vars.insert("hostvars".into(), self.hostvars());
         }
+        vars.compact();
         vars
     }
 

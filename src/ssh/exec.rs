@@ -269,7 +269,9 @@ impl Connection {
             Some(bytes) => Input::Bytes(bytes),
             None => Input::Empty,
         };
-        let result = self.run(command, opts, input, Output::Capture).await;
+        // Boxed: the exec channel is the rare path, and its future is larger
+        // than the shell's; inline, every command of every host would carry it.
+        let result = Box::pin(self.run(command, opts, input, Output::Capture)).await;
         tracing::trace!("{}: exec channel in {:?}", self.name, started.elapsed());
         result
     }

@@ -110,6 +110,12 @@ impl TaskVars {
     pub fn as_map(&self) -> &Vars {
         &self.vars
     }
+
+    /// Gives back the room the map grew into: every host of a task holds
+    /// its own variables at once, and a map doubles as it grows.
+    pub fn compact(&mut self) {
+        self.vars = std::mem::take(&mut self.vars).into_iter().collect();
+    }
 }
 
 impl Scope for TaskVars {
