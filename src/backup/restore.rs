@@ -279,7 +279,7 @@ async fn write_diff(
                 before: before.flatten(),
                 after: Some(after),
             };
-            write!(out, "{}", crate::report::diff::unified(&diff))?;
+            write!(out, "{}", crate::modules::diff::unified(&diff))?;
         }
     }
     Ok(())

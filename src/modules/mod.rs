@@ -18,6 +18,7 @@ use crate::template::{TaskVars, Templates};
 
 pub mod accounts;
 pub mod args;
+pub mod diff;
 pub mod edit;
 pub mod file_attrs;
 pub mod files;

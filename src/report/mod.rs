@@ -4,7 +4,6 @@
 //! of `herd run` and `herd play` are [`sink::Sink`]s of the engine's events.
 
 pub mod chart;
-pub mod diff;
 pub mod escape;
 pub mod fleet;
 pub mod fold;
