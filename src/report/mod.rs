@@ -3,6 +3,7 @@
 //! or where results come from (live run or the store). The live printers
 //! of `herd run` and `herd play` are [`sink::Sink`]s of the engine's events.
 
+pub mod alerts;
 pub mod chart;
 pub mod escape;
 pub mod fleet;
@@ -12,6 +13,7 @@ pub mod html;
 pub mod json;
 pub mod play;
 pub mod run;
+pub mod runs;
 pub mod sink;
 pub mod sparkline;
 pub mod table;
