@@ -8,6 +8,7 @@ pub mod chart;
 pub mod escape;
 pub mod fleet;
 pub mod fold;
+pub mod history;
 pub mod hostlist;
 pub mod html;
 pub mod json;
