@@ -16,6 +16,7 @@
 //! ```
 
 mod archive;
+pub mod job;
 mod local;
 pub mod manifest;
 pub mod remote;
