@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod chart;
+pub mod collect;
 pub mod deploy;
 pub mod escape;
 pub mod fleet;
