@@ -13,6 +13,7 @@ pub mod fold;
 pub mod history;
 pub mod hostlist;
 pub mod html;
+pub mod inventory;
 pub mod json;
 pub mod play;
 pub mod run;

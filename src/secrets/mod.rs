@@ -10,6 +10,7 @@ pub mod edit;
 mod error;
 pub mod files;
 pub mod identity;
+pub mod names;
 pub mod recipients;
 pub mod redact;
 pub mod vault;
