@@ -25,15 +25,19 @@ def med(rs, key):
 
 # Which peer row each herd workload is compared with.
 BASELINE = {
-    "adhoc": [("adhoc", "openssh"), ("adhoc", "pyinfra")],
-    "playbook-cold": [("copy", "openssh"), ("playbook-cold", "pyinfra")],
-    "playbook-rerun": [("adhoc", "openssh"), ("playbook-rerun", "pyinfra"), ("playbook-rerun", "herd-exec")],
-    "ten-rerun": [("adhoc", "openssh"), ("adhoc", "herd"), ("ten-rerun", "herd-exec")],
+    "adhoc": [("adhoc", "openssh"), ("adhoc", "pyinfra"), ("adhoc", "ansible")],
+    "playbook-cold": [("copy", "openssh"), ("playbook-cold", "pyinfra"), ("playbook-cold", "ansible")],
+    "playbook-rerun": [("adhoc", "openssh"), ("playbook-rerun", "pyinfra"), ("playbook-rerun", "ansible"),
+                       ("playbook-rerun", "herd-exec")],
+    "ten-cold": [("ten-cold", "pyinfra"), ("ten-cold", "ansible")],
+    "ten-free-rerun": [("adhoc", "openssh"), ("ten-rerun", "herd"), ("ten-rerun", "pyinfra"), ("ten-rerun", "ansible")],
+    "ten-rerun": [("adhoc", "openssh"), ("adhoc", "herd"), ("ten-rerun", "herd-exec"), ("ten-rerun", "pyinfra"),
+                  ("ten-rerun", "ansible")],
 }
 
 print("| workload | N | tool | runs | wall s | controller CPU ms/host | controller RSS MiB | ok hosts (min) | changed hosts (max) |")
 print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
-order = ["adhoc", "copy", "playbook-cold", "playbook-rerun", "ten-cold", "ten-rerun"]
+order = ["adhoc", "copy", "playbook-cold", "playbook-rerun", "ten-cold", "ten-rerun", "ten-free-rerun"]
 for wl, n, tool in sorted(groups, key=lambda k: (k[1], order.index(k[0]) if k[0] in order else 9, k[2])):
     rs = groups[(wl, n, tool)]
     wall = med(rs, "wall_s")
@@ -74,3 +78,23 @@ if os.path.exists(cpu_file):
         print("|---|---:|---|---:|---:|")
         for (wl, n, tool), vals in sorted(cpu.items(), key=lambda kv: (kv[0][1], kv[0][0], kv[0][2])):
             print(f"| {wl} | {n} | {tool} | {len(vals)} | {statistics.median(vals):.1f} |")
+
+# Issue 18's latency aim: a ten-task rerun against connection setup + ten
+# round trips. herd's adhoc is setup + one command (channel open + exec:
+# two round trips), so the floor is adhoc + 8 x RTT.
+for rtt in rtts:
+    try:
+        rtt_s = float(rtt.rstrip("ms")) / 1000 if rtt.endswith("ms") else float(rtt)
+    except ValueError:
+        continue
+    if rtt_s <= 0:
+        continue
+    for n in sorted({k[1] for k in groups}):
+        adhoc = groups.get(("adhoc", n, "herd"))
+        for wl in ("ten-rerun", "ten-free-rerun"):
+            ten = groups.get((wl, n, "herd"))
+            if adhoc and ten:
+                floor = med(adhoc, "wall_s") + 8 * rtt_s
+                wall = med(ten, "wall_s")
+                print(f"\nN={n}, RTT {rtt}: {wl} {wall:.2f} s against setup + 10 RTT "
+                      f"{floor:.2f} s = {wall / floor:.2f}x (aim <= 1.3x)")

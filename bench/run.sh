@@ -5,7 +5,10 @@
 #   playbook  the harness's ansible/playbook.yml run unmodified by `herd play`
 #             (template + 5 MiB copy + command), cold then rerun, vs the raw
 #             OpenSSH copy of the file (cold) and `ssh true`-like adhoc (rerun)
-# With BENCH_PEERS=pyinfra, pyinfra too (its venv is installed on first use).
+# With BENCH_PEERS=pyinfra (or "pyinfra,ansible"), those tools too, on the same
+# workloads (pyinfra: the harness's deploy.py and bench/deploy10.py; Ansible:
+# the same playbooks, pipelining + ControlPersist); their venv is installed on
+# first use.
 # With BENCH_RTT=50ms every tool reaches every host through herd's fault
 # proxy (`cargo run --example fleet -- proxy`, tests/it/fleet/proxy.rs) adding
 # that round-trip time (half each way): the hosts' sshd moves to port 2223,
@@ -18,7 +21,7 @@
 # (127.0.0.2.. port 2222, one sshd per host, curve25519 kex) and its
 # lib/measure.py times every command identically (/usr/bin/time -v wall,
 # controller CPU, process-tree peak RSS). Prints a table with ratios to the
-# OpenSSH floor. Env: BENCH_RUNS (3), BENCH_PEERS ("" or "pyinfra"),
+# OpenSSH floor. Env: BENCH_RUNS (3), BENCH_PEERS ("", "pyinfra", "pyinfra,ansible"),
 # PEER_BENCH (path to the harness).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -39,7 +42,7 @@ mkdir -p "$here/run" "$RUN"
 ensure_payload
 HERD="${HERD:-$repo/target/release/herd}"
 peers="${BENCH_PEERS:-}"
-[[ $peers == *pyinfra* ]] && ensure_venv
+[[ $peers == *pyinfra* || $peers == *ansible* ]] && ensure_venv
 RTT="${BENCH_RTT:-}"
 PROXY_PID=
 if [[ -n $RTT ]]; then
@@ -126,6 +129,12 @@ for N in "${sizes[@]}"; do
         done
       fi
     done
+    # The same ten tasks with `strategy: free` (each host at its own pace),
+    # a rerun: no host waits for the slowest at every task.
+    sed 's/^  hosts: all$/  hosts: all\n  strategy: free/' "$here/playbook10.yml" >"$here/run/playbook10-free.yml"
+    measure "tool=herd,profile=default,n=$N,run=$rep,forks=$N,workload=ten-free-rerun,rtt=${RTT:-0}" "herd-ten-free-rerun-n$N-r$rep" \
+      --count 'ok_hosts=ok=10 +changed=0 +unreachable=0 +failed=0' --count 'changed_hosts=changed=[1-9]' -- \
+      bash -c "cd '$project' && '$HERD' play $here/run/playbook10-free.yml --format json | python3 $here/recap.py"
     if [[ $peers == *pyinfra* ]]; then
       PYI="cd $PEER_BENCH/pyinfra && $VENV/bin/pyinfra -y --parallel $N inventory.py"
       L="tool=pyinfra,profile=default,n=$N,run=$rep,forks=$N,rtt=${RTT:-0}"
@@ -136,6 +145,35 @@ for N in "${sizes[@]}"; do
         measure "$L,workload=playbook-$phase" "pyinfra-pb-$phase-n$N-r$rep" \
           --extract 'ok_hosts=run a command\s+\d+\s+(\S+)' \
           --extract 'changed_hosts=copy 5 MiB payload\s+\d+\s+(\S+)' -- bash -c "$PYI deploy.py"
+      done
+      for phase in cold rerun; do
+        measure "$L,workload=ten-$phase" "pyinfra-ten-$phase-n$N-r$rep" \
+          --extract 'ok_hosts=a third file\s+(\d+)' --extract 'errors=Grand total\s+\d+\s+\S+\s+(\S+)' -- \
+          bash -c "$PYI $here/deploy10.py"
+      done
+    fi
+    if [[ $peers == *ansible* ]]; then
+      # As Ansible users who care about speed configure it: pipelining and
+      # ControlPersist (the harness's "pipelining" profile), forks = N.
+      # Every measured run starts without live ControlPersist masters.
+      export ANSIBLE_CONFIG=$PEER_BENCH/ansible/ansible-pipelining.cfg
+      export ANSIBLE_HOME=$RUN/ansible-home ANSIBLE_SSH_CONTROL_PATH_DIR=$RUN/ansible-cp ANSIBLE_NOCOLOR=1
+      POST="bash -c 'source $PEER_BENCH/lib/common.sh; close_masters $RUN/ansible-cp'"
+      eval "$POST"
+      L="tool=ansible,profile=pipelining,n=$N,run=$rep,forks=$N,rtt=${RTT:-0}"
+      AP="$VENV/bin/ansible-playbook -i $RUN/inventory.yml -f $N"
+      measure "$L,workload=adhoc" "ansible-adhoc-n$N-r$rep" --post "$POST" \
+        --count 'ok_hosts=\| CHANGED \| rc=0' -- "$VENV/bin/ansible" all -i "$RUN/inventory.yml" -f "$N" -m command -a 'uname -a'
+      reset_root_dirs
+      for phase in cold rerun; do
+        measure "$L,workload=playbook-$phase" "ansible-pb-$phase-n$N-r$rep" --post "$POST" \
+          --count 'ok_hosts=ok=4 +changed=\d+ +unreachable=0 +failed=0' --count 'changed_hosts=changed=[1-9]' -- \
+          bash -c "$AP $PEER_BENCH/ansible/playbook.yml"
+      done
+      for phase in cold rerun; do
+        measure "$L,workload=ten-$phase" "ansible-ten-$phase-n$N-r$rep" --post "$POST" \
+          --count 'ok_hosts=ok=10 +changed=\d+ +unreachable=0 +failed=0' --count 'changed_hosts=changed=[1-9]' -- \
+          bash -c "$AP $here/playbook10.yml"
       done
     fi
   done

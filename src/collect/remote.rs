@@ -457,6 +457,16 @@ mod tests {
         CollectConfig::parse(yaml, Path::new("collect.yml")).unwrap()
     }
 
+    /// The script run by `sh` here, and its output read back.
+    fn run_locally(config: &CollectConfig) -> Reading {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script(config))
+            .output()
+            .unwrap();
+        read(&String::from_utf8_lossy(&out.stdout), config)
+    }
+
     fn value(r: &Reading, metric: &str) -> Option<f64> {
         r.values.iter().find(|(m, _)| m == metric).map(|(_, v)| *v)
     }
@@ -466,12 +476,7 @@ mod tests {
         let config = config(
             "services: [herd-no-such-unit]\ncollectors:\n  - name: q\n    command: printf 42\n    parse: number\n  - name: kv\n    command: printf 'a=1\\nb = 2.5\\n'\n    parse: keyvalue\n  - name: j\n    command: echo '{\"a\":[{\"b\":7}]}'\n    parse: json\n    path: a.0.b\n  - name: re\n    command: echo 'queue depth=9 ok'\n    parse: regex\n    pattern: 'depth=(\\d+)'\n  - name: bad\n    command: echo nope; exit 3\n    parse: number\n",
         );
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(script(&config))
-            .output()
-            .unwrap();
-        let r = read(&String::from_utf8_lossy(&out.stdout), &config);
+        let r = run_locally(&config);
         for metric in [
             "cpu.used_pct",
             "load.1",
@@ -522,12 +527,7 @@ mod tests {
                 parse: Parse::Number,
             },
         );
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(script(&config))
-            .output()
-            .unwrap();
-        let r = read(&String::from_utf8_lossy(&out.stdout), &config);
+        let r = run_locally(&config);
         assert_eq!(value(&r, "before"), Some(1.0), "{r:?}");
         assert_eq!(value(&r, "after"), Some(2.0), "{r:?}");
         assert!(value(&r, "load.1").is_some(), "{r:?}");

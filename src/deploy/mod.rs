@@ -112,14 +112,8 @@ pub fn record(
     for (host, end, host_steps) in ended {
         steps.extend(host_steps.iter().map(|s| (host.clone(), s.clone())));
         let result = |status, stdout: String, error: Option<String>, duration| HostResult {
-            host: host.clone(),
-            status,
-            exit_code: None,
             stdout,
-            stderr: String::new(),
-            truncated: false,
-            error,
-            duration,
+            ..HostResult::without_output(host.clone(), status, error, duration)
         };
         results.push(match end {
             HostEnd::Report(report, took, lost) => {

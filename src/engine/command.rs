@@ -83,19 +83,11 @@ fn result_of(host: &str, outcome: &Outcome<HostResult>, started: Instant) -> Hos
             "interrupted before this host finished".to_string(),
         ),
     };
-    HostResult {
-        host: host.to_string(),
-        status,
-        exit_code: None,
-        stdout: String::new(),
-        stderr: String::new(),
-        error: Some(error),
-        duration: match status {
-            HostStatus::Interrupted => started.elapsed(),
-            _ => Duration::ZERO,
-        },
-        truncated: false,
-    }
+    let duration = match status {
+        HostStatus::Interrupted => started.elapsed(),
+        _ => Duration::ZERO,
+    };
+    HostResult::without_output(host, status, Some(error), duration)
 }
 
 async fn run_on_host(pool: &Pool, job: &HostJob) -> HostResult {
@@ -104,16 +96,12 @@ async fn run_on_host(pool: &Pool, job: &HostJob) -> HostResult {
     let connection = match pool.connect(&job.target).await {
         Ok(c) => c,
         Err(err) => {
-            return HostResult {
+            return HostResult::without_output(
                 host,
-                status: HostStatus::Unreachable,
-                exit_code: None,
-                stdout: String::new(),
-                stderr: String::new(),
-                truncated: false,
-                error: Some(err.to_string()),
-                duration: started.elapsed(),
-            };
+                HostStatus::Unreachable,
+                Some(err.to_string()),
+                started.elapsed(),
+            );
         }
     };
     match connection.exec(&job.command, &job.options).await {
@@ -150,21 +138,15 @@ async fn run_on_host(pool: &Pool, job: &HostJob) -> HostResult {
                 duration: started.elapsed(),
             }
         }
-        Err(err) => HostResult {
-            host,
+        Err(err) => {
             // As Ansible: a connection lost mid-command makes the host
             // unreachable, not failed (the command's fate is unknown).
-            status: if connection.is_lost().await {
+            let status = if connection.is_lost().await {
                 HostStatus::Unreachable
             } else {
                 HostStatus::Failed
-            },
-            exit_code: None,
-            stdout: String::new(),
-            stderr: String::new(),
-            truncated: false,
-            error: Some(err.to_string()),
-            duration: started.elapsed(),
-        },
+            };
+            HostResult::without_output(host, status, Some(err.to_string()), started.elapsed())
+        }
     }
 }

@@ -65,6 +65,17 @@ pub struct HostStats {
 }
 
 impl HostStats {
+    /// Adds another tally of the same host (a free play's host runner).
+    pub fn add(&mut self, other: &HostStats) {
+        self.ok += other.ok;
+        self.changed += other.changed;
+        self.unreachable += other.unreachable;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+        self.rescued += other.rescued;
+        self.ignored += other.ignored;
+    }
+
     /// How the host ended its play: unreachable, failed, else ok; after
     /// Ctrl-C a host that had not failed is interrupted (its play did not
     /// finish), as in `herd run` and the other commands.
@@ -132,9 +143,13 @@ pub enum PlayEvent {
         module: String,
         handler: bool,
     },
-    /// All hosts of the current batch finished the task.
+    /// All hosts of the current batch finished the task (in a free play:
+    /// one host did, and other tasks' events may come in between, so it
+    /// names its task again).
     TaskDone {
         name: String,
+        location: String,
+        handler: bool,
         results: Vec<TaskResult>,
     },
     /// A play stopped early (max_fail_percentage, any_errors_fatal, all

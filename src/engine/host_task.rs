@@ -211,8 +211,7 @@ pub async fn run(job: HostTask) -> HostTaskOutcome {
                     vars.insert(name.clone(), registered.clone());
                 }
                 job.templates
-                    .render_value(&Value::String(label.clone()), &vars)
-                    .map(|v| text(&v))
+                    .render_text(label, &vars)
                     .map_err(|err| (label.clone(), err.to_string()))
             }
             None => Ok(text(&item)),

@@ -29,7 +29,8 @@ use super::vars::{Layers, compose};
 use crate::inventory::Inventory;
 use crate::modules::SearchPaths;
 use crate::playbook::{
-    self, Action, Inherited, Location, Play, Playbook, Role, RoleFrom, SectionKind, Task, Vars,
+    self, Action, Inherited, Location, Play, Playbook, Role, RoleFrom, SectionKind, Strategy, Task,
+    Vars,
 };
 use crate::ssh::{Become, ExecOptions, HostSpec, Pool, Resolver, Secret, Target};
 use crate::template::{Scope, TaskVars, Templates};
@@ -88,8 +89,10 @@ struct HostState {
 struct PlayScope<'p> {
     play: &'p Play,
     vars_files: Vars,
-    play_hosts: Vec<String>,
-    batch: Vec<String>,
+    /// Shared with each host's own scope in a free play (10,000 hosts
+    /// would otherwise copy the list 10,000 times).
+    play_hosts: Arc<Vec<String>>,
+    batch: Arc<Vec<String>>,
     /// Hosts that failed (and were not rescued) in this play.
     failed: HashSet<String>,
     /// Hosts removed by `meta: end_host`.
@@ -107,6 +110,53 @@ struct PlayScope<'p> {
     /// (host, role dir) of the roles `include_role` ran, for a later
     /// `allow_duplicates: false`.
     roles_run: HashSet<(String, PathBuf)>,
+}
+
+impl<'p> PlayScope<'p> {
+    /// The scope one host of a free play runs in.
+    fn for_host(&self, host: &str) -> PlayScope<'p> {
+        PlayScope {
+            play: self.play,
+            vars_files: self.vars_files.clone(),
+            play_hosts: self.play_hosts.clone(),
+            batch: self.batch.clone(),
+            failed: HashSet::new(),
+            ended: HashSet::new(),
+            notified: HashMap::new(),
+            abort: None,
+            public_defaults: self.public_defaults.clone(),
+            public_vars: self.public_vars.clone(),
+            included_handlers: self.included_handlers.clone(),
+            roles_run: self
+                .roles_run
+                .iter()
+                .filter(|(h, _)| h == host)
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Takes back what one host's scope recorded.
+    fn fold(&mut self, own: PlayScope<'p>) {
+        self.failed.extend(own.failed);
+        self.ended.extend(own.ended);
+        for (host, names) in own.notified {
+            self.notified.entry(host).or_default().extend(names);
+        }
+        if self.abort.is_none() {
+            self.abort = own.abort;
+        }
+        for handler in own.included_handlers {
+            if !self
+                .included_handlers
+                .iter()
+                .any(|h| h.location == handler.location)
+            {
+                self.included_handlers.push(handler);
+            }
+        }
+        self.roles_run.extend(own.roles_run);
+    }
 }
 
 impl PlayScope<'_> {
@@ -141,7 +191,7 @@ impl PlayScope<'_> {
 pub struct Runner {
     inventory: Arc<Inventory>,
     pool: Arc<Pool>,
-    resolver: Resolver,
+    resolver: Arc<Resolver>,
     templates: Arc<Templates>,
     opts: PlayOptions,
     events: mpsc::UnboundedSender<PlayEvent>,
@@ -153,7 +203,7 @@ pub struct Runner {
     delegates: HashMap<String, delegate::Delegate>,
     /// Per-host totals, in the order hosts were first seen.
     pub stats: IndexMap<String, HostStats>,
-    groups: Value,
+    groups: Arc<Value>,
     /// Whether any inventory variable mentions a fleet-sized magic variable
     /// (see [`FLEET_SIZED`]); computed on first use.
     inventory_mentions_fleet: std::sync::OnceLock<bool>,
@@ -177,7 +227,7 @@ impl Runner {
         Runner {
             inventory,
             pool,
-            resolver,
+            resolver: Arc::new(resolver),
             templates: Arc::new(Templates::new()),
             opts,
             events,
@@ -186,7 +236,7 @@ impl Runner {
             targets: HashMap::new(),
             delegates: HashMap::new(),
             stats: IndexMap::new(),
-            groups,
+            groups: Arc::new(groups),
             inventory_mentions_fleet: std::sync::OnceLock::new(),
             started_at_task,
             playbook_dir: String::new(),
@@ -198,15 +248,11 @@ impl Runner {
     pub fn play_hosts(&self, play: &Play) -> Result<Vec<String>, EngineError> {
         let pattern = self
             .templates
-            .render_value(&Value::String(play.hosts.clone()), &self.opts.extra_vars)
+            .render_text(&play.hosts, &self.opts.extra_vars)
             .map_err(|e| EngineError::Play {
                 location: play.location.clone(),
                 message: format!("hosts: {e}"),
             })?;
-        let pattern = match pattern {
-            Value::String(s) => s,
-            other => other.to_string(),
-        };
         Ok(self
             .inventory
             .select(&pattern, self.opts.limit.as_deref())?)
@@ -244,8 +290,8 @@ impl Runner {
         let mut scope = PlayScope {
             play,
             vars_files,
-            play_hosts: hosts.clone(),
-            batch: Vec::new(),
+            play_hosts: Arc::new(hosts.clone()),
+            batch: Arc::default(),
             failed: HashSet::new(),
             ended: HashSet::new(),
             notified: HashMap::new(),
@@ -259,32 +305,10 @@ impl Runner {
             scope.add_public(role);
         }
         for batch in rollout(play).batches(&hosts) {
-            scope.batch = batch.clone();
-            let mut active = batch.clone();
-            if play.gather_facts {
-                let mut gather = synthetic_task("Gathering Facts", "setup", play);
-                if let (Action::Module { args, .. }, false) =
-                    (&mut gather.action, play.gather_subset.is_empty())
-                {
-                    args.insert("gather_subset".into(), json!(play.gather_subset));
-                }
-                active = self
-                    .run_tasks(&mut scope, std::slice::from_ref(&gather), active)
-                    .await?;
-            }
-            let sections = &play.sections;
-            for (i, section) in sections.iter().enumerate() {
-                if scope.abort.is_some() {
-                    break;
-                }
-                active = self.run_tasks(&mut scope, &section.tasks, active).await?;
-                // Handlers run after pre_tasks, after roles+tasks, after post_tasks.
-                let next_is_tasks = sections
-                    .get(i + 1)
-                    .is_some_and(|s| s.kind == SectionKind::Tasks);
-                if !(section.kind == SectionKind::Roles && next_is_tasks) && scope.abort.is_none() {
-                    active = self.flush_handlers(&mut scope, active).await?;
-                }
+            scope.batch = Arc::new(batch.clone());
+            match play.strategy {
+                Strategy::Linear => self.run_batch(&mut scope, batch.clone()).await?,
+                Strategy::Free => self.run_batch_free(&mut scope, &batch).await?,
             }
             if self.interrupt.is_set() {
                 return Ok(false);
@@ -310,6 +334,151 @@ impl Runner {
             }
         }
         Ok(true)
+    }
+
+    /// One batch through the play: facts, each section, handlers.
+    async fn run_batch(
+        &mut self,
+        scope: &mut PlayScope<'_>,
+        mut active: Vec<String>,
+    ) -> Result<(), EngineError> {
+        let play = scope.play;
+        if play.gather_facts {
+            let mut gather = synthetic_task("Gathering Facts", "setup", play);
+            if let (Action::Module { args, .. }, false) =
+                (&mut gather.action, play.gather_subset.is_empty())
+            {
+                args.insert("gather_subset".into(), json!(play.gather_subset));
+            }
+            active = self
+                .run_tasks(scope, std::slice::from_ref(&gather), active)
+                .await?;
+        }
+        let sections = &play.sections;
+        for (i, section) in sections.iter().enumerate() {
+            if scope.abort.is_some() {
+                break;
+            }
+            active = self.run_tasks(scope, &section.tasks, active).await?;
+            // Handlers run after pre_tasks, after roles+tasks, after post_tasks.
+            let next_is_tasks = sections
+                .get(i + 1)
+                .is_some_and(|s| s.kind == SectionKind::Tasks);
+            if !(section.kind == SectionKind::Roles && next_is_tasks) && scope.abort.is_none() {
+                active = self.flush_handlers(scope, active).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `strategy: free`: each host of the batch runs the play on its own
+    /// (at most `forks` hosts at once), so no host waits for the slowest
+    /// at every task. Each host gets its own runner and scope, built from
+    /// this one and folded back when it is done: nothing is shared while
+    /// they run, so no locks are needed. A host sees the facts other hosts
+    /// had when the batch started, and the failure rules
+    /// (`any_errors_fatal`, `max_fail_percentage`) apply once the batch is
+    /// done (docs/ansible-differences.md).
+    async fn run_batch_free(
+        &mut self,
+        scope: &mut PlayScope<'_>,
+        batch: &[String],
+    ) -> Result<(), EngineError> {
+        let forks = Arc::new(tokio::sync::Semaphore::new(self.opts.forks.max(1)));
+        let mut work = Vec::new();
+        for host in batch {
+            let mut runner = self.runner_for(host);
+            let mut own = scope.for_host(host);
+            let forks = forks.clone();
+            let host = host.clone();
+            work.push(async move {
+                // The semaphore is never closed.
+                let _fork = forks.acquire_owned().await.ok();
+                let result = runner.run_batch(&mut own, vec![host]).await;
+                (runner, own, result)
+            });
+        }
+        let mut first_error = None;
+        let mut failed_any = false;
+        for (runner, own, result) in futures::future::join_all(work).await {
+            failed_any |= !own.failed.is_empty();
+            scope.fold(own);
+            self.fold(runner);
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        if scope.abort.is_none() {
+            self.check_failure_limits(scope, failed_any);
+        }
+        Ok(())
+    }
+
+    /// A runner for one host of a free play: the shared parts, this host's
+    /// state (moved out until [`Runner::fold`] brings it back).
+    fn runner_for(&mut self, host: &str) -> Runner {
+        let mut hosts = HashMap::new();
+        if let Some(state) = self.hosts.get_mut(host) {
+            hosts.insert(host.to_string(), std::mem::take(state));
+        }
+        let mut stats = IndexMap::new();
+        if let Some(s) = self.stats.get_mut(host) {
+            stats.insert(host.to_string(), std::mem::take(s));
+        }
+        Runner {
+            inventory: self.inventory.clone(),
+            pool: self.pool.clone(),
+            resolver: self.resolver.clone(),
+            templates: self.templates.clone(),
+            opts: self.opts.clone(),
+            events: self.events.clone(),
+            interrupt: self.interrupt.clone(),
+            hosts,
+            targets: self
+                .targets
+                .get(host)
+                .map(|t| (host.to_string(), t.clone()))
+                .into_iter()
+                .collect(),
+            delegates: HashMap::new(),
+            stats,
+            groups: self.groups.clone(),
+            inventory_mentions_fleet: self.inventory_mentions_fleet.clone(),
+            started_at_task: self.started_at_task,
+            playbook_dir: self.playbook_dir.clone(),
+        }
+    }
+
+    /// Takes back what a host's runner learnt: its state (and facts it
+    /// delegated to other hosts), its counts and its connection target.
+    fn fold(&mut self, runner: Runner) {
+        for (host, state) in runner.hosts {
+            match self.hosts.get_mut(&host) {
+                Some(mine) if mine.facts.is_empty() && mine.host_vars.is_empty() => *mine = state,
+                Some(mine) => {
+                    mine.facts.extend(state.facts);
+                    mine.host_vars.extend(state.host_vars);
+                    mine.included.extend(state.included);
+                    mine.unreachable |= state.unreachable;
+                    if state.last_failure.is_some() {
+                        mine.last_failure = state.last_failure;
+                    }
+                }
+                None => {
+                    self.hosts.insert(host, state);
+                }
+            }
+        }
+        for (host, s) in runner.stats {
+            let mine = self.stats.entry(host).or_default();
+            mine.add(&s);
+        }
+        self.targets.extend(runner.targets);
+        self.delegates.extend(runner.delegates);
+        self.started_at_task |= runner.started_at_task;
     }
 
     /// Runs `tasks` on `hosts` in order; returns the hosts still going.
@@ -479,19 +648,13 @@ impl Runner {
                         rendered.push(None);
                         continue;
                     };
-                    let text = match self
-                        .templates
-                        .render_value(&Value::String(name.clone()), &vars)
-                    {
-                        Ok(Value::String(s)) => s,
-                        Ok(other) => other.to_string(),
-                        Err(e) => {
-                            return Err(EngineError::Play {
+                    let text =
+                        self.templates
+                            .render_text(name, &vars)
+                            .map_err(|e| EngineError::Play {
                                 location: task.location.clone(),
                                 message: format!("{what}: {e}"),
-                            });
-                        }
-                    };
+                            })?;
                     rendered.push(Some(text));
                 }
                 let key = (
@@ -773,6 +936,8 @@ impl Runner {
         }
         let _ = self.events.send(PlayEvent::TaskDone {
             name,
+            location: task.location.to_string(),
+            handler,
             results: results.clone(),
         });
         Ok(results)
@@ -1050,11 +1215,11 @@ impl Runner {
         // a 10,000-host play they would take gigabytes. Added where the
         // task or a variable it may expand can name them.
         if self.fleet_vars_wanted(scope, task, state) {
-            vars.insert("groups".into(), self.groups.clone());
-            vars.insert("play_hosts".into(), json!(scope.play_hosts));
-            vars.insert("ansible_play_hosts".into(), json!(scope.play_hosts));
-            vars.insert("ansible_play_hosts_all".into(), json!(scope.play_hosts));
-            vars.insert("ansible_play_batch".into(), json!(scope.batch));
+            vars.insert("groups".into(), (*self.groups).clone());
+            vars.insert("play_hosts".into(), json!(*scope.play_hosts));
+            vars.insert("ansible_play_hosts".into(), json!(*scope.play_hosts));
+            vars.insert("ansible_play_hosts_all".into(), json!(*scope.play_hosts));
+            vars.insert("ansible_play_batch".into(), json!(*scope.batch));
         }
         vars.insert("ansible_check_mode".into(), json!(self.opts.check));
         vars.insert("ansible_diff_mode".into(), json!(self.opts.diff));
@@ -1174,19 +1339,13 @@ impl Runner {
         let mut context = play.vars.clone();
         context.extend(self.opts.extra_vars.clone());
         for file in &play.vars_files {
-            let rendered = match self
-                .templates
-                .render_value(&Value::String(file.clone()), &context)
-            {
-                Ok(Value::String(s)) => s,
-                Ok(other) => other.to_string(),
-                Err(e) => {
-                    return Err(EngineError::Play {
+            let rendered =
+                self.templates
+                    .render_text(file, &context)
+                    .map_err(|e| EngineError::Play {
                         location: play.location.clone(),
                         message: format!("vars_files: {e}"),
-                    });
-                }
-            };
+                    })?;
             let path = play.dir.join(&rendered);
             let (text, encrypted) =
                 crate::secrets::read_vars_text(&path).map_err(|e| EngineError::Play {
@@ -1377,9 +1536,7 @@ fn render_text(templates: &Templates, text: &str, vars: &TaskVars) -> String {
     if !text.contains("{{") {
         return text.to_string();
     }
-    match templates.render_value(&Value::String(text.to_string()), vars) {
-        Ok(Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => text.to_string(),
-    }
+    templates
+        .render_text(text, vars)
+        .unwrap_or_else(|_| text.to_string())
 }

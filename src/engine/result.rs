@@ -63,6 +63,28 @@ pub struct HostResult {
     pub duration: Duration,
 }
 
+impl HostResult {
+    /// A host with nothing to show: it did not run, or its run was cut
+    /// short; `error` says why.
+    pub fn without_output(
+        host: impl Into<String>,
+        status: HostStatus,
+        error: Option<String>,
+        duration: Duration,
+    ) -> HostResult {
+        HostResult {
+            host: host.into(),
+            status,
+            exit_code: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            truncated: false,
+            error,
+            duration,
+        }
+    }
+}
+
 fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
 }

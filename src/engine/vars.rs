@@ -114,6 +114,26 @@ mod tests {
             .collect()
     }
 
+    /// Every layer empty but the inventory's.
+    fn only_inventory<'a>(inventory: &'a TaskVars, empty: &'a Vars) -> Layers<'a> {
+        Layers {
+            public_defaults: empty,
+            public_vars: empty,
+            role_defaults: None,
+            inventory,
+            facts: empty,
+            play: empty,
+            vars_files: empty,
+            role_vars: None,
+            role_params: None,
+            task: empty,
+            include_items: empty,
+            included: empty,
+            host: empty,
+            extra: empty,
+        }
+    }
+
     #[test]
     fn later_layers_win_and_facts_are_exposed_without_prefix() {
         let defaults = map(&[("port", json!(1)), ("only_default", json!(true))]);
@@ -124,20 +144,12 @@ mod tests {
         let host = map(&[("port", json!(4))]);
         let extra = map(&[("port", json!(5))]);
         let layers = Layers {
-            public_defaults: &empty,
-            public_vars: &empty,
             role_defaults: Some(&defaults),
-            inventory: &inventory,
             facts: &facts,
             play: &play,
-            vars_files: &empty,
-            role_vars: None,
-            role_params: None,
-            task: &empty,
-            include_items: &empty,
-            included: &empty,
             host: &host,
             extra: &extra,
+            ..only_inventory(&inventory, &empty)
         };
         let vars = compose(&layers);
         assert_eq!(vars.get("port"), Some(&json!(5)));
@@ -161,20 +173,11 @@ mod tests {
         let extra = map(&[("out", json!("-e wins"))]);
         let empty = Vars::new();
         let vars = compose(&Layers {
-            public_defaults: &empty,
-            public_vars: &empty,
-            role_defaults: None,
-            inventory: &inventory,
             facts: &facts,
-            play: &empty,
-            vars_files: &empty,
-            role_vars: None,
-            role_params: None,
-            task: &empty,
             include_items: &items,
-            included: &empty,
             host: &host,
             extra: &extra,
+            ..only_inventory(&inventory, &empty)
         });
         for data in [
             "motd",
@@ -198,20 +201,10 @@ mod tests {
         let host = map(&[("both", json!("set_fact"))]);
         let empty = Vars::new();
         let vars = compose(&Layers {
-            public_defaults: &empty,
-            public_vars: &empty,
-            role_defaults: None,
-            inventory: &inventory,
-            facts: &empty,
-            play: &empty,
-            vars_files: &empty,
-            role_vars: None,
-            role_params: None,
             task: &task,
-            include_items: &empty,
             included: &included,
             host: &host,
-            extra: &empty,
+            ..only_inventory(&inventory, &empty)
         });
         assert_eq!(vars.get("os"), Some(&json!("{{ family }}")));
         assert!(

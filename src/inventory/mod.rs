@@ -44,6 +44,7 @@ pub use error::{InventoryError, PatternError};
 pub(crate) use range::check_host_name;
 pub use script::ScriptLimits;
 pub use suggest::did_you_mean;
+pub use vars_files::vars_dir_entries;
 
 use crate::template::TaskVars;
 use model::{ALL, Graph, Group};

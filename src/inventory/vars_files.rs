@@ -72,22 +72,32 @@ fn load_kind<'a>(
     Ok(found)
 }
 
-/// Vars files inside a `group_vars/web/` directory, sorted, recursively.
-fn dir_files(dir: &Path) -> Result<Vec<PathBuf>, InventoryError> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|source| read_error(dir, source))?
+/// The entries of a vars directory (`group_vars/web/`, a role's
+/// `defaults/main/`) that Ansible reads, with their file names: sorted,
+/// hidden files and backups (`x~`) left out.
+pub fn vars_dir_entries(dir: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();
+    Ok(entries
+        .into_iter()
+        .filter_map(|path| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let skipped = name.starts_with('.') || name.ends_with('~');
+            (!skipped).then_some((path, name))
+        })
+        .collect())
+}
+
+/// Vars files inside a `group_vars/web/` directory, sorted, recursively.
+fn dir_files(dir: &Path) -> Result<Vec<PathBuf>, InventoryError> {
+    let entries = vars_dir_entries(dir).map_err(|source| read_error(dir, source))?;
     let mut files = Vec::new();
-    for path in entries {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name.starts_with('.') || name.ends_with('~') {
-            continue;
-        }
+    for (path, name) in entries {
         if path.is_dir() {
             files.extend(dir_files(&path)?);
         } else {

@@ -1,11 +1,11 @@
 //! What `user` and `group` read from the host's account databases: entries
-//! of `getent passwd|shadow|group` parsed into records, and the result of a
-//! failed shadow-utils command. Host output is data: entries are only
-//! parsed and compared, never rendered.
+//! of `getent passwd|shadow|group` parsed into records, and how a
+//! shadow-utils command's run becomes the result. Host output is data:
+//! entries are only parsed and compared, never rendered.
 
 use serde_json::json;
 
-use super::ModuleOutput;
+use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::ExecOutput;
 
 /// One `passwd` entry.
@@ -124,13 +124,13 @@ pub fn command_failed(name: &str, out: &ExecOutput) -> ModuleOutput {
     failed.data.insert("name".into(), json!(name));
     failed
         .data
-        .insert("rc".into(), json!(super::runner::rc(out)));
+        .insert("rc".into(), json!(super::command_run::rc(out)));
     failed
 }
 
 /// `stdout`/`stderr` of a command that ran, when not empty (Ansible adds
 /// them to the result only then).
-pub fn command_output(data: &mut super::Vars, out: &ExecOutput) {
+pub fn command_output(data: &mut Vars, out: &ExecOutput) {
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     if !stdout.is_empty() {
@@ -139,6 +139,23 @@ pub fn command_output(data: &mut super::Vars, out: &ExecOutput) {
     if !stderr.is_empty() {
         data.insert("stderr".into(), json!(stderr));
     }
+}
+
+/// Runs a shadow-utils command line for account `name`, its output into
+/// `data` (see [`command_output`]); `Ok(Err(..))` is the task's failed
+/// result (see [`command_failed`]).
+pub async fn run_command(
+    ctx: &ModuleContext<'_>,
+    name: &str,
+    line: &str,
+    data: &mut Vars,
+) -> Result<Result<(), ModuleOutput>, ModuleError> {
+    let out = ctx.transport.exec(line, &ctx.exec).await?;
+    if !out.success() {
+        return Ok(Err(command_failed(name, &out)));
+    }
+    command_output(data, &out);
+    Ok(Ok(()))
 }
 
 /// `argv` as one shell command line.

@@ -263,7 +263,8 @@ pub async fn apply(ctx: &ModuleContext<'_>, opts: &Options, module: &str) -> Out
                         "Failed to update apt cache: '{cmd}' failed: {}",
                         out.stderr.trim()
                     );
-                    return Ok(report.fail_with(msg, &out).finish(ctx));
+                    report.fail_with(msg, &out);
+                    return Ok(report.finish(ctx));
                 }
                 // Updated, as Ansible says, even within the second of the
                 // last update (the stamp's time cannot tell).
@@ -279,14 +280,14 @@ pub async fn apply(ctx: &ModuleContext<'_>, opts: &Options, module: &str) -> Out
     }
 
     if opts.clean {
-        let (cmd, out) = apt_get(ctx, opts, "clean", &[], &[]).await?;
-        if !out.ok {
-            return Ok(report
-                .fail_with(format!("'{cmd}' failed: {}", out.stderr), &out)
-                .finish(ctx));
+        if report
+            .apt_get(ctx, opts, "clean", &[], &[])
+            .await?
+            .is_none()
+        {
+            return Ok(report.finish(ctx));
         }
         report.changed = true;
-        report.add(&out);
     }
     if let Some(mode) = &opts.upgrade {
         return Ok(upgrade(ctx, opts, mode, report).await?.finish(ctx));
@@ -528,7 +529,7 @@ async fn apt_get(
     let out = ctx.transport.exec(&script, &ctx.exec).await?;
     let ran = Ran {
         ok: out.success(),
-        rc: super::runner::rc(&out),
+        rc: super::command_run::rc(&out),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
@@ -770,12 +771,13 @@ async fn install(
     }
     common_flags(opts, &mut flags);
     let command = if build_dep { "build-dep" } else { "install" };
-    let (cmd, ran) = apt_get(ctx, opts, command, &flags, &operands).await?;
-    if !ran.ok {
-        return Ok(report.fail_with(format!("'{cmd}' failed: {}", ran.stderr), &ran));
-    }
+    let Some(ran) = report
+        .apt_get(ctx, opts, command, &flags, &operands)
+        .await?
+    else {
+        return Ok(report);
+    };
     report.changed |= !ran.stdout.contains(APT_GET_ZERO);
-    report.add(&ran);
     Ok(report)
 }
 
@@ -804,12 +806,30 @@ fn common_flags(opts: &Options, flags: &mut Vec<&str>) {
 }
 
 impl Report {
-    fn fail_with(mut self, msg: String, ran: &Ran) -> Report {
+    fn fail_with(&mut self, msg: String, ran: &Ran) {
         self.stdout.push_str(&ran.stdout);
         self.stderr.push_str(&ran.stderr);
         self.failed = Some(msg);
         self.rc = Some(ran.rc);
-        self
+    }
+
+    /// Runs apt-get (see [`apt_get`]) and takes in what it printed.
+    /// `None`: it failed, and the report now fails with its stderr.
+    async fn apt_get(
+        &mut self,
+        ctx: &ModuleContext<'_>,
+        opts: &Options,
+        command: &str,
+        flags: &[&str],
+        operands: &[String],
+    ) -> Result<Option<Ran>, ModuleError> {
+        let (cmd, ran) = apt_get(ctx, opts, command, flags, operands).await?;
+        if !ran.ok {
+            self.fail_with(format!("'{cmd}' failed: {}", ran.stderr), &ran);
+            return Ok(None);
+        }
+        self.add(&ran);
+        Ok(Some(ran))
     }
 }
 
@@ -847,12 +867,10 @@ async fn remove(
     if opts.allow_change_held {
         flags.push("--allow-change-held-packages");
     }
-    let (cmd, ran) = apt_get(ctx, opts, "remove", &flags, &operands).await?;
-    if !ran.ok {
-        return Ok(report.fail_with(format!("'{cmd}' failed: {}", ran.stderr), &ran));
-    }
-    report.changed = true;
-    report.add(&ran);
+    let ran = report
+        .apt_get(ctx, opts, "remove", &flags, &operands)
+        .await?;
+    report.changed |= ran.is_some();
     Ok(report)
 }
 
@@ -880,15 +898,11 @@ async fn upgrade(
         flags.push("--auto-remove");
     }
     common_flags(opts, &mut flags);
-    let (cmd, ran) = apt_get(ctx, opts, command, &flags, &[]).await?;
-    if !ran.ok {
-        return Ok(report.fail_with(format!("'{cmd}' failed: {}", ran.stderr), &ran));
-    }
+    let Some(ran) = report.apt_get(ctx, opts, command, &flags, &[]).await? else {
+        return Ok(report);
+    };
     report.changed |= !ran.stdout.contains(APT_GET_ZERO);
-    report
-        .extra
-        .insert("msg".into(), Value::String(ran.stdout.clone()));
-    report.add(&ran);
+    report.extra.insert("msg".into(), Value::String(ran.stdout));
     Ok(report)
 }
 
@@ -906,15 +920,13 @@ async fn cleanup(
     if opts.force {
         flags.push("--force-yes");
     }
-    let (cmd, ran) = apt_get(ctx, opts, operation, &flags, &[]).await?;
-    if !ran.ok {
-        return Ok(report.fail_with(format!("'{cmd}' failed: {}", ran.stderr), &ran));
-    }
+    let Some(ran) = report.apt_get(ctx, opts, operation, &flags, &[]).await? else {
+        return Ok(report);
+    };
     report.changed |= match operation {
         "autoclean" => ran.stdout.lines().any(|l| l.starts_with("Del ")),
         _ => !ran.stdout.contains(APT_GET_ZERO),
     };
-    report.add(&ran);
     Ok(report)
 }
 
@@ -1003,14 +1015,9 @@ async fn install_deb(
     } else {
         format!("./{file}")
     };
-    let result = apt_get(ctx, opts, "install", &flags, &[path]).await;
+    let ran = report.apt_get(ctx, opts, "install", &flags, &[path]).await;
     cleanup().await;
-    let (cmd, ran) = result?;
-    if !ran.ok {
-        return Ok(report.fail_with(format!("'{cmd}' failed: {}", ran.stderr), &ran));
-    }
-    report.changed = true;
-    report.add(&ran);
+    report.changed |= ran?.is_some();
     Ok(report)
 }
 

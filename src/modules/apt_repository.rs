@@ -10,8 +10,8 @@ use serde_json::json;
 
 use super::args::Args;
 use super::edit::{self, Edit};
-use super::file_attrs::{Attrs, Mode};
-use super::files::FileInfo;
+use super::owner_group_mode::{Attrs, Mode};
+use super::remote_file::FileInfo;
 use super::spec::{Module, alias, async_run, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
@@ -252,8 +252,12 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
                     });
                 }
                 if !ctx.check_mode {
-                    super::files::run_all(ctx, path, &[format!("rm -f {}", shell_quote(path))])
-                        .await?;
+                    super::remote_file::run_all(
+                        ctx,
+                        path,
+                        &[format!("rm -f {}", shell_quote(path))],
+                    )
+                    .await?;
                 }
             }
         }
@@ -282,7 +286,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     data.insert("sources_added".into(), json!(sources_added));
     data.insert("sources_removed".into(), json!(sources_removed));
     if ctx.diff {
-        data.insert("diff".into(), super::files::diff_value(&out.diffs));
+        data.insert("diff".into(), super::remote_file::diff_value(&out.diffs));
     }
     out.data = data;
     Ok(out)
@@ -338,7 +342,8 @@ async fn revert(ctx: &ModuleContext<'_>, undo: &[(String, FileInfo)]) -> Result<
             )
             .await?;
         } else {
-            super::files::run_all(ctx, path, &[format!("rm -f {}", shell_quote(path))]).await?;
+            super::remote_file::run_all(ctx, path, &[format!("rm -f {}", shell_quote(path))])
+                .await?;
         }
     }
     Ok(())

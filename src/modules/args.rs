@@ -203,15 +203,17 @@ pub fn to_bool(v: &Value) -> Option<bool> {
     }
 }
 
+/// A task's arguments written as a JSON object, for unit tests.
+#[cfg(test)]
+pub(crate) fn vars(v: Value) -> Vars {
+    v.as_object().expect("arguments are a JSON object").clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::modules::spec::{alias, p};
     use serde_json::json;
-
-    fn vars(v: Value) -> Vars {
-        v.as_object().unwrap().clone()
-    }
 
     const M: Module = Module {
         name: "m",

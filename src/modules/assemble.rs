@@ -15,8 +15,8 @@ use serde_json::json;
 
 use super::args::Args;
 use super::copy::{InstallOptions, install};
-use super::file_attrs::Attrs;
-use super::files;
+use super::owner_group_mode::Attrs;
+use super::remote_file;
 use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
@@ -64,7 +64,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         force: true,
         validate: args.str("validate")?,
     };
-    files::check_validate(&opts.validate).map_err(|e| args.error(e))?;
+    remote_file::check_validate(&opts.validate).map_err(|e| args.error(e))?;
     args.bool("decrypt", true)?;
     args.bool("unsafe_writes", false)?;
     let attrs = Attrs::from_args(&args)?;

@@ -4,9 +4,7 @@
 use regex::Regex;
 
 use super::args::Args;
-use super::edit::{self, Edit, split_lines_keep};
-use super::file_attrs::Attrs;
-use super::files;
+use super::edit::{self, EditedFile, split_lines_keep};
 use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
@@ -40,7 +38,7 @@ pub const MODULE: Module = Module {
 
 #[derive(Debug)]
 pub(crate) struct Params {
-    path: String,
+    file: EditedFile,
     block: String,
     present: bool,
     begin: String,
@@ -50,11 +48,8 @@ pub(crate) struct Params {
     /// `insertbefore: BOF`.
     bof: bool,
     create: bool,
-    backup: bool,
-    validate: Option<String>,
     append_newline: bool,
     prepend_newline: bool,
-    attrs: Attrs,
 }
 
 fn parse(vars: &Vars) -> Result<Params, ModuleError> {
@@ -78,14 +73,12 @@ fn parse(vars: &Vars) -> Result<Params, ModuleError> {
         (_, Some(b)) if b != "BOF" => Some((compile("insertbefore", b)?, false)),
         _ => None,
     };
-    let validate = args.str("validate")?;
-    files::check_validate(&validate).map_err(|e| args.error(e))?;
-    args.bool("unsafe_writes", false)?;
+    let file = EditedFile::from_args(&args, path)?;
     // Block and markers in the form the file's text is read in (see
     // edit::decode_exact).
     let exact = |text: String| edit::decode_exact(text.as_bytes());
     Ok(Params {
-        path,
+        file,
         block: exact(args.str_any(&["block", "content"])?.unwrap_or_default()),
         present: args
             .choice("state", &["present", "absent"], Some("present"))?
@@ -96,19 +89,16 @@ fn parse(vars: &Vars) -> Result<Params, ModuleError> {
         insert,
         bof: before.as_deref() == Some("BOF"),
         create: args.bool("create", false)?,
-        backup: args.bool("backup", false)?,
-        validate,
         append_newline: args.bool("append_newline", false)?,
         prepend_newline: args.bool("prepend_newline", false)?,
-        attrs: Attrs::from_args(&args)?,
     })
 }
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let p = parse(vars)?;
-    let info = edit::read(ctx, &p.path).await?;
+    let info = edit::read(ctx, &p.file.path).await?;
     if !info.exists && !p.create {
-        let mut out = ModuleOutput::failed(format!("Path {} does not exist !", p.path));
+        let mut out = ModuleOutput::failed(format!("Path {} does not exist !", p.file.path));
         out.data.insert("rc".into(), serde_json::json!(257));
         return Ok(out);
     }
@@ -129,20 +119,8 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     } else {
         (Some(after), "Block inserted".to_string())
     };
-    let mut out = edit::finish(
-        ctx,
-        Edit {
-            path: &p.path,
-            info: &info,
-            before: before_bytes,
-            after: after.map(|a| edit::encode_exact(&a)),
-            msg,
-            attrs: &p.attrs,
-            backup: p.backup,
-            validate: p.validate.as_deref(),
-        },
-    )
-    .await?;
+    let after = after.map(|a| edit::encode_exact(&a));
+    let mut out = edit::finish(ctx, p.file.edit(&info, before_bytes, after, msg)).await?;
     edit::backup_as_backup_file(&mut out);
     Ok(out)
 }

@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use super::args::Args;
-use super::runner::{self, Prelude};
+use super::command_run::{self, Prelude};
 use super::spec::{Module, StringArgs, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
@@ -186,14 +186,14 @@ pub async fn run(
         data.insert("warnings".into(), json!(p.warnings));
     }
     let guarded = p.creates.is_some() || p.removes.is_some();
-    let marker = runner::marker();
+    let marker = command_run::marker();
     let mut prelude = format!(
         "{}{}",
-        runner::chdir(p.chdir.as_deref(), &marker),
-        runner::skip_checks(p.creates.as_deref(), p.removes.as_deref(), &marker)
+        command_run::chdir(p.chdir.as_deref(), &marker),
+        command_run::skip_checks(p.creates.as_deref(), p.removes.as_deref(), &marker)
     );
     if let (Line::Argv(words), false) = (&p.line, ctx.check_mode) {
-        prelude.push_str(&runner::program_exists(&words[0], &marker));
+        prelude.push_str(&command_run::program_exists(&words[0], &marker));
     }
 
     if ctx.check_mode {
@@ -205,7 +205,7 @@ pub async fn run(
                 .transport
                 .exec(&format!("{prelude}exit 0"), &ctx.exec)
                 .await?;
-            runner::prelude_outcome(&out, &marker)
+            command_run::prelude_outcome(&out, &marker)
         };
         return Ok(match outcome {
             Prelude::Run => {
@@ -234,9 +234,9 @@ pub async fn run(
         }
         bytes
     });
-    let out = runner::timed(ctx, &format!("{prelude}{script}"), stdin, &mut data).await?;
-    match runner::prelude_outcome(&out, &marker) {
-        Prelude::Run => Ok(runner::finished(&out, p.strip_empty_ends, data)),
+    let out = command_run::timed(ctx, &format!("{prelude}{script}"), stdin, &mut data).await?;
+    match command_run::prelude_outcome(&out, &marker) {
+        Prelude::Run => Ok(command_run::finished(&out, p.strip_empty_ends, data)),
         other => Ok(not_run(&p, other, false, data)),
     }
 }
@@ -326,8 +326,8 @@ fn not_run(p: &Params, why: Prelude, check: bool, mut data: Vars) -> ModuleOutpu
     };
     data.entry("rc")
         .or_insert(json!(if failed { 1 } else { 0 }));
-    runner::put_text(&mut data, "stdout", stdout);
-    runner::put_text(&mut data, "stderr", String::new());
+    command_run::put_text(&mut data, "stdout", stdout);
+    command_run::put_text(&mut data, "stderr", String::new());
     data.insert("msg".into(), Value::String(msg.clone()));
     ModuleOutput {
         changed: false,
@@ -341,10 +341,7 @@ fn not_run(p: &Params, why: Prelude, check: bool, mut data: Vars) -> ModuleOutpu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn vars(v: Value) -> Vars {
-        v.as_object().unwrap().clone()
-    }
+    use crate::modules::args::vars;
 
     #[test]
     fn argument_rules() {

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde_json::json;
 
 use super::args::Args;
-use super::file_attrs::{Attrs, Mode};
-use super::files::{self, FileInfo, MAX_DIFF_SIZE, Want, WriteSpec};
+use super::owner_group_mode::{Attrs, Mode};
+use super::remote_file::{self, FileInfo, MAX_DIFF_SIZE, Want, WriteSpec};
 use super::spec::{Module, async_run, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
@@ -54,7 +54,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         .str("dest")?
         .ok_or_else(|| args.error("dest is required"))?;
     // `~` is the home of the user the task runs as, on the host.
-    let dest = files::expand_user(ctx, &dest).await?;
+    let dest = remote_file::expand_user(ctx, &dest).await?;
     if src.is_some() && content.is_some() {
         return Err(args.error("parameters are mutually exclusive: src, content"));
     }
@@ -65,12 +65,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         return Err(args.error("can not use content with a dir as dest"));
     }
     let mut attrs = Attrs::from_args(&args)?;
-    let opts = InstallOptions {
-        backup: args.bool("backup", false)?,
-        force: args.bool("force", true)?,
-        validate: args.str("validate")?,
-    };
-    files::check_validate(&opts.validate).map_err(|e| args.error(e))?;
+    let opts = InstallOptions::from_args(&args)?;
     let follow = args.bool("follow", false)?;
     let local_follow = args.bool("local_follow", true)?;
     args.bool("decrypt", true)?;
@@ -129,16 +124,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     if attrs.mode == Some(Mode::Preserve) {
         attrs.mode = src_path.as_deref().and_then(local_mode).map(Mode::Octal);
     }
-    let mut out = install_known(
-        ctx,
-        &dest,
-        &bytes.bytes,
-        &bytes.sha1,
-        basename.as_deref(),
-        &attrs,
-        &opts,
-    )
-    .await?;
+    let mut out = install_known(ctx, &dest, &bytes, basename.as_deref(), &attrs, &opts).await?;
     if let Some(p) = src_path {
         out.data
             .insert("src".into(), json!(p.display().to_string()));
@@ -168,16 +154,27 @@ pub(crate) fn local_mode(path: &Path) -> Option<u32> {
 }
 
 /// A local file to upload, read and hashed once per run however many hosts
-/// receive it: memory stays one copy, and the controller hashes it once.
+/// receive it: memory stays one copy, and the controller hashes it once
+/// (an MD5 of 5 MiB per host was most of a rerun's controller CPU).
 pub struct LocalSource {
     pub bytes: Vec<u8>,
     pub sha1: String,
+    md5: OnceLock<String>,
 }
 
 impl LocalSource {
     fn new(bytes: Vec<u8>) -> Arc<LocalSource> {
-        let sha1 = files::sha1_hex(&bytes);
-        Arc::new(LocalSource { bytes, sha1 })
+        let sha1 = remote_file::sha1_hex(&bytes);
+        Arc::new(LocalSource {
+            bytes,
+            sha1,
+            md5: OnceLock::new(),
+        })
+    }
+
+    /// Ansible's `md5sum` of the content, computed on first use.
+    fn md5(&self) -> &str {
+        self.md5.get_or_init(|| remote_file::md5_hex(&self.bytes))
     }
 }
 
@@ -207,6 +204,19 @@ pub struct InstallOptions {
     pub validate: Option<String>,
 }
 
+impl InstallOptions {
+    /// As a task gives them (`validate` checked).
+    pub fn from_args(args: &Args<'_>) -> Result<InstallOptions, ModuleError> {
+        let opts = InstallOptions {
+            backup: args.bool("backup", false)?,
+            force: args.bool("force", true)?,
+            validate: args.str("validate")?,
+        };
+        remote_file::check_validate(&opts.validate).map_err(|e| args.error(e))?;
+        Ok(opts)
+    }
+}
+
 /// Makes `dest` hold `bytes` with `attrs`: the shared core of copy and
 /// template. `basename` is appended when `dest` is a directory.
 pub async fn install(
@@ -217,16 +227,15 @@ pub async fn install(
     attrs: &Attrs,
     opts: &InstallOptions,
 ) -> Result<ModuleOutput, ModuleError> {
-    let checksum = files::sha1_hex(bytes);
-    install_known(ctx, dest, bytes, &checksum, basename, attrs, opts).await
+    let source = LocalSource::new(bytes.to_vec());
+    install_known(ctx, dest, &source, basename, attrs, opts).await
 }
 
-/// [`install`] with the content's SHA-1 already known.
+/// [`install`] with the content's digests known (or cached).
 async fn install_known(
     ctx: &ModuleContext<'_>,
     dest: &str,
-    bytes: &[u8],
-    checksum: &str,
+    source: &LocalSource,
     basename: Option<&str>,
     attrs: &Attrs,
     opts: &InstallOptions,
@@ -245,7 +254,7 @@ async fn install_known(
             ..FileInfo::default()
         }
     } else {
-        files::probe(ctx, &dest, want).await?
+        remote_file::probe(ctx, &dest, want).await?
     };
     if info.is_dir() {
         let Some(name) = basename else {
@@ -257,12 +266,12 @@ async fn install_known(
         dest = format!("{}/{name}", dest.trim_end_matches('/'));
         if !ctx.check_mode {
             // `dest/` may not exist yet: Ansible creates it.
-            let (dir, _) = files::split_path(&dest);
-            files::run_all(ctx, dir, &[format!("mkdir -p -- {}", shell_quote(dir))]).await?;
+            let (dir, _) = remote_file::split_path(&dest);
+            remote_file::run_all(ctx, dir, &[format!("mkdir -p -- {}", shell_quote(dir))]).await?;
         }
-        info = files::probe(ctx, &dest, want).await?;
+        info = remote_file::probe(ctx, &dest, want).await?;
     }
-    let checksum = checksum.to_string();
+    let (bytes, checksum) = (&source.bytes[..], source.sha1.clone());
     let content_changed =
         !info.exists || (opts.force && info.checksum.as_deref() != Some(&checksum));
     let fixes = if content_changed || !info.exists {
@@ -293,7 +302,7 @@ async fn install_known(
     let mut data = Vars::new();
     data.insert("dest".into(), json!(dest));
     data.insert("checksum".into(), json!(checksum));
-    data.insert("md5sum".into(), json!(files::md5_hex(bytes)));
+    data.insert("md5sum".into(), json!(source.md5()));
 
     let mut final_info = info.clone();
     if changed && !ctx.check_mode {
@@ -306,18 +315,18 @@ async fn install_known(
                 validate: opts.validate.as_deref(),
                 existing: &info,
             };
-            match files::write(ctx, &spec).await {
+            match remote_file::write(ctx, &spec).await {
                 Ok(backup) => {
                     if let Some(b) = backup {
                         data.insert("backup_file".into(), json!(b));
                     }
                 }
-                Err(failure) => return files::write_failed(failure, data),
+                Err(failure) => return remote_file::write_failed(failure, data),
             }
         } else {
-            files::run_all(ctx, &dest, &fixes).await?;
+            remote_file::run_all(ctx, &dest, &fixes).await?;
         }
-        final_info = files::probe(
+        final_info = remote_file::probe(
             ctx,
             &dest,
             Want {
@@ -343,7 +352,7 @@ async fn install_known(
     }
     final_info.result_fields(&mut data);
     if !result.diffs.is_empty() {
-        data.insert("diff".into(), files::diff_value(&result.diffs));
+        data.insert("diff".into(), remote_file::diff_value(&result.diffs));
     }
     result.data = data;
     Ok(result)
@@ -359,7 +368,7 @@ async fn remote_copy(
     opts: &InstallOptions,
     follow: bool,
 ) -> Result<ModuleOutput, ModuleError> {
-    let src_info = files::probe(
+    let src_info = remote_file::probe(
         ctx,
         src,
         Want {
@@ -403,19 +412,19 @@ async fn remote_copy(
         checksum: Some("sha1sum"),
         ..Want::default()
     };
-    let mut dest_info = files::probe(ctx, dest, want).await?;
+    let mut dest_info = remote_file::probe(ctx, dest, want).await?;
     // A directory dest (or `dir/`, made if missing) gets the source's name.
     let in_dir;
     let dest = if dest.ends_with('/') || dest_info.is_dir() {
         let dir = dest.trim_end_matches('/');
         if !ctx.check_mode {
-            files::run_all(ctx, dir, &[format!("mkdir -p -- {}", shell_quote(dir))]).await?;
+            remote_file::run_all(ctx, dir, &[format!("mkdir -p -- {}", shell_quote(dir))]).await?;
         }
         in_dir = format!(
             "{dir}/{}",
             src.trim_end_matches('/').rsplit('/').next().unwrap_or(src)
         );
-        dest_info = files::probe(ctx, &in_dir, want).await?;
+        dest_info = remote_file::probe(ctx, &in_dir, want).await?;
         in_dir.as_str()
     } else {
         dest
@@ -431,7 +440,7 @@ async fn remote_copy(
     if changed && !ctx.check_mode {
         let mut commands = Vec::new();
         if content_changed {
-            let (dir, name) = files::split_path(dest);
+            let (dir, name) = remote_file::split_path(dest);
             let tmp = shell_quote(&format!(
                 "{dir}/.{name}.herd-new-{}",
                 crate::remote::nonce()
@@ -454,13 +463,13 @@ async fn remote_copy(
             commands.extend(attrs.fix_commands(dest, &copied, false));
         }
         commands.extend(fixes);
-        files::run_all(ctx, dest, &commands).await?;
+        remote_file::run_all(ctx, dest, &commands).await?;
     }
     let mut data = Vars::new();
     data.insert("dest".into(), json!(dest));
     data.insert("src".into(), json!(src));
     data.insert("checksum".into(), json!(src_info.checksum));
-    let info = files::probe(
+    let info = remote_file::probe(
         ctx,
         dest,
         Want {

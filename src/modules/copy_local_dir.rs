@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::copy::InstallOptions;
-use super::file_attrs::{Attrs, Mode};
+use super::owner_group_mode::{Attrs, Mode};
 use super::{ModuleContext, ModuleError, ModuleOutput};
 use crate::ssh::shell_quote;
 
@@ -117,38 +117,30 @@ pub async fn run(ctx: &ModuleContext<'_>, job: DirCopy<'_>) -> Result<ModuleOutp
     };
     // Directories and links: one script that prints a line per change.
     let check = ctx.check_mode;
+    // When `wrong` holds: `fix` it (not in check mode) and say so.
+    let change = |wrong: String, fix: String| {
+        let fix = if check { String::new() } else { fix + " && " };
+        format!("if {wrong}; then {fix}echo changed; fi")
+    };
     let mut script = vec![format!("mkdir -p -- {}", shell_quote(job.dest))];
     for entry in &entries {
         match entry {
             Entry::Dir(rel) => {
                 let q = shell_quote(&at(rel));
-                let make = if check {
-                    String::new()
-                } else {
-                    format!("mkdir -p -- {q} && ")
-                };
-                script.push(format!("if [ ! -d {q} ]; then {make}echo changed; fi"));
+                script.push(change(format!("[ ! -d {q} ]"), format!("mkdir -p -- {q}")));
                 if let Some(mode) = job.directory_mode {
-                    let fix = if check {
-                        String::new()
-                    } else {
-                        format!("chmod {mode:o} {q} && ")
-                    };
-                    script.push(format!(
-                        "if [ \"$(stat -c %a {q} 2>/dev/null)\" != {mode:o} ]; then {fix}echo changed; fi"
+                    script.push(change(
+                        format!("[ \"$(stat -c %a {q} 2>/dev/null)\" != {mode:o} ]"),
+                        format!("chmod {mode:o} {q}"),
                     ));
                 }
             }
             Entry::Link(rel, target) => {
                 let q = shell_quote(&at(rel));
                 let t = shell_quote(&target.to_string_lossy());
-                let fix = if check {
-                    String::new()
-                } else {
-                    format!("rm -f -- {q} && ln -s -- {t} {q} && ")
-                };
-                script.push(format!(
-                    "if [ ! -L {q} ] || [ \"$(readlink -- {q})\" != {t} ]; then {fix}echo changed; fi"
+                script.push(change(
+                    format!("[ ! -L {q} ] || [ \"$(readlink -- {q})\" != {t} ]"),
+                    format!("rm -f -- {q} && ln -s -- {t} {q}"),
                 ));
             }
             Entry::File(..) => {}

@@ -13,7 +13,7 @@
 
 use serde_json::json;
 
-use super::file_attrs::Attrs;
+use super::owner_group_mode::Attrs;
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
 

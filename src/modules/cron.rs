@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::args::Args;
 use super::edit::{self, decode_exact, encode_exact};
-use super::file_attrs::Attrs;
+use super::owner_group_mode::Attrs;
 use super::spec::{Module, alias, async_run, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
@@ -543,7 +543,7 @@ async fn run_on_crontab(
             before: Some(existing.clone()),
             after: Some(after.clone()),
         });
-        data.insert("diff".into(), super::files::diff_value(&out.diffs));
+        data.insert("diff".into(), super::remote_file::diff_value(&out.diffs));
     }
     if p.backup && !ctx.check_mode {
         let save = "f=$(mktemp \"${TMPDIR:-/tmp}/crontabXXXXXXXX\") && cat > \"$f\" && echo \"$f\"";

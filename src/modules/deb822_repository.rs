@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::args::Args;
 use super::edit::{self, Edit};
-use super::file_attrs::{Attrs, Mode};
+use super::owner_group_mode::{Attrs, Mode};
 use super::spec::{Module, async_run, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
@@ -278,7 +278,7 @@ async fn remove(
     }
     if result.changed && !ctx.check_mode {
         let rm: Vec<String> = present.iter().map(|p| shell_quote(p)).collect();
-        super::files::run_all(ctx, dest, &[format!("rm -f -- {}", rm.join(" "))]).await?;
+        super::remote_file::run_all(ctx, dest, &[format!("rm -f -- {}", rm.join(" "))]).await?;
     }
     result.data.insert("repo".into(), Value::Null);
     result.data.insert("dest".into(), json!(dest));

@@ -12,15 +12,16 @@
 
 use serde_json::json;
 
-use super::file_attrs::Attrs;
-use super::files::{self, ATTRS_CHANGED, FileInfo, Want, WriteSpec};
+use super::args::Args;
+use super::owner_group_mode::Attrs;
+use super::remote_file::{self, ATTRS_CHANGED, FileInfo, Want, WriteSpec};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 
 /// The file as it is: metadata and full content (`None` if missing). A
 /// file that exists but cannot be read is an error: editing what was not
 /// read would replace the whole file with the new line.
 pub async fn read(ctx: &ModuleContext<'_>, path: &str) -> Result<FileInfo, ModuleError> {
-    let info = files::probe(
+    let info = remote_file::probe(
         ctx,
         path,
         Want {
@@ -48,6 +49,55 @@ pub async fn read(ctx: &ModuleContext<'_>, path: &str) -> Result<FileInfo, Modul
         )));
     }
     Ok(info)
+}
+
+/// The arguments of an editing module that say which file it edits and
+/// how the new text is written: `path`, `backup`, `validate`, the file's
+/// attributes. `unsafe_writes` is accepted and ignored: writes are always
+/// atomic.
+#[derive(Debug)]
+pub struct EditedFile {
+    pub path: String,
+    pub backup: bool,
+    pub validate: Option<String>,
+    pub attrs: Attrs,
+}
+
+impl EditedFile {
+    /// Reads (and checks) the arguments besides `path`, which the module
+    /// reads first under its own names.
+    pub fn from_args(args: &Args<'_>, path: String) -> Result<EditedFile, ModuleError> {
+        let validate = args.str("validate")?;
+        remote_file::check_validate(&validate).map_err(|e| args.error(e))?;
+        args.bool("unsafe_writes", false)?;
+        Ok(EditedFile {
+            path,
+            backup: args.bool("backup", false)?,
+            validate,
+            attrs: Attrs::from_args(args)?,
+        })
+    }
+
+    /// The edit of this file from `before` (read as `info`) to `after`
+    /// (`None`: content unchanged), for [`finish`].
+    pub fn edit<'a>(
+        &'a self,
+        info: &'a FileInfo,
+        before: &'a [u8],
+        after: Option<Vec<u8>>,
+        msg: String,
+    ) -> Edit<'a> {
+        Edit {
+            path: &self.path,
+            info,
+            before,
+            after,
+            msg,
+            attrs: &self.attrs,
+            backup: self.backup,
+            validate: self.validate.as_deref(),
+        }
+    }
 }
 
 /// What an edit decided.
@@ -106,7 +156,7 @@ pub async fn finish(ctx: &ModuleContext<'_>, edit: Edit<'_>) -> Result<ModuleOut
                 .as_ref()
                 .map(|a| String::from_utf8_lossy(a).into_owned()),
         });
-        data.insert("diff".into(), files::diff_value(&out.diffs));
+        data.insert("diff".into(), remote_file::diff_value(&out.diffs));
     }
     let mut backup_file = String::new();
     if out.changed && !ctx.check_mode {
@@ -120,12 +170,12 @@ pub async fn finish(ctx: &ModuleContext<'_>, edit: Edit<'_>) -> Result<ModuleOut
                 validate: edit.validate,
                 existing: edit.info,
             };
-            match files::write(ctx, &spec).await {
+            match remote_file::write(ctx, &spec).await {
                 Ok(b) => backup_file = b.unwrap_or_default(),
-                Err(f) => return files::write_failed(f, data),
+                Err(f) => return remote_file::write_failed(f, data),
             }
         }
-        files::run_all(ctx, edit.path, &fixes).await?;
+        remote_file::run_all(ctx, edit.path, &fixes).await?;
     }
     data.insert("msg".into(), json!(msg));
     data.insert("backup".into(), json!(backup_file));

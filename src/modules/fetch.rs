@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use super::args::Args;
-use super::files::{self, Want};
+use super::remote_file::{self, Want};
 use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
@@ -45,7 +45,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         module: "fetch".into(),
         message,
     })?;
-    let info = files::probe(
+    let info = remote_file::probe(
         ctx,
         &src,
         Want {
@@ -225,18 +225,9 @@ fn local_path(dest: &str, src: &str, host: &str, flat: bool) -> Result<PathBuf, 
 
 /// Temp file + rename, creating parent directories.
 pub(crate) fn write_local(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.herd-tmp-{}", crate::remote::nonce()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    let mut tmp = TempFile::beside(path)?;
+    std::io::Write::write_all(&mut tmp.file, bytes)?;
+    tmp.persist(path)
 }
 
 #[cfg(test)]

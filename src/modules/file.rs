@@ -8,8 +8,8 @@
 use serde_json::json;
 
 use super::args::Args;
-use super::file_attrs::{Attrs, Mode};
-use super::files::{self, FileInfo, Want};
+use super::owner_group_mode::{Attrs, Mode};
+use super::remote_file::{self, FileInfo, Want};
 use super::spec::{Module, alias, async_run, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
@@ -102,7 +102,7 @@ async fn missing_owner_warnings(
 
 async fn ensure(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new(&MODULE, vars)?;
-    let path = files::expand_user(ctx, &args.required(&["path", "dest", "name"])?).await?;
+    let path = remote_file::expand_user(ctx, &args.required(&["path", "dest", "name"])?).await?;
     let state = args.choice("state", STATES, None)?;
     let attrs = Attrs::from_args(&args)?;
     let src = args.str("src")?;
@@ -130,15 +130,12 @@ async fn ensure(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, Mo
         state.as_deref(),
         Some("link") | Some("hard") | Some("absent")
     );
-    let info = files::probe(
-        ctx,
-        &path,
-        Want {
-            follow: follow && !link_like,
-            ..Want::default()
-        },
-    )
-    .await?;
+    // The same view of the path before and after the change.
+    let want = Want {
+        follow: follow && !link_like,
+        ..Want::default()
+    };
+    let info = remote_file::probe(ctx, &path, want).await?;
     // As Ansible: the state is the path's own when not given.
     let state = state.unwrap_or_else(|| {
         if info.exists {
@@ -163,7 +160,7 @@ async fn ensure(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, Mo
         Some(src) if state == "hard" && info.is_dir() => {
             let name = src.rsplit('/').find(|p| !p.is_empty()).unwrap_or(src);
             let inside = format!("{}/{name}", path.trim_end_matches('/'));
-            let info = files::probe(ctx, &inside, Want::default()).await?;
+            let info = remote_file::probe(ctx, &inside, Want::default()).await?;
             (inside, info)
         }
         _ => (path, info),
@@ -239,7 +236,7 @@ async fn ensure(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, Mo
             };
             // A hard link's src is taken as written (relative to the
             // module's working directory), as Ansible's os.path.exists.
-            if !same && hard && !files::probe(ctx, &src, Want::default()).await?.exists {
+            if !same && hard && !remote_file::probe(ctx, &src, Want::default()).await?.exists {
                 let mut failed = ModuleOutput::failed("src does not exist");
                 failed.data.insert("dest".into(), json!(path));
                 failed.data.insert("src".into(), json!(src));
@@ -292,7 +289,7 @@ async fn ensure(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, Mo
             };
             commands.extend(owner_only.fix_commands(&path, &target, false));
             if follow && attrs.mode.is_some() {
-                let pointed = files::probe(
+                let pointed = remote_file::probe(
                     ctx,
                     &link_target_path(&path, &src_used),
                     Want {
@@ -361,17 +358,9 @@ async fn ensure(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, Mo
                 commands.join(" && ")
             )];
         }
-        files::run_all(ctx, &path, &commands).await?;
+        remote_file::run_all(ctx, &path, &commands).await?;
         if state != "absent" {
-            final_info = files::probe(
-                ctx,
-                &path,
-                Want {
-                    follow: follow && !link_like,
-                    ..Want::default()
-                },
-            )
-            .await?;
+            final_info = remote_file::probe(ctx, &path, want).await?;
         } else {
             final_info = FileInfo::default();
         }

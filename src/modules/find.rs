@@ -10,10 +10,10 @@
 use serde_json::{Value, json};
 
 use super::args::Args;
-use super::file_attrs::{Mode, apply_symbolic};
+use super::owner_group_mode::{Mode, apply_symbolic};
+use super::python_worker;
 use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
-use crate::ssh::{ExecOptions, shell_quote};
 
 /// find, as a task writes it.
 pub const MODULE: Module = Module {
@@ -83,43 +83,15 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         "encoding": args.str("encoding")?,
         "max_matches": MAX_MATCHES,
     });
-    let opts = ExecOptions {
-        stdin: Some(params.to_string().into_bytes()),
-        ..ctx.exec.clone()
+    let data = match python_worker::run(ctx, "find", WALKER, &params, &[]).await? {
+        Ok(data) => data,
+        Err(failed) => return Ok(failed),
     };
-    let command = format!(
-        "command -v python3 >/dev/null 2>&1 || exit 127; exec python3 -c {}",
-        shell_quote(WALKER)
-    );
-    let out = ctx.transport.exec(&command, &opts).await?;
-    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    if out.exit_code == Some(127) {
-        return Ok(ModuleOutput::failed(
-            "find needs python3 on the host (Ansible's find runs on python3 too); install python3",
-        ));
-    }
-    if !out.success() || out.stdout_truncated {
-        return Ok(ModuleOutput::failed(format!(
-            "find failed on the host: {}",
-            if stderr.is_empty() {
-                "its answer was cut at the output limit".to_string()
-            } else {
-                last_line(&stderr)
-            }
-        )));
-    }
-    let answer: Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| ModuleError::Transport(format!("find: unreadable answer from host: {e}")))?;
-    if answer.get("too_many").is_some() {
+    if data.contains_key("too_many") {
         return Ok(ModuleOutput::failed(format!(
             "find matched more than {MAX_MATCHES} files; narrow paths, patterns or depth"
         )));
     }
-    let Value::Object(data) = answer else {
-        return Err(ModuleError::Transport(
-            "find: the host's answer is not an object".into(),
-        ));
-    };
     let msg = data.get("msg").and_then(Value::as_str).map(String::from);
     Ok(ModuleOutput {
         msg,
@@ -134,11 +106,6 @@ fn split_list(args: &Args<'_>, name: &str) -> Result<Option<Vec<String>>, Module
         return Ok(Some(s.split(',').map(|p| p.trim().to_string()).collect()));
     }
     args.list(name)
-}
-
-/// A Python error's last line (`re.error: ...`), without the traceback.
-fn last_line(text: &str) -> String {
-    text.lines().last().unwrap_or(text).to_string()
 }
 
 /// `mode` as permission bits: octal, or symbolic applied to no bits (as

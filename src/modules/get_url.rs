@@ -12,9 +12,9 @@ use regex::Regex;
 use serde_json::{Value, json};
 
 use super::args::Args;
-use super::file_attrs::Attrs;
-use super::files::{self, Want};
 use super::http::{self, BODY_LIMIT, Common, Reply};
+use super::owner_group_mode::Attrs;
+use super::remote_file::{self, Want};
 use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
@@ -296,15 +296,15 @@ async fn fix_attrs(
         follow: true,
         ..Want::default()
     };
-    let mut info = files::probe(ctx, path, want).await?;
+    let mut info = remote_file::probe(ctx, path, want).await?;
     let fixes = if info.exists {
         attrs.fix_commands(path, &info, false)
     } else {
         Vec::new()
     };
     if !fixes.is_empty() && !ctx.check_mode {
-        files::run_all(ctx, path, &fixes).await?;
-        info = files::probe(ctx, path, want).await?;
+        remote_file::run_all(ctx, path, &fixes).await?;
+        info = remote_file::probe(ctx, path, want).await?;
     }
     info.result_fields(data);
     Ok(!fixes.is_empty())

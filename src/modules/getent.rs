@@ -48,7 +48,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         command.push_str(&format!(" {}", shell_quote(key)));
     }
     let out = ctx.transport.exec(&command, &ctx.exec).await?;
-    let rc = super::runner::rc(&out);
+    let rc = super::command_run::rc(&out);
     let fact = format!("getent_{database}");
     let mut entries = Vars::new();
     let msg = match rc {

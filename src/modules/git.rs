@@ -241,7 +241,8 @@ impl<'a> Git<'a> {
             let mut cmd = vec![self.exe.clone()];
             cmd.extend(args.iter().map(|a| a.to_string()));
             out.data.insert("cmd".into(), json!(cmd.join(" ")));
-            out.data.insert("rc".into(), json!(super::runner::rc(ran)));
+            out.data
+                .insert("rc".into(), json!(super::command_run::rc(ran)));
             out.data.insert("stdout".into(), json!(text(&ran.stdout)));
             out.data.insert("stderr".into(), json!(text(&ran.stderr)));
         }

@@ -125,14 +125,10 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
                 });
             }
         } else {
-            let out = ctx
-                .transport
-                .exec(&accounts::command_line(&argv), &ctx.exec)
-                .await?;
-            if !out.success() {
-                return Ok(accounts::command_failed(&name, &out));
+            let line = accounts::command_line(&argv);
+            if let Err(failed) = accounts::run_command(ctx, &name, &line, &mut data).await? {
+                return Ok(failed);
             }
-            accounts::command_output(&mut data, &out);
         }
     }
     if present {

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use super::args::Args;
 use super::edit::{self, Edit, split_lines_keep, strip_eol};
-use super::file_attrs::Attrs;
-use super::files::{self, Want};
+use super::owner_group_mode::Attrs;
+use super::remote_file::{self, Want};
 use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
@@ -569,7 +569,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     out.data.insert("msg".into(), json!(outcome.msg));
     out.data.insert("path".into(), json!(p.path));
     let now = if out.changed && !ctx.check_mode {
-        files::probe(
+        remote_file::probe(
             ctx,
             &target,
             Want {

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::args::Args;
 use super::edit::{self, decode_exact, encode_exact};
-use super::files::{self, WriteSpec};
+use super::remote_file::{self, WriteSpec};
 use super::spec::{Module, alias, async_run, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::known_hosts::{hash_name, hosts_match};
@@ -236,7 +236,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         Ok(p) => p,
         Err(msg) => return Ok(ModuleOutput::failed(msg)),
     };
-    let path = files::expand_user(ctx, &p.path).await?;
+    let path = remote_file::expand_user(ctx, &p.path).await?;
     let info = edit::read(ctx, &path).await?;
     let before_bytes = info.content.as_deref().unwrap_or_default();
     let before = decode_exact(before_bytes);
@@ -255,7 +255,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             .then(|| String::from_utf8_lossy(before_bytes).into_owned()),
         after: Some(String::from_utf8_lossy(&encode_exact(&after)).into_owned()),
     };
-    let mut diff_value = files::diff_value(std::slice::from_ref(&diff))[0].clone();
+    let mut diff_value = remote_file::diff_value(std::slice::from_ref(&diff))[0].clone();
     if !info.exists {
         diff_value["before_header"] = json!("/dev/null");
     }
@@ -272,8 +272,8 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             validate: None,
             existing: &info,
         };
-        if let Err(f) = files::write(ctx, &spec).await {
-            return files::write_failed(f, out.data);
+        if let Err(f) = remote_file::write(ctx, &spec).await {
+            return remote_file::write_failed(f, out.data);
         }
     }
     out.data.insert("name".into(), json!(p.name));

@@ -10,9 +10,7 @@ use regex::Regex;
 use serde_json::json;
 
 use super::args::Args;
-use super::edit::{self, Edit, split_lines_keep, strip_eol};
-use super::file_attrs::Attrs;
-use super::files;
+use super::edit::{self, EditedFile, split_lines_keep, strip_eol};
 use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
@@ -62,17 +60,14 @@ enum Search {
 
 #[derive(Debug)]
 pub(crate) struct Params {
-    path: String,
+    file: EditedFile,
     line: Option<String>,
     search: Search,
     present: bool,
     anchor: Anchor,
     create: bool,
-    backup: bool,
     backrefs: bool,
     firstmatch: bool,
-    validate: Option<String>,
-    attrs: Attrs,
     /// Ansible's warnings, returned as `warnings`.
     warnings: Vec<String>,
 }
@@ -131,29 +126,24 @@ fn parse(vars: &Vars) -> Result<Params, ModuleError> {
         (Some(a), _) => Anchor::After(compile("insertafter", a)?),
         (None, Some(b)) => Anchor::Before(compile("insertbefore", b)?),
     };
-    let validate = args.str("validate")?;
-    files::check_validate(&validate).map_err(|e| args.error(e))?;
-    args.bool("unsafe_writes", false)?;
+    let file = EditedFile::from_args(&args, path)?;
     Ok(Params {
-        path,
+        file,
         // In the form the file's text is read in (see edit::decode_exact).
         line: line.map(|l| edit::decode_exact(l.as_bytes())),
         search,
         present,
         anchor,
         create: args.bool("create", false)?,
-        backup: args.bool("backup", false)?,
         backrefs,
         firstmatch: args.bool("firstmatch", false)?,
         warnings,
-        validate,
-        attrs: Attrs::from_args(&args)?,
     })
 }
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let p = parse(vars)?;
-    let info = edit::read(ctx, &p.path).await?;
+    let info = edit::read(ctx, &p.file.path).await?;
     if !info.exists {
         if !p.present {
             let mut data = Vars::new();
@@ -166,12 +156,13 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             });
         }
         if !p.create {
-            let mut out = ModuleOutput::failed(format!("Destination {} does not exist !", p.path));
+            let mut out =
+                ModuleOutput::failed(format!("Destination {} does not exist !", p.file.path));
             out.data.insert("rc".into(), json!(257));
             return Ok(out);
         }
         // `create: yes` makes the missing parent directories too, as Ansible.
-        if let Some(parent) = std::path::Path::new(&p.path).parent()
+        if let Some(parent) = std::path::Path::new(&p.file.path).parent()
             && !ctx.check_mode
             && !parent.as_os_str().is_empty()
         {
@@ -197,20 +188,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     } else {
         String::new()
     };
-    let mut out = edit::finish(
-        ctx,
-        Edit {
-            path: &p.path,
-            info: &info,
-            before: before_bytes,
-            after: changed_text,
-            msg,
-            attrs: &p.attrs,
-            backup: p.backup,
-            validate: p.validate.as_deref(),
-        },
-    )
-    .await?;
+    let mut out = edit::finish(ctx, p.file.edit(&info, before_bytes, changed_text, msg)).await?;
     if let Some(n) = found {
         out.data.insert("found".into(), json!(n));
     }

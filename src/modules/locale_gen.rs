@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::args::Args;
 use super::edit::{self, Edit, split_lines_keep, strip_eol};
-use super::file_attrs::Attrs;
+use super::owner_group_mode::Attrs;
 use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;

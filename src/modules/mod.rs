@@ -18,11 +18,11 @@ use crate::template::{TaskVars, Templates};
 
 pub mod accounts;
 pub mod args;
+pub mod command_run;
 pub mod diff;
 pub mod edit;
-pub mod file_attrs;
-pub mod files;
-pub mod runner;
+pub mod owner_group_mode;
+pub mod remote_file;
 pub mod spec;
 
 mod apt;
@@ -59,6 +59,7 @@ mod pam_limits;
 mod pause;
 mod pip;
 mod pip_requirement;
+mod python_worker;
 mod raw;
 mod release;
 mod replace;

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use super::args::Args;
 use super::edit::{self, decode_exact, encode_exact};
-use super::file_attrs::Attrs;
-use super::files::{self, WriteFailure, WriteSpec};
+use super::owner_group_mode::Attrs;
+use super::remote_file::{self, WriteFailure, WriteSpec};
 use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
@@ -437,7 +437,7 @@ async fn restore_fstab(
         validate: None,
         existing: &now,
     };
-    match files::write(ctx, &spec).await {
+    match remote_file::write(ctx, &spec).await {
         Ok(_) => Ok(()),
         Err(WriteFailure::Other(e)) => Err(e),
         Err(WriteFailure::Validate { .. }) => Ok(()),

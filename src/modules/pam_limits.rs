@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::args::Args;
 use super::edit::{self, Edit, split_lines_keep, strip_eol};
-use super::file_attrs::Attrs;
+use super::owner_group_mode::Attrs;
 use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
@@ -220,7 +220,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     }
     let info = edit::read(ctx, &p.dest).await?;
     if !info.exists {
-        let (dir, _) = super::files::split_path(&p.dest);
+        let (dir, _) = super::remote_file::split_path(&p.dest);
         let probe = format!("[ -d {0} ] && [ -w {0} ]", shell_quote(dir));
         if !ctx.transport.exec(&probe, &ctx.exec).await?.success() {
             return Ok(ModuleOutput::failed(format!(

@@ -14,7 +14,7 @@ pub const MODULE: Module = Module {
 };
 
 use super::args::Args;
-use super::runner::timestamp;
+use super::command_run::timestamp;
 use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 

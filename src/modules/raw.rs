@@ -13,7 +13,7 @@ pub const MODULE: Module = Module {
 };
 
 use super::args::Args;
-use super::runner;
+use super::command_run;
 use super::spec::{Module, StringArgs, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::{ExecOptions, shell_quote};
@@ -41,9 +41,9 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         own_channel: true,
         ..ctx.exec.clone()
     };
-    let out = runner::timed_with(ctx, &command, &opts, &mut data).await?;
+    let out = command_run::timed_with(ctx, &command, &opts, &mut data).await?;
     // raw keeps output as it came (no stripping), like Ansible.
-    let mut result = runner::finished(&out, false, data);
+    let mut result = command_run::finished(&out, false, data);
     if !result.failed {
         result.data.remove("msg");
     }

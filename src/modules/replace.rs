@@ -10,9 +10,8 @@ use fancy_regex::{Captures, Regex as PyRegex};
 use serde_json::json;
 
 use super::args::Args;
-use super::edit::{self, Edit};
-use super::file_attrs::Attrs;
-use super::files::{self, Want};
+use super::edit::{self, EditedFile};
+use super::remote_file::{self, Want};
 use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
@@ -79,15 +78,12 @@ impl Encoding {
 
 #[derive(Debug)]
 struct Params {
-    path: String,
+    file: EditedFile,
     regexp: PyRegex,
     replace: String,
     /// The section pattern built from `after`/`before`, as Ansible writes it.
     section: Option<(String, PyRegex)>,
-    backup: bool,
     encoding: Encoding,
-    validate: Option<String>,
-    attrs: Attrs,
 }
 
 fn parse(vars: &Vars) -> Result<Params, ModuleError> {
@@ -118,12 +114,10 @@ fn parse(vars: &Vars) -> Result<Params, ModuleError> {
         .transpose()?;
     let regexp = PyRegex::new(&format!("(?m){regexp}"))
         .map_err(|e| args.error(format!("invalid regular expression in regexp: {e}")))?;
-    let validate = args.str("validate")?;
-    files::check_validate(&validate).map_err(|e| args.error(e))?;
-    args.bool("unsafe_writes", false)?;
+    let file = EditedFile::from_args(&args, path)?;
     let replace = args.str("replace")?.unwrap_or_default();
     Ok(Params {
-        path,
+        file,
         regexp,
         // In the form the file's text is read in.
         replace: match encoding {
@@ -131,19 +125,16 @@ fn parse(vars: &Vars) -> Result<Params, ModuleError> {
             Encoding::Latin1 => replace,
         },
         section,
-        backup: args.bool("backup", false)?,
         encoding,
-        validate,
-        attrs: Attrs::from_args(&args)?,
     })
 }
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let p = parse(vars)?;
     // Metadata and content in one round trip, as `edit::read`.
-    let info = files::probe(
+    let info = remote_file::probe(
         ctx,
-        &p.path,
+        &p.file.path,
         Want {
             follow: true,
             content_up_to: Some(u64::MAX / 2),
@@ -152,10 +143,16 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     )
     .await?;
     if info.is_dir() {
-        return Ok(failed_rc(format!("Path {} is a directory !", p.path), 256));
+        return Ok(failed_rc(
+            format!("Path {} is a directory !", p.file.path),
+            256,
+        ));
     }
     if !info.exists {
-        return Ok(failed_rc(format!("Path {} does not exist !", p.path), 257));
+        return Ok(failed_rc(
+            format!("Path {} does not exist !", p.file.path),
+            257,
+        ));
     }
     if !info.is_file() {
         // A device or a pipe: Python would read it, herd edits only files.
@@ -165,13 +162,13 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         }
         return Ok(ModuleOutput::failed(format!(
             "Path {} is not a regular file; herd replaces only in regular files",
-            p.path
+            p.file.path
         )));
     }
     let info = match info.content {
         Some(_) => info,
         // Not readable: `edit::read` says why.
-        None => edit::read(ctx, &p.path).await?,
+        None => edit::read(ctx, &p.file.path).await?,
     };
     let before_bytes = info.content.as_deref().unwrap_or_default();
     let contents = p.encoding.decode(before_bytes);
@@ -199,20 +196,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         },
         None => (None, String::new()),
     };
-    let mut out = edit::finish(
-        ctx,
-        Edit {
-            path: &p.path,
-            info: &info,
-            before: before_bytes,
-            after,
-            msg,
-            attrs: &p.attrs,
-            backup: p.backup,
-            validate: p.validate.as_deref(),
-        },
-    )
-    .await?;
+    let mut out = edit::finish(ctx, p.file.edit(&info, before_bytes, after, msg)).await?;
     edit::backup_as_backup_file(&mut out);
     if !out.failed {
         out.data.insert("rc".into(), json!(0));

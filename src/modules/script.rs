@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use super::args::Args;
-use super::runner::{self, Prelude};
+use super::command_run::{self, Prelude};
 use super::spec::{Module, StringArgs, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::{PutOptions, shell_quote};
@@ -47,13 +47,13 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     let executable = args.str("executable")?;
 
     if creates.is_some() || removes.is_some() {
-        let marker = runner::marker();
-        let prelude = runner::skip_checks(creates.as_deref(), removes.as_deref(), &marker);
+        let marker = command_run::marker();
+        let prelude = command_run::skip_checks(creates.as_deref(), removes.as_deref(), &marker);
         let out = ctx
             .transport
             .exec(&format!("{prelude}exit 0"), &ctx.exec)
             .await?;
-        let msg = match runner::prelude_outcome(&out, &marker) {
+        let msg = match command_run::prelude_outcome(&out, &marker) {
             Prelude::Creates => Some(format!(
                 "{} exists, matching creates option",
                 creates.unwrap_or_default()
@@ -102,15 +102,15 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         command.push(' ');
         command.push_str(&shell_quote(a));
     }
-    let marker = runner::marker();
+    let marker = command_run::marker();
     let full = format!(
         "{}{command}; rc=$?; rm -f {q_tmp}; exit $rc",
-        runner::chdir(chdir.as_deref(), &marker)
+        command_run::chdir(chdir.as_deref(), &marker)
             .replace("exit 1;", &format!("rm -f {q_tmp}; exit 1;"))
     );
     let mut data = Vars::new();
-    let out = runner::timed(ctx, &full, None, &mut data).await?;
-    if let Prelude::Chdir = runner::prelude_outcome(&out, &marker) {
+    let out = command_run::timed(ctx, &full, None, &mut data).await?;
+    if let Prelude::Chdir = command_run::prelude_outcome(&out, &marker) {
         let msg = format!("Unable to change directory: {}", chdir.unwrap_or_default());
         data.insert("msg".into(), json!(msg));
         return Ok(ModuleOutput {
@@ -121,7 +121,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         });
     }
     // script keeps output unstripped, as Ansible's does.
-    let mut result = runner::finished(&out, false, data);
+    let mut result = command_run::finished(&out, false, data);
     result.data.remove("start");
     result.data.remove("end");
     result.data.remove("delta");

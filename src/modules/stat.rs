@@ -5,8 +5,8 @@
 use serde_json::{Value, json};
 
 use super::args::Args;
-use super::file_attrs::stat_mode_string;
-use super::files::{self, FileInfo, Want};
+use super::owner_group_mode::stat_mode_string;
+use super::remote_file::{self, FileInfo, Want};
 use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
@@ -29,7 +29,8 @@ pub const MODULE: Module = Module {
 
 pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, ModuleError> {
     let args = Args::new(&MODULE, vars)?;
-    let path = super::files::expand_user(ctx, &args.required(&["path", "dest", "name"])?).await?;
+    let path =
+        super::remote_file::expand_user(ctx, &args.required(&["path", "dest", "name"])?).await?;
     let get_checksum = args.bool("get_checksum", true)?;
     let algorithm = args
         .str_any(&["checksum_algorithm", "checksum_algo", "checksum"])?
@@ -63,7 +64,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         mime: get_mime,
         content_up_to: None,
     };
-    let info = files::probe(ctx, &path, want).await?;
+    let info = remote_file::probe(ctx, &path, want).await?;
     let mut data = Vars::new();
     data.insert("stat".into(), stat_value(&path, &info));
     Ok(ModuleOutput {
@@ -139,6 +140,6 @@ fn resolve_link(path: &str, target: &str) -> String {
     if target.starts_with('/') {
         return target.to_string();
     }
-    let (dir, _) = files::split_path(path);
+    let (dir, _) = remote_file::split_path(path);
     format!("{dir}/{target}")
 }

@@ -9,7 +9,7 @@
 
 use super::args::{Args, to_bool};
 use super::edit::{self, decode_exact};
-use super::file_attrs::Attrs;
+use super::owner_group_mode::Attrs;
 use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;

@@ -248,10 +248,7 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn vars(v: Value) -> Vars {
-        v.as_object().unwrap().clone()
-    }
+    use crate::modules::args::vars;
 
     #[test]
     fn arguments() {

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::args::Args;
-use super::files::{self, Want};
+use super::remote_file::{self, Want};
 use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
@@ -64,7 +64,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     }
     let path = String::from_utf8_lossy(&out.stdout).trim_end().to_string();
     // Ansible returns the new path's attributes beside it.
-    let info = files::probe(ctx, &path, Want::default()).await?;
+    let info = remote_file::probe(ctx, &path, Want::default()).await?;
     let mut data = Vars::new();
     data.insert("path".into(), json!(path));
     info.result_fields(&mut data);

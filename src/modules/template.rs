@@ -9,8 +9,8 @@ use serde_json::json;
 
 use super::args::Args;
 use super::copy::{InstallOptions, install, local_mode};
-use super::file_attrs::{Attrs, Mode};
-use super::files;
+use super::owner_group_mode::{Attrs, Mode};
+use super::remote_file;
 use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::template::FileOptions;
@@ -50,7 +50,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     let src = args.required(&["src"])?;
     let dest = args.required(&["dest"])?;
     // `~` is the home of the user the task runs as, on the host.
-    let dest = super::files::expand_user(ctx, &dest).await?;
+    let dest = remote_file::expand_user(ctx, &dest).await?;
     let path = super::locate_source(&ctx.search.templates, &src)?;
     let source = std::fs::read_to_string(&path)
         .map_err(|e| ModuleError::Local(format!("reading template {}: {e}", path.display())))?;
@@ -75,12 +75,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     let args = Args::new(&MODULE, &merged)?;
     let source = header.body;
     let mut attrs = Attrs::from_args(&args)?;
-    let opts = InstallOptions {
-        backup: args.bool("backup", false)?,
-        force: args.bool("force", true)?,
-        validate: args.str("validate")?,
-    };
-    files::check_validate(&opts.validate).map_err(|e| args.error(e))?;
+    let opts = InstallOptions::from_args(&args)?;
     args.bool("follow", false)?;
     let trim_blocks = args.bool("trim_blocks", true)?;
     let lstrip_blocks = args.bool("lstrip_blocks", false)?;

@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 use super::args::Args;
 use super::edit::{self, split_lines_keep};
-use super::file_attrs::Attrs;
-use super::files::{self, WriteSpec};
+use super::owner_group_mode::Attrs;
+use super::remote_file::{self, WriteSpec};
 use super::spec::{Module, alias, async_run, p};
 use super::{FileDiff, ModuleContext, ModuleError, ModuleOutput, Vars};
 use crate::ssh::shell_quote;
@@ -369,7 +369,7 @@ async fn with_files(
             validate: None,
             existing: &info,
         };
-        if let Err(files::WriteFailure::Other(e)) = files::write(ctx, &spec).await {
+        if let Err(remote_file::WriteFailure::Other(e)) = remote_file::write(ctx, &spec).await {
             return Err(e);
         }
         msgs.push(format!(

@@ -94,6 +94,14 @@ def apply_mode(spec, mode, is_dir):
     return mode
 
 
+def wanted_id(name, lookup, tool, kind, path):
+    # A number as it is, else the id of the named user or group.
+    try:
+        return int(name) if name.isdigit() else lookup(name)
+    except KeyError:
+        fail("%s failed: failed to look up %s %s" % (tool, kind, name), path=path)
+
+
 def set_attrs(path):
     # Ansible's set_fs_attributes_if_different: True when something changed.
     try:
@@ -103,19 +111,11 @@ def set_attrs(path):
     changed = False
     uid = gid = -1
     if a["owner"] is not None:
-        o = a["owner"]
-        try:
-            want = int(o) if o.isdigit() else pwd.getpwnam(o).pw_uid
-        except KeyError:
-            fail("chown failed: failed to look up user %s" % o, path=path)
+        want = wanted_id(a["owner"], lambda n: pwd.getpwnam(n).pw_uid, "chown", "user", path)
         if st.st_uid != want:
             uid = want
     if a["group"] is not None:
-        g = a["group"]
-        try:
-            want = int(g) if g.isdigit() else grp.getgrnam(g).gr_gid
-        except KeyError:
-            fail("chgrp failed: failed to look up group %s" % g, path=path)
+        want = wanted_id(a["group"], lambda n: grp.getgrnam(n).gr_gid, "chgrp", "group", path)
         if st.st_gid != want:
             gid = want
     if uid != -1 or gid != -1:

@@ -13,10 +13,11 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::args::Args;
-use super::file_attrs::Mode;
+use super::owner_group_mode::Mode;
+use super::python_worker;
 use super::spec::{Module, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
-use crate::ssh::{ExecOptions, PutOptions, shell_quote};
+use crate::ssh::PutOptions;
 
 /// unarchive, as a task writes it.
 pub const MODULE: Module = Module {
@@ -131,44 +132,9 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         "check_mode": ctx.check_mode,
         "cleanup": cleanup,
     });
-    let opts = ExecOptions {
-        stdin: Some(params.to_string().into_bytes()),
-        ..ctx.exec.clone()
-    };
-    let command = format!(
-        "command -v python3 >/dev/null 2>&1 || {{ rm -f {}; exit 127; }}; exec python3 -c {}",
-        cleanup
-            .iter()
-            .map(|c| shell_quote(c))
-            .collect::<Vec<_>>()
-            .join(" "),
-        shell_quote(WORKER)
-    );
-    let out = ctx.transport.exec(&command, &opts).await?;
-    if out.exit_code == Some(127) {
-        return Ok(ModuleOutput::failed(
-            "unarchive needs python3 on the host (Ansible's unarchive runs on python3 too); install python3",
-        ));
-    }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.success() || out.stdout_truncated {
-        let last = stderr.trim().lines().last().unwrap_or("").to_string();
-        return Ok(ModuleOutput::failed(format!(
-            "unarchive failed on the host: {}",
-            if last.is_empty() {
-                "its answer was cut at the output limit".into()
-            } else {
-                last
-            }
-        )));
-    }
-    let answer: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-        ModuleError::Transport(format!("unarchive: unreadable answer from host: {e}"))
-    })?;
-    let Value::Object(mut data) = answer else {
-        return Err(ModuleError::Transport(
-            "unarchive: the host's answer is not an object".into(),
-        ));
+    let mut data = match python_worker::run(ctx, "unarchive", WORKER, &params, &cleanup).await? {
+        Ok(data) => data,
+        Err(failed) => return Ok(failed),
     };
     let flag =
         |data: &mut Vars, name: &str| data.remove(name).and_then(|v| v.as_bool()).unwrap_or(false);

@@ -9,9 +9,9 @@
 use serde_json::{Value, json};
 
 use super::args::Args;
-use super::file_attrs::Attrs;
-use super::files::{self, Want};
 use super::http::{self, BODY_LIMIT, Common};
+use super::owner_group_mode::Attrs;
+use super::remote_file::{self, Want};
 use super::spec::{Module, alias, async_run, p};
 use super::{ModuleContext, ModuleError, ModuleOutput, Vars};
 
@@ -239,9 +239,9 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
                 follow: true,
                 ..Want::default()
             };
-            let info = files::probe(ctx, &path, want).await?;
+            let info = remote_file::probe(ctx, &path, want).await?;
             let fixes = attrs.fix_commands(&path, &info, false);
-            files::run_all(ctx, &path, &fixes).await?;
+            remote_file::run_all(ctx, &path, &fixes).await?;
         }
         if let Some(why) = reply.str("failed") {
             failed = Some(why.to_string());

@@ -199,11 +199,11 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
     // file): `~` and `~user` expanded on the host.
     for path in [&mut p.home, &mut p.shell] {
         if let Some(value) = path.as_mut() {
-            *value = super::files::expand_user(ctx, value).await?;
+            *value = super::remote_file::expand_user(ctx, value).await?;
         }
     }
     if let Some(key) = p.ssh.as_mut() {
-        key.file = super::files::expand_user(ctx, &key.file).await?;
+        key.file = super::remote_file::expand_user(ctx, &key.file).await?;
     }
     let mut warnings = Vec::new();
     if let Some(password) = &p.password
@@ -242,11 +242,10 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
                 argv.push("-r".into());
             }
             argv.push(p.name.clone());
-            let out = exec(ctx, &accounts::command_line(&argv)).await?;
-            if !out.success() {
-                return Ok(accounts::command_failed(&p.name, &out));
+            let line = accounts::command_line(&argv);
+            if let Err(failed) = accounts::run_command(ctx, &p.name, &line, &mut data).await? {
+                return Ok(failed);
             }
-            accounts::command_output(&mut data, &out);
             data.insert("force".into(), json!(p.force));
             data.insert("remove".into(), json!(p.remove));
             changed = true;
@@ -283,11 +282,9 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
                     shell_quote(home)
                 ));
             }
-            let out = exec(ctx, &script).await?;
-            if !out.success() {
-                return Ok(accounts::command_failed(&p.name, &out));
+            if let Err(failed) = accounts::run_command(ctx, &p.name, &script, &mut data).await? {
+                return Ok(failed);
             }
-            accounts::command_output(&mut data, &out);
             data.insert("system".into(), json!(p.system));
             data.insert("create_home".into(), json!(p.create_home));
             changed = true;
@@ -300,11 +297,12 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             if let Some(argv) = argv {
                 changed = true;
                 if !ctx.check_mode {
-                    let out = exec(ctx, &accounts::command_line(&argv)).await?;
-                    if !out.success() {
-                        return Ok(accounts::command_failed(&p.name, &out));
+                    let line = accounts::command_line(&argv);
+                    if let Err(failed) =
+                        accounts::run_command(ctx, &p.name, &line, &mut data).await?
+                    {
+                        return Ok(failed);
                     }
-                    accounts::command_output(&mut data, &out);
                 }
             }
             data.insert("append".into(), json!(p.append));

@@ -10,7 +10,7 @@ use super::inherit::Inherited;
 use super::keywords::{PLAY_KEYWORDS, PLAY_KEYWORDS_UNSUPPORTED, TASK_KEYWORDS};
 use super::located::{Key, Kind, Node};
 use super::model::{
-    Location, Play, Playbook, Role, RoleFrom, Section, SectionKind, Serial, Task, Vars,
+    Location, Play, Playbook, Role, RoleFrom, Section, SectionKind, Serial, Strategy, Task, Vars,
 };
 use super::roles::{Once, PlayParts};
 use super::source::{Source, scalar_text};
@@ -243,6 +243,7 @@ fn parse_play(
         gather_facts: true,
         gather_subset: Vec::new(),
         serial: Vec::new(),
+        strategy: Strategy::Linear,
         max_fail_percentage: None,
         any_errors_fatal: false,
         ignore_errors: false,
@@ -286,12 +287,17 @@ fn parse_play(
             }
             "connection" => play.connection = connection(key, value, source)?,
             "strategy" => {
-                let strategy = source.string(key, value)?;
-                if strategy != "linear" {
-                    return Err(source.error(
-                        key.mark,
-                        format!("play keyword `strategy: {strategy}`: only linear is supported"),
-                    ));
+                play.strategy = match source.string(key, value)?.as_str() {
+                    "linear" => Strategy::Linear,
+                    "free" | "host_pinned" => Strategy::Free,
+                    other => {
+                        return Err(source.error(
+                            key.mark,
+                            format!(
+                                "play keyword `strategy: {other}`: herd runs `linear` (the default), `free` and `host_pinned`"
+                            ),
+                        ));
+                    }
                 }
             }
             _ => {}

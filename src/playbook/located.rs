@@ -102,6 +102,15 @@ impl Node {
         }
     }
 
+    /// The items of a list; none for null (an empty `tasks:`).
+    pub fn list_or_null(&self) -> Option<&[Node]> {
+        match &self.kind {
+            Kind::Null => Some(&[]),
+            Kind::Seq(items) => Some(items),
+            _ => None,
+        }
+    }
+
     /// The items of a list, or the node itself as the only item (Ansible
     /// takes `x` where it takes `[x]`).
     pub fn one_or_many(&self) -> Vec<&Node> {

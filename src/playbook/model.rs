@@ -30,6 +30,19 @@ impl fmt::Display for Location {
 }
 
 /// A whole playbook, `import_playbook` already expanded.
+/// How a play's hosts move through its tasks (`strategy:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// Every host of the batch finishes a task before any host starts the
+    /// next (Ansible's default).
+    #[default]
+    Linear,
+    /// Each host goes through the tasks at its own pace (`free`, and
+    /// `host_pinned`, which herd's free already is: a host keeps its fork
+    /// until it is done).
+    Free,
+}
+
 #[derive(Debug, Clone)]
 pub struct Playbook {
     pub path: PathBuf,
@@ -111,6 +124,7 @@ pub struct Play {
     pub gather_subset: Vec<String>,
     /// Empty: one batch of all hosts. The last entry repeats.
     pub serial: Vec<Serial>,
+    pub strategy: Strategy,
     pub max_fail_percentage: Option<f64>,
     pub any_errors_fatal: bool,
     pub ignore_errors: bool,

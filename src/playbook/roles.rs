@@ -112,16 +112,12 @@ pub(crate) fn load_list(
     parent: &Inherited,
     stack: &mut Stack,
 ) -> Result<Vec<Task>, PlaybookError> {
-    let items = match &list.kind {
-        Kind::Null => return Ok(Vec::new()),
-        Kind::Seq(items) => items,
-        _ => {
-            return Err(source.error(
-                list.mark,
-                format!("`roles` must be a list, found {}", list.type_name()),
-            ));
-        }
-    };
+    let items = list.list_or_null().ok_or_else(|| {
+        source.error(
+            list.mark,
+            format!("`roles` must be a list, found {}", list.type_name()),
+        )
+    })?;
     let mut tasks = Vec::new();
     for entry in items {
         let (name, own, params) = parse_entry(entry, source)?;
@@ -437,19 +433,10 @@ fn escapes(name: &str) -> bool {
 /// The vars files of a `defaults/main/` directory: sorted, recursively,
 /// hidden files, backups (`x~`) and other extensions left out.
 fn dir_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = crate::inventory::vars_dir_entries(dir) else {
         return;
     };
-    let mut names: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-    names.sort();
-    for path in names {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name.starts_with('.') || name.ends_with('~') {
-            continue;
-        }
+    for (path, _) in entries {
         let ext = path.extension().map(|e| e.to_string_lossy().into_owned());
         match ext {
             None if path.is_dir() => dir_files(&path, out),

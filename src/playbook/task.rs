@@ -61,16 +61,12 @@ pub(crate) fn parse_list(
     parent: &Inherited,
     stack: &mut Stack,
 ) -> Result<Vec<Task>, PlaybookError> {
-    let items = match &list.kind {
-        Kind::Null => return Ok(Vec::new()),
-        Kind::Seq(items) => items,
-        _ => {
-            return Err(ctx.source.error(
-                list.mark,
-                format!("expected a list of tasks, found {}", list.type_name()),
-            ));
-        }
-    };
+    let items = list.list_or_null().ok_or_else(|| {
+        ctx.source.error(
+            list.mark,
+            format!("expected a list of tasks, found {}", list.type_name()),
+        )
+    })?;
     let mut tasks = Vec::new();
     for item in items {
         parse_task(item, ctx, parent, stack, &mut tasks)?;
@@ -208,15 +204,7 @@ fn parse_task(
             if !file.contains("{{") {
                 let path = find_tasks_file(&file, &source.dir, ctx.role.as_deref());
                 if !stack.contains(&path) {
-                    // Checked now, loaded again by the engine when it runs
-                    // (the roles it imports join the play then).
-                    let scratch = PlayParts::new(&ctx.parts.dir);
-                    let file_ctx = FileContext {
-                        parts: &scratch,
-                        ..ctx.for_file()
-                    };
-                    let _inside = super::dynamic::enter(origin);
-                    load_file(&path, &file_ctx, &Inherited::default(), stack, Some(at))?;
+                    check_included(&path, ctx, stack, origin, at)?;
                 }
             } else {
                 // Each file the name could render to, as the tree has them
@@ -227,19 +215,8 @@ fn parse_task(
                     if stack.contains(&path) {
                         continue;
                     }
-                    let scratch = PlayParts::new(&ctx.parts.dir);
-                    let file_ctx = FileContext {
-                        parts: &scratch,
-                        ..ctx.for_file()
-                    };
-                    let _inside = super::dynamic::enter(origin.clone());
-                    if let Err(err) = load_file(
-                        &path,
-                        &file_ctx,
-                        &Inherited::default(),
-                        stack,
-                        Some(at.clone()),
-                    ) {
+                    if let Err(err) = check_included(&path, ctx, stack, origin.clone(), at.clone())
+                    {
                         super::dynamic::warn_once(
                             &path.display().to_string(),
                             &format!(
@@ -263,8 +240,11 @@ fn parse_task(
             out.push(build(node, action, &keys.keywords, &own, ctx, parent)?);
             return Ok(());
         }
-        "import_role" => {
-            static_import_keywords(&keys, source, "import_role", "include_role")?;
+        "import_role" | "include_role" => {
+            let import = module == "import_role";
+            if import {
+                static_import_keywords(&keys, source, "import_role", "include_role")?;
+            }
             let include = role_include::arguments(
                 module,
                 &module_args,
@@ -273,25 +253,17 @@ fn parse_task(
                 extra_args,
                 source,
             )?;
-            let inherited = parent.with(&own);
             let location = source.at(module_key.mark);
-            out.extend(role_include::import(
-                &include, location, ctx, &inherited, stack,
-            )?);
-            return Ok(());
-        }
-        "include_role" => {
-            let include = role_include::arguments(
-                module,
-                &module_args,
-                module_key,
-                &module_value,
-                extra_args,
-                source,
-            )?;
-            role_include::check(&include, source.at(module_key.mark), ctx, stack)?;
-            let action = Action::IncludeRole(Box::new(include));
-            out.push(build(node, action, &keys.keywords, &own, ctx, parent)?);
+            if import {
+                let inherited = parent.with(&own);
+                out.extend(role_include::import(
+                    &include, location, ctx, &inherited, stack,
+                )?);
+            } else {
+                role_include::check(&include, location, ctx, stack)?;
+                let action = Action::IncludeRole(Box::new(include));
+                out.push(build(node, action, &keys.keywords, &own, ctx, parent)?);
+            }
             return Ok(());
         }
         _ => {}
@@ -506,6 +478,25 @@ pub fn find_tasks_file(file: &str, dir: &Path, role: Option<&Role>) -> PathBuf {
 
 /// Reads a tasks file (a list of tasks) with the keywords its importer
 /// passes down.
+/// Loads an `include_tasks` file to check it: the engine loads it again
+/// when it runs (the roles it imports join the play then), so what it adds
+/// to the play goes to a scratch copy.
+fn check_included(
+    path: &Path,
+    ctx: &Context,
+    stack: &mut Stack,
+    origin: String,
+    at: super::model::Location,
+) -> Result<Vec<Task>, PlaybookError> {
+    let scratch = PlayParts::new(&ctx.parts.dir);
+    let file_ctx = FileContext {
+        parts: &scratch,
+        ..ctx.for_file()
+    };
+    let _inside = super::dynamic::enter(origin);
+    load_file(path, &file_ctx, &Inherited::default(), stack, Some(at))
+}
+
 pub(crate) fn load_file(
     path: &Path,
     ctx: &FileContext,

@@ -230,18 +230,9 @@ impl<'a> HostRun<'a> {
             )));
         };
         let restart = self.restart_for(&state)?;
-        let started = self.start();
-        activate::switch(transport, exec, &plan.layout, &previous, Some(&current)).await?;
-        self.now = Some(previous.clone());
-        self.step(
-            StepKind::RolledBack,
-            &previous,
-            Some(format!("from {current}")),
-            started,
-        );
-        let started = self.start();
-        activate::restart(transport, exec, &plan.layout, &restart, &previous).await?;
-        self.step(StepKind::Restarted, &previous, None, started);
+        let from = format!("from {current}");
+        self.roll_back_to(&previous, Some(&current), from, &restart)
+            .await?;
         if let Err(why) = self.gate(&previous).await? {
             return Err(remote(format!(
                 "on {previous} now, but its health check failed: {why}"
@@ -253,9 +244,29 @@ impl<'a> HostRun<'a> {
         ))
     }
 
+    /// Makes `release` current (and `previous` the one before it), then
+    /// restarts it; `detail` says what it was rolled back from.
+    async fn roll_back_to(
+        &mut self,
+        release: &str,
+        previous: Option<&str>,
+        detail: String,
+        restart: &Restart,
+    ) -> Result<(), ReleaseError> {
+        let (transport, exec, plan) = (self.transport, self.exec, self.plan);
+        let started = self.start();
+        activate::switch(transport, exec, &plan.layout, release, previous).await?;
+        self.now = Some(release.to_string());
+        self.step(StepKind::RolledBack, release, Some(detail), started);
+        let started = self.start();
+        activate::restart(transport, exec, &plan.layout, restart, release).await?;
+        self.step(StepKind::Restarted, release, None, started);
+        Ok(())
+    }
+
     /// Back to the release that was current before this deploy, restarted.
     async fn undo(&mut self, state: &State, restart: &Restart, why: String) -> Ended {
-        let (transport, exec, plan) = (self.transport, self.exec, self.plan);
+        let (transport, plan) = (self.transport, self.plan);
         let new = self.now.clone().unwrap_or_default();
         let Some(old) = state.current.clone() else {
             return Err(ReleaseError::Remote {
@@ -266,25 +277,9 @@ impl<'a> HostRun<'a> {
                 ),
             });
         };
-        let started = self.start();
-        activate::switch(
-            transport,
-            exec,
-            &plan.layout,
-            &old,
-            state.previous.as_deref(),
-        )
-        .await?;
-        self.now = Some(old.clone());
-        self.step(
-            StepKind::RolledBack,
-            &old,
-            Some(format!("from {new}: {why}")),
-            started,
-        );
-        let started = self.start();
-        activate::restart(transport, exec, &plan.layout, restart, &old).await?;
-        self.step(StepKind::Restarted, &old, None, started);
+        let from = format!("from {new}: {why}");
+        self.roll_back_to(&old, state.previous.as_deref(), from, restart)
+            .await?;
         // The old release must answer again; what the new one was expected
         // to say does not apply to it.
         let old_gate = Health {

@@ -92,15 +92,12 @@ mod tests {
     use super::*;
 
     fn r(host: &str, status: HostStatus, code: Option<i32>, out: &str) -> HostResult {
+        let error = (status == HostStatus::Unreachable).then(|| "connection refused".into());
+        let duration = Duration::from_millis(10 * host.len() as u64);
         HostResult {
-            host: host.into(),
-            status,
             exit_code: code,
             stdout: out.into(),
-            stderr: String::new(),
-            truncated: false,
-            error: (status == HostStatus::Unreachable).then(|| "connection refused".into()),
-            duration: Duration::from_millis(10 * host.len() as u64),
+            ..HostResult::without_output(host, status, error, duration)
         }
     }
 

@@ -41,16 +41,12 @@ mod tests {
                 error: None,
                 duration: Duration::from_millis(1234),
             },
-            HostResult {
-                host: "db1".into(),
-                status: HostStatus::Unreachable,
-                exit_code: None,
-                stdout: String::new(),
-                stderr: String::new(),
-                truncated: false,
-                error: Some("connection refused".into()),
-                duration: Duration::from_millis(5),
-            },
+            HostResult::without_output(
+                "db1",
+                HostStatus::Unreachable,
+                Some("connection refused".into()),
+                Duration::from_millis(5),
+            ),
         ];
         let mut out = Vec::new();
         write_results(&mut out, &results).unwrap();

@@ -34,11 +34,19 @@ pub struct PlayOutput {
 pub struct PlayPrinter<W: Write> {
     out: W,
     opts: PlayOutput,
+    /// The task whose banner was printed last (its location): in a free
+    /// play, hosts' events for different tasks interleave, so a result
+    /// under another task's banner prints its own banner again.
+    banner: Option<String>,
 }
 
 impl<W: Write> PlayPrinter<W> {
     pub fn new(out: W, opts: PlayOutput) -> Self {
-        PlayPrinter { out, opts }
+        PlayPrinter {
+            out,
+            opts,
+            banner: None,
+        }
     }
 
     /// The PLAY RECAP: hosts with the same counts share a line.
@@ -154,6 +162,24 @@ impl<W: Write> PlayPrinter<W> {
     }
 }
 
+impl<W: Write> PlayPrinter<W> {
+    /// `TASK [name]`, unless it is the banner printed last.
+    fn task_banner(
+        &mut self,
+        out: &mut Vec<u8>,
+        name: &str,
+        location: &str,
+        handler: bool,
+    ) -> io::Result<()> {
+        if self.banner.as_deref() == Some(location) {
+            return Ok(());
+        }
+        self.banner = Some(location.to_string());
+        let kind = if handler { "RUNNING HANDLER" } else { "TASK" };
+        writeln!(out, "\n{}", banner(&format!("{kind} [{name}]")))
+    }
+}
+
 impl<W: Write> Sink<PlayEvent> for PlayPrinter<W> {
     fn event(&mut self, event: &PlayEvent) -> io::Result<()> {
         let mut out = Vec::new();
@@ -168,11 +194,21 @@ impl<W: Write> Sink<PlayEvent> for PlayPrinter<W> {
                 "\n{}",
                 banner(&format!("PLAY [{name}] ({} hosts)", hosts.len()))
             )?,
-            PlayEvent::TaskStart { name, handler, .. } => {
-                let kind = if *handler { "RUNNING HANDLER" } else { "TASK" };
-                writeln!(out, "\n{}", banner(&format!("{kind} [{name}]")))?;
+            PlayEvent::TaskStart {
+                name,
+                location,
+                handler,
+                ..
+            } => self.task_banner(&mut out, name, location, *handler)?,
+            PlayEvent::TaskDone {
+                name,
+                location,
+                handler,
+                results,
+            } => {
+                self.task_banner(&mut out, name, location, *handler)?;
+                self.write_results(&mut out, results)?
             }
-            PlayEvent::TaskDone { results, .. } => self.write_results(&mut out, results)?,
             PlayEvent::PlayAborted { reason, .. } => writeln!(
                 out,
                 "\n{}",
@@ -280,6 +316,8 @@ mod tests {
                 },
                 PlayEvent::TaskDone {
                     name: "install".into(),
+                    location: "site.yml:3:7".into(),
+                    handler: false,
                     results: vec![
                         result("web1", TaskStatus::Changed, None),
                         result("web2", TaskStatus::Changed, None),

@@ -148,14 +148,9 @@ mod tests {
 
     fn result(host: &str, status: HostStatus, stdout: &str) -> HostResult {
         HostResult {
-            host: host.into(),
-            status,
             exit_code: Some(0),
             stdout: stdout.into(),
-            stderr: String::new(),
-            truncated: false,
-            error: None,
-            duration: Duration::from_millis(5),
+            ..HostResult::without_output(host, status, None, Duration::from_millis(5))
         }
     }
 

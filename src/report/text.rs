@@ -238,15 +238,11 @@ mod tests {
         out: &str,
         error: Option<&str>,
     ) -> HostResult {
+        let error = error.map(Into::into);
         HostResult {
-            host: host.into(),
-            status,
             exit_code: code,
             stdout: out.into(),
-            stderr: String::new(),
-            truncated: false,
-            error: error.map(Into::into),
-            duration: Duration::from_millis(100),
+            ..HostResult::without_output(host, status, error, Duration::from_millis(100))
         }
     }
 

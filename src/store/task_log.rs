@@ -10,9 +10,8 @@ use crate::engine::{HostResult, RunOutcome};
 pub struct TaskLog {
     store: Store,
     run: RunId,
-    /// The play being run, and the file:line:col of each task started.
+    /// The play being run.
     play: String,
-    locations: Vec<String>,
     /// The next task's order within the run.
     seq: u32,
 }
@@ -23,7 +22,6 @@ impl TaskLog {
             store,
             run,
             play: String::new(),
-            locations: Vec::new(),
             seq: 0,
         }
     }
@@ -32,22 +30,31 @@ impl TaskLog {
     pub fn event(&mut self, event: &PlayEvent) -> Result<(), StoreError> {
         match event {
             PlayEvent::PlayStart { name, .. } => self.play = name.clone(),
-            PlayEvent::TaskStart { location, .. } => self.locations.push(location.clone()),
-            PlayEvent::TaskDone { name, results } => self.record(name, results)?,
+            PlayEvent::TaskStart { .. } => {}
+            PlayEvent::TaskDone {
+                name,
+                location,
+                results,
+                ..
+            } => self.record(name, location, results)?,
             PlayEvent::PlayAborted { .. } => {}
         }
         Ok(())
     }
 
-    fn record(&mut self, task: &str, results: &[TaskResult]) -> Result<(), StoreError> {
-        let location = self.locations.last().cloned().unwrap_or_default();
+    fn record(
+        &mut self,
+        task: &str,
+        location: &str,
+        results: &[TaskResult],
+    ) -> Result<(), StoreError> {
         let records: Vec<TaskRecord> = results
             .iter()
             .map(|r| TaskRecord {
                 seq: self.seq,
                 play: self.play.clone(),
                 task: task.to_string(),
-                location: location.clone(),
+                location: location.to_string(),
                 host: r.host.clone(),
                 status: r.status.as_str().to_string(),
                 msg: r.msg.clone(),

@@ -5,18 +5,14 @@ use super::*;
 use crate::engine::{HostResult, HostStatus, RunOutcome};
 
 fn result(host: &str, status: HostStatus, exit_code: Option<i32>, stdout: &str) -> HostResult {
+    let error = match status {
+        HostStatus::Unreachable => Some("connection refused".to_string()),
+        _ => None,
+    };
     HostResult {
-        host: host.to_string(),
-        status,
         exit_code,
         stdout: stdout.to_string(),
-        stderr: String::new(),
-        truncated: false,
-        error: match status {
-            HostStatus::Unreachable => Some("connection refused".to_string()),
-            _ => None,
-        },
-        duration: Duration::from_millis(1500),
+        ..HostResult::without_output(host, status, error, Duration::from_millis(1500))
     }
 }
 

@@ -25,6 +25,8 @@ use std::borrow::Cow;
 
 use minijinja::machinery::{ast, parse_expr};
 
+use super::walk;
+
 /// A name no variable has: looking it up gives a plain undefined value.
 const UNDEFINED: &str = "__herd_undefined__";
 
@@ -150,86 +152,35 @@ fn collect(expr: &ast::Expr<'_>, source: &str, edits: &mut Vec<Edit>) {
                 edits.push(edit);
                 return;
             }
-            collect(&u.expr, source, edits);
         }
         Expr::Test(t) => {
             if let Some(edit) = test_edit(t, t.span(), false, source) {
                 edits.push(edit);
                 return;
             }
-            collect(&t.expr, source, edits);
-            args(&t.args, source, edits);
         }
         Expr::Filter(f) => {
-            if let Some(operand) = &f.expr {
-                match (f.name, guard(operand, source)) {
-                    ("default" | "d", Some(guard)) => {
-                        let (start, end) = (leftmost(operand), range(operand.span()).1);
-                        if let Some(original) = source.get(start..end) {
-                            edits.push(Edit {
-                                start,
-                                end,
-                                text: format!("({original} if ({guard}) else {UNDEFINED})"),
-                            });
-                        }
-                    }
-                    _ => collect(operand, source, edits),
+            if let Some(operand) = &f.expr
+                && matches!(f.name, "default" | "d")
+                && let Some(guard) = guard(operand, source)
+            {
+                let (start, end) = (leftmost(operand), range(operand.span()).1);
+                if let Some(original) = source.get(start..end) {
+                    edits.push(Edit {
+                        start,
+                        end,
+                        text: format!("({original} if ({guard}) else {UNDEFINED})"),
+                    });
                 }
-            }
-            args(&f.args, source, edits);
-        }
-        Expr::BinOp(b) => {
-            collect(&b.left, source, edits);
-            collect(&b.right, source, edits);
-        }
-        Expr::Compare(c) => {
-            collect(&c.expr, source, edits);
-            for op in &c.ops {
-                collect(&op.expr, source, edits);
+                // The operand is replaced whole; the filter's own arguments may
+                // still hold chains.
+                walk::call_args(&f.args).for_each(|e| collect(e, source, edits));
+                return;
             }
         }
-        Expr::IfExpr(i) => {
-            collect(&i.test_expr, source, edits);
-            collect(&i.true_expr, source, edits);
-            if let Some(e) = &i.false_expr {
-                collect(e, source, edits);
-            }
-        }
-        Expr::GetAttr(a) => collect(&a.expr, source, edits),
-        Expr::GetItem(i) => {
-            collect(&i.expr, source, edits);
-            collect(&i.subscript_expr, source, edits);
-        }
-        Expr::Slice(s) => {
-            collect(&s.expr, source, edits);
-            for e in [&s.start, &s.stop, &s.step].into_iter().flatten() {
-                collect(e, source, edits);
-            }
-        }
-        Expr::Call(c) => {
-            collect(&c.expr, source, edits);
-            args(&c.args, source, edits);
-        }
-        Expr::List(l) => l.items.iter().for_each(|e| collect(e, source, edits)),
-        Expr::Tuple(t) => t.items.iter().for_each(|e| collect(e, source, edits)),
-        Expr::Map(m) => m
-            .keys
-            .iter()
-            .chain(&m.values)
-            .for_each(|e| collect(e, source, edits)),
-        Expr::Var(_) | Expr::Const(_) => {}
+        _ => {}
     }
-}
-
-fn args(args: &[ast::CallArg<'_>], source: &str, edits: &mut Vec<Edit>) {
-    for arg in args {
-        match arg {
-            ast::CallArg::Pos(e)
-            | ast::CallArg::Kwarg(_, e)
-            | ast::CallArg::PosSplat(e)
-            | ast::CallArg::KwargSplat(e) => collect(e, source, edits),
-        }
-    }
+    walk::children(expr, |e| collect(e, source, edits));
 }
 
 #[cfg(test)]

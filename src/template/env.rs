@@ -157,6 +157,18 @@ impl Templates {
         self.render_value_in(value, &ctx)
     }
 
+    /// Renders `text` (a keyword's value: `hosts:`, a `vars_files` entry, a
+    /// loop label) as text: a string as it comes out, any other value as
+    /// JSON.
+    pub fn render_text(&self, text: &str, vars: &impl Scope) -> Result<String, TemplateError> {
+        Ok(
+            match self.render_value(&serde_json::Value::String(text.to_string()), vars)? {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            },
+        )
+    }
+
     /// Evaluates a bare expression (`when:`, `failed_when:`, `until:`) to a value.
     pub fn eval(&self, expr: &str, vars: &impl Scope) -> Result<serde_json::Value, TemplateError> {
         let names = self.expression_mentions(expr);

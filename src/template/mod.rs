@@ -35,6 +35,7 @@ mod now;
 mod percent;
 mod scope;
 mod value;
+mod walk;
 
 pub use env::{FileOptions, OMIT, Templates, Vars, contains_template};
 pub use error::TemplateError;

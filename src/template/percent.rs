@@ -23,6 +23,8 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::value::{Value, ValueKind};
 use minijinja::{Error, ErrorKind};
 
+use super::walk;
+
 /// The function a `%` operator becomes.
 pub const FUNCTION: &str = "__herd_percent";
 
@@ -109,83 +111,25 @@ fn start_of(expr: &ast::Expr<'_>) -> usize {
 }
 
 fn expr_ops(expr: &ast::Expr<'_>, source: &str, ops: &mut Vec<Op>) {
-    use ast::Expr;
-    match expr {
-        Expr::BinOp(b) => {
-            if matches!(b.op, ast::BinOpKind::Rem) {
-                let span = b.span();
-                let (start, end) = (span.start_offset as usize, span.end_offset as usize);
-                let right = start_of(&b.right);
-                if let Some(percent) = source.get(start..right).and_then(|s| s.rfind('%')) {
-                    ops.push(Op {
-                        start,
-                        percent: start + percent,
-                        end,
-                    });
-                }
-            }
-            expr_ops(&b.left, source, ops);
-            expr_ops(&b.right, source, ops);
+    if let ast::Expr::BinOp(b) = expr
+        && matches!(b.op, ast::BinOpKind::Rem)
+    {
+        let span = b.span();
+        let (start, end) = (span.start_offset as usize, span.end_offset as usize);
+        let right = start_of(&b.right);
+        if let Some(percent) = source.get(start..right).and_then(|s| s.rfind('%')) {
+            ops.push(Op {
+                start,
+                percent: start + percent,
+                end,
+            });
         }
-        Expr::UnaryOp(u) => expr_ops(&u.expr, source, ops),
-        Expr::Test(t) => {
-            expr_ops(&t.expr, source, ops);
-            args_ops(&t.args, source, ops);
-        }
-        Expr::Filter(f) => {
-            if let Some(e) = &f.expr {
-                expr_ops(e, source, ops);
-            }
-            args_ops(&f.args, source, ops);
-        }
-        Expr::Compare(c) => {
-            expr_ops(&c.expr, source, ops);
-            for op in &c.ops {
-                expr_ops(&op.expr, source, ops);
-            }
-        }
-        Expr::IfExpr(i) => {
-            expr_ops(&i.test_expr, source, ops);
-            expr_ops(&i.true_expr, source, ops);
-            if let Some(e) = &i.false_expr {
-                expr_ops(e, source, ops);
-            }
-        }
-        Expr::GetAttr(a) => expr_ops(&a.expr, source, ops),
-        Expr::GetItem(i) => {
-            expr_ops(&i.expr, source, ops);
-            expr_ops(&i.subscript_expr, source, ops);
-        }
-        Expr::Slice(s) => {
-            expr_ops(&s.expr, source, ops);
-            for e in [&s.start, &s.stop, &s.step].into_iter().flatten() {
-                expr_ops(e, source, ops);
-            }
-        }
-        Expr::Call(c) => {
-            expr_ops(&c.expr, source, ops);
-            args_ops(&c.args, source, ops);
-        }
-        Expr::List(l) => l.items.iter().for_each(|e| expr_ops(e, source, ops)),
-        Expr::Tuple(t) => t.items.iter().for_each(|e| expr_ops(e, source, ops)),
-        Expr::Map(m) => m
-            .keys
-            .iter()
-            .chain(&m.values)
-            .for_each(|e| expr_ops(e, source, ops)),
-        Expr::Var(_) | Expr::Const(_) => {}
     }
+    walk::children(expr, |e| expr_ops(e, source, ops));
 }
 
 fn args_ops(args: &[ast::CallArg<'_>], source: &str, ops: &mut Vec<Op>) {
-    for arg in args {
-        match arg {
-            ast::CallArg::Pos(e)
-            | ast::CallArg::Kwarg(_, e)
-            | ast::CallArg::PosSplat(e)
-            | ast::CallArg::KwargSplat(e) => expr_ops(e, source, ops),
-        }
-    }
+    walk::call_args(args).for_each(|e| expr_ops(e, source, ops));
 }
 
 fn body_ops(body: &[ast::Stmt<'_>], source: &str, ops: &mut Vec<Op>) {

@@ -928,6 +928,59 @@ fn one_slow_host_holds_back_only_what_serial_requires() {
     }
 }
 
+#[test]
+fn in_a_free_play_a_slow_host_does_not_hold_back_the_others() {
+    let fleet = Fleet::builder().hosts(3).proxied().start();
+    std::fs::write(
+        fleet.dir.join("site.yml"),
+        "- hosts: all\n  gather_facts: false\n  strategy: free\n  tasks:\n\
+         \x20   - name: first\n      command: 'true'\n\
+         \x20   - name: second\n      copy: {content: \"x\\n\", dest: '{{ root_dir }}/x'}\n\
+         \x20   - name: third\n      command: cat {{ root_dir }}/x\n      register: seen\n\
+         \x20   - name: last\n      debug: {msg: '{{ seen.stdout }}'}\n",
+    )
+    .unwrap();
+    fleet.hosts[0].link().set_rtt(Duration::from_millis(400));
+    let out = finish_within(
+        herd(&fleet)
+            .args(["play", "site.yml", "--format", "json"])
+            .spawn(),
+        NEVER_HANGS,
+    )
+    .success();
+    // The order results came in: (task, host).
+    let done: Vec<(String, String)> = out
+        .json_lines()
+        .iter()
+        .filter(|e| e["event"] == "task_done")
+        .flat_map(|e| {
+            let task = e["name"].as_str().unwrap().to_string();
+            e["results"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |r| (task.clone(), r["host"].as_str().unwrap().to_string()))
+        })
+        .collect();
+    assert_eq!(done.len(), 12, "{}", out.stdout);
+    let at = |task: &str, host: &str| {
+        done.iter()
+            .position(|(t, h)| t == task && h == host)
+            .unwrap_or_else(|| panic!("no {task} on {host}: {done:?}"))
+    };
+    // host1 is 400 ms away: the others finish the play before it
+    // finishes its first task (a linear play would wait for it at each).
+    for host in ["host2", "host3"] {
+        assert!(at("last", host) < at("first", "host1"), "{done:?}");
+    }
+    assert!(at("first", "host1") < at("last", "host1"), "{done:?}");
+    // Every host went through every task, with its own registered value.
+    let text = herd(&fleet).args(["play", "site.yml"]).run().success();
+    assert!(text.stdout.contains("ok=4 "), "{}", text.stdout);
+    assert!(!text.stdout.contains("failed=1"), "{}", text.stdout);
+}
+
 // --- deploy under faults -------------------------------------------------
 
 /// A service build: a shell script with `version` in it, padded with a

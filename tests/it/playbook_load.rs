@@ -322,11 +322,11 @@ fn misspelt_task_keyword() {
 }
 
 #[test]
-fn strategy_free_is_refused() {
-    let err = site_error("- hosts: all\n  strategy: free\n  tasks: []\n");
+fn strategies_herd_does_not_run_are_refused_with_the_ones_it_does() {
+    let err = site_error("- hosts: all\n  strategy: debug\n  tasks: []\n");
     assert_eq!(
         err,
-        "site.yml:2:3: play keyword `strategy: free`: only linear is supported"
+        "site.yml:2:3: play keyword `strategy: debug`: herd runs `linear` (the default), `free` and `host_pinned`"
     );
 }
 

@@ -11,7 +11,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::lines::Lines;
-use super::{Edit, EditError, Editor};
+use super::{EditError, Editor, Step};
 use crate::inventory::ini::python_literal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,51 +157,13 @@ pub(super) fn written_value(on_host: bool, value: &str) -> Value {
     }
 }
 
-struct Doc<'a> {
+/// An INI inventory being edited.
+pub(super) struct Doc<'a> {
     path: &'a Path,
     lines: Lines,
 }
 
-/// Applies one edit to `text` (from `path`, for messages).
-pub(super) fn apply(text: &str, path: &Path, edit: &Edit) -> Result<String, EditError> {
-    let mut doc = Doc::new(path, text);
-    super::dispatch(&mut doc, edit)
-}
-
-/// Sets variables on many hosts with one pass over the file (`herd keys
-/// rotate` on thousands of hosts); each edit changes one line in place.
-pub(super) fn set_host_vars(
-    text: &str,
-    path: &Path,
-    sets: &[(&str, &str, &str)],
-) -> Result<String, EditError> {
-    let mut doc = Doc::new(path, text);
-    let index = doc.host_index();
-    for &(host, key, value) in sets {
-        let found = doc.lines_of(&index, host)?;
-        doc.set_on_line(&found, host, key, value)?;
-    }
-    Ok(doc.lines.text())
-}
-
-impl<'a> Doc<'a> {
-    fn new(path: &'a Path, text: &str) -> Doc<'a> {
-        Doc {
-            path,
-            lines: Lines::new(text),
-        }
-    }
-}
-
 impl Doc<'_> {
-    fn refused(&self, message: String) -> EditError {
-        super::refused(self.path, message)
-    }
-
-    fn at(&self, line: usize, message: String) -> EditError {
-        super::refused_at(self.path, line, message)
-    }
-
     fn sections(&self) -> Vec<Section> {
         sections(&self.lines.lines)
     }
@@ -272,7 +234,7 @@ impl Doc<'_> {
     }
 
     /// Appends `line` (a host line) to `[group]`, created when missing.
-    fn list_host(&mut self, group: &str, line: String) -> Result<(), EditError> {
+    fn list_host(&mut self, group: &str, line: String) -> Step {
         let host = first_word(&line).to_string();
         match self.section(group, Kind::Hosts) {
             Some(section) => {
@@ -293,13 +255,7 @@ impl Doc<'_> {
     /// Sets `key=value` on the one of `found` (a host's lines) that has
     /// the key, else the first: the word is replaced, or appended before a
     /// trailing comment.
-    fn set_on_line(
-        &mut self,
-        found: &[usize],
-        host: &str,
-        key: &str,
-        value: &str,
-    ) -> Result<(), EditError> {
+    fn set_on_line(&mut self, found: &[usize], host: &str, key: &str, value: &str) -> Step {
         let prefix = format!("{key}=");
         let existing = |text: &str| {
             let (spans, _) = word_spans(text);
@@ -314,7 +270,7 @@ impl Doc<'_> {
             .copied()
             .find(|&l| existing(&self.lines.lines[l]).is_some())
             .or(found.first().copied())
-            .ok_or_else(|| self.refused(format!("no host `{host}` in this file")))?;
+            .ok_or_else(|| self.no_host(host))?;
         let text = &self.lines.lines[line];
         let word = format!("{key}={}", render_host_value(value));
         let new = match existing(text) {
@@ -329,21 +285,23 @@ impl Doc<'_> {
     }
 }
 
-impl Editor for Doc<'_> {
-    fn add_host(
-        &mut self,
-        host: &str,
-        groups: &[String],
-        vars: &[(String, String)],
-    ) -> Result<(), EditError> {
-        if let Some(&line) = self.host_lines(host)?.first() {
-            return Err(self.at(
-                line,
-                format!(
-                    "host `{host}` is already here; use `herd inventory group add-host` or `set-var`"
-                ),
-            ));
+impl<'a> Editor<'a> for Doc<'a> {
+    fn open(path: &'a Path, text: &str) -> Doc<'a> {
+        Doc {
+            path,
+            lines: Lines::new(text),
         }
+    }
+
+    fn path(&self) -> &Path {
+        self.path
+    }
+
+    fn host_line(&self, host: &str) -> Result<Option<usize>, EditError> {
+        Ok(self.host_lines(host)?.first().copied())
+    }
+
+    fn add_host(&mut self, host: &str, groups: &[String], vars: &[(String, String)]) -> Step {
         let mut line = host.to_string();
         for (k, v) in vars {
             line.push_str(&format!(" {k}={}", render_host_value(v)));
@@ -369,7 +327,7 @@ impl Editor for Doc<'_> {
         Ok(())
     }
 
-    fn add_group(&mut self, group: &str, parent: Option<&str>) -> Result<(), EditError> {
+    fn add_group(&mut self, group: &str, parent: Option<&str>) -> Step {
         if self.group_exists(group) {
             return Err(self.refused(format!("group `{group}` already exists")));
         }
@@ -388,10 +346,7 @@ impl Editor for Doc<'_> {
         Ok(())
     }
 
-    fn remove_group(&mut self, group: &str, force: bool) -> Result<(), EditError> {
-        if group == "all" || group == "ungrouped" {
-            return Err(self.refused(format!("`{group}` is built in and cannot be removed")));
-        }
+    fn remove_group(&mut self, group: &str, force: bool) -> Step {
         if !self.group_exists(group) {
             return Err(self.refused(format!("no group `{group}` in this file")));
         }
@@ -440,7 +395,7 @@ impl Editor for Doc<'_> {
         Ok(())
     }
 
-    fn rename_group(&mut self, from: &str, to: &str) -> Result<(), EditError> {
+    fn rename_group(&mut self, from: &str, to: &str) -> Step {
         if self.group_exists(to) {
             return Err(self.refused(format!("group `{to}` already exists")));
         }
@@ -472,12 +427,12 @@ impl Editor for Doc<'_> {
         Ok(())
     }
 
-    fn set_host_var(&mut self, host: &str, key: &str, value: &str) -> Result<(), EditError> {
+    fn set_host_var(&mut self, host: &str, key: &str, value: &str) -> Step {
         let found = self.host_lines(host)?;
         self.set_on_line(&found, host, key, value)
     }
 
-    fn set_group_var(&mut self, group: &str, key: &str, value: &str) -> Result<(), EditError> {
+    fn set_group_var(&mut self, group: &str, key: &str, value: &str) -> Step {
         let line = format!("{key}={value}");
         match self.section(group, Kind::Vars) {
             Some(s) => {
@@ -499,10 +454,10 @@ impl Editor for Doc<'_> {
         Ok(())
     }
 
-    fn remove_host(&mut self, host: &str) -> Result<(), EditError> {
+    fn remove_host(&mut self, host: &str) -> Step {
         let found = self.host_lines(host)?;
         if found.is_empty() {
-            return Err(self.refused(format!("no host `{host}` in this file")));
+            return Err(self.no_host(host));
         }
         for line in found.into_iter().rev() {
             self.lines.splice(line, line + 1, Vec::new());
@@ -510,11 +465,18 @@ impl Editor for Doc<'_> {
         Ok(())
     }
 
-    fn add_host_to_group(&mut self, group: &str, host: &str) -> Result<(), EditError> {
-        if self.host_lines(host)?.is_empty() {
-            return Err(self.refused(format!("no host `{host}` in this file")));
-        }
+    fn add_host_to_group(&mut self, group: &str, host: &str) -> Step {
         self.list_host(group, host.to_string())
+    }
+
+    /// Each edit changes one line in place.
+    fn set_host_vars(&mut self, sets: &[(&str, &str, &str)]) -> Step {
+        let index = self.host_index();
+        for &(host, key, value) in sets {
+            let found = self.lines_of(&index, host)?;
+            self.set_on_line(&found, host, key, value)?;
+        }
+        Ok(())
     }
 
     fn text(&self) -> String {
@@ -525,6 +487,7 @@ impl Editor for Doc<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::edit::Edit;
     use crate::inventory::edit::tests::build::*;
 
     const INVENTORY: &str = "\
@@ -548,7 +511,7 @@ tier=front
 ";
 
     fn edit(text: &str, edit: Edit) -> Result<String, EditError> {
-        apply(text, Path::new("hosts"), &edit)
+        super::super::edit_text::<Doc>(Path::new("hosts"), text, &[edit])
     }
 
     #[test]
@@ -571,26 +534,29 @@ tier=front
 
     #[test]
     fn remove_host_and_set_vars_keep_comments() {
-        let out = edit(
-            INVENTORY,
-            Edit::RemoveHost {
-                host: "web1".into(),
-            },
-        )
-        .unwrap();
-        assert_eq!(
-            out,
-            INVENTORY.replace("web1 http_port=80   # the old one\n", "")
-        );
-        let out = edit(INVENTORY, set_host("web1", "http_port", "81")).unwrap();
-        assert_eq!(out, INVENTORY.replace("http_port=80", "http_port=81"));
-        let out = edit(INVENTORY, set_host("web1", "rack", "a1")).unwrap();
-        assert_eq!(
-            out,
-            INVENTORY.replace("http_port=80", "http_port=80 rack=a1")
-        );
-        let out = edit(INVENTORY, set_group("web", "tier", "edge")).unwrap();
-        assert_eq!(out, INVENTORY.replace("tier=front", "tier=edge"));
+        // (edit, text replaced, by what)
+        let cases = [
+            (
+                remove_host("web1"),
+                "web1 http_port=80   # the old one\n",
+                "",
+            ),
+            (
+                set_host("web1", "http_port", "81"),
+                "http_port=80",
+                "http_port=81",
+            ),
+            (
+                set_host("web1", "rack", "a1"),
+                "http_port=80",
+                "http_port=80 rack=a1",
+            ),
+            (set_group("web", "tier", "edge"), "tier=front", "tier=edge"),
+        ];
+        for (change, from, to) in cases {
+            let out = edit(INVENTORY, change.clone()).unwrap();
+            assert_eq!(out, INVENTORY.replace(from, to), "{change:?}");
+        }
         let out = edit(INVENTORY, set_group("db", "backup", "yes")).unwrap();
         assert_eq!(out, INVENTORY.to_string() + "\n[db:vars]\nbackup=yes\n");
     }
@@ -628,14 +594,9 @@ tier=front
 
     #[test]
     fn ranges_are_refused() {
-        let err = edit(
-            "[web]\nweb[1:3]\n",
-            Edit::RemoveHost {
-                host: "web2".into(),
-            },
-        )
-        .unwrap_err()
-        .to_string();
+        let err = edit("[web]\nweb[1:3]\n", remove_host("web2"))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("hosts:2:") && err.contains("by hand"),
             "{err}"

@@ -90,56 +90,126 @@ pub enum EditError {
     },
 }
 
+/// One step of an edit: done, or refused.
+type Step = Result<(), EditError>;
+
 /// One format's edits on a document's text; [`dispatch`] maps an [`Edit`]
-/// to them.
-trait Editor {
-    fn add_host(
-        &mut self,
-        host: &str,
-        groups: &[String],
-        vars: &[(String, String)],
-    ) -> Result<(), EditError>;
-    fn remove_host(&mut self, host: &str) -> Result<(), EditError>;
-    fn add_group(&mut self, group: &str, parent: Option<&str>) -> Result<(), EditError>;
-    fn remove_group(&mut self, group: &str, force: bool) -> Result<(), EditError>;
-    fn rename_group(&mut self, from: &str, to: &str) -> Result<(), EditError>;
-    fn add_host_to_group(&mut self, group: &str, host: &str) -> Result<(), EditError>;
-    fn set_host_var(&mut self, host: &str, key: &str, value: &str) -> Result<(), EditError>;
-    fn set_group_var(&mut self, group: &str, key: &str, value: &str) -> Result<(), EditError>;
+/// to them, after the checks both formats share.
+trait Editor<'a>: Sized {
+    /// The document `text`, read from `path`.
+    fn open(path: &'a Path, text: &str) -> Self;
+    /// The file, for messages.
+    fn path(&self) -> &Path;
+    /// The file's line (0-based) of the document's first line: 0 but for
+    /// a part cut out of the file.
+    fn first_line(&self) -> usize {
+        0
+    }
+    /// The first line that lists `host`; an error when a range lists it.
+    fn host_line(&self, host: &str) -> Result<Option<usize>, EditError>;
+    fn add_host(&mut self, host: &str, groups: &[String], vars: &[(String, String)]) -> Step;
+    fn remove_host(&mut self, host: &str) -> Step;
+    fn add_group(&mut self, group: &str, parent: Option<&str>) -> Step;
+    /// `group` is not built in.
+    fn remove_group(&mut self, group: &str, force: bool) -> Step;
+    fn rename_group(&mut self, from: &str, to: &str) -> Step;
+    /// `host` is in the document.
+    fn add_host_to_group(&mut self, group: &str, host: &str) -> Step;
+    fn set_host_var(&mut self, host: &str, key: &str, value: &str) -> Step;
+    fn set_group_var(&mut self, group: &str, key: &str, value: &str) -> Step;
+    /// Sets variables on many hosts in one pass over the document (`herd
+    /// keys rotate` on thousands of hosts): `(host, key, value)`.
+    fn set_host_vars(&mut self, sets: &[(&str, &str, &str)]) -> Step;
     /// The document's text now.
     fn text(&self) -> String;
+
+    fn refused(&self, message: String) -> EditError {
+        EditError::Refused {
+            path: self.path().to_path_buf(),
+            message,
+        }
+    }
+
+    /// `line` is 0-based in the document; messages count from 1 in the file.
+    fn at(&self, line: usize, message: String) -> EditError {
+        EditError::RefusedAt {
+            path: self.path().to_path_buf(),
+            line: self.first_line() + line + 1,
+            message,
+        }
+    }
+
+    fn no_host(&self, host: &str) -> EditError {
+        self.refused(format!("no host `{host}` in this file"))
+    }
 }
 
-/// Applies `edit` with `editor`; returns the new text.
-fn dispatch(editor: &mut impl Editor, edit: &Edit) -> Result<String, EditError> {
+/// Applies `edit` with `editor`.
+fn dispatch<'a>(editor: &mut impl Editor<'a>, edit: &Edit) -> Step {
     match edit {
-        Edit::AddHost { host, groups, vars } => editor.add_host(host, groups, vars)?,
-        Edit::RemoveHost { host } => editor.remove_host(host)?,
-        Edit::AddGroup { group, parent } => editor.add_group(group, parent.as_deref())?,
-        Edit::RemoveGroup { group, force } => editor.remove_group(group, *force)?,
-        Edit::RenameGroup { from, to } => editor.rename_group(from, to)?,
-        Edit::AddHostToGroup { group, host } => editor.add_host_to_group(group, host)?,
+        Edit::AddHost { host, groups, vars } => {
+            if let Some(line) = editor.host_line(host)? {
+                return Err(editor.at(
+                    line,
+                    format!(
+                        "host `{host}` is already here; use `herd inventory group add-host` or `set-var`"
+                    ),
+                ));
+            }
+            editor.add_host(host, groups, vars)
+        }
+        Edit::RemoveHost { host } => editor.remove_host(host),
+        Edit::AddGroup { group, parent } => editor.add_group(group, parent.as_deref()),
+        Edit::RemoveGroup { group, force } => {
+            if group == "all" || group == "ungrouped" {
+                return Err(editor.refused(format!("`{group}` is built in and cannot be removed")));
+            }
+            editor.remove_group(group, *force)
+        }
+        Edit::RenameGroup { from, to } => editor.rename_group(from, to),
+        Edit::AddHostToGroup { group, host } => {
+            if editor.host_line(host)?.is_none() {
+                return Err(editor.no_host(host));
+            }
+            editor.add_host_to_group(group, host)
+        }
         Edit::SetVar { target, key, value } => match target {
-            VarTarget::Host(host) => editor.set_host_var(host, key, value)?,
-            VarTarget::Group(group) => editor.set_group_var(group, key, value)?,
+            VarTarget::Host(host) => editor.set_host_var(host, key, value),
+            VarTarget::Group(group) => editor.set_group_var(group, key, value),
         },
     }
-    Ok(editor.text())
 }
 
-fn refused(path: &Path, message: String) -> EditError {
-    EditError::Refused {
-        path: path.to_path_buf(),
-        message,
-    }
-}
-
-/// `line` is 0-based; messages count from 1.
-fn refused_at(path: &Path, line: usize, message: String) -> EditError {
-    EditError::RefusedAt {
-        path: path.to_path_buf(),
-        line: line + 1,
-        message,
+/// The text after `edits`, made by the editor `E` on `text` (from `path`).
+fn edit_text<'a, E: Editor<'a>>(
+    path: &'a Path,
+    text: &str,
+    edits: &[Edit],
+) -> Result<String, EditError> {
+    // Host variables alone (a key rotation over many hosts) go in one
+    // pass over the file: edit by edit would be quadratic.
+    let host_vars: Option<Vec<(&str, &str, &str)>> = edits
+        .iter()
+        .map(|e| match e {
+            Edit::SetVar {
+                target: VarTarget::Host(h),
+                key,
+                value,
+            } => Some((h.as_str(), key.as_str(), value.as_str())),
+            _ => None,
+        })
+        .collect();
+    match host_vars {
+        Some(sets) if sets.len() > 1 => {
+            let mut doc = E::open(path, text);
+            doc.set_host_vars(&sets)?;
+            Ok(doc.text())
+        }
+        _ => edits.iter().try_fold(text.to_string(), |text, edit| {
+            let mut doc = E::open(path, &text);
+            dispatch(&mut doc, edit)?;
+            Ok(doc.text())
+        }),
     }
 }
 
@@ -199,36 +269,10 @@ impl InventoryFile {
 
     /// The text after `edits`, checked: it loads, and shows every change.
     pub fn apply(&self, edits: &[Edit]) -> Result<String, EditError> {
-        let mut text = self.text.clone();
-        // Host variables alone (a key rotation over many hosts) go in one
-        // pass over the file: edit by edit would be quadratic.
-        let host_vars: Option<Vec<(&str, &str, &str)>> = edits
-            .iter()
-            .map(|e| match e {
-                Edit::SetVar {
-                    target: VarTarget::Host(h),
-                    key,
-                    value,
-                } => Some((h.as_str(), key.as_str(), value.as_str())),
-                _ => None,
-            })
-            .collect();
-        match host_vars {
-            Some(sets) if sets.len() > 1 => {
-                text = match self.format {
-                    FileFormat::Yaml => yaml::set_host_vars(&text, &self.path, &sets)?,
-                    FileFormat::Ini => ini::set_host_vars(&text, &self.path, &sets)?,
-                }
-            }
-            _ => {
-                for edit in edits {
-                    text = match self.format {
-                        FileFormat::Yaml => yaml::apply(&text, &self.path, edit)?,
-                        FileFormat::Ini => ini::apply(&text, &self.path, edit)?,
-                    };
-                }
-            }
-        }
+        let text = match self.format {
+            FileFormat::Yaml => edit_text::<yaml::Doc>(&self.path, &self.text, edits)?,
+            FileFormat::Ini => edit_text::<ini::Doc>(&self.path, &self.text, edits)?,
+        };
         let inventory = self.load(&text)?;
         for edit in edits {
             self.verify(&inventory, edit)?;
@@ -469,6 +513,9 @@ pub(super) mod tests {
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
             }
+        }
+        pub fn remove_host(host: &str) -> Edit {
+            Edit::RemoveHost { host: host.into() }
         }
         pub fn add_group(group: &str, parent: Option<&str>) -> Edit {
             Edit::AddGroup {

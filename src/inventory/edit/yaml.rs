@@ -14,7 +14,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::lines::Lines;
-use super::{Edit, EditError, Editor};
+use super::{EditError, Editor, Step};
 
 /// One `key:` line and the lines it owns.
 #[derive(Debug, Clone)]
@@ -242,7 +242,8 @@ pub(super) fn scalar_value(text: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-struct Doc<'a> {
+/// A YAML inventory being edited.
+pub(super) struct Doc<'a> {
     path: &'a Path,
     lines: Lines,
     /// Set when the document is one host's entry cut out of a file: the
@@ -251,68 +252,16 @@ struct Doc<'a> {
     offset: usize,
 }
 
-/// Applies one edit to `text` (from `path`, for messages).
-pub(super) fn apply(text: &str, path: &Path, edit: &Edit) -> Result<String, EditError> {
-    let mut doc = Doc::new(path, text);
-    super::dispatch(&mut doc, edit)
-}
-
-/// Sets variables on many hosts with one parse of the file (`herd keys
-/// rotate` on thousands of hosts): each host's entry is cut out, edited on
-/// its own and put back, from the bottom of the file up so that the line
-/// numbers of the entries above stay right.
-pub(super) fn set_host_vars(
-    text: &str,
-    path: &Path,
-    sets: &[(&str, &str, &str)],
-) -> Result<String, EditError> {
-    let mut doc = Doc::new(path, text);
-    let unit = doc.unit();
-    let index = doc.host_index();
-    let mut by_entry: Vec<(Node, Vec<(&str, &str)>)> = Vec::new();
-    for &(host, key, value) in sets {
-        let entries = doc.entries_of(&index, host)?;
-        let entry = Doc::entry_for_var(&entries, key)
-            .ok_or_else(|| doc.refused(format!("no host `{host}` in this file")))?;
-        match by_entry.iter_mut().find(|(e, _)| e.line == entry.line) {
-            Some((_, vars)) => vars.push((key, value)),
-            None => by_entry.push((entry, vec![(key, value)])),
-        }
-    }
-    by_entry.sort_by_key(|(e, _)| std::cmp::Reverse(e.line));
-    for (entry, vars) in by_entry {
-        let mut part = Doc {
-            path,
-            lines: Lines::new(&(doc.lines.lines[entry.line..entry.end].join("\n") + "\n")),
-            unit: Some(unit),
-            offset: entry.line,
-        };
-        for (key, value) in vars {
-            part.set_in_mapping(0, key, value)?;
-        }
-        doc.lines.splice(entry.line, entry.end, part.lines.lines);
-    }
-    Ok(doc.lines.text())
-}
-
 impl<'a> Doc<'a> {
-    fn new(path: &'a Path, text: &str) -> Doc<'a> {
+    /// `text` from `path`: the whole file, or the part of it that starts
+    /// at line `offset` (0-based) and is indented by `unit` per level.
+    fn part(path: &'a Path, text: &str, unit: Option<usize>, offset: usize) -> Doc<'a> {
         Doc {
             path,
             lines: Lines::new(text),
-            unit: None,
-            offset: 0,
+            unit,
+            offset,
         }
-    }
-}
-
-impl Doc<'_> {
-    fn refused(&self, message: String) -> EditError {
-        super::refused(self.path, message)
-    }
-
-    fn at(&self, line: usize, message: String) -> EditError {
-        super::refused_at(self.path, self.offset + line, message)
     }
 
     fn tree(&self) -> Vec<Node> {
@@ -461,7 +410,7 @@ impl Doc<'_> {
     /// Makes `node` ready to take block children: `key:` with nothing after
     /// it. An empty inline value (`{}`, `~`, `null`) is dropped; anything
     /// else inline is refused.
-    fn open_mapping(&mut self, line: usize) -> Result<(), EditError> {
+    fn open_mapping(&mut self, line: usize) -> Step {
         let node = self.node_at(line);
         match node.value.as_str() {
             "" => Ok(()),
@@ -548,12 +497,7 @@ impl Doc<'_> {
         }
     }
 
-    fn list_host(
-        &mut self,
-        group: &str,
-        host: &str,
-        vars: &[(String, String)],
-    ) -> Result<(), EditError> {
+    fn list_host(&mut self, group: &str, host: &str, vars: &[(String, String)]) -> Step {
         let def = self.group_for_hosts(group)?;
         let hosts = self.ensure_child(def, "hosts")?;
         if let Some(entry) = self.node_at(hosts).children.iter().find(|e| e.key == host) {
@@ -572,21 +516,24 @@ impl Doc<'_> {
     }
 }
 
-impl Editor for Doc<'_> {
-    fn add_host(
-        &mut self,
-        host: &str,
-        groups: &[String],
-        vars: &[(String, String)],
-    ) -> Result<(), EditError> {
-        if let Some(entry) = self.host_entries(host)?.first() {
-            return Err(self.at(
-                entry.line,
-                format!(
-                    "host `{host}` is already here; use `herd inventory group add-host` or `set-var`"
-                ),
-            ));
-        }
+impl<'a> Editor<'a> for Doc<'a> {
+    fn open(path: &'a Path, text: &str) -> Doc<'a> {
+        Doc::part(path, text, None, 0)
+    }
+
+    fn path(&self) -> &Path {
+        self.path
+    }
+
+    fn first_line(&self) -> usize {
+        self.offset
+    }
+
+    fn host_line(&self, host: &str) -> Result<Option<usize>, EditError> {
+        Ok(self.host_entries(host)?.first().map(|e| e.line))
+    }
+
+    fn add_host(&mut self, host: &str, groups: &[String], vars: &[(String, String)]) -> Step {
         let all = ["all".to_string()];
         let groups = if groups.is_empty() { &all[..] } else { groups };
         for (i, group) in groups.iter().enumerate() {
@@ -595,10 +542,10 @@ impl Editor for Doc<'_> {
         Ok(())
     }
 
-    fn remove_host(&mut self, host: &str) -> Result<(), EditError> {
+    fn remove_host(&mut self, host: &str) -> Step {
         let entries = self.host_entries(host)?;
         if entries.is_empty() {
-            return Err(self.refused(format!("no host `{host}` in this file")));
+            return Err(self.no_host(host));
         }
         for entry in entries.iter().rev() {
             self.lines.splice(entry.line, entry.end, Vec::new());
@@ -606,10 +553,7 @@ impl Editor for Doc<'_> {
         Ok(())
     }
 
-    fn remove_group(&mut self, group: &str, force: bool) -> Result<(), EditError> {
-        if group == "all" || group == "ungrouped" {
-            return Err(self.refused(format!("`{group}` is built in and cannot be removed")));
-        }
+    fn remove_group(&mut self, group: &str, force: bool) -> Step {
         let defs = self.groups(group);
         if defs.is_empty() {
             return Err(self.refused(format!("no group `{group}` in this file")));
@@ -635,7 +579,7 @@ impl Editor for Doc<'_> {
         Ok(())
     }
 
-    fn rename_group(&mut self, from: &str, to: &str) -> Result<(), EditError> {
+    fn rename_group(&mut self, from: &str, to: &str) -> Step {
         if let Some(def) = self.groups(to).first() {
             return Err(self.at(def.line, format!("group `{to}` already exists")));
         }
@@ -656,14 +600,13 @@ impl Editor for Doc<'_> {
         Ok(())
     }
 
-    fn set_host_var(&mut self, host: &str, key: &str, value: &str) -> Result<(), EditError> {
+    fn set_host_var(&mut self, host: &str, key: &str, value: &str) -> Step {
         let entries = self.host_entries(host)?;
-        let entry = Self::entry_for_var(&entries, key)
-            .ok_or_else(|| self.refused(format!("no host `{host}` in this file")))?;
+        let entry = Self::entry_for_var(&entries, key).ok_or_else(|| self.no_host(host))?;
         self.set_in_mapping(entry.line, key, value)
     }
 
-    fn set_group_var(&mut self, group: &str, key: &str, value: &str) -> Result<(), EditError> {
+    fn set_group_var(&mut self, group: &str, key: &str, value: &str) -> Step {
         let defs = self.groups(group);
         let def = match defs
             .iter()
@@ -678,7 +621,7 @@ impl Editor for Doc<'_> {
         self.set_in_mapping(vars, key, value)
     }
 
-    fn add_group(&mut self, group: &str, parent: Option<&str>) -> Result<(), EditError> {
+    fn add_group(&mut self, group: &str, parent: Option<&str>) -> Step {
         if let Some(def) = self.groups(group).first() {
             return Err(self.at(def.line, format!("group `{group}` already exists")));
         }
@@ -686,11 +629,35 @@ impl Editor for Doc<'_> {
         Ok(())
     }
 
-    fn add_host_to_group(&mut self, group: &str, host: &str) -> Result<(), EditError> {
-        if self.host_entries(host)?.is_empty() {
-            return Err(self.refused(format!("no host `{host}` in this file")));
-        }
+    fn add_host_to_group(&mut self, group: &str, host: &str) -> Step {
         self.list_host(group, host, &[])
+    }
+
+    /// One parse of the file: each host's entry is cut out, edited on its
+    /// own and put back, from the bottom of the file up so that the line
+    /// numbers of the entries above stay right.
+    fn set_host_vars(&mut self, sets: &[(&str, &str, &str)]) -> Step {
+        let unit = self.unit();
+        let index = self.host_index();
+        let mut by_entry: Vec<(Node, Vec<(&str, &str)>)> = Vec::new();
+        for &(host, key, value) in sets {
+            let entries = self.entries_of(&index, host)?;
+            let entry = Doc::entry_for_var(&entries, key).ok_or_else(|| self.no_host(host))?;
+            match by_entry.iter_mut().find(|(e, _)| e.line == entry.line) {
+                Some((_, vars)) => vars.push((key, value)),
+                None => by_entry.push((entry, vec![(key, value)])),
+            }
+        }
+        by_entry.sort_by_key(|(e, _)| std::cmp::Reverse(e.line));
+        for (entry, vars) in by_entry {
+            let text = self.lines.lines[entry.line..entry.end].join("\n") + "\n";
+            let mut part = Doc::part(self.path, &text, Some(unit), entry.line);
+            for (key, value) in vars {
+                part.set_in_mapping(0, key, value)?;
+            }
+            self.lines.splice(entry.line, entry.end, part.lines.lines);
+        }
+        Ok(())
     }
 
     fn text(&self) -> String {
@@ -701,7 +668,7 @@ impl Editor for Doc<'_> {
 impl Doc<'_> {
     /// Sets `key: value` in the mapping at `line`: replaces the key's
     /// line(s) when present (keeping a comment on it), else appends it.
-    fn set_in_mapping(&mut self, line: usize, key: &str, value: &str) -> Result<(), EditError> {
+    fn set_in_mapping(&mut self, line: usize, key: &str, value: &str) -> Step {
         let node = self.node_at(line);
         let scalar = render_scalar(value);
         if let Some(items) = flow_items(&node.value) {
@@ -770,6 +737,7 @@ fn item_key(item: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::edit::Edit;
     use crate::inventory::edit::tests::build::*;
 
     const INVENTORY: &str = "\
@@ -797,7 +765,7 @@ all:
 ";
 
     fn edit(text: &str, edit: Edit) -> Result<String, EditError> {
-        apply(text, Path::new("inv.yml"), &edit)
+        super::super::edit_text::<Doc>(Path::new("inv.yml"), text, &[edit])
     }
 
     fn added(before: &str, after: &str) -> Vec<String> {
@@ -852,13 +820,7 @@ all:
 
     #[test]
     fn remove_host_keeps_comments_around_it() {
-        let out = edit(
-            INVENTORY,
-            Edit::RemoveHost {
-                host: "web2".into(),
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, remove_host("web2")).unwrap();
         assert_eq!(
             out,
             INVENTORY.replace(
@@ -866,13 +828,7 @@ all:
                 ""
             )
         );
-        let out = edit(
-            INVENTORY,
-            Edit::RemoveHost {
-                host: "web1".into(),
-            },
-        )
-        .unwrap();
+        let out = edit(INVENTORY, remove_host("web1")).unwrap();
         assert_eq!(
             out,
             INVENTORY.replace("        web1:\n          http_port: 80\n", "")
@@ -935,14 +891,7 @@ all:
     #[test]
     fn refuses_what_it_cannot_edit_safely() {
         let ranged = "web:\n  hosts:\n    web[01:03]:\n";
-        let err = edit(
-            ranged,
-            Edit::RemoveHost {
-                host: "web02".into(),
-            },
-        )
-        .unwrap_err()
-        .to_string();
+        let err = edit(ranged, remove_host("web02")).unwrap_err().to_string();
         assert!(
             err.starts_with("inv.yml:3:") && err.contains("range"),
             "{err}"

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::ModuleError;
 use super::args::Args;
-use super::files::FileInfo;
+use super::remote_file::FileInfo;
 use crate::ssh::shell_quote;
 
 /// A requested mode: absolute, or symbolic relative to the current mode.

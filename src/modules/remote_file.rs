@@ -1,11 +1,11 @@
-//! What file modules need from the host, in as few round trips as we can:
-//! [`probe`] asks for metadata, SHA-1 and (optionally) content in one
-//! command; [`write`] installs new content atomically with backup and
-//! validation in at most two.
+//! A file on the host, as the file modules need it, in as few round trips
+//! as we can: [`probe`] asks for metadata, SHA-1 and (optionally) content
+//! in one command; [`write`] installs new content atomically with backup
+//! and validation in at most two.
 
 use serde_json::{Value, json};
 
-use super::file_attrs::{Attrs, mode_string};
+use super::owner_group_mode::{Attrs, mode_string};
 use super::{ModuleContext, ModuleError, Vars};
 use crate::ssh::{PutOptions, shell_quote};
 

@@ -1,6 +1,6 @@
-//! Shared by the modules that run something (command, shell, raw, script):
-//! the `creates`/`removes`/`chdir` prelude, and Ansible's result fields
-//! (`rc`, `stdout`, `stdout_lines`, `start`, `end`, `delta`, ...).
+//! How the modules that run a command (command, shell, raw, script) run it:
+//! the `creates`/`removes`/`chdir` prelude before, Ansible's result fields
+//! (`rc`, `stdout`, `stdout_lines`, `start`, `end`, `delta`, ...) after.
 
 use std::time::Instant;
 
