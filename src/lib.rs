@@ -11,6 +11,7 @@ pub mod audit;
 pub mod backup;
 pub mod cli;
 pub mod collect;
+pub mod deploy;
 pub mod engine;
 pub mod exit;
 pub mod inventory;

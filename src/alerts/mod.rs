@@ -264,11 +264,7 @@ pub fn event_json(evaluation: &Evaluation, event: Event, now: i64) -> serde_json
     })
 }
 
-impl crate::exit::Code for EvalError {
-    fn exit_code(&self) -> u8 {
-        match self {
-            EvalError::Hosts { .. } => crate::exit::BAD_INPUT,
-            EvalError::Store(_) => crate::exit::ERROR,
-        }
-    }
-}
+crate::exit::code!(EvalError, |err| match err {
+    EvalError::Hosts { .. } => crate::exit::BAD_INPUT,
+    EvalError::Store(_) => crate::exit::ERROR,
+});

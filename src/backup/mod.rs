@@ -16,6 +16,7 @@
 //! ```
 
 mod archive;
+pub mod job;
 mod local;
 pub mod manifest;
 pub mod remote;
@@ -65,12 +66,8 @@ impl BackupError {
     }
 }
 
-impl crate::exit::Code for BackupError {
-    fn exit_code(&self) -> u8 {
-        match self {
-            BackupError::NotFound { .. } => crate::exit::BAD_INPUT,
-            BackupError::Secrets(e) => crate::exit::Code::exit_code(e),
-            _ => crate::exit::ERROR,
-        }
-    }
-}
+crate::exit::code!(BackupError, |err| match err {
+    BackupError::NotFound { .. } => crate::exit::BAD_INPUT,
+    BackupError::Secrets(e) => crate::exit::Code::exit_code(e),
+    _ => crate::exit::ERROR,
+});

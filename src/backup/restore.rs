@@ -32,15 +32,11 @@ pub enum RestoreError {
     Output(#[from] std::io::Error),
 }
 
-impl crate::exit::Code for RestoreError {
-    fn exit_code(&self) -> u8 {
-        match self {
-            RestoreError::NotInBackup { .. } => crate::exit::BAD_INPUT,
-            RestoreError::Backup(e) => e.exit_code(),
-            _ => crate::exit::ERROR,
-        }
-    }
-}
+crate::exit::code!(RestoreError, |err| match err {
+    RestoreError::NotInBackup { .. } => crate::exit::BAD_INPUT,
+    RestoreError::Backup(e) => e.exit_code(),
+    _ => crate::exit::ERROR,
+});
 
 /// One restore of one backup on its host.
 pub struct Restore<'a> {
@@ -283,7 +279,7 @@ async fn write_diff(
                 before: before.flatten(),
                 after: Some(after),
             };
-            write!(out, "{}", crate::report::diff::unified(&diff))?;
+            write!(out, "{}", crate::modules::diff::unified(&diff))?;
         }
     }
     Ok(())

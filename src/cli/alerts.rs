@@ -8,10 +8,9 @@ use anyhow::Context as _;
 use jiff::tz::TimeZone;
 
 use super::{Context, Format};
-use crate::alerts::{self, AlertsConfig, Delivery, Evaluation, Notifier, Verdict};
-use crate::report::text::{self, Paint};
-use crate::report::{hostlist, json};
-use crate::store::{AlertLogEntry, Store};
+use crate::alerts::{self, AlertsConfig, Delivery, Notifier};
+use crate::report;
+use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -101,7 +100,7 @@ fn evaluate(
         .unwrap_or_else(|| jiff::Timestamp::now().as_second());
     let evaluations = alerts::evaluate(&config, ctx.inventory()?, &store, now)?;
     if args.test {
-        write_dry_run(out, &evaluations, args.format)?;
+        report::alerts::write_dry_run(out, &evaluations, args.format == Format::Json)?;
         return Ok(0);
     }
     let notifier = Notifier::new(&config.notify);
@@ -111,31 +110,7 @@ fn evaluate(
         .iter()
         .filter(|o| matches!(o.delivery, Delivery::Failed(_)))
         .count();
-    match args.format {
-        Format::Json => {
-            for e in &evaluations {
-                let outcome = outcomes
-                    .iter()
-                    .find(|o| std::ptr::eq(o.evaluation, e))
-                    .map(|o| (o.event.as_str(), o.delivery.as_str()));
-                json::write_line(out, &evaluation_json(e, outcome))?;
-            }
-        }
-        Format::Text => {
-            for o in &outcomes {
-                let told = match &o.delivery {
-                    Delivery::Sent => "notified".to_string(),
-                    Delivery::NoNotifier => "no notifier configured".to_string(),
-                    Delivery::NotNeeded => "no notification needed".to_string(),
-                    Delivery::Cooldown => "not notified: cooldown".to_string(),
-                    Delivery::Failed(e) => format!("NOTIFICATION FAILED: {e}"),
-                };
-                let message = alerts::message(o.evaluation, o.event, o.transition);
-                writeln!(out, "{:<8} {message}  [{told}]", o.event.as_str())?;
-            }
-            write_summary(out, &evaluations)?;
-        }
-    }
+    report::alerts::write_outcomes(out, &evaluations, &outcomes, args.format == Format::Json)?;
     if failed > 0 {
         eprintln!(
             "herd: {failed} notification(s) failed (recorded in `herd alerts log`); the next `herd alerts` tries again"
@@ -145,140 +120,14 @@ fn evaluate(
     Ok(0)
 }
 
-/// `--test`: what a real evaluation would do, from the same decisions.
-fn write_dry_run(
-    out: &mut impl Write,
-    evaluations: &[Evaluation],
-    format: Format,
-) -> anyhow::Result<()> {
-    for e in evaluations {
-        let change = e.step.transition.or(match e.step.notice {
-            alerts::Notice::Send(event) => Some(event),
-            _ => None,
-        });
-        let notice = match e.step.notice {
-            alerts::Notice::Nothing => "nothing",
-            alerts::Notice::Send(_) => "would notify",
-            alerts::Notice::Cooldown(_) => "cooldown",
-        };
-        match format {
-            Format::Json => json::write_line(
-                out,
-                &evaluation_json(e, change.map(|c| (c.as_str(), notice))),
-            )?,
-            Format::Text => {
-                if let Some(event) = change {
-                    let message = alerts::message(e, event, e.step.transition.is_some());
-                    writeln!(out, "would {:<8} {message}  [{notice}]", event.as_str())?;
-                }
-            }
-        }
-    }
-    if format == Format::Text {
-        write_summary(out, evaluations)?;
-        writeln!(out, "(dry run: nobody notified, nothing saved)")?;
-    }
-    Ok(())
-}
-
-/// "firing: high_load on web[1-2]; pending: ..." or "nothing firing".
-fn write_summary(out: &mut impl Write, evaluations: &[Evaluation]) -> std::io::Result<()> {
-    let group = |keep: &dyn Fn(&Evaluation) -> bool| {
-        let mut by_rule: Vec<(String, Vec<String>)> = Vec::new();
-        for e in evaluations.iter().filter(|e| keep(e)) {
-            match by_rule.iter_mut().find(|(name, _)| *name == e.rule.name) {
-                Some((_, hosts)) => hosts.push(e.host.clone()),
-                None => by_rule.push((e.rule.name.clone(), vec![e.host.clone()])),
-            }
-        }
-        by_rule
-            .iter()
-            .map(|(name, hosts)| format!("{name} on {}", hostlist::compress(hosts)))
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
-    let firing = group(&|e| e.step.state.firing);
-    let pending = group(&|e| matches!(e.verdict, Verdict::Pending { .. }));
-    let no_data = group(&|e| e.verdict == Verdict::NoData);
-    if firing.is_empty() {
-        writeln!(
-            out,
-            "nothing firing ({} alert(s) on {} host check(s))",
-            evaluations
-                .iter()
-                .map(|e| &e.rule.name)
-                .collect::<std::collections::HashSet<_>>()
-                .len(),
-            evaluations.len()
-        )?;
-    } else {
-        writeln!(out, "firing: {firing}")?;
-    }
-    if !pending.is_empty() {
-        writeln!(out, "pending: {pending}")?;
-    }
-    if !no_data.is_empty() {
-        writeln!(out, "no recent data: {no_data}")?;
-    }
-    Ok(())
-}
-
-fn evaluation_json(e: &Evaluation, change: Option<(&str, &str)>) -> serde_json::Value {
-    let state = match e.verdict {
-        Verdict::Firing { .. } => "firing",
-        Verdict::Pending { .. } => "pending",
-        Verdict::Ok { .. } => "ok",
-        Verdict::NoData if e.step.state.firing => "firing",
-        Verdict::NoData => "no_data",
-    };
-    serde_json::json!({
-        "alert": e.rule.name,
-        "host": e.host,
-        "state": state,
-        "firing": e.step.state.firing,
-        "value": e.verdict.value(),
-        "change": change.map(|c| c.0),
-        "notification": change.map(|c| c.1),
-    })
-}
-
 fn show_log(out: &mut impl Write, store: &Store, args: &LogArgs) -> anyhow::Result<u8> {
     let entries = store.alert_log(args.last)?;
-    match args.format {
-        Format::Json => entries.iter().try_for_each(|e| json::write_line(out, e))?,
-        Format::Text if entries.is_empty() => {
-            writeln!(out, "no alerts recorded yet in {}", store.path().display())?
-        }
-        Format::Text => {
-            let tz = TimeZone::system();
-            let color = super::color_enabled(std::io::stdout().is_terminal());
-            for e in &entries {
-                writeln!(out, "{}", log_line(e, &tz, color))?;
-            }
-        }
+    if entries.is_empty() && args.format == Format::Text {
+        writeln!(out, "no alerts recorded yet in {}", store.path().display())?;
+    } else {
+        let color = super::color_enabled(std::io::stdout().is_terminal());
+        let json = args.format == Format::Json;
+        report::alerts::write_log(out, &entries, json, &TimeZone::system(), color)?;
     }
     Ok(0)
-}
-
-/// "2026-01-31 14:00:05  fire     high_load fired on web1: ...  [warning; sent]".
-fn log_line(e: &AlertLogEntry, tz: &TimeZone, color: bool) -> String {
-    let told = match &e.error {
-        Some(err) => format!("{}: {err}", e.notification),
-        None => e.notification.clone(),
-    };
-    let paint = Paint::new(
-        color,
-        if e.event == "fire" {
-            text::RED
-        } else {
-            text::GREEN
-        },
-    );
-    format!(
-        "{}  {} {}  [{}; {told}]",
-        text::local_time(e.ts * 1000, tz),
-        paint.apply(&format!("{:<8}", e.event)),
-        e.message,
-        e.severity
-    )
 }

@@ -3,17 +3,14 @@
 //! list [HOST]` shows what is kept. See `crate::backup` for the layout.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
-
-use serde::Serialize;
 
 use super::connect::ConnectArgs;
 use super::{BadInput, Context, Format};
-use crate::backup::{self, ArchiveWriter, Backups, BlockingWrite, Kind, Summary};
-use crate::engine::fanout::{self, FleetHost, Outcome};
+use crate::backup::job::{HostReport, Job, JsonLine, human_bytes};
+use crate::backup::{self, Backups};
+use crate::engine::fanout::{self, Outcome};
 use crate::engine::{HostStatus, RunOutcome};
-use crate::ssh::Pool;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -144,145 +141,6 @@ fn check_paths(paths: &[String]) -> Result<Vec<String>, BadInput> {
         .collect()
 }
 
-/// What every host's backup shares.
-struct Job {
-    state_dir: PathBuf,
-    id: String,
-    paths: Vec<String>,
-    keys: Option<Vec<age::x25519::Recipient>>,
-    keep: Option<usize>,
-}
-
-impl Job {
-    async fn run(&self, pool: Arc<Pool>, host: FleetHost) -> HostReport {
-        let conn = match pool.connect(&host.target).await {
-            Ok(conn) => conn,
-            Err(e) => return HostReport::failed(HostStatus::Unreachable, e.to_string()),
-        };
-        match self.back_up(&conn, &host).await {
-            Ok(report) => report,
-            Err(e) => HostReport::failed(HostStatus::Failed, e),
-        }
-    }
-
-    async fn back_up(
-        &self,
-        conn: &crate::ssh::Connection,
-        host: &FleetHost,
-    ) -> Result<HostReport, String> {
-        let backups = Backups::new(&self.state_dir);
-        let pending = backups
-            .begin(host.name(), &self.id, self.keys.is_some())
-            .map_err(|e| e.to_string())?;
-        let writer = ArchiveWriter::create(&pending.archive_path(), self.keys.as_deref())
-            .map_err(|e| e.to_string())?;
-        let mut sink = BlockingWrite(writer);
-        let command = backup::remote::tar_command(&self.paths);
-        let out = conn
-            .exec_to(&command, &host.exec, &mut sink)
-            .await
-            .map_err(|e| e.to_string())?;
-        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        let warning = match out.exit_code {
-            Some(0) => None,
-            Some(backup::remote::TAR_FILE_CHANGED) => Some(stderr),
-            _ => {
-                let why = if stderr.is_empty() {
-                    format!("tar exited with {:?}", out.exit_code)
-                } else {
-                    stderr
-                };
-                return Err(format!("{why} (nothing saved)"));
-            }
-        };
-        let (entries, archive_bytes) = sink.0.finish().map_err(|e| e.to_string())?;
-        let files: Vec<_> = entries.iter().filter(|e| e.kind == Kind::File).collect();
-        let summary = Summary {
-            host: host.name().to_string(),
-            id: pending.id.clone(),
-            created: jiff::Timestamp::now().to_string(),
-            paths: self.paths.clone(),
-            files: files.len() as u64,
-            bytes: files.iter().map(|e| e.size).sum(),
-            archive_bytes,
-            encrypted: self.keys.is_some(),
-        };
-        pending
-            .commit(&summary, &entries, self.keys.as_deref())
-            .map_err(|e| e.to_string())?;
-        let pruned = match self.keep {
-            Some(keep) => backups
-                .prune(host.name(), keep)
-                .map_err(|e| format!("backup {} saved, but pruning failed: {e}", summary.id))?,
-            None => Vec::new(),
-        };
-        Ok(HostReport {
-            status: HostStatus::Ok,
-            summary: Some(summary),
-            pruned,
-            warning,
-            error: None,
-        })
-    }
-}
-
-/// How one host's backup went.
-#[derive(Debug, Serialize)]
-struct HostReport {
-    status: HostStatus,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    summary: Option<Summary>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pruned: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    warning: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
-
-#[derive(Serialize)]
-struct JsonLine<'a> {
-    host: &'a str,
-    #[serde(flatten)]
-    report: &'a HostReport,
-}
-
-impl HostReport {
-    fn failed(status: HostStatus, error: impl Into<String>) -> HostReport {
-        HostReport {
-            status,
-            summary: None,
-            pruned: Vec::new(),
-            warning: None,
-            error: Some(error.into()),
-        }
-    }
-
-    fn text(&self, host: &str) -> String {
-        let Some(s) = &self.summary else {
-            let status = self.status.as_str().to_uppercase();
-            return format!("{host}: {status}: {}", self.error.as_deref().unwrap_or(""));
-        };
-        let mut line = format!(
-            "{host}: backup {}: {} files, {} (archive {}){}",
-            s.id,
-            s.files,
-            human_bytes(s.bytes),
-            human_bytes(s.archive_bytes),
-            if s.encrypted { ", encrypted" } else { "" }
-        );
-        if !self.pruned.is_empty() {
-            line.push_str(&format!("; deleted older: {}", self.pruned.join(", ")));
-        }
-        if let Some(w) = &self.warning {
-            line.push_str(&format!(
-                "\n{host}: warning: files changed while being read: {w}"
-            ));
-        }
-        line
-    }
-}
-
 fn list(ctx: &Context, host: Option<&str>, format: Format) -> anyhow::Result<u8> {
     let backups = Backups::new(&ctx.project.state_dir).list(host)?;
     let mut out = crate::secrets::redact::stdout();
@@ -329,22 +187,6 @@ fn list(ctx: &Context, host: Option<&str>, format: Format) -> anyhow::Result<u8>
         .collect();
     crate::report::table::write(&mut out, &table, &[2, 3, 4])?;
     Ok(crate::exit::OK)
-}
-
-/// `1234567` -> `1.2 MiB`.
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 #[cfg(test)]

@@ -11,10 +11,9 @@ use std::time::Duration;
 use super::connect::ConnectArgs;
 use super::{Context, Format};
 use crate::collect::config::CONFIG_FILE;
-use crate::collect::{CollectConfig, HostCollect, retention, when};
+use crate::collect::{self, CollectConfig, retention, when};
 use crate::exit;
-use crate::report::hostlist;
-use crate::store::{Pruned, Reach, Sample};
+use crate::report;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -57,26 +56,6 @@ pub struct CollectArgs {
     pub format: Format,
 }
 
-/// What a collection did, as printed.
-#[derive(Debug, serde::Serialize)]
-struct Summary {
-    collection: i64,
-    ts: i64,
-    hosts: usize,
-    reached: usize,
-    unreachable: Vec<Unreached>,
-    samples: usize,
-    warnings: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retention: Option<Pruned>,
-}
-
-#[derive(Debug, serde::Serialize)]
-struct Unreached {
-    host: String,
-    error: String,
-}
-
 pub fn execute(ctx: &Context, args: CollectArgs) -> anyhow::Result<u8> {
     let mut store = ctx.store()?;
     let now = jiff::Timestamp::now().as_second();
@@ -109,52 +88,7 @@ pub fn execute(ctx: &Context, args: CollectArgs) -> anyhow::Result<u8> {
         timeout,
     ))?;
 
-    let mut samples = Vec::new();
-    let mut reach = Vec::with_capacity(results.len());
-    let mut summary = Summary {
-        collection: collection.0,
-        ts: now,
-        hosts: hosts.len(),
-        reached: 0,
-        unreachable: Vec::new(),
-        samples: 0,
-        warnings: Vec::new(),
-        retention: None,
-    };
-    for (host, result) in results {
-        match result {
-            HostCollect::Reached(reading) => {
-                summary.reached += 1;
-                summary
-                    .warnings
-                    .extend(reading.warnings.iter().map(|w| format!("{host}: {w}")));
-                samples.extend(reading.values.into_iter().map(|(metric, value)| Sample {
-                    host: host.clone(),
-                    metric,
-                    ts: now,
-                    value,
-                }));
-                reach.push(Reach {
-                    host,
-                    ts: now,
-                    reachable: true,
-                    error: None,
-                });
-            }
-            HostCollect::Unreachable(error) => {
-                reach.push(Reach {
-                    host: host.clone(),
-                    ts: now,
-                    reachable: false,
-                    error: Some(error.clone()),
-                });
-                summary.unreachable.push(Unreached { host, error });
-            }
-        }
-    }
-    summary.samples = samples.len();
-    store.record_samples(collection, &samples, &reach)?;
-    store.finish_collection(collection, jiff::Timestamp::now().as_second())?;
+    let mut summary = collect::record(&mut store, collection, now, results)?;
     if let Some(keep) = args.keep {
         summary.retention = Some(retention::apply(&mut store, now, keep, false)?);
     }
@@ -162,7 +96,7 @@ pub fn execute(ctx: &Context, args: CollectArgs) -> anyhow::Result<u8> {
     let mut out = crate::secrets::redact::stdout();
     match args.format {
         Format::Json => crate::report::json::write_line(&mut out, &summary)?,
-        Format::Text => write_text(&mut out, &summary)?,
+        Format::Text => report::collect::write_text(&mut out, &summary)?,
     }
     Ok(if summary.unreachable.is_empty() {
         exit::OK
@@ -189,36 +123,4 @@ fn load_config(ctx: &Context, given: Option<&PathBuf>) -> anyhow::Result<Collect
         }
     };
     Ok(CollectConfig::load(&path)?)
-}
-
-fn write_text(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
-    for warning in &s.warnings {
-        writeln!(out, "warning: {warning}")?;
-    }
-    for u in &s.unreachable {
-        writeln!(out, "{}: UNREACHABLE: {}", u.host, u.error)?;
-    }
-    let down: Vec<String> = s.unreachable.iter().map(|u| u.host.clone()).collect();
-    write!(
-        out,
-        "collection {}: {} samples from {} of {} hosts",
-        s.collection, s.samples, s.reached, s.hosts
-    )?;
-    if !down.is_empty() {
-        write!(
-            out,
-            "; {} unreachable ({})",
-            down.len(),
-            hostlist::compress(&down)
-        )?;
-    }
-    writeln!(out)?;
-    if let Some(r) = s.retention {
-        writeln!(
-            out,
-            "retention: {} old samples deleted, {} merged into averages",
-            r.deleted, r.merged
-        )?;
-    }
-    Ok(())
 }

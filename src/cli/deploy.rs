@@ -11,21 +11,20 @@
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::connect::ConnectArgs;
 use super::{BadInput, Context, Fleet, Format};
-use crate::engine::fanout::{self, FleetHost, Outcome};
+use crate::deploy::{HostEnd, Job, record, run_batch};
+use crate::engine::fanout::FleetHost;
 use crate::engine::rollout::Rollout;
 use crate::engine::{HostResult, HostStatus, RunOutcome};
 use crate::inventory::Inventory;
 use crate::playbook::Serial;
 use crate::release::health::parse_tcp;
-use crate::release::{self, Artifact, Health, Layout, Plan, Probe, Report, Status, Step, StepKind};
-use crate::remote::Transport;
-use crate::ssh::Pool;
-use crate::store::{NewRun, RunId, Store};
+use crate::release::{self, Artifact, Health, Layout, Plan, Probe, Status};
+use crate::report::deploy::print_batch;
+use crate::store::NewRun;
 use crate::template::Templates;
 
 #[derive(Debug, clap::Args)]
@@ -290,6 +289,9 @@ pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
 
     let started = Instant::now();
     let mut out = crate::secrets::redact::stdout();
+    let json = args.format == Format::Json;
+    // Host text is escaped on a terminal (see report::escape).
+    let terminal = std::io::stdout().is_terminal();
     let mut all: Vec<HostResult> = Vec::new();
     let mut stop: Option<String> = None;
     let mut interrupted = false;
@@ -306,7 +308,7 @@ pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
         }
         let ended = run_batch(&options, batch, forks, &plans, Job::from(&artifact))?;
         let results = record(&mut store, run_id, &ended, artifact.as_ref(), started)?;
-        print_batch(&mut out, args.format, &ended, &results)?;
+        print_batch(&mut out, json, terminal, &ended, &results)?;
         interrupted = results.iter().any(|r| r.status == HostStatus::Interrupted);
         let failed: Vec<&HostResult> = results
             .iter()
@@ -340,7 +342,7 @@ pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
                 writeln!(out, "rolling back the batch's healthy hosts")?;
                 let ended = run_batch(&options, &deployed, forks, &plans, Job::Rollback)?;
                 let results = record(&mut store, run_id, &ended, None, started)?;
-                print_batch(&mut out, args.format, &ended, &results)?;
+                print_batch(&mut out, json, terminal, &ended, &results)?;
                 // A host's last result is the one that counts (as in the store).
                 all.retain(|r| !results.iter().any(|n| n.host == r.host));
                 all.extend(results);
@@ -408,223 +410,4 @@ fn health_gate(args: &DeployArgs) -> anyhow::Result<Health> {
         delay: Duration::from_secs_f64(args.health_delay),
         timeout: Duration::from_secs(args.health_timeout.max(1)),
     })
-}
-
-/// What each host of a batch does.
-#[derive(Clone)]
-enum Job {
-    Deploy(Artifact),
-    Rollback,
-}
-
-impl From<&Option<Artifact>> for Job {
-    fn from(artifact: &Option<Artifact>) -> Job {
-        match artifact {
-            Some(a) => Job::Deploy(a.clone()),
-            None => Job::Rollback,
-        }
-    }
-}
-
-/// How a host's job ended, with its steps.
-enum HostEnd {
-    /// The host's report, how long it took, and whether a failure came
-    /// from the connection dying (the host is then unreachable).
-    Report(Report, Duration, bool),
-    Unreachable(String),
-    /// Interrupted (status interrupted) or panicked (status failed, an
-    /// internal error): only the steps say where it got to.
-    Cut(HostStatus, String),
-}
-
-/// Runs the job on every host of the batch; steps are collected as they
-/// happen, so an interrupted host still has its steps.
-fn run_batch(
-    options: &crate::ssh::SshOptions,
-    batch: &[FleetHost],
-    forks: usize,
-    plans: &HashMap<String, Plan>,
-    job: Job,
-) -> anyhow::Result<Vec<(String, HostEnd, Vec<Step>)>> {
-    let steps: Arc<Mutex<HashMap<String, Vec<Step>>>> = Arc::default();
-    let pool = Pool::new(options.clone());
-    let outcomes = fanout::block_on(fanout::for_each_host(pool, batch, forks, |pool, host| {
-        let plan = plans[host.name()].clone();
-        let (job, steps) = (job.clone(), steps.clone());
-        async move {
-            let started = Instant::now();
-            let name = host.name().to_string();
-            let conn = match pool.connect(&host.target).await {
-                Ok(conn) => conn,
-                Err(err) => return HostEnd::Unreachable(err.to_string()),
-            };
-            let transport = Transport::Ssh(conn);
-            let log = move |step: Step| {
-                let mut steps = steps.lock().unwrap_or_else(|e| e.into_inner());
-                steps.entry(name.clone()).or_default().push(step);
-            };
-            let report = match &job {
-                Job::Deploy(artifact) => {
-                    release::deploy(&transport, &host.exec, &plan, artifact, &log).await
-                }
-                Job::Rollback => release::rollback(&transport, &host.exec, &plan, &log).await,
-            };
-            // A failure because the connection died: the host is
-            // unreachable, as in run and play.
-            let ok = matches!(report.status, Status::Deployed | Status::Unchanged);
-            let lost = !ok && transport.is_lost().await;
-            HostEnd::Report(report, started.elapsed(), lost)
-        }
-    }))?;
-    let mut steps = steps.lock().unwrap_or_else(|e| e.into_inner());
-    Ok(outcomes
-        .into_iter()
-        .map(|(host, outcome)| {
-            let end = match outcome {
-                Outcome::Done(end) => end,
-                Outcome::Interrupted => HostEnd::Cut(HostStatus::Interrupted, "interrupted".into()),
-                Outcome::Panicked(why) => HostEnd::Cut(HostStatus::Failed, why),
-            };
-            let host_steps = steps.remove(&host).unwrap_or_default();
-            (host, end, host_steps)
-        })
-        .collect())
-}
-
-/// Writes the batch's steps and host results to the store; returns the results.
-fn record(
-    store: &mut Store,
-    run: RunId,
-    ended: &[(String, HostEnd, Vec<Step>)],
-    artifact: Option<&Artifact>,
-    started: Instant,
-) -> anyhow::Result<Vec<HostResult>> {
-    let mut steps = Vec::new();
-    let mut results = Vec::new();
-    for (host, end, host_steps) in ended {
-        steps.extend(host_steps.iter().map(|s| (host.clone(), s.clone())));
-        let result = |status, stdout: String, error: Option<String>, duration| HostResult {
-            stdout,
-            ..HostResult::without_output(host.clone(), status, error, duration)
-        };
-        results.push(match end {
-            HostEnd::Report(report, took, lost) => {
-                let ok = matches!(report.status, Status::Deployed | Status::Unchanged)
-                    || (report.status == Status::RolledBack && artifact.is_none());
-                let line = format!("{}: {}", status_word(report.status), report.message);
-                if ok {
-                    result(HostStatus::Ok, line, None, *took)
-                } else if *lost {
-                    result(HostStatus::Unreachable, String::new(), Some(line), *took)
-                } else {
-                    result(HostStatus::Failed, String::new(), Some(line), *took)
-                }
-            }
-            HostEnd::Unreachable(why) => result(
-                HostStatus::Unreachable,
-                String::new(),
-                Some(format!("{why} (nothing changed on the host)")),
-                started.elapsed(),
-            ),
-            HostEnd::Cut(status, why) => {
-                let where_ = where_it_stopped(host_steps, artifact);
-                steps.push((
-                    host.clone(),
-                    Step {
-                        kind: StepKind::Failed,
-                        release: String::new(),
-                        detail: Some(format!("{why}: {where_}")),
-                        started_at: jiff::Timestamp::now().as_millisecond(),
-                        duration: Duration::ZERO,
-                    },
-                ));
-                result(
-                    *status,
-                    String::new(),
-                    Some(format!("{why}: {where_}")),
-                    started.elapsed(),
-                )
-            }
-        });
-    }
-    store.record_release_steps(run, &steps)?;
-    store.record_results(run, &results)?;
-    Ok(results)
-}
-
-/// Which release a host cut off mid-way is on, from its last switch.
-fn where_it_stopped(steps: &[Step], artifact: Option<&Artifact>) -> String {
-    let last_switch = steps
-        .iter()
-        .rev()
-        .find(|s| matches!(s.kind, StepKind::Activated | StepKind::RolledBack));
-    let after = steps.last().map_or("before any step".to_string(), |s| {
-        format!("after {}", s.kind.as_str())
-    });
-    match (last_switch, artifact) {
-        (Some(s), _) => format!("{after}: on release {} (current was switched)", s.release),
-        (None, Some(a)) => format!("{after}: still on its old release ({} not activated)", a.id),
-        (None, None) => format!("{after}: on the release it had"),
-    }
-}
-
-fn status_word(status: Status) -> &'static str {
-    match status {
-        Status::Deployed => "deployed",
-        Status::Unchanged => "unchanged",
-        Status::RolledBack => "rolled back",
-        Status::Failed => "failed",
-    }
-}
-
-fn print_batch(
-    out: &mut impl Write,
-    format: Format,
-    ended: &[(String, HostEnd, Vec<Step>)],
-    results: &[HostResult],
-) -> anyhow::Result<()> {
-    // Host text is escaped on a terminal (see report::escape).
-    let terminal = std::io::stdout().is_terminal();
-    for ((host, end, steps), result) in ended.iter().zip(results) {
-        let report = match end {
-            HostEnd::Report(r, _, _) => Some(r),
-            _ => None,
-        };
-        match format {
-            Format::Json => {
-                let line = serde_json::json!({
-                    "host": host,
-                    "status": result.status,
-                    "release": report.map(|r| r.status),
-                    "before": report.and_then(|r| r.before.clone()),
-                    "now": report.and_then(|r| r.now.clone()),
-                    "uploaded": report.and_then(|r| r.uploaded),
-                    "message": result.error.clone().unwrap_or_else(|| result.stdout.clone()),
-                    "steps": steps,
-                });
-                writeln!(out, "{line}")?;
-            }
-            Format::Text => {
-                let text = result.error.as_deref().unwrap_or(&result.stdout);
-                let trail: Vec<String> = steps
-                    .iter()
-                    .map(|s| {
-                        let took = release::host::secs(s.duration);
-                        match (&s.detail, s.kind) {
-                            (Some(d), StepKind::Uploaded | StepKind::Pruned) => {
-                                format!("{} {took} ({d})", s.kind.as_str())
-                            }
-                            _ => format!("{} {took}", s.kind.as_str()),
-                        }
-                    })
-                    .collect();
-                let text = crate::report::escape::for_terminal(text, terminal);
-                writeln!(out, "  {host}: {text}")?;
-                if !trail.is_empty() {
-                    writeln!(out, "    steps: {}", trail.join(", "))?;
-                }
-            }
-        }
-    }
-    Ok(())
 }

@@ -2,14 +2,12 @@
 //! host: a table of min/avg/max/last with a sparkline each, or every point
 //! as CSV or JSON lines for export.
 
-use std::io::Write;
-
 use jiff::tz::TimeZone;
 
 use super::{BadInput, Context};
 use crate::collect::when;
-use crate::report::{sparkline::sparkline, table};
-use crate::store::{Sample, Store};
+use crate::report::history;
+use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -68,29 +66,16 @@ pub fn execute(ctx: &Context, args: HistoryArgs) -> anyhow::Result<u8> {
     let tz = TimeZone::system();
     let mut out = crate::secrets::redact::stdout();
     match args.format {
-        HistoryFormat::Csv => {
-            writeln!(out, "host,metric,time,ts,value")?;
-            for s in &samples {
-                writeln!(
-                    out,
-                    "{},{},{},{},{}",
-                    csv_field(&s.host),
-                    csv_field(&s.metric),
-                    local_time(s.ts, &tz),
-                    s.ts,
-                    s.value
-                )?;
-            }
-        }
-        HistoryFormat::Json => {
-            for s in &samples {
-                let mut value = serde_json::to_value(s)?;
-                value["time"] = local_time(s.ts, &tz).into();
-                crate::report::json::write_line(&mut out, &value)?;
-            }
-        }
+        HistoryFormat::Csv => history::write_csv(&mut out, &samples, &tz)?,
+        HistoryFormat::Json => history::write_json(&mut out, &samples, &tz)?,
         HistoryFormat::Text => {
-            write_chart_table(&mut out, &args, &hosts, &samples, (since, until), &tz)?
+            let window = history::Window {
+                metric: &args.metric,
+                since,
+                until,
+                width: args.width,
+            };
+            history::write_chart_table(&mut out, &window, &hosts, &samples, &tz)?
         }
     }
     Ok(crate::exit::OK)
@@ -117,99 +102,4 @@ fn check_metric(store: &Store, metric: &str) -> anyhow::Result<()> {
         near.join(", ")
     ))
     .into())
-}
-
-fn write_chart_table(
-    out: &mut impl Write,
-    args: &HistoryArgs,
-    hosts: &[String],
-    samples: &[Sample],
-    (since, until): (i64, i64),
-    tz: &TimeZone,
-) -> anyhow::Result<()> {
-    let (low, high) = samples
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), s| {
-            (lo.min(s.value), hi.max(s.value))
-        });
-    // Charts span the points found, not the asked window, so a metric
-    // collected for an hour is not squeezed into the last column of a day.
-    let first = samples.iter().map(|s| s.ts).min().unwrap_or(since);
-    let last = samples.iter().map(|s| s.ts).max().unwrap_or(until);
-    writeln!(
-        out,
-        "{} from {} to {}",
-        args.metric,
-        local_time(since, tz),
-        local_time(until, tz),
-    )?;
-    if !samples.is_empty() {
-        writeln!(
-            out,
-            "charts: {} .. {}, scale {} .. {}",
-            local_time(first, tz),
-            local_time(last, tz),
-            number(low),
-            number(high)
-        )?;
-    }
-    let mut rows = vec![
-        ["HOST", "POINTS", "MIN", "AVG", "MAX", "LAST", "CHART"]
-            .map(String::from)
-            .to_vec(),
-    ];
-    for host in hosts {
-        let points: Vec<(i64, f64)> = samples
-            .iter()
-            .filter(|s| &s.host == host)
-            .map(|s| (s.ts, s.value))
-            .collect();
-        if points.is_empty() {
-            rows.push(vec![host.clone(), "0".into()]);
-            continue;
-        }
-        let values = points.iter().map(|p| p.1);
-        let min = values.clone().fold(f64::INFINITY, f64::min);
-        let max = values.clone().fold(f64::NEG_INFINITY, f64::max);
-        let avg = values.sum::<f64>() / points.len() as f64;
-        rows.push(vec![
-            host.clone(),
-            points.len().to_string(),
-            number(min),
-            number(avg),
-            number(max),
-            number(points[points.len() - 1].1),
-            sparkline(&points, first, last, args.width, low, high),
-        ]);
-    }
-    table::write(out, &rows, &[1, 2, 3, 4, 5])?;
-    Ok(())
-}
-
-/// Short and exact enough: whole numbers as they are, others to 2 places.
-fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-fn local_time(ts: i64, tz: &TimeZone) -> String {
-    jiff::Timestamp::from_second(ts)
-        .map(|t| {
-            t.to_zoned(tz.clone())
-                .strftime("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_else(|_| ts.to_string())
-}
-
-/// Quotes a CSV field when it needs it (RFC 4180).
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }

@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use super::{BadInput, Context, Format, inventory_edit};
 use crate::exit;
-use crate::inventory::{GroupTree, Inventory, Vars, did_you_mean};
+use crate::inventory::{Inventory, did_you_mean};
+use crate::secrets::names::mask_secret_vars;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum InventoryCommand {
@@ -98,7 +99,7 @@ fn list(inventory: &Inventory, args: &ListArgs) -> anyhow::Result<String> {
             let vars = inventory.host_vars(host).unwrap_or_default();
             let mut entry = json!({ "name": host, "groups": vars["group_names"] });
             if args.vars {
-                entry["vars"] = Value::Object(mask_secrets(vars));
+                entry["vars"] = Value::Object(mask_secret_vars(vars));
             }
             entry
         })
@@ -110,7 +111,7 @@ fn show(inventory: &Inventory, args: &ShowArgs) -> anyhow::Result<String> {
     let vars = inventory
         .host_vars(&args.host)
         .ok_or_else(|| inventory.unknown_host(&args.host))?;
-    let vars = mask_secrets(vars);
+    let vars = mask_secret_vars(vars);
     Ok(match args.format {
         ShowFormat::Json => serde_json::to_string_pretty(&vars)? + "\n",
         ShowFormat::Yaml => crate::yaml::to_string(&vars).map_err(anyhow::Error::msg)?,
@@ -124,111 +125,5 @@ fn graph(inventory: &Inventory, group: &str) -> anyhow::Result<String> {
             .unwrap_or_default();
         BadInput(format!("unknown group `{group}`{hint}"))
     })?;
-    let mut out = String::new();
-    render_tree(&tree, 0, &mut out);
-    Ok(out)
-}
-
-/// `@all:` then `  |--@web:` then `  |  |--web1`, as ansible-inventory.
-fn render_tree(tree: &GroupTree, depth: usize, out: &mut String) {
-    let indent = |depth: usize| {
-        if depth == 0 {
-            String::new()
-        } else {
-            "  |".repeat(depth) + "--"
-        }
-    };
-    out.push_str(&format!("{}@{}:\n", indent(depth), tree.name));
-    for child in &tree.children {
-        render_tree(child, depth + 1, out);
-    }
-    for host in &tree.hosts {
-        out.push_str(&format!("{}{host}\n", indent(depth + 1)));
-    }
-}
-
-fn mask_secrets(vars: Vars) -> Vars {
-    vars.into_iter()
-        .map(|(k, v)| {
-            let v = if is_secret_name(&k) {
-                Value::from(crate::secrets::redact::MASK)
-            } else {
-                v
-            };
-            (k, v)
-        })
-        .collect()
-}
-
-/// Whether a variable name looks like it holds a secret. Name parts split
-/// on `_`, `-`, `.`; a part containing password/passwd/passphrase/secret/
-/// token, or equal to pass/pwd/key/apikey, marks a secret, unless the
-/// last part says the value is a reference to one (file, path, dir, name,
-/// id): `ansible_ssh_private_key_file` is a path, `secret_key` is a secret.
-fn is_secret_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    let parts: Vec<&str> = lower
-        .split(['_', '-', '.'])
-        .filter(|p| !p.is_empty())
-        .collect();
-    if matches!(
-        parts.last(),
-        Some(&("file" | "path" | "dir" | "name" | "id"))
-    ) {
-        return false;
-    }
-    parts.iter().any(|part| {
-        ["password", "passwd", "passphrase", "secret", "token"]
-            .iter()
-            .any(|word| part.contains(word))
-            || matches!(*part, "pass" | "pwd" | "key" | "apikey")
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secret_names_are_masked_and_paths_are_not() {
-        for secret in [
-            "ansible_become_password",
-            "ansible_become_pass",
-            "db_password",
-            "api_token",
-            "secret_key",
-            "API_KEY",
-            "vault-passphrase",
-            "githubtoken",
-        ] {
-            assert!(is_secret_name(secret), "{secret} should be masked");
-        }
-        for plain in [
-            "ansible_ssh_private_key_file",
-            "ssl_key_path",
-            "key_name",
-            "passenger_version",
-            "keyboard",
-            "ansible_host",
-            "bypass_proxy",
-        ] {
-            assert!(!is_secret_name(plain), "{plain} should be shown");
-        }
-    }
-
-    #[test]
-    fn graph_renders_like_ansible_inventory() {
-        let tree = GroupTree {
-            name: "all".into(),
-            children: vec![GroupTree {
-                name: "web".into(),
-                children: vec![],
-                hosts: vec!["w1".into()],
-            }],
-            hosts: vec![],
-        };
-        let mut out = String::new();
-        render_tree(&tree, 0, &mut out);
-        assert_eq!(out, "@all:\n  |--@web:\n  |  |--w1\n");
-    }
+    Ok(crate::report::inventory::graph(&tree))
 }

@@ -260,44 +260,13 @@ fn render_error(err: &anyhow::Error) -> String {
 fn exit_code_for(err: &anyhow::Error) -> u8 {
     let bad_input = err
         .chain()
-        .filter_map(code_of)
+        .filter_map(exit::code_of)
         .any(|code| code == exit::BAD_INPUT);
     if bad_input {
         exit::BAD_INPUT
     } else {
         exit::ERROR
     }
-}
-
-/// The code `cause` decides, if its type has one. Stable Rust cannot ask a
-/// `dyn Error` for a trait, so the typed errors that reach this edge are
-/// named once here; what each means is its own [`exit::Code`].
-fn code_of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
-    fn code<E: exit::Code + 'static>(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
-        cause.downcast_ref::<E>().map(exit::Code::exit_code)
-    }
-    const CODED: &[fn(&(dyn std::error::Error + 'static)) -> Option<u8>] = &[
-        code::<BadInput>,
-        code::<connect::Unresolvable>,
-        code::<crate::inventory::InventoryError>,
-        code::<crate::inventory::PatternError>,
-        code::<crate::inventory::edit::EditError>,
-        code::<crate::project::ProjectError>,
-        code::<crate::yaml::YamlError>,
-        code::<crate::playbook::PlaybookError>,
-        code::<crate::engine::play::EngineError>,
-        code::<crate::secrets::SecretsError>,
-        code::<crate::alerts::config::ConfigError>,
-        code::<crate::alerts::EvalError>,
-        code::<crate::serve::ServeError>,
-        code::<crate::backup::BackupError>,
-        code::<crate::backup::restore::RestoreError>,
-        code::<crate::keys::KeyError>,
-        code::<crate::keys::rotate::RotateError>,
-        code::<crate::collect::config::ConfigFileError>,
-        code::<crate::release::artifact::ArtifactError>,
-    ];
-    CODED.iter().find_map(|code| code(cause))
 }
 
 /// A usage mistake found after clap's parsing (e.g. conflicting options).

@@ -6,23 +6,22 @@
 //! host is recorded in the store (`herd runs show ID`).
 
 use std::io::{IsTerminal, Write};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
-use indexmap::IndexMap;
 use tokio::sync::mpsc;
 
 use super::connect::ConnectArgs;
 use super::{BadInput, Connection, Context, Format};
-use crate::engine::events::{HostStats, PlayEvent, TaskResult};
+use crate::engine::RunOutcome;
+use crate::engine::events::{HostStats, PlayEvent};
 use crate::engine::fanout::{Interrupt, block_on};
 use crate::engine::play::{PlayOptions, Runner};
-use crate::engine::{HostResult, RunOutcome};
-use crate::playbook::{self, Action, Playbook, Task, Vars};
-use crate::report::play::{PlayOutput, PlayPrinter, recap_counts, write_task_list};
+use crate::playbook::{self, Playbook, Vars};
+use crate::report::play::{PlayOutput, PlayPrinter, recap_results, write_task_list};
 use crate::report::sink::Sink;
 use crate::ssh::{Pool, Resolver};
-use crate::store::{NewRun, RunId, Store, TaskRecord};
+use crate::store::{NewRun, TaskLog};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -86,7 +85,7 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
             "playbook: {} ({} plays, {} tasks): syntax OK",
             args.playbook.display(),
             playbook.plays.len(),
-            count_tasks(&playbook)
+            playbook.task_count()
         );
         return Ok(crate::exit::OK);
     }
@@ -222,15 +221,13 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
             RunOutcome::Interrupted
         }
         Err(err) => {
-            log.store.finish_run(run_id, RunOutcome::Failed)?;
+            log.finish(&[], RunOutcome::Failed)?;
             return Err(err.into());
         }
         Ok(completed) => HostStats::outcome(stats.values(), completed),
     };
     printer.recap(&stats, started.elapsed())?;
-    log.store
-        .record_results(run_id, &host_results(&stats, interrupted))?;
-    log.store.finish_run(run_id, outcome)?;
+    log.finish(&recap_results(&stats, interrupted), outcome)?;
     Ok(outcome.exit_code())
 }
 
@@ -243,100 +240,5 @@ fn apply_become_flags(playbook: &mut Playbook, args: &PlayArgs) {
         if let Some(user) = &args.connect.become_user {
             play.become_user = Some(user.clone());
         }
-    }
-}
-
-/// One row per host for the store's host_results: the recap counts. After
-/// Ctrl-C, a host that had not failed is recorded as interrupted (its play
-/// did not finish), as `herd run` and the other commands do.
-fn host_results(stats: &IndexMap<String, HostStats>, interrupted: bool) -> Vec<HostResult> {
-    stats
-        .iter()
-        .map(|(host, s)| HostResult {
-            host: host.clone(),
-            status: s.status(interrupted),
-            exit_code: None,
-            stdout: recap_counts(s),
-            stderr: String::new(),
-            truncated: false,
-            error: None,
-            duration: Duration::ZERO,
-        })
-        .collect()
-}
-
-fn count_tasks(playbook: &Playbook) -> usize {
-    fn count(tasks: &[Task]) -> usize {
-        tasks
-            .iter()
-            .map(|t| match &t.action {
-                Action::Block {
-                    block,
-                    rescue,
-                    always,
-                } => count(block) + count(rescue) + count(always),
-                _ => 1,
-            })
-            .sum()
-    }
-    playbook
-        .plays
-        .iter()
-        .map(|p| p.sections.iter().map(|s| count(&s.tasks)).sum::<usize>())
-        .sum()
-}
-
-/// Records each task's results in the store as the task ends.
-struct TaskLog {
-    store: Store,
-    run_id: RunId,
-    play: String,
-    seq: u32,
-}
-
-impl TaskLog {
-    fn new(store: Store, run_id: RunId) -> TaskLog {
-        TaskLog {
-            store,
-            run_id,
-            play: String::new(),
-            seq: 0,
-        }
-    }
-
-    fn event(&mut self, event: &PlayEvent) -> anyhow::Result<()> {
-        match event {
-            PlayEvent::PlayStart { name, .. } => self.play = name.clone(),
-            PlayEvent::TaskStart { .. } => {}
-            PlayEvent::TaskDone {
-                name,
-                location,
-                results,
-                ..
-            } => self.record(name, location, results)?,
-            PlayEvent::PlayAborted { .. } => {}
-        }
-        Ok(())
-    }
-
-    fn record(&mut self, task: &str, location: &str, results: &[TaskResult]) -> anyhow::Result<()> {
-        let records: Vec<TaskRecord> = results
-            .iter()
-            .map(|r| TaskRecord {
-                seq: self.seq,
-                play: self.play.clone(),
-                task: task.to_string(),
-                location: location.to_string(),
-                host: r.host.clone(),
-                status: r.status.as_str().to_string(),
-                msg: r.msg.clone(),
-                diff: (!r.diffs.is_empty())
-                    .then(|| r.diffs.iter().map(crate::report::diff::unified).collect()),
-                duration_ms: r.duration_ms,
-            })
-            .collect();
-        self.seq += 1;
-        self.store.record_task_results(self.run_id, &records)?;
-        Ok(())
     }
 }

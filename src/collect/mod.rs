@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod cron;
+mod record;
 pub mod remote;
 pub mod retention;
 pub mod when;
@@ -15,6 +16,7 @@ use crate::engine::fanout::{FleetHost, Outcome, for_each_host};
 use crate::ssh::{ExecOptions, Pool};
 
 pub use config::CollectConfig;
+pub use record::{Summary, Unreached, record};
 
 /// What one host gave a collection.
 #[derive(Debug)]

@@ -62,11 +62,7 @@ impl Report {
     }
 }
 
-impl crate::exit::Code for KeyError {
-    fn exit_code(&self) -> u8 {
-        match self {
-            KeyError::Read { .. } | KeyError::NotAPublicKey { .. } => crate::exit::BAD_INPUT,
-            _ => crate::exit::ERROR,
-        }
-    }
-}
+crate::exit::code!(KeyError, |err| match err {
+    KeyError::Read { .. } | KeyError::NotAPublicKey { .. } => crate::exit::BAD_INPUT,
+    _ => crate::exit::ERROR,
+});

@@ -38,18 +38,14 @@ pub enum RotateError {
     Runtime(#[from] std::io::Error),
 }
 
-impl crate::exit::Code for RotateError {
-    fn exit_code(&self) -> u8 {
-        match self {
-            RotateError::KeyOverridden { .. } => crate::exit::BAD_INPUT,
-            RotateError::NotSwitched(e) => e.exit_code(),
-            RotateError::Edit(e) => e.exit_code(),
-            RotateError::Inventory(e) => e.exit_code(),
-            RotateError::Key(e) => e.exit_code(),
-            RotateError::Runtime(_) => crate::exit::ERROR,
-        }
-    }
-}
+crate::exit::code!(RotateError, |err| match err {
+    RotateError::KeyOverridden { .. } => crate::exit::BAD_INPUT,
+    RotateError::NotSwitched(e) => e.exit_code(),
+    RotateError::Edit(e) => e.exit_code(),
+    RotateError::Inventory(e) => e.exit_code(),
+    RotateError::Key(e) => e.exit_code(),
+    RotateError::Runtime(_) => crate::exit::ERROR,
+});
 
 /// One rotation: the hosts, how to reach them, and where the new key goes.
 pub struct Rotation<'a> {

@@ -19,6 +19,7 @@ use crate::template::{TaskVars, Templates};
 pub mod accounts;
 pub mod args;
 pub mod command_run;
+pub mod diff;
 pub mod edit;
 pub mod owner_group_mode;
 pub mod remote_file;

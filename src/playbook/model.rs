@@ -49,6 +49,30 @@ pub struct Playbook {
     pub plays: Vec<Play>,
 }
 
+impl Playbook {
+    /// Every task of every play, a block counting its own tasks (as
+    /// `--syntax-check` reports them).
+    pub fn task_count(&self) -> usize {
+        fn count(tasks: &[Task]) -> usize {
+            tasks
+                .iter()
+                .map(|t| match &t.action {
+                    Action::Block {
+                        block,
+                        rescue,
+                        always,
+                    } => count(block) + count(rescue) + count(always),
+                    _ => 1,
+                })
+                .sum()
+        }
+        self.plays
+            .iter()
+            .map(|p| p.sections.iter().map(|s| count(&s.tasks)).sum::<usize>())
+            .sum()
+    }
+}
+
 /// `serial:` entries: a batch size as a count or a percentage of the play's hosts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Serial {

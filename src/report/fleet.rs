@@ -4,8 +4,10 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Write};
 
 use super::hostlist::natural_cmp;
+use crate::collect::when::format_age;
 use crate::store::{Store, StoreError};
 
 /// One host's line (also the fleet table of `herd report`).
@@ -112,4 +114,43 @@ pub fn firing_by_host(store: &Store) -> Result<HashMap<String, Vec<String>>, Sto
         firing.entry(state.host).or_default().push(state.alert);
     }
     Ok(firing)
+}
+
+/// `herd status`'s table: a row per host, `now` for the LAST SEEN ages.
+pub fn write_table(out: &mut impl Write, rows: &[HostStatus], now: i64) -> io::Result<()> {
+    if rows.iter().all(|r| r.state == "unknown") {
+        writeln!(out, "no collection yet: run `herd collect` first")?;
+    }
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}%"));
+    let mut table = vec![
+        [
+            "HOST",
+            "STATE",
+            "LOAD",
+            "CPU",
+            "MEM",
+            "DISK",
+            "LAST SEEN",
+            "NOTE",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for r in rows {
+        table.push(vec![
+            r.host.clone(),
+            r.state.to_uppercase(),
+            r.load1.map_or("-".into(), |v| format!("{v:.2}")),
+            pct(r.cpu_pct),
+            pct(r.mem_pct),
+            match (&r.disk_pct, &r.disk_mount) {
+                (Some(p), Some(m)) => format!("{p:.0}% {m}"),
+                _ => "-".into(),
+            },
+            r.last_seen
+                .map_or("never".into(), |t| format!("{} ago", format_age(now - t))),
+            r.error.clone().unwrap_or_default(),
+        ]);
+    }
+    super::table::write(out, &table, &[2, 3, 4])
 }

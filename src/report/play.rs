@@ -12,6 +12,7 @@ use indexmap::IndexMap;
 use super::escape::for_terminal;
 use super::hostlist::compress;
 use super::sink::Sink;
+use crate::engine::HostResult;
 use crate::engine::events::{HostStats, PlayEvent, TaskResult, TaskStatus};
 use crate::playbook::{Action, Task};
 
@@ -147,7 +148,7 @@ impl<W: Write> PlayPrinter<W> {
             for r in results {
                 for d in &r.diffs {
                     diffs
-                        .entry(super::diff::unified(d))
+                        .entry(crate::modules::diff::unified(d))
                         .or_default()
                         .push(r.host.clone());
                 }
@@ -225,6 +226,25 @@ pub fn recap_counts(s: &HostStats) -> String {
         "ok={} changed={} unreachable={} failed={} skipped={} rescued={} ignored={}",
         s.ok, s.changed, s.unreachable, s.failed, s.skipped, s.rescued, s.ignored
     )
+}
+
+/// One row per host for the store's host_results: the recap counts. After
+/// Ctrl-C, a host that had not failed is recorded as interrupted (its play
+/// did not finish), as `herd run` and the other commands do.
+pub fn recap_results(stats: &IndexMap<String, HostStats>, interrupted: bool) -> Vec<HostResult> {
+    stats
+        .iter()
+        .map(|(host, s)| HostResult {
+            host: host.clone(),
+            status: s.status(interrupted),
+            exit_code: None,
+            stdout: recap_counts(s),
+            stderr: String::new(),
+            truncated: false,
+            error: None,
+            duration: Duration::ZERO,
+        })
+        .collect()
 }
 
 /// `--list-tasks`: each task's name (and tags), blocks flattened.

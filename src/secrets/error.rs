@@ -66,6 +66,26 @@ pub enum SecretsError {
 
     #[error("cannot encrypt: {0}")]
     Encrypt(String),
+
+    /// A local file herd itself failed to handle (not the admin's input).
+    #[error("{}: {action}: {source}", path.display())]
+    Local {
+        path: PathBuf,
+        action: &'static str,
+        source: std::io::Error,
+    },
+
+    #[error("cannot run editor `{editor}`: {source}")]
+    Editor {
+        editor: String,
+        source: std::io::Error,
+    },
+
+    #[error("editor exited with {status}; {} left unchanged", path.display())]
+    EditorFailed {
+        status: std::process::ExitStatus,
+        path: PathBuf,
+    },
 }
 
 impl SecretsError {
@@ -80,6 +100,26 @@ impl SecretsError {
             source,
         }
     }
+
+    /// A local file herd failed to read or write: herd's own failure.
+    pub(crate) fn local(
+        path: impl Into<PathBuf>,
+        action: &'static str,
+        source: std::io::Error,
+    ) -> Self {
+        SecretsError::Local {
+            path: path.into(),
+            action,
+            source,
+        }
+    }
 }
 
-crate::exit::bad_input!(SecretsError);
+crate::exit::code!(SecretsError, |err| match err {
+    SecretsError::Local { .. }
+    | SecretsError::Editor { .. }
+    | SecretsError::EditorFailed { .. } => {
+        crate::exit::ERROR
+    }
+    _ => crate::exit::BAD_INPUT,
+});

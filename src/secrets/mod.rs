@@ -6,8 +6,11 @@
 //! `vars_files: [secrets.yml.age]`) are decrypted in memory while loading;
 //! their leaf strings are registered with [`redact`].
 
+pub mod edit;
 mod error;
+pub mod files;
 pub mod identity;
+pub mod names;
 pub mod recipients;
 pub mod redact;
 pub mod vault;

@@ -33,14 +33,9 @@ pub enum ServeError {
     Inventory(#[from] crate::inventory::InventoryError),
 }
 
-impl crate::exit::Code for ServeError {
-    fn exit_code(&self) -> u8 {
-        match self {
-            ServeError::NeedsToken { .. }
-            | ServeError::WeakToken { .. }
-            | ServeError::TokenFile { .. } => crate::exit::BAD_INPUT,
-            ServeError::Inventory(e) => crate::exit::Code::exit_code(e),
-            _ => crate::exit::ERROR,
-        }
-    }
-}
+crate::exit::code!(ServeError, |err| match err {
+    ServeError::NeedsToken { .. } | ServeError::WeakToken { .. } | ServeError::TokenFile { .. } =>
+        crate::exit::BAD_INPUT,
+    ServeError::Inventory(e) => crate::exit::Code::exit_code(e),
+    _ => crate::exit::ERROR,
+});

@@ -265,7 +265,7 @@ async fn copy_changes_once_reports_sha1_and_respects_check_mode() {
         )
         .await;
     assert!(out.changed);
-    let diff = herd::report::diff::unified(&out.diffs[0]);
+    let diff = herd::modules::diff::unified(&out.diffs[0]);
     assert!(diff.contains(&format!("--- before: {dest}")), "{diff}");
     assert!(
         diff.contains("-hello world") && diff.contains("+hello there"),
@@ -442,7 +442,7 @@ async fn template_renders_with_host_vars_and_is_idempotent() {
 
     h.vars.insert("port".into(), json!(9090));
     let out = h.diff("template", args.clone()).await;
-    let diff = herd::report::diff::unified(&out.diffs[0]);
+    let diff = herd::modules::diff::unified(&out.diffs[0]);
     assert!(
         diff.contains("-port=8080") && diff.contains("+port=9090"),
         "{diff}"
@@ -783,7 +783,7 @@ async fn lineinfile_adds_replaces_removes_with_diffs() {
         read(&h.path("sshd_config")),
         "Port 22\nPermitRootLogin no\n"
     );
-    let diff = herd::report::diff::unified(&out.diffs[0]);
+    let diff = herd::modules::diff::unified(&out.diffs[0]);
     assert!(
         diff.contains("-#PermitRootLogin yes\n+PermitRootLogin no"),
         "{diff}"
@@ -1184,7 +1184,7 @@ async fn blockinfile_inserts_updates_removes() {
     assert_eq!(out.data["msg"], "Block inserted");
     let text = "127.0.0.1 localhost\n# BEGIN ANSIBLE MANAGED BLOCK\n10.0.0.1 a\n10.0.0.2 b\n# END ANSIBLE MANAGED BLOCK\n";
     assert_eq!(read(&h.path("hosts")), text);
-    assert!(herd::report::diff::unified(&out.diffs[0]).contains("+10.0.0.2 b"));
+    assert!(herd::modules::diff::unified(&out.diffs[0]).contains("+10.0.0.2 b"));
     assert!(!h.run("blockinfile", args).await.changed);
 
     let out = h

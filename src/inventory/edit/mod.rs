@@ -491,14 +491,10 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
     }
 }
 
-impl crate::exit::Code for EditError {
-    fn exit_code(&self) -> u8 {
-        match self {
-            EditError::Io { .. } => crate::exit::ERROR,
-            _ => crate::exit::BAD_INPUT,
-        }
-    }
-}
+crate::exit::code!(EditError, |err| match err {
+    EditError::Io { .. } => crate::exit::ERROR,
+    _ => crate::exit::BAD_INPUT,
+});
 
 #[cfg(test)]
 pub(super) mod tests {

@@ -1,10 +1,11 @@
-//! `--diff` output: a file's before/after as a unified diff with Ansible's
+//! A module's file change ([`FileDiff`]) as a unified diff with Ansible's
 //! headers (`--- before: path` / `+++ after: path`), so admins see what
-//! they are used to.
+//! they are used to: in `--diff` output, `herd restore --diff`, and the
+//! store's task results.
 
 use similar::TextDiff;
 
-use crate::modules::FileDiff;
+use super::FileDiff;
 
 /// Lines of context around each change, as Ansible (difflib) shows.
 const CONTEXT: usize = 3;
