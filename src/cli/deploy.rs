@@ -7,25 +7,22 @@
 //! (default 0: the first failed host stops it); later batches are not
 //! touched. Every step of every host goes to the store as the batch ends
 //! (`release_steps`), and the run with each host's outcome to `herd runs`.
+//! The rollout itself is in src/deploy/ (rollout.rs, plan.rs); this file is
+//! its arguments, checks and printing.
 
-use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::connect::ConnectArgs;
 use super::{BadInput, Context, Fleet, Format};
-use crate::deploy::{HostEnd, Job, record, run_batch};
-use crate::engine::fanout::FleetHost;
+use crate::deploy::{self, PlanTemplate, Shown};
 use crate::engine::rollout::Rollout;
-use crate::engine::{HostResult, HostStatus, RunOutcome};
-use crate::inventory::Inventory;
+use crate::engine::{HostStatus, RunOutcome};
 use crate::playbook::Serial;
-use crate::release::health::parse_tcp;
-use crate::release::{self, Artifact, Health, Layout, Plan, Probe, Status};
+use crate::release::{self, Artifact, Health, Probe};
 use crate::report::deploy::print_batch;
 use crate::store::NewRun;
-use crate::template::Templates;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -161,76 +158,6 @@ impl ReleaseTarget {
     }
 }
 
-/// The per-host settings as typed, before templating.
-pub(super) struct PlanTemplate<'a> {
-    pub root: Option<&'a str>,
-    pub service: Option<&'a str>,
-    pub binary: String,
-    pub restart: Option<&'a str>,
-    /// The gate; a TCP probe comes from `health_tcp` once rendered.
-    pub health: Health,
-    pub health_tcp: Option<&'a str>,
-    pub keep: usize,
-}
-
-impl PlanTemplate<'_> {
-    /// Each host's plan, its templated options rendered with its inventory
-    /// variables. A template error names the host and the option.
-    pub(super) fn render(
-        &self,
-        inventory: &Inventory,
-        hosts: &[String],
-    ) -> anyhow::Result<HashMap<String, Plan>> {
-        let templates = Templates::new();
-        let mut plans = HashMap::new();
-        for host in hosts {
-            let vars = inventory.host_scope(host).unwrap_or_default();
-            let render = |option: &str, text: &str| -> anyhow::Result<String> {
-                if !text.contains("{{") && !text.contains("{%") {
-                    return Ok(text.to_string());
-                }
-                templates
-                    .render_file(option, text, &vars)
-                    .map_err(|e| BadInput(format!("{option} for host {host}: {e}")).into())
-            };
-            let root = match (self.root, self.service) {
-                (Some(root), _) => render("--root", root)?,
-                (None, Some(service)) => format!("/opt/{service}"),
-                (None, None) => unreachable!("checked by the caller"),
-            };
-            let restart = self.restart.map(|r| render("--restart", r)).transpose()?;
-            let mut health = self.health.clone();
-            health.probe = match health.probe {
-                Some(Probe::Command(c)) => Some(Probe::Command(render("--health-cmd", &c)?)),
-                Some(Probe::Http(u)) => Some(Probe::Http(render("--health-http", &u)?)),
-                other => other,
-            };
-            if let Some(tcp) = self.health_tcp {
-                let target = render("--health-tcp", tcp)?;
-                let probe = parse_tcp(&target)
-                    .map_err(|e| BadInput(format!("--health-tcp for host {host}: {e}")))?;
-                health.probe = Some(probe);
-            }
-            health.expect = health
-                .expect
-                .map(|e| render("--health-expect", &e))
-                .transpose()?;
-            plans.insert(
-                host.clone(),
-                Plan {
-                    layout: Layout::new(root),
-                    binary: self.binary.clone(),
-                    service: self.service.map(str::to_string),
-                    restart,
-                    health,
-                    keep: self.keep,
-                },
-            );
-        }
-        Ok(plans)
-    }
-}
-
 pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
     // Everything about the input is checked before any host is touched.
     let artifact = match &args.binary {
@@ -292,64 +219,31 @@ pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
     let json = args.format == Format::Json;
     // Host text is escaped on a terminal (see report::escape).
     let terminal = std::io::stdout().is_terminal();
-    let mut all: Vec<HostResult> = Vec::new();
-    let mut stop: Option<String> = None;
-    let mut interrupted = false;
-    for (index, batch) in batches.iter().enumerate() {
-        if args.format == Format::Text && batches.len() > 1 {
-            let names: Vec<String> = batch.iter().map(|h| h.name().to_string()).collect();
-            writeln!(
-                out,
-                "batch {}/{}: {}",
-                index + 1,
-                batches.len(),
-                crate::report::hostlist::compress(&names)
-            )?;
-        }
-        let ended = run_batch(&options, batch, forks, &plans, Job::from(&artifact))?;
-        let results = record(&mut store, run_id, &ended, artifact.as_ref(), started)?;
-        print_batch(&mut out, json, terminal, &ended, &results)?;
-        interrupted = results.iter().any(|r| r.status == HostStatus::Interrupted);
-        let failed: Vec<&HostResult> = results
-            .iter()
-            .filter(|r| r.status != HostStatus::Ok)
-            .collect();
-        all.extend(results.iter().cloned());
-        if interrupted {
-            break;
-        }
-        if let Some(stopped) = rollout.stops(failed.len(), batch.len()) {
-            let left: usize = batches[index + 1..].iter().map(Vec::len).sum();
-            stop = Some(format!(
-                "rollout stopped: {} of {} hosts in batch {} failed ({:.0}%), above --max-fail-percentage {}; {left} host(s) not started",
-                stopped.failed,
-                stopped.batch,
-                index + 1,
-                stopped.percent,
-                args.max_fail_percentage
-            ));
-            let deployed: Vec<FleetHost> = batch
-                .iter()
-                .filter(|h| {
-                    ended.iter().any(|(name, e, _)| {
-                        name == h.name()
-                            && matches!(e, HostEnd::Report(r, _, _) if r.status == Status::Deployed)
-                    })
-                })
-                .cloned()
-                .collect();
-            if args.rollback_batch && artifact.is_some() && !deployed.is_empty() {
-                writeln!(out, "rolling back the batch's healthy hosts")?;
-                let ended = run_batch(&options, &deployed, forks, &plans, Job::Rollback)?;
-                let results = record(&mut store, run_id, &ended, None, started)?;
-                print_batch(&mut out, json, terminal, &ended, &results)?;
-                // A host's last result is the one that counts (as in the store).
-                all.retain(|r| !results.iter().any(|n| n.host == r.host));
-                all.extend(results);
+    let spec = deploy::Spec {
+        options: &options,
+        forks,
+        plans: &plans,
+        artifact: artifact.as_ref(),
+        rollout: &rollout,
+        rollback_batch: args.rollback_batch,
+    };
+    let rolled = deploy::roll_out(&spec, &batches, &mut store, run_id, started, &mut |shown| {
+        match shown {
+            Shown::Batch {
+                index,
+                count,
+                hosts,
+            } if !json => {
+                let names: Vec<String> = hosts.iter().map(|h| h.name().to_string()).collect();
+                let names = crate::report::hostlist::compress(&names);
+                writeln!(out, "batch {}/{count}: {names}", index + 1)
             }
-            break;
+            Shown::Ended(ended, results) => print_batch(&mut out, json, terminal, ended, results),
+            Shown::RollingBack => writeln!(out, "rolling back the batch's healthy hosts"),
+            Shown::Batch { .. } => Ok(()),
         }
-    }
+    })?;
+    let (all, stop, interrupted) = (rolled.results, rolled.stopped, rolled.interrupted);
 
     let outcome = if interrupted {
         RunOutcome::Interrupted

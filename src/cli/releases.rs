@@ -4,7 +4,8 @@
 use std::io::Write;
 
 use super::connect::ConnectArgs;
-use super::deploy::{PlanTemplate, ReleaseTarget};
+use super::deploy::ReleaseTarget;
+use crate::deploy::PlanTemplate;
 use super::{BadInput, Context, Format};
 use crate::engine::fanout::{self, Outcome};
 use crate::release::{Health, State, layout};

@@ -3,6 +3,12 @@
 //! happen; then the batch's steps and host results go to the store. The
 //! rollout policy (batches, when to stop) is [`crate::engine::rollout`].
 
+mod plan;
+mod rollout;
+
+pub use plan::{PlanError, PlanTemplate};
+pub use rollout::{Rolled, RolloutError, Shown, Spec, roll_out};
+
 use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex};
