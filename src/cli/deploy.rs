@@ -227,22 +227,21 @@ pub fn execute(ctx: &Context, args: DeployArgs) -> anyhow::Result<u8> {
         rollout: &rollout,
         rollback_batch: args.rollback_batch,
     };
-    let rolled = deploy::roll_out(&spec, &batches, &mut store, run_id, started, &mut |shown| {
-        match shown {
-            Shown::Batch {
-                index,
-                count,
-                hosts,
-            } if !json => {
-                let names: Vec<String> = hosts.iter().map(|h| h.name().to_string()).collect();
-                let names = crate::report::hostlist::compress(&names);
-                writeln!(out, "batch {}/{count}: {names}", index + 1)
-            }
-            Shown::Ended(ended, results) => print_batch(&mut out, json, terminal, ended, results),
-            Shown::RollingBack => writeln!(out, "rolling back the batch's healthy hosts"),
-            Shown::Batch { .. } => Ok(()),
+    let mut show = |shown: Shown<'_>| match shown {
+        Shown::Batch {
+            index,
+            count,
+            hosts,
+        } if !json => {
+            let names: Vec<String> = hosts.iter().map(|h| h.name().to_string()).collect();
+            let names = crate::report::hostlist::compress(&names);
+            writeln!(out, "batch {}/{count}: {names}", index + 1)
         }
-    })?;
+        Shown::Ended(ended, results) => print_batch(&mut out, json, terminal, ended, results),
+        Shown::RollingBack => writeln!(out, "rolling back the batch's healthy hosts"),
+        Shown::Batch { .. } => Ok(()),
+    };
+    let rolled = deploy::roll_out(&spec, &batches, &mut store, run_id, started, &mut show)?;
     let (all, stop, interrupted) = (rolled.results, rolled.stopped, rolled.interrupted);
 
     let outcome = if interrupted {

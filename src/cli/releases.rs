@@ -5,8 +5,8 @@ use std::io::Write;
 
 use super::connect::ConnectArgs;
 use super::deploy::ReleaseTarget;
-use crate::deploy::PlanTemplate;
 use super::{BadInput, Context, Format};
+use crate::deploy::PlanTemplate;
 use crate::engine::fanout::{self, Outcome};
 use crate::release::{Health, State, layout};
 use crate::remote::Transport;

@@ -121,7 +121,13 @@ pub fn roll_out(
             .collect();
         if spec.rollback_batch && spec.artifact.is_some() && !deployed.is_empty() {
             show(Shown::RollingBack)?;
-            let ended = run_batch(spec.options, &deployed, spec.forks, spec.plans, Job::Rollback)?;
+            let ended = run_batch(
+                spec.options,
+                &deployed,
+                spec.forks,
+                spec.plans,
+                Job::Rollback,
+            )?;
             let results = record(store, run_id, &ended, None, started)?;
             show(Shown::Ended(&ended, &results))?;
             // A host's last result is the one that counts (as in the store).
