@@ -449,3 +449,45 @@ fn become_user_templates_and_become_variables_in_task_vars_pick_the_user() {
     let users = std::fs::read_to_string(fleet.hosts[0].root.join("users")).unwrap();
     assert_eq!(users, "nobody|nobody");
 }
+
+#[test]
+fn a_free_play_ends_as_the_linear_one_does() {
+    // The fixture (role, handler, loops, rescue, serial, facts) on two
+    // fleets: as written, and with every play `strategy: free`.
+    let linear = fleet_with_playbook();
+    let free = fleet_with_playbook();
+    let site = free.dir.join("play/site.yml");
+    let text = std::fs::read_to_string(&site).unwrap();
+    let text = text.replace("  hosts: web\n", "  hosts: web\n  strategy: free\n");
+    let text = text.replace("  hosts: all\n", "  hosts: all\n  strategy: free\n");
+    std::fs::write(&site, &text).unwrap();
+    assert_eq!(text.matches("strategy: free").count(), 2);
+
+    let play = |fleet: &Fleet| {
+        let out = Herd::in_dir(&fleet.dir)
+            .args(["play", "play/site.yml", "--format", "json"])
+            .run()
+            .success();
+        recap(&out.stdout)
+    };
+    let (want, got) = (play(&linear), play(&free));
+    assert_eq!(got, want);
+    for (a, b) in linear.hosts.iter().zip(&free.hosts) {
+        for file in ["app.conf", "item-a", "item-b", "rescued"] {
+            assert_eq!(
+                std::fs::read(a.root.join(file)).ok(),
+                std::fs::read(b.root.join(file)).ok(),
+                "{}: {file}",
+                a.name
+            );
+        }
+        // The handler writes the time: it ran on the same hosts.
+        let restarted = |h: &fleet::FleetHost| h.root.join("restarted").exists();
+        assert_eq!(restarted(a), restarted(b), "{}: the handler", a.name);
+    }
+    // A rerun changes nothing in a free play either.
+    let again = play(&free);
+    for host in ["host1", "host2", "host3"] {
+        assert_eq!(count(&again, host, "changed"), 0, "{host}: {again:?}");
+    }
+}
