@@ -8,7 +8,7 @@
 //!
 //! | section                  | keys                                                   |
 //! |--------------------------|--------------------------------------------------------|
-//! | `[defaults]`             | inventory, roles_path, collections_path, remote_user, private_key_file, host_key_checking, forks, timeout |
+//! | `[defaults]`             | inventory, roles_path, collections_path, remote_user, private_key_file, host_key_checking, forks, strategy, timeout |
 //! | `[privilege_escalation]` | become, become_method (sudo), become_user              |
 //! | `[ssh_connection]`       | ssh_args (`-o` options herd's ssh layer acts on)       |
 //!
@@ -71,6 +71,7 @@ pub struct AnsibleCfg {
     pub private_key_file: Option<PathBuf>,
     pub host_key_checking: Option<bool>,
     pub forks: Option<usize>,
+    pub strategy: Option<crate::playbook::Strategy>,
     pub timeout: Option<u64>,
     pub become_: Option<bool>,
     pub become_user: Option<String>,
@@ -170,6 +171,15 @@ impl AnsibleCfg {
                             "expected a number of hosts at once (e.g. `forks = 20`), found `{value}`"
                         ))
                     })? as usize)
+                }
+                ("defaults", "strategy") => {
+                    cfg.strategy =
+                        Some(crate::playbook::Strategy::parse(value).ok_or_else(|| {
+                            bad(format!(
+                                "herd runs {}, found `{value}`",
+                                crate::playbook::Strategy::NAMES
+                            ))
+                        })?)
                 }
                 ("defaults", "timeout") => {
                     cfg.timeout = Some(number(value).filter(|n| *n > 0).ok_or_else(|| {
@@ -385,6 +395,18 @@ mod tests {
         assert_eq!(cfg.warnings.len(), 1, "{:?}", cfg.warnings);
         assert!(cfg.warnings[0].contains("ForwardAgent"));
         assert_eq!(cfg.notes.len(), 3, "{:?}", cfg.notes);
+    }
+
+    #[test]
+    fn the_default_strategy_is_read_and_an_unknown_one_named() {
+        let cfg = parse("[defaults]\nstrategy = host_pinned\n").unwrap();
+        assert_eq!(cfg.strategy, Some(crate::playbook::Strategy::Free));
+        assert_eq!(parse("[defaults]\n").unwrap().strategy, None);
+        let err = parse("[defaults]\n\nstrategy = debug\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("/proj/ansible.cfg:3:"), "{err}");
+        assert!(err.contains("`linear` (the default), `free`"), "{err}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! ```toml
 //! inventory = "inventory/hosts.yml"   # or a directory, or an executable script
 //! forks = 100
+//! strategy = "free"                  # plays without `strategy:` (default: linear)
 //!
 //! [ssh]
 //! config = "ssh_config"              # default: ~/.ssh/config
@@ -22,7 +23,7 @@
 //!
 //! Without a herd.toml, an Ansible project's ansible.cfg (found as Ansible
 //! finds it, see `ansible_cfg`) stands in for it: its inventory, forks,
-//! timeout and host_key_checking fill the same settings, and its
+//! strategy, timeout and host_key_checking fill the same settings, and its
 //! connection defaults (remote_user, private_key_file, become, ssh_args)
 //! and roles_path are kept in [`Project::ansible_cfg`]. herd.toml wins
 //! when both exist: it is herd's own file.
@@ -96,6 +97,8 @@ pub struct ProjectFile {
     /// Seconds a dynamic inventory script may run (default 60).
     pub inventory_script_timeout: Option<u64>,
     pub forks: Option<usize>,
+    /// The strategy of plays that do not name one (`linear`, `free`).
+    pub strategy: Option<crate::playbook::Strategy>,
     #[serde(default)]
     pub ssh: SshSettings,
 }
@@ -133,6 +136,7 @@ impl Project {
         let mut file = ProjectFile::default();
         if let Some(cfg) = &cfg {
             file.forks = cfg.forks;
+            file.strategy = cfg.strategy;
             file.ssh.connect_timeout = cfg.timeout;
             // True leaves it to the ssh config (Ansible passes nothing then).
             if cfg.host_key_checking == Some(false) {

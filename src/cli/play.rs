@@ -113,6 +113,7 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
         forks,
         become_password,
         start_at_task: args.start_at_task.clone(),
+        strategy: ctx.project.file.strategy.unwrap_or_default(),
     };
 
     if args.list_hosts || args.list_tasks {

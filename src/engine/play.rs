@@ -67,6 +67,8 @@ pub struct PlayOptions {
     pub forks: usize,
     pub become_password: Option<String>,
     pub start_at_task: Option<String>,
+    /// The strategy of plays that do not name one.
+    pub strategy: Strategy,
 }
 
 /// What survives from one play to the next for a host.
@@ -307,7 +309,7 @@ impl Runner {
         }
         for batch in rollout(play).batches(&hosts) {
             scope.batch = Arc::new(batch.clone());
-            match play.strategy {
+            match play.strategy.unwrap_or(self.opts.strategy) {
                 Strategy::Linear => self.run_batch(&mut scope, batch.clone()).await?,
                 Strategy::Free => self.run_batch_free(&mut scope, &batch).await?,
             }

@@ -243,7 +243,7 @@ fn parse_play(
         gather_facts: true,
         gather_subset: Vec::new(),
         serial: Vec::new(),
-        strategy: Strategy::Linear,
+        strategy: None,
         max_fail_percentage: None,
         any_errors_fatal: false,
         ignore_errors: false,
@@ -287,18 +287,16 @@ fn parse_play(
             }
             "connection" => play.connection = connection(key, value, source)?,
             "strategy" => {
-                play.strategy = match source.string(key, value)?.as_str() {
-                    "linear" => Strategy::Linear,
-                    "free" | "host_pinned" => Strategy::Free,
-                    other => {
-                        return Err(source.error(
-                            key.mark,
-                            format!(
-                                "play keyword `strategy: {other}`: herd runs `linear` (the default), `free` and `host_pinned`"
-                            ),
-                        ));
-                    }
-                }
+                let name = source.string(key, value)?;
+                play.strategy = Some(Strategy::parse(&name).ok_or_else(|| {
+                    source.error(
+                        key.mark,
+                        format!(
+                            "play keyword `strategy: {name}`: herd runs {}",
+                            Strategy::NAMES
+                        ),
+                    )
+                })?);
             }
             _ => {}
         }

@@ -30,8 +30,11 @@ impl fmt::Display for Location {
 }
 
 /// A whole playbook, `import_playbook` already expanded.
-/// How a play's hosts move through its tasks (`strategy:`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How a play's hosts move through its tasks (`strategy:` in a play, or
+/// the project's default: herd.toml's `strategy`, ansible.cfg's
+/// `[defaults] strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Every host of the batch finishes a task before any host starts the
     /// next (Ansible's default).
@@ -40,7 +43,22 @@ pub enum Strategy {
     /// Each host goes through the tasks at its own pace (`free`, and
     /// `host_pinned`, which herd's free already is: a host keeps its fork
     /// until it is done).
+    #[serde(alias = "host_pinned")]
     Free,
+}
+
+impl Strategy {
+    /// The strategies herd runs, for error messages.
+    pub const NAMES: &str = "`linear` (the default), `free` and `host_pinned`";
+
+    /// A strategy by Ansible's name.
+    pub fn parse(name: &str) -> Option<Strategy> {
+        match name {
+            "linear" => Some(Strategy::Linear),
+            "free" | "host_pinned" => Some(Strategy::Free),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -124,7 +142,8 @@ pub struct Play {
     pub gather_subset: Vec<String>,
     /// Empty: one batch of all hosts. The last entry repeats.
     pub serial: Vec<Serial>,
-    pub strategy: Strategy,
+    /// None: the project's default (linear unless configured).
+    pub strategy: Option<Strategy>,
     pub max_fail_percentage: Option<f64>,
     pub any_errors_fatal: bool,
     pub ignore_errors: bool,

@@ -975,7 +975,29 @@ fn in_a_free_play_a_slow_host_does_not_hold_back_the_others() {
         assert!(at("last", host) < at("first", "host1"), "{done:?}");
     }
     assert!(at("first", "host1") < at("last", "host1"), "{done:?}");
-    // Every host went through every task, with its own registered value.
+    // Every host went through every task, with its own registered value;
+    // the same play without the keyword is free when the project says so.
+    let site = fleet.dir.join("site.yml");
+    let text = std::fs::read_to_string(&site).unwrap();
+    std::fs::write(&site, text.replace("  strategy: free\n", "")).unwrap();
+    let project = fleet.dir.join("herd.toml");
+    let settings = std::fs::read_to_string(&project).unwrap();
+    std::fs::write(&project, format!("strategy = \"free\"\n{settings}")).unwrap();
+    let out = herd(&fleet)
+        .args(["play", "site.yml", "--format", "json"])
+        .run()
+        .success();
+    // Lines of the hosts' task results, in the order they came.
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let done_on = |host: &str| -> Vec<usize> {
+        let tag = format!("\"host\":\"{host}\"");
+        (0..lines.len())
+            .filter(|&i| lines[i].contains("\"task_done\"") && lines[i].contains(&tag))
+            .collect()
+    };
+    let (host1, host2) = (done_on("host1"), done_on("host2"));
+    assert!(host2.len() == 4 && host1.len() == 4, "{}", out.stdout);
+    assert!(host2[3] < host1[0], "{}", out.stdout);
     let text = herd(&fleet).args(["play", "site.yml"]).run().success();
     assert!(text.stdout.contains("ok=4 "), "{}", text.stdout);
     assert!(!text.stdout.contains("failed=1"), "{}", text.stdout);
