@@ -71,7 +71,7 @@ pub struct AnsibleCfg {
     pub private_key_file: Option<PathBuf>,
     pub host_key_checking: Option<bool>,
     pub forks: Option<usize>,
-    pub strategy: Option<crate::playbook::Strategy>,
+    pub strategy: Option<crate::strategy::Strategy>,
     pub timeout: Option<u64>,
     pub become_: Option<bool>,
     pub become_user: Option<String>,
@@ -174,10 +174,10 @@ impl AnsibleCfg {
                 }
                 ("defaults", "strategy") => {
                     cfg.strategy =
-                        Some(crate::playbook::Strategy::parse(value).ok_or_else(|| {
+                        Some(crate::strategy::Strategy::parse(value).ok_or_else(|| {
                             bad(format!(
                                 "herd runs {}, found `{value}`",
-                                crate::playbook::Strategy::NAMES
+                                crate::strategy::Strategy::NAMES
                             ))
                         })?)
                 }
@@ -400,7 +400,7 @@ mod tests {
     #[test]
     fn the_default_strategy_is_read_and_an_unknown_one_named() {
         let cfg = parse("[defaults]\nstrategy = host_pinned\n").unwrap();
-        assert_eq!(cfg.strategy, Some(crate::playbook::Strategy::Free));
+        assert_eq!(cfg.strategy, Some(crate::strategy::Strategy::Free));
         assert_eq!(parse("[defaults]\n").unwrap().strategy, None);
         let err = parse("[defaults]\n\nstrategy = debug\n")
             .unwrap_err()

@@ -26,5 +26,6 @@ pub mod secrets;
 pub mod serve;
 pub mod ssh;
 pub mod store;
+pub mod strategy;
 pub mod template;
 pub mod yaml;

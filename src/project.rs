@@ -98,7 +98,7 @@ pub struct ProjectFile {
     pub inventory_script_timeout: Option<u64>,
     pub forks: Option<usize>,
     /// The strategy of plays that do not name one (`linear`, `free`).
-    pub strategy: Option<crate::playbook::Strategy>,
+    pub strategy: Option<crate::strategy::Strategy>,
     #[serde(default)]
     pub ssh: SshSettings,
 }

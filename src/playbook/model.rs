@@ -15,6 +15,8 @@ use serde_json::Value;
 /// Variables: the same shape as inventory variables.
 pub type Vars = serde_json::Map<String, Value>;
 
+pub use crate::strategy::Strategy;
+
 /// Where something was written: `site.yml:14:7`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Location {
@@ -30,37 +32,6 @@ impl fmt::Display for Location {
 }
 
 /// A whole playbook, `import_playbook` already expanded.
-/// How a play's hosts move through its tasks (`strategy:` in a play, or
-/// the project's default: herd.toml's `strategy`, ansible.cfg's
-/// `[defaults] strategy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Strategy {
-    /// Every host of the batch finishes a task before any host starts the
-    /// next (Ansible's default).
-    #[default]
-    Linear,
-    /// Each host goes through the tasks at its own pace (`free`, and
-    /// `host_pinned`, which herd's free already is: a host keeps its fork
-    /// until it is done).
-    #[serde(alias = "host_pinned")]
-    Free,
-}
-
-impl Strategy {
-    /// The strategies herd runs, for error messages.
-    pub const NAMES: &str = "`linear` (the default), `free` and `host_pinned`";
-
-    /// A strategy by Ansible's name.
-    pub fn parse(name: &str) -> Option<Strategy> {
-        match name {
-            "linear" => Some(Strategy::Linear),
-            "free" | "host_pinned" => Some(Strategy::Free),
-            _ => None,
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Playbook {
     pub path: PathBuf,
