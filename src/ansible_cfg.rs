@@ -173,13 +173,7 @@ impl AnsibleCfg {
                     })? as usize)
                 }
                 ("defaults", "strategy") => {
-                    cfg.strategy =
-                        Some(crate::strategy::Strategy::parse(value).ok_or_else(|| {
-                            bad(format!(
-                                "herd runs {}, found `{value}`",
-                                crate::strategy::Strategy::NAMES
-                            ))
-                        })?)
+                    cfg.strategy = Some(value.to_string().try_into().map_err(bad)?)
                 }
                 ("defaults", "timeout") => {
                     cfg.timeout = Some(number(value).filter(|n| *n > 0).ok_or_else(|| {

@@ -6,7 +6,7 @@
 /// the project's default: herd.toml's `strategy`, ansible.cfg's
 /// `[defaults] strategy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(try_from = "String")]
 pub enum Strategy {
     /// Every host of the batch finishes a task before any host starts the
     /// next (Ansible's default).
@@ -15,7 +15,6 @@ pub enum Strategy {
     /// Each host goes through the tasks at its own pace (`free`, and
     /// `host_pinned`, which herd's free already is: a host keeps its fork
     /// until it is done).
-    #[serde(alias = "host_pinned")]
     Free,
 }
 
@@ -30,5 +29,15 @@ impl Strategy {
             "free" | "host_pinned" => Some(Strategy::Free),
             _ => None,
         }
+    }
+}
+
+/// herd.toml's `strategy` and ansible.cfg's: the name, or what herd runs.
+impl TryFrom<String> for Strategy {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Strategy, String> {
+        Strategy::parse(&name)
+            .ok_or_else(|| format!("herd runs {}, found `{name}`", Strategy::NAMES))
     }
 }

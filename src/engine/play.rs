@@ -87,6 +87,20 @@ struct HostState {
     last_failure: Option<(Value, Value)>,
 }
 
+impl HostState {
+    /// Adds what a free play's host runner learnt (its own host's state,
+    /// moved out to it, or facts it delegated to another host).
+    fn absorb(&mut self, other: HostState) {
+        self.facts.extend(other.facts);
+        self.host_vars.extend(other.host_vars);
+        self.included.extend(other.included);
+        self.unreachable |= other.unreachable;
+        if other.last_failure.is_some() {
+            self.last_failure = other.last_failure;
+        }
+    }
+}
+
 /// State of the play being run.
 struct PlayScope<'p> {
     play: &'p Play,
@@ -149,13 +163,7 @@ impl<'p> PlayScope<'p> {
             self.abort = own.abort;
         }
         for handler in own.included_handlers {
-            if !self
-                .included_handlers
-                .iter()
-                .any(|h| h.location == handler.location)
-            {
-                self.included_handlers.push(handler);
-            }
+            self.add_handler(handler);
         }
         self.roles_run.extend(own.roles_run);
     }
@@ -177,15 +185,20 @@ impl PlayScope<'_> {
             self.add_public(role);
         }
         for handler in &loaded.handlers {
-            let known = self
-                .play
-                .handlers
-                .iter()
-                .chain(&self.included_handlers)
-                .any(|h| h.location == handler.location);
-            if !known {
-                self.included_handlers.push(handler.clone());
-            }
+            self.add_handler(handler.clone());
+        }
+    }
+
+    /// A handler included at run time, unless the play has it already.
+    fn add_handler(&mut self, handler: Task) {
+        let known = self
+            .play
+            .handlers
+            .iter()
+            .chain(&self.included_handlers)
+            .any(|h| h.location == handler.location);
+        if !known {
+            self.included_handlers.push(handler);
         }
     }
 }
@@ -459,21 +472,7 @@ impl Runner {
     /// delegated to other hosts), its counts and its connection target.
     fn fold(&mut self, runner: Runner) {
         for (host, state) in runner.hosts {
-            match self.hosts.get_mut(&host) {
-                Some(mine) if mine.facts.is_empty() && mine.host_vars.is_empty() => *mine = state,
-                Some(mine) => {
-                    mine.facts.extend(state.facts);
-                    mine.host_vars.extend(state.host_vars);
-                    mine.included.extend(state.included);
-                    mine.unreachable |= state.unreachable;
-                    if state.last_failure.is_some() {
-                        mine.last_failure = state.last_failure;
-                    }
-                }
-                None => {
-                    self.hosts.insert(host, state);
-                }
-            }
+            self.hosts.entry(host).or_default().absorb(state);
         }
         for (host, s) in runner.stats {
             let mine = self.stats.entry(host).or_default();

@@ -928,6 +928,40 @@ fn one_slow_host_holds_back_only_what_serial_requires() {
     }
 }
 
+/// The order `herd play --format json` reported its task results in:
+/// (task, host).
+fn result_order(out: &Outcome) -> Vec<(String, String)> {
+    out.json_lines()
+        .iter()
+        .filter(|e| e["event"] == "task_done")
+        .flat_map(|e| {
+            let task = e["name"].as_str().unwrap().to_string();
+            e["results"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |r| (task.clone(), r["host"].as_str().unwrap().to_string()))
+        })
+        .collect()
+}
+
+/// In the four-task play below, host2 and host3 end the play before host1
+/// (the far one) ends its first task, and every host runs every task.
+fn the_others_finish_before_host1_starts(out: &Outcome) {
+    let done = result_order(out);
+    assert_eq!(done.len(), 12, "{}", out.stdout);
+    let at = |task: &str, host: &str| {
+        done.iter()
+            .position(|(t, h)| t == task && h == host)
+            .unwrap_or_else(|| panic!("no {task} on {host}: {done:?}"))
+    };
+    for host in ["host2", "host3"] {
+        assert!(at("last", host) < at("first", "host1"), "{done:?}");
+    }
+    assert!(at("first", "host1") < at("last", "host1"), "{done:?}");
+}
+
 #[test]
 fn in_a_free_play_a_slow_host_does_not_hold_back_the_others() {
     let fleet = Fleet::builder().hosts(3).proxied().start();
@@ -948,33 +982,9 @@ fn in_a_free_play_a_slow_host_does_not_hold_back_the_others() {
         NEVER_HANGS,
     )
     .success();
-    // The order results came in: (task, host).
-    let done: Vec<(String, String)> = out
-        .json_lines()
-        .iter()
-        .filter(|e| e["event"] == "task_done")
-        .flat_map(|e| {
-            let task = e["name"].as_str().unwrap().to_string();
-            e["results"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .map(move |r| (task.clone(), r["host"].as_str().unwrap().to_string()))
-        })
-        .collect();
-    assert_eq!(done.len(), 12, "{}", out.stdout);
-    let at = |task: &str, host: &str| {
-        done.iter()
-            .position(|(t, h)| t == task && h == host)
-            .unwrap_or_else(|| panic!("no {task} on {host}: {done:?}"))
-    };
     // host1 is 400 ms away: the others finish the play before it
     // finishes its first task (a linear play would wait for it at each).
-    for host in ["host2", "host3"] {
-        assert!(at("last", host) < at("first", "host1"), "{done:?}");
-    }
-    assert!(at("first", "host1") < at("last", "host1"), "{done:?}");
+    the_others_finish_before_host1_starts(&out);
     // Every host went through every task, with its own registered value;
     // the same play without the keyword is free when the project says so.
     let site = fleet.dir.join("site.yml");
@@ -987,17 +997,7 @@ fn in_a_free_play_a_slow_host_does_not_hold_back_the_others() {
         .args(["play", "site.yml", "--format", "json"])
         .run()
         .success();
-    // Lines of the hosts' task results, in the order they came.
-    let lines: Vec<&str> = out.stdout.lines().collect();
-    let done_on = |host: &str| -> Vec<usize> {
-        let tag = format!("\"host\":\"{host}\"");
-        (0..lines.len())
-            .filter(|&i| lines[i].contains("\"task_done\"") && lines[i].contains(&tag))
-            .collect()
-    };
-    let (host1, host2) = (done_on("host1"), done_on("host2"));
-    assert!(host2.len() == 4 && host1.len() == 4, "{}", out.stdout);
-    assert!(host2[3] < host1[0], "{}", out.stdout);
+    the_others_finish_before_host1_starts(&out);
     let text = herd(&fleet).args(["play", "site.yml"]).run().success();
     assert!(text.stdout.contains("ok=4 "), "{}", text.stdout);
     assert!(!text.stdout.contains("failed=1"), "{}", text.stdout);
