@@ -6,6 +6,7 @@
 //! host is recorded in the store (`herd runs show ID`).
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -114,6 +115,7 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
         become_password,
         start_at_task: args.start_at_task.clone(),
         strategy: ctx.project.file.strategy.unwrap_or_default(),
+        file_marks: Default::default(),
     };
 
     if args.list_hosts || args.list_tasks {
@@ -161,6 +163,11 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
         .select(&pattern.replace(';', ","), None)
         .map(|h| h.len())
         .unwrap_or(0);
+    let file_marks = Arc::new(store.file_marks()?);
+    let play_options = PlayOptions {
+        file_marks: file_marks.clone(),
+        ..play_options
+    };
     let run_id = store.begin_run(&NewRun {
         kind: "play",
         command: &command,
@@ -216,6 +223,14 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
         anyhow::Ok((result, interrupt.is_set(), runner.stats.clone()))
     })
     .context("cannot start the async runtime")??;
+    // Only a shortcut for the next run: not saving them costs hashes, so
+    // it is worth a warning, not a failed run.
+    if let Err(e) = ctx
+        .store()
+        .and_then(|mut store| Ok(store.save_file_marks(&file_marks)?))
+    {
+        eprintln!("herd: warning: file marks not saved (the next run hashes those files again): {e:#}");
+    }
     let outcome = match result {
         _ if interrupted => {
             eprintln!("herd: interrupted: connections closed, the run is recorded as interrupted");

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::events::{TaskResult, TaskStatus};
 use super::loops;
+use crate::modules::file_marks::FileMarks;
 use crate::modules::{self, ModuleContext, ModuleOutput, SearchPaths};
 use crate::playbook::{Action, Loop, Task, Vars};
 use crate::remote::Transport;
@@ -42,6 +43,7 @@ pub struct HostTask {
     pub search: Arc<SearchPaths>,
     pub templates: Arc<Templates>,
     pub pool: Arc<Pool>,
+    pub marks: Arc<FileMarks>,
 }
 
 /// How the task went on the host, and what it leaves behind.
@@ -387,6 +389,7 @@ async fn run_item(
         templates: &job.templates,
         vars,
         search: &job.search,
+        marks: &job.marks,
     };
     // `retries` without `until` retries until the task succeeds (Ansible 2.16+).
     let retrying = task.until.is_some() || task.retries.is_some();

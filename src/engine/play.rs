@@ -28,6 +28,7 @@ use super::rollout::Rollout;
 use super::vars::{Layers, compose};
 use crate::inventory::Inventory;
 use crate::modules::SearchPaths;
+use crate::modules::file_marks::FileMarks;
 use crate::playbook::{
     self, Action, Inherited, Location, Play, Playbook, Role, RoleFrom, SectionKind, Strategy, Task,
     Vars,
@@ -69,6 +70,8 @@ pub struct PlayOptions {
     pub start_at_task: Option<String>,
     /// The strategy of plays that do not name one.
     pub strategy: Strategy,
+    /// What herd last saw of the files it hashed, by host (from the store).
+    pub file_marks: Arc<FileMarks>,
 }
 
 /// What survives from one play to the next for a host.
@@ -1134,6 +1137,7 @@ impl Runner {
             search: search.clone(),
             templates: self.templates.clone(),
             pool: self.pool.clone(),
+            marks: self.opts.file_marks.clone(),
         })
     }
 
@@ -1174,6 +1178,7 @@ impl Runner {
             }),
             templates: self.templates.clone(),
             pool: self.pool.clone(),
+            marks: self.opts.file_marks.clone(),
         }
     }
 

@@ -21,6 +21,7 @@ pub mod args;
 pub mod command_run;
 pub mod diff;
 pub mod edit;
+pub mod file_marks;
 pub mod owner_group_mode;
 pub mod remote_file;
 pub mod spec;
@@ -245,6 +246,8 @@ pub struct ModuleContext<'a> {
     pub vars: &'a TaskVars,
     /// Where relative `src:` paths are found, most specific first.
     pub search: &'a SearchPaths,
+    /// What herd last saw of the files it hashed (skips unchanged ones).
+    pub marks: &'a file_marks::FileMarks,
 }
 
 /// Directories for `src:` lookups (see `playbook::Task::search_paths`).

@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 
+use super::file_marks::FileMark;
 use super::owner_group_mode::{Attrs, mode_string};
 use super::{ModuleContext, ModuleError, Vars};
 use crate::ssh::{PutOptions, shell_quote};
@@ -47,6 +48,10 @@ pub struct FileInfo {
     pub mime: Option<String>,
     /// Content of a regular file, when asked for and within the limit.
     pub content: Option<Vec<u8>>,
+    /// A regular file's `size mtime ctime dev inode` (see [`FileMark`]).
+    pub identity: Option<String>,
+    /// The checksum is the one herd recorded (the file had not changed).
+    pub checksum_from_mark: bool,
 }
 
 impl FileInfo {
@@ -114,18 +119,34 @@ pub struct Want {
 }
 
 /// The shell text that probes `path`; output parsed by [`parse_probe`].
-fn probe_script(path: &str, want: Want) -> String {
+/// With a `mark` (only for `sha1sum`), the host prints the marked SHA-1
+/// instead of hashing when the file's identity is the marked one.
+fn probe_script(path: &str, want: Want, mark: Option<&FileMark>) -> String {
     let p = shell_quote(path);
     let l = if want.follow { "-L " } else { "" };
+    let stat = format!("stat {l}-c '%f %u %g %s %.9X %.9Y %.9Z %d %i %h %U %G' -- \"$p\"");
+    // With a mark the stat line is kept to compare; without, no subshell.
+    let stat = match mark {
+        Some(_) => format!("s=$({stat}) || exit 97; printf '%s\\n' \"$s\"; "),
+        None => format!("{stat} || exit 97; "),
+    };
     let mut s = format!(
-        "p={p}; if [ -e \"$p\" ] || [ -L \"$p\" ]; then \
-         stat {l}-c '%f %u %g %s %.9X %.9Y %.9Z %d %i %h %U %G' -- \"$p\" || exit 97; \
+        "p={p}; if [ -e \"$p\" ] || [ -L \"$p\" ]; then {stat}\
          if [ -L \"$p\" ]; then printf 'link:%s\\n' \"$(readlink -- \"$p\")\"; fi; \
          a=; [ -r \"$p\" ] && a=r; [ -w \"$p\" ] && a=${{a}}w; [ -x \"$p\" ] && a=${{a}}x; echo \"access:$a\"; "
     );
     if let Some(tool) = want.checksum {
+        let hash = format!("h=$({tool} < \"$p\") && echo \"sum:${{h%% *}}\"");
+        let hash = match mark {
+            // Fields 4 and 6-9 of the stat line: size mtime ctime dev inode.
+            Some(m) => format!(
+                "set -f; set -- $s; if [ \"$4 $6 $7 $8 $9\" = '{}' ]; then echo 'known:{}'; else {hash}; fi",
+                m.identity, m.sha1
+            ),
+            None => hash,
+        };
         s.push_str(&format!(
-            "if [ -f \"$p\" ] && [ -r \"$p\" ]; then h=$({tool} < \"$p\") && echo \"sum:${{h%% *}}\"; fi; "
+            "if [ -f \"$p\" ] && [ -r \"$p\" ]; then {hash}; fi; "
         ));
     }
     if want.mime {
@@ -175,6 +196,9 @@ fn parse_probe(out: &[u8]) -> Option<FileInfo> {
         content,
         ..FileInfo::default()
     };
+    if info.is_file() {
+        info.identity = Some([f[3], f[5], f[6], f[7], f[8]].join(" "));
+    }
     for line in lines {
         if let Some(t) = line.strip_prefix("link:") {
             info.link_target = Some(t.to_string());
@@ -185,6 +209,9 @@ fn parse_probe(out: &[u8]) -> Option<FileInfo> {
             info.executable = a.contains('x');
         } else if let Some(h) = line.strip_prefix("sum:") {
             info.checksum = Some(h.trim().to_string()).filter(|h| h.len() >= 32);
+        } else if let Some(h) = line.strip_prefix("known:") {
+            info.checksum = Some(h.trim().to_string());
+            info.checksum_from_mark = true;
         } else if let Some(m) = line.strip_prefix("mime:") {
             info.mime = Some(m.trim().to_string()).filter(|m| !m.is_empty());
         }
@@ -202,9 +229,13 @@ pub async fn probe(
     path: &str,
     want: Want,
 ) -> Result<FileInfo, ModuleError> {
+    // The transport's host: with delegate_to, the file is on the delegate.
+    let host = ctx.transport.name();
+    let marked = want.checksum == Some("sha1sum");
+    let mark = marked.then(|| ctx.marks.get(host, path)).flatten();
     let out = ctx
         .transport
-        .exec(&probe_script(path, want), &ctx.exec)
+        .exec(&probe_script(path, want, mark.as_ref()), &ctx.exec)
         .await?;
     if !out.success() {
         return Err(ModuleError::Transport(format!(
@@ -220,6 +251,13 @@ pub async fn probe(
             String::from_utf8_lossy(&out.stdout[..out.stdout.len().min(200)])
         ))
     })?;
+    if marked
+        && !info.checksum_from_mark
+        && let (Some(identity), Some(sum)) = (&info.identity, &info.checksum)
+        && let Some(new) = FileMark::new(identity.clone(), sum.clone())
+    {
+        ctx.marks.record(host, path, new);
+    }
     if out.stdout_truncated && info.content.is_some() {
         // Captured output is capped; fetch the whole file instead.
         info.content = Some(ctx.transport.get(path, &ctx.exec).await?);
@@ -486,6 +524,69 @@ mod tests {
         );
         assert_eq!(parse_probe(b"herd-missing\n").unwrap(), FileInfo::default());
         assert!(parse_probe(b"junk").is_none());
+    }
+
+    /// The probe run by a real `sh` on a file of this machine.
+    fn probe_here(path: &std::path::Path, mark: Option<&FileMark>) -> FileInfo {
+        let want = Want {
+            checksum: Some("sha1sum"),
+            ..Want::default()
+        };
+        let script = probe_script(&path.display().to_string(), want, mark);
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        parse_probe(&out.stdout).unwrap()
+    }
+
+    #[test]
+    fn a_marked_file_is_hashed_again_only_when_its_identity_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, "hello world").unwrap();
+        let first = probe_here(&path, None);
+        let real = "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed";
+        assert_eq!(first.checksum.as_deref(), Some(real));
+        assert!(!first.checksum_from_mark);
+        // A recorded SHA-1 that is not the content's shows which one the
+        // host printed.
+        let recorded = "0123456789abcdef0123456789abcdef01234567";
+        let Some(mark) = FileMark::new(first.identity.clone().unwrap(), recorded.into()) else {
+            // This filesystem keeps whole-second times: nothing is marked.
+            return;
+        };
+        let same = probe_here(&path, Some(&mark));
+        assert_eq!(same.checksum.as_deref(), Some(recorded));
+        assert!(same.checksum_from_mark);
+        // Same size, mtime put back: only the ctime moved.
+        let original = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::fs::write(&path, "HELLO WORLD").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(original)
+            .unwrap();
+        let field = |info: &FileInfo, i: usize| {
+            info.identity.as_deref().unwrap().split(' ').nth(i).unwrap().to_string()
+        };
+        let now = probe_here(&path, None);
+        assert_eq!(field(&now, 1), field(&first, 1), "mtime put back");
+        assert_ne!(field(&now, 2), field(&first, 2), "ctime moved");
+        let changed = probe_here(&path, Some(&mark));
+        assert!(!changed.checksum_from_mark);
+        assert_eq!(
+            changed.checksum.as_deref(),
+            Some(sha1_hex(b"HELLO WORLD").as_str())
+        );
+        // Another file in its place, same content: another inode.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(dir.path().join("g"), "x").unwrap();
+        std::fs::write(&path, "hello world").unwrap();
+        assert!(!probe_here(&path, Some(&mark)).checksum_from_mark);
     }
 
     #[test]

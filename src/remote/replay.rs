@@ -214,6 +214,7 @@ mod tests {
             templates: &templates,
             vars: &vars,
             search: &search,
+            marks: &crate::modules::file_marks::FileMarks::default(),
         };
         let out = run(&ctx, &fixture.args)
             .await

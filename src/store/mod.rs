@@ -12,6 +12,7 @@
 mod alerts;
 mod audits;
 mod error;
+mod file_marks;
 mod liveness;
 mod metrics;
 mod queries;

@@ -169,6 +169,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE samples_v8 RENAME TO samples;
     CREATE INDEX samples_by_host ON samples (host, ts);
     CREATE INDEX samples_by_ts ON samples (ts);",
+    // 9: what herd last saw of each file it hashed on a host (identity and
+    // SHA-1), so a rerun skips hashing files that did not change.
+    "CREATE TABLE file_marks (
+        host      TEXT    NOT NULL,
+        path      TEXT    NOT NULL,
+        identity  TEXT    NOT NULL,
+        sha1      TEXT    NOT NULL,
+        marked_at INTEGER NOT NULL,
+        PRIMARY KEY (host, path)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this herd writes.

@@ -9,6 +9,7 @@ use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 
 use fleet::Fleet;
+use herd::modules::file_marks::FileMark;
 use herd::modules::{ModuleError, ModuleOutput, SearchPaths};
 use herd::remote::Transport;
 use herd::ssh::ExecOptions;
@@ -329,6 +330,48 @@ async fn copy_changes_once_reports_sha1_and_respects_check_mode() {
             .await
             .contains("can not use content with a dir")
     );
+    h.stop().await;
+}
+
+/// Sets `path`'s content, keeping its size-to-be and putting its mtime
+/// back: only the ctime tells the change.
+fn rewrite_keeping_mtime(path: &Path, content: &str) {
+    let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
+    std::fs::write(path, content).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn copy_trusts_a_file_mark_only_while_the_file_is_untouched() {
+    let h = Host::start().await;
+    let dest = h.p("app.bin");
+    let args = json!({"content": "hello world", "dest": dest});
+    assert!(h.run("copy", args.clone()).await.changed);
+    // The rerun hashes the file on the host and marks it.
+    assert!(!h.run("copy", args.clone()).await.changed);
+    let mark = h.marks.get("host1", &dest).expect("the rerun marked the file");
+    assert_eq!(mark.sha1, "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed");
+
+    // While the file is untouched the host answers with the mark instead
+    // of hashing: a mark with a wrong SHA-1 makes copy write again.
+    let wrong = FileMark::new(mark.identity.clone(), "0".repeat(40)).unwrap();
+    h.marks.record("host1", &dest, wrong);
+    assert!(h.run("copy", args.clone()).await.changed, "the mark was not used");
+    // The write moved the file's identity: hashed, right, marked again.
+    assert!(!h.run("copy", args.clone()).await.changed);
+    assert_eq!(h.marks.get("host1", &dest).unwrap().sha1, mark.sha1);
+
+    // Same size, mtime put back: the ctime moved, so it is hashed and put
+    // right.
+    rewrite_keeping_mtime(&h.path("app.bin"), "HELLO WORLD");
+    let out = h.run("copy", args.clone()).await;
+    assert!(out.changed, "a changed file was taken as unchanged");
+    assert_eq!(read(&h.path("app.bin")), "hello world");
     h.stop().await;
 }
 

@@ -491,3 +491,60 @@ fn a_free_play_ends_as_the_linear_one_does() {
         assert_eq!(count(&again, host, "changed"), 0, "{host}: {again:?}");
     }
 }
+
+#[test]
+fn a_rerun_skips_hashing_unchanged_files_and_still_sees_a_changed_one() {
+    let fleet = Fleet::builder().hosts(2).start();
+    let payload: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(fleet.dir.join("payload.bin"), &payload).unwrap();
+    std::fs::write(
+        fleet.dir.join("copy.yml"),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - copy: {src: payload.bin, dest: \"{{ root_dir }}/payload.bin\"}\n",
+    )
+    .unwrap();
+    let play = || {
+        let out = Herd::in_dir(&fleet.dir)
+            .args(["play", "copy.yml", "--format", "json"])
+            .run()
+            .success();
+        recap(&out.stdout)
+    };
+    assert_eq!(count(&play(), "host1", "changed"), 1);
+    // Reruns: the first hashes on the hosts and keeps marks in the store,
+    // the next trusts them.
+    for _ in 0..2 {
+        let rerun = play();
+        assert_eq!(count(&rerun, "host1", "changed"), 0);
+        assert_eq!(count(&rerun, "host2", "changed"), 0);
+    }
+    // The marks are in the store: one planted with a wrong SHA-1 for host2
+    // shows the host answered with it instead of hashing (copy writes again).
+    let db = rusqlite::Connection::open(fleet.dir.join(".herd/herd.db")).unwrap();
+    let planted = db
+        .execute(
+            "UPDATE file_marks SET sha1 = ?1 WHERE host = 'host2'",
+            [&"0".repeat(40)],
+        )
+        .unwrap();
+    assert_eq!(planted, 1);
+    // host1's copy is changed behind herd's back, same size, mtime put
+    // back: the next run notices and puts it right.
+    let on_host1 = fleet.hosts[0].root.join("payload.bin");
+    let mtime = std::fs::metadata(&on_host1).unwrap().modified().unwrap();
+    let mut tampered = payload.clone();
+    tampered[500_000] ^= 1;
+    std::fs::write(&on_host1, &tampered).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&on_host1)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let after = play();
+    assert_eq!(count(&after, "host1", "changed"), 1);
+    assert_eq!(count(&after, "host2", "changed"), 1, "host2's mark was not used");
+    assert!(std::fs::read(&on_host1).unwrap() == payload);
+    let last = play();
+    assert_eq!(count(&last, "host1", "changed"), 0);
+    assert_eq!(count(&last, "host2", "changed"), 0);
+}

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use herd::modules::file_marks::FileMarks;
 use herd::modules::{self, ModuleContext, ModuleError, ModuleOutput, SearchPaths, Vars};
 use herd::remote::Transport;
 use herd::ssh::{ExecOptions, HostSpec, Pool, SshOptions, Target};
@@ -23,6 +24,8 @@ pub struct ModuleHost {
     /// The task's variables (trusted, as the inventory's).
     pub vars: Vars,
     pub search: SearchPaths,
+    /// The file marks of this host (kept from one module run to the next).
+    pub marks: FileMarks,
 }
 
 impl ModuleHost {
@@ -42,6 +45,7 @@ impl ModuleHost {
             templates: Templates::new(),
             vars: Vars::new(),
             search: SearchPaths::default(),
+            marks: FileMarks::default(),
         }
     }
 
@@ -73,6 +77,7 @@ impl ModuleHost {
             templates: &self.templates,
             vars: &TaskVars::trusted(self.vars.clone()),
             search: &self.search,
+            marks: &self.marks,
         };
         modules::run(name, &ctx, args.as_object().unwrap()).await
     }
