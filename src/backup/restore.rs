@@ -349,7 +349,8 @@ async fn put(
         become_: host.exec.become_.clone(),
         timeout: None,
     };
-    Ok(conn.put(data, &entry.path, &opts).await?)
+    conn.put(data, &entry.path, &opts).await?;
+    Ok(())
 }
 
 async fn run(conn: &Connection, exec: &ExecOptions, command: &str) -> Result<(), PathError> {

@@ -229,7 +229,9 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
         .store()
         .and_then(|mut store| Ok(store.save_file_marks(&file_marks)?))
     {
-        eprintln!("herd: warning: file marks not saved (the next run hashes those files again): {e:#}");
+        eprintln!(
+            "herd: warning: file marks not saved (the next run hashes those files again): {e:#}"
+        );
     }
     let outcome = match result {
         _ if interrupted => {

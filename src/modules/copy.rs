@@ -314,6 +314,7 @@ async fn install_known(
                 backup: opts.backup,
                 validate: opts.validate.as_deref(),
                 existing: &info,
+                sha1: Some(&checksum),
             };
             match remote_file::write(ctx, &spec).await {
                 Ok(backup) => {

@@ -169,6 +169,7 @@ pub async fn finish(ctx: &ModuleContext<'_>, edit: Edit<'_>) -> Result<ModuleOut
                 backup: edit.backup,
                 validate: edit.validate,
                 existing: edit.info,
+                sha1: None,
             };
             match remote_file::write(ctx, &spec).await {
                 Ok(b) => backup_file = b.unwrap_or_default(),

@@ -34,7 +34,8 @@ impl FileMark {
     /// dropped.
     pub fn new(identity: String, sha1: String) -> Option<FileMark> {
         let fields: Vec<&str> = identity.split(' ').collect();
-        let numeric = |f: &&str| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        let numeric =
+            |f: &&str| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit() || b == b'.');
         let fine_ctime = fields.get(2).is_some_and(|c| has_nanoseconds(c));
         let hex = sha1.len() == 40 && sha1.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         (fields.len() == 5 && fields.iter().all(numeric) && fine_ctime && hex)

@@ -271,6 +271,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
             backup: false,
             validate: None,
             existing: &info,
+            sha1: None,
         };
         if let Err(f) = remote_file::write(ctx, &spec).await {
             return remote_file::write_failed(f, out.data);

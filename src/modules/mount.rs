@@ -436,6 +436,7 @@ async fn restore_fstab(
         backup: false,
         validate: None,
         existing: &now,
+        sha1: None,
     };
     match remote_file::write(ctx, &spec).await {
         Ok(_) => Ok(()),

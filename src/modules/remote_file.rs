@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::file_marks::FileMark;
 use super::owner_group_mode::{Attrs, mode_string};
 use super::{ModuleContext, ModuleError, Vars};
-use crate::ssh::{PutOptions, shell_quote};
+use crate::ssh::{PutOptions, installed_identity, move_into_place, shell_quote};
 
 /// Diffs of files larger than this are not shown (Ansible's max_diff_size).
 pub const MAX_DIFF_SIZE: u64 = 104_448;
@@ -287,6 +287,9 @@ pub struct WriteSpec<'a> {
     pub validate: Option<&'a str>,
     /// The destination as it is now.
     pub existing: &'a FileInfo,
+    /// The content's SHA-1 when the caller has it (else computed when
+    /// needed, for the file's mark).
+    pub sha1: Option<&'a str>,
 }
 
 /// Why a write did not happen.
@@ -351,7 +354,8 @@ pub async fn write(
             .filter(|g| *g != existing.group && *g != existing.gid.to_string());
     }
     if spec.validate.is_none() && !(spec.backup && existing.exists) {
-        ctx.transport.put(spec.content, spec.path, &put).await?;
+        let identity = ctx.transport.put(spec.content, spec.path, &put).await?;
+        mark_written(ctx, spec, identity);
         return Ok(None);
     }
     // Upload beside the destination, then validate/backup/rename in one go.
@@ -371,9 +375,7 @@ pub async fn write(
             "b={q_dest}.$$.$(date +%Y-%m-%d@%H:%M:%S)~; cp -p {q_dest} \"$b\" || {{ rc=$?; rm -f {q_tmp}; exit $rc; }}; echo \"backup:$b\"; "
         ));
     }
-    script.push_str(&format!(
-        "mv -f {q_tmp} {q_dest} || {{ rc=$?; rm -f {q_tmp}; exit $rc; }}"
-    ));
+    script.push_str(&move_into_place(&q_tmp, &q_dest));
     let out = ctx.transport.exec(&script, &ctx.exec).await?;
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
@@ -392,10 +394,23 @@ pub async fn write(
             stderr.trim()
         ))));
     }
+    mark_written(ctx, spec, installed_identity(&out.stdout));
     Ok(stdout
         .lines()
         .find_map(|l| l.strip_prefix("backup:"))
         .map(String::from))
+}
+
+/// Marks a file herd just wrote, so the next run need not hash it.
+fn mark_written(ctx: &ModuleContext<'_>, spec: &WriteSpec<'_>, identity: Option<String>) {
+    let Some(identity) = identity else { return };
+    let sha1 = spec
+        .sha1
+        .map(String::from)
+        .unwrap_or_else(|| sha1_hex(spec.content));
+    if let Some(mark) = FileMark::new(identity, sha1) {
+        ctx.marks.record(ctx.transport.name(), spec.path, mark);
+    }
 }
 
 /// Turns a [`WriteFailure`] into the failed result Ansible gives.
@@ -571,7 +586,13 @@ mod tests {
             .set_modified(original)
             .unwrap();
         let field = |info: &FileInfo, i: usize| {
-            info.identity.as_deref().unwrap().split(' ').nth(i).unwrap().to_string()
+            info.identity
+                .as_deref()
+                .unwrap()
+                .split(' ')
+                .nth(i)
+                .unwrap()
+                .to_string()
         };
         let now = probe_here(&path, None);
         assert_eq!(field(&now, 1), field(&first, 1), "mtime put back");

@@ -368,6 +368,7 @@ async fn with_files(
             backup: false,
             validate: None,
             existing: &info,
+            sha1: None,
         };
         if let Err(remote_file::WriteFailure::Other(e)) = remote_file::write(ctx, &spec).await {
             return Err(e);

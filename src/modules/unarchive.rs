@@ -163,7 +163,8 @@ async fn upload(ctx: &ModuleContext<'_>, local: &Path, remote: &str) -> Result<(
         become_: ctx.exec.become_.clone(),
         ..PutOptions::default()
     };
-    Ok(ctx.transport.put_reader(file, remote, &put).await?)
+    ctx.transport.put_reader(file, remote, &put).await?;
+    Ok(())
 }
 
 /// `mode` for the worker: permission bits, or a symbolic text checked here

@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::ssh::{Connection, ExecOptions, ExecOutput, PutOptions, RemoteStat, shell_quote};
+use crate::ssh::{
+    Connection, ExecOptions, ExecOutput, PutOptions, RemoteStat, installed_identity,
+    move_into_place, shell_quote,
+};
 
 /// Why a command or a file transfer could not be done (the words are the
 /// admin's: they end up in the task's or step's error).
@@ -76,13 +79,15 @@ impl Transport {
         }
     }
 
-    /// Writes `bytes` to `path` atomically with the mode/owner/group of `opts`.
+    /// Writes `bytes` to `path` atomically with the mode/owner/group of
+    /// `opts`. Returns the written file's identity (`ssh::IDENTITY_STAT`)
+    /// when the host could tell it for sure.
     pub async fn put(
         &self,
         bytes: &[u8],
         path: &str,
         opts: &PutOptions,
-    ) -> Result<(), TransportError> {
+    ) -> Result<Option<String>, TransportError> {
         self.put_reader(bytes, path, opts).await
     }
 
@@ -92,7 +97,7 @@ impl Transport {
         mut reader: impl AsyncRead + Unpin + Send,
         path: &str,
         opts: &PutOptions,
-    ) -> Result<(), TransportError> {
+    ) -> Result<Option<String>, TransportError> {
         match self {
             Transport::Ssh(conn) => conn
                 .put(reader, path, opts)
@@ -113,7 +118,7 @@ impl Transport {
                     stdin: Some(bytes),
                     ..ExecOptions::default()
                 };
-                replay.exec(&format!("put {path}"), &put).map(|_| ())
+                replay.exec(&format!("put {path}"), &put).map(|_| None)
             }
         }
     }
@@ -291,7 +296,11 @@ async fn local_exec(command: &str, opts: &ExecOptions) -> Result<ExecOutput, Tra
 
 /// Temp file beside `path`, mode/owner/group, rename. With become the same
 /// steps run through `sudo` in a shell.
-async fn local_put(bytes: &[u8], path: &str, opts: &PutOptions) -> Result<(), TransportError> {
+async fn local_put(
+    bytes: &[u8],
+    path: &str,
+    opts: &PutOptions,
+) -> Result<Option<String>, TransportError> {
     let mode = opts.mode.unwrap_or(0o644);
     let dir = match path.rsplit_once('/') {
         Some(("", _)) => "/".to_string(),
@@ -307,8 +316,8 @@ async fn local_put(bytes: &[u8], path: &str, opts: &PutOptions) -> Result<(), Tr
             script.push_str(&format!(" && chown {} {q_tmp}", shell_quote(&owner)));
         }
         script.push_str(&format!(
-            " && mv -f {q_tmp} {} || {{ rc=$?; rm -f {q_tmp}; exit $rc; }}",
-            shell_quote(path)
+            " && {}",
+            move_into_place(&q_tmp, &shell_quote(path))
         ));
         let exec = ExecOptions {
             become_: opts.become_.clone(),
@@ -323,10 +332,11 @@ async fn local_put(bytes: &[u8], path: &str, opts: &PutOptions) -> Result<(), Tr
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
-        return Ok(());
+        return Ok(installed_identity(&out.stdout));
     }
     crate::atomic::write_via_temp(Path::new(&tmp), Path::new(path), bytes, mode)
-        .map_err(|e| TransportError::Local(format!("writing {path}: {e}")))
+        .map_err(|e| TransportError::Local(format!("writing {path}: {e}")))?;
+    Ok(None)
 }
 
 fn chown_spec(opts: &PutOptions) -> Option<String> {

@@ -37,7 +37,7 @@ pub(crate) use exec::nonce;
 pub use exec::{Become, ExecOptions, ExecOutput, is_shell_name, shell_quote};
 pub use pool::{Connection, Pool};
 pub use target::{HostSpec, Resolver, Target};
-pub use transfer::{PutOptions, RemoteStat};
+pub use transfer::{IDENTITY_STAT, PutOptions, RemoteStat, installed_identity, move_into_place};
 
 /// Raises this process's open-file limit to its hard limit. Each host
 /// holds a socket, so a large fan-out runs out of the usual soft limit of

@@ -43,14 +43,47 @@ pub struct RemoteStat {
 
 const MISSING: &str = "herd-missing";
 
+/// A regular file's identity as `stat` prints it: size, mtime, ctime (to
+/// the nanosecond), device, inode. Any write moves the ctime; a new file
+/// has another inode (`modules::file_marks` relies on both).
+pub const IDENTITY_STAT: &str = "%s %.9Y %.9Z %d %i";
+
+const INSTALLED: &str = "herd-installed:";
+
+/// Shell text that renames `q_tmp` over `q_dest` (both quoted), removing
+/// the temp file and exiting with mv's status if that fails; then prints
+/// the installed file's identity with the temp file's size, mtime, device
+/// and inode from before the rename, for [`installed_identity`].
+pub fn move_into_place(q_tmp: &str, q_dest: &str) -> String {
+    format!(
+        "{{ t=$(stat -c '%s %.9Y %d %i' -- {q_tmp} 2>/dev/null) || t=; }} && \
+         mv -f {q_tmp} {q_dest} || {{ rc=$?; rm -f {q_tmp}; exit $rc; }}; \
+         s=$(stat -c '{IDENTITY_STAT}' -- {q_dest} 2>/dev/null) && printf '{INSTALLED}%s|%s\\n' \"$t\" \"$s\"; :"
+    )
+}
+
+/// The identity [`move_into_place`] printed, if the file at the
+/// destination was still the one moved there (same inode, size and mtime
+/// as the temp file): nothing wrote to it between the rename and the stat.
+pub fn installed_identity(stdout: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text.lines().find_map(|l| l.strip_prefix(INSTALLED))?;
+    let (before, after) = line.split_once('|')?;
+    let a: Vec<&str> = after.split(' ').collect();
+    let moved = a.len() == 5 && before == [a[0], a[1], a[3], a[4]].join(" ");
+    moved.then(|| after.to_string())
+}
+
 impl Connection {
-    /// Uploads `local` to `remote_path` atomically.
+    /// Uploads `local` to `remote_path` atomically. Returns the installed
+    /// file's identity ([`IDENTITY_STAT`]) when nothing touched it between
+    /// its rename and the `stat` that followed.
     pub async fn put(
         &self,
         local: impl AsyncRead + Unpin + Send,
         remote_path: &str,
         opts: &PutOptions,
-    ) -> Result<(), TransferError> {
+    ) -> Result<Option<String>, TransferError> {
         let (dir, name) = match remote_path.rsplit_once('/') {
             Some(("", name)) => ("/", name),
             Some((dir, name)) => (dir, name),
@@ -124,11 +157,10 @@ impl Connection {
         if let Some(owner) = owner {
             install.push_str(&format!(" && chown {} {q_tmp}", shell_quote(&owner)));
         }
-        install.push_str(&format!(
-            " && mv -f {q_tmp} {q_dest} || {{ rc=$?; rm -f {q_tmp}; exit $rc; }}"
-        ));
+        install.push_str(&format!(" && {}", move_into_place(&q_tmp, &q_dest)));
         let out = self.exec(&install, &exec_opts).await?;
-        self.check_exit("put", remote_path, &out)
+        self.check_exit("put", remote_path, &out)?;
+        Ok(installed_identity(&out.stdout))
     }
 
     /// Downloads `remote_path` into `local`; returns the byte count. The
@@ -376,5 +408,43 @@ mod tests {
         assert!(s.is_file && !s.is_dir);
         assert!(parse_stat("4096 755 a b 1 directory").unwrap().is_dir);
         assert!(parse_stat("garbage").is_none());
+    }
+
+    #[test]
+    fn a_moved_file_is_identified_unless_something_wrote_to_it_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tmp, dest) = (dir.path().join(".f.tmp"), dir.path().join("f"));
+        let (q_tmp, q_dest) = (
+            shell_quote(&tmp.display().to_string()),
+            shell_quote(&dest.display().to_string()),
+        );
+        let run = |script: &str| {
+            let out = std::process::Command::new("sh")
+                .args(["-c", script])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            out.stdout
+        };
+        std::fs::write(&tmp, "new").unwrap();
+        let out = run(&move_into_place(&q_tmp, &q_dest));
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "new");
+        let stat = run(&format!("stat -c '{IDENTITY_STAT}' -- {q_dest}"));
+        let identity = String::from_utf8(stat).unwrap();
+        assert_eq!(installed_identity(&out).as_deref(), Some(identity.trim()));
+        // A write between the rename and the stat: no identity.
+        std::fs::write(&tmp, "new").unwrap();
+        let racing = move_into_place(&q_tmp, &q_dest).replacen(
+            "; s=$(stat",
+            &format!("; echo more >> {q_dest}; s=$(stat"),
+            1,
+        );
+        assert!(racing.contains("echo more"));
+        assert_eq!(installed_identity(&run(&racing)), None);
+        assert_eq!(
+            installed_identity(b"herd-installed:1 2 3 4|1 2 9 3 4\n").as_deref(),
+            Some("1 2 9 3 4")
+        );
+        assert_eq!(installed_identity(b"herd-installed:|1 2 9 3 4\n"), None);
     }
 }

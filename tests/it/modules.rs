@@ -354,14 +354,20 @@ async fn copy_trusts_a_file_mark_only_while_the_file_is_untouched() {
     assert!(h.run("copy", args.clone()).await.changed);
     // The rerun hashes the file on the host and marks it.
     assert!(!h.run("copy", args.clone()).await.changed);
-    let mark = h.marks.get("host1", &dest).expect("the rerun marked the file");
+    let mark = h
+        .marks
+        .get("host1", &dest)
+        .expect("the rerun marked the file");
     assert_eq!(mark.sha1, "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed");
 
     // While the file is untouched the host answers with the mark instead
     // of hashing: a mark with a wrong SHA-1 makes copy write again.
     let wrong = FileMark::new(mark.identity.clone(), "0".repeat(40)).unwrap();
     h.marks.record("host1", &dest, wrong);
-    assert!(h.run("copy", args.clone()).await.changed, "the mark was not used");
+    assert!(
+        h.run("copy", args.clone()).await.changed,
+        "the mark was not used"
+    );
     // The write moved the file's identity: hashed, right, marked again.
     assert!(!h.run("copy", args.clone()).await.changed);
     assert_eq!(h.marks.get("host1", &dest).unwrap().sha1, mark.sha1);

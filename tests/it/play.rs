@@ -510,8 +510,8 @@ fn a_rerun_skips_hashing_unchanged_files_and_still_sees_a_changed_one() {
         recap(&out.stdout)
     };
     assert_eq!(count(&play(), "host1", "changed"), 1);
-    // Reruns: the first hashes on the hosts and keeps marks in the store,
-    // the next trusts them.
+    // Reruns: the marks herd made when it wrote the files are in the
+    // store, so the hosts do not hash them.
     for _ in 0..2 {
         let rerun = play();
         assert_eq!(count(&rerun, "host1", "changed"), 0);
@@ -542,7 +542,11 @@ fn a_rerun_skips_hashing_unchanged_files_and_still_sees_a_changed_one() {
         .unwrap();
     let after = play();
     assert_eq!(count(&after, "host1", "changed"), 1);
-    assert_eq!(count(&after, "host2", "changed"), 1, "host2's mark was not used");
+    assert_eq!(
+        count(&after, "host2", "changed"),
+        1,
+        "host2's mark was not used"
+    );
     assert!(std::fs::read(&on_host1).unwrap() == payload);
     let last = play();
     assert_eq!(count(&last, "host1", "changed"), 0);
