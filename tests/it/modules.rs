@@ -861,6 +861,17 @@ async fn lineinfile_adds_replaces_removes_with_diffs() {
     assert_eq!(out.data["found"], 1);
     let backup = out.data["backup"].as_str().unwrap();
     assert!(read(Path::new(backup)).contains("UseDNS"));
+    // A second backup within the same second keeps the first one.
+    let again = h
+        .run(
+            "lineinfile",
+            json!({"path": path, "line": "UseDNS yes", "backup": true}),
+        )
+        .await;
+    let second = again.data["backup"].as_str().unwrap();
+    assert_ne!(second, backup);
+    assert!(read(Path::new(backup)).contains("UseDNS"));
+    assert!(!read(Path::new(second)).contains("UseDNS"));
 
     let missing = h.p("new.conf");
     let out = h
