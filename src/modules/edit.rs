@@ -26,7 +26,7 @@ pub async fn read(ctx: &ModuleContext<'_>, path: &str) -> Result<FileInfo, Modul
         path,
         Want {
             follow: true,
-            content_up_to: Some(u64::MAX / 2),
+            content_up_to: Some(remote_file::ANY_SIZE),
             ..Want::default()
         },
     )

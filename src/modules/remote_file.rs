@@ -8,12 +8,15 @@ use serde_json::{Value, json};
 use super::file_marks::FileMark;
 use super::owner_group_mode::{Attrs, mode_string};
 use super::{ModuleContext, ModuleError, Vars};
-use crate::ssh::{PutOptions, installed_identity, move_into_place, shell_quote};
+use crate::ssh::{ExecOptions, PutOptions, installed_identity, move_into_place, shell_quote};
 
 /// Diffs of files larger than this are not shown (Ansible's max_diff_size).
 pub const MAX_DIFF_SIZE: u64 = 104_448;
 
 const MISSING: &str = "herd-missing";
+
+/// [`Want::content_up_to`] for a file's content whatever its size.
+pub const ANY_SIZE: u64 = u64::MAX;
 const CONTENT_MARK: &[u8] = b"herd-content-follows\n";
 
 /// One file's metadata as the host saw it.
@@ -114,7 +117,8 @@ pub struct Want {
     /// Checksum tool to run on a regular file (`sha1sum`, `sha256sum`...).
     pub checksum: Option<&'static str>,
     pub mime: bool,
-    /// Fetch the content of a regular file up to this size.
+    /// Fetch the content of a regular file up to this size
+    /// ([`ANY_SIZE`]: whatever its size).
     pub content_up_to: Option<u64>,
 }
 
@@ -155,8 +159,13 @@ fn probe_script(path: &str, want: Want, mark: Option<&FileMark>) -> String {
         );
     }
     if let Some(limit) = want.content_up_to {
+        // A size check costs one more `stat`: only for a real limit.
+        let small = match limit {
+            ANY_SIZE => String::new(),
+            _ => format!(" && [ \"$(stat -L -c %s -- \"$p\")\" -le {limit} ]"),
+        };
         s.push_str(&format!(
-            "if [ -f \"$p\" ] && [ -r \"$p\" ] && [ \"$(stat -L -c %s -- \"$p\")\" -le {limit} ]; then echo herd-content-follows; cat -- \"$p\"; fi; "
+            "if [ -f \"$p\" ] && [ -r \"$p\" ]{small}; then echo herd-content-follows; cat -- \"$p\"; fi; "
         ));
     }
     s.push_str(&format!("else echo {MISSING}; fi"));
@@ -233,9 +242,13 @@ pub async fn probe(
     let host = ctx.transport.name();
     let marked = want.checksum == Some("sha1sum");
     let mark = marked.then(|| ctx.marks.get(host, path)).flatten();
+    let opts = ExecOptions {
+        probe: true,
+        ..ctx.exec.clone()
+    };
     let out = ctx
         .transport
-        .exec(&probe_script(path, want, mark.as_ref()), &ctx.exec)
+        .exec(&probe_script(path, want, mark.as_ref()), &opts)
         .await?;
     if !out.success() {
         return Err(ModuleError::Transport(format!(

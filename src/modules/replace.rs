@@ -137,7 +137,7 @@ pub async fn run(ctx: &ModuleContext<'_>, vars: &Vars) -> Result<ModuleOutput, M
         &p.file.path,
         Want {
             follow: true,
-            content_up_to: Some(u64::MAX / 2),
+            content_up_to: Some(remote_file::ANY_SIZE),
             ..Want::default()
         },
     )

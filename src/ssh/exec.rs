@@ -33,6 +33,10 @@ pub struct ExecOptions {
     /// Run in a channel of its own, by the login shell (`raw`), rather
     /// than through the connection's long-lived `/bin/sh`.
     pub own_channel: bool,
+    /// herd's own probe text (no user command in it, no `$$`): through the
+    /// connection's shell it runs in a subshell, a fork without the exec
+    /// of a new `/bin/sh` (about 0.4 ms of host CPU saved per command).
+    pub probe: bool,
 }
 
 /// Run as another user with sudo (or `su`).

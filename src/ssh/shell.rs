@@ -8,7 +8,10 @@
 //! run the command with `/bin/sh -c` (its stdin from `/dev/null` or a
 //! `printf` pipe, never the channel, so a command that reads stdin cannot
 //! eat the next frame), then print an end marker with `$?` on both
-//! streams. Markers carry a fresh random nonce per command and are written
+//! streams. herd's own probes run as `( eval '...' )` instead: the subshell
+//! keeps their `exit` and variables from the shell as well, and costs a
+//! fork but no exec; a command gets its own `/bin/sh` so that `$$` is its
+//! shell's pid, as under Ansible. Markers carry a fresh random nonce per command and are written
 //! in two pieces, so neither host output nor an echo of the script can
 //! forge one. A trap in the command's shell reports a normal exit, so a
 //! command killed by a signal is told from one that exited 128+n.
@@ -144,7 +147,13 @@ impl Connection {
             },
         };
         let nonce = nonce();
-        let frame = frame(&nonce, &line, stdin, password.map(|p| p.expose()));
+        let frame = frame(
+            &nonce,
+            &line,
+            stdin,
+            password.map(|p| p.expose()),
+            opts.probe,
+        );
         let timeout = opts.timeout.or(self.command_timeout);
         shell.busy = true;
         let work = shell.run(&nonce, frame, self.output_limit, self.stall_timeout);
@@ -346,7 +355,13 @@ impl Shell {
 
 /// The shell text for one command. Markers are printed as `HERD-` and the
 /// nonce in two `%s`, so the script itself never contains them.
-fn frame(nonce: &str, line: &str, stdin: Option<&[u8]>, password: Option<&str>) -> String {
+fn frame(
+    nonce: &str,
+    line: &str,
+    stdin: Option<&[u8]>,
+    password: Option<&str>,
+    probe: bool,
+) -> String {
     let mark = |kind: char, value: &str| format!("printf '%s%s{kind}%s\\n' HERD- {nonce} {value}");
     let inner = format!(
         "trap '{}' EXIT\n{line}",
@@ -357,8 +372,14 @@ fn frame(nonce: &str, line: &str, stdin: Option<&[u8]>, password: Option<&str>) 
         (None, Some(password)) => (format!("printf '%s\\n' {} | ", shell_quote(password)), ""),
         (None, None) => (String::new(), " </dev/null"),
     };
+    // A command gets a /bin/sh of its own, so `$$` is its shell's pid as
+    // under Ansible; herd's probes, which never read it, a subshell.
+    let (open, close) = match probe {
+        true => ("( eval ", " )"),
+        false => ("/bin/sh -c ", ""),
+    };
     format!(
-        "{b}; {b} >&2\n{pipe}/bin/sh -c {inner}{redirect}\nherd_rc=$?; {e}; {e} >&2\n",
+        "{b}; {b} >&2\n{pipe}{open}{inner}{close}{redirect}\nherd_rc=$?; {e}; {e} >&2\n",
         b = mark('B', "\"$$\""),
         e = mark('E', "\"$herd_rc\""),
         inner = shell_quote(&inner),
@@ -525,8 +546,30 @@ mod tests {
     }
 
     #[test]
+    fn a_probe_keeps_its_exit_and_its_syntax_errors_to_its_subshell() {
+        let script = format!(
+            "{}{}echo \"still here, x=$x\"\n",
+            frame("abc", "x=1; exit 3", None, None, true),
+            frame("abd", "echo (", None, None, true)
+        );
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        for want in [
+            "HERD-abcX3\n",
+            "HERD-abcE3\n",
+            "HERD-abdE2\n",
+            "still here, x=\n",
+        ] {
+            assert!(stdout.contains(want), "{want:?} not in {stdout:?}");
+        }
+    }
+
+    #[test]
     fn the_frame_never_contains_a_marker() {
-        let f = frame("abc", "echo hi", Some(b"x"), None);
+        let f = frame("abc", "echo hi", Some(b"x"), None, false);
         assert!(!f.contains("HERD-abc"));
     }
 }
