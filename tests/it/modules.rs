@@ -333,19 +333,6 @@ async fn copy_changes_once_reports_sha1_and_respects_check_mode() {
     h.stop().await;
 }
 
-/// Sets `path`'s content, keeping its size-to-be and putting its mtime
-/// back: only the ctime tells the change.
-fn rewrite_keeping_mtime(path: &Path, content: &str) {
-    let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
-    std::fs::write(path, content).unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
-}
-
 #[tokio::test]
 async fn copy_trusts_a_file_mark_only_while_the_file_is_untouched() {
     let h = Host::start().await;
@@ -374,7 +361,7 @@ async fn copy_trusts_a_file_mark_only_while_the_file_is_untouched() {
 
     // Same size, mtime put back: the ctime moved, so it is hashed and put
     // right.
-    rewrite_keeping_mtime(&h.path("app.bin"), "HELLO WORLD");
+    crate::support::rewrite_keeping_mtime(&h.path("app.bin"), b"HELLO WORLD");
     let out = h.run("copy", args.clone()).await;
     assert!(out.changed, "a changed file was taken as unchanged");
     assert_eq!(read(&h.path("app.bin")), "hello world");

@@ -530,16 +530,9 @@ fn a_rerun_skips_hashing_unchanged_files_and_still_sees_a_changed_one() {
     // host1's copy is changed behind herd's back, same size, mtime put
     // back: the next run notices and puts it right.
     let on_host1 = fleet.hosts[0].root.join("payload.bin");
-    let mtime = std::fs::metadata(&on_host1).unwrap().modified().unwrap();
     let mut tampered = payload.clone();
     tampered[500_000] ^= 1;
-    std::fs::write(&on_host1, &tampered).unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&on_host1)
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
+    support::rewrite_keeping_mtime(&on_host1, &tampered);
     let after = play();
     assert_eq!(count(&after, "host1", "changed"), 1);
     assert_eq!(
