@@ -15,9 +15,17 @@ pub const MAX_DIFF_SIZE: u64 = 104_448;
 
 const MISSING: &str = "herd-missing";
 
+const CONTENT_MARK: &[u8] = b"herd-content-follows\n";
+
 /// [`Want::content_up_to`] for a file's content whatever its size.
 pub const ANY_SIZE: u64 = u64::MAX;
-const CONTENT_MARK: &[u8] = b"herd-content-follows\n";
+
+/// What [`probe`] asks `stat` for; [`parse_probe`] reads it.
+const PROBE_STAT: &str = "%f %u %g %s %.9X %.9Y %.9Z %d %i %h %U %G";
+
+/// Where the fields of a file's identity (`ssh::IDENTITY_STAT`, see
+/// [`FileMark`]) sit in [`PROBE_STAT`]'s output.
+const IDENTITY_FIELDS: [usize; 5] = [3, 5, 6, 7, 8];
 
 /// One file's metadata as the host saw it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -128,7 +136,7 @@ pub struct Want {
 fn probe_script(path: &str, want: Want, mark: Option<&FileMark>) -> String {
     let p = shell_quote(path);
     let l = if want.follow { "-L " } else { "" };
-    let stat = format!("stat {l}-c '%f %u %g %s %.9X %.9Y %.9Z %d %i %h %U %G' -- \"$p\"");
+    let stat = format!("stat {l}-c '{PROBE_STAT}' -- \"$p\"");
     // With a mark the stat line is kept to compare; without, no subshell.
     let stat = match mark {
         Some(_) => format!("s=$({stat}) || exit 97; printf '%s\\n' \"$s\"; "),
@@ -142,11 +150,13 @@ fn probe_script(path: &str, want: Want, mark: Option<&FileMark>) -> String {
     if let Some(tool) = want.checksum {
         let hash = format!("h=$({tool} < \"$p\") && echo \"sum:${{h%% *}}\"");
         let hash = match mark {
-            // Fields 4 and 6-9 of the stat line: size mtime ctime dev inode.
-            Some(m) => format!(
-                "set -f; set -- $s; if [ \"$4 $6 $7 $8 $9\" = '{}' ]; then echo 'known:{}'; else {hash}; fi",
-                m.identity, m.sha1
-            ),
+            Some(m) => {
+                let fields = IDENTITY_FIELDS.map(|i| format!("${}", i + 1)).join(" ");
+                format!(
+                    "set -f; set -- $s; if [ \"{fields}\" = '{}' ]; then echo 'known:{}'; else {hash}; fi",
+                    m.identity, m.sha1
+                )
+            }
             None => hash,
         };
         s.push_str(&format!(
@@ -206,7 +216,7 @@ fn parse_probe(out: &[u8]) -> Option<FileInfo> {
         ..FileInfo::default()
     };
     if info.is_file() {
-        info.identity = Some([f[3], f[5], f[6], f[7], f[8]].join(" "));
+        info.identity = Some(IDENTITY_FIELDS.map(|i| f[i]).join(" "));
     }
     for line in lines {
         if let Some(t) = line.strip_prefix("link:") {
@@ -621,6 +631,13 @@ mod tests {
         std::fs::write(dir.path().join("g"), "x").unwrap();
         std::fs::write(&path, "hello world").unwrap();
         assert!(!probe_here(&path, Some(&mark)).checksum_from_mark);
+    }
+
+    #[test]
+    fn the_identity_fields_of_the_probe_are_the_identity_stat() {
+        let probe: Vec<&str> = PROBE_STAT.split(' ').collect();
+        let picked = IDENTITY_FIELDS.map(|i| probe[i]).join(" ");
+        assert_eq!(picked, crate::ssh::IDENTITY_STAT);
     }
 
     #[test]

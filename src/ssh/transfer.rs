@@ -50,27 +50,33 @@ pub const IDENTITY_STAT: &str = "%s %.9Y %.9Z %d %i";
 
 const INSTALLED: &str = "herd-installed:";
 
+/// Where the ctime sits in [`IDENTITY_STAT`]: a rename moves it.
+const IDENTITY_CTIME: usize = 2;
+
 /// Shell text that renames `q_tmp` over `q_dest` (both quoted), removing
 /// the temp file and exiting with mv's status if that fails; then prints
-/// the installed file's identity with the temp file's size, mtime, device
-/// and inode from before the rename, for [`installed_identity`].
+/// the temp file's identity from before the rename and the installed
+/// file's, for [`installed_identity`].
 pub fn move_into_place(q_tmp: &str, q_dest: &str) -> String {
     format!(
-        "{{ t=$(stat -c '%s %.9Y %d %i' -- {q_tmp} 2>/dev/null) || t=; }} && \
+        "{{ t=$(stat -c '{IDENTITY_STAT}' -- {q_tmp} 2>/dev/null) || t=; }} && \
          mv -f {q_tmp} {q_dest} || {{ rc=$?; rm -f {q_tmp}; exit $rc; }}; \
          s=$(stat -c '{IDENTITY_STAT}' -- {q_dest} 2>/dev/null) && printf '{INSTALLED}%s|%s\\n' \"$t\" \"$s\"; :"
     )
 }
 
 /// The identity [`move_into_place`] printed, if the file at the
-/// destination was still the one moved there (same inode, size and mtime
-/// as the temp file): nothing wrote to it between the rename and the stat.
+/// destination was still the one moved there (all but the ctime as the
+/// temp file's): nothing wrote to it between the rename and the stat.
 pub fn installed_identity(stdout: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(stdout);
     let line = text.lines().find_map(|l| l.strip_prefix(INSTALLED))?;
     let (before, after) = line.split_once('|')?;
-    let a: Vec<&str> = after.split(' ').collect();
-    let moved = a.len() == 5 && before == [a[0], a[1], a[3], a[4]].join(" ");
+    let (b, a): (Vec<&str>, Vec<&str>) = (before.split(' ').collect(), after.split(' ').collect());
+    let fields = IDENTITY_STAT.split(' ').count();
+    let moved = b.len() == fields
+        && a.len() == fields
+        && (0..fields).all(|i| i == IDENTITY_CTIME || a[i] == b[i]);
     moved.then(|| after.to_string())
 }
 
@@ -442,7 +448,7 @@ mod tests {
         assert!(racing.contains("echo more"));
         assert_eq!(installed_identity(&run(&racing)), None);
         assert_eq!(
-            installed_identity(b"herd-installed:1 2 3 4|1 2 9 3 4\n").as_deref(),
+            installed_identity(b"herd-installed:1 2 8 3 4|1 2 9 3 4\n").as_deref(),
             Some("1 2 9 3 4")
         );
         assert_eq!(installed_identity(b"herd-installed:|1 2 9 3 4\n"), None);
