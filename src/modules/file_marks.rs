@@ -15,7 +15,7 @@
 //! ones saved after it); they are only ever a shortcut: a lost mark costs
 //! one hash, and one that no longer matches is ignored.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 /// One file's mark (see the module doc).
@@ -51,54 +51,57 @@ fn has_nanoseconds(time: &str) -> bool {
 }
 
 /// Every host's marks for one play: read by probes, added to when a probe
-/// hashed a file.
+/// hashed a file or herd wrote one.
 #[derive(Debug, Default)]
 pub struct FileMarks {
-    marks: Mutex<HashMap<String, HashMap<String, FileMark>>>,
+    inner: Mutex<Marks>,
+}
+
+#[derive(Debug, Default)]
+struct Marks {
+    by_host: HashMap<String, HashMap<String, FileMark>>,
     /// (host, path) of the marks made during this play, to be saved.
-    new: Mutex<Vec<(String, String)>>,
+    made: HashSet<(String, String)>,
 }
 
 impl FileMarks {
     /// Marks as the store holds them: (host, path, mark).
     pub fn from_rows(rows: impl IntoIterator<Item = (String, String, FileMark)>) -> FileMarks {
-        let mut marks: HashMap<String, HashMap<String, FileMark>> = HashMap::new();
+        let mut marks = Marks::default();
         for (host, path, mark) in rows {
-            marks.entry(host).or_default().insert(path, mark);
+            marks.by_host.entry(host).or_default().insert(path, mark);
         }
         FileMarks {
-            marks: Mutex::new(marks),
-            new: Mutex::default(),
+            inner: Mutex::new(marks),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Marks> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The mark of `path` on `host`, if herd has one.
     pub fn get(&self, host: &str, path: &str) -> Option<FileMark> {
-        let marks = self.marks.lock().unwrap_or_else(|e| e.into_inner());
-        marks.get(host)?.get(path).cloned()
+        self.lock().by_host.get(host)?.get(path).cloned()
     }
 
     /// Records that `path` on `host` has `mark` now.
     pub fn record(&self, host: &str, path: &str, mark: FileMark) {
-        let mut marks = self.marks.lock().unwrap_or_else(|e| e.into_inner());
-        let old = marks
-            .entry(host.to_string())
-            .or_default()
-            .insert(path.to_string(), mark.clone());
-        if old.as_ref() != Some(&mark) {
-            let mut new = self.new.lock().unwrap_or_else(|e| e.into_inner());
-            new.push((host.to_string(), path.to_string()));
+        let mut marks = self.lock();
+        let paths = marks.by_host.entry(host.to_string()).or_default();
+        if paths.get(path) != Some(&mark) {
+            paths.insert(path.to_string(), mark);
+            marks.made.insert((host.to_string(), path.to_string()));
         }
     }
 
     /// The marks made during this play (host, path, mark), once each.
     pub fn made(&self) -> Vec<(String, String, FileMark)> {
-        let mut new = std::mem::take(&mut *self.new.lock().unwrap_or_else(|e| e.into_inner()));
-        new.sort();
-        new.dedup();
-        new.into_iter()
+        let mut marks = self.lock();
+        let made = std::mem::take(&mut marks.made);
+        made.into_iter()
             .filter_map(|(host, path)| {
-                let mark = self.get(&host, &path)?;
+                let mark = marks.by_host.get(&host)?.get(&path)?.clone();
                 Some((host, path, mark))
             })
             .collect()
