@@ -104,7 +104,7 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
     } = ctx.connection(&args.connect)?;
     let resolver =
         Resolver::new(&options).map_err(|reason| BadInput(format!("ssh config: {reason}")))?;
-    let play_options = PlayOptions {
+    let mut play_options = PlayOptions {
         check: args.check,
         diff: args.diff,
         tags: args.tags.clone(),
@@ -159,15 +159,13 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
             .collect::<Vec<_>>()
             .join(";")
     });
-    let host_count = inventory
+    let hosts = inventory
         .select(&pattern.replace(';', ","), None)
-        .map(|h| h.len())
-        .unwrap_or(0);
-    let file_marks = Arc::new(store.file_marks()?);
-    let play_options = PlayOptions {
-        file_marks: file_marks.clone(),
-        ..play_options
-    };
+        .unwrap_or_default();
+    let host_count = hosts.len();
+    // Only the marks of the hosts this run may reach are read.
+    let file_marks = Arc::new(store.file_marks(&hosts)?);
+    play_options.file_marks = file_marks.clone();
     let run_id = store.begin_run(&NewRun {
         kind: "play",
         command: &command,
@@ -225,10 +223,7 @@ pub fn execute(ctx: &Context, args: PlayArgs) -> anyhow::Result<u8> {
     .context("cannot start the async runtime")??;
     // Only a shortcut for the next run: not saving them costs hashes, so
     // it is worth a warning, not a failed run.
-    if let Err(e) = ctx
-        .store()
-        .and_then(|mut store| Ok(store.save_file_marks(&file_marks)?))
-    {
+    if let Err(e) = log.store().save_file_marks(&file_marks) {
         eprintln!(
             "herd: warning: file marks not saved (the next run hashes those files again): {e:#}"
         );

@@ -11,24 +11,27 @@ use crate::modules::file_marks::{FileMark, FileMarks};
 const KEEP_DAYS: i64 = 30;
 
 impl Store {
-    /// Every host's file marks (a bad row, such as one edited by hand, is
+    /// The file marks of `hosts` (a bad row, such as one edited by hand, is
     /// skipped: it only costs a hash).
-    pub fn file_marks(&self) -> Result<FileMarks, StoreError> {
+    pub fn file_marks(&self, hosts: &[String]) -> Result<FileMarks, StoreError> {
         let err = self.sql_err();
         let mut select = self
             .conn
-            .prepare("SELECT host, path, identity, sha1 FROM file_marks")
+            .prepare("SELECT path, identity, sha1 FROM file_marks WHERE host = ?1")
             .map_err(&err)?;
-        let rows = select
-            .query_map([], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-            })
-            .map_err(&err)?
-            .collect::<Result<Vec<(String, String, String, String)>, _>>()
-            .map_err(&err)?;
-        Ok(FileMarks::from_rows(rows.into_iter().filter_map(
-            |(host, path, identity, sha1)| Some((host, path, FileMark::new(identity, sha1)?)),
-        )))
+        let mut rows = Vec::new();
+        for host in hosts {
+            let marks = select
+                .query_map([host], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .map_err(&err)?;
+            for mark in marks {
+                let (path, identity, sha1): (String, String, String) = mark.map_err(&err)?;
+                if let Some(mark) = FileMark::new(identity, sha1) {
+                    rows.push((host.clone(), path, mark));
+                }
+            }
+        }
+        Ok(FileMarks::from_rows(rows))
     }
 
     /// Saves the marks made during a play and drops stale ones.

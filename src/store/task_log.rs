@@ -26,6 +26,11 @@ impl TaskLog {
         }
     }
 
+    /// The store, for what the run keeps besides its results (file marks).
+    pub fn store(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
     /// Takes one event; a finished task is written at once.
     pub fn event(&mut self, event: &PlayEvent) -> Result<(), StoreError> {
         match event {
